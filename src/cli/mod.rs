@@ -1,0 +1,466 @@
+//! The headless command line: every action a technician can take on screen is also a subcommand.
+
+mod data;
+mod profiles;
+mod qr;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::settings::Settings;
+use crate::store::{SledStore, StoreError};
+
+pub const EXIT_CODES: &str = "Exit codes:\n  0  success\n  1  refused: rejected rows, not found, not registered, database in use\n  2  usage error";
+
+#[derive(Parser, Debug)]
+#[command(name = "kitting", version, about = "A terminal workstation for bulk device enrollment", after_help = EXIT_CODES)]
+pub struct Cli {
+    /// Database directory [default: ~/.local/share/kitting/db]
+    #[arg(long, global = true, env = "KITTING_DB", value_name = "DIR")]
+    pub db: Option<PathBuf>,
+    /// Configuration file [default: ~/.config/kitting/config.toml]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    #[command(subcommand)]
+    pub command: Option<Command>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// List, create, show, edit and delete bulk-enrollment profiles
+    #[command(subcommand)]
+    Profiles(ProfilesCmd),
+    /// Import an Android bulk-enrollment CSV into a profile (all-or-nothing by default)
+    Import(ImportArgs),
+    /// Download Existing Inventory: write every device of a profile, with its status, as CSV
+    Export {
+        #[arg(long, value_name = "NAME")]
+        profile: String,
+        /// Output file [default: standard output]
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+    /// List, add, edit and delete the devices of a profile
+    #[command(subcommand)]
+    Devices(DevicesCmd),
+    /// Show, refresh or extend a profile's enrollment token
+    #[command(subcommand)]
+    Token(TokenCmd),
+    /// Show or modify a profile's configuration (vendor keys, Android system extras, custom keys)
+    #[command(subcommand)]
+    Config(ConfigCmd),
+    /// List, add, edit and delete users
+    #[command(subcommand)]
+    Users(UsersCmd),
+    /// Draw a profile's provisioning QR code, or write it as SVG/PNG, or print its payload
+    Qr(QrArgs),
+    /// Register a device as it presents itself (token and identifiers)
+    Register(RegisterArgs),
+    /// Write a CSV template
+    #[command(subcommand)]
+    Template(TemplateCmd),
+    /// Verify that device counts and indexes agree with the devices
+    Check,
+}
+
+#[derive(Clone, Copy, Debug, ValueEnum, Default)]
+pub enum Format {
+    #[default]
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ProfilesCmd {
+    /// List every profile
+    List {
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Create an empty profile
+    Create(CreateArgs),
+    /// Show a profile
+    Show { name: String },
+    /// Rename a profile, change its description or associated user
+    Edit {
+        name: String,
+        #[arg(long, value_name = "NEW")]
+        rename: Option<String>,
+        /// New description ("" clears it)
+        #[arg(long, value_name = "D")]
+        description: Option<String>,
+        /// Associated user ("" clears it)
+        #[arg(long, value_name = "U")]
+        user: Option<String>,
+    },
+    /// Delete a profile and all its devices
+    Delete {
+        name: String,
+        /// Confirm the deletion
+        #[arg(long)]
+        yes: bool,
+    },
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct CreateArgs {
+    pub name: String,
+    #[arg(long, value_name = "D")]
+    pub description: Option<String>,
+    /// Assign custom attributes without token: devices register by their identifiers alone
+    #[arg(long)]
+    pub without_token: bool,
+    /// Associated user (username)
+    #[arg(long, value_name = "U")]
+    pub user: Option<String>,
+    /// Token lifetime in days, 7 to 99 [default: token_days from the config, else 7]
+    #[arg(long, value_name = "N")]
+    pub token_days: Option<u32>,
+}
+
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    pub file: PathBuf,
+    #[arg(long, value_name = "NAME")]
+    pub profile: String,
+    /// Create the profile if it does not exist (with the options below)
+    #[arg(long)]
+    pub create: bool,
+    /// Check every row and report, writing nothing
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Import the valid rows even if some are rejected
+    #[arg(long)]
+    pub skip_invalid: bool,
+    /// Write the rejected rows (original columns plus Line and Reason) to FILE
+    #[arg(long, value_name = "FILE")]
+    pub rejects: Option<PathBuf>,
+    /// With --create: a description
+    #[arg(long, value_name = "D", requires = "create")]
+    pub description: Option<String>,
+    /// With --create: enroll without token
+    #[arg(long, requires = "create")]
+    pub without_token: bool,
+    /// With --create: the associated user
+    #[arg(long, value_name = "U", requires = "create")]
+    pub user: Option<String>,
+    /// With --create: token lifetime in days (7 to 99)
+    #[arg(long, value_name = "N", requires = "create")]
+    pub token_days: Option<u32>,
+}
+
+#[derive(Args, Debug, Clone)]
+pub struct DeviceSelector {
+    #[arg(long, value_name = "NAME")]
+    pub profile: String,
+    /// The device's IMEI
+    #[arg(long, value_name = "I", conflicts_with_all = ["serial", "manufacturer"], required_unless_present = "serial")]
+    pub imei: Option<String>,
+    /// The device's serial number (with --manufacturer)
+    #[arg(long, value_name = "S", requires = "manufacturer")]
+    pub serial: Option<String>,
+    #[arg(long, value_name = "M", requires = "serial")]
+    pub manufacturer: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum DevicesCmd {
+    /// List a profile's devices
+    List {
+        #[arg(long, value_name = "NAME")]
+        profile: String,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    /// Add More Devices: add one device by hand
+    Add {
+        #[arg(long, value_name = "NAME")]
+        profile: String,
+        #[arg(long, value_name = "I")]
+        imei: Option<String>,
+        #[arg(long, value_name = "S")]
+        serial: Option<String>,
+        #[arg(long, value_name = "M")]
+        manufacturer: Option<String>,
+        /// A custom attribute, NAME=VALUE (repeatable)
+        #[arg(long = "attr", value_name = "NAME=VALUE")]
+        attrs: Vec<String>,
+    },
+    /// Edit a device's identifiers or custom attributes
+    Edit {
+        #[command(flatten)]
+        which: DeviceSelector,
+        /// New IMEI ("" clears it)
+        #[arg(long, value_name = "I")]
+        set_imei: Option<String>,
+        /// New serial number ("" clears it)
+        #[arg(long, value_name = "S")]
+        set_serial: Option<String>,
+        /// New manufacturer ("" clears it)
+        #[arg(long, value_name = "M")]
+        set_manufacturer: Option<String>,
+        /// Set a custom attribute, NAME=VALUE (repeatable)
+        #[arg(long = "attr", value_name = "NAME=VALUE")]
+        attrs: Vec<String>,
+        /// Remove a custom attribute (repeatable)
+        #[arg(long = "unset-attr", value_name = "NAME")]
+        unset_attrs: Vec<String>,
+    },
+    /// Delete a device
+    Delete {
+        #[command(flatten)]
+        which: DeviceSelector,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TokenCmd {
+    /// Show the token and its expiry
+    Show {
+        #[arg(long, value_name = "NAME")]
+        profile: String,
+    },
+    /// Issue a new token (the old one stops working)
+    Refresh {
+        #[arg(long, value_name = "NAME")]
+        profile: String,
+        /// Lifetime of the new token, 7 to 99 days [default: token_days from the config, else 7]
+        #[arg(long, value_name = "N")]
+        days: Option<u32>,
+    },
+    /// Add N days (7 to 99) to the expiry (counted from now if it has passed)
+    Extend {
+        #[arg(long, value_name = "NAME")]
+        profile: String,
+        #[arg(long, value_name = "N", default_value_t = 7)]
+        days: u32,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConfigCmd {
+    /// Show the configuration and the site's admin settings
+    Show {
+        #[arg(long, value_name = "NAME")]
+        profile: String,
+    },
+    /// Modify Configuration
+    Set {
+        #[arg(long, value_name = "NAME")]
+        profile: String,
+        /// A vendor key for the admin extras bundle, KEY=VALUE (repeatable)
+        #[arg(long, value_name = "KEY=VALUE")]
+        vendor: Vec<String>,
+        /// A pre-defined Android system extra, NAME=VALUE (repeatable; `config show` lists the names)
+        #[arg(long, value_name = "NAME=VALUE")]
+        system: Vec<String>,
+        /// A custom Android system key, android.app.extra.KEY=VALUE (repeatable)
+        #[arg(long, value_name = "KEY=VALUE")]
+        custom: Vec<String>,
+        /// Remove a key from any group (repeatable)
+        #[arg(long, value_name = "KEY")]
+        unset: Vec<String>,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum UsersCmd {
+    List {
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
+    Add {
+        username: String,
+        #[arg(long, default_value = "")]
+        name: String,
+        #[arg(long, default_value = "")]
+        email: String,
+    },
+    Edit {
+        username: String,
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long)]
+        email: Option<String>,
+    },
+    Delete {
+        username: String,
+    },
+}
+
+#[derive(Args, Debug)]
+pub struct QrArgs {
+    #[arg(long, value_name = "NAME")]
+    pub profile: String,
+    /// Write the code as SVG
+    #[arg(long, value_name = "FILE")]
+    pub svg: Option<PathBuf>,
+    /// Write the code as PNG
+    #[arg(long, value_name = "FILE")]
+    pub png: Option<PathBuf>,
+    /// Print the provisioning JSON instead of the code
+    #[arg(long)]
+    pub payload: bool,
+}
+
+#[derive(Args, Debug)]
+pub struct RegisterArgs {
+    #[arg(long, value_name = "T")]
+    pub token: Option<String>,
+    #[arg(long, value_name = "I")]
+    pub imei: Option<String>,
+    #[arg(long, value_name = "S")]
+    pub serial: Option<String>,
+    #[arg(long, value_name = "M")]
+    pub manufacturer: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum TemplateCmd {
+    /// The Android bulk-enrollment CSV template
+    Android {
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
+}
+
+/// A command's failure: the lines for stderr and the exit code.
+#[derive(Debug)]
+pub struct Failure {
+    pub code: u8,
+    pub lines: Vec<String>,
+}
+
+impl Failure {
+    pub fn refused(msg: impl Into<String>) -> Failure {
+        Failure { code: 1, lines: vec![msg.into()] }
+    }
+    pub fn usage(msg: impl Into<String>) -> Failure {
+        Failure { code: 2, lines: vec![msg.into()] }
+    }
+}
+
+impl From<StoreError> for Failure {
+    fn from(e: StoreError) -> Failure {
+        Failure::refused(e.to_string())
+    }
+}
+
+pub type Outcome = Result<(), Failure>;
+
+/// What a command needs: the settings and, opened on first use, the store.
+pub struct Context {
+    pub settings: Settings,
+    pub settings_source: String,
+    pub db_dir: PathBuf,
+    store: Option<Arc<SledStore>>,
+}
+
+impl Context {
+    pub fn new(cli: &Cli) -> Result<Context, Failure> {
+        let (settings, settings_source) = Settings::load(cli.config.as_deref()).map_err(Failure::usage)?;
+        let db_dir = cli.db.clone().or_else(|| settings.db.clone()).unwrap_or_else(crate::settings::default_db_path);
+        Ok(Context { settings, settings_source, db_dir, store: None })
+    }
+
+    pub fn store(&mut self) -> Result<Arc<SledStore>, Failure> {
+        if self.store.is_none() {
+            self.store = Some(Arc::new(SledStore::open(&self.db_dir)?));
+        }
+        Ok(self.store.clone().expect("just opened"))
+    }
+}
+
+/// Parses NAME=VALUE.
+pub fn key_value(s: &str) -> Result<(&str, &str), Failure> {
+    s.split_once('=').ok_or_else(|| Failure::usage(format!("expected NAME=VALUE, got {s:?}")))
+}
+
+/// Runs a parsed command line.
+pub fn run(cli: Cli) -> Outcome {
+    let mut ctx = Context::new(&cli)?;
+    let Some(command) = cli.command else {
+        use clap::CommandFactory;
+        Cli::command().print_help().map_err(|e| Failure::refused(e.to_string()))?;
+        return Ok(());
+    };
+    match command {
+        Command::Profiles(cmd) => profiles::run(&mut ctx, cmd),
+        Command::Users(cmd) => profiles::users(&mut ctx, cmd),
+        Command::Token(cmd) => profiles::token(&mut ctx, cmd),
+        Command::Config(cmd) => profiles::config(&mut ctx, cmd),
+        Command::Import(args) => data::import(&mut ctx, args),
+        Command::Export { profile, output } => data::export(&mut ctx, &profile, output),
+        Command::Devices(cmd) => data::devices(&mut ctx, cmd),
+        Command::Register(args) => data::register(&mut ctx, args),
+        Command::Check => data::check(&mut ctx),
+        Command::Template(TemplateCmd::Android { output }) => data::template(output),
+        Command::Qr(args) => qr::run(&mut ctx, args),
+    }
+}
+
+/// Prints rows as aligned columns, every cell made safe for the terminal.
+pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
+    use crate::domain::text::sanitize;
+    let cells: Vec<Vec<String>> = rows.iter().map(|r| r.iter().map(|c| sanitize(c).into_owned()).collect()).collect();
+    let mut widths: Vec<usize> = header.iter().map(|h| h.chars().count()).collect();
+    for r in &cells {
+        for (i, c) in r.iter().enumerate() {
+            widths[i] = widths[i].max(c.chars().count());
+        }
+    }
+    let line = |r: Vec<String>| {
+        let s: Vec<String> = r.iter().enumerate().map(|(i, c)| format!("{c:<w$}", w = widths[i])).collect();
+        println!("{}", s.join("  ").trim_end());
+    };
+    line(header.iter().map(|h| h.to_string()).collect());
+    for r in cells {
+        line(r);
+    }
+}
+
+/// Writes rows as CSV to stdout, formula cells escaped.
+pub fn print_csv(header: &[&str], rows: &[Vec<String>]) -> Outcome {
+    use crate::domain::text::escape_formula;
+    let mut w = ::csv::Writer::from_writer(std::io::stdout());
+    let fail = |e: ::csv::Error| Failure::refused(e.to_string());
+    w.write_record(header).map_err(fail)?;
+    for r in rows {
+        w.write_record(r.iter().map(|c| escape_formula(c).into_owned())).map_err(fail)?;
+    }
+    w.flush().map_err(|e| Failure::refused(e.to_string()))
+}
+
+pub fn print_rows(format: Format, header: &[&str], rows: Vec<Vec<String>>) -> Outcome {
+    match format {
+        Format::Table => {
+            print_table(header, &rows);
+            Ok(())
+        }
+        Format::Csv => print_csv(header, &rows),
+        Format::Json => {
+            let list: Vec<serde_json::Map<String, serde_json::Value>> = rows
+                .into_iter()
+                .map(|r| {
+                    header.iter().map(|h| h.to_string()).zip(r.into_iter().map(serde_json::Value::String)).collect()
+                })
+                .collect();
+            println!("{}", serde_json::to_string_pretty(&list).expect("JSON of strings"));
+            Ok(())
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        Cli::command().debug_assert();
+    }
+}

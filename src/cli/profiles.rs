@@ -1,0 +1,240 @@
+//! `profiles`, `users`, `token` and `config`.
+
+use chrono::Utc;
+
+use super::{ConfigCmd, Context, Failure, Outcome, ProfilesCmd, TokenCmd, UsersCmd, key_value, print_rows};
+use crate::domain::android::SYSTEM_EXTRAS;
+use crate::domain::text::sanitize;
+use crate::domain::{NewProfile, Profile, User};
+use crate::ops;
+use crate::store::Store;
+
+const TIME: &str = "%Y-%m-%d %H:%M UTC";
+
+fn expiry(p: &Profile) -> String {
+    match &p.token {
+        Some(t) => t.expires.format(TIME).to_string(),
+        None => "no token".into(),
+    }
+}
+
+pub fn run(ctx: &mut Context, cmd: ProfilesCmd) -> Outcome {
+    let store = ctx.store()?;
+    match cmd {
+        ProfilesCmd::List { format } => {
+            let rows = store
+                .profiles()?
+                .into_iter()
+                .map(|p| {
+                    vec![
+                        p.name.clone(),
+                        p.description.clone().unwrap_or_default(),
+                        p.modified.format(TIME).to_string(),
+                        p.kind.clone(),
+                        p.device_count.to_string(),
+                        p.user.clone().unwrap_or_default(),
+                        expiry(&p),
+                    ]
+                })
+                .collect();
+            let header = [
+                "Profile Name",
+                "Description",
+                "Last modified",
+                "Type",
+                "No of Devices",
+                "Associated User",
+                "Token Expiry",
+            ];
+            print_rows(format, &header, rows)
+        }
+        ProfilesCmd::Create(a) => {
+            let new = NewProfile {
+                name: a.name,
+                description: a.description,
+                without_token: a.without_token,
+                user: a.user,
+                token_days: a.token_days,
+            };
+            let profile = ops::build_profile(&ctx.settings, new, Utc::now()).map_err(Failure::refused)?;
+            let p = store.create_profile(profile)?;
+            println!("Created profile {:?} (token expiry: {}).", sanitize(&p.name), expiry(&p));
+            Ok(())
+        }
+        ProfilesCmd::Show { name } => {
+            let p = ops::require_profile(&*store, &name)?;
+            let now = Utc::now();
+            println!("Profile Name:     {}", sanitize(&p.name));
+            println!("Description:      {}", sanitize(p.description.as_deref().unwrap_or("")));
+            println!("Type:             {}", sanitize(&p.kind));
+            println!("Created:          {}", p.created.format(TIME));
+            println!("Last modified:    {}", p.modified.format(TIME));
+            println!("Associated User:  {}", sanitize(p.user.as_deref().unwrap_or("")));
+            println!("No of Devices:    {}", p.device_count);
+            match &p.token {
+                Some(t) => println!(
+                    "Token:            {} (expires {}, {} days left)",
+                    t.masked(),
+                    t.expires.format(TIME),
+                    t.days_left(now)
+                ),
+                None => println!("Token:            none (Assign custom attributes without token)"),
+            }
+            println!("Custom attributes: {}", sanitize(&p.attributes.join(", ")));
+            Ok(())
+        }
+        ProfilesCmd::Edit { name, rename, description, user } => {
+            let p = ops::require_profile(&*store, &name)?;
+            if rename.is_none() && description.is_none() && user.is_none() {
+                return Err(Failure::usage("nothing to change: give --rename, --description or --user"));
+            }
+            let p = store.update_profile(p.id, &mut |p| {
+                if let Some(n) = &rename {
+                    p.name = n.clone();
+                }
+                if let Some(d) = &description {
+                    crate::domain::text::check_plain(d.trim(), "description", 256)?;
+                    p.description = Some(d.trim().to_string()).filter(|d| !d.is_empty());
+                }
+                if let Some(u) = &user {
+                    p.user = Some(u.trim().to_string()).filter(|u| !u.is_empty());
+                }
+                Ok(())
+            })?;
+            println!("Saved profile {:?}.", sanitize(&p.name));
+            Ok(())
+        }
+        ProfilesCmd::Delete { name, yes } => {
+            let p = ops::require_profile(&*store, &name)?;
+            if !yes {
+                return Err(Failure::usage(format!(
+                    "deleting profile {:?} removes its {} devices; add --yes to confirm",
+                    p.name, p.device_count
+                )));
+            }
+            let n = store.delete_profile(p.id)?;
+            println!("Deleted profile {:?} and its {n} devices.", sanitize(&p.name));
+            Ok(())
+        }
+    }
+}
+
+pub fn users(ctx: &mut Context, cmd: UsersCmd) -> Outcome {
+    let store = ctx.store()?;
+    match cmd {
+        UsersCmd::List { format } => {
+            let rows = store.users()?.into_iter().map(|u| vec![u.username, u.name, u.email]).collect();
+            print_rows(format, &["Username", "Name", "Email"], rows)
+        }
+        UsersCmd::Add { username, name, email } => {
+            store.put_user(User { username: username.clone(), name, email }, true)?;
+            println!("Added user {:?}.", sanitize(username.trim()));
+            Ok(())
+        }
+        UsersCmd::Edit { username, name, email } => {
+            let mut u =
+                store.user(&username)?.ok_or_else(|| Failure::refused(format!("no user named {username:?}")))?;
+            if let Some(n) = name {
+                u.name = n;
+            }
+            if let Some(e) = email {
+                u.email = e;
+            }
+            store.put_user(u, false)?;
+            println!("Saved user {:?}.", sanitize(username.trim()));
+            Ok(())
+        }
+        UsersCmd::Delete { username } => {
+            store.delete_user(&username)?;
+            println!("Deleted user {:?}.", sanitize(username.trim()));
+            Ok(())
+        }
+    }
+}
+
+pub fn token(ctx: &mut Context, cmd: TokenCmd) -> Outcome {
+    let store = ctx.store()?;
+    let now = Utc::now();
+    let show = |p: &Profile| -> Outcome {
+        let t = ops::token_of(p)?;
+        println!("{}", t.value);
+        eprintln!("expires {} ({} days left)", t.expires.format(TIME), t.days_left(now));
+        Ok(())
+    };
+    match cmd {
+        TokenCmd::Show { profile } => show(&ops::require_profile(&*store, &profile)?),
+        TokenCmd::Refresh { profile, days } => {
+            let p = ops::require_profile(&*store, &profile)?;
+            let p = ops::refresh_token(&*store, &p, days.unwrap_or(ctx.settings.token_days()), now)?;
+            show(&p)
+        }
+        TokenCmd::Extend { profile, days } => {
+            let p = ops::require_profile(&*store, &profile)?;
+            let p = ops::extend_token(&*store, &p, days, now)?;
+            show(&p)
+        }
+    }
+}
+
+pub fn config(ctx: &mut Context, cmd: ConfigCmd) -> Outcome {
+    let store = ctx.store()?;
+    match cmd {
+        ConfigCmd::Show { profile } => {
+            let p = ops::require_profile(&*store, &profile)?;
+            let a = &ctx.settings.android;
+            println!("Admin settings ({}):", ctx.settings_source);
+            for (k, v) in [
+                ("admin_component_name", &a.admin_component_name),
+                ("package_download_location", &a.package_download_location),
+                ("signature_checksum", &a.signature_checksum),
+                ("server_url", &a.server_url),
+            ] {
+                println!("  {k:<28} {}", sanitize(v.as_deref().unwrap_or("(not set)")));
+            }
+            println!("Vendor keys (admin extras bundle):");
+            for (k, v) in &p.config.vendor {
+                println!("  {:<28} {}", sanitize(k), sanitize(v));
+            }
+            println!("Pre-defined Android system extras:");
+            for e in SYSTEM_EXTRAS {
+                let v = p.config.system.iter().find(|(n, _)| n == e.name).map(|(_, v)| v.to_string());
+                println!("  {:<30} {:<32} {}", e.name, e.label, sanitize(v.as_deref().unwrap_or("-")));
+            }
+            println!("Custom Android system keys:");
+            for (k, v) in &p.config.custom {
+                println!("  {} = {}", sanitize(k), sanitize(v));
+            }
+            Ok(())
+        }
+        ConfigCmd::Set { profile, vendor, system, custom, unset } => {
+            if vendor.is_empty() && system.is_empty() && custom.is_empty() && unset.is_empty() {
+                return Err(Failure::usage("nothing to change: give --vendor, --system, --custom or --unset"));
+            }
+            let mut pairs = Vec::new();
+            for (group, list) in [(0, &vendor), (1, &system), (2, &custom)] {
+                for kv in list {
+                    let (k, v) = key_value(kv)?;
+                    pairs.push((group, k.to_string(), v.to_string()));
+                }
+            }
+            let p = ops::require_profile(&*store, &profile)?;
+            store.update_profile(p.id, &mut |p| {
+                for k in &unset {
+                    if !p.config.unset(k) {
+                        return Err(format!("{k:?} is not set"));
+                    }
+                }
+                for (group, k, v) in &pairs {
+                    match group {
+                        0 => p.config.set_vendor(k, v)?,
+                        1 => p.config.set_system(k, v)?,
+                        _ => p.config.set_custom(k, v)?,
+                    }
+                }
+                Ok(())
+            })?;
+            println!("Updated the configuration of profile {:?}.", sanitize(&p.name));
+            Ok(())
+        }
+    }
+}

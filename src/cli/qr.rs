@@ -1,0 +1,54 @@
+//! `qr`: draw the provisioning code in the terminal, or write SVG/PNG, or print the payload.
+
+use std::io::IsTerminal;
+
+use super::{Context, Failure, Outcome, QrArgs};
+use crate::ops;
+use crate::qr::{self, render::Qr};
+
+pub fn run(ctx: &mut Context, a: QrArgs) -> Outcome {
+    let store = ctx.store()?;
+    let p = ops::require_profile(&*store, &a.profile)?;
+    let admin = ctx.settings.android.complete(&ctx.settings_source).map_err(Failure::refused)?;
+    if a.payload {
+        let v = qr::payload(&admin, &p);
+        println!("{}", serde_json::to_string_pretty(&v).expect("JSON value"));
+        return Ok(());
+    }
+    let text = qr::payload_text(&admin, &p);
+    let code = Qr::encode(&text).map_err(Failure::refused)?;
+    let write = |path: &std::path::Path, bytes: &[u8]| {
+        std::fs::write(path, bytes).map_err(|e| Failure::refused(format!("{}: {e}", path.display())))
+    };
+    if let Some(path) = &a.svg {
+        write(path, code.svg().as_bytes())?;
+        println!("Wrote {}.", path.display());
+    }
+    if let Some(path) = &a.png {
+        write(path, &code.png(8).map_err(Failure::refused)?)?;
+        println!("Wrote {}.", path.display());
+    }
+    if a.svg.is_some() || a.png.is_some() {
+        return Ok(());
+    }
+    let (cols, rows) = code.half_block_size();
+    let info = format!(
+        "{} bytes, QR version {}, error correction {}, {cols}x{rows} cells",
+        text.len(),
+        code.version(),
+        code.ec_level()
+    );
+    if std::io::stdout().is_terminal()
+        && let Ok((w, h)) = ratatui::crossterm::terminal::size()
+        && (usize::from(w) < cols || usize::from(h) < rows + 1)
+    {
+        return Err(Failure::refused(format!(
+            "terminal too small for the QR code: it needs {cols}x{} (columns x rows), the terminal is {w}x{h}; \
+             enlarge it, or use --png FILE / --svg FILE",
+            rows + 1
+        )));
+    }
+    print!("{}", code.ansi_half_blocks());
+    println!("{info}");
+    Ok(())
+}

@@ -1,0 +1,6 @@
+//! CSV dialects: the Android bulk-enrollment file (import, rejects, export, template).
+
+pub mod android;
+pub mod decode;
+
+pub use android::{ImportError, ImportOptions, ImportReport, Progress, Rejected, RowProblem};

@@ -1,0 +1,293 @@
+//! Pure domain logic: profiles, devices, identifiers, tokens, registration, the Android configuration.
+//! Nothing here does I/O.
+
+pub mod android;
+pub mod imei;
+pub mod registration;
+pub mod text;
+pub mod token;
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+pub use imei::Imei;
+pub use token::Token;
+
+/// Identifies a profile inside a store. Stable across renames.
+pub type ProfileId = u32;
+/// Identifies a device inside its profile (its sequence number there).
+pub type DeviceSeq = u32;
+
+pub const DEFAULT_PROFILE_TYPE: &str = "Self Maintained";
+pub const MAX_NAME_CHARS: usize = 64;
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Profile {
+    pub id: ProfileId,
+    pub name: String,
+    pub description: Option<String>,
+    pub kind: String,
+    #[serde(with = "chrono::serde::ts_milliseconds")]
+    pub created: DateTime<Utc>,
+    #[serde(with = "chrono::serde::ts_milliseconds")]
+    pub modified: DateTime<Utc>,
+    /// Username of the associated user.
+    pub user: Option<String>,
+    /// `None` for a profile in the seed's "Assign custom attributes without token" mode.
+    pub token: Option<Token>,
+    pub config: android::AndroidConfig,
+    /// Kept up to date by the store in the same atomic write as the devices.
+    pub device_count: u64,
+    /// Custom attribute names in the order they first appeared (export column order).
+    pub attributes: Vec<String>,
+}
+
+impl Profile {
+    pub fn without_token(&self) -> bool {
+        self.token.is_none()
+    }
+
+    /// Adds attribute names not yet known, keeping the existing order.
+    pub fn learn_attributes<'a>(&mut self, names: impl IntoIterator<Item = &'a str>) {
+        for n in names {
+            if !self.attributes.iter().any(|a| a == n) {
+                self.attributes.push(n.to_string());
+            }
+        }
+    }
+}
+
+/// What a technician supplies to create a profile.
+#[derive(Clone, Debug, Default)]
+pub struct NewProfile {
+    pub name: String,
+    pub description: Option<String>,
+    pub without_token: bool,
+    pub user: Option<String>,
+    pub token_days: Option<u32>,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Status {
+    Pending,
+    Registered(#[serde(with = "chrono::serde::ts_milliseconds")] DateTime<Utc>),
+}
+
+impl Status {
+    pub fn label(&self) -> &'static str {
+        match self {
+            Status::Pending => "pending",
+            Status::Registered(_) => "registered",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Source {
+    File { name: String, line: u64 },
+    Manual,
+}
+
+impl std::fmt::Display for Source {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Source::File { name, line } => write!(f, "{name}:{line}"),
+            Source::Manual => f.write_str("added by hand"),
+        }
+    }
+}
+
+/// The identifying part of a device, validated.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Identifiers {
+    pub imei: Option<Imei>,
+    pub serial: Option<String>,
+    pub manufacturer: Option<String>,
+}
+
+impl Identifiers {
+    /// Validates raw identifier text. Each problem names its field.
+    pub fn parse(imei: &str, serial: &str, manufacturer: &str) -> Result<Identifiers, Vec<(Field, String)>> {
+        let mut problems = Vec::new();
+        let imei = match imei.trim() {
+            "" => None,
+            s => match Imei::parse(s) {
+                Ok(i) => Some(i),
+                Err(e) => {
+                    problems.push((Field::Imei, e));
+                    None
+                }
+            },
+        };
+        let serial = optional_text(serial, "serial number", Field::Serial, &mut problems);
+        let manufacturer = optional_text(manufacturer, "manufacturer", Field::Manufacturer, &mut problems);
+        if problems.is_empty() && imei.is_none() {
+            match (&serial, &manufacturer) {
+                (Some(_), Some(_)) => {}
+                (Some(_), None) => problems
+                    .push((Field::Manufacturer, "a serial number needs a manufacturer when there is no IMEI".into())),
+                (None, Some(_)) => {
+                    problems.push((Field::Serial, "a manufacturer needs a serial number when there is no IMEI".into()))
+                }
+                (None, None) => {
+                    problems.push((Field::Imei, "a device needs an IMEI, or a serial number and a manufacturer".into()))
+                }
+            }
+        }
+        if problems.is_empty() { Ok(Identifiers { imei, serial, manufacturer }) } else { Err(problems) }
+    }
+
+    /// The serial + manufacturer key used for matching: serial upper-cased, manufacturer lower-cased.
+    pub fn serial_key(&self) -> Option<String> {
+        match (&self.serial, &self.manufacturer) {
+            (Some(s), Some(m)) => Some(serial_key(s, m)),
+            _ => None,
+        }
+    }
+}
+
+/// Serial numbers and manufacturers are both compared case-insensitively (see README).
+pub fn serial_key(serial: &str, manufacturer: &str) -> String {
+    format!("{}\u{1f}{}", serial.trim().to_uppercase(), manufacturer.trim().to_lowercase())
+}
+
+fn optional_text(raw: &str, what: &str, field: Field, problems: &mut Vec<(Field, String)>) -> Option<String> {
+    let t = raw.trim();
+    if t.is_empty() {
+        return None;
+    }
+    match text::check_plain(t, what, MAX_NAME_CHARS) {
+        Ok(()) => Some(t.to_string()),
+        Err(e) => {
+            problems.push((field, e));
+            None
+        }
+    }
+}
+
+/// The device fields a technician or a file can name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Field {
+    Imei,
+    Serial,
+    Manufacturer,
+    Attribute,
+    Status,
+    RegisteredAt,
+}
+
+impl Field {
+    pub fn header(self) -> &'static str {
+        match self {
+            Field::Imei => "IMEI",
+            Field::Serial => "Serial Number",
+            Field::Manufacturer => "Manufacturer",
+            Field::Attribute => "custom attribute",
+            Field::Status => "Status",
+            Field::RegisteredAt => "Registered At",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Device {
+    pub seq: DeviceSeq,
+    pub ids: Identifiers,
+    /// Custom attributes, name → value, in order.
+    pub attributes: Vec<(String, String)>,
+    pub status: Status,
+    pub source: Source,
+    #[serde(with = "chrono::serde::ts_milliseconds")]
+    pub created: DateTime<Utc>,
+    #[serde(with = "chrono::serde::ts_milliseconds")]
+    pub modified: DateTime<Utc>,
+}
+
+impl Device {
+    pub fn attribute(&self, name: &str) -> Option<&str> {
+        self.attributes.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+    }
+
+    pub fn set_attribute(&mut self, name: &str, value: Option<&str>) {
+        match (self.attributes.iter().position(|(n, _)| n == name), value) {
+            (Some(i), Some(v)) => self.attributes[i].1 = v.to_string(),
+            (Some(i), None) => {
+                self.attributes.remove(i);
+            }
+            (None, Some(v)) => self.attributes.push((name.to_string(), v.to_string())),
+            (None, None) => {}
+        }
+    }
+
+    /// A short human label: the IMEI, or serial / manufacturer.
+    pub fn label(&self) -> String {
+        match (&self.ids.imei, &self.ids.serial, &self.ids.manufacturer) {
+            (Some(i), _, _) => format!("IMEI {i}"),
+            (None, Some(s), Some(m)) => format!("serial {s} ({m})"),
+            _ => format!("device #{}", self.seq),
+        }
+    }
+}
+
+/// A device before the store gives it a sequence number.
+#[derive(Clone, Debug, PartialEq)]
+pub struct NewDevice {
+    pub ids: Identifiers,
+    pub attributes: Vec<(String, String)>,
+    pub status: Status,
+    pub source: Source,
+}
+
+impl NewDevice {
+    pub fn into_device(self, seq: DeviceSeq, now: DateTime<Utc>) -> Device {
+        Device {
+            seq,
+            ids: self.ids,
+            attributes: self.attributes,
+            status: self.status,
+            source: self.source,
+            created: now,
+            modified: now,
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct User {
+    pub username: String,
+    pub name: String,
+    pub email: String,
+}
+
+/// Validates a profile name: trimmed, 1 to 64 characters, no control characters.
+pub fn check_profile_name(raw: &str) -> Result<String, String> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err("profile name is empty".into());
+    }
+    text::check_plain(name, "profile name", MAX_NAME_CHARS)?;
+    Ok(name.to_string())
+}
+
+pub fn check_username(raw: &str) -> Result<String, String> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err("username is empty".into());
+    }
+    text::check_plain(name, "username", MAX_NAME_CHARS)?;
+    Ok(name.to_string())
+}
+
+/// A custom attribute name or value: no control characters in the name; values may hold anything
+/// printable up to 1,024 characters (they are escaped on screen and in exports).
+pub fn check_attribute(name: &str, value: &str) -> Result<(), String> {
+    let n = name.trim();
+    if n.is_empty() {
+        return Err("custom attribute name is empty".into());
+    }
+    text::check_plain(n, "custom attribute name", MAX_NAME_CHARS)?;
+    if value.chars().count() > 1024 {
+        return Err(format!("custom attribute {n:?} is longer than 1,024 characters"));
+    }
+    Ok(())
+}

@@ -1,0 +1,12 @@
+//! kitting: a terminal workstation for bulk device enrollment.
+//!
+//! `domain` is pure logic, `store` the only way to the data, `csv` the file formats, `qr` the provisioning
+//! payload and its drawing, `ops` the operations a technician takes (shared by the CLI and the screens).
+
+pub mod cli;
+pub mod csv;
+pub mod domain;
+pub mod ops;
+pub mod qr;
+pub mod settings;
+pub mod store;

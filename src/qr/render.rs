@@ -1,0 +1,138 @@
+//! Drawing a QR code: half blocks for a terminal (explicit dark-on-light, 4-module quiet zone), SVG, PNG.
+
+use qrcode::{Color, EcLevel, QrCode};
+
+pub const QUIET_ZONE: usize = 4;
+
+/// An encoded QR code with its modules.
+pub struct Qr {
+    code: QrCode,
+    modules: Vec<bool>,
+    width: usize,
+}
+
+/// One terminal cell of a drawn code: a character drawn in `fg` over `bg`; `true` means dark.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Cell {
+    pub ch: char,
+    pub fg_dark: bool,
+    pub bg_dark: bool,
+}
+
+impl Qr {
+    /// Encodes the payload at error-correction level L (the smallest code; see README).
+    pub fn encode(payload: &str) -> Result<Qr, String> {
+        let code = QrCode::with_error_correction_level(payload.as_bytes(), EcLevel::L)
+            .map_err(|e| format!("the payload ({} bytes) does not fit in a QR code: {e}", payload.len()))?;
+        let width = code.width();
+        let modules = code.to_colors().into_iter().map(|c| c == Color::Dark).collect();
+        Ok(Qr { code, modules, width })
+    }
+
+    pub fn version(&self) -> i16 {
+        match self.code.version() {
+            qrcode::Version::Normal(v) | qrcode::Version::Micro(v) => v,
+        }
+    }
+
+    pub fn ec_level(&self) -> &'static str {
+        match self.code.error_correction_level() {
+            EcLevel::L => "L",
+            EcLevel::M => "M",
+            EcLevel::Q => "Q",
+            EcLevel::H => "H",
+        }
+    }
+
+    /// Modules per side, without the quiet zone.
+    pub fn width(&self) -> usize {
+        self.width
+    }
+
+    /// Modules per side including the quiet zone on both sides.
+    pub fn full_width(&self) -> usize {
+        self.width + 2 * QUIET_ZONE
+    }
+
+    /// Whether the module at (x, y) of the full square (quiet zone included) is dark.
+    pub fn dark(&self, x: usize, y: usize) -> bool {
+        let (Some(x), Some(y)) = (x.checked_sub(QUIET_ZONE), y.checked_sub(QUIET_ZONE)) else {
+            return false;
+        };
+        x < self.width && y < self.width && self.modules[y * self.width + x]
+    }
+
+    /// Columns × rows needed in half-block mode (one module wide, two modules tall per cell).
+    pub fn half_block_size(&self) -> (usize, usize) {
+        let n = self.full_width();
+        (n, n.div_ceil(2))
+    }
+
+    /// The code as terminal cells, two modules stacked per cell with '▀' (upper module in fg).
+    pub fn half_block_cells(&self) -> Vec<Vec<Cell>> {
+        let n = self.full_width();
+        (0..n.div_ceil(2))
+            .map(|row| {
+                (0..n)
+                    .map(|x| {
+                        let top = self.dark(x, 2 * row);
+                        let bottom = self.dark(x, 2 * row + 1);
+                        Cell { ch: '▀', fg_dark: top, bg_dark: bottom }
+                    })
+                    .collect()
+            })
+            .collect()
+    }
+
+    /// The half-block drawing as text with explicit colours: black (30/40) on bright white (97/107).
+    /// Colours are set on every line and reset at its end, whatever the terminal's own palette.
+    pub fn ansi_half_blocks(&self) -> String {
+        let mut out = String::new();
+        for row in self.half_block_cells() {
+            let mut current: Option<(bool, bool)> = None;
+            for cell in row {
+                let style = (cell.fg_dark, cell.bg_dark);
+                if current != Some(style) {
+                    let fg = if cell.fg_dark { 30 } else { 97 };
+                    let bg = if cell.bg_dark { 40 } else { 107 };
+                    out.push_str(&format!("\x1b[{fg};{bg}m"));
+                    current = Some(style);
+                }
+                out.push(cell.ch);
+            }
+            out.push_str("\x1b[0m\n");
+        }
+        out
+    }
+
+    /// An SVG with the quiet zone, `scale` units per module.
+    pub fn svg(&self) -> String {
+        self.code
+            .render::<qrcode::render::svg::Color<'_>>()
+            .quiet_zone(true)
+            .module_dimensions(8, 8)
+            .dark_color(qrcode::render::svg::Color("#000000"))
+            .light_color(qrcode::render::svg::Color("#ffffff"))
+            .build()
+    }
+
+    /// A greyscale PNG with the quiet zone, `scale` pixels per module.
+    pub fn png(&self, scale: usize) -> Result<Vec<u8>, String> {
+        let n = self.full_width() * scale;
+        let mut pixels = Vec::with_capacity(n * n);
+        for y in 0..n {
+            for x in 0..n {
+                pixels.push(if self.dark(x / scale, y / scale) { 0u8 } else { 255u8 });
+            }
+        }
+        let mut out = Vec::new();
+        {
+            let mut enc = png::Encoder::new(&mut out, n as u32, n as u32);
+            enc.set_color(png::ColorType::Grayscale);
+            enc.set_depth(png::BitDepth::Eight);
+            let mut w = enc.write_header().map_err(|e| e.to_string())?;
+            w.write_image_data(&pixels).map_err(|e| e.to_string())?;
+        }
+        Ok(out)
+    }
+}

@@ -1,0 +1,1012 @@
+//! The sled implementation of `Store`. See `layout.rs` for the keys.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Mutex, MutexGuard};
+
+use chrono::Utc;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::layout::{self, CHUNK, Index, ProfileRecord, Rec};
+use super::{ImportSession, ImportTarget, Lookup, Problem, Result, Store, StoreError};
+use crate::domain::{
+    Device, DeviceSeq, Field, Identifiers, Imei, NewDevice, Profile, ProfileId, Status, User, check_profile_name,
+    check_username,
+};
+
+pub struct SledStore {
+    db: sled::Db,
+    tree: sled::Tree,
+    /// Serialises writers in this process (one process owns the database; readers never wait).
+    write: Mutex<()>,
+    dir: PathBuf,
+    _lock: std::fs::File,
+}
+
+fn backend(e: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(e.to_string())
+}
+
+fn enc<T: Serialize>(v: &T) -> Vec<u8> {
+    postcard::to_stdvec(v).expect("domain values always serialize")
+}
+
+fn dec<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
+    postcard::from_bytes(bytes).map_err(|e| StoreError::Backend(format!("corrupt {what}: {e}")))
+}
+
+/// Pending index edits for one change, by bucket, written into the change's batch.
+#[derive(Default)]
+struct IndexEdit {
+    buckets: HashMap<(Index, u16), Vec<Rec>>,
+}
+
+impl IndexEdit {
+    fn bucket(&mut self, store: &SledStore, index: Index, bucket: u16) -> Result<&mut Vec<Rec>> {
+        Ok(match self.buckets.entry((index, bucket)) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(
+                store
+                    .get_raw(&layout::bucket_key(index, bucket))?
+                    .map(|b| layout::decode_bucket(&b))
+                    .unwrap_or_default(),
+            ),
+        })
+    }
+
+    fn add(&mut self, store: &SledStore, index: Index, rec: Rec) -> Result<()> {
+        let b = self.bucket(store, index, layout::bucket_of(rec.key))?;
+        if let Err(pos) = b.binary_search(&rec) {
+            b.insert(pos, rec);
+        }
+        Ok(())
+    }
+
+    fn remove(&mut self, store: &SledStore, index: Index, rec: Rec) -> Result<()> {
+        let b = self.bucket(store, index, layout::bucket_of(rec.key))?;
+        if let Ok(pos) = b.binary_search(&rec) {
+            b.remove(pos);
+        }
+        Ok(())
+    }
+
+    fn write_into(self, batch: &mut sled::Batch) {
+        for ((index, bucket), recs) in self.buckets {
+            let key = layout::bucket_key(index, bucket);
+            if recs.is_empty() {
+                batch.remove(&key);
+            } else {
+                batch.insert(&key, layout::encode_bucket(&recs));
+            }
+        }
+    }
+}
+
+/// The index records a device should have.
+fn index_recs(profile: ProfileId, d: &Device) -> Vec<(Index, Rec)> {
+    let mut out = Vec::with_capacity(2);
+    if let Some(i) = d.ids.imei {
+        out.push((Index::Imei, Rec { key: i.as_u64(), profile, seq: d.seq }));
+    }
+    if let (Some(s), Some(_)) = (&d.ids.serial, &d.ids.manufacturer) {
+        out.push((Index::Serial, Rec { key: layout::serial_hash(s), profile, seq: d.seq }));
+    }
+    out
+}
+
+impl SledStore {
+    /// Opens (creating with mode 0700) the database directory, refusing if another process holds it.
+    pub fn open(dir: &Path) -> Result<SledStore> {
+        let shown = dir.display().to_string();
+        if !dir.exists() {
+            let mut b = std::fs::DirBuilder::new();
+            b.recursive(true);
+            #[cfg(unix)]
+            std::os::unix::fs::DirBuilderExt::mode(&mut b, 0o700);
+            b.create(dir).map_err(|e| StoreError::Backend(format!("cannot create database directory {shown}: {e}")))?;
+        }
+        let lock = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join("kitting.lock"))
+            .map_err(|e| StoreError::Backend(format!("cannot open {shown}/kitting.lock: {e}")))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(StoreError::InUse(shown)),
+            Err(std::fs::TryLockError::Error(e)) => {
+                return Err(StoreError::Backend(format!("cannot lock database {shown}: {e}")));
+            }
+        }
+        let db = sled::Config::new()
+            .path(dir.join("sled"))
+            .cache_capacity(64 * 1024 * 1024)
+            .flush_every_ms(Some(1000))
+            .open()
+            .map_err(|e| {
+                if e.to_string().contains("could not acquire lock") {
+                    StoreError::InUse(shown.clone())
+                } else {
+                    StoreError::Backend(format!("cannot open database {shown}: {e}"))
+                }
+            })?;
+        let tree = db.open_tree("kitting").map_err(backend)?;
+        let store = SledStore { db, tree, write: Mutex::new(()), dir: dir.to_path_buf(), _lock: lock };
+        store.check_schema()?;
+        store.recover()?;
+        Ok(store)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn check_schema(&self) -> Result<()> {
+        match self.get_raw(layout::META_SCHEMA)? {
+            None => {
+                self.tree.insert(layout::META_SCHEMA, &layout::SCHEMA_VERSION.to_be_bytes()).map_err(backend)?;
+                self.db.flush().map_err(backend)?;
+                Ok(())
+            }
+            Some(v) => {
+                let found = u32::from_be_bytes(v.as_ref().try_into().map_err(|_| backend("corrupt schema version"))?);
+                if found == layout::SCHEMA_VERSION {
+                    Ok(())
+                } else {
+                    Err(StoreError::Backend(format!(
+                        "database {} has schema version {found}; this kitting reads version {}",
+                        self.dir.display(),
+                        layout::SCHEMA_VERSION
+                    )))
+                }
+            }
+        }
+    }
+
+    /// Removes what an interrupted import staged: every chunk from the journal's first chunk on.
+    fn recover(&self) -> Result<()> {
+        let journals: Vec<(sled::IVec, sled::IVec)> =
+            self.tree.scan_prefix(b"j").collect::<std::result::Result<_, _>>().map_err(backend)?;
+        for (key, value) in journals {
+            let id = u32::from_be_bytes(key[1..5].try_into().map_err(|_| backend("corrupt journal key"))?);
+            let first = u32::from_be_bytes(value.as_ref().try_into().map_err(|_| backend("corrupt journal"))?);
+            self.remove_chunks_from(id, first)?;
+            self.tree.remove(&key).map_err(backend)?;
+        }
+        self.db.flush().map_err(backend)?;
+        Ok(())
+    }
+
+    fn remove_chunks_from(&self, id: ProfileId, first: u32) -> Result<()> {
+        let end = layout::chunk_key(id, u32::MAX);
+        for kv in self.tree.range(layout::chunk_key(id, first)..=end) {
+            let (k, _) = kv.map_err(backend)?;
+            self.tree.remove(k).map_err(backend)?;
+        }
+        Ok(())
+    }
+
+    fn lock(&self) -> MutexGuard<'_, ()> {
+        self.write.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn get_raw(&self, key: &[u8]) -> Result<Option<sled::IVec>> {
+        self.tree.get(key).map_err(backend)
+    }
+
+    fn get<T: DeserializeOwned>(&self, key: &[u8], what: &str) -> Result<Option<T>> {
+        self.get_raw(key)?.map(|v| dec(&v, what)).transpose()
+    }
+
+    fn commit(&self, batch: sled::Batch) -> Result<()> {
+        self.tree.apply_batch(batch).map_err(backend)?;
+        self.db.flush().map_err(backend)?;
+        Ok(())
+    }
+
+    fn record(&self, id: ProfileId) -> Result<ProfileRecord> {
+        self.get(&layout::profile_key(id), "profile")?
+            .ok_or_else(|| StoreError::NotFound(format!("no profile with id {id}")))
+    }
+
+    fn chunk(&self, id: ProfileId, chunk: u32) -> Result<Vec<Device>> {
+        Ok(self.get(&layout::chunk_key(id, chunk), "device chunk")?.unwrap_or_default())
+    }
+
+    fn put_chunk(batch: &mut sled::Batch, id: ProfileId, chunk: u32, devices: &[Device]) {
+        let key = layout::chunk_key(id, chunk);
+        if devices.is_empty() {
+            batch.remove(&key);
+        } else {
+            batch.insert(&key, enc(&devices));
+        }
+    }
+
+    fn index_hits(&self, index: Index, key: u64) -> Result<Vec<Rec>> {
+        Ok(self
+            .get_raw(&layout::bucket_key(index, layout::bucket_of(key)))?
+            .map(|b| layout::bucket_hits(&b, key))
+            .unwrap_or_default())
+    }
+
+    fn resolve(&self, rec: Rec) -> Result<Option<Device>> {
+        self.device(rec.profile, rec.seq)
+    }
+
+    fn profile_label(&self, id: ProfileId) -> Result<String> {
+        Ok(match self.get::<ProfileRecord>(&layout::profile_key(id), "profile")? {
+            Some(r) => format!("profile {:?}", r.profile.name),
+            None => format!("profile #{id}"),
+        })
+    }
+
+    /// Duplicate checks for one device against the stored devices (ignoring `exclude`, the device itself).
+    fn conflicts(&self, ids: &Identifiers, exclude: Option<(ProfileId, DeviceSeq)>) -> Result<Vec<(Field, String)>> {
+        let mut problems = Vec::new();
+        if let Some(imei) = ids.imei {
+            for r in self.index_hits(Index::Imei, imei.as_u64())? {
+                if Some((r.profile, r.seq)) != exclude {
+                    let src = self.resolve(r)?.map(|d| format!(" ({})", d.source)).unwrap_or_default();
+                    problems.push((
+                        Field::Imei,
+                        format!("IMEI {imei} is already in {}{src}", self.profile_label(r.profile)?),
+                    ));
+                    break;
+                }
+            }
+        }
+        if let (Some(key), Some(serial)) = (ids.serial_key(), &ids.serial) {
+            for r in self.index_hits(Index::Serial, layout::serial_hash(serial))? {
+                if Some((r.profile, r.seq)) == exclude {
+                    continue;
+                }
+                if let Some(d) = self.resolve(r)?
+                    && d.ids.serial_key().as_deref() == Some(key.as_str())
+                {
+                    problems.push((
+                        Field::Serial,
+                        format!(
+                            "serial number {serial} ({}) is already in {} ({})",
+                            ids.manufacturer.as_deref().unwrap_or(""),
+                            self.profile_label(r.profile)?,
+                            d.source
+                        ),
+                    ));
+                    break;
+                }
+            }
+        }
+        Ok(problems)
+    }
+
+    fn refused(problems: Vec<(Field, String)>) -> StoreError {
+        StoreError::Refused(problems.into_iter().map(|(_, m)| m).collect::<Vec<_>>().join("; "))
+    }
+
+    fn check_user_exists(&self, user: &Option<String>) -> Result<()> {
+        if let Some(u) = user
+            && self.user(u)?.is_none()
+        {
+            return Err(StoreError::NotFound(format!("no user named {u:?}")));
+        }
+        Ok(())
+    }
+
+    fn name_owner(&self, name: &str) -> Result<Option<ProfileId>> {
+        Ok(self.get_raw(&layout::name_key(name))?.and_then(|v| v.as_ref().try_into().ok().map(u32::from_be_bytes)))
+    }
+
+    fn next_profile_id(&self) -> Result<ProfileId> {
+        Ok(self
+            .get_raw(layout::META_NEXT_PROFILE)?
+            .and_then(|v| v.as_ref().try_into().ok().map(u32::from_be_bytes))
+            .unwrap_or(1))
+    }
+}
+
+impl Store for SledStore {
+    fn profiles(&self) -> Result<Vec<Profile>> {
+        let mut out = Vec::new();
+        for kv in self.tree.scan_prefix(b"p") {
+            let (_, v) = kv.map_err(backend)?;
+            out.push(dec::<ProfileRecord>(&v, "profile")?.profile);
+        }
+        out.sort_by_key(|p| p.name.to_lowercase());
+        Ok(out)
+    }
+
+    fn profile(&self, name: &str) -> Result<Option<Profile>> {
+        match self.name_owner(name)? {
+            Some(id) => self.profile_by_id(id),
+            None => Ok(None),
+        }
+    }
+
+    fn profile_by_id(&self, id: ProfileId) -> Result<Option<Profile>> {
+        Ok(self.get::<ProfileRecord>(&layout::profile_key(id), "profile")?.map(|r| r.profile))
+    }
+
+    fn create_profile(&self, mut profile: Profile) -> Result<Profile> {
+        let _g = self.lock();
+        profile.name = check_profile_name(&profile.name).map_err(StoreError::Refused)?;
+        if self.name_owner(&profile.name)?.is_some() {
+            return Err(StoreError::Refused(format!("a profile named {:?} already exists", profile.name)));
+        }
+        self.check_user_exists(&profile.user)?;
+        profile.id = self.next_profile_id()?;
+        profile.device_count = 0;
+        let mut batch = sled::Batch::default();
+        batch.insert(layout::META_NEXT_PROFILE, &(profile.id + 1).to_be_bytes());
+        batch.insert(layout::name_key(&profile.name), &profile.id.to_be_bytes());
+        batch.insert(&layout::profile_key(profile.id), enc(&ProfileRecord { profile: profile.clone(), next_seq: 0 }));
+        self.commit(batch)?;
+        Ok(profile)
+    }
+
+    fn update_profile(
+        &self,
+        id: ProfileId,
+        change: &mut dyn FnMut(&mut Profile) -> std::result::Result<(), String>,
+    ) -> Result<Profile> {
+        let _g = self.lock();
+        let mut rec = self.record(id)?;
+        let before = rec.profile.clone();
+        change(&mut rec.profile).map_err(StoreError::Refused)?;
+        rec.profile.id = before.id;
+        rec.profile.device_count = before.device_count;
+        rec.profile.created = before.created;
+        rec.profile.name = check_profile_name(&rec.profile.name).map_err(StoreError::Refused)?;
+        let mut batch = sled::Batch::default();
+        if rec.profile.name.to_lowercase() != before.name.to_lowercase() {
+            if self.name_owner(&rec.profile.name)?.is_some() {
+                return Err(StoreError::Refused(format!("a profile named {:?} already exists", rec.profile.name)));
+            }
+            batch.remove(layout::name_key(&before.name));
+            batch.insert(layout::name_key(&rec.profile.name), &id.to_be_bytes());
+        } else if rec.profile.name != before.name {
+            batch.insert(layout::name_key(&rec.profile.name), &id.to_be_bytes());
+        }
+        if rec.profile.user != before.user {
+            self.check_user_exists(&rec.profile.user)?;
+        }
+        rec.profile.modified = Utc::now();
+        batch.insert(&layout::profile_key(id), enc(&rec));
+        self.commit(batch)?;
+        Ok(rec.profile)
+    }
+
+    fn delete_profile(&self, id: ProfileId) -> Result<u64> {
+        let _g = self.lock();
+        let rec = self.record(id)?;
+        let mut batch = sled::Batch::default();
+        for kv in self.tree.scan_prefix(layout::profile_chunks_prefix(id)) {
+            let (k, _) = kv.map_err(backend)?;
+            batch.remove(k);
+        }
+        for index in [Index::Imei, Index::Serial] {
+            for kv in self.tree.scan_prefix([index.prefix()]) {
+                let (k, v) = kv.map_err(backend)?;
+                let recs = layout::decode_bucket(&v);
+                let kept: Vec<Rec> = recs.iter().copied().filter(|r| r.profile != id).collect();
+                if kept.len() != recs.len() {
+                    if kept.is_empty() {
+                        batch.remove(k);
+                    } else {
+                        batch.insert(k, layout::encode_bucket(&kept));
+                    }
+                }
+            }
+        }
+        batch.remove(layout::name_key(&rec.profile.name));
+        batch.remove(&layout::profile_key(id));
+        self.commit(batch)?;
+        Ok(rec.profile.device_count)
+    }
+
+    fn devices(&self, id: ProfileId, visit: &mut dyn FnMut(Device) -> bool) -> Result<()> {
+        let rec = self.record(id)?;
+        let limit = rec.committed_chunks();
+        if limit == 0 {
+            return Ok(());
+        }
+        for kv in self.tree.range(layout::chunk_key(id, 0)..layout::chunk_key(id, limit)) {
+            let (_, v) = kv.map_err(backend)?;
+            for d in dec::<Vec<Device>>(&v, "device chunk")? {
+                if !visit(d) {
+                    return Ok(());
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn device(&self, id: ProfileId, seq: DeviceSeq) -> Result<Option<Device>> {
+        let chunk = self.chunk(id, seq / CHUNK)?;
+        Ok(chunk.binary_search_by_key(&seq, |d| d.seq).ok().map(|i| chunk[i].clone()))
+    }
+
+    fn find(&self, lookup: &Lookup) -> Result<Option<(ProfileId, Device)>> {
+        match lookup {
+            Lookup::Imei(imei) => {
+                for r in self.index_hits(Index::Imei, imei.as_u64())? {
+                    if let Some(d) = self.resolve(r)? {
+                        return Ok(Some((r.profile, d)));
+                    }
+                }
+                Ok(None)
+            }
+            Lookup::Serial { serial, manufacturer } => {
+                let want = crate::domain::serial_key(serial, manufacturer);
+                for r in self.index_hits(Index::Serial, layout::serial_hash(serial))? {
+                    if let Some(d) = self.resolve(r)?
+                        && d.ids.serial_key().as_deref() == Some(want.as_str())
+                    {
+                        return Ok(Some((r.profile, d)));
+                    }
+                }
+                Ok(None)
+            }
+        }
+    }
+
+    fn candidates(&self, imei: Option<Imei>, serial: Option<&str>) -> Result<Vec<(ProfileId, Device)>> {
+        let mut recs = Vec::new();
+        if let Some(i) = imei {
+            recs.extend(self.index_hits(Index::Imei, i.as_u64())?);
+        }
+        if let Some(s) = serial.map(str::trim).filter(|s| !s.is_empty()) {
+            let want = s.to_uppercase();
+            for r in self.index_hits(Index::Serial, layout::serial_hash(s))? {
+                // Confirm the serial itself: the index keys by a hash.
+                if self
+                    .resolve(r)?
+                    .is_some_and(|d| d.ids.serial.as_deref().map(str::to_uppercase) == Some(want.clone()))
+                {
+                    recs.push(r);
+                }
+            }
+        }
+        recs.sort();
+        recs.dedup_by_key(|r| (r.profile, r.seq));
+        let mut out = Vec::new();
+        for r in recs {
+            if let Some(d) = self.resolve(r)? {
+                out.push((r.profile, d));
+            }
+        }
+        Ok(out)
+    }
+
+    fn add_device(&self, id: ProfileId, device: NewDevice) -> Result<Device> {
+        let _g = self.lock();
+        let mut rec = self.record(id)?;
+        let problems = self.conflicts(&device.ids, None)?;
+        if !problems.is_empty() {
+            return Err(Self::refused(problems));
+        }
+        let now = Utc::now();
+        let seq = rec.next_seq;
+        let d = device.into_device(seq, now);
+        let mut chunk = self.chunk(id, seq / CHUNK)?;
+        chunk.push(d.clone());
+        let mut batch = sled::Batch::default();
+        Self::put_chunk(&mut batch, id, seq / CHUNK, &chunk);
+        let mut edit = IndexEdit::default();
+        for (index, r) in index_recs(id, &d) {
+            edit.add(self, index, r)?;
+        }
+        edit.write_into(&mut batch);
+        rec.next_seq += 1;
+        rec.profile.device_count += 1;
+        rec.profile.modified = now;
+        rec.profile.learn_attributes(d.attributes.iter().map(|(n, _)| n.as_str()));
+        batch.insert(&layout::profile_key(id), enc(&rec));
+        self.commit(batch)?;
+        Ok(d)
+    }
+
+    fn update_device(&self, id: ProfileId, mut device: Device) -> Result<Device> {
+        let _g = self.lock();
+        let mut rec = self.record(id)?;
+        let seq = device.seq;
+        let mut chunk = self.chunk(id, seq / CHUNK)?;
+        let pos = chunk
+            .binary_search_by_key(&seq, |d| d.seq)
+            .map_err(|_| StoreError::NotFound(format!("no device #{seq} in profile {:?}", rec.profile.name)))?;
+        let old = chunk[pos].clone();
+        let mut batch = sled::Batch::default();
+        if old.ids != device.ids {
+            let problems = self.conflicts(&device.ids, Some((id, seq)))?;
+            if !problems.is_empty() {
+                return Err(Self::refused(problems));
+            }
+            let mut edit = IndexEdit::default();
+            for (index, r) in index_recs(id, &old) {
+                edit.remove(self, index, r)?;
+            }
+            for (index, r) in index_recs(id, &device) {
+                edit.add(self, index, r)?;
+            }
+            edit.write_into(&mut batch);
+        }
+        device.created = old.created;
+        device.modified = Utc::now();
+        chunk[pos] = device.clone();
+        Self::put_chunk(&mut batch, id, seq / CHUNK, &chunk);
+        rec.profile.modified = device.modified;
+        rec.profile.learn_attributes(device.attributes.iter().map(|(n, _)| n.as_str()));
+        batch.insert(&layout::profile_key(id), enc(&rec));
+        self.commit(batch)?;
+        Ok(device)
+    }
+
+    fn delete_devices(&self, id: ProfileId, seqs: &[DeviceSeq]) -> Result<u64> {
+        let _g = self.lock();
+        let mut rec = self.record(id)?;
+        let mut by_chunk: HashMap<u32, Vec<DeviceSeq>> = HashMap::new();
+        for &s in seqs {
+            by_chunk.entry(s / CHUNK).or_default().push(s);
+        }
+        let mut batch = sled::Batch::default();
+        let mut edit = IndexEdit::default();
+        let mut removed = 0u64;
+        for (c, gone) in by_chunk {
+            let mut chunk = self.chunk(id, c)?;
+            let before = chunk.len();
+            let mut dropped = Vec::new();
+            chunk.retain(|d| {
+                let keep = !gone.contains(&d.seq);
+                if !keep {
+                    dropped.push(d.clone());
+                }
+                keep
+            });
+            for d in &dropped {
+                for (index, r) in index_recs(id, d) {
+                    edit.remove(self, index, r)?;
+                }
+            }
+            if chunk.len() != before {
+                removed += (before - chunk.len()) as u64;
+                Self::put_chunk(&mut batch, id, c, &chunk);
+            }
+        }
+        if removed == 0 {
+            return Ok(0);
+        }
+        edit.write_into(&mut batch);
+        rec.profile.device_count -= removed;
+        rec.profile.modified = Utc::now();
+        batch.insert(&layout::profile_key(id), enc(&rec));
+        self.commit(batch)?;
+        Ok(removed)
+    }
+
+    fn set_status(&self, id: ProfileId, seq: DeviceSeq, status: Status) -> Result<Device> {
+        let _g = self.lock();
+        let mut chunk = self.chunk(id, seq / CHUNK)?;
+        let pos = chunk
+            .binary_search_by_key(&seq, |d| d.seq)
+            .map_err(|_| StoreError::NotFound(format!("no device #{seq} in profile #{id}")))?;
+        chunk[pos].status = status;
+        let d = chunk[pos].clone();
+        let mut batch = sled::Batch::default();
+        Self::put_chunk(&mut batch, id, seq / CHUNK, &chunk);
+        self.commit(batch)?;
+        Ok(d)
+    }
+
+    fn begin_import(&self, target: ImportTarget, write: bool) -> Result<Box<dyn ImportSession + '_>> {
+        let guard = self.lock();
+        let (record, create) = match target {
+            ImportTarget::Existing(id) => (self.record(id)?, false),
+            ImportTarget::Create(profile) => {
+                let mut profile = *profile;
+                profile.name = check_profile_name(&profile.name).map_err(StoreError::Refused)?;
+                if self.name_owner(&profile.name)?.is_some() {
+                    return Err(StoreError::Refused(format!("a profile named {:?} already exists", profile.name)));
+                }
+                self.check_user_exists(&profile.user)?;
+                profile.id = self.next_profile_id()?;
+                profile.device_count = 0;
+                (ProfileRecord { profile, next_seq: 0 }, true)
+            }
+        };
+        let first_seq = record.committed_chunks() * CHUNK;
+        Ok(Box::new(SledImport {
+            store: self,
+            _guard: guard,
+            record,
+            create,
+            writing: write,
+            first_seq,
+            next_seq: first_seq,
+            buffer: Vec::new(),
+            journal_written: false,
+            committed: false,
+            now: Utc::now(),
+            imei_new: HashMap::new(),
+            serial_new: HashMap::new(),
+            serial_more: Vec::new(),
+            serial_arena: String::new(),
+            serial_offsets: Vec::new(),
+            lines: Vec::new(),
+            buckets: HashMap::new(),
+            chunk_cache: HashMap::new(),
+        }))
+    }
+
+    fn users(&self) -> Result<Vec<User>> {
+        let mut out = Vec::new();
+        for kv in self.tree.scan_prefix(b"u") {
+            let (_, v) = kv.map_err(backend)?;
+            out.push(dec::<User>(&v, "user")?);
+        }
+        Ok(out)
+    }
+
+    fn user(&self, username: &str) -> Result<Option<User>> {
+        self.get(&layout::user_key(username), "user")
+    }
+
+    fn put_user(&self, mut user: User, create: bool) -> Result<()> {
+        let _g = self.lock();
+        user.username = check_username(&user.username).map_err(StoreError::Refused)?;
+        crate::domain::text::check_plain(&user.name, "name", 128).map_err(StoreError::Refused)?;
+        let email = user.email.trim();
+        if !email.is_empty() && (!email.contains('@') || email.contains(char::is_whitespace)) {
+            return Err(StoreError::Refused(format!("email address {email:?} is not valid")));
+        }
+        crate::domain::text::check_plain(email, "email address", 254).map_err(StoreError::Refused)?;
+        user.email = email.to_string();
+        let key = layout::user_key(&user.username);
+        let exists = self.get_raw(&key)?.is_some();
+        if create && exists {
+            return Err(StoreError::Refused(format!("a user named {:?} already exists", user.username)));
+        }
+        if !create && !exists {
+            return Err(StoreError::NotFound(format!("no user named {:?}", user.username)));
+        }
+        let mut batch = sled::Batch::default();
+        batch.insert(key, enc(&user));
+        self.commit(batch)
+    }
+
+    fn delete_user(&self, username: &str) -> Result<()> {
+        let _g = self.lock();
+        let key = layout::user_key(username);
+        if self.get_raw(&key)?.is_none() {
+            return Err(StoreError::NotFound(format!("no user named {username:?}")));
+        }
+        let users: Vec<String> = self
+            .profiles()?
+            .into_iter()
+            .filter(|p| p.user.as_deref().is_some_and(|u| u.eq_ignore_ascii_case(username.trim())))
+            .map(|p| format!("{:?}", p.name))
+            .collect();
+        if !users.is_empty() {
+            return Err(StoreError::Refused(format!(
+                "user {username:?} is the associated user of profile {}; change those profiles first",
+                users.join(", ")
+            )));
+        }
+        let mut batch = sled::Batch::default();
+        batch.remove(key);
+        self.commit(batch)
+    }
+
+    fn check(&self) -> Result<Vec<Problem>> {
+        let mut problems = Vec::new();
+        let mut expected: Vec<(Index, Rec)> = Vec::new();
+        let mut known: HashMap<ProfileId, u32> = HashMap::new();
+        for kv in self.tree.scan_prefix(b"p") {
+            let (_, v) = kv.map_err(backend)?;
+            let rec: ProfileRecord = dec(&v, "profile")?;
+            let p = &rec.profile;
+            known.insert(p.id, rec.committed_chunks());
+            if self.name_owner(&p.name)? != Some(p.id) {
+                problems.push(format!("profile {:?}: the name index does not point to it", p.name));
+            }
+            let mut count = 0u64;
+            let mut last: Option<DeviceSeq> = None;
+            self.devices(p.id, &mut |d| {
+                count += 1;
+                if last.is_some_and(|l| l >= d.seq) || d.seq >= rec.next_seq {
+                    problems.push(format!("profile {:?}: device #{} is out of order", p.name, d.seq));
+                }
+                last = Some(d.seq);
+                expected.extend(index_recs(p.id, &d));
+                true
+            })?;
+            if count != p.device_count {
+                problems.push(format!(
+                    "profile {:?}: device count says {} but it holds {count} devices",
+                    p.name, p.device_count
+                ));
+            }
+        }
+        for kv in self.tree.scan_prefix(b"d") {
+            let (k, _) = kv.map_err(backend)?;
+            let id = u32::from_be_bytes(k[1..5].try_into().map_err(|_| backend("corrupt chunk key"))?);
+            match known.get(&id) {
+                None => problems.push(format!("device chunk for missing profile #{id}")),
+                Some(&limit) if layout::chunk_of_key(&k) >= limit => {
+                    problems.push(format!("uncommitted device chunk {} of profile #{id}", layout::chunk_of_key(&k)))
+                }
+                _ => {}
+            }
+        }
+        for kv in self.tree.scan_prefix(b"n") {
+            let (k, v) = kv.map_err(backend)?;
+            let id = u32::from_be_bytes(v.as_ref().try_into().map_err(|_| backend("corrupt name index"))?);
+            if !known.contains_key(&id) {
+                problems.push(format!("name {:?} points to missing profile #{id}", String::from_utf8_lossy(&k[1..])));
+            }
+        }
+        if self.tree.scan_prefix(b"j").next().is_some() {
+            problems.push("an unfinished import is recorded in the journal".into());
+        }
+        let mut actual: Vec<(Index, Rec)> = Vec::new();
+        for index in [Index::Imei, Index::Serial] {
+            for kv in self.tree.scan_prefix([index.prefix()]) {
+                let (k, v) = kv.map_err(backend)?;
+                let bucket = u16::from_be_bytes([k[1], k[2]]);
+                let recs = layout::decode_bucket(&v);
+                if recs.windows(2).any(|w| w[0] >= w[1]) {
+                    problems.push(format!("index bucket {bucket} is not sorted"));
+                }
+                for r in recs {
+                    if layout::bucket_of(r.key) != bucket {
+                        problems.push(format!(
+                            "index record for profile #{} device #{} is in the wrong bucket",
+                            r.profile, r.seq
+                        ));
+                    }
+                    actual.push((index, r));
+                }
+            }
+        }
+        let order = |(i, r): &(Index, Rec)| (*i == Index::Serial, *r);
+        expected.sort_by_key(order);
+        actual.sort_by_key(order);
+        if expected != actual {
+            let missing = expected.iter().filter(|e| actual.binary_search_by_key(&order(e), order).is_err()).count();
+            let extra = actual.iter().filter(|a| expected.binary_search_by_key(&order(a), order).is_err()).count();
+            problems.push(format!(
+                "indexes disagree with the devices: {missing} entries missing, {extra} entries without a device"
+            ));
+        }
+        Ok(problems)
+    }
+}
+
+struct SledImport<'a> {
+    store: &'a SledStore,
+    _guard: MutexGuard<'a, ()>,
+    record: ProfileRecord,
+    create: bool,
+    writing: bool,
+    first_seq: DeviceSeq,
+    next_seq: DeviceSeq,
+    buffer: Vec<Device>,
+    journal_written: bool,
+    committed: bool,
+    now: chrono::DateTime<Utc>,
+    /// IMEI → seq of the rows accepted so far.
+    imei_new: HashMap<u64, DeviceSeq>,
+    /// Serial hash → seq of the first accepted row with it; later ones (other manufacturers) in `serial_more`.
+    serial_new: HashMap<u64, DeviceSeq>,
+    serial_more: Vec<(u64, DeviceSeq)>,
+    /// The accepted rows' serial keys, end to end; `serial_offsets[i]` is where row `first_seq + i` starts.
+    serial_arena: String,
+    serial_offsets: Vec<u32>,
+    lines: Vec<u64>,
+    buckets: HashMap<(Index, u16), Option<sled::IVec>>,
+    chunk_cache: HashMap<(ProfileId, u32), Vec<Device>>,
+}
+
+impl SledImport<'_> {
+    fn stored_hits(&mut self, index: Index, key: u64) -> Result<Vec<Rec>> {
+        let b = layout::bucket_of(key);
+        if !self.buckets.contains_key(&(index, b)) {
+            let v = self.store.get_raw(&layout::bucket_key(index, b))?;
+            self.buckets.insert((index, b), v);
+        }
+        Ok(self.buckets[&(index, b)].as_ref().map(|v| layout::bucket_hits(v, key)).unwrap_or_default())
+    }
+
+    fn stored_device(&mut self, r: Rec) -> Result<Option<Device>> {
+        let c = r.seq / CHUNK;
+        if !self.chunk_cache.contains_key(&(r.profile, c)) {
+            if self.chunk_cache.len() >= 64 {
+                self.chunk_cache.clear();
+            }
+            let chunk = self.store.chunk(r.profile, c)?;
+            self.chunk_cache.insert((r.profile, c), chunk);
+        }
+        let chunk = &self.chunk_cache[&(r.profile, c)];
+        Ok(chunk.binary_search_by_key(&r.seq, |d| d.seq).ok().map(|i| chunk[i].clone()))
+    }
+
+    fn arena_key(&self, seq: DeviceSeq) -> &str {
+        let i = (seq - self.first_seq) as usize;
+        let start = self.serial_offsets[i] as usize;
+        let end = self.serial_offsets.get(i + 1).map_or(self.serial_arena.len(), |&e| e as usize);
+        &self.serial_arena[start..end]
+    }
+
+    fn line_of(&self, seq: DeviceSeq) -> u64 {
+        self.lines[(seq - self.first_seq) as usize]
+    }
+
+    fn flush_buffer(&mut self) -> Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let id = self.record.profile.id;
+        if !self.journal_written {
+            // Durable before any staged chunk, so that a crash at any point can be cleaned up.
+            self.store
+                .tree
+                .insert(layout::journal_key(id), &(self.first_seq / CHUNK).to_be_bytes())
+                .map_err(backend)?;
+            self.store.db.flush().map_err(backend)?;
+            self.journal_written = true;
+        }
+        let chunk = self.buffer[0].seq / CHUNK;
+        self.store.tree.insert(layout::chunk_key(id, chunk), enc(&self.buffer)).map_err(backend)?;
+        self.buffer.clear();
+        Ok(())
+    }
+}
+
+impl ImportSession for SledImport<'_> {
+    fn profile(&self) -> &Profile {
+        &self.record.profile
+    }
+
+    fn add(&mut self, device: NewDevice, line: u64) -> Result<std::result::Result<(), Vec<(Field, String)>>> {
+        let mut problems = Vec::new();
+        if let Some(imei) = device.ids.imei {
+            if let Some(&seq) = self.imei_new.get(&imei.as_u64()) {
+                problems
+                    .push((Field::Imei, format!("IMEI {imei} is already in this file at line {}", self.line_of(seq))));
+            } else if let Some(r) = self.stored_hits(Index::Imei, imei.as_u64())?.first().copied() {
+                let src = self.stored_device(r)?.map(|d| format!(" ({})", d.source)).unwrap_or_default();
+                problems.push((
+                    Field::Imei,
+                    format!("IMEI {imei} is already in {}{src}", self.store.profile_label(r.profile)?),
+                ));
+            }
+        }
+        let serial_key = device.ids.serial_key();
+        let serial_hash = device.ids.serial.as_deref().map(layout::serial_hash);
+        if let (Some(key), Some(h)) = (&serial_key, serial_hash) {
+            let shown = format!(
+                "serial number {} ({})",
+                device.ids.serial.as_deref().unwrap_or(""),
+                device.ids.manufacturer.as_deref().unwrap_or("")
+            );
+            let mut in_file: Vec<DeviceSeq> = self.serial_new.get(&h).copied().into_iter().collect();
+            in_file.extend(self.serial_more.iter().filter(|(k, _)| *k == h).map(|(_, s)| *s));
+            if let Some(&seq) = in_file.iter().find(|&&s| self.arena_key(s) == key) {
+                problems
+                    .push((Field::Serial, format!("{shown} is already in this file at line {}", self.line_of(seq))));
+            } else {
+                for r in self.stored_hits(Index::Serial, h)? {
+                    if let Some(d) = self.stored_device(r)?
+                        && d.ids.serial_key().as_deref() == Some(key.as_str())
+                    {
+                        problems.push((
+                            Field::Serial,
+                            format!("{shown} is already in {} ({})", self.store.profile_label(r.profile)?, d.source),
+                        ));
+                        break;
+                    }
+                }
+            }
+        }
+        if !problems.is_empty() {
+            return Ok(Err(problems));
+        }
+        let seq = self.next_seq;
+        self.next_seq = seq.checked_add(1).ok_or_else(|| backend("profile is full (2^32 devices)"))?;
+        if let Some(imei) = device.ids.imei {
+            self.imei_new.insert(imei.as_u64(), seq);
+        }
+        self.serial_offsets.push(self.serial_arena.len() as u32);
+        if let (Some(key), Some(h)) = (&serial_key, serial_hash) {
+            self.serial_arena.push_str(key);
+            match self.serial_new.entry(h) {
+                std::collections::hash_map::Entry::Occupied(_) => self.serial_more.push((h, seq)),
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(seq);
+                }
+            }
+        }
+        self.lines.push(line);
+        if self.writing {
+            self.buffer.push(device.into_device(seq, self.now));
+            if (seq + 1).is_multiple_of(CHUNK) {
+                self.flush_buffer()?;
+            }
+        }
+        Ok(Ok(()))
+    }
+
+    fn stop_writing(&mut self) {
+        self.writing = false;
+        self.buffer.clear();
+    }
+
+    fn accepted(&self) -> u64 {
+        u64::from(self.next_seq - self.first_seq)
+    }
+
+    fn commit(mut self: Box<Self>, attributes: &[String]) -> Result<Profile> {
+        if !self.writing {
+            return Err(StoreError::Refused(
+                "nothing was written: this import is a dry run or had rejected rows".into(),
+            ));
+        }
+        let id = self.record.profile.id;
+        let mut batch = sled::Batch::default();
+        if let Some(first) = self.buffer.first() {
+            SledStore::put_chunk(&mut batch, id, first.seq / CHUNK, &self.buffer);
+            self.buffer.clear();
+        }
+        let mut new_recs: HashMap<(Index, u16), Vec<Rec>> = HashMap::new();
+        let imeis = std::mem::take(&mut self.imei_new);
+        for (key, seq) in imeis {
+            new_recs.entry((Index::Imei, layout::bucket_of(key))).or_default().push(Rec { key, profile: id, seq });
+        }
+        let serials = std::mem::take(&mut self.serial_new);
+        for (key, seq) in serials.into_iter().chain(std::mem::take(&mut self.serial_more)) {
+            new_recs.entry((Index::Serial, layout::bucket_of(key))).or_default().push(Rec { key, profile: id, seq });
+        }
+        for ((index, bucket), mut recs) in new_recs {
+            let key = layout::bucket_key(index, bucket);
+            let existing = match self.buckets.get(&(index, bucket)) {
+                Some(v) => v.clone(),
+                None => self.store.get_raw(&key)?,
+            };
+            if let Some(v) = existing {
+                recs.extend(layout::decode_bucket(&v));
+            }
+            recs.sort_unstable();
+            batch.insert(&key, layout::encode_bucket(&recs));
+        }
+        let added = self.accepted();
+        let rec = &mut self.record;
+        rec.next_seq = self.next_seq;
+        rec.profile.device_count += added;
+        rec.profile.learn_attributes(attributes.iter().map(String::as_str));
+        if added > 0 || self.create {
+            rec.profile.modified = self.now;
+        }
+        if self.create {
+            batch.insert(layout::META_NEXT_PROFILE, &(id + 1).to_be_bytes());
+            batch.insert(layout::name_key(&rec.profile.name), &id.to_be_bytes());
+        }
+        batch.insert(&layout::profile_key(id), enc(&*rec));
+        batch.remove(&layout::journal_key(id));
+        self.store.commit(batch)?;
+        self.committed = true;
+        Ok(self.record.profile.clone())
+    }
+}
+
+impl Drop for SledImport<'_> {
+    fn drop(&mut self) {
+        if !self.committed && self.journal_written {
+            // Best effort; if this fails, the next open cleans up from the journal.
+            let id = self.record.profile.id;
+            if self.store.remove_chunks_from(id, self.first_seq / CHUNK).is_ok()
+                && self.store.tree.remove(layout::journal_key(id)).is_ok()
+            {
+                let _ = self.store.db.flush();
+            }
+        }
+    }
+}
