@@ -142,12 +142,12 @@ fn identifiers(imei: &str, serial: &str, manufacturer: &str) -> Result<Identifie
     })
 }
 
-fn attributes(list: &[String]) -> Result<Vec<(String, String)>, Failure> {
+fn attributes(list: &[String]) -> Result<Vec<(std::sync::Arc<str>, String)>, Failure> {
     list.iter()
         .map(|kv| {
             let (k, v) = key_value(kv)?;
             check_attribute(k, v).map_err(Failure::refused)?;
-            Ok((k.trim().to_string(), v.trim().to_string()))
+            Ok((std::sync::Arc::from(k.trim()), v.trim().to_string()))
         })
         .collect()
 }

@@ -2,12 +2,15 @@
 
 use std::io::Write;
 use std::path::Path;
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 
 use super::decode;
 use crate::domain::text::{escape_formula, unescape_formula};
-use crate::domain::{Device, Field, Identifiers, NewDevice, Profile, Source, Status, check_attribute};
+use crate::domain::{
+    Device, Field, Identifiers, NewDevice, Profile, Source, Status, check_attribute_name, check_attribute_value,
+};
 use crate::store::{ImportTarget, Store, StoreError};
 
 pub const TEMPLATE: &str = include_str!("../../assets/android-template.csv");
@@ -104,7 +107,13 @@ fn classify(name: &str) -> Col {
 }
 
 struct Header {
+    /// Positions of the identifier columns.
+    imei: Option<usize>,
+    serial: Option<usize>,
+    manufacturer: Option<usize>,
     names: Vec<String>,
+    /// The same names, shared by every device's attribute list.
+    shared: Vec<Arc<str>>,
     cols: Vec<Col>,
 }
 
@@ -151,25 +160,28 @@ fn parse_header(file: &str, raw: &csv::StringRecord) -> Result<Header, ImportErr
             )));
         }
         if cols[i] == Col::Attribute
-            && let Err(e) = check_attribute(n, "")
+            && let Err(e) = check_attribute_name(n)
         {
             return Err(ImportError::File(format!("{file}:1:{}: {e}", i + 1)));
         }
     }
-    Ok(Header { names, cols })
+    let shared = names.iter().map(|n| Arc::from(n.as_str())).collect();
+    let find = |col: Col| cols.iter().position(|c| *c == col);
+    let (imei, serial, manufacturer) = (find(Col::Imei), find(Col::Serial), find(Col::Manufacturer));
+    Ok(Header { imei, serial, manufacturer, names, shared, cols })
 }
 
 /// Builds the device of one data row, or the row's problems.
-fn parse_row(header: &Header, fields: &[String], line: u64, file_name: &str) -> Result<NewDevice, Vec<RowProblem>> {
+fn parse_row(header: &Header, fields: &[&str], line: u64, file_name: &Arc<str>) -> Result<NewDevice, Vec<RowProblem>> {
     let mut problems = Vec::new();
     let at = |i: usize| (i + 1, header.names[i].clone());
-    let cell = |col: Col| header.find(col).map(|i| fields[i].as_str()).unwrap_or("");
-    let ids = match Identifiers::parse(cell(Col::Imei), cell(Col::Serial), cell(Col::Manufacturer)) {
+    let cell = |i: Option<usize>| i.map(|i| fields[i]).unwrap_or("");
+    let ids = match Identifiers::parse(cell(header.imei), cell(header.serial), cell(header.manufacturer)) {
         Ok(ids) => Some(ids),
         Err(list) => {
             for (field, reason) in list {
                 let column = header.column_of(field).map(at);
-                let value = column.as_ref().map(|(n, _)| fields[n - 1].clone()).unwrap_or_default();
+                let value = column.as_ref().map(|(n, _)| fields[n - 1].to_string()).unwrap_or_default();
                 problems.push(RowProblem { column, value, reason });
             }
             None
@@ -179,10 +191,10 @@ fn parse_row(header: &Header, fields: &[String], line: u64, file_name: &str) -> 
     let mut status_raw = "";
     let mut registered_raw = "";
     for (i, col) in header.cols.iter().enumerate() {
-        let v = fields[i].as_str();
+        let v = fields[i];
         match col {
-            Col::Attribute if !v.is_empty() => match check_attribute(&header.names[i], v) {
-                Ok(()) => attributes.push((header.names[i].clone(), v.to_string())),
+            Col::Attribute if !v.is_empty() => match check_attribute_value(&header.names[i], v) {
+                Ok(()) => attributes.push((header.shared[i].clone(), v.to_string())),
                 Err(reason) => problems.push(RowProblem { column: Some(at(i)), value: v.into(), reason }),
             },
             Col::Unnamed if !v.is_empty() => problems.push(RowProblem {
@@ -195,9 +207,10 @@ fn parse_row(header: &Header, fields: &[String], line: u64, file_name: &str) -> 
             _ => {}
         }
     }
-    let status = match status_raw.to_lowercase().as_str() {
-        "" | "pending" => Some(Status::Pending),
-        "registered" => match DateTime::parse_from_rfc3339(registered_raw) {
+    let status = match status_raw {
+        "" => Some(Status::Pending),
+        s if s.eq_ignore_ascii_case("pending") => Some(Status::Pending),
+        s if s.eq_ignore_ascii_case("registered") => match DateTime::parse_from_rfc3339(registered_raw) {
             Ok(t) => Some(Status::Registered(t.with_timezone(&Utc))),
             Err(_) => {
                 let i = header.find(Col::RegisteredAt);
@@ -220,14 +233,108 @@ fn parse_row(header: &Header, fields: &[String], line: u64, file_name: &str) -> 
     };
     match (ids, status) {
         (Some(ids), Some(status)) if problems.is_empty() => {
-            Ok(NewDevice { ids, attributes, status, source: Source::File { name: file_name.to_string(), line } })
+            Ok(NewDevice { ids, attributes, status, source: Source::File { name: file_name.clone(), line } })
         }
         _ => Err(problems),
     }
 }
 
+/// One parsed data row, as the reading thread hands it over.
+enum Row {
+    Device(NewDevice, u64),
+    Rejected(Rejected),
+}
+
+/// What the reading thread reports at the end.
+struct ReadEnd {
+    rows: u64,
+}
+
+type Reader = csv::Reader<std::io::BufReader<Box<dyn std::io::Read + Send>>>;
+
+fn csv_reader(opened: decode::Opened) -> Reader {
+    csv::ReaderBuilder::new().delimiter(opened.delimiter).has_headers(false).flexible(true).from_reader(opened.reader)
+}
+
+fn read_record(file: &str, rdr: &mut Reader, record: &mut csv::StringRecord) -> Result<bool, ImportError> {
+    rdr.read_record(record).map_err(|e| {
+        let line = e.position().map(|p| p.line()).unwrap_or(0);
+        ImportError::File(format!("{file}:{line}: cannot read the file: {e}"))
+    })
+}
+
+fn is_blank(record: &csv::StringRecord) -> bool {
+    record.iter().all(|f| f.trim().is_empty())
+}
+
+/// The cells of a record as the importer sees them: trimmed, the export's formula escape undone.
+fn cells(record: &csv::StringRecord) -> Vec<&str> {
+    record.iter().map(|f| unescape_formula(f.trim())).collect()
+}
+
+const BATCH: usize = 1024;
+
+/// Reads, parses and validates rows (everything that needs no store) and sends them in batches.
+fn read_rows(
+    file: &str,
+    file_name: &Arc<str>,
+    header: &Header,
+    mut rdr: Reader,
+    max_rows: u64,
+    tx: std::sync::mpsc::SyncSender<Vec<Row>>,
+) -> Result<ReadEnd, ImportError> {
+    let mut record = csv::StringRecord::new();
+    let mut rows = 0u64;
+    let mut batch = Vec::with_capacity(BATCH);
+    while read_record(file, &mut rdr, &mut record)? {
+        let fields = cells(&record);
+        if fields.iter().all(|f| f.is_empty()) {
+            continue;
+        }
+        rows += 1;
+        if rows > max_rows {
+            while read_record(file, &mut rdr, &mut record)? {
+                if !is_blank(&record) {
+                    rows += 1;
+                }
+            }
+            return Err(ImportError::File(format!(
+                "{file}: the file has {rows} data rows; at most {max_rows} are allowed in one import (max_rows); nothing was imported"
+            )));
+        }
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        let owned = || fields.iter().map(|f| f.to_string()).collect::<Vec<String>>();
+        let row = if fields.len() != header.names.len() {
+            Row::Rejected(Rejected {
+                line,
+                fields: owned(),
+                problems: vec![RowProblem {
+                    column: None,
+                    value: String::new(),
+                    reason: format!("expected {} fields, found {}", header.names.len(), fields.len()),
+                }],
+            })
+        } else {
+            match parse_row(header, &fields, line, file_name) {
+                Ok(d) => Row::Device(d, line),
+                Err(problems) => Row::Rejected(Rejected { line, fields: owned(), problems }),
+            }
+        };
+        batch.push(row);
+        if batch.len() == BATCH && tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).is_err() {
+            return Ok(ReadEnd { rows }); // the receiver stopped (cancelled or failed)
+        }
+    }
+    if !batch.is_empty() {
+        let _ = tx.send(batch);
+    }
+    Ok(ReadEnd { rows })
+}
+
 /// Imports an Android bulk-enrollment CSV into `target`. All-or-nothing unless `skip_invalid`.
 /// `progress` is called every few thousand rows; returning false cancels (nothing is written).
+///
+/// Two threads: one reads and validates rows, this one checks duplicates against the store and stages.
 pub fn import(
     store: &dyn Store,
     path: &Path,
@@ -236,30 +343,26 @@ pub fn import(
     progress: &mut dyn FnMut(Progress) -> bool,
 ) -> Result<ImportReport, ImportError> {
     let file = path.display().to_string();
-    let file_name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| file.clone());
-    let opened = decode::open(path).map_err(|e| ImportError::File(format!("{file}: {e}")))?;
-    let mut rdr = csv::ReaderBuilder::new()
-        .delimiter(opened.delimiter)
-        .has_headers(false)
-        .flexible(true)
-        .from_reader(opened.reader);
+    let file_name: Arc<str> =
+        Arc::from(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| file.clone()));
+    let open = || decode::open(path).map_err(|e| ImportError::File(format!("{file}: {e}")));
+    let opened = open()?;
+    let (encoding, delimiter, total_bytes) = (opened.encoding, opened.delimiter, opened.total_bytes);
+    let bytes_read = opened.bytes_read.clone();
+    let mut rdr = csv_reader(opened);
     let mut record = csv::StringRecord::new();
-    let read = |rdr: &mut csv::Reader<_>, record: &mut csv::StringRecord| {
-        rdr.read_record(record).map_err(|e| {
-            let line = e.position().map(|p| p.line()).unwrap_or(0);
-            ImportError::File(format!("{file}:{line}: cannot read the file: {e}"))
-        })
-    };
-    if !read(&mut rdr, &mut record)? {
+    if !read_record(&file, &mut rdr, &mut record)? {
         return Err(ImportError::File(format!("{file}: the file is empty; expected the header {EXPECTED_HEADER}")));
     }
     let header = parse_header(&file, &record)?;
     let attributes = header.attributes();
     let mut session = store.begin_import(target, !opts.dry_run)?;
+    // About 40 bytes make the shortest useful row; never more than the limit allows.
+    session.reserve(opts.max_rows.min(total_bytes / 40) as usize);
     let mut report = ImportReport {
         file: file.clone(),
-        encoding: opened.encoding,
-        delimiter: opened.delimiter as char,
+        encoding,
+        delimiter: delimiter as char,
         header: header.names.clone(),
         rows: 0,
         valid: 0,
@@ -267,82 +370,101 @@ pub fn import(
         committed: None,
         profile: session.profile().name.clone(),
     };
-    let mut fields: Vec<String> = Vec::with_capacity(header.names.len());
-    let total_bytes = opened.total_bytes;
-    let bytes_read = opened.bytes_read.clone();
-    while read(&mut rdr, &mut record)? {
-        if record.iter().all(|f| f.trim().is_empty()) {
-            continue;
-        }
-        report.rows += 1;
-        if report.rows > opts.max_rows {
-            let mut total = report.rows;
-            while read(&mut rdr, &mut record)? {
-                if !record.iter().all(|f| f.trim().is_empty()) {
-                    total += 1;
+    // Rows rejected by the store (duplicates) carry no fields yet; they are read again at the end.
+    let mut refetch: Vec<usize> = Vec::new();
+    let mut seen = 0u64;
+    let mut cancelled = false;
+    let read = std::thread::scope(|scope| {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Row>>(8);
+        let reader = scope.spawn(|| read_rows(&file, &file_name, &header, rdr, opts.max_rows, tx));
+        'batches: for batch in rx.iter() {
+            for row in batch {
+                seen += 1;
+                if seen.is_multiple_of(4096)
+                    && !progress(Progress {
+                        rows: seen,
+                        bytes: bytes_read.load(std::sync::atomic::Ordering::Relaxed),
+                        total_bytes,
+                    })
+                {
+                    cancelled = true;
+                    break 'batches;
+                }
+                match row {
+                    Row::Rejected(r) => reject(&mut report, &mut *session, opts, r),
+                    Row::Device(device, line) => match session.add(device, line)? {
+                        Ok(()) => report.valid += 1,
+                        Err(dups) => {
+                            let problems = dups
+                                .into_iter()
+                                .map(|(field, reason)| RowProblem {
+                                    column: header.column_of(field).map(|i| (i + 1, header.names[i].clone())),
+                                    value: String::new(),
+                                    reason,
+                                })
+                                .collect();
+                            refetch.push(report.rejected.len());
+                            reject(&mut report, &mut *session, opts, Rejected { line, fields: Vec::new(), problems });
+                        }
+                    },
                 }
             }
-            return Err(ImportError::File(format!(
-                "{file}: the file has {total} data rows; at most {} are allowed in one import (max_rows); nothing was imported",
-                opts.max_rows
-            )));
         }
-        if report.rows.is_multiple_of(4096)
-            && !progress(Progress {
-                rows: report.rows,
-                bytes: bytes_read.load(std::sync::atomic::Ordering::Relaxed),
-                total_bytes,
-            })
-        {
-            return Err(ImportError::Cancelled);
-        }
-        let line = record.position().map(|p| p.line()).unwrap_or(0);
-        fields.clear();
-        fields.extend(record.iter().map(|f| unescape_formula(f.trim()).to_string()));
-        if fields.len() != header.names.len() {
-            reject(
-                &mut report,
-                &mut *session,
-                opts,
-                Rejected {
-                    line,
-                    fields: fields.clone(),
-                    problems: vec![RowProblem {
-                        column: None,
-                        value: String::new(),
-                        reason: format!("expected {} fields, found {}", header.names.len(), fields.len()),
-                    }],
-                },
-            );
-            continue;
-        }
-        let device = match parse_row(&header, &fields, line, &file_name) {
-            Ok(d) => d,
-            Err(problems) => {
-                reject(&mut report, &mut *session, opts, Rejected { line, fields: fields.clone(), problems });
-                continue;
-            }
-        };
-        match session.add(device, line)? {
-            Ok(()) => report.valid += 1,
-            Err(dups) => {
-                let problems = dups
-                    .into_iter()
-                    .map(|(field, reason)| {
-                        let column = header.column_of(field).map(|i| (i + 1, header.names[i].clone()));
-                        let value = column.as_ref().map(|(n, _)| fields[n - 1].clone()).unwrap_or_default();
-                        RowProblem { column, value, reason }
-                    })
-                    .collect();
-                reject(&mut report, &mut *session, opts, Rejected { line, fields: fields.clone(), problems });
-            }
-        }
+        drop(rx);
+        reader.join().map_err(|_| ImportError::File(format!("{file}: the reading thread failed")))?
+    });
+    if cancelled {
+        return Err(ImportError::Cancelled);
     }
+    report.rows = read?.rows;
+    for (line, dups) in session.finish()? {
+        let problems = dups
+            .into_iter()
+            .map(|(field, reason)| RowProblem {
+                column: header.column_of(field).map(|i| (i + 1, header.names[i].clone())),
+                value: String::new(),
+                reason,
+            })
+            .collect();
+        refetch.push(report.rejected.len());
+        reject(&mut report, &mut *session, opts, Rejected { line, fields: Vec::new(), problems });
+    }
+    report.valid = session.accepted();
+    if !refetch.is_empty() {
+        fill_fields(&file, open()?, &mut report, &refetch)?;
+    }
+    report.rejected.sort_by_key(|r| r.line);
     progress(Progress { rows: report.rows, bytes: total_bytes, total_bytes });
     if !opts.dry_run && (report.rejected.is_empty() || opts.skip_invalid) {
         report.committed = Some(session.commit(&attributes)?);
     }
     Ok(report)
+}
+
+/// Reads the file again to give the rows rejected as duplicates their original fields and values.
+fn fill_fields(
+    file: &str,
+    opened: decode::Opened,
+    report: &mut ImportReport,
+    which: &[usize],
+) -> Result<(), ImportError> {
+    let mut wanted: std::collections::HashMap<u64, usize> =
+        which.iter().map(|&i| (report.rejected[i].line, i)).collect();
+    let mut rdr = csv_reader(opened);
+    let mut record = csv::StringRecord::new();
+    while !wanted.is_empty() && read_record(file, &mut rdr, &mut record)? {
+        let line = record.position().map(|p| p.line()).unwrap_or(0);
+        if let Some(i) = wanted.remove(&line) {
+            let r = &mut report.rejected[i];
+            r.fields = cells(&record).iter().map(|f| f.to_string()).collect();
+            for p in &mut r.problems {
+                if let Some((n, _)) = &p.column {
+                    p.value = r.fields.get(n - 1).cloned().unwrap_or_default();
+                }
+            }
+        }
+    }
+    Ok(())
 }
 
 fn reject(report: &mut ImportReport, session: &mut dyn crate::store::ImportSession, opts: &ImportOptions, r: Rejected) {

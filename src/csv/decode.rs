@@ -50,20 +50,24 @@ impl<R: Read> LoneCr<R> {
 
 impl<R: Read> Read for LoneCr<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
-        if self.pos >= self.buf.len() {
-            let mut raw = vec![0u8; out.len().max(1)];
-            let n = self.inner.read(&mut raw)?;
-            self.buf.clear();
+        while self.pos >= self.buf.len() {
+            self.buf.resize(out.len().max(1), 0);
+            let n = self.inner.read(&mut self.buf)?;
+            self.buf.truncate(n);
             self.pos = 0;
             if n == 0 {
-                if self.pending_cr {
-                    self.pending_cr = false;
-                    self.buf.push(b'\n');
-                } else {
+                if !self.pending_cr {
                     return Ok(0);
                 }
+                self.pending_cr = false;
+                self.buf.push(b'\n');
+                break;
             }
-            for &b in &raw[..n] {
+            if !self.pending_cr && !self.buf.contains(&b'\r') {
+                break;
+            }
+            let raw = std::mem::take(&mut self.buf);
+            for &b in &raw {
                 if self.pending_cr {
                     self.pending_cr = false;
                     self.buf.extend_from_slice(if b == b'\n' { b"\r" } else { b"\n" });
@@ -73,9 +77,6 @@ impl<R: Read> Read for LoneCr<R> {
                 } else {
                     self.buf.push(b);
                 }
-            }
-            if self.buf.is_empty() {
-                return self.read(out);
             }
         }
         let n = out.len().min(self.buf.len() - self.pos);
@@ -128,10 +129,7 @@ pub fn sniff_delimiter(head: &[u8]) -> u8 {
 }
 
 /// The file's bytes as UTF-8 text with CR line endings made LF.
-fn decoded<R: Read + Send + 'static>(
-    inner: R,
-    forced: Option<&'static encoding_rs::Encoding>,
-) -> Box<dyn Read + Send> {
+fn decoded<R: Read + Send + 'static>(inner: R, forced: Option<&'static encoding_rs::Encoding>) -> Box<dyn Read + Send> {
     let text = DecodeReaderBytesBuilder::new()
         .encoding(forced)
         .bom_sniffing(true)

@@ -19,42 +19,69 @@ impl Imei {
     /// Parses an IMEI as a technician or a scanner types it: spaces and dashes are ignored.
     pub fn parse(raw: &str) -> Result<Imei, String> {
         let trimmed = raw.trim();
-        if trimmed.is_empty() {
+        // Fast path, no allocation: digits with optional spaces and dashes.
+        let mut digits = [0u8; 15];
+        let mut count = 0usize;
+        let mut other = None;
+        for b in trimmed.bytes() {
+            match b {
+                b'0'..=b'9' => {
+                    if count < 15 {
+                        digits[count] = b - b'0';
+                    }
+                    count += 1;
+                }
+                b' ' | b'-' => {}
+                _ => {
+                    other.get_or_insert(b);
+                }
+            }
+        }
+        if let Some(bad) = other {
+            return Err(Imei::explain(trimmed, bad));
+        }
+        if count == 0 {
             return Err("IMEI is empty".into());
         }
+        if count != 15 {
+            return Err(format!("IMEI must have 15 digits, found {count}"));
+        }
+        let expected = luhn_digits(&digits[..14]);
+        if expected != digits[14] {
+            return Err(format!(
+                "IMEI check digit is wrong: last digit is {}, the Luhn check digit of the first 14 digits is {expected}",
+                digits[14]
+            ));
+        }
+        Ok(Imei(digits.iter().fold(0u64, |n, &d| n * 10 + u64::from(d))))
+    }
+
+    fn explain(trimmed: &str, bad: u8) -> String {
         let upper = trimmed.to_ascii_uppercase();
         let numeric_like = upper.chars().all(|c| c.is_ascii_digit() || matches!(c, '.' | 'E' | '+' | '-' | ','));
         if numeric_like && (upper.contains('E') || upper.contains('.') || upper.contains(',')) {
-            return Err("a spreadsheet turned this IMEI into a number (scientific notation or decimals); \
-                 format the column as text and save the file again"
-                .into());
+            return "a spreadsheet turned this IMEI into a number (scientific notation or decimals); \
+                    format the column as text and save the file again"
+                .into();
         }
-        let digits: String = trimmed.chars().filter(|c| *c != ' ' && *c != '-').collect();
-        if let Some(bad) = digits.chars().find(|c| !c.is_ascii_digit()) {
-            return Err(format!("IMEI may hold only digits, spaces and dashes, found {bad:?}"));
-        }
-        if digits.len() != 15 {
-            return Err(format!("IMEI must have 15 digits, found {}", digits.len()));
-        }
-        let expected = luhn_check_digit(&digits[..14]);
-        let given = digits.as_bytes()[14] - b'0';
-        if expected != given {
-            return Err(format!(
-                "IMEI check digit is wrong: last digit is {given}, the Luhn check digit of the first 14 digits is {expected}"
-            ));
-        }
-        Ok(Imei(digits.parse().expect("15 ASCII digits fit in u64")))
+        let c = trimmed.chars().find(|c| !c.is_ascii_digit() && *c != ' ' && *c != '-').unwrap_or(char::from(bad));
+        format!("IMEI may hold only digits, spaces and dashes, found {c:?}")
     }
 }
 
 /// The Luhn check digit for a string of ASCII digits.
 pub fn luhn_check_digit(body: &str) -> u8 {
+    let digits: Vec<u8> = body.bytes().map(|b| b - b'0').collect();
+    luhn_digits(&digits)
+}
+
+fn luhn_digits(body: &[u8]) -> u8 {
     let sum: u32 = body
-        .bytes()
+        .iter()
         .rev()
         .enumerate()
-        .map(|(i, b)| {
-            let d = u32::from(b - b'0');
+        .map(|(i, &b)| {
+            let d = u32::from(b);
             if i % 2 == 0 {
                 let x = d * 2;
                 if x > 9 { x - 9 } else { x }

@@ -7,6 +7,8 @@ pub mod registration;
 pub mod text;
 pub mod token;
 
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 
@@ -84,7 +86,11 @@ impl Status {
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Source {
-    File { name: String, line: u64 },
+    /// The file's name is shared by every device of one import.
+    File {
+        name: Arc<str>,
+        line: u64,
+    },
     Manual,
 }
 
@@ -148,7 +154,18 @@ impl Identifiers {
 
 /// Serial numbers and manufacturers are both compared case-insensitively (see README).
 pub fn serial_key(serial: &str, manufacturer: &str) -> String {
-    format!("{}\u{1f}{}", serial.trim().to_uppercase(), manufacturer.trim().to_lowercase())
+    let (s, m) = (serial.trim(), manufacturer.trim());
+    let mut key = String::with_capacity(s.len() + m.len() + 1);
+    if s.is_ascii() && m.is_ascii() {
+        key.extend(s.chars().map(|c| c.to_ascii_uppercase()));
+        key.push('\u{1f}');
+        key.extend(m.chars().map(|c| c.to_ascii_lowercase()));
+    } else {
+        key.push_str(&s.to_uppercase());
+        key.push('\u{1f}');
+        key.push_str(&m.to_lowercase());
+    }
+    key
 }
 
 fn optional_text(raw: &str, what: &str, field: Field, problems: &mut Vec<(Field, String)>) -> Option<String> {
@@ -193,8 +210,8 @@ impl Field {
 pub struct Device {
     pub seq: DeviceSeq,
     pub ids: Identifiers,
-    /// Custom attributes, name → value, in order.
-    pub attributes: Vec<(String, String)>,
+    /// Custom attributes, name → value, in order (names shared between devices).
+    pub attributes: Vec<(Arc<str>, String)>,
     pub status: Status,
     pub source: Source,
     #[serde(with = "chrono::serde::ts_milliseconds")]
@@ -205,16 +222,16 @@ pub struct Device {
 
 impl Device {
     pub fn attribute(&self, name: &str) -> Option<&str> {
-        self.attributes.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+        self.attributes.iter().find(|(n, _)| n.as_ref() == name).map(|(_, v)| v.as_str())
     }
 
     pub fn set_attribute(&mut self, name: &str, value: Option<&str>) {
-        match (self.attributes.iter().position(|(n, _)| n == name), value) {
+        match (self.attributes.iter().position(|(n, _)| n.as_ref() == name), value) {
             (Some(i), Some(v)) => self.attributes[i].1 = v.to_string(),
             (Some(i), None) => {
                 self.attributes.remove(i);
             }
-            (None, Some(v)) => self.attributes.push((name.to_string(), v.to_string())),
+            (None, Some(v)) => self.attributes.push((Arc::from(name), v.to_string())),
             (None, None) => {}
         }
     }
@@ -233,7 +250,7 @@ impl Device {
 #[derive(Clone, Debug, PartialEq)]
 pub struct NewDevice {
     pub ids: Identifiers,
-    pub attributes: Vec<(String, String)>,
+    pub attributes: Vec<(Arc<str>, String)>,
     pub status: Status,
     pub source: Source,
 }
@@ -281,13 +298,23 @@ pub fn check_username(raw: &str) -> Result<String, String> {
 /// A custom attribute name or value: no control characters in the name; values may hold anything
 /// printable up to 1,024 characters (they are escaped on screen and in exports).
 pub fn check_attribute(name: &str, value: &str) -> Result<(), String> {
+    check_attribute_name(name)?;
+    check_attribute_value(name, value)
+}
+
+pub fn check_attribute_name(name: &str) -> Result<(), String> {
     let n = name.trim();
     if n.is_empty() {
         return Err("custom attribute name is empty".into());
     }
-    text::check_plain(n, "custom attribute name", MAX_NAME_CHARS)?;
-    if value.chars().count() > 1024 {
-        return Err(format!("custom attribute {n:?} is longer than 1,024 characters"));
+    text::check_plain(n, "custom attribute name", MAX_NAME_CHARS)
+}
+
+pub const MAX_ATTRIBUTE_CHARS: usize = 1024;
+
+pub fn check_attribute_value(name: &str, value: &str) -> Result<(), String> {
+    if value.len() > MAX_ATTRIBUTE_CHARS && value.chars().count() > MAX_ATTRIBUTE_CHARS {
+        return Err(format!("custom attribute {:?} is longer than 1,024 characters", name.trim()));
     }
     Ok(())
 }

@@ -2,6 +2,9 @@
 
 /// Refuses control characters and over-long values in names and identifiers.
 pub fn check_plain(value: &str, what: &str, max_chars: usize) -> Result<(), String> {
+    if value.len() <= max_chars && value.bytes().all(|b| (0x20..0x7f).contains(&b)) {
+        return Ok(()); // printable ASCII within the limit: the common case, checked without decoding
+    }
     if let Some(c) = value.chars().find(|c| is_unsafe(*c)) {
         return Err(format!("{what} contains a control character ({})", escape_char(c)));
     }

@@ -118,12 +118,22 @@ pub fn bucket_of(key: u64) -> u16 {
 
 /// FNV-1a, 64 bits: a hash that never changes between builds (std's hasher may).
 pub fn serial_hash(serial: &str) -> u64 {
-    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
-    for b in serial.trim().to_uppercase().bytes() {
-        h ^= u64::from(b);
-        h = h.wrapping_mul(0x0000_0100_0000_01b3);
-    }
-    h
+    let s = serial.trim();
+    let fnv = |bytes: &mut dyn Iterator<Item = u8>| {
+        bytes.fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
+    };
+    if s.is_ascii() { fnv(&mut s.bytes().map(|b| b.to_ascii_uppercase())) } else { fnv(&mut s.to_uppercase().bytes()) }
+}
+
+/// The bucket of a slot (the inverse of `bucket_slot`).
+pub fn slot_bucket(slot: usize) -> (Index, u16) {
+    let n = usize::from(BUCKETS);
+    (if slot < n { Index::Imei } else { Index::Serial }, (slot % n) as u16)
+}
+
+/// The slot of a bucket in a flat per-import cache of both indexes.
+pub fn bucket_slot(index: Index, bucket: u16) -> usize {
+    usize::from(index == Index::Serial) * usize::from(BUCKETS) + usize::from(bucket)
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]

@@ -23,6 +23,11 @@ pub enum StoreError {
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
+/// A problem with one field of a device.
+pub type FieldProblem = (Field, String);
+/// The problems of one line of an import file.
+pub type LineProblems = (u64, Vec<FieldProblem>);
+
 /// How to find one device.
 #[derive(Clone, Debug, PartialEq)]
 pub enum Lookup {
@@ -55,11 +60,16 @@ pub enum ImportTarget {
 pub trait ImportSession {
     /// The profile the import goes to, as it will be committed (its id is allocated already).
     fn profile(&self) -> &Profile;
-    /// Checks the device against the store and the rows added before it (duplicates) and stages it.
-    /// `Ok(Err(problems))` is a rejected row.
-    fn add(&mut self, device: NewDevice, line: u64) -> Result<std::result::Result<(), Vec<(Field, String)>>>;
+    /// Checks the device against the stored devices (duplicates) and stages it.
+    /// `Ok(Err(problems))` is a rejected row. Duplicates inside the file are found by `finish`.
+    fn add(&mut self, device: NewDevice, line: u64) -> Result<std::result::Result<(), Vec<FieldProblem>>>;
+    /// Makes room for about `rows` more rows (a hint; the import works without it).
+    fn reserve(&mut self, rows: usize);
     /// Stops staging (after a rejection in all-or-nothing mode); rows are still checked.
     fn stop_writing(&mut self);
+    /// After the last row: the rows that repeat an earlier row of the same import, by line, with their
+    /// problems. They are taken out of what `commit` writes.
+    fn finish(&mut self) -> Result<Vec<LineProblems>>;
     /// How many rows have been accepted so far.
     fn accepted(&self) -> u64;
     /// Makes every staged device visible at once, with the profile's new count and attributes.

@@ -9,7 +9,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use super::layout::{self, CHUNK, Index, ProfileRecord, Rec};
-use super::{ImportSession, ImportTarget, Lookup, Problem, Result, Store, StoreError};
+use super::{FieldProblem, ImportSession, ImportTarget, LineProblems, Lookup, Problem, Result, Store, StoreError};
 use crate::domain::{
     Device, DeviceSeq, Field, Identifiers, Imei, NewDevice, Profile, ProfileId, Status, User, check_profile_name,
     check_username,
@@ -500,7 +500,7 @@ impl Store for SledStore {
         rec.next_seq += 1;
         rec.profile.device_count += 1;
         rec.profile.modified = now;
-        rec.profile.learn_attributes(d.attributes.iter().map(|(n, _)| n.as_str()));
+        rec.profile.learn_attributes(d.attributes.iter().map(|(n, _)| n.as_ref()));
         batch.insert(&layout::profile_key(id), enc(&rec));
         self.commit(batch)?;
         Ok(d)
@@ -535,7 +535,7 @@ impl Store for SledStore {
         chunk[pos] = device.clone();
         Self::put_chunk(&mut batch, id, seq / CHUNK, &chunk);
         rec.profile.modified = device.modified;
-        rec.profile.learn_attributes(device.attributes.iter().map(|(n, _)| n.as_str()));
+        rec.profile.learn_attributes(device.attributes.iter().map(|(n, _)| n.as_ref()));
         batch.insert(&layout::profile_key(id), enc(&rec));
         self.commit(batch)?;
         Ok(device)
@@ -626,13 +626,14 @@ impl Store for SledStore {
             journal_written: false,
             committed: false,
             now: Utc::now(),
-            imei_new: HashMap::new(),
-            serial_new: HashMap::new(),
-            serial_more: Vec::new(),
+            finished: false,
+            new_recs: vec![Vec::new(); 2 * usize::from(layout::BUCKETS)],
             serial_arena: String::new(),
             serial_offsets: Vec::new(),
             lines: Vec::new(),
-            buckets: HashMap::new(),
+            dropped: 0,
+            chunk_bytes: 64 * 1024,
+            buckets: vec![None; 2 * usize::from(layout::BUCKETS)],
             chunk_cache: HashMap::new(),
         }))
     }
@@ -792,28 +793,35 @@ struct SledImport<'a> {
     buffer: Vec<Device>,
     journal_written: bool,
     committed: bool,
+    finished: bool,
     now: chrono::DateTime<Utc>,
-    /// IMEI → seq of the rows accepted so far.
-    imei_new: HashMap<u64, DeviceSeq>,
-    /// Serial hash → seq of the first accepted row with it; later ones (other manufacturers) in `serial_more`.
-    serial_new: HashMap<u64, DeviceSeq>,
-    serial_more: Vec<(u64, DeviceSeq)>,
+    /// The accepted rows' index records, by `layout::bucket_slot`: appended in file order (cheap and
+    /// cache-friendly), sorted once at the end to find duplicates inside the file and to merge.
+    new_recs: Vec<Vec<Rec>>,
     /// The accepted rows' serial keys, end to end; `serial_offsets[i]` is where row `first_seq + i` starts.
     serial_arena: String,
     serial_offsets: Vec<u32>,
     lines: Vec<u64>,
-    buckets: HashMap<(Index, u16), Option<sled::IVec>>,
+    /// Size of the last staged chunk.
+    chunk_bytes: usize,
+    /// Rows dropped again after staging (duplicates found at the end, with --skip-invalid).
+    dropped: u64,
+    /// Stored index buckets read so far, by `layout::bucket_slot` (the outer `None`: not read yet).
+    buckets: Vec<Option<Option<sled::IVec>>>,
     chunk_cache: HashMap<(ProfileId, u32), Vec<Device>>,
 }
 
 impl SledImport<'_> {
     fn stored_hits(&mut self, index: Index, key: u64) -> Result<Vec<Rec>> {
         let b = layout::bucket_of(key);
-        if !self.buckets.contains_key(&(index, b)) {
-            let v = self.store.get_raw(&layout::bucket_key(index, b))?;
-            self.buckets.insert((index, b), v);
+        let slot = layout::bucket_slot(index, b);
+        if self.buckets[slot].is_none() {
+            self.buckets[slot] = Some(self.store.get_raw(&layout::bucket_key(index, b))?);
         }
-        Ok(self.buckets[&(index, b)].as_ref().map(|v| layout::bucket_hits(v, key)).unwrap_or_default())
+        Ok(match &self.buckets[slot] {
+            Some(Some(v)) => layout::bucket_hits(v, key),
+            _ => Vec::new(),
+        })
     }
 
     fn stored_device(&mut self, r: Rec) -> Result<Option<Device>> {
@@ -855,8 +863,96 @@ impl SledImport<'_> {
             self.journal_written = true;
         }
         let chunk = self.buffer[0].seq / CHUNK;
-        self.store.tree.insert(layout::chunk_key(id, chunk), enc(&self.buffer)).map_err(backend)?;
+        // Sized like the last chunk, so that encoding does not regrow and copy.
+        let bytes = postcard::to_extend(&self.buffer, Vec::with_capacity(self.chunk_bytes + self.chunk_bytes / 8))
+            .map_err(backend)?;
+        self.chunk_bytes = bytes.len();
+        self.store.tree.insert(layout::chunk_key(id, chunk), bytes).map_err(backend)?;
         self.buffer.clear();
+        Ok(())
+    }
+
+    /// Duplicates inside the file: every row whose IMEI, or serial number and manufacturer, an earlier
+    /// accepted row of the file has. Returns the problems by seq.
+    fn in_file_duplicates(&mut self) -> Vec<(DeviceSeq, Field, String)> {
+        let n = usize::from(layout::BUCKETS);
+        let mut found: Vec<(DeviceSeq, Field, String)> = Vec::new();
+        let mut rejected: std::collections::HashSet<DeviceSeq> = std::collections::HashSet::new();
+        for slot in 0..n {
+            let mut recs = std::mem::take(&mut self.new_recs[slot]);
+            recs.sort_unstable();
+            for w in 1..recs.len() {
+                let b = recs[w];
+                if recs[w - 1].key == b.key {
+                    // Sorted by (key, seq): the first of a run is the first occurrence.
+                    let first = recs[recs.partition_point(|r| r.key < b.key)];
+                    let imei = Imei::from_u64(b.key).map(|i| i.to_string()).unwrap_or_default();
+                    found.push((
+                        b.seq,
+                        Field::Imei,
+                        format!("IMEI {imei} is already in this file at line {}", self.line_of(first.seq)),
+                    ));
+                    rejected.insert(b.seq);
+                }
+            }
+            self.new_recs[slot] = recs;
+        }
+        for slot in n..2 * n {
+            let mut recs = std::mem::take(&mut self.new_recs[slot]);
+            recs.sort_unstable();
+            let mut run_start = 0;
+            for i in 0..recs.len() {
+                if recs[i].key != recs[run_start].key {
+                    run_start = i;
+                }
+                if rejected.contains(&recs[i].seq) {
+                    continue;
+                }
+                let key = self.arena_key(recs[i].seq);
+                if let Some(first) =
+                    recs[run_start..i].iter().find(|r| !rejected.contains(&r.seq) && self.arena_key(r.seq) == key)
+                {
+                    let (serial, manufacturer) = key.split_once('\u{1f}').unwrap_or((key, ""));
+                    found.push((
+                        recs[i].seq,
+                        Field::Serial,
+                        format!(
+                            "serial number {serial} ({manufacturer}) is already in this file at line {}",
+                            self.line_of(first.seq)
+                        ),
+                    ));
+                }
+            }
+            self.new_recs[slot] = recs;
+            for &(seq, _, _) in found.iter().filter(|(_, f, _)| *f == Field::Serial) {
+                rejected.insert(seq);
+            }
+        }
+        found
+    }
+
+    /// Takes rows found to be duplicates out of the staged chunks and the index records.
+    fn drop_rows(&mut self, seqs: &std::collections::HashSet<DeviceSeq>) -> Result<()> {
+        for recs in &mut self.new_recs {
+            recs.retain(|r| !seqs.contains(&r.seq));
+        }
+        self.buffer.retain(|d| !seqs.contains(&d.seq));
+        let id = self.record.profile.id;
+        let buffered = self.buffer.first().map(|d| d.seq / CHUNK);
+        let mut chunks: Vec<u32> = seqs.iter().map(|s| s / CHUNK).filter(|c| Some(*c) != buffered).collect();
+        chunks.sort_unstable();
+        chunks.dedup();
+        for c in chunks {
+            let mut devices = self.store.chunk(id, c)?;
+            devices.retain(|d| !seqs.contains(&d.seq));
+            let key = layout::chunk_key(id, c);
+            if devices.is_empty() {
+                self.store.tree.remove(key).map_err(backend)?;
+            } else {
+                self.store.tree.insert(key, enc(&devices)).map_err(backend)?;
+            }
+        }
+        self.dropped += seqs.len() as u64;
         Ok(())
     }
 }
@@ -866,44 +962,36 @@ impl ImportSession for SledImport<'_> {
         &self.record.profile
     }
 
-    fn add(&mut self, device: NewDevice, line: u64) -> Result<std::result::Result<(), Vec<(Field, String)>>> {
+    fn add(&mut self, device: NewDevice, line: u64) -> Result<std::result::Result<(), Vec<FieldProblem>>> {
+        // Duplicates of stored devices are found here; duplicates inside the file in `finish`.
         let mut problems = Vec::new();
-        if let Some(imei) = device.ids.imei {
-            if let Some(&seq) = self.imei_new.get(&imei.as_u64()) {
-                problems
-                    .push((Field::Imei, format!("IMEI {imei} is already in this file at line {}", self.line_of(seq))));
-            } else if let Some(r) = self.stored_hits(Index::Imei, imei.as_u64())?.first().copied() {
-                let src = self.stored_device(r)?.map(|d| format!(" ({})", d.source)).unwrap_or_default();
-                problems.push((
-                    Field::Imei,
-                    format!("IMEI {imei} is already in {}{src}", self.store.profile_label(r.profile)?),
-                ));
-            }
+        if let Some(imei) = device.ids.imei
+            && let Some(r) = self.stored_hits(Index::Imei, imei.as_u64())?.first().copied()
+        {
+            let src = self.stored_device(r)?.map(|d| format!(" ({})", d.source)).unwrap_or_default();
+            problems.push((
+                Field::Imei,
+                format!("IMEI {imei} is already in {}{src}", self.store.profile_label(r.profile)?),
+            ));
         }
         let serial_key = device.ids.serial_key();
         let serial_hash = device.ids.serial.as_deref().map(layout::serial_hash);
         if let (Some(key), Some(h)) = (&serial_key, serial_hash) {
-            let shown = format!(
-                "serial number {} ({})",
-                device.ids.serial.as_deref().unwrap_or(""),
-                device.ids.manufacturer.as_deref().unwrap_or("")
-            );
-            let mut in_file: Vec<DeviceSeq> = self.serial_new.get(&h).copied().into_iter().collect();
-            in_file.extend(self.serial_more.iter().filter(|(k, _)| *k == h).map(|(_, s)| *s));
-            if let Some(&seq) = in_file.iter().find(|&&s| self.arena_key(s) == key) {
-                problems
-                    .push((Field::Serial, format!("{shown} is already in this file at line {}", self.line_of(seq))));
-            } else {
-                for r in self.stored_hits(Index::Serial, h)? {
-                    if let Some(d) = self.stored_device(r)?
-                        && d.ids.serial_key().as_deref() == Some(key.as_str())
-                    {
-                        problems.push((
-                            Field::Serial,
-                            format!("{shown} is already in {} ({})", self.store.profile_label(r.profile)?, d.source),
-                        ));
-                        break;
-                    }
+            for r in self.stored_hits(Index::Serial, h)? {
+                if let Some(d) = self.stored_device(r)?
+                    && d.ids.serial_key().as_deref() == Some(key.as_str())
+                {
+                    problems.push((
+                        Field::Serial,
+                        format!(
+                            "serial number {} ({}) is already in {} ({})",
+                            device.ids.serial.as_deref().unwrap_or(""),
+                            device.ids.manufacturer.as_deref().unwrap_or(""),
+                            self.store.profile_label(r.profile)?,
+                            d.source
+                        ),
+                    ));
+                    break;
                 }
             }
         }
@@ -912,18 +1000,19 @@ impl ImportSession for SledImport<'_> {
         }
         let seq = self.next_seq;
         self.next_seq = seq.checked_add(1).ok_or_else(|| backend("profile is full (2^32 devices)"))?;
+        let id = self.record.profile.id;
         if let Some(imei) = device.ids.imei {
-            self.imei_new.insert(imei.as_u64(), seq);
+            let key = imei.as_u64();
+            self.new_recs[layout::bucket_slot(Index::Imei, layout::bucket_of(key))].push(Rec { key, profile: id, seq });
         }
         self.serial_offsets.push(self.serial_arena.len() as u32);
         if let (Some(key), Some(h)) = (&serial_key, serial_hash) {
             self.serial_arena.push_str(key);
-            match self.serial_new.entry(h) {
-                std::collections::hash_map::Entry::Occupied(_) => self.serial_more.push((h, seq)),
-                std::collections::hash_map::Entry::Vacant(v) => {
-                    v.insert(seq);
-                }
-            }
+            self.new_recs[layout::bucket_slot(Index::Serial, layout::bucket_of(h))].push(Rec {
+                key: h,
+                profile: id,
+                seq,
+            });
         }
         self.lines.push(line);
         if self.writing {
@@ -935,16 +1024,41 @@ impl ImportSession for SledImport<'_> {
         Ok(Ok(()))
     }
 
+    fn reserve(&mut self, rows: usize) {
+        self.lines.reserve(rows);
+        self.serial_offsets.reserve(rows);
+    }
+
     fn stop_writing(&mut self) {
         self.writing = false;
         self.buffer.clear();
     }
 
+    fn finish(&mut self) -> Result<Vec<LineProblems>> {
+        if self.finished {
+            return Ok(Vec::new());
+        }
+        self.finished = true;
+        let found = self.in_file_duplicates();
+        let mut by_seq: std::collections::BTreeMap<DeviceSeq, Vec<(Field, String)>> = Default::default();
+        for (seq, field, msg) in found {
+            by_seq.entry(seq).or_default().push((field, msg));
+        }
+        if !by_seq.is_empty() && self.writing {
+            let seqs: std::collections::HashSet<DeviceSeq> = by_seq.keys().copied().collect();
+            self.drop_rows(&seqs)?;
+        }
+        Ok(by_seq.into_iter().map(|(seq, problems)| (self.line_of(seq), problems)).collect())
+    }
+
     fn accepted(&self) -> u64 {
-        u64::from(self.next_seq - self.first_seq)
+        u64::from(self.next_seq - self.first_seq) - self.dropped
     }
 
     fn commit(mut self: Box<Self>, attributes: &[String]) -> Result<Profile> {
+        if !self.finished && !self.finish()?.is_empty() {
+            return Err(StoreError::Refused("the file has duplicate rows; nothing was written".into()));
+        }
         if !self.writing {
             return Err(StoreError::Refused(
                 "nothing was written: this import is a dry run or had rejected rows".into(),
@@ -956,25 +1070,22 @@ impl ImportSession for SledImport<'_> {
             SledStore::put_chunk(&mut batch, id, first.seq / CHUNK, &self.buffer);
             self.buffer.clear();
         }
-        let mut new_recs: HashMap<(Index, u16), Vec<Rec>> = HashMap::new();
-        let imeis = std::mem::take(&mut self.imei_new);
-        for (key, seq) in imeis {
-            new_recs.entry((Index::Imei, layout::bucket_of(key))).or_default().push(Rec { key, profile: id, seq });
-        }
-        let serials = std::mem::take(&mut self.serial_new);
-        for (key, seq) in serials.into_iter().chain(std::mem::take(&mut self.serial_more)) {
-            new_recs.entry((Index::Serial, layout::bucket_of(key))).or_default().push(Rec { key, profile: id, seq });
-        }
-        for ((index, bucket), mut recs) in new_recs {
+        // The new index records, sorted by bucket already, merged with what each bucket holds.
+        let new_recs = std::mem::take(&mut self.new_recs);
+        for (slot, mut recs) in new_recs.into_iter().enumerate() {
+            if recs.is_empty() {
+                continue;
+            }
+            let (index, bucket) = layout::slot_bucket(slot);
             let key = layout::bucket_key(index, bucket);
-            let existing = match self.buckets.get(&(index, bucket)) {
-                Some(v) => v.clone(),
+            let existing = match self.buckets[slot].take() {
+                Some(v) => v,
                 None => self.store.get_raw(&key)?,
             };
             if let Some(v) = existing {
                 recs.extend(layout::decode_bucket(&v));
+                recs.sort_unstable();
             }
-            recs.sort_unstable();
             batch.insert(&key, layout::encode_bucket(&recs));
         }
         let added = self.accepted();
