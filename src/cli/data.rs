@@ -189,8 +189,9 @@ pub fn devices(ctx: &mut Context, cmd: DevicesCmd) -> Outcome {
             Ok(())
         }
         DevicesCmd::Edit { which, set_imei, set_serial, set_manufacturer, attrs, unset_attrs } => {
+            let which_device = lookup(&which)?;
             let p = ops::require_profile(&*store, &which.profile)?;
-            let mut d = ops::require_device(&*store, &p, &lookup(&which)?)?;
+            let mut d = ops::require_device(&*store, &p, &which_device)?;
             let imei = set_imei.unwrap_or_else(|| d.ids.imei.map(|i| i.to_string()).unwrap_or_default());
             let serial = set_serial.unwrap_or_else(|| d.ids.serial.clone().unwrap_or_default());
             let manufacturer = set_manufacturer.unwrap_or_else(|| d.ids.manufacturer.clone().unwrap_or_default());
@@ -206,8 +207,9 @@ pub fn devices(ctx: &mut Context, cmd: DevicesCmd) -> Outcome {
             Ok(())
         }
         DevicesCmd::Delete { which } => {
+            let which_device = lookup(&which)?;
             let p = ops::require_profile(&*store, &which.profile)?;
-            let d = ops::require_device(&*store, &p, &lookup(&which)?)?;
+            let d = ops::require_device(&*store, &p, &which_device)?;
             store.delete_devices(p.id, &[d.seq])?;
             println!("Deleted {} from profile {:?}.", sanitize(&d.label()), sanitize(&p.name));
             Ok(())

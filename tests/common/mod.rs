@@ -1,0 +1,106 @@
+//! Shared helpers: a temporary workspace with its own database and config, and the real binary.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+
+pub struct Env {
+    pub dir: tempfile::TempDir,
+}
+
+impl Env {
+    pub fn new() -> Env {
+        let env = Env { dir: tempfile::tempdir().expect("temp dir") };
+        std::fs::write(env.config(), include_str!("../../config.example.toml")).unwrap();
+        env
+    }
+
+    pub fn db(&self) -> PathBuf {
+        self.dir.path().join("db")
+    }
+
+    pub fn config(&self) -> PathBuf {
+        self.dir.path().join("config.toml")
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn write(&self, name: &str, bytes: impl AsRef<[u8]>) -> PathBuf {
+        let p = self.path(name);
+        std::fs::write(&p, bytes).unwrap();
+        p
+    }
+
+    /// `kitting --db DB --config CONFIG`, with HOME and XDG dirs inside the workspace.
+    pub fn cmd(&self) -> Command {
+        let mut c = Command::cargo_bin("kitting").unwrap();
+        c.env_remove("KITTING_DB")
+            .env("HOME", self.dir.path())
+            .env("XDG_CONFIG_HOME", self.dir.path().join("xdg-config"))
+            .env("XDG_DATA_HOME", self.dir.path().join("xdg-data"))
+            .arg("--db")
+            .arg(self.db())
+            .arg("--config")
+            .arg(self.config());
+        c
+    }
+
+    /// Runs and returns (exit code, stdout, stderr).
+    pub fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let out = self.cmd().args(args).output().unwrap();
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Runs, expecting exit code 0, and returns stdout.
+    pub fn ok(&self, args: &[&str]) -> String {
+        let (code, out, err) = self.run(args);
+        assert_eq!(code, 0, "kitting {args:?} failed:\nstdout: {out}\nstderr: {err}");
+        out
+    }
+
+    /// The devices of a profile as CSV rows (header first), read through the CLI.
+    pub fn devices(&self, profile: &str) -> Vec<Vec<String>> {
+        let out = self.ok(&["devices", "list", "--profile", profile, "--format", "csv"]);
+        let mut r = csv::ReaderBuilder::new().has_headers(false).from_reader(out.as_bytes());
+        // The listing escapes formula cells like an export does; undo it as an import would.
+        r.records()
+            .map(|rec| rec.unwrap().iter().map(|c| kitting::domain::text::unescape_formula(c).to_string()).collect())
+            .collect()
+    }
+
+    pub fn device_count(&self, profile: &str) -> Option<u64> {
+        let out = self.ok(&["profiles", "list", "--format", "json"]);
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|p| p["Profile Name"] == profile)
+            .map(|p| p["No of Devices"].as_str().unwrap().parse().unwrap())
+    }
+}
+
+/// A valid IMEI built from a number: 14 digits and their Luhn check digit.
+pub fn imei(n: u64) -> String {
+    let body = format!("35{:012}", n);
+    format!("{body}{}", kitting::domain::imei::luhn_check_digit(&body))
+}
+
+/// A CSV of `n` devices with IMEIs `imei(start..start+n)`, serials and two attributes.
+pub fn devices_csv(start: u64, n: u64) -> String {
+    let mut s = String::from("IMEI,Serial Number,Manufacturer,Asset Tag,Department\n");
+    for i in start..start + n {
+        s.push_str(&format!("{},SN{:08},Samsung,A-{i},Dept {}\n", imei(i), i, i % 7));
+    }
+    s
+}
+
+pub fn exists(p: &Path) -> bool {
+    p.exists()
+}
