@@ -376,7 +376,10 @@ pub fn import(
     let mut cancelled = false;
     let read = std::thread::scope(|scope| {
         let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Row>>(8);
-        let reader = scope.spawn(|| read_rows(&file, &file_name, &header, rdr, opts.max_rows, tx));
+        let reader = std::thread::Builder::new()
+            .name("kitting-read".into())
+            .spawn_scoped(scope, || read_rows(&file, &file_name, &header, rdr, opts.max_rows, tx))
+            .map_err(|e| ImportError::File(format!("{file}: cannot start the reading thread: {e}")))?;
         'batches: for batch in rx.iter() {
             for row in batch {
                 seen += 1;

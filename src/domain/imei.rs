@@ -11,6 +11,12 @@ impl Imei {
         self.0
     }
 
+    /// An IMEI read back from the database, where only validated IMEIs are written.
+    pub fn from_stored(n: u64) -> Imei {
+        debug_assert!(Imei::from_u64(n).is_some(), "a stored IMEI is valid");
+        Imei(n)
+    }
+
     /// Rebuilds an IMEI from its numeric form, checking it again.
     pub fn from_u64(n: u64) -> Option<Imei> {
         Imei::parse(&format!("{n:015}")).ok()

@@ -1,6 +1,7 @@
 //! One way in to the data. The trait speaks in domain terms (profiles, devices, users, an import as one
 //! unit); `sled_store` is its only implementation and the only place that names a sled type.
 
+mod chunk;
 mod layout;
 mod sled_store;
 

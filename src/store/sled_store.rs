@@ -32,6 +32,14 @@ fn enc<T: Serialize>(v: &T) -> Vec<u8> {
     postcard::to_stdvec(v).expect("domain values always serialize")
 }
 
+fn encode_chunk(devices: &[Device], out: Vec<u8>) -> Vec<u8> {
+    super::chunk::encode(devices, out).expect("devices always serialize")
+}
+
+fn decode_chunk(bytes: &[u8]) -> Result<Vec<Device>> {
+    super::chunk::decode(bytes).map_err(|e| StoreError::Backend(format!("corrupt device chunk: {e}")))
+}
+
 fn dec<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
     postcard::from_bytes(bytes).map_err(|e| StoreError::Backend(format!("corrupt {what}: {e}")))
 }
@@ -211,7 +219,10 @@ impl SledStore {
     }
 
     fn chunk(&self, id: ProfileId, chunk: u32) -> Result<Vec<Device>> {
-        Ok(self.get(&layout::chunk_key(id, chunk), "device chunk")?.unwrap_or_default())
+        match self.get_raw(&layout::chunk_key(id, chunk))? {
+            Some(v) => decode_chunk(&v),
+            None => Ok(Vec::new()),
+        }
     }
 
     fn put_chunk(batch: &mut sled::Batch, id: ProfileId, chunk: u32, devices: &[Device]) {
@@ -219,7 +230,7 @@ impl SledStore {
         if devices.is_empty() {
             batch.remove(&key);
         } else {
-            batch.insert(&key, enc(&devices));
+            batch.insert(&key, encode_chunk(devices, Vec::new()));
         }
     }
 
@@ -412,7 +423,7 @@ impl Store for SledStore {
         }
         for kv in self.tree.range(layout::chunk_key(id, 0)..layout::chunk_key(id, limit)) {
             let (_, v) = kv.map_err(backend)?;
-            for d in dec::<Vec<Device>>(&v, "device chunk")? {
+            for d in decode_chunk(&v)? {
                 if !visit(d) {
                     return Ok(());
                 }
@@ -864,8 +875,7 @@ impl SledImport<'_> {
         }
         let chunk = self.buffer[0].seq / CHUNK;
         // Sized like the last chunk, so that encoding does not regrow and copy.
-        let bytes = postcard::to_extend(&self.buffer, Vec::with_capacity(self.chunk_bytes + self.chunk_bytes / 8))
-            .map_err(backend)?;
+        let bytes = encode_chunk(&self.buffer, Vec::with_capacity(self.chunk_bytes + self.chunk_bytes / 8));
         self.chunk_bytes = bytes.len();
         self.store.tree.insert(layout::chunk_key(id, chunk), bytes).map_err(backend)?;
         self.buffer.clear();
@@ -949,7 +959,7 @@ impl SledImport<'_> {
             if devices.is_empty() {
                 self.store.tree.remove(key).map_err(backend)?;
             } else {
-                self.store.tree.insert(key, enc(&devices)).map_err(backend)?;
+                self.store.tree.insert(key, encode_chunk(&devices, Vec::new())).map_err(backend)?;
             }
         }
         self.dropped += seqs.len() as u64;
