@@ -159,6 +159,32 @@ impl Rec {
     }
 }
 
+/// An index record of an import in progress, without its profile (the same for the whole import):
+/// `key u64 | seq u32` big-endian, 12 bytes, so that byte order is (key, seq) order.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct NewRec([u8; 12]);
+
+impl NewRec {
+    pub fn new(key: u64, seq: DeviceSeq) -> NewRec {
+        let mut b = [0u8; 12];
+        b[..8].copy_from_slice(&key.to_be_bytes());
+        b[8..].copy_from_slice(&seq.to_be_bytes());
+        NewRec(b)
+    }
+
+    pub fn key(self) -> u64 {
+        u64::from_be_bytes(self.0[..8].try_into().expect("8 bytes"))
+    }
+
+    pub fn seq(self) -> DeviceSeq {
+        u32::from_be_bytes(self.0[8..].try_into().expect("4 bytes"))
+    }
+
+    pub fn with_profile(self, profile: ProfileId) -> Rec {
+        Rec { key: self.key(), profile, seq: self.seq() }
+    }
+}
+
 pub fn decode_bucket(bytes: &[u8]) -> Vec<Rec> {
     bytes.chunks_exact(RECORD).map(Rec::decode).collect()
 }
@@ -199,6 +225,16 @@ mod tests {
             assert_eq!(bucket_hits(&bytes, key), want, "key {key}");
         }
         assert!(bucket_hits(&[], 5).is_empty());
+    }
+
+    #[test]
+    fn new_records_sort_by_key_then_seq() {
+        let mut v = [NewRec::new(5, 2), NewRec::new(u64::MAX, 0), NewRec::new(5, 1), NewRec::new(256, 9)];
+        v.sort();
+        let got: Vec<(u64, u32)> = v.iter().map(|r| (r.key(), r.seq())).collect();
+        assert_eq!(got, [(5, 1), (5, 2), (256, 9), (u64::MAX, 0)]);
+        assert_eq!(std::mem::size_of::<NewRec>(), 12);
+        assert_eq!(v[0].with_profile(3), Rec { key: 5, profile: 3, seq: 1 });
     }
 
     #[test]
