@@ -272,7 +272,7 @@ fn cells(record: &csv::StringRecord) -> Vec<&str> {
     record.iter().map(|f| unescape_formula(f.trim())).collect()
 }
 
-const BATCH: usize = 1024;
+const BATCH: usize = 256;
 
 /// Reads, parses and validates rows (everything that needs no store) and sends them in batches.
 fn read_rows(

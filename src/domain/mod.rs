@@ -154,18 +154,23 @@ impl Identifiers {
 
 /// Serial numbers and manufacturers are both compared case-insensitively (see README).
 pub fn serial_key(serial: &str, manufacturer: &str) -> String {
-    let (s, m) = (serial.trim(), manufacturer.trim());
-    let mut key = String::with_capacity(s.len() + m.len() + 1);
-    if s.is_ascii() && m.is_ascii() {
-        key.extend(s.chars().map(|c| c.to_ascii_uppercase()));
-        key.push('\u{1f}');
-        key.extend(m.chars().map(|c| c.to_ascii_lowercase()));
-    } else {
-        key.push_str(&s.to_uppercase());
-        key.push('\u{1f}');
-        key.push_str(&m.to_lowercase());
-    }
+    let mut key = String::with_capacity(serial.len() + manufacturer.len() + 1);
+    push_serial_key(&mut key, serial, manufacturer);
     key
+}
+
+/// Appends the serial + manufacturer key to `out` (no allocation of its own for ASCII text).
+pub fn push_serial_key(out: &mut String, serial: &str, manufacturer: &str) {
+    let (s, m) = (serial.trim(), manufacturer.trim());
+    if s.is_ascii() && m.is_ascii() {
+        out.extend(s.chars().map(|c| c.to_ascii_uppercase()));
+        out.push('\u{1f}');
+        out.extend(m.chars().map(|c| c.to_ascii_lowercase()));
+    } else {
+        out.push_str(&s.to_uppercase());
+        out.push('\u{1f}');
+        out.push_str(&m.to_lowercase());
+    }
 }
 
 fn optional_text(raw: &str, what: &str, field: Field, problems: &mut Vec<(Field, String)>) -> Option<String> {

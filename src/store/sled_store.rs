@@ -986,12 +986,13 @@ impl ImportSession for SledImport<'_> {
                 format!("IMEI {imei} is already in {}{src}", self.store.profile_label(r.profile)?),
             ));
         }
-        let serial_key = device.ids.serial_key();
-        let serial_hash = device.ids.serial.as_deref().map(layout::serial_hash);
-        if let (Some(key), Some(h)) = (&serial_key, serial_hash) {
+        // Only a device with both a serial number and a manufacturer is in the serial index.
+        let serial_pair = device.ids.serial.as_deref().zip(device.ids.manufacturer.as_deref());
+        let serial_hash = serial_pair.map(|(s, _)| layout::serial_hash(s));
+        if let Some(h) = serial_hash {
             for r in self.stored_hits(Index::Serial, h)? {
                 if let Some(d) = self.stored_device(r)?
-                    && d.ids.serial_key().as_deref() == Some(key.as_str())
+                    && d.ids.serial_key() == device.ids.serial_key()
                 {
                     problems.push((
                         Field::Serial,
@@ -1017,8 +1018,8 @@ impl ImportSession for SledImport<'_> {
             self.new_recs[layout::bucket_slot(Index::Imei, layout::bucket_of(key))].push(NewRec::new(key, seq));
         }
         self.serial_offsets.push(self.serial_arena.len() as u32);
-        if let (Some(key), Some(h)) = (&serial_key, serial_hash) {
-            self.serial_arena.push_str(key);
+        if let (Some((serial, manufacturer)), Some(h)) = (serial_pair, serial_hash) {
+            crate::domain::push_serial_key(&mut self.serial_arena, serial, manufacturer);
             self.new_recs[layout::bucket_slot(Index::Serial, layout::bucket_of(h))].push(NewRec::new(h, seq));
         }
         self.lines.push(u32::try_from(line).unwrap_or(u32::MAX));
