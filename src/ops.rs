@@ -64,6 +64,18 @@ fn no_token(profile: &Profile) -> StoreError {
     ))
 }
 
+/// Changes a profile's token with `change`; a profile without token has none to change.
+fn change_token(
+    store: &dyn Store,
+    profile: &Profile,
+    change: &mut dyn FnMut(&mut Option<Token>) -> Result<(), String>,
+) -> Result<Profile, StoreError> {
+    if profile.without_token() {
+        return Err(no_token(profile));
+    }
+    store.update_profile(profile.id, &mut |p| change(&mut p.token))
+}
+
 /// Issues a new token (the old one stops working), valid for `days` days.
 pub fn refresh_token(
     store: &dyn Store,
@@ -71,12 +83,9 @@ pub fn refresh_token(
     days: u32,
     now: DateTime<Utc>,
 ) -> Result<Profile, StoreError> {
-    if profile.without_token() {
-        return Err(no_token(profile));
-    }
     let fresh = Token::issue(now, days).map_err(StoreError::Refused)?;
-    store.update_profile(profile.id, &mut |p| {
-        p.token = Some(fresh.clone());
+    change_token(store, profile, &mut |t| {
+        *t = Some(fresh.clone());
         Ok(())
     })
 }
@@ -88,11 +97,8 @@ pub fn extend_token(
     days: u32,
     now: DateTime<Utc>,
 ) -> Result<Profile, StoreError> {
-    if profile.without_token() {
-        return Err(no_token(profile));
-    }
     token::check_days(days).map_err(StoreError::Refused)?;
-    store.update_profile(profile.id, &mut |p| match &mut p.token {
+    change_token(store, profile, &mut |t| match t {
         Some(t) => t.extend(now, days),
         None => Err("the profile has no token".into()),
     })

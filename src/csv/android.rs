@@ -133,6 +133,19 @@ impl Header {
         }
     }
 
+    /// A row the store rejected (a duplicate). Its fields and values are read again at the end.
+    fn store_rejection(&self, line: u64, problems: Vec<crate::store::FieldProblem>) -> Rejected {
+        let problems = problems
+            .into_iter()
+            .map(|(field, reason)| RowProblem {
+                column: self.column_of(field).map(|i| (i + 1, self.names[i].clone())),
+                value: String::new(),
+                reason,
+            })
+            .collect();
+        Rejected { line, fields: Vec::new(), problems }
+    }
+
     fn attributes(&self) -> Vec<String> {
         self.names.iter().zip(&self.cols).filter(|(_, c)| **c == Col::Attribute).map(|(n, _)| n.clone()).collect()
     }
@@ -398,16 +411,8 @@ pub fn import(
                     Row::Device(device, line) => match session.add(device, line)? {
                         Ok(()) => report.valid += 1,
                         Err(dups) => {
-                            let problems = dups
-                                .into_iter()
-                                .map(|(field, reason)| RowProblem {
-                                    column: header.column_of(field).map(|i| (i + 1, header.names[i].clone())),
-                                    value: String::new(),
-                                    reason,
-                                })
-                                .collect();
                             refetch.push(report.rejected.len());
-                            reject(&mut report, &mut *session, opts, Rejected { line, fields: Vec::new(), problems });
+                            reject(&mut report, &mut *session, opts, header.store_rejection(line, dups));
                         }
                     },
                 }
@@ -421,16 +426,8 @@ pub fn import(
     }
     report.rows = read?.rows;
     for (line, dups) in session.finish()? {
-        let problems = dups
-            .into_iter()
-            .map(|(field, reason)| RowProblem {
-                column: header.column_of(field).map(|i| (i + 1, header.names[i].clone())),
-                value: String::new(),
-                reason,
-            })
-            .collect();
         refetch.push(report.rejected.len());
-        reject(&mut report, &mut *session, opts, Rejected { line, fields: Vec::new(), problems });
+        reject(&mut report, &mut *session, opts, header.store_rejection(line, dups));
     }
     report.valid = session.accepted();
     if !refetch.is_empty() {

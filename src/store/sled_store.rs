@@ -311,6 +311,19 @@ impl SledStore {
         Ok(self.get_raw(&layout::name_key(name))?.and_then(|v| v.as_ref().try_into().ok().map(u32::from_be_bytes)))
     }
 
+    /// Checks a profile about to be created (name free, user known) and gives it the next id.
+    /// The caller holds the write lock and writes the id counter with the profile.
+    fn new_profile(&self, mut profile: Profile) -> Result<Profile> {
+        profile.name = check_profile_name(&profile.name).map_err(StoreError::Refused)?;
+        if self.name_owner(&profile.name)?.is_some() {
+            return Err(StoreError::Refused(format!("a profile named {:?} already exists", profile.name)));
+        }
+        self.check_user_exists(&profile.user)?;
+        profile.id = self.next_profile_id()?;
+        profile.device_count = 0;
+        Ok(profile)
+    }
+
     fn next_profile_id(&self) -> Result<ProfileId> {
         Ok(self
             .get_raw(layout::META_NEXT_PROFILE)?
@@ -341,15 +354,9 @@ impl Store for SledStore {
         Ok(self.get::<ProfileRecord>(&layout::profile_key(id), "profile")?.map(|r| r.profile))
     }
 
-    fn create_profile(&self, mut profile: Profile) -> Result<Profile> {
+    fn create_profile(&self, profile: Profile) -> Result<Profile> {
         let _g = self.lock();
-        profile.name = check_profile_name(&profile.name).map_err(StoreError::Refused)?;
-        if self.name_owner(&profile.name)?.is_some() {
-            return Err(StoreError::Refused(format!("a profile named {:?} already exists", profile.name)));
-        }
-        self.check_user_exists(&profile.user)?;
-        profile.id = self.next_profile_id()?;
-        profile.device_count = 0;
+        let profile = self.new_profile(profile)?;
         let mut batch = sled::Batch::default();
         batch.insert(layout::META_NEXT_PROFILE, &(profile.id + 1).to_be_bytes());
         batch.insert(layout::name_key(&profile.name), &profile.id.to_be_bytes());
@@ -616,15 +623,7 @@ impl Store for SledStore {
         let (record, create) = match target {
             ImportTarget::Existing(id) => (self.record(id)?, false),
             ImportTarget::Create(profile) => {
-                let mut profile = *profile;
-                profile.name = check_profile_name(&profile.name).map_err(StoreError::Refused)?;
-                if self.name_owner(&profile.name)?.is_some() {
-                    return Err(StoreError::Refused(format!("a profile named {:?} already exists", profile.name)));
-                }
-                self.check_user_exists(&profile.user)?;
-                profile.id = self.next_profile_id()?;
-                profile.device_count = 0;
-                (ProfileRecord { profile, next_seq: 0 }, true)
+                (ProfileRecord { profile: self.new_profile(*profile)?, next_seq: 0 }, true)
             }
         };
         let first_seq = record.committed_chunks() * CHUNK;
