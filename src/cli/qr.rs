@@ -40,13 +40,8 @@ pub fn run(ctx: &mut Context, a: QrArgs) -> Outcome {
     );
     if std::io::stdout().is_terminal()
         && let Ok((w, h)) = ratatui::crossterm::terminal::size()
-        && (usize::from(w) < cols || usize::from(h) < rows + 1)
     {
-        return Err(Failure::refused(format!(
-            "terminal too small for the QR code: it needs {cols}x{} (columns x rows), the terminal is {w}x{h}; \
-             enlarge it, or use --png FILE / --svg FILE",
-            rows + 1
-        )));
+        code.fits(w, h).map_err(Failure::refused)?;
     }
     print!("{}", code.ansi_half_blocks());
     println!("{info}");

@@ -68,6 +68,21 @@ impl Qr {
         (n, n.div_ceil(2))
     }
 
+    /// Whether the half-block drawing and one line of text under it fit a terminal of `width` × `height`
+    /// cells. A code is never drawn clipped: the refusal names the size needed and the alternatives.
+    pub fn fits(&self, width: u16, height: u16) -> Result<(), String> {
+        let (cols, rows) = self.half_block_size();
+        if usize::from(width) >= cols && usize::from(height) > rows {
+            Ok(())
+        } else {
+            Err(format!(
+                "terminal too small for the QR code: it needs {cols}x{} (columns x rows), the terminal is \
+                 {width}x{height}; enlarge it, or use --png FILE / --svg FILE",
+                rows + 1
+            ))
+        }
+    }
+
     /// The code as terminal cells, two modules stacked per cell with '▀' (upper module in fg).
     pub fn half_block_cells(&self) -> Vec<Vec<Cell>> {
         let n = self.full_width();
@@ -134,5 +149,38 @@ impl Qr {
             w.write_image_data(&pixels).map_err(|e| e.to_string())?;
         }
         Ok(out)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn size_follows_the_version_and_never_clips() {
+        let payload = "x".repeat(700);
+        let qr = Qr::encode(&payload).unwrap();
+        let v = qr.version() as usize;
+        assert_eq!(qr.half_block_size(), (4 * v + 25, 2 * v + 13), "quiet zone included");
+        let (cols, rows) = qr.half_block_size();
+        let (c, r) = (cols as u16, rows as u16);
+        assert!(qr.fits(c, r + 1).is_ok());
+        let err = qr.fits(c - 1, r + 1).unwrap_err();
+        assert!(err.contains(&format!("needs {cols}x{}", rows + 1)) && err.contains("--png"), "{err}");
+        assert!(qr.fits(c, r).is_err(), "the text line under the code needs a row too");
+        assert!(qr.fits(80, 24).is_err(), "a 700-byte payload does not fit 80x24");
+    }
+
+    #[test]
+    fn quiet_zone_is_light_and_modules_match() {
+        let qr = Qr::encode("hello").unwrap();
+        let n = qr.full_width();
+        for i in 0..n {
+            for q in 0..QUIET_ZONE {
+                assert!(!qr.dark(i, q) && !qr.dark(q, i) && !qr.dark(i, n - 1 - q) && !qr.dark(n - 1 - q, i));
+            }
+        }
+        // The finder pattern's corner module is dark.
+        assert!(qr.dark(QUIET_ZONE, QUIET_ZONE));
     }
 }
