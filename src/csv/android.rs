@@ -8,10 +8,8 @@ use chrono::{DateTime, Utc};
 
 use super::decode;
 use crate::domain::text::{escape_formula, unescape_formula};
-use crate::domain::{
-    Device, Field, Identifiers, NewDevice, Profile, Source, Status, check_attribute_name, check_attribute_value,
-};
-use crate::store::{ImportTarget, Store, StoreError};
+use crate::domain::{Device, Field, Identifiers, Profile, Status, check_attribute_name, check_attribute_value};
+use crate::store::{ImportTarget, PreparedRows, RowEncoder, Store, StoreError};
 
 pub const TEMPLATE: &str = include_str!("../../assets/android-template.csv");
 pub const EXPECTED_HEADER: &str = "IMEI,Serial Number,Manufacturer[,custom attribute...]";
@@ -112,8 +110,8 @@ struct Header {
     serial: Option<usize>,
     manufacturer: Option<usize>,
     names: Vec<String>,
-    /// The same names, shared by every device's attribute list.
-    shared: Vec<Arc<str>>,
+    /// For each column, its index among the custom-attribute columns.
+    attr_index: Vec<Option<u16>>,
     cols: Vec<Col>,
 }
 
@@ -178,18 +176,33 @@ fn parse_header(file: &str, raw: &csv::StringRecord) -> Result<Header, ImportErr
             return Err(ImportError::File(format!("{file}:1:{}: {e}", i + 1)));
         }
     }
-    let shared = names.iter().map(|n| Arc::from(n.as_str())).collect();
+    let mut next = 0u16;
+    let attr_index = cols
+        .iter()
+        .map(|c| {
+            (*c == Col::Attribute).then(|| {
+                next += 1;
+                next - 1
+            })
+        })
+        .collect();
     let find = |col: Col| cols.iter().position(|c| *c == col);
     let (imei, serial, manufacturer) = (find(Col::Imei), find(Col::Serial), find(Col::Manufacturer));
-    Ok(Header { imei, serial, manufacturer, names, shared, cols })
+    Ok(Header { imei, serial, manufacturer, names, attr_index, cols })
 }
 
-/// Builds the device of one data row, or the row's problems.
-fn parse_row(header: &Header, fields: &[&str], line: u64, file_name: &Arc<str>) -> Result<NewDevice, Vec<RowProblem>> {
+/// Checks one data row and encodes it into `out`, or returns the row's problems.
+fn prepare_row(
+    header: &Header,
+    encoder: &RowEncoder,
+    fields: &[&str],
+    line: u64,
+    out: &mut PreparedRows,
+) -> Result<(), Vec<RowProblem>> {
     let mut problems = Vec::new();
     let at = |i: usize| (i + 1, header.names[i].clone());
     let cell = |i: Option<usize>| i.map(|i| fields[i]).unwrap_or("");
-    let ids = match Identifiers::parse(cell(header.imei), cell(header.serial), cell(header.manufacturer)) {
+    let ids = match Identifiers::check(cell(header.imei), cell(header.serial), cell(header.manufacturer)) {
         Ok(ids) => Some(ids),
         Err(list) => {
             for (field, reason) in list {
@@ -200,14 +213,14 @@ fn parse_row(header: &Header, fields: &[&str], line: u64, file_name: &Arc<str>) 
             None
         }
     };
-    let mut attributes = Vec::new();
+    let mut attributes = 0;
     let mut status_raw = "";
     let mut registered_raw = "";
     for (i, col) in header.cols.iter().enumerate() {
         let v = fields[i];
         match col {
             Col::Attribute if !v.is_empty() => match check_attribute_value(&header.names[i], v) {
-                Ok(()) => attributes.push((header.shared[i].clone(), v.to_string())),
+                Ok(()) => attributes += 1,
                 Err(reason) => problems.push(RowProblem { column: Some(at(i)), value: v.into(), reason }),
             },
             Col::Unnamed if !v.is_empty() => problems.push(RowProblem {
@@ -246,16 +259,31 @@ fn parse_row(header: &Header, fields: &[&str], line: u64, file_name: &Arc<str>) 
     };
     match (ids, status) {
         (Some(ids), Some(status)) if problems.is_empty() => {
-            Ok(NewDevice { ids, attributes, status, source: Source::File { name: file_name.clone(), line } })
+            let values = header
+                .attr_index
+                .iter()
+                .enumerate()
+                .filter_map(|(i, a)| a.map(|a| (a, fields[i])))
+                .filter(|(_, v)| !v.is_empty());
+            encoder.push(out, ids, attributes, values, &status, line);
+            Ok(())
         }
         _ => Err(problems),
     }
 }
 
-/// One parsed data row, as the reading thread hands it over.
-enum Row {
-    Device(NewDevice, u64),
-    Rejected(Rejected),
+/// Rows as the reading thread hands them over: the valid ones prepared for the store, the others
+/// rejected with their problems.
+#[derive(Default)]
+struct Batch {
+    rows: PreparedRows,
+    rejected: Vec<Rejected>,
+}
+
+impl Batch {
+    fn len(&self) -> usize {
+        self.rows.len() + self.rejected.len()
+    }
 }
 
 /// What the reading thread reports at the end.
@@ -285,20 +313,20 @@ fn cells(record: &csv::StringRecord) -> Vec<&str> {
     record.iter().map(|f| unescape_formula(f.trim())).collect()
 }
 
-const BATCH: usize = 256;
+const BATCH: usize = 512;
 
 /// Reads, parses and validates rows (everything that needs no store) and sends them in batches.
 fn read_rows(
     file: &str,
-    file_name: &Arc<str>,
     header: &Header,
+    encoder: &RowEncoder,
     mut rdr: Reader,
     max_rows: u64,
-    tx: std::sync::mpsc::SyncSender<Vec<Row>>,
+    tx: std::sync::mpsc::SyncSender<Batch>,
 ) -> Result<ReadEnd, ImportError> {
     let mut record = csv::StringRecord::new();
     let mut rows = 0u64;
-    let mut batch = Vec::with_capacity(BATCH);
+    let mut batch = Batch::default();
     while read_record(file, &mut rdr, &mut record)? {
         let fields = cells(&record);
         if fields.iter().all(|f| f.is_empty()) {
@@ -317,8 +345,8 @@ fn read_rows(
         }
         let line = record.position().map(|p| p.line()).unwrap_or(0);
         let owned = || fields.iter().map(|f| f.to_string()).collect::<Vec<String>>();
-        let row = if fields.len() != header.names.len() {
-            Row::Rejected(Rejected {
+        if fields.len() != header.names.len() {
+            batch.rejected.push(Rejected {
                 line,
                 fields: owned(),
                 problems: vec![RowProblem {
@@ -326,19 +354,15 @@ fn read_rows(
                     value: String::new(),
                     reason: format!("expected {} fields, found {}", header.names.len(), fields.len()),
                 }],
-            })
-        } else {
-            match parse_row(header, &fields, line, file_name) {
-                Ok(d) => Row::Device(d, line),
-                Err(problems) => Row::Rejected(Rejected { line, fields: owned(), problems }),
-            }
-        };
-        batch.push(row);
-        if batch.len() == BATCH && tx.send(std::mem::replace(&mut batch, Vec::with_capacity(BATCH))).is_err() {
+            });
+        } else if let Err(problems) = prepare_row(header, encoder, &fields, line, &mut batch.rows) {
+            batch.rejected.push(Rejected { line, fields: owned(), problems });
+        }
+        if batch.len() == BATCH && tx.send(std::mem::take(&mut batch)).is_err() {
             return Ok(ReadEnd { rows }); // the receiver stopped (cancelled or failed)
         }
     }
-    if !batch.is_empty() {
+    if batch.len() > 0 {
         let _ = tx.send(batch);
     }
     Ok(ReadEnd { rows })
@@ -387,35 +411,34 @@ pub fn import(
     let mut refetch: Vec<usize> = Vec::new();
     let mut seen = 0u64;
     let mut cancelled = false;
+    let shared: Vec<Arc<str>> = attributes.iter().map(|a| Arc::from(a.as_str())).collect();
+    let encoder = RowEncoder::new(&shared, &file_name, chrono::Utc::now());
     let read = std::thread::scope(|scope| {
-        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Row>>(8);
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Batch>(8);
         let reader = std::thread::Builder::new()
             .name("kitting-read".into())
-            .spawn_scoped(scope, || read_rows(&file, &file_name, &header, rdr, opts.max_rows, tx))
+            .spawn_scoped(scope, || read_rows(&file, &header, &encoder, rdr, opts.max_rows, tx))
             .map_err(|e| ImportError::File(format!("{file}: cannot start the reading thread: {e}")))?;
-        'batches: for batch in rx.iter() {
-            for row in batch {
-                seen += 1;
-                if seen.is_multiple_of(4096)
-                    && !progress(Progress {
-                        rows: seen,
-                        bytes: bytes_read.load(std::sync::atomic::Ordering::Relaxed),
-                        total_bytes,
-                    })
-                {
-                    cancelled = true;
-                    break 'batches;
-                }
-                match row {
-                    Row::Rejected(r) => reject(&mut report, &mut *session, opts, r),
-                    Row::Device(device, line) => match session.add(device, line)? {
-                        Ok(()) => report.valid += 1,
-                        Err(dups) => {
-                            refetch.push(report.rejected.len());
-                            reject(&mut report, &mut *session, opts, header.store_rejection(line, dups));
-                        }
-                    },
-                }
+        for batch in rx.iter() {
+            let before = seen;
+            seen += batch.len() as u64;
+            if before / 4096 != seen / 4096
+                && !progress(Progress {
+                    rows: seen,
+                    bytes: bytes_read.load(std::sync::atomic::Ordering::Relaxed),
+                    total_bytes,
+                })
+            {
+                cancelled = true;
+                break;
+            }
+            for r in batch.rejected {
+                reject(&mut report, &mut *session, opts, r);
+            }
+            let rows = batch.rows.rows();
+            for (i, dups) in session.add_prepared(&encoder, &batch.rows)? {
+                refetch.push(report.rejected.len());
+                reject(&mut report, &mut *session, opts, header.store_rejection(rows[i].line, dups));
             }
         }
         drop(rx);

@@ -111,9 +111,36 @@ pub struct Identifiers {
     pub manufacturer: Option<String>,
 }
 
+/// Validated identifiers borrowing the text they came from (no allocation): what an import checks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct IdentifiersRef<'a> {
+    pub imei: Option<Imei>,
+    pub serial: Option<&'a str>,
+    pub manufacturer: Option<&'a str>,
+}
+
+impl IdentifiersRef<'_> {
+    pub fn to_owned(self) -> Identifiers {
+        Identifiers {
+            imei: self.imei,
+            serial: self.serial.map(str::to_string),
+            manufacturer: self.manufacturer.map(str::to_string),
+        }
+    }
+}
+
 impl Identifiers {
     /// Validates raw identifier text. Each problem names its field.
     pub fn parse(imei: &str, serial: &str, manufacturer: &str) -> Result<Identifiers, Vec<(Field, String)>> {
+        Identifiers::check(imei, serial, manufacturer).map(IdentifiersRef::to_owned)
+    }
+
+    /// Validates raw identifier text without copying it (values are trimmed).
+    pub fn check<'a>(
+        imei: &str,
+        serial: &'a str,
+        manufacturer: &'a str,
+    ) -> Result<IdentifiersRef<'a>, Vec<(Field, String)>> {
         let mut problems = Vec::new();
         let imei = match imei.trim() {
             "" => None,
@@ -140,7 +167,7 @@ impl Identifiers {
                 }
             }
         }
-        if problems.is_empty() { Ok(Identifiers { imei, serial, manufacturer }) } else { Err(problems) }
+        if problems.is_empty() { Ok(IdentifiersRef { imei, serial, manufacturer }) } else { Err(problems) }
     }
 
     /// The serial + manufacturer key used for matching: serial upper-cased, manufacturer lower-cased.
@@ -173,13 +200,13 @@ pub fn push_serial_key(out: &mut String, serial: &str, manufacturer: &str) {
     }
 }
 
-fn optional_text(raw: &str, what: &str, field: Field, problems: &mut Vec<(Field, String)>) -> Option<String> {
+fn optional_text<'a>(raw: &'a str, what: &str, field: Field, problems: &mut Vec<(Field, String)>) -> Option<&'a str> {
     let t = raw.trim();
     if t.is_empty() {
         return None;
     }
     match text::check_plain(t, what, MAX_NAME_CHARS) {
-        Ok(()) => Some(t.to_string()),
+        Ok(()) => Some(t),
         Err(e) => {
             problems.push((field, e));
             None

@@ -190,3 +190,254 @@ mod tests {
         assert!(decode(&bytes[..bytes.len() / 2]).is_err());
     }
 }
+
+/// Appends the postcard encoding of `v` to `buf` (postcard writes fields one after another, so records
+/// can be built piece by piece and spliced into a chunk).
+fn put<T: Serialize + ?Sized>(buf: &mut Vec<u8>, v: &T) {
+    *buf = postcard::to_extend(v, std::mem::take(buf)).expect("plain values always serialize");
+}
+
+/// postcard's wire format for the few types a device record holds (LEB128 varints, zigzag for signed).
+mod wire {
+    pub fn varint(b: &mut Vec<u8>, mut v: u64) {
+        while v >= 0x80 {
+            b.push((v as u8) | 0x80);
+            v >>= 7;
+        }
+        b.push(v as u8);
+    }
+
+    pub fn signed(b: &mut Vec<u8>, v: i64) {
+        varint(b, ((v << 1) ^ (v >> 63)) as u64);
+    }
+
+    pub fn str(b: &mut Vec<u8>, s: &str) {
+        varint(b, s.len() as u64);
+        b.extend_from_slice(s.as_bytes());
+    }
+
+    pub fn option<T>(b: &mut Vec<u8>, v: Option<T>, write: impl FnOnce(&mut Vec<u8>, T)) {
+        match v {
+            None => b.push(0),
+            Some(x) => {
+                b.push(1);
+                write(b, x);
+            }
+        }
+    }
+}
+
+/// Rows of an import, validated and encoded off the store's thread: the bytes of each device record
+/// (all but its sequence number, which the store assigns) and what the store needs to check duplicates.
+#[derive(Default)]
+pub struct PreparedRows {
+    bytes: Vec<u8>,
+    keys: String,
+    rows: Vec<PreparedRow>,
+}
+
+pub struct PreparedRow {
+    pub line: u64,
+    pub(super) imei: Option<u64>,
+    pub(super) serial_hash: Option<u64>,
+    record: std::ops::Range<usize>,
+    key: std::ops::Range<usize>,
+}
+
+impl PreparedRows {
+    pub fn len(&self) -> usize {
+        self.rows.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.rows.is_empty()
+    }
+
+    pub fn rows(&self) -> &[PreparedRow] {
+        &self.rows
+    }
+
+    pub(super) fn record(&self, r: &PreparedRow) -> &[u8] {
+        &self.bytes[r.record.clone()]
+    }
+
+    /// The serial + manufacturer key (see `domain::serial_key`), empty without both.
+    pub(super) fn key(&self, r: &PreparedRow) -> &str {
+        &self.keys[r.key.clone()]
+    }
+}
+
+/// Encodes an import's rows: every chunk of the import shares one table of names (the file's custom
+/// attribute columns, then the file's name).
+pub struct RowEncoder {
+    file: u16,
+    created: i64,
+    /// The encoded name table, the start of every chunk the import writes.
+    pub(super) prefix: Vec<u8>,
+}
+
+impl RowEncoder {
+    pub fn new(attributes: &[Arc<str>], file: &Arc<str>, now: DateTime<Utc>) -> RowEncoder {
+        let mut names: Vec<&str> = attributes.iter().map(|a| a.as_ref()).collect();
+        names.push(file);
+        let mut prefix = Vec::new();
+        put(&mut prefix, &names);
+        RowEncoder { file: attributes.len() as u16, created: now.timestamp_millis(), prefix }
+    }
+
+    /// Adds a validated row. `attributes` yields `count` pairs (index into the import's attribute
+    /// columns, value); they are written as postcard writes a sequence, without collecting them.
+    pub fn push<'v>(
+        &self,
+        out: &mut PreparedRows,
+        ids: crate::domain::IdentifiersRef<'_>,
+        count: usize,
+        attributes: impl Iterator<Item = (u16, &'v str)>,
+        status: &Status,
+        line: u64,
+    ) {
+        // The bytes postcard would write for `DeviceIn` minus its seq, written directly (this runs once
+        // per imported row); `prepared_records_decode_like_encoded_devices` holds the two together.
+        let start = out.bytes.len();
+        let b = &mut out.bytes;
+        wire::option(b, ids.imei.map(Imei::as_u64), wire::varint);
+        wire::option(b, ids.serial, wire::str);
+        wire::option(b, ids.manufacturer, wire::str);
+        wire::varint(b, count as u64);
+        let mut written = 0;
+        for (index, value) in attributes {
+            wire::varint(b, u64::from(index));
+            wire::str(b, value);
+            written += 1;
+        }
+        assert_eq!(written, count, "attribute count");
+        let registered = match status {
+            Status::Pending => None,
+            Status::Registered(at) => Some(at.timestamp_millis()),
+        };
+        wire::option(b, registered, wire::signed);
+        wire::option(b, Some((self.file, line)), |b, (f, l)| {
+            wire::varint(b, u64::from(f));
+            wire::varint(b, l);
+        });
+        wire::signed(b, self.created);
+        wire::signed(b, 0);
+        let key_start = out.keys.len();
+        let serial_hash = match (ids.serial, ids.manufacturer) {
+            (Some(s), Some(m)) => {
+                crate::domain::push_serial_key(&mut out.keys, s, m);
+                Some(super::layout::serial_hash(s))
+            }
+            _ => None,
+        };
+        out.rows.push(PreparedRow {
+            line,
+            imei: ids.imei.map(Imei::as_u64),
+            serial_hash,
+            record: start..out.bytes.len(),
+            key: key_start..out.keys.len(),
+        });
+    }
+}
+
+/// Builds a chunk from records: the import's name table, the count, then each record behind its seq.
+#[derive(Default)]
+pub struct ChunkBuilder {
+    body: Vec<u8>,
+    count: u32,
+}
+
+impl ChunkBuilder {
+    pub fn push(&mut self, seq: u32, record: &[u8]) {
+        wire::varint(&mut self.body, u64::from(seq));
+        self.body.extend_from_slice(record);
+        self.count += 1;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
+
+    pub fn clear(&mut self) {
+        self.body.clear();
+        self.count = 0;
+    }
+
+    /// The chunk's bytes in the stored form (uncompressed); the builder is left empty.
+    pub fn take(&mut self, prefix: &[u8]) -> Vec<u8> {
+        let mut out = Vec::with_capacity(prefix.len() + 5 + self.body.len());
+        out.extend_from_slice(prefix);
+        wire::varint(&mut out, u64::from(self.count));
+        out.extend_from_slice(&self.body);
+        self.clear();
+        out
+    }
+}
+
+#[cfg(test)]
+mod prepared_tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn wire_matches_postcard(u: u64, i: i64, s in "\\PC{0,40}", o: Option<u32>) {
+            let mut b = Vec::new();
+            wire::varint(&mut b, u);
+            prop_assert_eq!(&b, &postcard::to_stdvec(&u).unwrap());
+            b.clear();
+            wire::signed(&mut b, i);
+            prop_assert_eq!(&b, &postcard::to_stdvec(&i).unwrap());
+            b.clear();
+            wire::str(&mut b, &s);
+            prop_assert_eq!(&b, &postcard::to_stdvec(&s).unwrap());
+            b.clear();
+            wire::option(&mut b, o, |b, v| wire::varint(b, u64::from(v)));
+            prop_assert_eq!(&b, &postcard::to_stdvec(&o).unwrap());
+        }
+    }
+    use crate::domain::Identifiers;
+
+    #[test]
+    fn prepared_records_decode_like_encoded_devices() {
+        let t: DateTime<Utc> = "2026-05-01T10:00:00Z".parse().unwrap();
+        let attrs: Vec<Arc<str>> = vec![Arc::from("Asset"), Arc::from("Dept")];
+        let file: Arc<str> = Arc::from("in.csv");
+        let enc = RowEncoder::new(&attrs, &file, t);
+        let mut rows = PreparedRows::default();
+        let a = Identifiers::check("490154203237518", "r58m1", "Samsung").unwrap();
+        enc.push(&mut rows, a, 2, [(0, "A-1"), (1, "東京")].into_iter(), &Status::Pending, 2);
+        let b = Identifiers::check("", "SN2", "Zebra").unwrap();
+        enc.push(&mut rows, b, 1, [(1, "x")].into_iter(), &Status::Registered(t), 300_000);
+        assert_eq!(rows.key(&rows.rows()[0]), "R58M1\u{1f}samsung");
+        let mut chunk = ChunkBuilder::default();
+        for (i, r) in rows.rows().iter().enumerate() {
+            chunk.push(10 + i as u32, rows.record(r));
+        }
+        let devices = decode(&chunk.take(&enc.prefix)).unwrap();
+        let want =
+            |seq, ids: crate::domain::IdentifiersRef<'_>, attributes: Vec<(Arc<str>, String)>, status, line| Device {
+                seq,
+                ids: ids.to_owned(),
+                attributes,
+                status,
+                source: Source::File { name: file.clone(), line },
+                created: t,
+                modified: t,
+            };
+        assert_eq!(
+            devices,
+            vec![
+                want(
+                    10,
+                    a,
+                    vec![(attrs[0].clone(), "A-1".into()), (attrs[1].clone(), "東京".into())],
+                    Status::Pending,
+                    2
+                ),
+                want(11, b, vec![(attrs[1].clone(), "x".into())], Status::Registered(t), 300_000),
+            ]
+        );
+        assert!(chunk.is_empty());
+    }
+}

@@ -5,6 +5,7 @@ mod chunk;
 mod layout;
 mod sled_store;
 
+pub use chunk::{PreparedRow, PreparedRows, RowEncoder};
 pub use sled_store::SledStore;
 
 use crate::domain::{Device, DeviceSeq, Field, Imei, NewDevice, Profile, ProfileId, Status, User};
@@ -61,9 +62,10 @@ pub enum ImportTarget {
 pub trait ImportSession {
     /// The profile the import goes to, as it will be committed (its id is allocated already).
     fn profile(&self) -> &Profile;
-    /// Checks the device against the stored devices (duplicates) and stages it.
-    /// `Ok(Err(problems))` is a rejected row. Duplicates inside the file are found by `finish`.
-    fn add(&mut self, device: NewDevice, line: u64) -> Result<std::result::Result<(), Vec<FieldProblem>>>;
+    /// Checks prepared rows against the stored devices (duplicates) and stages the others. Returns the
+    /// rejected rows (index into `rows`, problems). Duplicates inside the file are found by `finish`.
+    /// All rows of one import come from the same `encoder`.
+    fn add_prepared(&mut self, encoder: &RowEncoder, rows: &PreparedRows) -> Result<Vec<(usize, Vec<FieldProblem>)>>;
     /// Makes room for about `rows` more rows (a hint; the import works without it).
     fn reserve(&mut self, rows: usize);
     /// Stops staging (after a rejection in all-or-nothing mode); rows are still checked.

@@ -8,6 +8,7 @@ use chrono::Utc;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
+use super::chunk::{ChunkBuilder, PreparedRows, RowEncoder};
 use super::layout::{self, CHUNK, Index, NewRec, ProfileRecord, Rec};
 use super::{FieldProblem, ImportSession, ImportTarget, LineProblems, Lookup, Problem, Result, Store, StoreError};
 use crate::domain::{
@@ -33,7 +34,11 @@ fn enc<T: Serialize>(v: &T) -> Vec<u8> {
 }
 
 fn encode_chunk(devices: &[Device], out: Vec<u8>) -> Vec<u8> {
-    let raw = super::chunk::encode(devices, out).expect("devices always serialize");
+    compress(super::chunk::encode(devices, out).expect("devices always serialize"))
+}
+
+/// Chunks are stored LZ4-compressed.
+fn compress(raw: Vec<u8>) -> Vec<u8> {
     lz4_flex::compress_prepend_size(&raw)
 }
 
@@ -635,7 +640,9 @@ impl Store for SledStore {
             writing: write,
             first_seq,
             next_seq: first_seq,
-            buffer: Vec::new(),
+            chunk: ChunkBuilder::default(),
+            chunk_no: first_seq / CHUNK,
+            prefix: Vec::new(),
             journal_written: false,
             committed: false,
             now: Utc::now(),
@@ -645,7 +652,6 @@ impl Store for SledStore {
             serial_offsets: Vec::new(),
             lines: Vec::new(),
             dropped: 0,
-            chunk_bytes: 64 * 1024,
             buckets: vec![None; 2 * usize::from(layout::BUCKETS)],
             chunk_cache: HashMap::new(),
         }))
@@ -803,7 +809,11 @@ struct SledImport<'a> {
     writing: bool,
     first_seq: DeviceSeq,
     next_seq: DeviceSeq,
-    buffer: Vec<Device>,
+    /// The chunk being filled, and its number.
+    chunk: ChunkBuilder,
+    chunk_no: u32,
+    /// The import's name table, the start of each chunk it writes (from its `RowEncoder`).
+    prefix: Vec<u8>,
     journal_written: bool,
     committed: bool,
     finished: bool,
@@ -816,8 +826,6 @@ struct SledImport<'a> {
     serial_offsets: Vec<u32>,
     /// Source line of each accepted row (files have fewer than 2^32 lines).
     lines: Vec<u32>,
-    /// Size of the last staged chunk.
-    chunk_bytes: usize,
     /// Rows dropped again after staging (duplicates found at the end, with --skip-invalid).
     dropped: u64,
     /// Stored index buckets read so far, by `layout::bucket_slot` (the outer `None`: not read yet).
@@ -862,8 +870,9 @@ impl SledImport<'_> {
         u64::from(self.lines[(seq - self.first_seq) as usize])
     }
 
-    fn flush_buffer(&mut self) -> Result<()> {
-        if self.buffer.is_empty() {
+    /// Writes the chunk being filled as a staged chunk (the journal first, once).
+    fn flush_chunk(&mut self) -> Result<()> {
+        if self.chunk.is_empty() {
             return Ok(());
         }
         let id = self.record.profile.id;
@@ -876,12 +885,8 @@ impl SledImport<'_> {
             self.store.db.flush().map_err(backend)?;
             self.journal_written = true;
         }
-        let chunk = self.buffer[0].seq / CHUNK;
-        // Sized like the last chunk, so that encoding does not regrow and copy.
-        let bytes = encode_chunk(&self.buffer, Vec::with_capacity(self.chunk_bytes + self.chunk_bytes / 8));
-        self.chunk_bytes = bytes.len();
-        self.store.tree.insert(layout::chunk_key(id, chunk), bytes).map_err(backend)?;
-        self.buffer.clear();
+        let bytes = compress(self.chunk.take(&self.prefix));
+        self.store.tree.insert(layout::chunk_key(id, self.chunk_no), bytes).map_err(backend)?;
         Ok(())
     }
 
@@ -944,13 +949,12 @@ impl SledImport<'_> {
 
     /// Takes rows found to be duplicates out of the staged chunks and the index records.
     fn drop_rows(&mut self, seqs: &std::collections::HashSet<DeviceSeq>) -> Result<()> {
+        self.flush_chunk()?;
         for recs in &mut self.new_recs {
             recs.retain(|r| !seqs.contains(&r.seq()));
         }
-        self.buffer.retain(|d| !seqs.contains(&d.seq));
         let id = self.record.profile.id;
-        let buffered = self.buffer.first().map(|d| d.seq / CHUNK);
-        let mut chunks: Vec<u32> = seqs.iter().map(|s| s / CHUNK).filter(|c| Some(*c) != buffered).collect();
+        let mut chunks: Vec<u32> = seqs.iter().map(|s| s / CHUNK).collect();
         chunks.sort_unstable();
         chunks.dedup();
         for c in chunks {
@@ -973,62 +977,72 @@ impl ImportSession for SledImport<'_> {
         &self.record.profile
     }
 
-    fn add(&mut self, device: NewDevice, line: u64) -> Result<std::result::Result<(), Vec<FieldProblem>>> {
-        // Duplicates of stored devices are found here; duplicates inside the file in `finish`.
-        let mut problems = Vec::new();
-        if let Some(imei) = device.ids.imei
-            && let Some(r) = self.stored_hits(Index::Imei, imei.as_u64())?.first().copied()
-        {
-            let src = self.stored_device(r)?.map(|d| format!(" ({})", d.source)).unwrap_or_default();
-            problems.push((
-                Field::Imei,
-                format!("IMEI {imei} is already in {}{src}", self.store.profile_label(r.profile)?),
-            ));
+    fn add_prepared(&mut self, encoder: &RowEncoder, rows: &PreparedRows) -> Result<Vec<(usize, Vec<FieldProblem>)>> {
+        if self.prefix.is_empty() {
+            self.prefix = encoder.prefix.clone();
         }
-        // Only a device with both a serial number and a manufacturer is in the serial index.
-        let serial_pair = device.ids.serial.as_deref().zip(device.ids.manufacturer.as_deref());
-        let serial_hash = serial_pair.map(|(s, _)| layout::serial_hash(s));
-        if let Some(h) = serial_hash {
-            for r in self.stored_hits(Index::Serial, h)? {
-                if let Some(d) = self.stored_device(r)?
-                    && d.ids.serial_key() == device.ids.serial_key()
-                {
-                    problems.push((
-                        Field::Serial,
-                        format!(
-                            "serial number {} ({}) is already in {} ({})",
-                            device.ids.serial.as_deref().unwrap_or(""),
-                            device.ids.manufacturer.as_deref().unwrap_or(""),
-                            self.store.profile_label(r.profile)?,
-                            d.source
-                        ),
-                    ));
-                    break;
+        let mut rejected = Vec::new();
+        for (i, row) in rows.rows().iter().enumerate() {
+            // Duplicates of stored devices are found here; duplicates inside the file in `finish`.
+            let mut problems = Vec::new();
+            if let Some(imei) = row.imei
+                && let Some(r) = self.stored_hits(Index::Imei, imei)?.first().copied()
+            {
+                let src = self.stored_device(r)?.map(|d| format!(" ({})", d.source)).unwrap_or_default();
+                problems.push((
+                    Field::Imei,
+                    format!(
+                        "IMEI {} is already in {}{src}",
+                        Imei::from_stored(imei),
+                        self.store.profile_label(r.profile)?
+                    ),
+                ));
+            }
+            if let Some(h) = row.serial_hash {
+                let key = rows.key(row);
+                for r in self.stored_hits(Index::Serial, h)? {
+                    if let Some(d) = self.stored_device(r)?
+                        && d.ids.serial_key().as_deref() == Some(key)
+                    {
+                        let (serial, manufacturer) = key.split_once('\u{1f}').unwrap_or((key, ""));
+                        problems.push((
+                            Field::Serial,
+                            format!(
+                                "serial number {serial} ({manufacturer}) is already in {} ({})",
+                                self.store.profile_label(r.profile)?,
+                                d.source
+                            ),
+                        ));
+                        break;
+                    }
+                }
+            }
+            if !problems.is_empty() {
+                rejected.push((i, problems));
+                continue;
+            }
+            let seq = self.next_seq;
+            self.next_seq = seq.checked_add(1).ok_or_else(|| backend("profile is full (2^32 devices)"))?;
+            if let Some(imei) = row.imei {
+                self.new_recs[layout::bucket_slot(Index::Imei, layout::bucket_of(imei))].push(NewRec::new(imei, seq));
+            }
+            self.serial_offsets.push(self.serial_arena.len() as u32);
+            if let Some(h) = row.serial_hash {
+                self.serial_arena.push_str(rows.key(row));
+                self.new_recs[layout::bucket_slot(Index::Serial, layout::bucket_of(h))].push(NewRec::new(h, seq));
+            }
+            self.lines.push(u32::try_from(row.line).unwrap_or(u32::MAX));
+            if self.writing {
+                if self.chunk.is_empty() {
+                    self.chunk_no = seq / CHUNK;
+                }
+                self.chunk.push(seq, rows.record(row));
+                if (seq + 1).is_multiple_of(CHUNK) {
+                    self.flush_chunk()?;
                 }
             }
         }
-        if !problems.is_empty() {
-            return Ok(Err(problems));
-        }
-        let seq = self.next_seq;
-        self.next_seq = seq.checked_add(1).ok_or_else(|| backend("profile is full (2^32 devices)"))?;
-        if let Some(imei) = device.ids.imei {
-            let key = imei.as_u64();
-            self.new_recs[layout::bucket_slot(Index::Imei, layout::bucket_of(key))].push(NewRec::new(key, seq));
-        }
-        self.serial_offsets.push(self.serial_arena.len() as u32);
-        if let (Some((serial, manufacturer)), Some(h)) = (serial_pair, serial_hash) {
-            crate::domain::push_serial_key(&mut self.serial_arena, serial, manufacturer);
-            self.new_recs[layout::bucket_slot(Index::Serial, layout::bucket_of(h))].push(NewRec::new(h, seq));
-        }
-        self.lines.push(u32::try_from(line).unwrap_or(u32::MAX));
-        if self.writing {
-            self.buffer.push(device.into_device(seq, self.now));
-            if (seq + 1).is_multiple_of(CHUNK) {
-                self.flush_buffer()?;
-            }
-        }
-        Ok(Ok(()))
+        Ok(rejected)
     }
 
     fn reserve(&mut self, rows: usize) {
@@ -1038,7 +1052,7 @@ impl ImportSession for SledImport<'_> {
 
     fn stop_writing(&mut self) {
         self.writing = false;
-        self.buffer.clear();
+        self.chunk.clear();
     }
 
     fn finish(&mut self) -> Result<Vec<LineProblems>> {
@@ -1078,9 +1092,8 @@ impl ImportSession for SledImport<'_> {
         self.serial_offsets = Vec::new();
         self.chunk_cache = HashMap::new();
         let mut batch = sled::Batch::default();
-        if let Some(first) = self.buffer.first() {
-            SledStore::put_chunk(&mut batch, id, first.seq / CHUNK, &self.buffer);
-            self.buffer.clear();
+        if !self.chunk.is_empty() {
+            batch.insert(&layout::chunk_key(id, self.chunk_no), compress(self.chunk.take(&self.prefix)));
         }
         // The new index records, sorted by bucket already, merged with what each bucket holds.
         let new_recs = std::mem::take(&mut self.new_recs);
