@@ -186,6 +186,9 @@ impl SledStore {
     fn recover(&self) -> Result<()> {
         let journals: Vec<(sled::IVec, sled::IVec)> =
             self.tree.scan_prefix(b"j").collect::<std::result::Result<_, _>>().map_err(backend)?;
+        if journals.is_empty() {
+            return Ok(());
+        }
         for (key, value) in journals {
             let id = u32::from_be_bytes(key[1..5].try_into().map_err(|_| backend("corrupt journal key"))?);
             let first = u32::from_be_bytes(value.as_ref().try_into().map_err(|_| backend("corrupt journal"))?);
