@@ -207,6 +207,11 @@ fn tokens_refresh_extend_and_ranges() {
     assert!(out.contains("registered"), "{out}");
     assert_eq!(env.devices("P")[1][3], "registered");
 
+    // Tokens are URL-safe base64: one in 64 starts with '-', which must still be read as the value.
+    let (code, _, err) = env.run(&["register", "--token", "-i4edKQT1sAggcK-J03frsenXQ30EuW8", "--imei", &imei(5)]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("not this flow"), "{err}");
+
     env.ok(&["profiles", "create", "Open", "--without-token"]);
     let (code, _, err) = env.run(&["token", "show", "--profile", "Open"]);
     assert_eq!(code, 1);

@@ -308,7 +308,8 @@ pub struct QrArgs {
 
 #[derive(Args, Debug)]
 pub struct RegisterArgs {
-    #[arg(long, value_name = "T")]
+    /// The enrollment token (tokens are URL-safe base64 and may start with '-')
+    #[arg(long, value_name = "T", allow_hyphen_values = true)]
     pub token: Option<String>,
     #[arg(long, value_name = "I")]
     pub imei: Option<String>,
