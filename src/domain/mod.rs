@@ -190,9 +190,13 @@ pub fn serial_key(serial: &str, manufacturer: &str) -> String {
 pub fn push_serial_key(out: &mut String, serial: &str, manufacturer: &str) {
     let (s, m) = (serial.trim(), manufacturer.trim());
     if s.is_ascii() && m.is_ascii() {
-        out.extend(s.chars().map(|c| c.to_ascii_uppercase()));
+        let start = out.len();
+        out.push_str(s);
+        out[start..].make_ascii_uppercase();
         out.push('\u{1f}');
-        out.extend(m.chars().map(|c| c.to_ascii_lowercase()));
+        let start = out.len();
+        out.push_str(m);
+        out[start..].make_ascii_lowercase();
     } else {
         out.push_str(&s.to_uppercase());
         out.push('\u{1f}');
@@ -349,4 +353,18 @@ pub fn check_attribute_value(name: &str, value: &str) -> Result<(), String> {
         return Err(format!("custom attribute {:?} is longer than 1,024 characters", name.trim()));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod key_tests {
+    use super::*;
+
+    #[test]
+    fn serial_keys_ignore_case_and_surrounding_space() {
+        assert_eq!(serial_key(" r58m-12abc ", "  SamSung"), "R58M-12ABC\u{1f}samsung");
+        assert_eq!(serial_key("ß1", "ÄPFEL"), "SS1\u{1f}äpfel", "non-ASCII uses Unicode case rules");
+        let mut out = String::from("x");
+        push_serial_key(&mut out, "a", "B");
+        assert_eq!(out, "xA\u{1f}b", "appends without touching what is there");
+    }
 }
