@@ -297,6 +297,10 @@ fn export_then_import_is_lossless() {
     env.ok(&["export", "--profile", "A", "-o", out1.to_str().unwrap()]);
     let exported = std::fs::read_to_string(&out1).unwrap();
     assert!(exported.starts_with('\u{feff}'), "UTF-8 BOM for spreadsheets");
+    assert!(
+        exported.starts_with("\u{feff}IMEI,Serial Number,Manufacturer,Note,Owner,Status,Registered At\r\n"),
+        "CRLF"
+    );
     assert!(exported.contains("'=HYPERLINK"), "formula cells are escaped: {exported}");
     assert!(exported.contains("'-5"), "{exported}");
 
@@ -361,4 +365,17 @@ fn skip_invalid_takes_late_found_duplicates_out_of_staged_chunks() {
         assert!(!kept.contains(gone), "row {gone} must not be imported");
     }
     assert!(kept.contains("5") && kept.contains("1") && kept.contains("7"));
+}
+
+#[test]
+fn piped_output_keeps_control_characters_byte_for_byte() {
+    // The terminal-facing forms sanitize (tested by hand in tmux and in the table printer); piped
+    // output is data and must stay exact.
+    let env = Env::new();
+    let f = env.write("e.csv", format!("IMEI,Note\n{},\"\u{1b}[31mred\u{7}\"\n", imei(1)));
+    env.ok(&["import", f.to_str().unwrap(), "--profile", "E", "--create"]);
+    let export = env.ok(&["export", "--profile", "E"]);
+    assert!(export.contains("\u{1b}[31mred\u{7}"), "{export:?}");
+    let table = env.ok(&["devices", "list", "--profile", "E"]);
+    assert!(table.contains("\\e[31mred\\x07") && !table.contains('\u{1b}'), "{table:?}");
 }

@@ -115,6 +115,15 @@ pub fn export(ctx: &mut Context, profile: &str, output: Option<PathBuf>) -> Outc
             w.flush().map_err(|e| Failure::refused(format!("{}: {e}", path.display())))?;
             n
         }
+        None if std::io::IsTerminal::is_terminal(&std::io::stdout()) => {
+            // On a terminal the inventory is for reading: control characters become visible escapes.
+            let mut bytes = Vec::new();
+            let n = android::export(&*store, &p, &mut bytes).map_err(Failure::refused)?;
+            for line in String::from_utf8_lossy(&bytes).lines() {
+                println!("{}", crate::domain::text::sanitize(line));
+            }
+            n
+        }
         None => android::export(&*store, &p, std::io::stdout().lock()).map_err(Failure::refused)?,
     };
     if let Some(path) = output {

@@ -423,14 +423,21 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
     }
 }
 
-/// Writes rows as CSV to stdout, formula cells escaped.
+/// Writes rows as CSV to stdout, formula cells escaped; on a terminal, control characters are shown as
+/// visible escapes too (piped, the data stays byte for byte).
 pub fn print_csv(header: &[&str], rows: &[Vec<String>]) -> Outcome {
-    use crate::domain::text::escape_formula;
+    use crate::domain::text::{escape_formula, sanitize};
+    use std::io::IsTerminal;
+    let screen = std::io::stdout().is_terminal();
     let mut w = ::csv::Writer::from_writer(std::io::stdout());
     let fail = |e: ::csv::Error| Failure::refused(e.to_string());
     w.write_record(header).map_err(fail)?;
     for r in rows {
-        w.write_record(r.iter().map(|c| escape_formula(c).into_owned())).map_err(fail)?;
+        w.write_record(r.iter().map(|c| {
+            let c = escape_formula(c);
+            if screen { sanitize(&c).into_owned() } else { c.into_owned() }
+        }))
+        .map_err(fail)?;
     }
     w.flush().map_err(|e| Failure::refused(e.to_string()))
 }

@@ -517,7 +517,7 @@ pub fn write_rejects(report: &ImportReport, out: impl Write) -> csv::Result<()> 
 /// UTF-8 with a BOM (so spreadsheets read it as UTF-8), formula cells escaped.
 pub fn export(store: &dyn Store, profile: &Profile, mut out: impl Write) -> Result<u64, String> {
     out.write_all(b"\xEF\xBB\xBF").map_err(|e| e.to_string())?;
-    let mut w = csv::Writer::from_writer(out);
+    let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(out);
     let mut header = vec!["IMEI".to_string(), "Serial Number".into(), "Manufacturer".into()];
     header.extend(profile.attributes.iter().cloned());
     header.extend(["Status".to_string(), "Registered At".into()]);
