@@ -291,3 +291,32 @@ fn store_is_shared_between_threads_and_sees_each_others_changes() {
     assert_eq!(store.profile_by_id(p.id).unwrap().unwrap().device_count, 200);
     assert!(store.check().unwrap().is_empty());
 }
+
+#[test]
+fn a_closed_pipe_ends_the_listing_quietly() {
+    use std::io::Read;
+    let env = Env::new();
+    let f = env.write("d.csv", devices_csv(0, 5000));
+    env.ok(&["import", f.to_str().unwrap(), "--profile", "P", "--create"]);
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("kitting"))
+        .arg("--db")
+        .arg(env.db())
+        .args(["devices", "list", "--profile", "P"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut first = [0u8; 64];
+    child.stdout.as_mut().unwrap().read_exact(&mut first).unwrap();
+    drop(child.stdout.take()); // like `| head -1`
+    let mut err = String::new();
+    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    let status = child.wait().unwrap();
+    assert!(!err.contains("panicked"), "{err}");
+    #[cfg(unix)]
+    {
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(status.signal(), Some(libc::SIGPIPE), "{status:?}");
+    }
+    env.ok(&["check"]);
+}
