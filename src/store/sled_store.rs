@@ -928,7 +928,8 @@ impl SledImport<'_> {
                 if recs[i].key() != recs[run_start].key() {
                     run_start = i;
                 }
-                if rejected.contains(&recs[i].seq()) {
+                // The first of a run has nothing earlier to repeat (almost every row: skip the arena).
+                if i == run_start || rejected.contains(&recs[i].seq()) {
                     continue;
                 }
                 let key = self.arena_key(recs[i].seq());
