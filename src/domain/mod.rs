@@ -69,10 +69,10 @@ pub struct NewProfile {
     pub token_days: Option<u32>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Status {
     Pending,
-    Registered(#[serde(with = "chrono::serde::ts_milliseconds")] DateTime<Utc>),
+    Registered(DateTime<Utc>),
 }
 
 impl Status {
@@ -84,7 +84,7 @@ impl Status {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Source {
     /// The file's name is shared by every device of one import.
     File {
@@ -104,7 +104,7 @@ impl std::fmt::Display for Source {
 }
 
 /// The identifying part of a device, validated.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Identifiers {
     pub imei: Option<Imei>,
     pub serial: Option<String>,
@@ -242,7 +242,7 @@ impl Field {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq)]
 pub struct Device {
     pub seq: DeviceSeq,
     pub ids: Identifiers,
@@ -250,9 +250,7 @@ pub struct Device {
     pub attributes: Vec<(Arc<str>, String)>,
     pub status: Status,
     pub source: Source,
-    #[serde(with = "chrono::serde::ts_milliseconds")]
     pub created: DateTime<Utc>,
-    #[serde(with = "chrono::serde::ts_milliseconds")]
     pub modified: DateTime<Utc>,
 }
 

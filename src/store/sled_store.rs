@@ -156,10 +156,6 @@ impl SledStore {
         Ok(store)
     }
 
-    pub fn dir(&self) -> &Path {
-        &self.dir
-    }
-
     fn check_schema(&self) -> Result<()> {
         match self.get_raw(layout::META_SCHEMA)? {
             None => {
@@ -909,7 +905,7 @@ impl SledImport<'_> {
                 if recs[w - 1].key() == b.key() {
                     // Sorted by (key, seq): the first of a run is the first occurrence.
                     let first = recs[recs.partition_point(|r| r.key() < b.key())];
-                    let imei = Imei::from_u64(b.key()).map(|i| i.to_string()).unwrap_or_default();
+                    let imei = Imei::from_stored(b.key()).to_string();
                     found.push((
                         b.seq(),
                         Field::Imei,
