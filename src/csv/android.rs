@@ -310,7 +310,11 @@ fn is_blank(record: &csv::StringRecord) -> bool {
 
 /// The cells of a record as the importer sees them: trimmed, the export's formula escape undone.
 fn cells(record: &csv::StringRecord) -> Vec<&str> {
-    record.iter().map(|f| unescape_formula(f.trim())).collect()
+    record.iter().map(cell).collect()
+}
+
+fn cell(f: &str) -> &str {
+    unescape_formula(crate::domain::text::trim(f))
 }
 
 const BATCH: usize = 512;
@@ -327,8 +331,20 @@ fn read_rows(
     let mut record = csv::StringRecord::new();
     let mut rows = 0u64;
     let mut batch = Batch::default();
+    // Most files have few columns: their cells go in an array on the stack, not a Vec per row.
+    const STACK: usize = 16;
     while read_record(file, &mut rdr, &mut record)? {
-        let fields = cells(&record);
+        let mut on_stack = [""; STACK];
+        let on_heap;
+        let fields: &[&str] = if record.len() <= STACK {
+            for (slot, f) in on_stack.iter_mut().zip(record.iter()) {
+                *slot = cell(f);
+            }
+            &on_stack[..record.len()]
+        } else {
+            on_heap = cells(&record);
+            &on_heap
+        };
         if fields.iter().all(|f| f.is_empty()) {
             continue;
         }
@@ -355,7 +371,7 @@ fn read_rows(
                     reason: format!("expected {} fields, found {}", header.names.len(), fields.len()),
                 }],
             });
-        } else if let Err(problems) = prepare_row(header, encoder, &fields, line, &mut batch.rows) {
+        } else if let Err(problems) = prepare_row(header, encoder, fields, line, &mut batch.rows) {
             batch.rejected.push(Rejected { line, fields: owned(), problems });
         }
         if batch.len() == BATCH && tx.send(std::mem::take(&mut batch)).is_err() {

@@ -24,7 +24,7 @@ impl Imei {
 
     /// Parses an IMEI as a technician or a scanner types it: spaces and dashes are ignored.
     pub fn parse(raw: &str) -> Result<Imei, String> {
-        let trimmed = raw.trim();
+        let trimmed = crate::domain::text::trim(raw);
         // Fast path, no allocation: digits with optional spaces and dashes.
         let mut digits = [0u8; 15];
         let mut count = 0usize;

@@ -142,7 +142,7 @@ impl Identifiers {
         manufacturer: &'a str,
     ) -> Result<IdentifiersRef<'a>, Vec<(Field, String)>> {
         let mut problems = Vec::new();
-        let imei = match imei.trim() {
+        let imei = match text::trim(imei) {
             "" => None,
             s => match Imei::parse(s) {
                 Ok(i) => Some(i),
@@ -188,7 +188,7 @@ pub fn serial_key(serial: &str, manufacturer: &str) -> String {
 
 /// Appends the serial + manufacturer key to `out` (no allocation of its own for ASCII text).
 pub fn push_serial_key(out: &mut String, serial: &str, manufacturer: &str) {
-    let (s, m) = (serial.trim(), manufacturer.trim());
+    let (s, m) = (text::trim(serial), text::trim(manufacturer));
     if s.is_ascii() && m.is_ascii() {
         let start = out.len();
         out.push_str(s);
@@ -205,7 +205,7 @@ pub fn push_serial_key(out: &mut String, serial: &str, manufacturer: &str) {
 }
 
 fn optional_text<'a>(raw: &'a str, what: &str, field: Field, problems: &mut Vec<(Field, String)>) -> Option<&'a str> {
-    let t = raw.trim();
+    let t = text::trim(raw);
     if t.is_empty() {
         return None;
     }

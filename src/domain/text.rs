@@ -15,6 +15,15 @@ pub fn check_plain(value: &str, what: &str, max_chars: usize) -> Result<(), Stri
     Ok(())
 }
 
+/// `str::trim` (Unicode white space), without decoding characters when both ends are visible ASCII:
+/// the common case for every cell of an import.
+pub fn trim(value: &str) -> &str {
+    match (value.as_bytes().first(), value.as_bytes().last()) {
+        (Some(&a), Some(&b)) if (0x21..0x7f).contains(&a) && (0x21..0x7f).contains(&b) => value,
+        _ => value.trim(),
+    }
+}
+
 /// C0 and C1 controls, DEL, and the Unicode bidirectional overrides and isolates.
 pub fn is_unsafe(c: char) -> bool {
     c.is_control()
@@ -70,6 +79,13 @@ pub fn unescape_formula(v: &str) -> &str {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn trim_is_str_trim() {
+        for v in ["", " ", "a", " a ", "\u{a0}x\u{3000}", "x\u{a0}", "\tx", "é ", "a b"] {
+            assert_eq!(trim(v), v.trim(), "{v:?}");
+        }
+    }
 
     #[test]
     fn sanitize_escapes_ansi_osc_bel_c1_and_bidi() {
