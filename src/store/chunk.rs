@@ -326,7 +326,8 @@ impl RowEncoder {
         let serial_hash = match (ids.serial, ids.manufacturer) {
             (Some(s), Some(m)) => {
                 crate::domain::push_serial_key(&mut out.keys, s, m);
-                Some(super::layout::serial_hash(s))
+                let upper = out.keys[key_start..].split('\u{1f}').next().unwrap_or_default();
+                Some(super::layout::upper_serial_hash(upper))
             }
             _ => None,
         };

@@ -117,13 +117,26 @@ pub fn bucket_of(key: u64) -> u16 {
     (mix(key) % u64::from(BUCKETS)) as u16
 }
 
-/// FNV-1a, 64 bits: a hash that never changes between builds (std's hasher may).
+/// FNV-1a, 64 bits, of the upper-cased, trimmed serial: a hash that never changes between builds (std's
+/// hasher may).
 pub fn serial_hash(serial: &str) -> u64 {
     let s = serial.trim();
-    let fnv = |bytes: &mut dyn Iterator<Item = u8>| {
-        bytes.fold(0xcbf2_9ce4_8422_2325u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3))
-    };
-    if s.is_ascii() { fnv(&mut s.bytes().map(|b| b.to_ascii_uppercase())) } else { fnv(&mut s.to_uppercase().bytes()) }
+    if s.is_ascii() {
+        s.bytes().fold(FNV_OFFSET, |h, b| fnv_step(h, b.to_ascii_uppercase()))
+    } else {
+        upper_serial_hash(&s.to_uppercase())
+    }
+}
+
+/// `serial_hash` of a serial already trimmed and upper-cased (the first part of a serial key).
+pub fn upper_serial_hash(upper: &str) -> u64 {
+    upper.bytes().fold(FNV_OFFSET, fnv_step)
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+fn fnv_step(h: u64, b: u8) -> u64 {
+    (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
 }
 
 /// The bucket of a slot (the inverse of `bucket_slot`).
@@ -244,6 +257,11 @@ mod tests {
         // Pinned: the stored index depends on this value never changing.
         assert_eq!(serial_hash(""), 0xcbf2_9ce4_8422_2325);
         assert_eq!(serial_hash("a"), 0xaf63_fc4c_8602_22ec, "FNV-1a of \"A\"");
+        for s in ["r58m12abc", " x-1 ", "ßtraße", "日本"] {
+            let key = crate::domain::serial_key(s, "m");
+            let upper = key.split('\u{1f}').next().unwrap();
+            assert_eq!(upper_serial_hash(upper), serial_hash(s), "{s:?}");
+        }
     }
 
     #[test]
