@@ -10,3 +10,4 @@ pub mod ops;
 pub mod qr;
 pub mod settings;
 pub mod store;
+pub mod tui;

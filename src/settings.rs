@@ -18,6 +18,8 @@ pub struct Settings {
     pub token_days: Option<u32>,
     #[serde(default)]
     pub android: AdminSettings,
+    /// The workstation's colours: "dark" (default), "light" or "none"; `NO_COLOR` always means none.
+    pub theme: Option<String>,
     /// Key bindings for the workstation (read by the terminal UI).
     #[serde(default)]
     pub keys: toml::Table,

@@ -384,9 +384,7 @@ pub fn key_value(s: &str) -> Result<(&str, &str), Failure> {
 pub fn run(cli: Cli) -> Outcome {
     let mut ctx = Context::new(&cli)?;
     let Some(command) = cli.command else {
-        use clap::CommandFactory;
-        Cli::command().print_help().map_err(|e| Failure::refused(e.to_string()))?;
-        return Ok(());
+        return workstation(&mut ctx);
     };
     match command {
         Command::Profiles(cmd) => profiles::run(&mut ctx, cmd),
@@ -401,6 +399,28 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Template(TemplateCmd::Android { output }) => data::template(output),
         Command::Qr(args) => qr::run(&mut ctx, args),
     }
+}
+
+/// `kitting` with no command: the terminal UI. The database is opened first, so a database in use is
+/// refused with the CLI's message before the terminal is touched.
+fn workstation(ctx: &mut Context) -> Outcome {
+    use std::io::IsTerminal;
+    let store = ctx.store()?;
+    if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
+        return Err(Failure::usage("the workstation needs a terminal; see kitting --help for the commands"));
+    }
+    let theme =
+        crate::tui::theme::ThemeName::choose(ctx.settings.theme.as_deref(), std::env::var("NO_COLOR").ok().as_deref())
+            .map_err(|e| Failure::usage(format!("{}: {e}", ctx.settings_source)))?;
+    let keymap = crate::tui::keymap::Keymap::load(&ctx.settings.keys).map_err(Failure::usage)?;
+    let app = crate::tui::App::new(
+        store,
+        ctx.settings.clone(),
+        ctx.settings_source.clone(),
+        keymap,
+        crate::tui::theme::Theme::new(theme),
+    )?;
+    crate::tui::run(app).map_err(Failure::refused)
 }
 
 /// Prints rows as aligned columns, every cell made safe for the terminal.

@@ -11,6 +11,12 @@ pub struct Qr {
     width: usize,
 }
 
+impl std::fmt::Debug for Qr {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Qr(version {}, level {}, {} modules)", self.version(), self.ec_level(), self.width())
+    }
+}
+
 /// One terminal cell of a drawn code: a character drawn in `fg` over `bg`; `true` means dark.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Cell {

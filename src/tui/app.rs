@@ -1,0 +1,1405 @@
+//! The state of one technician's screen and `update`, which is the only place it changes. The store is
+//! shared (other screens may change it); this state is a view of it, read again on Refresh and after
+//! every change made here.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::Sender;
+
+use chrono::{DateTime, Utc};
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui_textarea::TextArea;
+
+use super::action::Action;
+use super::keymap::{Context, Key, Keymap};
+use super::theme::Theme;
+use crate::csv::android::{self as android_csv, ImportError, ImportOptions, ImportReport, Progress};
+use crate::domain::{Device, DeviceSeq, NewProfile, Profile, ProfileId, User};
+use crate::ops;
+use crate::qr::render::Qr;
+use crate::settings::Settings;
+use crate::store::{ImportTarget, Store, StoreError};
+
+/// Messages from work running off the UI thread.
+#[derive(Debug)]
+pub enum TaskMsg {
+    Progress { rows: u64, bytes: u64, total_bytes: u64, elapsed_ms: u64 },
+    Validated(Result<ImportReport, String>),
+    Imported(Result<ImportReport, String>),
+    Exported(Result<(u64, PathBuf), String>),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Level {
+    Info,
+    Error,
+}
+
+/// A table's cursor, scroll position and filter, over `len` rows shown `height` at a time.
+#[derive(Debug, Default)]
+pub struct Cursor {
+    pub row: usize,
+    pub offset: usize,
+}
+
+impl Cursor {
+    pub fn apply(&mut self, action: Action, len: usize, height: usize) -> bool {
+        let page = height.max(1);
+        let last = len.saturating_sub(1);
+        let row = match action {
+            Action::Up => self.row.saturating_sub(1),
+            Action::Down => (self.row + 1).min(last),
+            Action::PageUp => self.row.saturating_sub(page),
+            Action::PageDown => (self.row + page).min(last),
+            Action::Top => 0,
+            Action::Bottom => last,
+            _ => return false,
+        };
+        self.row = row;
+        self.fit(len, height);
+        true
+    }
+
+    /// Keeps the cursor inside the rows and the rows it is on in view.
+    pub fn fit(&mut self, len: usize, height: usize) {
+        let height = height.max(1);
+        self.row = self.row.min(len.saturating_sub(1));
+        if self.row < self.offset {
+            self.offset = self.row;
+        } else if self.row >= self.offset + height {
+            self.offset = self.row + 1 - height;
+        }
+        self.offset = self.offset.min(len.saturating_sub(height));
+    }
+}
+
+/// A one-line text input (ratatui-textarea) that starts with `text`.
+pub fn line_input(text: &str) -> TextArea<'static> {
+    let mut t = TextArea::new(vec![text.to_string()]);
+    t.move_cursor(ratatui_textarea::CursorMove::End);
+    t
+}
+
+pub fn input_text(t: &TextArea<'_>) -> String {
+    t.lines().first().cloned().unwrap_or_default()
+}
+
+/// A filter being typed, or kept.
+#[derive(Debug, Default)]
+pub struct Filter {
+    pub input: Option<TextArea<'static>>,
+    pub text: String,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ProfileColumn {
+    Name,
+    Description,
+    Modified,
+    Kind,
+    Devices,
+    User,
+    Expiry,
+}
+
+impl ProfileColumn {
+    pub const ALL: [ProfileColumn; 7] = [
+        ProfileColumn::Name,
+        ProfileColumn::Description,
+        ProfileColumn::Modified,
+        ProfileColumn::Kind,
+        ProfileColumn::Devices,
+        ProfileColumn::User,
+        ProfileColumn::Expiry,
+    ];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            ProfileColumn::Name => "Profile Name",
+            ProfileColumn::Description => "Description",
+            ProfileColumn::Modified => "Last modified",
+            ProfileColumn::Kind => "Type",
+            ProfileColumn::Devices => "No of Devices",
+            ProfileColumn::User => "Associated User",
+            ProfileColumn::Expiry => "Token Expiry",
+        }
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct ProfilesState {
+    pub all: Vec<Profile>,
+    /// Indices into `all`, filtered and sorted.
+    pub view: Vec<usize>,
+    pub cursor: Cursor,
+    pub sort: usize,
+    pub descending: bool,
+    pub filter: Filter,
+}
+
+impl ProfilesState {
+    pub fn selected(&self) -> Option<&Profile> {
+        self.view.get(self.cursor.row).map(|&i| &self.all[i])
+    }
+
+    fn rebuild(&mut self) {
+        let needle = self.filter.text.to_lowercase();
+        let mut view: Vec<usize> = (0..self.all.len())
+            .filter(|&i| {
+                let p = &self.all[i];
+                needle.is_empty()
+                    || p.name.to_lowercase().contains(&needle)
+                    || p.description.as_deref().unwrap_or("").to_lowercase().contains(&needle)
+                    || p.user.as_deref().unwrap_or("").to_lowercase().contains(&needle)
+            })
+            .collect();
+        let column = ProfileColumn::ALL[self.sort % ProfileColumn::ALL.len()];
+        let all = &self.all;
+        view.sort_by(|&a, &b| {
+            let (a, b) = (&all[a], &all[b]);
+            let o = match column {
+                ProfileColumn::Name => a.name.to_lowercase().cmp(&b.name.to_lowercase()),
+                ProfileColumn::Description => a.description.cmp(&b.description),
+                ProfileColumn::Modified => a.modified.cmp(&b.modified),
+                ProfileColumn::Kind => a.kind.cmp(&b.kind),
+                ProfileColumn::Devices => a.device_count.cmp(&b.device_count),
+                ProfileColumn::User => a.user.cmp(&b.user),
+                ProfileColumn::Expiry => a.token.as_ref().map(|t| t.expires).cmp(&b.token.as_ref().map(|t| t.expires)),
+            };
+            o.then_with(|| a.name.to_lowercase().cmp(&b.name.to_lowercase()))
+        });
+        if self.descending {
+            view.reverse();
+        }
+        self.view = view;
+    }
+}
+
+#[derive(Debug)]
+pub struct DetailState {
+    pub profile: Profile,
+    pub devices: Vec<Device>,
+    /// Indices into `devices`, filtered.
+    pub view: Vec<u32>,
+    pub cursor: Cursor,
+    pub marked: HashSet<DeviceSeq>,
+    pub filter: Filter,
+    pub reveal: bool,
+}
+
+impl DetailState {
+    pub fn current(&self) -> Option<&Device> {
+        self.view.get(self.cursor.row).map(|&i| &self.devices[i as usize])
+    }
+
+    /// Re-applies the filter: every column (identifiers, attributes, status), case-insensitively.
+    pub fn rebuild(&mut self) {
+        let needle = self.filter.text.to_lowercase();
+        if needle.is_empty() {
+            self.view = (0..self.devices.len() as u32).collect();
+            return;
+        }
+        let ascii = needle.is_ascii();
+        let has = |s: &str| {
+            if ascii && s.is_ascii() {
+                s.as_bytes().windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+            } else {
+                s.to_lowercase().contains(&needle)
+            }
+        };
+        self.view = self
+            .devices
+            .iter()
+            .enumerate()
+            .filter(|(_, d)| {
+                d.ids.imei.is_some_and(|i| has(&i.to_string()))
+                    || d.ids.serial.as_deref().is_some_and(has)
+                    || d.ids.manufacturer.as_deref().is_some_and(has)
+                    || d.attributes.iter().any(|(_, v)| has(v))
+                    || has(d.status.label())
+            })
+            .map(|(i, _)| i as u32)
+            .collect();
+    }
+}
+
+#[derive(Debug)]
+pub struct QrState {
+    pub profile: String,
+    pub payload_bytes: usize,
+    pub qr: Qr,
+    pub compact: bool,
+}
+
+#[derive(Debug, Default)]
+pub struct UsersState {
+    pub users: Vec<User>,
+    pub cursor: Cursor,
+}
+
+#[derive(Debug)]
+pub enum Screen {
+    Profiles(Box<ProfilesState>),
+    Detail(Box<DetailState>),
+    Qr(Box<QrState>),
+    Users(UsersState),
+}
+
+impl Screen {
+    pub fn context(&self) -> Context {
+        match self {
+            Screen::Profiles(_) => Context::Profiles,
+            Screen::Detail(_) => Context::Detail,
+            Screen::Qr(_) => Context::Qr,
+            Screen::Users(_) => Context::Users,
+        }
+    }
+}
+
+/// What a form does when it is confirmed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FormPurpose {
+    NewProfile,
+    EditProfile(ProfileId),
+    ModifyUser(ProfileId),
+    Export(ProfileId),
+    ExtendToken(ProfileId),
+    RefreshToken(ProfileId),
+    AddUser,
+    EditUser(String),
+    AddDevice(ProfileId),
+    SetAttribute(ProfileId),
+    SaveQr { png: bool },
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldKind {
+    Text,
+    /// A file path: Tab completes it.
+    Path,
+    /// On/off, switched with Space.
+    Toggle,
+}
+
+#[derive(Debug)]
+pub struct FormField {
+    pub label: &'static str,
+    pub kind: FieldKind,
+    pub input: TextArea<'static>,
+    pub on: bool,
+    pub hint: &'static str,
+}
+
+impl FormField {
+    pub fn text(label: &'static str, value: &str, hint: &'static str) -> FormField {
+        FormField { label, kind: FieldKind::Text, input: line_input(value), on: false, hint }
+    }
+    pub fn path(label: &'static str, value: &str, hint: &'static str) -> FormField {
+        FormField { label, kind: FieldKind::Path, input: line_input(value), on: false, hint }
+    }
+    pub fn toggle(label: &'static str, on: bool, hint: &'static str) -> FormField {
+        FormField { label, kind: FieldKind::Toggle, input: line_input(""), on, hint }
+    }
+    pub fn value(&self) -> String {
+        input_text(&self.input).trim().to_string()
+    }
+}
+
+#[derive(Debug)]
+pub struct Form {
+    pub title: String,
+    pub fields: Vec<FormField>,
+    pub focus: usize,
+    pub purpose: FormPurpose,
+    pub error: Option<String>,
+}
+
+impl Form {
+    fn value(&self, label: &str) -> String {
+        self.fields.iter().find(|f| f.label == label).map(FormField::value).unwrap_or_default()
+    }
+    fn on(&self, label: &str) -> bool {
+        self.fields.iter().any(|f| f.label == label && f.on)
+    }
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ConfirmPurpose {
+    DeleteProfile(ProfileId),
+    DeleteDevices(ProfileId, Vec<DeviceSeq>),
+    DeleteUser(String),
+}
+
+/// The add-profile wizard after its form: the validation report, the import's progress.
+#[derive(Debug)]
+pub struct Wizard {
+    pub new: NewProfile,
+    pub path: PathBuf,
+    pub stage: WizardStage,
+    pub cancel: Arc<AtomicBool>,
+    pub progress: Option<(u64, u64, u64, u64)>,
+}
+
+#[derive(Debug)]
+pub enum WizardStage {
+    Validating,
+    Report(Box<ImportReport>),
+    Importing { skip_invalid: bool },
+}
+
+#[derive(Debug)]
+pub enum Modal {
+    Help { scroll: u16 },
+    Confirm { text: String, purpose: ConfirmPurpose },
+    Form(Form),
+    Wizard(Box<Wizard>),
+}
+
+pub struct App {
+    pub store: Arc<dyn Store>,
+    pub settings: Settings,
+    pub settings_source: String,
+    pub keymap: Keymap,
+    pub theme: Theme,
+    /// The screens, home first; the last one is shown.
+    pub screens: Vec<Screen>,
+    pub modal: Option<Modal>,
+    pub status: Option<(Level, String)>,
+    pub quit: bool,
+    /// The terminal's size (columns, rows), kept by the event loop.
+    pub size: (u16, u16),
+    pub clock: fn() -> DateTime<Utc>,
+    tasks: Option<Sender<TaskMsg>>,
+}
+
+/// The smallest terminal the workstation draws in.
+pub const MIN_SIZE: (u16, u16) = (80, 24);
+
+/// Rows above and below a table on each screen (title, header, footer, status): see `view`.
+pub const PROFILES_CHROME: u16 = 5;
+pub const DETAIL_CHROME: u16 = 10;
+
+impl App {
+    pub fn new(
+        store: Arc<dyn Store>,
+        settings: Settings,
+        settings_source: String,
+        keymap: Keymap,
+        theme: Theme,
+    ) -> Result<App, StoreError> {
+        let mut app = App {
+            store,
+            settings,
+            settings_source,
+            keymap,
+            theme,
+            screens: vec![Screen::Profiles(Box::default())],
+            modal: None,
+            status: None,
+            quit: false,
+            size: MIN_SIZE,
+            clock: Utc::now,
+            tasks: None,
+        };
+        app.reload()?;
+        Ok(app)
+    }
+
+    /// Where work off the UI thread reports.
+    pub fn set_task_sender(&mut self, tx: Sender<TaskMsg>) {
+        self.tasks = Some(tx);
+    }
+
+    pub fn now(&self) -> DateTime<Utc> {
+        (self.clock)()
+    }
+
+    pub fn screen(&self) -> &Screen {
+        self.screens.last().expect("the home screen is never removed")
+    }
+
+    fn screen_mut(&mut self) -> &mut Screen {
+        self.screens.last_mut().expect("the home screen is never removed")
+    }
+
+    fn info(&mut self, msg: impl Into<String>) {
+        self.status = Some((Level::Info, msg.into()));
+    }
+
+    fn error(&mut self, msg: impl Into<String>) {
+        self.status = Some((Level::Error, msg.into()));
+    }
+
+    /// Rows of the table on the current screen.
+    pub fn table_height(&self) -> usize {
+        let chrome = match self.screen() {
+            Screen::Detail(_) => DETAIL_CHROME,
+            _ => PROFILES_CHROME,
+        };
+        usize::from(self.size.1.saturating_sub(chrome)).max(1)
+    }
+
+    /// The contexts whose bindings apply now, most specific first.
+    pub fn contexts(&self) -> Vec<Context> {
+        if self.modal.is_some() {
+            return vec![Context::Dialog, Context::Global];
+        }
+        let screen = self.screen().context();
+        match screen {
+            Context::Qr => vec![Context::Qr, Context::Global],
+            _ => vec![screen, Context::Table, Context::Global],
+        }
+    }
+
+    /// Reads everything the current screens show from the store again.
+    pub fn reload(&mut self) -> Result<(), StoreError> {
+        let store = self.store.clone();
+        let height = self.table_height();
+        for screen in &mut self.screens {
+            match screen {
+                Screen::Profiles(p) => {
+                    let selected = p.selected().map(|p| p.id);
+                    p.all = store.profiles()?;
+                    p.rebuild();
+                    if let Some(id) = selected
+                        && let Some(row) = p.view.iter().position(|&i| p.all[i].id == id)
+                    {
+                        p.cursor.row = row;
+                    }
+                    p.cursor.fit(p.view.len(), height);
+                }
+                Screen::Detail(d) => {
+                    let Some(profile) = store.profile_by_id(d.profile.id)? else {
+                        return Err(StoreError::NotFound(format!("profile {} was deleted", d.profile.name)));
+                    };
+                    d.devices = load_devices(store.as_ref(), profile.id)?;
+                    d.profile = profile;
+                    let present: HashSet<DeviceSeq> = d.devices.iter().map(|d| d.seq).collect();
+                    d.marked.retain(|s| present.contains(s));
+                    d.rebuild();
+                    d.cursor.fit(d.view.len(), height);
+                }
+                Screen::Users(u) => {
+                    u.users = store.users()?;
+                    u.cursor.fit(u.users.len(), height);
+                }
+                Screen::Qr(_) => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn reload_or_report(&mut self) {
+        if let Err(e) = self.reload() {
+            // A profile deleted by someone else: go back to the list.
+            if matches!(e, StoreError::NotFound(_)) {
+                self.screens.truncate(1);
+                let _ = self.reload();
+            }
+            self.error(e.to_string());
+        }
+    }
+
+    /// A key from the terminal. A focused text input sees it first; then the keymap.
+    pub fn on_key(&mut self, key: KeyEvent) {
+        if key.code == KeyCode::Char('c') && key.modifiers.contains(KeyModifiers::CONTROL) {
+            self.quit = true;
+            return;
+        }
+        let k = Key::from_event(&key);
+        if self.typing_filter() {
+            self.filter_key(key, k);
+            return;
+        }
+        if let Some(Modal::Form(form)) = &mut self.modal {
+            let field = &mut form.fields[form.focus];
+            match (field.kind, key.code) {
+                (_, KeyCode::Enter | KeyCode::Esc | KeyCode::BackTab | KeyCode::Up | KeyCode::Down) => {}
+                (FieldKind::Path, KeyCode::Tab) => {
+                    complete_path(&mut field.input);
+                    return;
+                }
+                (_, KeyCode::Tab) => {}
+                (FieldKind::Toggle, KeyCode::Char(' ')) => {
+                    field.on = !field.on;
+                    return;
+                }
+                (FieldKind::Toggle, _) => {}
+                _ => {
+                    field.input.input(key);
+                    form.error = None;
+                    return;
+                }
+            }
+        }
+        if let Some(action) = self.keymap.lookup(&self.contexts(), k) {
+            self.update(action);
+        }
+    }
+
+    fn typing_filter(&self) -> bool {
+        self.modal.is_none()
+            && match self.screen() {
+                Screen::Profiles(p) => p.filter.input.is_some(),
+                Screen::Detail(d) => d.filter.input.is_some(),
+                _ => false,
+            }
+    }
+
+    fn filter_key(&mut self, key: KeyEvent, k: Key) {
+        let height = self.table_height();
+        let action = self.keymap.lookup(&[Context::Dialog], k);
+        let screen = self.screen_mut();
+        let filter = match screen {
+            Screen::Profiles(p) => &mut p.filter,
+            Screen::Detail(d) => &mut d.filter,
+            _ => return,
+        };
+        let input = filter.input.as_mut().expect("typing a filter");
+        match (key.code, action) {
+            (KeyCode::Enter, _) => filter.input = None,
+            (KeyCode::Esc, _) => {
+                filter.input = None;
+                filter.text.clear();
+            }
+            (_, Some(Action::NextField | Action::PrevField)) if key.code != KeyCode::Char(' ') => {}
+            _ => {
+                input.input(key);
+                filter.text = input_text(input);
+            }
+        }
+        refilter(screen, height);
+    }
+
+    /// Carries out an action on the current screen.
+    pub fn update(&mut self, action: Action) {
+        match action {
+            Action::Quit => {
+                self.quit = true;
+                return;
+            }
+            Action::Help => {
+                self.modal = match self.modal {
+                    Some(Modal::Help { .. }) => None,
+                    _ => Some(Modal::Help { scroll: 0 }),
+                };
+                return;
+            }
+            Action::Refresh => {
+                self.reload_or_report();
+                if !matches!(self.status, Some((Level::Error, _))) {
+                    self.info("read the database again");
+                }
+                return;
+            }
+            _ => {}
+        }
+        if self.modal.is_some() {
+            self.update_modal(action);
+            return;
+        }
+        let height = self.table_height();
+        match self.screen_mut() {
+            Screen::Profiles(p) => {
+                if p.cursor.apply(action, p.view.len(), height) {
+                    return;
+                }
+            }
+            Screen::Detail(d) => {
+                if d.cursor.apply(action, d.view.len(), height) {
+                    return;
+                }
+            }
+            Screen::Users(u) => {
+                if u.cursor.apply(action, u.users.len(), height) {
+                    return;
+                }
+            }
+            Screen::Qr(_) => {}
+        }
+        match self.screen().context() {
+            Context::Profiles => self.profiles_action(action),
+            Context::Detail => self.detail_action(action),
+            Context::Qr => self.qr_action(action),
+            Context::Users => self.users_action(action),
+            _ => {}
+        }
+    }
+
+    fn back(&mut self) {
+        if self.screens.len() > 1 {
+            self.screens.pop();
+            self.reload_or_report();
+        }
+    }
+
+    fn start_filter(&mut self) {
+        match self.screen_mut() {
+            Screen::Profiles(p) => p.filter.input = Some(line_input(&p.filter.text)),
+            Screen::Detail(d) => d.filter.input = Some(line_input(&d.filter.text)),
+            _ => {}
+        }
+    }
+
+    fn profiles_action(&mut self, action: Action) {
+        let Screen::Profiles(p) = self.screen_mut() else { return };
+        let selected = p.selected().cloned();
+        match action {
+            Action::Back if !p.filter.text.is_empty() => {
+                p.filter.text.clear();
+                p.rebuild();
+            }
+            Action::Filter => self.start_filter(),
+            Action::SortNext => {
+                p.sort = (p.sort + 1) % ProfileColumn::ALL.len();
+                p.rebuild();
+                let title = ProfileColumn::ALL[p.sort].title();
+                self.info(format!("sorted by {title}"));
+            }
+            Action::SortReverse => {
+                p.descending = !p.descending;
+                p.rebuild();
+            }
+            Action::Open => {
+                if let Some(profile) = selected {
+                    self.open_profile(profile);
+                }
+            }
+            Action::Users => {
+                self.screens.push(Screen::Users(UsersState::default()));
+                self.reload_or_report();
+            }
+            Action::NewProfile => self.modal = Some(Modal::Form(self.new_profile_form())),
+            Action::EditProfile => {
+                if let Some(p) = selected {
+                    self.modal = Some(Modal::Form(Form {
+                        title: format!("Edit profile {}", p.name),
+                        fields: vec![
+                            FormField::text("Name", &p.name, "1 to 64 characters"),
+                            FormField::text("Description", p.description.as_deref().unwrap_or(""), "optional"),
+                        ],
+                        focus: 0,
+                        purpose: FormPurpose::EditProfile(p.id),
+                        error: None,
+                    }));
+                }
+            }
+            Action::ModifyUser => {
+                if let Some(p) = selected {
+                    self.modal = Some(Modal::Form(Form {
+                        title: format!("Modify the user of {}", p.name),
+                        fields: vec![FormField::text(
+                            "Username",
+                            p.user.as_deref().unwrap_or(""),
+                            "Tab completes a username; empty for none",
+                        )],
+                        focus: 0,
+                        purpose: FormPurpose::ModifyUser(p.id),
+                        error: None,
+                    }));
+                }
+            }
+            Action::Delete => {
+                if let Some(p) = selected {
+                    self.modal = Some(Modal::Confirm {
+                        text: format!(
+                            "Delete profile {} and its {} device{}? This cannot be undone.",
+                            p.name,
+                            p.device_count,
+                            if p.device_count == 1 { "" } else { "s" }
+                        ),
+                        purpose: ConfirmPurpose::DeleteProfile(p.id),
+                    });
+                }
+            }
+            Action::Export => {
+                if let Some(p) = selected {
+                    self.modal = Some(Modal::Form(export_form(&p)));
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn new_profile_form(&self) -> Form {
+        let days = self.settings.token_days().to_string();
+        Form {
+            title: "Add profile".into(),
+            fields: vec![
+                FormField::text("Name", "", "1 to 64 characters, unique"),
+                FormField::text("Description", "", "optional"),
+                FormField::path("CSV file", "", "Tab completes the path; an empty name writes the template"),
+                FormField::toggle("Without token", false, "Assign custom attributes without token (Space)"),
+                FormField::text("User", "", "optional username; Tab completes"),
+                FormField::text("Token days", &days, "7 to 99"),
+            ],
+            focus: 0,
+            purpose: FormPurpose::NewProfile,
+            error: None,
+        }
+    }
+
+    pub fn open_profile(&mut self, profile: Profile) {
+        match load_devices(self.store.as_ref(), profile.id) {
+            Ok(devices) => {
+                let mut d = DetailState {
+                    profile,
+                    devices,
+                    view: Vec::new(),
+                    cursor: Cursor::default(),
+                    marked: HashSet::new(),
+                    filter: Filter::default(),
+                    reveal: false,
+                };
+                d.rebuild();
+                self.screens.push(Screen::Detail(Box::new(d)));
+            }
+            Err(e) => self.error(e.to_string()),
+        }
+    }
+
+    fn detail_action(&mut self, action: Action) {
+        let now = self.now();
+        let Screen::Detail(d) = self.screen_mut() else { return };
+        let profile = d.profile.clone();
+        match action {
+            Action::Back => {
+                if !d.filter.text.is_empty() {
+                    d.filter.text.clear();
+                    d.rebuild();
+                } else {
+                    self.back();
+                }
+            }
+            Action::Filter => self.start_filter(),
+            Action::ToggleSelect => {
+                if let Some(seq) = d.current().map(|x| x.seq) {
+                    if !d.marked.remove(&seq) {
+                        d.marked.insert(seq);
+                    }
+                    let len = d.view.len();
+                    d.cursor.row = (d.cursor.row + 1).min(len.saturating_sub(1));
+                    let h = self.table_height();
+                    if let Screen::Detail(d) = self.screen_mut() {
+                        d.cursor.fit(len, h);
+                    }
+                }
+            }
+            Action::SelectAll => {
+                let shown: Vec<DeviceSeq> = d.view.iter().map(|&i| d.devices[i as usize].seq).collect();
+                if shown.iter().all(|s| d.marked.contains(s)) {
+                    d.marked.clear();
+                } else {
+                    d.marked.extend(shown);
+                }
+            }
+            Action::RevealToken => {
+                if profile.token.is_none() {
+                    self.info("this profile has no token (Assign custom attributes without token)");
+                } else {
+                    d.reveal = !d.reveal;
+                }
+            }
+            Action::Delete => {
+                let seqs = targets(d);
+                if seqs.is_empty() {
+                    self.info("no device to delete");
+                } else {
+                    let n = seqs.len();
+                    self.modal = Some(Modal::Confirm {
+                        text: format!(
+                            "Delete {n} device{} from {}? This cannot be undone.",
+                            if n == 1 { "" } else { "s" },
+                            profile.name
+                        ),
+                        purpose: ConfirmPurpose::DeleteDevices(profile.id, seqs),
+                    });
+                }
+            }
+            Action::RefreshToken | Action::ExtendToken => {
+                if profile.token.is_none() {
+                    self.error("this profile has no token (Assign custom attributes without token)");
+                    return;
+                }
+                let extend = action == Action::ExtendToken;
+                let days = if extend { "7".to_string() } else { self.settings.token_days().to_string() };
+                self.modal = Some(Modal::Form(Form {
+                    title: if extend {
+                        format!("Extend the token of {}", profile.name)
+                    } else {
+                        format!("Refresh the token of {} (the old one stops working)", profile.name)
+                    },
+                    fields: vec![FormField::text("Days", &days, "7 to 99")],
+                    focus: 0,
+                    purpose: if extend {
+                        FormPurpose::ExtendToken(profile.id)
+                    } else {
+                        FormPurpose::RefreshToken(profile.id)
+                    },
+                    error: None,
+                }));
+            }
+            Action::Qr => match self.settings.android.complete(&self.settings_source) {
+                Ok(admin) => {
+                    let payload = crate::qr::payload_text(&admin, &profile);
+                    match Qr::encode(&payload) {
+                        Ok(qr) => self.screens.push(Screen::Qr(Box::new(QrState {
+                            profile: profile.name.clone(),
+                            payload_bytes: payload.len(),
+                            qr,
+                            compact: false,
+                        }))),
+                        Err(e) => self.error(e),
+                    }
+                }
+                Err(e) => self.error(e),
+            },
+            Action::AddDevices => {
+                self.modal = Some(Modal::Form(Form {
+                    title: format!("Add a device to {}", profile.name),
+                    fields: vec![
+                        FormField::text("IMEI", "", "15 digits; or serial and manufacturer"),
+                        FormField::text("Serial", "", ""),
+                        FormField::text("Manufacturer", "", ""),
+                    ],
+                    focus: 0,
+                    purpose: FormPurpose::AddDevice(profile.id),
+                    error: None,
+                }));
+            }
+            Action::EditDevice => {
+                let seqs = targets(d);
+                if seqs.is_empty() {
+                    self.info("no device to edit");
+                    return;
+                }
+                self.modal = Some(Modal::Form(Form {
+                    title: format!("Set a custom attribute on {} device(s)", seqs.len()),
+                    fields: vec![
+                        FormField::text("Attribute", "", "the column name"),
+                        FormField::text("Value", "", "empty clears it"),
+                    ],
+                    focus: 0,
+                    purpose: FormPurpose::SetAttribute(profile.id),
+                    error: None,
+                }));
+            }
+            Action::Export => self.modal = Some(Modal::Form(export_form(&profile))),
+            Action::ModifyConfig => self
+                .info(format!("use: kitting config set --profile {:?} ... (the form is not built yet)", profile.name)),
+            _ => {}
+        }
+        let _ = now;
+    }
+
+    fn qr_action(&mut self, action: Action) {
+        let Screen::Qr(q) = self.screen_mut() else { return };
+        match action {
+            Action::Back => self.back(),
+            Action::Compact => q.compact = !q.compact,
+            Action::SavePng | Action::SaveSvg => {
+                let png = action == Action::SavePng;
+                let name = file_stem(&q.profile);
+                let path = format!("{name}-qr.{}", if png { "png" } else { "svg" });
+                self.modal = Some(Modal::Form(Form {
+                    title: format!("Save the QR code as {}", if png { "PNG" } else { "SVG" }),
+                    fields: vec![FormField::path("File", &path, "Tab completes the path")],
+                    focus: 0,
+                    purpose: FormPurpose::SaveQr { png },
+                    error: None,
+                }));
+            }
+            _ => {}
+        }
+    }
+
+    fn users_action(&mut self, action: Action) {
+        let Screen::Users(u) = self.screen_mut() else { return };
+        let selected = u.users.get(u.cursor.row).cloned();
+        match action {
+            Action::Back => self.back(),
+            Action::AddUser => {
+                self.modal = Some(Modal::Form(Form {
+                    title: "Add user".into(),
+                    fields: vec![
+                        FormField::text("Username", "", ""),
+                        FormField::text("Name", "", ""),
+                        FormField::text("Email", "", ""),
+                    ],
+                    focus: 0,
+                    purpose: FormPurpose::AddUser,
+                    error: None,
+                }))
+            }
+            Action::EditUser => {
+                if let Some(u) = selected {
+                    self.modal = Some(Modal::Form(Form {
+                        title: format!("Edit user {}", u.username),
+                        fields: vec![FormField::text("Name", &u.name, ""), FormField::text("Email", &u.email, "")],
+                        focus: 0,
+                        purpose: FormPurpose::EditUser(u.username.clone()),
+                        error: None,
+                    }))
+                }
+            }
+            Action::Delete => {
+                if let Some(u) = selected {
+                    self.modal = Some(Modal::Confirm {
+                        text: format!("Delete user {}?", u.username),
+                        purpose: ConfirmPurpose::DeleteUser(u.username),
+                    })
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn update_modal(&mut self, action: Action) {
+        let Some(modal) = self.modal.take() else { return };
+        match modal {
+            Modal::Help { scroll } => {
+                self.modal = match action {
+                    Action::Back | Action::Cancel | Action::Confirm => None,
+                    Action::NextField => Some(Modal::Help { scroll: scroll.saturating_add(1) }),
+                    Action::PrevField => Some(Modal::Help { scroll: scroll.saturating_sub(1) }),
+                    _ => Some(Modal::Help { scroll }),
+                }
+            }
+            Modal::Confirm { text, purpose } => match action {
+                Action::Confirm => self.confirmed(purpose),
+                Action::Cancel | Action::Back => self.info("cancelled"),
+                _ => self.modal = Some(Modal::Confirm { text, purpose }),
+            },
+            Modal::Form(mut form) => match action {
+                Action::Cancel | Action::Back => self.info("cancelled"),
+                Action::NextField => {
+                    form.focus = (form.focus + 1) % form.fields.len();
+                    self.modal = Some(Modal::Form(form));
+                }
+                Action::PrevField => {
+                    form.focus = (form.focus + form.fields.len() - 1) % form.fields.len();
+                    self.modal = Some(Modal::Form(form));
+                }
+                Action::Confirm => {
+                    if let Err(e) = self.submit(&form) {
+                        form.error = Some(e);
+                        self.modal = Some(Modal::Form(form));
+                    }
+                }
+                _ => self.modal = Some(Modal::Form(form)),
+            },
+            Modal::Wizard(w) => self.wizard_action(w, action),
+        }
+    }
+
+    fn confirmed(&mut self, purpose: ConfirmPurpose) {
+        let result = match &purpose {
+            ConfirmPurpose::DeleteProfile(id) => self
+                .store
+                .delete_profile(*id)
+                .map(|n| format!("deleted the profile and its {n} device{}", if n == 1 { "" } else { "s" })),
+            ConfirmPurpose::DeleteDevices(id, seqs) => {
+                self.store.delete_devices(*id, seqs).map(|n| format!("deleted {n} device{}", plural(n)))
+            }
+            ConfirmPurpose::DeleteUser(name) => self.store.delete_user(name).map(|()| format!("deleted user {name}")),
+        };
+        match result {
+            Ok(msg) => {
+                if let (ConfirmPurpose::DeleteDevices(..), Screen::Detail(d)) = (&purpose, self.screen_mut()) {
+                    d.marked.clear();
+                }
+                self.reload_or_report();
+                self.info(msg);
+            }
+            Err(e) => self.error(e.to_string()),
+        }
+    }
+
+    /// Carries out a confirmed form; an error keeps the form open with the message.
+    fn submit(&mut self, form: &Form) -> Result<(), String> {
+        let store = self.store.clone();
+        let now = self.now();
+        let e = |e: StoreError| e.to_string();
+        let msg = match &form.purpose {
+            FormPurpose::EditProfile(id) => {
+                let name = crate::domain::check_profile_name(&form.value("Name"))?;
+                let description = Some(form.value("Description")).filter(|d| !d.is_empty());
+                store
+                    .update_profile(*id, &mut |p| {
+                        p.name = name.clone();
+                        p.description = description.clone();
+                        Ok(())
+                    })
+                    .map_err(e)?;
+                "profile saved".to_string()
+            }
+            FormPurpose::ModifyUser(id) => {
+                let user = Some(form.value("Username")).filter(|u| !u.is_empty());
+                if let Some(u) = &user
+                    && store.user(u).map_err(e)?.is_none()
+                {
+                    return Err(format!("no user {u}; add it in Users (U) first"));
+                }
+                store
+                    .update_profile(*id, &mut |p| {
+                        p.user = user.clone();
+                        Ok(())
+                    })
+                    .map_err(e)?;
+                match user {
+                    Some(u) => format!("associated user set to {u}"),
+                    None => "associated user removed".into(),
+                }
+            }
+            FormPurpose::RefreshToken(id) | FormPurpose::ExtendToken(id) => {
+                let days: u32 = form.value("Days").parse().map_err(|_| "days must be a number from 7 to 99")?;
+                crate::domain::token::check_days(days)?;
+                let profile = store.profile_by_id(*id).map_err(e)?.ok_or("the profile was deleted")?;
+                let p = if matches!(form.purpose, FormPurpose::RefreshToken(_)) {
+                    ops::refresh_token(store.as_ref(), &profile, days, now).map_err(e)?
+                } else {
+                    ops::extend_token(store.as_ref(), &profile, days, now).map_err(e)?
+                };
+                let expires = p.token.as_ref().map(|t| t.expires.format("%Y-%m-%d %H:%M UTC").to_string());
+                format!("token valid until {}", expires.unwrap_or_default())
+            }
+            FormPurpose::Export(id) => {
+                let path = PathBuf::from(form.value("File"));
+                if path.as_os_str().is_empty() {
+                    return Err("type the file to write".into());
+                }
+                let profile = store.profile_by_id(*id).map_err(e)?.ok_or("the profile was deleted")?;
+                self.spawn_export(profile, path);
+                "exporting…".into()
+            }
+            FormPurpose::AddUser => {
+                let username = crate::domain::check_username(&form.value("Username"))?;
+                let user = User { username, name: form.value("Name"), email: form.value("Email") };
+                store.put_user(user, true).map_err(e)?;
+                "user added".into()
+            }
+            FormPurpose::EditUser(username) => {
+                let user = User { username: username.clone(), name: form.value("Name"), email: form.value("Email") };
+                store.put_user(user, false).map_err(e)?;
+                "user saved".into()
+            }
+            FormPurpose::AddDevice(id) => {
+                let ids = crate::domain::Identifiers::check(
+                    &form.value("IMEI"),
+                    &form.value("Serial"),
+                    &form.value("Manufacturer"),
+                )
+                .map_err(|p| p.into_iter().map(|(_, m)| m).collect::<Vec<_>>().join("; "))?
+                .to_owned();
+                let device = crate::domain::NewDevice {
+                    ids,
+                    attributes: Vec::new(),
+                    status: crate::domain::Status::Pending,
+                    source: crate::domain::Source::Manual,
+                };
+                store.add_device(*id, device).map_err(e)?;
+                "device added".into()
+            }
+            FormPurpose::SetAttribute(id) => {
+                let name = form.value("Attribute");
+                crate::domain::check_attribute_name(&name)?;
+                let value = Some(form.value("Value")).filter(|v| !v.is_empty());
+                crate::domain::check_attribute_value(&name, value.as_deref().unwrap_or(""))?;
+                let Screen::Detail(d) = self.screen() else { return Err("no profile open".into()) };
+                let seqs = targets(d);
+                let mut n = 0;
+                for seq in seqs {
+                    if let Some(mut device) = store.device(*id, seq).map_err(e)? {
+                        device.set_attribute(&name, value.as_deref());
+                        store.update_device(*id, device).map_err(e)?;
+                        n += 1;
+                    }
+                }
+                format!("{} {name} on {n} device{}", if value.is_some() { "set" } else { "cleared" }, plural(n))
+            }
+            FormPurpose::SaveQr { png } => {
+                let Screen::Qr(q) = self.screen() else { return Err("no QR code shown".into()) };
+                let path = PathBuf::from(form.value("File"));
+                let bytes = if *png { q.qr.png(8)? } else { q.qr.svg().into_bytes() };
+                std::fs::write(&path, bytes).map_err(|err| format!("{}: {err}", path.display()))?;
+                format!("wrote {}", path.display())
+            }
+            FormPurpose::NewProfile => return self.start_wizard(form),
+        };
+        self.reload_or_report();
+        self.info(msg);
+        Ok(())
+    }
+
+    fn start_wizard(&mut self, form: &Form) -> Result<(), String> {
+        let name = crate::domain::check_profile_name(&form.value("Name"))?;
+        if self.store.profile(&name).map_err(|e| e.to_string())?.is_some() {
+            return Err(format!("a profile named {name} exists already"));
+        }
+        let days: u32 = form.value("Token days").parse().map_err(|_| "token days must be a number from 7 to 99")?;
+        crate::domain::token::check_days(days)?;
+        let user = Some(form.value("User")).filter(|u| !u.is_empty());
+        if let Some(u) = &user
+            && self.store.user(u).map_err(|e| e.to_string())?.is_none()
+        {
+            return Err(format!("no user {u}; add it in Users first"));
+        }
+        let path = PathBuf::from(form.value("CSV file"));
+        if path.as_os_str().is_empty() {
+            return Err("type the CSV file's path (Tab completes)".into());
+        }
+        if path.is_dir() || !path.exists() {
+            if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) && !path.exists() {
+                std::fs::write(&path, android_csv::TEMPLATE).map_err(|e| format!("{}: {e}", path.display()))?;
+                return Err(format!("{} did not exist: the template is written there; fill it in", path.display()));
+            }
+            return Err(format!("{}: no such file", path.display()));
+        }
+        let new = NewProfile {
+            name,
+            description: Some(form.value("Description")).filter(|d| !d.is_empty()),
+            without_token: form.on("Without token"),
+            user,
+            token_days: Some(days),
+        };
+        let wizard = Wizard {
+            new,
+            path,
+            stage: WizardStage::Validating,
+            cancel: Arc::new(AtomicBool::new(false)),
+            progress: None,
+        };
+        self.spawn_import(&wizard, true, false);
+        self.modal = Some(Modal::Wizard(Box::new(wizard)));
+        Ok(())
+    }
+
+    fn spawn_import(&self, w: &Wizard, dry_run: bool, skip_invalid: bool) {
+        let Some(tx) = self.tasks.clone() else { return };
+        let store = self.store.clone();
+        let settings = self.settings.clone();
+        let new = w.new.clone();
+        let path = w.path.clone();
+        let cancel = w.cancel.clone();
+        let now = self.now();
+        std::thread::spawn(move || {
+            let started = std::time::Instant::now();
+            let result = (|| {
+                let profile = ops::build_profile(&settings, new, now)?;
+                let opts = ImportOptions { dry_run, skip_invalid, max_rows: settings.max_rows() };
+                let mut progress = |p: Progress| {
+                    let _ = tx.send(TaskMsg::Progress {
+                        rows: p.rows,
+                        bytes: p.bytes,
+                        total_bytes: p.total_bytes,
+                        elapsed_ms: started.elapsed().as_millis() as u64,
+                    });
+                    !cancel.load(Ordering::Relaxed)
+                };
+                android_csv::import(
+                    store.as_ref(),
+                    &path,
+                    ImportTarget::Create(Box::new(profile)),
+                    &opts,
+                    &mut progress,
+                )
+                .map_err(|e| match e {
+                    ImportError::Cancelled => "import cancelled; nothing was written".to_string(),
+                    other => other.to_string(),
+                })
+            })();
+            let _ = tx.send(if dry_run { TaskMsg::Validated(result) } else { TaskMsg::Imported(result) });
+        });
+    }
+
+    fn spawn_export(&self, profile: Profile, path: PathBuf) {
+        let Some(tx) = self.tasks.clone() else { return };
+        let store = self.store.clone();
+        std::thread::spawn(move || {
+            let result = (|| {
+                let file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+                let n = android_csv::export(store.as_ref(), &profile, std::io::BufWriter::new(file))?;
+                Ok((n, path))
+            })();
+            let _ = tx.send(TaskMsg::Exported(result));
+        });
+    }
+
+    fn wizard_action(&mut self, mut w: Box<Wizard>, action: Action) {
+        match (&w.stage, action) {
+            (WizardStage::Validating | WizardStage::Importing { .. }, Action::Cancel | Action::Back) => {
+                w.cancel.store(true, Ordering::Relaxed);
+                self.modal = Some(Modal::Wizard(w));
+            }
+            (WizardStage::Report(r), Action::Confirm) => {
+                if r.valid == 0 {
+                    self.error("no valid row to import");
+                    self.modal = Some(Modal::Wizard(w));
+                    return;
+                }
+                let skip = !r.rejected.is_empty();
+                w.stage = WizardStage::Importing { skip_invalid: skip };
+                w.progress = None;
+                self.spawn_import(&w, false, skip);
+                self.modal = Some(Modal::Wizard(w));
+            }
+            (WizardStage::Report(r), Action::SaveSvg | Action::SavePng | Action::Export) => {
+                let _ = r;
+                self.modal = Some(Modal::Wizard(w));
+            }
+            (WizardStage::Report(r), Action::NextField) => {
+                // Save the rejected rows next to the file.
+                let out = rejects_path(&w.path);
+                let written = std::fs::File::create(&out)
+                    .map_err(|e| e.to_string())
+                    .and_then(|f| android_csv::write_rejects(r.as_ref(), f).map_err(|e| e.to_string()));
+                match written {
+                    Ok(()) => self.info(format!("wrote the rejected rows to {}", out.display())),
+                    Err(e) => self.error(format!("{}: {e}", out.display())),
+                }
+                self.modal = Some(Modal::Wizard(w));
+            }
+            (WizardStage::Report(_), Action::Cancel | Action::Back) => self.info("cancelled; nothing was written"),
+            _ => self.modal = Some(Modal::Wizard(w)),
+        }
+    }
+
+    /// A message from work off the UI thread.
+    pub fn on_task(&mut self, msg: TaskMsg) {
+        match msg {
+            TaskMsg::Progress { rows, bytes, total_bytes, elapsed_ms } => {
+                if let Some(Modal::Wizard(w)) = &mut self.modal {
+                    w.progress = Some((rows, bytes, total_bytes, elapsed_ms));
+                }
+            }
+            TaskMsg::Validated(result) => {
+                let Some(Modal::Wizard(w)) = &mut self.modal else { return };
+                match result {
+                    Ok(report) => w.stage = WizardStage::Report(Box::new(report)),
+                    Err(e) => {
+                        self.modal = None;
+                        self.error(e);
+                    }
+                }
+            }
+            TaskMsg::Imported(result) => {
+                self.modal = None;
+                match result {
+                    Ok(report) => match report.committed {
+                        Some(profile) => {
+                            self.screens.truncate(1);
+                            self.reload_or_report();
+                            let n = profile.device_count;
+                            let name = profile.name.clone();
+                            self.open_profile(profile);
+                            self.info(format!("created {name} with {n} device{}", plural(n)));
+                        }
+                        None => self.error("nothing was imported"),
+                    },
+                    Err(e) => self.error(e),
+                }
+            }
+            TaskMsg::Exported(result) => match result {
+                Ok((n, path)) => self.info(format!("wrote {n} device{} to {}", plural(n), path.display())),
+                Err(e) => self.error(e),
+            },
+        }
+    }
+}
+
+fn refilter(screen: &mut Screen, height: usize) {
+    match screen {
+        Screen::Profiles(p) => {
+            p.rebuild();
+            p.cursor.fit(p.view.len(), height);
+        }
+        Screen::Detail(d) => {
+            d.rebuild();
+            d.cursor.fit(d.view.len(), height);
+        }
+        _ => {}
+    }
+}
+
+/// The devices an action applies to: the selected ones, or the one under the cursor.
+fn targets(d: &DetailState) -> Vec<DeviceSeq> {
+    if d.marked.is_empty() {
+        d.current().map(|x| vec![x.seq]).unwrap_or_default()
+    } else {
+        let mut v: Vec<DeviceSeq> = d.marked.iter().copied().collect();
+        v.sort_unstable();
+        v
+    }
+}
+
+fn export_form(p: &Profile) -> Form {
+    let path = format!("{}-inventory-{}.csv", file_stem(&p.name), Utc::now().format("%Y%m%d"));
+    Form {
+        title: format!("Download the inventory of {}", p.name),
+        fields: vec![FormField::path("File", &path, "Tab completes the path")],
+        focus: 0,
+        purpose: FormPurpose::Export(p.id),
+        error: None,
+    }
+}
+
+/// A profile name as a safe file name part.
+pub fn file_stem(name: &str) -> String {
+    name.chars().map(|c| if c.is_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect()
+}
+
+fn rejects_path(csv: &Path) -> PathBuf {
+    let stem = csv.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "import".into());
+    csv.with_file_name(format!("{stem}-rejected.csv"))
+}
+
+fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
+
+pub fn load_devices(store: &dyn Store, id: ProfileId) -> Result<Vec<Device>, StoreError> {
+    let mut devices = Vec::new();
+    store.devices(id, &mut |d| {
+        devices.push(d);
+        true
+    })?;
+    Ok(devices)
+}
+
+/// Completes the path in `input` as far as it is unambiguous (the longest common prefix of the matches).
+pub fn complete_path(input: &mut TextArea<'static>) {
+    let typed = input_text(input);
+    if let Some(done) = completion(&typed) {
+        *input = line_input(&done);
+    }
+}
+
+pub fn completion(typed: &str) -> Option<String> {
+    let (dir, prefix) = match typed.rfind('/') {
+        Some(i) => (&typed[..=i], &typed[i + 1..]),
+        None => ("", typed),
+    };
+    let listing = std::fs::read_dir(if dir.is_empty() { "." } else { dir }).ok()?;
+    let mut matches: Vec<(String, bool)> = listing
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name.starts_with(prefix) && (!name.starts_with('.') || prefix.starts_with('.')))
+                .then(|| (name, e.path().is_dir()))
+        })
+        .collect();
+    matches.sort();
+    let first = matches.first()?;
+    let mut common = first.0.clone();
+    for (m, _) in &matches[1..] {
+        let n = common.chars().zip(m.chars()).take_while(|(a, b)| a == b).count();
+        common = common.chars().take(n).collect();
+    }
+    let mut out = format!("{dir}{common}");
+    if matches.len() == 1 && first.1 {
+        out.push('/');
+    }
+    (out != typed).then_some(out)
+}

@@ -1,0 +1,136 @@
+//! The workstation: a keyboard-only terminal UI over the same library the CLI uses.
+//!
+//! State, actions, view: a key becomes an `Action` through the keymap, `App::update` changes the state,
+//! `view::render` draws it. The loop is generic over the ratatui backend, so tests run it on
+//! `TestBackend`; it redraws only when something happened (an idle workstation uses no CPU).
+
+pub mod action;
+pub mod app;
+pub mod keymap;
+pub mod theme;
+pub mod view;
+
+use std::io::{self, Write};
+use std::sync::mpsc::{Receiver, channel};
+
+use ratatui::Terminal;
+use ratatui::backend::{Backend, CrosstermBackend};
+use ratatui::crossterm::event::{self, Event, KeyEventKind};
+use ratatui::crossterm::{cursor, execute, terminal};
+
+pub use app::App;
+use app::TaskMsg;
+
+/// What the loop waits for: the terminal, or work done off the UI thread.
+pub enum Msg {
+    Term(Event),
+    Task(Box<TaskMsg>),
+}
+
+impl From<TaskMsg> for Msg {
+    fn from(m: TaskMsg) -> Msg {
+        Msg::Task(Box::new(m))
+    }
+}
+
+/// Runs the loop until the app quits or the messages end. `frame_start` / `frame_end` wrap each draw
+/// (synchronized updates on a real terminal).
+pub fn run_loop<B: Backend>(
+    terminal: &mut Terminal<B>,
+    app: &mut App,
+    messages: Receiver<Msg>,
+    mut frame_start: impl FnMut(),
+    mut frame_end: impl FnMut(),
+) -> Result<(), String>
+where
+    B::Error: std::fmt::Display,
+{
+    let draw = |terminal: &mut Terminal<B>, app: &mut App, start: &mut dyn FnMut(), end: &mut dyn FnMut()| {
+        let size = terminal.size().map_err(|e| e.to_string())?;
+        app.size = (size.width, size.height);
+        start();
+        let r = terminal.draw(|f| view::render(app, f)).map(|_| ()).map_err(|e| e.to_string());
+        end();
+        r
+    };
+    draw(terminal, app, &mut frame_start, &mut frame_end)?;
+    while let Ok(msg) = messages.recv() {
+        match msg {
+            Msg::Term(Event::Key(key)) if key.kind != KeyEventKind::Release => app.on_key(key),
+            Msg::Term(Event::Resize(w, h)) => {
+                app.size = (w, h);
+                terminal.autoresize().map_err(|e| e.to_string())?;
+            }
+            Msg::Term(_) => continue,
+            Msg::Task(t) => app.on_task(*t),
+        }
+        if app.quit {
+            return Ok(());
+        }
+        draw(terminal, app, &mut frame_start, &mut frame_end)?;
+    }
+    Ok(())
+}
+
+/// Leaves raw mode and the alternate screen and shows the cursor: on drop, and from the panic hook.
+struct TerminalGuard;
+
+fn restore_terminal() {
+    let _ = terminal::disable_raw_mode();
+    let _ = execute!(io::stdout(), terminal::EndSynchronizedUpdate, terminal::LeaveAlternateScreen, cursor::Show);
+}
+
+impl Drop for TerminalGuard {
+    fn drop(&mut self) {
+        restore_terminal();
+    }
+}
+
+/// Opens the workstation on a real terminal. The store is opened by the caller first, so that a database
+/// in use is refused before the terminal is touched.
+pub fn run(mut app: App) -> Result<(), String> {
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        restore_terminal();
+        previous(info);
+    }));
+    terminal::enable_raw_mode().map_err(|e| format!("cannot set up the terminal: {e}"))?;
+    let _guard = TerminalGuard;
+    execute!(io::stdout(), terminal::EnterAlternateScreen, cursor::Hide)
+        .map_err(|e| format!("cannot set up the terminal: {e}"))?;
+    let mut terminal =
+        Terminal::new(CrosstermBackend::new(io::stdout())).map_err(|e| format!("cannot set up the terminal: {e}"))?;
+    let (tx, rx) = channel::<Msg>();
+    let (task_tx, task_rx) = channel::<TaskMsg>();
+    app.set_task_sender(task_tx);
+    let forward = tx.clone();
+    std::thread::spawn(move || {
+        while let Ok(m) = task_rx.recv() {
+            if forward.send(Msg::from(m)).is_err() {
+                break;
+            }
+        }
+    });
+    // The terminal's events: this thread blocks in read(), so an idle workstation sleeps.
+    std::thread::spawn(move || {
+        while let Ok(e) = event::read() {
+            if tx.send(Msg::Term(e)).is_err() {
+                break;
+            }
+        }
+    });
+    let result = run_loop(
+        &mut terminal,
+        &mut app,
+        rx,
+        || {
+            let _ = execute!(io::stdout(), terminal::BeginSynchronizedUpdate);
+        },
+        || {
+            let _ = execute!(io::stdout(), terminal::EndSynchronizedUpdate);
+            let _ = io::stdout().flush();
+        },
+    );
+    drop(terminal);
+    result
+}
