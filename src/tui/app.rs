@@ -730,7 +730,7 @@ impl App {
             fields: vec![
                 FormField::text("Name", "", "1 to 64 characters, unique"),
                 FormField::text("Description", "", "optional"),
-                FormField::path("CSV file", "", "Tab completes the path; an empty name writes the template"),
+                FormField::path("CSV file", "", "Tab completes; a new .csv name gets the template"),
                 FormField::toggle("Without token", false, "Assign custom attributes without token (Space)"),
                 FormField::text("User", "", "optional username; Tab completes"),
                 FormField::text("Token days", &days, "7 to 99"),

@@ -135,6 +135,11 @@ fn filter_line<'a>(t: &Theme, filter: &'a super::app::Filter, shown: usize, tota
 }
 
 fn expiry_text(app: &App, p: &crate::domain::Profile) -> (String, Style) {
+    expiry(app, p, false)
+}
+
+/// The token's expiry: date and days left (`short` for the profiles table).
+fn expiry(app: &App, p: &crate::domain::Profile, short: bool) -> (String, Style) {
     let t = &app.theme;
     match &p.token {
         None => ("no token".into(), t.dim),
@@ -146,7 +151,11 @@ fn expiry_text(app: &App, p: &crate::domain::Profile) -> (String, Style) {
             } else {
                 let left = token.days_left(now);
                 let style = if token.expires - now < chrono::Duration::days(2) { t.warn } else { t.base };
-                (format!("{date} ({left} day{} left)", if left == 1 { "" } else { "s" }), style)
+                if short {
+                    (format!("{date} ({left}d)"), style)
+                } else {
+                    (format!("{date} ({left} day{} left)", if left == 1 { "" } else { "s" }), style)
+                }
             }
         }
     }
@@ -192,7 +201,7 @@ fn profiles(app: &App, p: &ProfilesState, area: Rect, frame: &mut Frame) {
                 ProfileColumn::Devices => Cell::from(format!("{:>9}", profile.device_count)),
                 ProfileColumn::User => Cell::from(owned(profile.user.as_deref().unwrap_or(""))),
                 ProfileColumn::Expiry => {
-                    let (text, style) = expiry_text(app, profile);
+                    let (text, style) = expiry(app, profile, true);
                     Cell::from(Span::styled(text, if here { Style::default() } else { style }))
                 }
             }
@@ -209,7 +218,7 @@ fn profiles(app: &App, p: &ProfilesState, area: Rect, frame: &mut Frame) {
             ProfileColumn::Kind => Constraint::Length(15),
             ProfileColumn::Devices => Constraint::Length(13),
             ProfileColumn::User => Constraint::Length(15),
-            ProfileColumn::Expiry => Constraint::Length(24),
+            ProfileColumn::Expiry => Constraint::Length(18),
         })
         .collect();
     frame.render_widget(Table::new(rows, widths).header(header).column_spacing(1), table);
@@ -218,17 +227,18 @@ fn profiles(app: &App, p: &ProfilesState, area: Rect, frame: &mut Frame) {
 /// The device columns: identifiers, the profile's custom attributes, status.
 fn device_columns(d: &DetailState, width: u16) -> Vec<(String, Constraint)> {
     let mut cols = vec![
-        ("IMEI".to_string(), Constraint::Length(17)),
-        ("Serial".to_string(), Constraint::Length(16)),
-        ("Manufacturer".to_string(), Constraint::Length(13)),
+        ("IMEI".to_string(), Constraint::Length(15)),
+        ("Serial".to_string(), Constraint::Length(14)),
+        ("Manufacturer".to_string(), Constraint::Length(12)),
     ];
-    let fixed: u16 = 17 + 16 + 13 + 12 + 6;
+    // Identifiers, status and the spaces between columns; what is left goes to custom attributes.
+    let fixed: u16 = 15 + 14 + 12 + 10 + 5;
     let room = width.saturating_sub(fixed);
-    let fit = usize::from(room / 14).min(d.profile.attributes.len());
+    let fit = usize::from(room / 12).min(d.profile.attributes.len());
     for a in d.profile.attributes.iter().take(fit) {
-        cols.push((owned(a), Constraint::Min(10)));
+        cols.push((owned(a), Constraint::Min(11)));
     }
-    cols.push(("Status".to_string(), Constraint::Length(11)));
+    cols.push(("Status".to_string(), Constraint::Length(10)));
     cols
 }
 
@@ -294,9 +304,9 @@ fn detail(app: &App, d: &DetailState, area: Rect, frame: &mut Frame) {
         );
         return;
     }
-    let cols = device_columns(d, table.width.saturating_sub(4));
+    let cols = device_columns(d, table.width.saturating_sub(3));
     let shown_attrs = cols.len() - 4;
-    let mut widths = vec![Constraint::Length(4)];
+    let mut widths = vec![Constraint::Length(2)];
     widths.extend(cols.iter().map(|(_, w)| *w));
     let mut header_cells = vec![Cell::from("")];
     header_cells.extend(cols.iter().map(|(n, _)| Cell::from(n.clone())));
