@@ -1,0 +1,183 @@
+//! End to end: the real binary in a pseudo-terminal (portable-pty), the screen read back through a
+//! terminal emulator (vt100), keys typed as a technician types them; then the database checked with the CLI.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::Env;
+use portable_pty::{CommandBuilder, PtySize, native_pty_system};
+
+struct Session {
+    writer: Box<dyn Write + Send>,
+    screen: Arc<Mutex<vt100::Parser>>,
+    raw: Arc<Mutex<Vec<u8>>>,
+    child: Box<dyn portable_pty::Child + Send + Sync>,
+}
+
+impl Session {
+    fn start(env: &Env, cols: u16, rows: u16) -> Session {
+        let pty = native_pty_system().openpty(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 }).unwrap();
+        let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_kitting"));
+        cmd.args(["--db", env.db().to_str().unwrap(), "--config", env.config().to_str().unwrap()]);
+        cmd.cwd(env.dir.path());
+        cmd.env("HOME", env.dir.path());
+        cmd.env("TERM", "xterm-256color");
+        cmd.env_remove("NO_COLOR");
+        let child = pty.slave.spawn_command(cmd).unwrap();
+        drop(pty.slave);
+        let mut reader = pty.master.try_clone_reader().unwrap();
+        let screen = Arc::new(Mutex::new(vt100::Parser::new(rows.try_into().unwrap(), cols.try_into().unwrap(), 0)));
+        let raw = Arc::new(Mutex::new(Vec::new()));
+        let (s, r) = (screen.clone(), raw.clone());
+        std::thread::spawn(move || {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = reader.read(&mut buf) {
+                if n == 0 {
+                    break;
+                }
+                s.lock().unwrap().process(&buf[..n]);
+                r.lock().unwrap().extend_from_slice(&buf[..n]);
+            }
+        });
+        let writer = pty.master.take_writer().unwrap();
+        // Keep the master open for the session's life (dropping it hangs up the terminal).
+        std::mem::forget(pty.master);
+        Session { writer, screen, raw, child }
+    }
+
+    fn text(&self) -> String {
+        self.screen.lock().unwrap().screen().contents()
+    }
+
+    fn wait_for(&self, what: &str) -> String {
+        let start = Instant::now();
+        loop {
+            let text = self.text();
+            if text.contains(what) {
+                return text;
+            }
+            assert!(start.elapsed() < Duration::from_secs(20), "waited for {what:?}; the screen shows:\n{text}");
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+
+    /// Keys are sent one by one with a pause, as typed (an Esc followed at once by a key reads as Alt).
+    fn keys(&mut self, keys: &str) {
+        for c in keys.chars() {
+            let mut b = [0u8; 4];
+            self.writer.write_all(c.encode_utf8(&mut b).as_bytes()).unwrap();
+            self.writer.flush().unwrap();
+            std::thread::sleep(Duration::from_millis(if c == '\x1b' { 150 } else { 15 }));
+        }
+    }
+
+    fn wait_exit(&mut self) -> u32 {
+        let start = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return status.exit_code();
+            }
+            assert!(start.elapsed() < Duration::from_secs(20), "the workstation did not exit:\n{}", self.text());
+            std::thread::sleep(Duration::from_millis(30));
+        }
+    }
+
+    fn raw(&self) -> Vec<u8> {
+        std::thread::sleep(Duration::from_millis(200));
+        self.raw.lock().unwrap().clone()
+    }
+}
+
+const CSV: &str = "IMEI,Serial Number,Manufacturer,Asset Tag
+490154203237518,,,A-001
+356938035643809,R58M12ABC,Samsung,A-002
+,SN-ZEBRA-7,Zebra,A-003
+";
+
+#[test]
+fn wizard_creates_a_profile_then_refresh_token_delete_a_device_and_quit() {
+    let env = Env::new();
+    env.write("devices.csv", CSV);
+    let mut s = Session::start(&env, 100, 30);
+    s.wait_for("No profile yet");
+    s.keys("n");
+    s.wait_for("Add profile");
+    s.keys("Dock 7\t");
+    s.keys("first shift\t");
+    s.keys("devi\t"); // Tab completes the path
+    s.wait_for("devices.csv");
+    s.keys("\r");
+    let report = s.wait_for("3 valid");
+    assert!(report.contains("Every row is valid"), "{report}");
+    s.keys("\r");
+    s.wait_for("created Dock 7 with 3 devices");
+    let token_before = env.run(&["token", "show", "--profile", "Dock 7"]).1;
+    s.keys("r");
+    s.wait_for("Refresh the token of Dock 7");
+    s.keys("\r");
+    s.wait_for("token valid until");
+    s.keys("j");
+    s.keys("d");
+    s.wait_for("Delete 1 device from Dock 7?");
+    s.keys("y");
+    s.wait_for("deleted 1 device");
+    s.keys("q");
+    assert_eq!(s.wait_exit(), 0);
+    let raw = String::from_utf8_lossy(&s.raw()).into_owned();
+    assert!(raw.contains("\x1b[?1049l"), "left the alternate screen");
+    assert!(raw.rfind("\x1b[?25h") > raw.rfind("\x1b[?25l"), "the cursor is shown again at the end");
+
+    // The database, through the CLI: two devices left, the Samsung one gone, a new token.
+    let (code, out, err) = env.run(&["devices", "list", "--profile", "Dock 7", "--format", "csv"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out.lines().count(), 3, "{out}");
+    assert!(!out.contains("R58M12ABC"), "{out}");
+    assert!(out.contains("SN-ZEBRA-7"));
+    let token_after = env.run(&["token", "show", "--profile", "Dock 7"]).1;
+    assert_ne!(token_before, token_after);
+    let (_, show, _) = env.run(&["profiles", "show", "Dock 7"]);
+    assert!(show.contains("first shift"), "{show}");
+    assert_eq!(env.run(&["check"]).0, 0);
+}
+
+#[test]
+fn ctrl_c_quits_cleanly_from_inside_a_form() {
+    let env = Env::new();
+    env.write("devices.csv", CSV);
+    assert_eq!(env.run(&["import", "devices.csv", "--profile", "Dock 7", "--create"]).0, 1, "relative to cwd");
+    let csv = env.path("devices.csv");
+    assert_eq!(env.run(&["import", csv.to_str().unwrap(), "--profile", "Dock 7", "--create"]).0, 0);
+    let mut s = Session::start(&env, 80, 24);
+    s.wait_for("Dock 7");
+    s.keys("\r");
+    s.wait_for("R58M12ABC");
+    s.keys("t");
+    s.wait_for("Extend the token");
+    s.keys("\x03");
+    assert_eq!(s.wait_exit(), 0);
+    let raw = String::from_utf8_lossy(&s.raw()).into_owned();
+    assert!(raw.contains("\x1b[?1049l"), "left the alternate screen");
+}
+
+#[test]
+fn a_database_in_use_is_refused_before_the_terminal_is_touched() {
+    let env = Env::new();
+    let _held = kitting::store::SledStore::open(&env.db()).unwrap();
+    let mut s = Session::start(&env, 80, 24);
+    assert_eq!(s.wait_exit(), 1);
+    let raw = String::from_utf8_lossy(&s.raw()).into_owned();
+    assert!(raw.contains("is in use by another kitting process"), "{raw:?}");
+    assert!(!raw.contains("\x1b[?1049h"), "never entered the alternate screen: {raw:?}");
+}
+
+#[test]
+fn below_80x24_it_says_the_size_it_needs() {
+    let env = Env::new();
+    let mut s = Session::start(&env, 70, 20);
+    s.wait_for("terminal too small: need 80x24");
+    s.keys("q");
+    assert_eq!(s.wait_exit(), 0);
+}
