@@ -196,6 +196,16 @@ fn actions_move_filter_select_and_delete_devices() {
     type_text(&mut app, "zebra");
     let Screen::Detail(d) = app.screen() else { panic!() };
     assert_eq!(d.view.len(), 1, "filtered on the manufacturer");
+    for _ in 0.."zebra".len() {
+        key(&mut app, KeyCode::Backspace);
+    }
+    type_text(&mut app, "a-00 ");
+    let Screen::Detail(d) = app.screen() else { panic!() };
+    assert_eq!(d.view.len(), 0, "a space is part of the filter");
+    key(&mut app, KeyCode::Backspace);
+    type_text(&mut app, "2");
+    let Screen::Detail(d) = app.screen() else { panic!() };
+    assert_eq!(d.view.len(), 1, "filtered on a custom attribute");
     key(&mut app, KeyCode::Enter);
     key(&mut app, KeyCode::Esc);
     let Screen::Detail(d) = app.screen() else { panic!() };

@@ -202,6 +202,8 @@ impl DetailState {
             return;
         }
         let ascii = needle.is_ascii();
+        // An IMEI is only digits: no need to spell out 200,000 of them for a needle with letters.
+        let digits = needle.bytes().all(|b| b.is_ascii_digit());
         let has = |s: &str| {
             if ascii && s.is_ascii() {
                 s.as_bytes().windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
@@ -214,7 +216,7 @@ impl DetailState {
             .iter()
             .enumerate()
             .filter(|(_, d)| {
-                d.ids.imei.is_some_and(|i| has(&i.to_string()))
+                (digits && d.ids.imei.is_some_and(|i| has(&i.to_string())))
                     || d.ids.serial.as_deref().is_some_and(has)
                     || d.ids.manufacturer.as_deref().is_some_and(has)
                     || d.attributes.iter().any(|(_, v)| has(v))
