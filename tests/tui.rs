@@ -417,3 +417,27 @@ fn escape_sequences_from_a_csv_never_reach_the_terminal() {
         assert!(!text.contains('\u{202e}') && !text.contains('\u{9b}'), "no bidi override, no C1 CSI");
     }
 }
+
+#[test]
+fn the_row_under_the_cursor_stays_on_screen_while_scrolling() {
+    let fx = Fixture::new();
+    let mut csv = String::from("Serial Number,Manufacturer\n");
+    for i in 0..200 {
+        csv.push_str(&format!("SN{i:04},Acme\n"));
+    }
+    fx.import("Many", &csv);
+    let mut app = fx.app(ThemeName::NoColor);
+    app.update(Action::Open);
+    for (w, h) in [(80, 24), (120, 40)] {
+        app.size = (w, h);
+        app.update(Action::Top);
+        for step in 0..60 {
+            let Screen::Detail(d) = app.screen() else { panic!() };
+            let serial = d.current().unwrap().ids.serial.clone().unwrap();
+            let text = view::buffer_text(&draw(&mut app, w, h));
+            let line = text.lines().find(|l| l.starts_with('>')).unwrap_or_else(|| panic!("no cursor row:\n{text}"));
+            assert!(line.contains(&serial), "{w}x{h}, step {step}: the cursor row shows {serial}:\n{text}");
+            app.update(if step % 20 == 19 { Action::PageDown } else { Action::Down });
+        }
+    }
+}

@@ -379,10 +379,6 @@ pub struct App {
 /// The smallest terminal the workstation draws in.
 pub const MIN_SIZE: (u16, u16) = (80, 24);
 
-/// Rows above and below a table on each screen (title, header, footer, status): see `view`.
-pub const PROFILES_CHROME: u16 = 5;
-pub const DETAIL_CHROME: u16 = 10;
-
 impl App {
     pub fn new(
         store: Arc<dyn Store>,
@@ -436,11 +432,7 @@ impl App {
 
     /// Rows of the table on the current screen.
     pub fn table_height(&self) -> usize {
-        let chrome = match self.screen() {
-            Screen::Detail(_) => DETAIL_CHROME,
-            _ => PROFILES_CHROME,
-        };
-        usize::from(self.size.1.saturating_sub(chrome)).max(1)
+        super::view::table_rows(self.screen(), self.size.1)
     }
 
     /// The contexts whose bindings apply now, most specific first.
@@ -458,8 +450,9 @@ impl App {
     /// Reads everything the current screens show from the store again.
     pub fn reload(&mut self) -> Result<(), StoreError> {
         let store = self.store.clone();
-        let height = self.table_height();
+        let rows = self.size.1;
         for screen in &mut self.screens {
+            let height = super::view::table_rows(screen, rows);
             match screen {
                 Screen::Profiles(p) => {
                     let selected = p.selected().map(|p| p.id);

@@ -20,6 +20,25 @@ use crate::domain::text::sanitize;
 use crate::domain::{Device, Status};
 use crate::qr::render::Qr;
 
+/// Rows every screen spends outside its body: title, status line, footer.
+const FRAME_ROWS: u16 = 3;
+/// The profile header above the device table.
+const DETAIL_HEAD_ROWS: u16 = 6;
+
+/// Rows of the current screen's table (the layout below decides them; `App` pages by them).
+pub fn table_rows(screen: &Screen, height: u16) -> usize {
+    let chrome = FRAME_ROWS
+        + match screen {
+            // filter line + table header
+            Screen::Profiles(_) => 2,
+            // header + filter line + table header
+            Screen::Detail(_) => DETAIL_HEAD_ROWS + 2,
+            // table header
+            Screen::Users(_) | Screen::Qr(_) => 1,
+        };
+    usize::from(height.saturating_sub(chrome)).max(1)
+}
+
 fn safe(s: &str) -> Cow<'_, str> {
     sanitize(s)
 }
@@ -262,7 +281,7 @@ fn detail(app: &App, d: &DetailState, area: Rect, frame: &mut Frame) {
     let t = &app.theme;
     let p = &d.profile;
     let [head, filter, table] =
-        Layout::vertical([Constraint::Length(6), Constraint::Length(1), Constraint::Min(1)]).areas(area);
+        Layout::vertical([Constraint::Length(DETAIL_HEAD_ROWS), Constraint::Length(1), Constraint::Min(1)]).areas(area);
     let token = match &p.token {
         None => Span::styled("none (Assign custom attributes without token)", t.dim),
         Some(tok) if d.reveal => Span::styled(tok.value.clone(), t.warn),
