@@ -85,6 +85,13 @@ impl Session {
         }
     }
 
+    /// The terminal as it was: alternate screen left, cursor shown again at the end.
+    fn assert_restored(&self) {
+        let raw = String::from_utf8_lossy(&self.raw()).into_owned();
+        assert!(raw.contains("\x1b[?1049l"), "left the alternate screen");
+        assert!(raw.rfind("\x1b[?25h") > raw.rfind("\x1b[?25l"), "the cursor is shown again at the end");
+    }
+
     fn raw(&self) -> Vec<u8> {
         std::thread::sleep(Duration::from_millis(200));
         self.raw.lock().unwrap().clone()
@@ -126,9 +133,7 @@ fn wizard_creates_a_profile_then_refresh_token_delete_a_device_and_quit() {
     s.wait_for("deleted 1 device");
     s.keys("q");
     assert_eq!(s.wait_exit(), 0);
-    let raw = String::from_utf8_lossy(&s.raw()).into_owned();
-    assert!(raw.contains("\x1b[?1049l"), "left the alternate screen");
-    assert!(raw.rfind("\x1b[?25h") > raw.rfind("\x1b[?25l"), "the cursor is shown again at the end");
+    s.assert_restored();
 
     // The database, through the CLI: two devices left, the Samsung one gone, a new token.
     let (code, out, err) = env.run(&["devices", "list", "--profile", "Dock 7", "--format", "csv"]);
@@ -158,8 +163,7 @@ fn ctrl_c_quits_cleanly_from_inside_a_form() {
     s.wait_for("Extend the token");
     s.keys("\x03");
     assert_eq!(s.wait_exit(), 0);
-    let raw = String::from_utf8_lossy(&s.raw()).into_owned();
-    assert!(raw.contains("\x1b[?1049l"), "left the alternate screen");
+    s.assert_restored();
 }
 
 #[test]

@@ -117,6 +117,13 @@ fn screen(app: &mut App, w: u16, h: u16) -> String {
     mask(&view::buffer_text(&draw(app, w, h)))
 }
 
+/// The current screen at both sizes the issue names.
+fn snapshots(app: &mut App, name: &str) {
+    for (w, h) in [(80, 24), (120, 40)] {
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), screen(app, w, h));
+    }
+}
+
 fn key(app: &mut App, code: KeyCode) {
     app.on_key(KeyEvent::new(code, KeyModifiers::NONE));
 }
@@ -131,50 +138,32 @@ fn type_text(app: &mut App, text: &str) {
 fn snapshots_of_every_screen_at_80x24_and_120x40() {
     let fx = Fixture::new();
     let mut app = fx.app(ThemeName::Dark);
-    for (w, h) in [(80, 24), (120, 40)] {
-        insta::assert_snapshot!(format!("empty_profiles_{w}x{h}"), screen(&mut app, w, h));
-    }
+    snapshots(&mut app, "empty_profiles");
     fx.import("Warehouse A", DEVICES);
     fx.import("Returns", "IMEI\n353918051234561\n");
     app.update(Action::Refresh);
     app.status = None;
-    for (w, h) in [(80, 24), (120, 40)] {
-        insta::assert_snapshot!(format!("profiles_{w}x{h}"), screen(&mut app, w, h));
-    }
+    snapshots(&mut app, "profiles");
     app.update(Action::Down);
     app.update(Action::Open);
-    for (w, h) in [(80, 24), (120, 40)] {
-        insta::assert_snapshot!(format!("detail_{w}x{h}"), screen(&mut app, w, h));
-    }
+    snapshots(&mut app, "detail");
     app.update(Action::Help);
-    for (w, h) in [(80, 24), (120, 40)] {
-        insta::assert_snapshot!(format!("help_{w}x{h}"), screen(&mut app, w, h));
-    }
+    snapshots(&mut app, "help");
     app.update(Action::Help);
     app.update(Action::Delete);
-    for (w, h) in [(80, 24), (120, 40)] {
-        insta::assert_snapshot!(format!("confirm_delete_device_{w}x{h}"), screen(&mut app, w, h));
-    }
+    snapshots(&mut app, "confirm_delete_device");
     app.update(Action::Cancel);
     app.update(Action::Qr);
-    for (w, h) in [(80, 24), (120, 40)] {
-        insta::assert_snapshot!(format!("qr_half_blocks_{w}x{h}"), screen(&mut app, w, h));
-    }
+    snapshots(&mut app, "qr_half_blocks");
     app.update(Action::Compact);
-    for (w, h) in [(80, 24), (120, 40)] {
-        insta::assert_snapshot!(format!("qr_compact_{w}x{h}"), screen(&mut app, w, h));
-    }
+    snapshots(&mut app, "qr_compact");
     app.update(Action::Back);
     app.update(Action::Back);
     app.update(Action::NewProfile);
-    for (w, h) in [(80, 24), (120, 40)] {
-        insta::assert_snapshot!(format!("new_profile_form_{w}x{h}"), screen(&mut app, w, h));
-    }
+    snapshots(&mut app, "new_profile_form");
     app.update(Action::Cancel);
     app.update(Action::Users);
-    for (w, h) in [(80, 24), (120, 40)] {
-        insta::assert_snapshot!(format!("users_{w}x{h}"), screen(&mut app, w, h));
-    }
+    snapshots(&mut app, "users");
     insta::assert_snapshot!("too_small_79x24", screen(&mut app, 79, 24));
 }
 

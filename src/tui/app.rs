@@ -559,7 +559,7 @@ impl App {
                 filter.input = None;
                 filter.text.clear();
             }
-            (_, Some(Action::NextField | Action::PrevField)) if key.code != KeyCode::Char(' ') => {}
+            (_, Some(Action::NextField | Action::PrevField)) => {}
             _ => {
                 input.input(key);
                 filter.text = input_text(input);
@@ -756,7 +756,6 @@ impl App {
     }
 
     fn detail_action(&mut self, action: Action) {
-        let now = self.now();
         let Screen::Detail(d) = self.screen_mut() else { return };
         let profile = d.profile.clone();
         match action {
@@ -886,7 +885,6 @@ impl App {
                 .info(format!("use: kitting config set --profile {:?} ... (the form is not built yet)", profile.name)),
             _ => {}
         }
-        let _ = now;
     }
 
     fn qr_action(&mut self, action: Action) {
@@ -1238,10 +1236,6 @@ impl App {
                 w.stage = WizardStage::Importing { skip_invalid: skip };
                 w.progress = None;
                 self.spawn_import(&w, false, skip);
-                self.modal = Some(Modal::Wizard(w));
-            }
-            (WizardStage::Report(r), Action::SaveSvg | Action::SavePng | Action::Export) => {
-                let _ = r;
                 self.modal = Some(Modal::Wizard(w));
             }
             (WizardStage::Report(r), Action::NextField) => {

@@ -153,10 +153,6 @@ fn filter_line<'a>(t: &Theme, filter: &'a super::app::Filter, shown: usize, tota
     }
 }
 
-fn expiry_text(app: &App, p: &crate::domain::Profile) -> (String, Style) {
-    expiry(app, p, false)
-}
-
 /// The token's expiry: date and days left (`short` for the profiles table).
 fn expiry(app: &App, p: &crate::domain::Profile, short: bool) -> (String, Style) {
     let t = &app.theme;
@@ -287,7 +283,7 @@ fn detail(app: &App, d: &DetailState, area: Rect, frame: &mut Frame) {
         Some(tok) if d.reveal => Span::styled(tok.value.clone(), t.warn),
         Some(tok) => Span::styled(tok.masked(), t.base),
     };
-    let (expiry, expiry_style) = expiry_text(app, p);
+    let (expiry_line, expiry_style) = expiry(app, p, false);
     let label = |s: &'static str| Span::styled(format!("{s:<13}"), t.dim);
     let lines = vec![
         Line::from(vec![label("Profile"), Span::styled(owned(&p.name), t.title)]),
@@ -301,7 +297,7 @@ fn detail(app: &App, d: &DetailState, area: Rect, frame: &mut Frame) {
         Line::from(vec![label("Token"), token]),
         Line::from(vec![
             label("Expiry"),
-            Span::styled(format!("{expiry:<30}"), expiry_style),
+            Span::styled(format!("{expiry_line:<30}"), expiry_style),
             Span::styled("Devices ", t.dim),
             Span::raw(p.device_count.to_string()),
             Span::styled(
@@ -400,9 +396,8 @@ pub fn qr_lines(q: &Qr, compact: bool) -> Vec<Line<'static>> {
 
 /// Columns × rows the code needs in a mode.
 pub fn qr_size(q: &Qr, compact: bool) -> (u16, u16) {
-    let n = q.full_width();
-    let (w, h) = if compact { (n.div_ceil(2), n.div_ceil(2)) } else { (n, n.div_ceil(2)) };
-    (w as u16, h as u16)
+    let (w, h) = q.half_block_size();
+    if compact { (h as u16, h as u16) } else { (w as u16, h as u16) }
 }
 
 fn qr(t: &Theme, q: &QrState, area: Rect, frame: &mut Frame) {
