@@ -67,6 +67,8 @@ fn main() {
     )
     .unwrap();
     app.size = (120, 40);
+    let (tx, rx) = std::sync::mpsc::channel();
+    app.set_task_sender(tx);
     let sink = Sink::default();
     let options = TerminalOptions { viewport: Viewport::Fixed(Rect::new(0, 0, 120, 40)) };
     let mut terminal = Terminal::with_options(CrosstermBackend::new(sink.clone()), options).unwrap();
@@ -77,6 +79,11 @@ fn main() {
     app.update(Action::Open);
     terminal.draw(|f| view::render(&app, f)).unwrap();
     let first = ms(t);
+    // The rest of the devices arrive from the background read, as the event loop would deliver them.
+    let msg = rx.recv().expect("the background read reports");
+    app.on_task(msg);
+    terminal.draw(|f| view::render(&app, f)).unwrap();
+    let all = ms(t);
 
     // Scroll steps: update + render (diffed against the previous frame, as on a real terminal).
     let mut steps = Vec::new();
@@ -115,7 +122,7 @@ fn main() {
     };
 
     println!("profile with {devices} devices, terminal 120x40");
-    println!("first frame of the profile screen: {first:.1} ms (target <= 50)");
+    println!("first frame of the profile screen: {first:.1} ms (target <= 50); every device read: {all:.1} ms");
     println!(
         "scroll step (update + render): median {:.3} ms, max {:.3} ms (target <= 5)",
         median(steps.clone()),

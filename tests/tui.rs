@@ -430,3 +430,52 @@ fn the_row_under_the_cursor_stays_on_screen_while_scrolling() {
         }
     }
 }
+
+#[test]
+fn a_large_profile_shows_its_first_page_at_once_and_the_rest_when_read() {
+    use kitting::tui::app::{FIRST_READ, TaskMsg};
+    let fx = Fixture::new();
+    let total = FIRST_READ * 2 + 500;
+    let mut csv = String::from("Serial Number,Manufacturer\n");
+    for i in 0..total {
+        csv.push_str(&format!("SN{i:05},Acme\n"));
+    }
+    fx.import("Big", &csv);
+    let mut app = fx.app(ThemeName::NoColor);
+    let (tx, rx) = std::sync::mpsc::channel();
+    app.set_task_sender(tx);
+    app.update(Action::Open);
+    let Screen::Detail(d) = app.screen() else { panic!("not on the profile") };
+    assert_eq!(d.devices.len(), FIRST_READ, "only the first page before the first frame");
+    assert!(d.loading.is_some());
+    let text = screen(&mut app, 120, 40);
+    assert!(text.contains(&format!("reading the other {} devices", total - FIRST_READ)), "{text}");
+    assert!(text.contains("SN00000"), "{text}");
+    // Select-all waits for every device: it would otherwise select only the first page.
+    app.update(Action::SelectAll);
+    let Screen::Detail(d) = app.screen() else { panic!() };
+    assert!(d.marked.is_empty());
+
+    let msg = rx.recv_timeout(std::time::Duration::from_secs(30)).expect("the background read reports");
+    assert!(matches!(msg, TaskMsg::Devices { .. }));
+    app.on_task(msg);
+    let Screen::Detail(d) = app.screen() else { panic!() };
+    assert_eq!(d.devices.len(), total);
+    assert!(d.loading.is_none());
+    assert_eq!(d.devices.last().unwrap().ids.serial.as_deref(), Some(format!("SN{:05}", total - 1).as_str()));
+    app.update(Action::Bottom);
+    let text = screen(&mut app, 120, 40);
+    assert!(text.contains(&format!("SN{:05}", total - 1)) && !text.contains("reading the other"), "{text}");
+
+    // A read answered after the screen was read again is stale and changes nothing.
+    app.update(Action::Back);
+    app.update(Action::Open);
+    let msg = rx.recv_timeout(std::time::Duration::from_secs(30)).unwrap();
+    app.update(Action::Refresh);
+    let Screen::Detail(d) = app.screen() else { panic!() };
+    assert!(d.loading.is_none() && d.devices.len() == total);
+    let TaskMsg::Devices { result, .. } = msg else { panic!() };
+    app.on_task(TaskMsg::Devices { profile: d.profile.id, load: 2, result: Ok(result.unwrap()[..10].to_vec()) });
+    let Screen::Detail(d) = app.screen() else { panic!() };
+    assert_eq!(d.devices.len(), total, "the stale answer was ignored");
+}

@@ -25,10 +25,21 @@ use crate::store::{ImportTarget, Store, StoreError};
 /// Messages from work running off the UI thread.
 #[derive(Debug)]
 pub enum TaskMsg {
-    Progress { rows: u64, bytes: u64, total_bytes: u64, elapsed_ms: u64 },
+    Progress {
+        rows: u64,
+        bytes: u64,
+        total_bytes: u64,
+        elapsed_ms: u64,
+    },
     Validated(Result<ImportReport, String>),
     Imported(Result<ImportReport, String>),
     Exported(Result<(u64, PathBuf), String>),
+    /// All the devices of a profile, read in the background after the first page was shown.
+    Devices {
+        profile: ProfileId,
+        load: u64,
+        result: Result<Vec<Device>, String>,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -187,6 +198,8 @@ pub struct DetailState {
     pub marked: HashSet<DeviceSeq>,
     pub filter: Filter,
     pub reveal: bool,
+    /// While the rest of the devices are read in the background: which read (only its answer counts).
+    pub loading: Option<u64>,
 }
 
 impl DetailState {
@@ -374,7 +387,13 @@ pub struct App {
     pub size: (u16, u16),
     pub clock: fn() -> DateTime<Utc>,
     tasks: Option<Sender<TaskMsg>>,
+    /// Numbers the background device reads, so that a stale answer is recognised.
+    loads: u64,
 }
+
+/// Devices read before the profile screen's first frame when the rest come in the background: one stored
+/// chunk, more than any terminal shows.
+pub const FIRST_READ: usize = 1024;
 
 /// The smallest terminal the workstation draws in.
 pub const MIN_SIZE: (u16, u16) = (80, 24);
@@ -400,6 +419,7 @@ impl App {
             size: MIN_SIZE,
             clock: Utc::now,
             tasks: None,
+            loads: 0,
         };
         app.reload()?;
         Ok(app)
@@ -469,7 +489,9 @@ impl App {
                     let Some(profile) = store.profile_by_id(d.profile.id)? else {
                         return Err(StoreError::NotFound(format!("profile {} was deleted", d.profile.name)));
                     };
-                    d.devices = load_devices(store.as_ref(), profile.id)?;
+                    d.devices = load_devices(store.as_ref(), profile.id, None)?;
+                    // This read is complete: an answer from a background read still on the way is stale.
+                    d.loading = None;
                     d.profile = profile;
                     let present: HashSet<DeviceSeq> = d.devices.iter().map(|d| d.seq).collect();
                     d.marked.retain(|s| present.contains(s));
@@ -736,9 +758,17 @@ impl App {
         }
     }
 
+    /// Opens a profile's screen. With a task sender and a large profile, the first page is read now and
+    /// the rest in the background, so that the screen appears at once whatever the profile's size.
     pub fn open_profile(&mut self, profile: Profile) {
-        match load_devices(self.store.as_ref(), profile.id) {
+        let background = self.tasks.is_some() && profile.device_count > FIRST_READ as u64;
+        match load_devices(self.store.as_ref(), profile.id, background.then_some(FIRST_READ)) {
             Ok(devices) => {
+                let loading = background.then(|| {
+                    self.loads += 1;
+                    self.spawn_device_read(profile.id, self.loads);
+                    self.loads
+                });
                 let mut d = DetailState {
                     profile,
                     devices,
@@ -747,12 +777,22 @@ impl App {
                     marked: HashSet::new(),
                     filter: Filter::default(),
                     reveal: false,
+                    loading,
                 };
                 d.rebuild();
                 self.screens.push(Screen::Detail(Box::new(d)));
             }
             Err(e) => self.error(e.to_string()),
         }
+    }
+
+    fn spawn_device_read(&self, profile: ProfileId, load: u64) {
+        let Some(tx) = self.tasks.clone() else { return };
+        let store = self.store.clone();
+        std::thread::spawn(move || {
+            let result = load_devices(store.as_ref(), profile, None).map_err(|e| e.to_string());
+            let _ = tx.send(TaskMsg::Devices { profile, load, result });
+        });
     }
 
     fn detail_action(&mut self, action: Action) {
@@ -780,6 +820,9 @@ impl App {
                         d.cursor.fit(len, h);
                     }
                 }
+            }
+            Action::SelectAll if d.loading.is_some() => {
+                self.info("still reading the devices; select all when they are all shown");
             }
             Action::SelectAll => {
                 let shown: Vec<DeviceSeq> = d.view.iter().map(|&i| d.devices[i as usize].seq).collect();
@@ -1294,6 +1337,27 @@ impl App {
                 Ok((n, path)) => self.info(format!("wrote {n} device{} to {}", plural(n), path.display())),
                 Err(e) => self.error(e),
             },
+            TaskMsg::Devices { profile, load, result } => {
+                let height = self.table_height();
+                let waiting = self.screens.iter_mut().find_map(|s| match s {
+                    Screen::Detail(d) if d.profile.id == profile && d.loading == Some(load) => Some(d),
+                    _ => None,
+                });
+                let Some(d) = waiting else { return };
+                d.loading = None;
+                let failed = match result {
+                    Ok(devices) => {
+                        d.devices = devices;
+                        d.rebuild();
+                        d.cursor.fit(d.view.len(), height);
+                        None
+                    }
+                    Err(e) => Some(e),
+                };
+                if let Some(e) = failed {
+                    self.error(format!("reading the devices: {e}"));
+                }
+            }
         }
     }
 }
@@ -1348,11 +1412,13 @@ fn plural(n: u64) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-pub fn load_devices(store: &dyn Store, id: ProfileId) -> Result<Vec<Device>, StoreError> {
+/// A profile's devices in order, all of them or the first `limit`.
+pub fn load_devices(store: &dyn Store, id: ProfileId, limit: Option<usize>) -> Result<Vec<Device>, StoreError> {
+    let limit = limit.unwrap_or(usize::MAX);
     let mut devices = Vec::new();
     store.devices(id, &mut |d| {
         devices.push(d);
-        true
+        devices.len() < limit
     })?;
     Ok(devices)
 }

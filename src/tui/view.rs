@@ -310,7 +310,14 @@ fn detail(app: &App, d: &DetailState, area: Rect, frame: &mut Frame) {
         Paragraph::new(lines).block(Block::default().borders(Borders::BOTTOM).border_style(t.border)),
         head,
     );
-    frame.render_widget(Paragraph::new(filter_line(t, &d.filter, d.view.len(), d.devices.len())), filter);
+    let mut line = filter_line(t, &d.filter, d.view.len(), d.devices.len());
+    if d.loading.is_some() {
+        line.push_span(Span::styled(
+            format!("   reading the other {} devices…", p.device_count.saturating_sub(d.devices.len() as u64)),
+            t.warn,
+        ));
+    }
+    frame.render_widget(Paragraph::new(line), filter);
     if d.devices.is_empty() {
         let key = app.keymap.key_label(Context::Detail, Action::AddDevices).unwrap_or_default();
         frame.render_widget(
