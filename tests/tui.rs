@@ -390,20 +390,37 @@ fn escape_sequences_from_a_csv_never_reach_the_terminal() {
     for theme in [ThemeName::NoColor, ThemeName::Dark] {
         let mut app = fx.app(theme);
         app.update(Action::Open);
-        let sink = Sink::default();
-        let options =
-            ratatui::TerminalOptions { viewport: ratatui::Viewport::Fixed(ratatui::layout::Rect::new(0, 0, 80, 24)) };
-        let mut terminal = Terminal::with_options(CrosstermBackend::new(sink.clone()), options).unwrap();
-        app.size = (80, 24);
-        terminal.draw(|f| view::render(&app, f)).unwrap();
-        drop(terminal);
-        let bytes = sink.0.lock().unwrap().clone();
-        let text = String::from_utf8_lossy(&bytes);
-        assert!(text.contains("\\e]0;pwned\\x07"), "shown as visible escapes: {text:?}");
-        assert!(!text.contains("\x1b]"), "no OSC from the data");
-        assert!(!bytes.contains(&0x07), "no BEL");
-        assert!(!text.contains("\x1b[31mred"), "no colour from the data");
-        assert!(!text.contains('\u{202e}') && !text.contains('\u{9b}'), "no bidi override, no C1 CSI");
+        // The profile screen, then the edit form with the hostile value in the focused text input and in
+        // an unfocused one.
+        for step in 0..3 {
+            if step == 1 {
+                app.update(Action::EditDevice);
+                for _ in 0..3 {
+                    key(&mut app, KeyCode::Tab);
+                }
+            } else if step == 2 {
+                key(&mut app, KeyCode::BackTab);
+            }
+            let sink = Sink::default();
+            let viewport = ratatui::Viewport::Fixed(ratatui::layout::Rect::new(0, 0, 80, 24));
+            let mut terminal =
+                Terminal::with_options(CrosstermBackend::new(sink.clone()), ratatui::TerminalOptions { viewport })
+                    .unwrap();
+            app.size = (80, 24);
+            terminal.draw(|f| view::render(&app, f)).unwrap();
+            drop(terminal);
+            let bytes = sink.0.lock().unwrap().clone();
+            let text = String::from_utf8_lossy(&bytes);
+            if step == 1 {
+                assert!(text.contains("pwned") && text.contains("txt"), "the value is in the input: {text:?}");
+            } else {
+                assert!(text.contains("\\e]0;pwned\\x07"), "step {step}: shown as visible escapes: {text:?}");
+            }
+            assert!(!text.contains("\x1b]"), "step {step}: no OSC from the data");
+            assert!(!bytes.contains(&0x07), "step {step}: no BEL");
+            assert!(!text.contains("\x1b[31mred"), "step {step}: no colour from the data");
+            assert!(!text.contains('\u{202e}') && !text.contains('\u{9b}'), "step {step}: no bidi override, no C1");
+        }
     }
 }
 
@@ -478,4 +495,223 @@ fn a_large_profile_shows_its_first_page_at_once_and_the_rest_when_read() {
     app.on_task(TaskMsg::Devices { profile: d.profile.id, load: 2, result: Ok(result.unwrap()[..10].to_vec()) });
     let Screen::Detail(d) = app.screen() else { panic!() };
     assert_eq!(d.devices.len(), total, "the stale answer was ignored");
+}
+
+fn ctrl(app: &mut App, c: char) {
+    app.on_key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL));
+}
+
+fn backspace(app: &mut App, n: usize) {
+    for _ in 0..n {
+        key(app, KeyCode::Backspace);
+    }
+}
+
+fn form(app: &App) -> &kitting::tui::app::Form {
+    match &app.modal {
+        Some(Modal::Form(f)) => f,
+        other => panic!("no form open: {other:?}"),
+    }
+}
+
+fn profile(fx: &Fixture, name: &str) -> kitting::domain::Profile {
+    fx.store.profile(name).unwrap().unwrap()
+}
+
+#[test]
+fn modify_configuration_edits_the_three_groups_with_typed_extras() {
+    use kitting::domain::android::ExtraValue;
+    let fx = Fixture::new();
+    fx.import("Warehouse A", DEVICES);
+    let mut app = fx.app(ThemeName::Dark);
+    app.update(Action::Open);
+    app.update(Action::ModifyConfig);
+    snapshots(&mut app, "config_form");
+    // Vendor keys: a list, Enter starts a new line.
+    type_text(&mut app, "tenant = acme");
+    key(&mut app, KeyCode::Enter);
+    type_text(&mut app, "site=Osaka");
+    key(&mut app, KeyCode::Tab);
+    type_text(&mut app, "Warehouse 5"); // Wi-Fi SSID
+    key(&mut app, KeyCode::Tab);
+    type_text(&mut app, "s3cret"); // Wi-Fi password
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Char(' ')); // security: not set → NONE
+    key(&mut app, KeyCode::Right); // → WPA
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Left); // skip encryption: not set → false (wraps back)
+    for _ in 0..3 {
+        key(&mut app, KeyCode::Tab);
+    }
+    type_text(&mut app, "english"); // locale, checked as typed
+    assert!(form(&app).fields[form(&app).focus].problem.as_deref().unwrap().contains("like en_US"));
+    let text = screen(&mut app, 80, 24);
+    assert!(text.contains("expected a locale like en_US"), "the problem shows under the field:\n{text}");
+    key(&mut app, KeyCode::Enter);
+    assert!(form(&app).error.as_deref().unwrap().starts_with("Locale: "), "refused, naming the field");
+    assert!(profile(&fx, "Warehouse A").config.system.is_empty(), "nothing saved");
+    backspace(&mut app, 7);
+    type_text(&mut app, "ja_JP");
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Tab); // custom keys, the last field
+    type_text(&mut app, "android.app.extra.PROVISIONING_WIFI_HIDDEN = true");
+    snapshots(&mut app, "config_form_scrolled_to_custom_keys");
+    ctrl(&mut app, 's');
+    assert!(app.modal.is_none(), "saved: {:?}", app.status);
+
+    let c = profile(&fx, "Warehouse A").config;
+    assert_eq!(c.vendor, vec![("tenant".into(), "acme".into()), ("site".into(), "Osaka".into())]);
+    assert_eq!(
+        c.system,
+        vec![
+            ("wifi_ssid".into(), ExtraValue::Text("Warehouse 5".into())),
+            ("wifi_password".into(), ExtraValue::Text("s3cret".into())),
+            ("wifi_security_type".into(), ExtraValue::Text("WPA".into())),
+            ("skip_encryption".into(), ExtraValue::Bool(false)),
+            ("locale".into(), ExtraValue::Text("ja_JP".into())),
+        ]
+    );
+    assert_eq!(c.custom, vec![("android.app.extra.PROVISIONING_WIFI_HIDDEN".into(), "true".into())]);
+    let admin = fx.settings.android.complete("config.example.toml").unwrap();
+    let payload = kitting::qr::payload_text(&admin, &profile(&fx, "Warehouse A"));
+    for part in ["\"tenant\":\"acme\"", "Warehouse 5", "\"WPA\"", "ja_JP", "PROVISIONING_WIFI_HIDDEN"] {
+        assert!(payload.contains(part), "{part} in {payload}");
+    }
+
+    // The form opens on what is stored; clearing a choice and a list removes them.
+    app.update(Action::ModifyConfig);
+    assert_eq!(form(&app).value("Vendor keys"), "tenant = acme\nsite = Osaka");
+    assert_eq!(form(&app).value("Wi-Fi security type"), "WPA");
+    assert_eq!(form(&app).value("Locale"), "ja_JP");
+    backspace(&mut app, 30); // vendor keys gone
+    for _ in 0..3 {
+        key(&mut app, KeyCode::Tab);
+    }
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Right);
+    key(&mut app, KeyCode::Right); // WPA → WEP → EAP → not set
+    key(&mut app, KeyCode::Enter);
+    let c = profile(&fx, "Warehouse A").config;
+    assert!(c.vendor.is_empty());
+    assert!(!c.system.iter().any(|(n, _)| n == "wifi_security_type"));
+    assert_eq!(c.system.len(), 4);
+}
+
+#[test]
+fn add_more_devices_checks_as_you_type_and_stays_open_for_the_next() {
+    let fx = Fixture::new();
+    fx.import("Warehouse A", DEVICES);
+    let mut app = fx.app(ThemeName::Dark);
+    app.update(Action::Open);
+    app.update(Action::AddDevices);
+    let labels: Vec<&str> = form(&app).fields.iter().map(|f| f.label.as_str()).collect();
+    assert_eq!(labels, ["IMEI", "Serial", "Manufacturer", "Asset Tag", "Department"]);
+    type_text(&mut app, "49015420323751");
+    assert!(form(&app).fields[0].problem.as_deref().unwrap().contains("15 digits"));
+    type_text(&mut app, "8");
+    assert_eq!(form(&app).fields[0].problem, None);
+    assert_eq!(form(&app).note.as_deref(), Some("IMEI 490154203237518 is already in profile Warehouse A"));
+    snapshots(&mut app, "add_device_duplicate");
+    backspace(&mut app, 15);
+    type_text(&mut app, "353918051234579");
+    assert_eq!(form(&app).note.as_deref(), Some("ok: Enter saves"));
+    for _ in 0..3 {
+        key(&mut app, KeyCode::Tab);
+    }
+    type_text(&mut app, "A-100");
+    key(&mut app, KeyCode::Enter);
+    let f = form(&app);
+    assert!(f.note.as_deref().unwrap().starts_with("added IMEI 353918051234579"), "{:?}", f.note);
+    assert_eq!((f.value("IMEI"), f.value("Asset Tag"), f.focus), (String::new(), "A-100".into(), 0));
+    // The next one by serial: the pair is needed.
+    key(&mut app, KeyCode::Tab);
+    type_text(&mut app, "SN-NEW-1");
+    assert!(form(&app).note.as_deref().unwrap().contains("needs a manufacturer"));
+    key(&mut app, KeyCode::Enter);
+    assert!(form(&app).error.as_deref().unwrap().contains("needs a manufacturer"));
+    key(&mut app, KeyCode::Tab);
+    type_text(&mut app, "Zebra");
+    key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Esc);
+    assert!(app.modal.is_none());
+
+    let p = profile(&fx, "Warehouse A");
+    assert_eq!(p.device_count, 5);
+    let by_imei =
+        fx.store.find(&kitting::store::Lookup::Imei(kitting::domain::Imei::parse("353918051234579").unwrap())).unwrap();
+    assert_eq!(by_imei.unwrap().1.attribute("Asset Tag"), Some("A-100"));
+    let lookup = kitting::store::Lookup::Serial { serial: "sn-new-1".into(), manufacturer: "ZEBRA".into() };
+    assert_eq!(fx.store.find(&lookup).unwrap().unwrap().1.attribute("Asset Tag"), Some("A-100"), "kept");
+    let Screen::Detail(d) = app.screen() else { panic!() };
+    assert_eq!(d.devices.len(), 5, "the table shows them");
+}
+
+#[test]
+fn edit_changes_one_devices_identifiers_or_an_attribute_on_several() {
+    let fx = Fixture::new();
+    fx.import("Warehouse A", DEVICES);
+    let mut app = fx.app(ThemeName::Dark);
+    app.update(Action::Open);
+    app.update(Action::Bottom); // SN-ZEBRA-7
+    app.update(Action::EditDevice);
+    assert_eq!(form(&app).value("Serial"), "SN-ZEBRA-7");
+    assert_eq!(form(&app).value("Department"), "Warehouse");
+    snapshots(&mut app, "edit_device");
+    // A serial already used by another device is said before saving.
+    key(&mut app, KeyCode::Tab);
+    backspace(&mut app, 10);
+    type_text(&mut app, "R58M12ABC");
+    key(&mut app, KeyCode::Tab);
+    backspace(&mut app, 5);
+    type_text(&mut app, "samsung");
+    assert!(form(&app).note.as_deref().unwrap().contains("already in profile Warehouse A"), "{:?}", form(&app).note);
+    backspace(&mut app, 7);
+    type_text(&mut app, "Zebra");
+    assert_eq!(form(&app).note.as_deref(), Some("ok: Enter saves"));
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Tab);
+    backspace(&mut app, 9); // Department cleared
+    key(&mut app, KeyCode::Enter);
+    assert!(app.modal.is_none(), "{:?}", app.modal);
+    let lookup = kitting::store::Lookup::Serial { serial: "R58M12ABC".into(), manufacturer: "Zebra".into() };
+    let (_, d) = fx.store.find(&lookup).unwrap().expect("renamed");
+    assert_eq!((d.attribute("Asset Tag"), d.attribute("Department")), (Some("A-003"), None));
+    let old = kitting::store::Lookup::Serial { serial: "SN-ZEBRA-7".into(), manufacturer: "Zebra".into() };
+    assert!(fx.store.find(&old).unwrap().is_none());
+
+    // With several selected, Edit sets one attribute on all of them.
+    app.update(Action::Top);
+    app.update(Action::ToggleSelect);
+    app.update(Action::ToggleSelect);
+    app.update(Action::EditDevice);
+    assert_eq!(form(&app).title, "Set a custom attribute on 2 devices");
+}
+
+#[test]
+fn the_user_is_picked_from_a_list_that_typing_filters() {
+    let fx = Fixture::new();
+    fx.import("Warehouse A", DEVICES);
+    for (u, n) in [("alice", "Alice Liddell"), ("bob", "Bob Stone"), ("carol", "Carol Lidd")] {
+        let user = kitting::domain::User { username: u.into(), name: n.into(), email: format!("{u}@example.com") };
+        fx.store.put_user(user, true).unwrap();
+    }
+    let mut app = fx.app(ThemeName::Dark);
+    app.update(Action::ModifyUser);
+    type_text(&mut app, "lidd");
+    snapshots(&mut app, "user_picker");
+    let matches: Vec<String> = form(&app).fields[0].matches().iter().map(|o| o.value.clone()).collect();
+    assert_eq!(matches, ["alice", "carol"]);
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(profile(&fx, "Warehouse A").user.as_deref(), Some("carol"));
+    // An unknown name is refused; nothing typed means no user.
+    app.update(Action::ModifyUser);
+    backspace(&mut app, 5);
+    type_text(&mut app, "zed");
+    key(&mut app, KeyCode::Enter);
+    assert!(form(&app).error.as_deref().unwrap().contains("no user zed"));
+    backspace(&mut app, 3);
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(profile(&fx, "Warehouse A").user, None);
 }

@@ -224,6 +224,56 @@ impl AndroidConfig {
     }
 }
 
+/// Which free-form group a list of `key = value` lines fills.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum KeyGroup {
+    Vendor,
+    Custom,
+}
+
+impl KeyGroup {
+    pub fn title(self) -> &'static str {
+        match self {
+            KeyGroup::Vendor => "vendor keys",
+            KeyGroup::Custom => "custom keys",
+        }
+    }
+}
+
+impl AndroidConfig {
+    /// The keys of a free-form group as `key = value` lines (what the workstation's form shows).
+    pub fn lines(&self, group: KeyGroup) -> String {
+        let list = match group {
+            KeyGroup::Vendor => &self.vendor,
+            KeyGroup::Custom => &self.custom,
+        };
+        list.iter().map(|(k, v)| format!("{k} = {v}")).collect::<Vec<_>>().join("\n")
+    }
+
+    /// Replaces a free-form group with `key = value` lines (blank lines are skipped). An error names the
+    /// line; the group is left as it was.
+    pub fn set_lines(&mut self, group: KeyGroup, text: &str) -> Result<(), String> {
+        let mut scratch = AndroidConfig::default();
+        for (n, line) in text.lines().enumerate() {
+            if line.trim().is_empty() {
+                continue;
+            }
+            let at = |e: String| format!("{}, line {}: {e}", group.title(), n + 1);
+            let (k, v) = line.split_once('=').ok_or_else(|| at(format!("expected key = value, got {line:?}")))?;
+            match group {
+                KeyGroup::Vendor => scratch.set_vendor(k.trim(), v.trim()),
+                KeyGroup::Custom => scratch.set_custom(k.trim(), v.trim()),
+            }
+            .map_err(at)?;
+        }
+        match group {
+            KeyGroup::Vendor => self.vendor = scratch.vendor,
+            KeyGroup::Custom => self.custom = scratch.custom,
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -259,5 +309,24 @@ mod tests {
         c.set_vendor("tenant", "acme").unwrap();
         c.set_vendor("tenant", "acme2").unwrap();
         assert_eq!(c.vendor, vec![("tenant".to_string(), "acme2".to_string())]);
+    }
+
+    #[test]
+    fn key_value_lines_replace_a_group_or_name_the_bad_line() {
+        let mut c = AndroidConfig::default();
+        c.set_vendor("old", "1").unwrap();
+        c.set_lines(KeyGroup::Vendor, "tenant = acme\n\n  site=Osaka 2 \n").unwrap();
+        assert_eq!(c.vendor, vec![("tenant".into(), "acme".into()), ("site".into(), "Osaka 2".into())]);
+        assert_eq!(c.lines(KeyGroup::Vendor), "tenant = acme\nsite = Osaka 2");
+        let before = c.clone();
+        let e = c.set_lines(KeyGroup::Vendor, "a = 1\nno equals sign").unwrap_err();
+        assert!(e.contains("vendor keys, line 2") && e.contains("key = value"), "{e}");
+        let e = c.set_lines(KeyGroup::Custom, "android.app.extra.PROVISIONING_WIFI_SSID = x").unwrap_err();
+        assert!(e.contains("custom keys, line 1") && e.contains("set elsewhere"), "{e}");
+        assert_eq!(c, before, "a refused list changes nothing");
+        c.set_lines(KeyGroup::Custom, "android.app.extra.PROVISIONING_WIFI_HIDDEN = true").unwrap();
+        assert_eq!(c.custom.len(), 1);
+        c.set_lines(KeyGroup::Custom, "").unwrap();
+        assert!(c.custom.is_empty(), "an empty list clears the group");
     }
 }

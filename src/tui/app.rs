@@ -12,6 +12,8 @@ use chrono::{DateTime, Utc};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui_textarea::TextArea;
 
+pub use super::form::{Check, Form, FormField, NOT_SET, PickOption, input_text, line_input};
+
 use super::action::Action;
 use super::keymap::{Context, Key, Keymap};
 use super::theme::Theme;
@@ -20,7 +22,7 @@ use crate::domain::{Device, DeviceSeq, NewProfile, Profile, ProfileId, User};
 use crate::ops;
 use crate::qr::render::Qr;
 use crate::settings::Settings;
-use crate::store::{ImportTarget, Store, StoreError};
+use crate::store::{ImportTarget, Lookup, Store, StoreError};
 
 /// Messages from work running off the UI thread.
 #[derive(Debug)]
@@ -84,17 +86,6 @@ impl Cursor {
         }
         self.offset = self.offset.min(len.saturating_sub(height));
     }
-}
-
-/// A one-line text input (ratatui-textarea) that starts with `text`.
-pub fn line_input(text: &str) -> TextArea<'static> {
-    let mut t = TextArea::new(vec![text.to_string()]);
-    t.move_cursor(ratatui_textarea::CursorMove::End);
-    t
-}
-
-pub fn input_text(t: &TextArea<'_>) -> String {
-    t.lines().first().cloned().unwrap_or_default()
 }
 
 /// A filter being typed, or kept.
@@ -285,59 +276,10 @@ pub enum FormPurpose {
     AddUser,
     EditUser(String),
     AddDevice(ProfileId),
+    EditDevice(ProfileId, DeviceSeq),
     SetAttribute(ProfileId),
+    ModifyConfig(ProfileId),
     SaveQr { png: bool },
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum FieldKind {
-    Text,
-    /// A file path: Tab completes it.
-    Path,
-    /// On/off, switched with Space.
-    Toggle,
-}
-
-#[derive(Debug)]
-pub struct FormField {
-    pub label: &'static str,
-    pub kind: FieldKind,
-    pub input: TextArea<'static>,
-    pub on: bool,
-    pub hint: &'static str,
-}
-
-impl FormField {
-    pub fn text(label: &'static str, value: &str, hint: &'static str) -> FormField {
-        FormField { label, kind: FieldKind::Text, input: line_input(value), on: false, hint }
-    }
-    pub fn path(label: &'static str, value: &str, hint: &'static str) -> FormField {
-        FormField { label, kind: FieldKind::Path, input: line_input(value), on: false, hint }
-    }
-    pub fn toggle(label: &'static str, on: bool, hint: &'static str) -> FormField {
-        FormField { label, kind: FieldKind::Toggle, input: line_input(""), on, hint }
-    }
-    pub fn value(&self) -> String {
-        input_text(&self.input).trim().to_string()
-    }
-}
-
-#[derive(Debug)]
-pub struct Form {
-    pub title: String,
-    pub fields: Vec<FormField>,
-    pub focus: usize,
-    pub purpose: FormPurpose,
-    pub error: Option<String>,
-}
-
-impl Form {
-    fn value(&self, label: &str) -> String {
-        self.fields.iter().find(|f| f.label == label).map(FormField::value).unwrap_or_default()
-    }
-    fn on(&self, label: &str) -> bool {
-        self.fields.iter().any(|f| f.label == label && f.on)
-    }
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -531,29 +473,60 @@ impl App {
             return;
         }
         if let Some(Modal::Form(form)) = &mut self.modal {
-            let field = &mut form.fields[form.focus];
-            match (field.kind, key.code) {
-                (_, KeyCode::Enter | KeyCode::Esc | KeyCode::BackTab | KeyCode::Up | KeyCode::Down) => {}
-                (FieldKind::Path, KeyCode::Tab) => {
-                    complete_path(&mut field.input);
-                    return;
-                }
-                (_, KeyCode::Tab) => {}
-                (FieldKind::Toggle, KeyCode::Char(' ')) => {
-                    field.on = !field.on;
-                    return;
-                }
-                (FieldKind::Toggle, _) => {}
-                _ => {
-                    field.input.input(key);
-                    form.error = None;
-                    return;
-                }
+            let action = self.keymap.lookup(&[Context::Dialog], k);
+            if form.key(key, action) {
+                self.check_form();
+                return;
             }
         }
         if let Some(action) = self.keymap.lookup(&self.contexts(), k) {
             self.update(action);
         }
+    }
+
+    /// Checks the fields of the open form together, as they are typed (field problems are shown under
+    /// each field): a device form says whether the identifiers make a device and whether it exists already.
+    fn check_form(&mut self) {
+        let Some(Modal::Form(form)) = &self.modal else { return };
+        let exclude = match form.purpose {
+            FormPurpose::AddDevice(_) => None,
+            FormPurpose::EditDevice(id, seq) => Some((id, seq)),
+            _ => return,
+        };
+        let note = self.device_note(form, exclude);
+        if let Some(Modal::Form(form)) = &mut self.modal {
+            form.note = note;
+        }
+    }
+
+    fn device_note(&self, form: &Form, exclude: Option<(ProfileId, DeviceSeq)>) -> Option<String> {
+        if ["IMEI", "Serial", "Manufacturer"].iter().all(|l| form.value(l).is_empty())
+            || form.fields.iter().any(|f| f.problem.is_some())
+        {
+            return None;
+        }
+        let ids = match form.identifiers() {
+            Ok(ids) => ids,
+            Err(e) => return Some(e),
+        };
+        let mut lookups = Vec::new();
+        if let Some(imei) = ids.imei {
+            lookups.push(Lookup::Imei(imei));
+        }
+        if let (Some(serial), Some(manufacturer)) = (&ids.serial, &ids.manufacturer) {
+            lookups.push(Lookup::Serial { serial: serial.clone(), manufacturer: manufacturer.clone() });
+        }
+        for lookup in lookups {
+            match self.store.find(&lookup) {
+                Ok(Some((pid, d))) if Some((pid, d.seq)) != exclude => {
+                    let name = self.store.profile_by_id(pid).ok().flatten().map(|p| p.name).unwrap_or_default();
+                    return Some(format!("{lookup} is already in profile {name}"));
+                }
+                Ok(_) => {}
+                Err(e) => return Some(e.to_string()),
+            }
+        }
+        Some("ok: Enter saves".into())
     }
 
     fn typing_filter(&self) -> bool {
@@ -691,31 +664,21 @@ impl App {
             Action::NewProfile => self.modal = Some(Modal::Form(self.new_profile_form())),
             Action::EditProfile => {
                 if let Some(p) = selected {
-                    self.modal = Some(Modal::Form(Form {
-                        title: format!("Edit profile {}", p.name),
-                        fields: vec![
+                    self.modal = Some(Modal::Form(Form::new(
+                        format!("Edit profile {}", p.name),
+                        FormPurpose::EditProfile(p.id),
+                        vec![
                             FormField::text("Name", &p.name, "1 to 64 characters"),
                             FormField::text("Description", p.description.as_deref().unwrap_or(""), "optional"),
                         ],
-                        focus: 0,
-                        purpose: FormPurpose::EditProfile(p.id),
-                        error: None,
-                    }));
+                    )));
                 }
             }
             Action::ModifyUser => {
                 if let Some(p) = selected {
-                    self.modal = Some(Modal::Form(Form {
-                        title: format!("Modify the user of {}", p.name),
-                        fields: vec![FormField::text(
-                            "Username",
-                            p.user.as_deref().unwrap_or(""),
-                            "Tab completes a username; empty for none",
-                        )],
-                        focus: 0,
-                        purpose: FormPurpose::ModifyUser(p.id),
-                        error: None,
-                    }));
+                    let field = self.user_picker("Username", p.user.as_deref().unwrap_or(""));
+                    let title = format!("Modify the user of {}", p.name);
+                    self.modal = Some(Modal::Form(Form::new(title, FormPurpose::ModifyUser(p.id), vec![field])));
                 }
             }
             Action::Delete => {
@@ -742,24 +705,41 @@ impl App {
 
     fn new_profile_form(&self) -> Form {
         let days = self.settings.token_days().to_string();
-        Form {
-            title: "Add profile".into(),
-            fields: vec![
+        Form::new(
+            "Add profile",
+            FormPurpose::NewProfile,
+            vec![
                 FormField::text("Name", "", "1 to 64 characters, unique"),
                 FormField::text("Description", "", "optional"),
                 FormField::path("CSV file", "", "Tab completes; a new .csv name gets the template"),
                 FormField::toggle("Without token", false, "Assign custom attributes without token (Space)"),
-                FormField::text("User", "", "optional username; Tab completes"),
-                FormField::text("Token days", &days, "7 to 99"),
+                self.user_picker("User", ""),
+                FormField::text("Token days", &days, "7 to 99").with_check(Check::Days),
             ],
-            focus: 0,
-            purpose: FormPurpose::NewProfile,
-            error: None,
-        }
+        )
     }
 
     /// Opens a profile's screen. With a task sender and a large profile, the first page is read now and
     /// the rest in the background, so that the screen appears at once whatever the profile's size.
+    /// A user picked from a list that typing filters (username, name or email); nothing picked: no user.
+    fn user_picker(&self, label: &str, current: &str) -> FormField {
+        let users = self.store.users().unwrap_or_default();
+        let options = users
+            .into_iter()
+            .map(|u| {
+                let mut label = u.username.clone();
+                if !u.name.is_empty() {
+                    label.push_str(&format!("  {}", u.name));
+                }
+                if !u.email.is_empty() {
+                    label.push_str(&format!("  <{}>", u.email));
+                }
+                PickOption { value: u.username, label }
+            })
+            .collect();
+        FormField::pick(label, current, options, "optional: type to filter, Up/Down to pick; empty for none")
+    }
+
     pub fn open_profile(&mut self, profile: Profile) {
         let background = self.tasks.is_some() && profile.device_count > FIRST_READ as u64;
         match load_devices(self.store.as_ref(), profile.id, background.then_some(FIRST_READ)) {
@@ -862,21 +842,15 @@ impl App {
                 }
                 let extend = action == Action::ExtendToken;
                 let days = if extend { "7".to_string() } else { self.settings.token_days().to_string() };
-                self.modal = Some(Modal::Form(Form {
-                    title: if extend {
+                self.modal = Some(Modal::Form(Form::new(
+                    if extend {
                         format!("Extend the token of {}", profile.name)
                     } else {
                         format!("Refresh the token of {} (the old one stops working)", profile.name)
                     },
-                    fields: vec![FormField::text("Days", &days, "7 to 99")],
-                    focus: 0,
-                    purpose: if extend {
-                        FormPurpose::ExtendToken(profile.id)
-                    } else {
-                        FormPurpose::RefreshToken(profile.id)
-                    },
-                    error: None,
-                }));
+                    if extend { FormPurpose::ExtendToken(profile.id) } else { FormPurpose::RefreshToken(profile.id) },
+                    vec![FormField::text("Days", &days, "7 to 99").with_check(Check::Days)],
+                )));
             }
             Action::Qr => match self.settings.android.complete(&self.settings_source) {
                 Ok(admin) => {
@@ -893,39 +867,30 @@ impl App {
                 }
                 Err(e) => self.error(e),
             },
-            Action::AddDevices => {
-                self.modal = Some(Modal::Form(Form {
-                    title: format!("Add a device to {}", profile.name),
-                    fields: vec![
-                        FormField::text("IMEI", "", "15 digits; or serial and manufacturer"),
-                        FormField::text("Serial", "", ""),
-                        FormField::text("Manufacturer", "", ""),
-                    ],
-                    focus: 0,
-                    purpose: FormPurpose::AddDevice(profile.id),
-                    error: None,
-                }));
-            }
+            Action::AddDevices => self.modal = Some(Modal::Form(add_device_form(&profile, None))),
             Action::EditDevice => {
                 let seqs = targets(d);
-                if seqs.is_empty() {
-                    self.info("no device to edit");
-                    return;
+                match seqs.as_slice() {
+                    [] => self.info("no device to edit"),
+                    [seq] => match self.store.device(profile.id, *seq) {
+                        Ok(Some(device)) => self.modal = Some(Modal::Form(edit_device_form(&profile, &device))),
+                        Ok(None) => self.error("the device was deleted; press Ctrl-r to read again"),
+                        Err(e) => self.error(e.to_string()),
+                    },
+                    _ => {
+                        self.modal = Some(Modal::Form(Form::new(
+                            format!("Set a custom attribute on {} devices", seqs.len()),
+                            FormPurpose::SetAttribute(profile.id),
+                            vec![
+                                FormField::text("Attribute", "", "the column name"),
+                                FormField::text("Value", "", "empty clears it"),
+                            ],
+                        )));
+                    }
                 }
-                self.modal = Some(Modal::Form(Form {
-                    title: format!("Set a custom attribute on {} device(s)", seqs.len()),
-                    fields: vec![
-                        FormField::text("Attribute", "", "the column name"),
-                        FormField::text("Value", "", "empty clears it"),
-                    ],
-                    focus: 0,
-                    purpose: FormPurpose::SetAttribute(profile.id),
-                    error: None,
-                }));
             }
+            Action::ModifyConfig => self.modal = Some(Modal::Form(config_form(&profile))),
             Action::Export => self.modal = Some(Modal::Form(export_form(&profile))),
-            Action::ModifyConfig => self
-                .info(format!("use: kitting config set --profile {:?} ... (the form is not built yet)", profile.name)),
             _ => {}
         }
     }
@@ -939,13 +904,11 @@ impl App {
                 let png = action == Action::SavePng;
                 let name = file_stem(&q.profile);
                 let path = format!("{name}-qr.{}", if png { "png" } else { "svg" });
-                self.modal = Some(Modal::Form(Form {
-                    title: format!("Save the QR code as {}", if png { "PNG" } else { "SVG" }),
-                    fields: vec![FormField::path("File", &path, "Tab completes the path")],
-                    focus: 0,
-                    purpose: FormPurpose::SaveQr { png },
-                    error: None,
-                }));
+                self.modal = Some(Modal::Form(Form::new(
+                    format!("Save the QR code as {}", if png { "PNG" } else { "SVG" }),
+                    FormPurpose::SaveQr { png },
+                    vec![FormField::path("File", &path, "Tab completes the path")],
+                )));
             }
             _ => {}
         }
@@ -957,27 +920,23 @@ impl App {
         match action {
             Action::Back => self.back(),
             Action::AddUser => {
-                self.modal = Some(Modal::Form(Form {
-                    title: "Add user".into(),
-                    fields: vec![
+                self.modal = Some(Modal::Form(Form::new(
+                    "Add user",
+                    FormPurpose::AddUser,
+                    vec![
                         FormField::text("Username", "", ""),
                         FormField::text("Name", "", ""),
                         FormField::text("Email", "", ""),
                     ],
-                    focus: 0,
-                    purpose: FormPurpose::AddUser,
-                    error: None,
-                }))
+                )))
             }
             Action::EditUser => {
                 if let Some(u) = selected {
-                    self.modal = Some(Modal::Form(Form {
-                        title: format!("Edit user {}", u.username),
-                        fields: vec![FormField::text("Name", &u.name, ""), FormField::text("Email", &u.email, "")],
-                        focus: 0,
-                        purpose: FormPurpose::EditUser(u.username.clone()),
-                        error: None,
-                    }))
+                    self.modal = Some(Modal::Form(Form::new(
+                        format!("Edit user {}", u.username),
+                        FormPurpose::EditUser(u.username.clone()),
+                        vec![FormField::text("Name", &u.name, ""), FormField::text("Email", &u.email, "")],
+                    )))
                 }
             }
             Action::Delete => {
@@ -1058,6 +1017,9 @@ impl App {
         let store = self.store.clone();
         let now = self.now();
         let e = |e: StoreError| e.to_string();
+        if let Some(problem) = form.first_problem() {
+            return Err(problem);
+        }
         let msg = match &form.purpose {
             FormPurpose::EditProfile(id) => {
                 let name = crate::domain::check_profile_name(&form.value("Name"))?;
@@ -1122,21 +1084,50 @@ impl App {
                 "user saved".into()
             }
             FormPurpose::AddDevice(id) => {
-                let ids = crate::domain::Identifiers::check(
-                    &form.value("IMEI"),
-                    &form.value("Serial"),
-                    &form.value("Manufacturer"),
-                )
-                .map_err(|p| p.into_iter().map(|(_, m)| m).collect::<Vec<_>>().join("; "))?
-                .to_owned();
+                let profile = store.profile_by_id(*id).map_err(e)?.ok_or("the profile was deleted")?;
                 let device = crate::domain::NewDevice {
-                    ids,
-                    attributes: Vec::new(),
+                    ids: form.identifiers()?,
+                    attributes: form_attributes(form, &profile),
                     status: crate::domain::Status::Pending,
                     source: crate::domain::Source::Manual,
                 };
-                store.add_device(*id, device).map_err(e)?;
-                "device added".into()
+                let added = store.add_device(*id, device).map_err(e)?;
+                // Stay open for the next device (a scanner types one after the other); attributes are kept.
+                let mut next = add_device_form(&profile, Some(form));
+                next.note = Some(format!("added {}; scan or type the next one, Esc when done", added.label()));
+                self.reload_or_report();
+                self.modal = Some(Modal::Form(next));
+                return Ok(());
+            }
+            FormPurpose::EditDevice(id, seq) => {
+                let profile = store.profile_by_id(*id).map_err(e)?.ok_or("the profile was deleted")?;
+                let mut device = store.device(*id, *seq).map_err(e)?.ok_or("the device was deleted")?;
+                device.ids = form.identifiers()?;
+                for name in &profile.attributes {
+                    let v = form.value(name);
+                    device.set_attribute(name, Some(v.as_str()).filter(|v| !v.is_empty()));
+                }
+                let saved = store.update_device(*id, device).map_err(e)?;
+                format!("saved {}", saved.label())
+            }
+            FormPurpose::ModifyConfig(id) => {
+                use crate::domain::android::{KeyGroup, SYSTEM_EXTRAS};
+                let mut config = crate::domain::android::AndroidConfig::default();
+                config.set_lines(KeyGroup::Vendor, &form.value(VENDOR_KEYS))?;
+                for extra in SYSTEM_EXTRAS {
+                    let v = form.value(extra.label);
+                    if !v.is_empty() && v != NOT_SET {
+                        config.set_system(extra.name, &v)?;
+                    }
+                }
+                config.set_lines(KeyGroup::Custom, &form.value(CUSTOM_KEYS))?;
+                store
+                    .update_profile(*id, &mut |p| {
+                        p.config = config.clone();
+                        Ok(())
+                    })
+                    .map_err(e)?;
+                "configuration saved (the QR code uses it from now on)".into()
             }
             FormPurpose::SetAttribute(id) => {
                 let name = form.value("Attribute");
@@ -1387,15 +1378,95 @@ fn targets(d: &DetailState) -> Vec<DeviceSeq> {
     }
 }
 
+const VENDOR_KEYS: &str = "Vendor keys";
+const CUSTOM_KEYS: &str = "Custom keys";
+const ATTRIBUTES: &str = "Custom attributes";
+
+/// Identifier fields, checked as they are typed.
+fn identifier_fields(ids: Option<&crate::domain::Identifiers>) -> Vec<FormField> {
+    let imei = ids.and_then(|i| i.imei).map(|i| i.to_string()).unwrap_or_default();
+    let serial = ids.and_then(|i| i.serial.clone()).unwrap_or_default();
+    let manufacturer = ids.and_then(|i| i.manufacturer.clone()).unwrap_or_default();
+    vec![
+        FormField::text("IMEI", &imei, "15 digits; or serial number and manufacturer").with_check(Check::Imei),
+        FormField::text("Serial", &serial, "serial number").with_check(Check::Identifier("serial number")),
+        FormField::text("Manufacturer", &manufacturer, "as the device reports it")
+            .with_check(Check::Identifier("manufacturer")),
+    ]
+}
+
+/// One field per custom attribute of the profile, with the values in `value`.
+fn attribute_fields(p: &Profile, value: impl Fn(&str) -> String) -> Vec<FormField> {
+    p.attributes
+        .iter()
+        .enumerate()
+        .map(|(i, name)| {
+            let f = FormField::text(name.clone(), &value(name), "optional").with_check(Check::Attribute(name.clone()));
+            if i == 0 { f.in_section(ATTRIBUTES) } else { f }
+        })
+        .collect()
+}
+
+/// The custom attributes typed in a device form (empty ones left out).
+fn form_attributes(form: &Form, p: &Profile) -> Vec<(Arc<str>, String)> {
+    p.attributes
+        .iter()
+        .filter_map(|name| {
+            let v = form.value(name);
+            (!v.is_empty()).then(|| (Arc::from(name.as_str()), v))
+        })
+        .collect()
+}
+
+/// Add More Devices; `previous` (after a device was added) keeps its attribute values.
+fn add_device_form(p: &Profile, previous: Option<&Form>) -> Form {
+    let mut fields = identifier_fields(None);
+    fields.extend(attribute_fields(p, |name| previous.map(|f| f.value(name)).unwrap_or_default()));
+    Form::new(format!("Add devices to {}", p.name), FormPurpose::AddDevice(p.id), fields)
+}
+
+fn edit_device_form(p: &Profile, d: &Device) -> Form {
+    let mut fields = identifier_fields(Some(&d.ids));
+    fields.extend(attribute_fields(p, |name| d.attribute(name).unwrap_or("").to_string()));
+    Form::new(format!("Edit device {}", d.label()), FormPurpose::EditDevice(p.id, d.seq), fields)
+}
+
+/// Modify Configuration: vendor keys, the pre-defined Android system extras (typed), custom keys.
+fn config_form(p: &Profile) -> Form {
+    use crate::domain::android::{KeyGroup, SYSTEM_EXTRAS};
+    let c = &p.config;
+    let mut fields = vec![
+        FormField::lines(VENDOR_KEYS, &c.lines(KeyGroup::Vendor), "key = value, one per line")
+            .in_section("Vendor keys"),
+    ];
+    for (i, extra) in SYSTEM_EXTRAS.iter().enumerate() {
+        let value = c.system.iter().find(|(n, _)| n == extra.name).map(|(_, v)| v.to_string()).unwrap_or_default();
+        let field = match super::form::extra_choices(extra) {
+            Some(options) => FormField::choice(extra.label, options, &value, "Space or Left/Right changes it"),
+            None => {
+                let hint = match extra.kind {
+                    crate::domain::android::ExtraKind::Locale => "like en_US; empty: not set",
+                    _ => "empty: not set",
+                };
+                FormField::text(extra.label, &value, hint).with_check(Check::Extra(extra))
+            }
+        };
+        fields.push(if i == 0 { field.in_section("Pre-defined Android system extras") } else { field });
+    }
+    fields.push(
+        FormField::lines(CUSTOM_KEYS, &c.lines(KeyGroup::Custom), "android.app.extra.KEY = value, one per line")
+            .in_section("Custom Android system keys"),
+    );
+    Form::new(format!("Modify the configuration of {}", p.name), FormPurpose::ModifyConfig(p.id), fields)
+}
+
 fn export_form(p: &Profile) -> Form {
     let path = format!("{}-inventory-{}.csv", file_stem(&p.name), Utc::now().format("%Y%m%d"));
-    Form {
-        title: format!("Download the inventory of {}", p.name),
-        fields: vec![FormField::path("File", &path, "Tab completes the path")],
-        focus: 0,
-        purpose: FormPurpose::Export(p.id),
-        error: None,
-    }
+    Form::new(
+        format!("Download the inventory of {}", p.name),
+        FormPurpose::Export(p.id),
+        vec![FormField::path("File", &path, "Tab completes the path")],
+    )
 }
 
 /// A profile name as a safe file name part.
@@ -1421,40 +1492,4 @@ pub fn load_devices(store: &dyn Store, id: ProfileId, limit: Option<usize>) -> R
         devices.len() < limit
     })?;
     Ok(devices)
-}
-
-/// Completes the path in `input` as far as it is unambiguous (the longest common prefix of the matches).
-pub fn complete_path(input: &mut TextArea<'static>) {
-    let typed = input_text(input);
-    if let Some(done) = completion(&typed) {
-        *input = line_input(&done);
-    }
-}
-
-pub fn completion(typed: &str) -> Option<String> {
-    let (dir, prefix) = match typed.rfind('/') {
-        Some(i) => (&typed[..=i], &typed[i + 1..]),
-        None => ("", typed),
-    };
-    let listing = std::fs::read_dir(if dir.is_empty() { "." } else { dir }).ok()?;
-    let mut matches: Vec<(String, bool)> = listing
-        .filter_map(|e| e.ok())
-        .filter_map(|e| {
-            let name = e.file_name().to_string_lossy().into_owned();
-            (name.starts_with(prefix) && (!name.starts_with('.') || prefix.starts_with('.')))
-                .then(|| (name, e.path().is_dir()))
-        })
-        .collect();
-    matches.sort();
-    let first = matches.first()?;
-    let mut common = first.0.clone();
-    for (m, _) in &matches[1..] {
-        let n = common.chars().zip(m.chars()).take_while(|(a, b)| a == b).count();
-        common = common.chars().take(n).collect();
-    }
-    let mut out = format!("{dir}{common}");
-    if matches.len() == 1 && first.1 {
-        out.push('/');
-    }
-    (out != typed).then_some(out)
 }

@@ -6,6 +6,7 @@
 
 pub mod action;
 pub mod app;
+pub mod form;
 pub mod keymap;
 pub mod theme;
 pub mod view;

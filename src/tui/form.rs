@@ -1,0 +1,441 @@
+//! Forms: labelled fields of a few kinds, grouped in sections, each checked as it is typed.
+
+use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui_textarea::TextArea;
+
+use super::action::Action;
+use super::app::FormPurpose;
+use crate::domain::android::{ExtraKind, SystemExtra, parse_extra};
+use crate::domain::{Identifiers, check_attribute_value};
+
+/// A one-line text input (ratatui-textarea) that starts with `text`.
+pub fn line_input(text: &str) -> TextArea<'static> {
+    let mut t = TextArea::new(vec![text.to_string()]);
+    t.move_cursor(ratatui_textarea::CursorMove::End);
+    t
+}
+
+pub fn input_text(t: &TextArea<'_>) -> String {
+    t.lines().first().cloned().unwrap_or_default()
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum FieldKind {
+    Text,
+    /// A file path: Tab completes it.
+    Path,
+    /// On/off, switched with Space.
+    Toggle,
+    /// One of a few values, switched with Space or Left/Right.
+    Choice(&'static [&'static str]),
+    /// Several lines; Enter starts a new one (Ctrl-S saves the form from here).
+    Lines,
+    /// A value picked from a list that typing filters; Up/Down move in the list.
+    Pick,
+}
+
+/// What a field's text must be, checked on every key.
+#[derive(Clone, Debug)]
+pub enum Check {
+    None,
+    Imei,
+    /// Serial number or manufacturer: printable, at most 64 characters.
+    Identifier(&'static str),
+    Attribute(String),
+    Extra(&'static SystemExtra),
+    Days,
+}
+
+impl Check {
+    /// The problem with `value`, if any. Empty text is fine here (whether a field is required is the
+    /// form's business).
+    pub fn problem(&self, value: &str) -> Option<String> {
+        let v = value.trim();
+        if v.is_empty() {
+            return None;
+        }
+        let r = match self {
+            Check::None => Ok(()),
+            Check::Imei => crate::domain::Imei::parse(v).map(|_| ()),
+            Check::Identifier(what) => crate::domain::text::check_plain(v, what, crate::domain::MAX_NAME_CHARS),
+            Check::Attribute(name) => check_attribute_value(name, value),
+            Check::Extra(e) => parse_extra(e, v).map(|_| ()),
+            Check::Days => match v.parse::<u32>() {
+                Ok(d) => crate::domain::token::check_days(d).map(|_| ()),
+                Err(_) => Err("days must be a number from 7 to 99".into()),
+            },
+        };
+        r.err()
+    }
+}
+
+/// One pick-list entry: the value it stands for and what is shown.
+#[derive(Clone, Debug, PartialEq)]
+pub struct PickOption {
+    pub value: String,
+    pub label: String,
+}
+
+#[derive(Debug)]
+pub struct FormField {
+    pub label: String,
+    pub kind: FieldKind,
+    pub input: TextArea<'static>,
+    pub on: bool,
+    /// The chosen value of a Choice field.
+    pub choice: usize,
+    pub hint: String,
+    pub check: Check,
+    /// What `check` found in the current text.
+    pub problem: Option<String>,
+    /// A heading drawn above this field: it starts a group.
+    pub section: Option<&'static str>,
+    /// A Pick field's entries, and the highlighted one among those the text matches.
+    pub options: Vec<PickOption>,
+    pub picked: Option<usize>,
+}
+
+impl FormField {
+    fn new(label: impl Into<String>, kind: FieldKind, value: &str, hint: impl Into<String>) -> FormField {
+        FormField {
+            label: label.into(),
+            kind,
+            input: line_input(value),
+            on: false,
+            choice: 0,
+            hint: hint.into(),
+            check: Check::None,
+            problem: None,
+            section: None,
+            options: Vec::new(),
+            picked: None,
+        }
+    }
+
+    pub fn text(label: impl Into<String>, value: &str, hint: impl Into<String>) -> FormField {
+        FormField::new(label, FieldKind::Text, value, hint)
+    }
+
+    pub fn path(label: impl Into<String>, value: &str, hint: impl Into<String>) -> FormField {
+        FormField::new(label, FieldKind::Path, value, hint)
+    }
+
+    pub fn toggle(label: impl Into<String>, on: bool, hint: impl Into<String>) -> FormField {
+        FormField { on, ..FormField::new(label, FieldKind::Toggle, "", hint) }
+    }
+
+    /// A choice among `options`; `value` selects the matching one (case-insensitively), else the first.
+    pub fn choice(
+        label: impl Into<String>,
+        options: &'static [&'static str],
+        value: &str,
+        hint: impl Into<String>,
+    ) -> FormField {
+        let choice = options.iter().position(|o| o.eq_ignore_ascii_case(value)).unwrap_or(0);
+        FormField { choice, ..FormField::new(label, FieldKind::Choice(options), "", hint) }
+    }
+
+    pub fn lines(label: impl Into<String>, value: &str, hint: impl Into<String>) -> FormField {
+        let lines: Vec<String> =
+            if value.is_empty() { vec![String::new()] } else { value.lines().map(String::from).collect() };
+        let mut input = TextArea::new(lines);
+        input.move_cursor(ratatui_textarea::CursorMove::Bottom);
+        input.move_cursor(ratatui_textarea::CursorMove::End);
+        FormField { input, ..FormField::new(label, FieldKind::Lines, "", hint) }
+    }
+
+    pub fn pick(label: impl Into<String>, value: &str, options: Vec<PickOption>, hint: impl Into<String>) -> FormField {
+        FormField { options, ..FormField::new(label, FieldKind::Pick, value, hint) }
+    }
+
+    pub fn with_check(mut self, check: Check) -> FormField {
+        self.check = check;
+        self.recheck();
+        self
+    }
+
+    pub fn in_section(mut self, section: &'static str) -> FormField {
+        self.section = Some(section);
+        self
+    }
+
+    /// The text typed, trimmed (every line of a Lines field).
+    pub fn text_value(&self) -> String {
+        match self.kind {
+            FieldKind::Lines => self.input.lines().join("\n").trim().to_string(),
+            _ => input_text(&self.input).trim().to_string(),
+        }
+    }
+
+    /// What the field stands for: the typed text; a Choice's option; a Pick's highlighted entry, or the
+    /// typed text when nothing is highlighted.
+    pub fn value(&self) -> String {
+        match self.kind {
+            FieldKind::Choice(options) => options[self.choice].to_string(),
+            FieldKind::Pick => match self.picked.and_then(|i| self.matches().get(i).map(|o| o.value.clone())) {
+                Some(v) => v,
+                None => self.text_value(),
+            },
+            _ => self.text_value(),
+        }
+    }
+
+    /// A Pick field's entries that contain the typed text (value or label, case-insensitively).
+    pub fn matches(&self) -> Vec<&PickOption> {
+        let typed = self.text_value().to_lowercase();
+        self.options
+            .iter()
+            .filter(|o| {
+                typed.is_empty() || o.value.to_lowercase().contains(&typed) || o.label.to_lowercase().contains(&typed)
+            })
+            .collect()
+    }
+
+    fn recheck(&mut self) {
+        self.problem = self.check.problem(&self.text_value());
+    }
+
+    /// After typing in a Pick field: the first match is highlighted while something is typed.
+    fn repick(&mut self) {
+        let typed = !self.text_value().is_empty();
+        self.picked = (typed && !self.matches().is_empty()).then_some(0);
+    }
+}
+
+#[derive(Debug)]
+pub struct Form {
+    pub title: String,
+    pub fields: Vec<FormField>,
+    pub focus: usize,
+    pub purpose: FormPurpose,
+    pub error: Option<String>,
+    /// A problem with the fields together (checked as they are typed), shown above the keys.
+    pub note: Option<String>,
+}
+
+impl Form {
+    pub fn new(title: impl Into<String>, purpose: FormPurpose, fields: Vec<FormField>) -> Form {
+        Form { title: title.into(), fields, focus: 0, purpose, error: None, note: None }
+    }
+
+    pub fn field(&self, label: &str) -> Option<&FormField> {
+        self.fields.iter().find(|f| f.label == label)
+    }
+
+    pub fn value(&self, label: &str) -> String {
+        self.field(label).map(FormField::value).unwrap_or_default()
+    }
+
+    pub fn on(&self, label: &str) -> bool {
+        self.field(label).is_some_and(|f| f.on)
+    }
+
+    /// The first field problem, named by its field.
+    pub fn first_problem(&self) -> Option<String> {
+        self.fields.iter().find_map(|f| f.problem.as_ref().map(|p| format!("{}: {p}", f.label)))
+    }
+
+    /// The identifiers typed in a device form (IMEI, Serial, Manufacturer), checked together.
+    pub fn identifiers(&self) -> Result<Identifiers, String> {
+        Identifiers::parse(&self.value("IMEI"), &self.value("Serial"), &self.value("Manufacturer"))
+            .map_err(|p| p.into_iter().map(|(_, m)| m).collect::<Vec<_>>().join("; "))
+    }
+
+    pub fn focus_next(&mut self) {
+        self.focus = (self.focus + 1) % self.fields.len();
+    }
+
+    pub fn focus_prev(&mut self) {
+        self.focus = (self.focus + self.fields.len() - 1) % self.fields.len();
+    }
+
+    /// Gives a key to the focused field. Returns false when the field does not use it (the keymap then
+    /// decides: confirm, cancel, next field…). `action` is what the keymap would make of it.
+    pub fn key(&mut self, key: KeyEvent, action: Option<Action>) -> bool {
+        let field = &mut self.fields[self.focus];
+        // Ctrl-S and the like save from any field, a multi-line one included.
+        if key.modifiers.contains(KeyModifiers::CONTROL) && action.is_some() {
+            return false;
+        }
+        let used = match (field.kind, key.code) {
+            (FieldKind::Lines, KeyCode::Enter | KeyCode::Up | KeyCode::Down) => {
+                field.input.input(key);
+                true
+            }
+            (FieldKind::Path, KeyCode::Tab) => {
+                complete_path(&mut field.input);
+                true
+            }
+            (_, KeyCode::Enter | KeyCode::Esc | KeyCode::Tab | KeyCode::BackTab) => false,
+            (FieldKind::Pick, KeyCode::Up | KeyCode::Down) => {
+                let n = field.matches().len();
+                if n > 0 {
+                    field.picked = Some(match (field.picked, key.code) {
+                        (None, _) => 0,
+                        (Some(i), KeyCode::Up) => i.checked_sub(1).unwrap_or(n - 1),
+                        (Some(i), _) => (i + 1) % n,
+                    });
+                }
+                true
+            }
+            (_, KeyCode::Up | KeyCode::Down) => false,
+            (FieldKind::Toggle, KeyCode::Char(' ')) => {
+                field.on = !field.on;
+                true
+            }
+            (FieldKind::Choice(options), KeyCode::Char(' ') | KeyCode::Right) => {
+                field.choice = (field.choice + 1) % options.len();
+                true
+            }
+            (FieldKind::Choice(options), KeyCode::Left) => {
+                field.choice = (field.choice + options.len() - 1) % options.len();
+                true
+            }
+            (FieldKind::Toggle | FieldKind::Choice(_), _) => false,
+            _ => {
+                field.input.input(key);
+                if field.kind == FieldKind::Pick {
+                    field.repick();
+                }
+                true
+            }
+        };
+        if used {
+            field.recheck();
+            self.error = None;
+        }
+        used
+    }
+}
+
+/// The choice that stands for "no value".
+pub const NOT_SET: &str = "not set";
+
+/// The choices of a typed Android extra, "not set" first; None for free text.
+pub fn extra_choices(e: &SystemExtra) -> Option<&'static [&'static str]> {
+    match e.kind {
+        ExtraKind::Bool => Some(&[NOT_SET, "true", "false"]),
+        ExtraKind::WifiSecurity => Some(&[NOT_SET, "NONE", "WPA", "WEP", "EAP"]),
+        ExtraKind::Text | ExtraKind::Locale => None,
+    }
+}
+
+/// Completes the path in `input` as far as it is unambiguous (the longest common prefix of the matches).
+pub fn complete_path(input: &mut TextArea<'static>) {
+    let typed = input_text(input);
+    if let Some(done) = completion(&typed) {
+        *input = line_input(&done);
+    }
+}
+
+pub fn completion(typed: &str) -> Option<String> {
+    let (dir, prefix) = match typed.rfind('/') {
+        Some(i) => (&typed[..=i], &typed[i + 1..]),
+        None => ("", typed),
+    };
+    let listing = std::fs::read_dir(if dir.is_empty() { "." } else { dir }).ok()?;
+    let mut matches: Vec<(String, bool)> = listing
+        .filter_map(|e| e.ok())
+        .filter_map(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            (name.starts_with(prefix) && (!name.starts_with('.') || prefix.starts_with('.')))
+                .then(|| (name, e.path().is_dir()))
+        })
+        .collect();
+    matches.sort();
+    let first = matches.first()?;
+    let mut common = first.0.clone();
+    for (m, _) in &matches[1..] {
+        let n = common.chars().zip(m.chars()).take_while(|(a, b)| a == b).count();
+        common = common.chars().take(n).collect();
+    }
+    let mut out = format!("{dir}{common}");
+    if matches.len() == 1 && first.1 {
+        out.push('/');
+    }
+    (out != typed).then_some(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn press(form: &mut Form, code: KeyCode) -> bool {
+        form.key(KeyEvent::new(code, KeyModifiers::NONE), None)
+    }
+
+    fn typed(form: &mut Form, text: &str) {
+        for c in text.chars() {
+            assert!(press(form, KeyCode::Char(c)));
+        }
+    }
+
+    fn users() -> Vec<PickOption> {
+        ["alice", "bob", "alina"]
+            .iter()
+            .map(|u| PickOption { value: u.to_string(), label: format!("{u} (name)") })
+            .collect()
+    }
+
+    #[test]
+    fn a_field_is_checked_on_every_key() {
+        let mut form =
+            Form::new("t", FormPurpose::AddUser, vec![FormField::text("IMEI", "", "").with_check(Check::Imei)]);
+        typed(&mut form, "49015420323751");
+        assert!(form.fields[0].problem.as_deref().unwrap().contains("15 digits"), "{:?}", form.fields[0].problem);
+        typed(&mut form, "8");
+        assert_eq!(form.fields[0].problem, None);
+        assert!(press(&mut form, KeyCode::Backspace));
+        assert!(press(&mut form, KeyCode::Char('9')));
+        assert!(form.fields[0].problem.as_deref().unwrap().contains("check digit"), "{:?}", form.fields[0].problem);
+        assert!(form.first_problem().unwrap().starts_with("IMEI: "));
+    }
+
+    #[test]
+    fn a_pick_list_filters_as_you_type_and_moves_with_arrows() {
+        let mut form = Form::new("t", FormPurpose::AddUser, vec![FormField::pick("User", "", users(), "")]);
+        assert_eq!(form.fields[0].matches().len(), 3);
+        assert_eq!(form.value("User"), "", "nothing typed, nothing picked: no user");
+        typed(&mut form, "al");
+        let names: Vec<&str> = form.fields[0].matches().iter().map(|o| o.value.as_str()).collect();
+        assert_eq!(names, ["alice", "alina"]);
+        assert_eq!(form.value("User"), "alice", "the first match is highlighted");
+        assert!(press(&mut form, KeyCode::Down));
+        assert_eq!(form.value("User"), "alina");
+        assert!(press(&mut form, KeyCode::Down));
+        assert_eq!(form.value("User"), "alice", "wraps");
+        assert!(press(&mut form, KeyCode::Up));
+        assert_eq!(form.value("User"), "alina");
+        typed(&mut form, "zz");
+        assert!(form.fields[0].matches().is_empty());
+        assert_eq!(form.value("User"), "alzz", "no match: the text itself (the form refuses an unknown user)");
+        // Matching is on the label too.
+        let mut form = Form::new("t", FormPurpose::AddUser, vec![FormField::pick("User", "", users(), "")]);
+        typed(&mut form, "(NAME");
+        assert_eq!(form.fields[0].matches().len(), 3);
+    }
+
+    #[test]
+    fn choices_cycle_and_lines_take_enter() {
+        let mut form = Form::new(
+            "t",
+            FormPurpose::AddUser,
+            vec![
+                FormField::choice("Security", &[NOT_SET, "NONE", "WPA"], "wpa", ""),
+                FormField::lines("Keys", "a = 1", ""),
+            ],
+        );
+        assert_eq!(form.value("Security"), "WPA");
+        assert!(press(&mut form, KeyCode::Char(' ')));
+        assert_eq!(form.value("Security"), NOT_SET);
+        assert!(press(&mut form, KeyCode::Left));
+        assert_eq!(form.value("Security"), "WPA");
+        assert!(!press(&mut form, KeyCode::Enter), "Enter confirms the form from a choice");
+        form.focus_next();
+        assert!(press(&mut form, KeyCode::Enter), "Enter starts a new line in a list");
+        typed(&mut form, "b = 2");
+        assert_eq!(form.value("Keys"), "a = 1\nb = 2");
+        let ctrl_s = KeyEvent::new(KeyCode::Char('s'), KeyModifiers::CONTROL);
+        assert!(!form.key(ctrl_s, Some(Action::Confirm)), "Ctrl-S is left to the keymap");
+    }
+}
