@@ -715,3 +715,64 @@ fn the_user_is_picked_from_a_list_that_typing_filters() {
     key(&mut app, KeyCode::Enter);
     assert_eq!(profile(&fx, "Warehouse A").user, None);
 }
+
+#[test]
+fn help_scrolls_to_its_last_line_and_no_further() {
+    let fx = Fixture::new();
+    let mut app = fx.app(ThemeName::Dark);
+    app.size = (80, 24);
+    app.update(Action::Help);
+    assert!(screen(&mut app, 80, 24).contains("↓ more"));
+    for _ in 0..200 {
+        key(&mut app, KeyCode::Down);
+    }
+    let Some(Modal::Help { scroll }) = app.modal else { panic!("help closed") };
+    assert_eq!(scroll, view::help_max_scroll(&app));
+    snapshots(&mut app, "help_scrolled_to_the_end");
+    let text = screen(&mut app, 80, 24);
+    assert!(text.contains("Ctrl-C always quits") && !text.contains("↓ more"), "{text}");
+    key(&mut app, KeyCode::Up);
+    let Some(Modal::Help { scroll: up }) = app.modal else { panic!() };
+    assert_eq!(up, scroll - 1);
+}
+
+/// Styles of the rows of the device table: the cursor row, a selected row, a plain row.
+fn row_styles(app: &mut App) -> Vec<(String, ratatui::style::Style)> {
+    let buf = draw(app, 120, 40);
+    (0..40)
+        .map(|y| {
+            let text: String = (0..120).map(|x| buf[(x, y)].symbol().to_string()).collect();
+            (text, buf[(5, y)].style())
+        })
+        .collect()
+}
+
+#[test]
+fn every_theme_shows_the_cursor_and_the_selection_no_color_by_markers_alone() {
+    let fx = Fixture::new();
+    fx.import("Warehouse A", DEVICES);
+    let mut seen = Vec::new();
+    for theme in [ThemeName::Dark, ThemeName::Light, ThemeName::NoColor] {
+        let mut app = fx.app(theme);
+        app.update(Action::Open);
+        app.update(Action::ToggleSelect); // first row selected, cursor moves to the second
+        let rows = row_styles(&mut app);
+        let find = |needle: &str| rows.iter().find(|(t, _)| t.contains(needle)).unwrap().clone();
+        let (cursor_text, cursor) = find("R58M12ABC");
+        let (marked_text, marked) = find("490154203237518");
+        let (_, plain) = find("SN-ZEBRA-7");
+        assert!(cursor_text.starts_with('>'), "{theme:?}: the cursor row has its marker: {cursor_text}");
+        assert!(marked_text.starts_with(" *"), "{theme:?}: the selected row has its marker: {marked_text}");
+        if theme == ThemeName::NoColor {
+            let buf = draw(&mut app, 120, 40);
+            assert!(
+                buf.content().iter().all(|c| c.fg == Color::Reset && c.bg == Color::Reset),
+                "NO_COLOR: no colour anywhere"
+            );
+        } else {
+            assert!(cursor != plain && marked != plain && cursor != marked, "{theme:?}: three distinct row styles");
+            seen.push((cursor, plain));
+        }
+    }
+    assert_ne!(seen[0], seen[1], "dark and light differ");
+}

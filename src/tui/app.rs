@@ -957,7 +957,9 @@ impl App {
             Modal::Help { scroll } => {
                 self.modal = match action {
                     Action::Back | Action::Cancel | Action::Confirm => None,
-                    Action::NextField => Some(Modal::Help { scroll: scroll.saturating_add(1) }),
+                    Action::NextField => {
+                        Some(Modal::Help { scroll: (scroll + 1).min(super::view::help_max_scroll(self)) })
+                    }
                     Action::PrevField => Some(Modal::Help { scroll: scroll.saturating_sub(1) }),
                     _ => Some(Modal::Help { scroll }),
                 }

@@ -488,7 +488,8 @@ fn boxed<'a>(t: &Theme, title: String) -> Block<'a> {
     Block::default().borders(Borders::ALL).border_style(t.border).title(Span::styled(format!(" {title} "), t.title))
 }
 
-fn help(app: &App, scroll: u16, area: Rect, frame: &mut Frame) {
+/// The help overlay's text: every binding of every context with its description, from the keymap.
+fn help_lines(app: &App) -> Vec<Line<'static>> {
     let t = &app.theme;
     let mut lines = Vec::new();
     for context in Context::ALL {
@@ -503,12 +504,28 @@ fn help(app: &App, scroll: u16, area: Rect, frame: &mut Frame) {
         lines.push(Line::from(""));
     }
     lines.push(Line::from(Span::styled("Ctrl-C always quits. Keys can be changed in config.toml [keys].", t.dim)));
-    let r = popup(area, 96, area.height - 2);
+    lines
+}
+
+/// The help overlay's box on a terminal of `rows` rows.
+fn help_box(area: Rect) -> Rect {
+    popup(area, 96, area.height - 2)
+}
+
+/// How far the help overlay scrolls on a terminal of (columns, rows): until its last line is in view.
+pub fn help_max_scroll(app: &App) -> u16 {
+    let area = Rect::new(0, 0, app.size.0.max(MIN_SIZE.0), app.size.1.max(MIN_SIZE.1));
+    let inside = help_box(area).height.saturating_sub(2);
+    (help_lines(app).len() as u16).saturating_sub(inside)
+}
+
+fn help(app: &App, scroll: u16, area: Rect, frame: &mut Frame) {
+    let t = &app.theme;
+    let r = help_box(area);
     frame.render_widget(Clear, r);
-    frame.render_widget(
-        Paragraph::new(lines).block(boxed(t, "Help (Tab/Shift-Tab scroll, Esc closes)".into())).scroll((scroll, 0)),
-        r,
-    );
+    let more = if scroll < help_max_scroll(app) { " ↓ more" } else { "" };
+    let title = format!("Help (Up/Down scroll, Esc closes){more}");
+    frame.render_widget(Paragraph::new(help_lines(app)).block(boxed(t, title)).scroll((scroll, 0)), r);
 }
 
 fn confirm(app: &App, text: &str, area: Rect, frame: &mut Frame) {
