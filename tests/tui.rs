@@ -776,3 +776,48 @@ fn every_theme_shows_the_cursor_and_the_selection_no_color_by_markers_alone() {
     }
     assert_ne!(seen[0], seen[1], "dark and light differ");
 }
+
+/// The next message from work off the UI thread that `wanted` accepts (progress reports are skipped).
+fn next_task(
+    rx: &std::sync::mpsc::Receiver<kitting::tui::app::TaskMsg>,
+    wanted: impl Fn(&kitting::tui::app::TaskMsg) -> bool,
+) -> kitting::tui::app::TaskMsg {
+    loop {
+        let msg = rx.recv_timeout(std::time::Duration::from_secs(30)).expect("the task reports");
+        if wanted(&msg) {
+            return msg;
+        }
+    }
+}
+
+#[test]
+fn the_wizard_shows_progress_then_the_report_and_imports_the_valid_rows() {
+    use kitting::tui::app::{TaskMsg, WizardStage};
+    let fx = Fixture::new();
+    let csv = fx.dir.path().join("dock3.csv");
+    std::fs::write(&csv, "IMEI,Asset Tag\n490154203237518,A-1\n490154203237519,A-2\n356938035643809,A-3\n").unwrap();
+    let mut app = fx.app(ThemeName::Dark);
+    let (tx, rx) = std::sync::mpsc::channel();
+    app.set_task_sender(tx);
+    app.update(Action::NewProfile);
+    type_text(&mut app, "Dock 3");
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Tab);
+    type_text(&mut app, csv.to_str().unwrap());
+    key(&mut app, KeyCode::Enter);
+    assert!(matches!(&app.modal, Some(Modal::Wizard(w)) if matches!(w.stage, WizardStage::Validating)));
+    // Progress as the checking thread reports it (a fixed figure, so that the snapshot is stable).
+    app.on_task(TaskMsg::Progress { rows: 60_000, bytes: 3_000_000, total_bytes: 10_000_000, elapsed_ms: 300 });
+    snapshots(&mut app, "wizard_progress");
+    let report = next_task(&rx, |m| matches!(m, TaskMsg::Validated(_)));
+    app.on_task(report);
+    snapshots(&mut app, "wizard_report");
+    let text = screen(&mut app, 80, 24);
+    assert!(text.contains("3 rows, 2 valid, 1 rejected") && text.contains("line 3"), "{text}");
+    assert!(fx.store.profile("Dock 3").unwrap().is_none(), "nothing written before the choice");
+    key(&mut app, KeyCode::Enter);
+    let done = next_task(&rx, |m| matches!(m, TaskMsg::Imported(_)));
+    app.on_task(done);
+    let Screen::Detail(d) = app.screen() else { panic!("lands on the new profile") };
+    assert_eq!((d.profile.name.as_str(), d.devices.len()), ("Dock 3", 2));
+}

@@ -725,7 +725,7 @@ fn wizard(app: &App, w: &Wizard, area: Rect, frame: &mut Frame) {
                 Constraint::Length(1),
             ])
             .areas(inner);
-            frame.render_widget(Paragraph::new(format!("{what} {}", safe(&w.path.display().to_string()))), text);
+            frame.render_widget(Paragraph::new(format!("{what} {}", safe(&file_name(&w.path)))), text);
             frame.render_widget(
                 Gauge::default()
                     .gauge_style(t.ok)
@@ -742,7 +742,7 @@ fn wizard(app: &App, w: &Wizard, area: Rect, frame: &mut Frame) {
             let mut lines = vec![
                 Line::from(format!(
                     "{}: {} rows, {} valid, {} rejected ({}, delimiter {:?})",
-                    safe(&report.file),
+                    safe(&file_name(std::path::Path::new(&report.file))),
                     report.rows,
                     report.valid,
                     report.rejected.len(),
@@ -757,7 +757,7 @@ fn wizard(app: &App, w: &Wizard, area: Rect, frame: &mut Frame) {
                     let column =
                         p.column.as_ref().map(|(n, h)| format!(" column {n} ({})", safe(h))).unwrap_or_default();
                     lines.push(Line::from(Span::styled(
-                        format!("line {}{column}: {} {}", rej.line, safe(&p.reason), safe(&p.value)),
+                        format!("line {}{column} {:?}: {}", rej.line, safe(&p.value), safe(&p.reason)),
                         t.error,
                     )));
                 }
@@ -784,6 +784,11 @@ fn wizard(app: &App, w: &Wizard, area: Rect, frame: &mut Frame) {
             );
         }
     }
+}
+
+/// The last part of a path: what the wizard names (the technician picked the directory).
+fn file_name(path: &std::path::Path) -> String {
+    path.file_name().unwrap_or(path.as_os_str()).to_string_lossy().into_owned()
 }
 
 /// All the text of a buffer, for tests and snapshots.
