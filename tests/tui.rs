@@ -70,7 +70,7 @@ impl Fixture {
 
 fn draw(app: &mut App, w: u16, h: u16) -> ratatui::buffer::Buffer {
     let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
-    app.size = (w, h);
+    app.resize(w, h);
     terminal.draw(|f| view::render(app, f)).unwrap();
     terminal.backend().buffer().clone()
 }
@@ -435,7 +435,7 @@ fn the_row_under_the_cursor_stays_on_screen_while_scrolling() {
     let mut app = fx.app(ThemeName::NoColor);
     app.update(Action::Open);
     for (w, h) in [(80, 24), (120, 40)] {
-        app.size = (w, h);
+        app.resize(w, h);
         app.update(Action::Top);
         for step in 0..60 {
             let Screen::Detail(d) = app.screen() else { panic!() };
@@ -820,4 +820,24 @@ fn the_wizard_shows_progress_then_the_report_and_imports_the_valid_rows() {
     app.on_task(done);
     let Screen::Detail(d) = app.screen() else { panic!("lands on the new profile") };
     assert_eq!((d.profile.name.as_str(), d.devices.len()), ("Dock 3", 2));
+}
+
+#[test]
+fn after_a_resize_the_row_under_the_cursor_is_still_in_view() {
+    let fx = Fixture::new();
+    let mut csv = String::from("Serial Number,Manufacturer\n");
+    for i in 0..100 {
+        csv.push_str(&format!("SN{i:04},Acme\n"));
+    }
+    fx.import("Many", &csv);
+    let mut app = fx.app(ThemeName::NoColor);
+    app.update(Action::Open);
+    app.resize(120, 40);
+    for _ in 0..30 {
+        app.update(Action::Down);
+    }
+    // 30 rows down fits 40 rows; at 24 the table is shorter and must scroll to keep SN0030 in view.
+    let text = view::buffer_text(&draw(&mut app, 80, 24));
+    let line = text.lines().find(|l| l.starts_with('>')).unwrap_or_else(|| panic!("no cursor row:\n{text}"));
+    assert!(line.contains("SN0030"), "{text}");
 }

@@ -392,6 +392,23 @@ impl App {
         self.status = Some((Level::Error, msg.into()));
     }
 
+    /// A new terminal size: every table keeps the row under its cursor in view.
+    pub fn resize(&mut self, columns: u16, rows: u16) {
+        if self.size == (columns, rows) {
+            return;
+        }
+        self.size = (columns, rows);
+        for screen in &mut self.screens {
+            let height = super::view::table_rows(screen, rows);
+            match screen {
+                Screen::Profiles(p) => p.cursor.fit(p.view.len(), height),
+                Screen::Detail(d) => d.cursor.fit(d.view.len(), height),
+                Screen::Users(u) => u.cursor.fit(u.users.len(), height),
+                Screen::Qr(_) => {}
+            }
+        }
+    }
+
     /// Rows of the table on the current screen.
     pub fn table_height(&self) -> usize {
         super::view::table_rows(self.screen(), self.size.1)

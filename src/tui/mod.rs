@@ -48,7 +48,7 @@ where
 {
     let draw = |terminal: &mut Terminal<B>, app: &mut App, start: &mut dyn FnMut(), end: &mut dyn FnMut()| {
         let size = terminal.size().map_err(|e| e.to_string())?;
-        app.size = (size.width, size.height);
+        app.resize(size.width, size.height);
         start();
         let r = terminal.draw(|f| view::render(app, f)).map(|_| ()).map_err(|e| e.to_string());
         end();
@@ -59,7 +59,7 @@ where
         match msg {
             Msg::Term(Event::Key(key)) if key.kind != KeyEventKind::Release => app.on_key(key),
             Msg::Term(Event::Resize(w, h)) => {
-                app.size = (w, h);
+                app.resize(w, h);
                 terminal.autoresize().map_err(|e| e.to_string())?;
             }
             Msg::Term(_) => continue,
