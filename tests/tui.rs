@@ -841,3 +841,27 @@ fn after_a_resize_the_row_under_the_cursor_is_still_in_view() {
     let line = text.lines().find(|l| l.starts_with('>')).unwrap_or_else(|| panic!("no cursor row:\n{text}"));
     assert!(line.contains("SN0030"), "{text}");
 }
+
+#[test]
+fn the_wizard_writes_the_csv_template_where_the_path_points_and_never_over_a_file() {
+    let fx = Fixture::new();
+    let mut app = fx.app(ThemeName::Dark);
+    app.update(Action::NewProfile);
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Tab);
+    type_text(&mut app, fx.dir.path().to_str().unwrap());
+    ctrl(&mut app, 't');
+    let written = fx.dir.path().join("devices.csv");
+    assert_eq!(std::fs::read_to_string(&written).unwrap(), kitting::csv::android::TEMPLATE);
+    assert_eq!(form(&app).value("CSV file"), written.to_str().unwrap(), "the field points at it");
+    assert!(form(&app).note.as_deref().unwrap().starts_with("wrote the template"));
+    assert!(screen(&mut app, 120, 40).contains("Ctrl-t template"), "the footer offers it here");
+    std::fs::write(&written, "mine").unwrap();
+    ctrl(&mut app, 't');
+    assert!(form(&app).error.as_deref().unwrap().contains("not overwritten"));
+    assert_eq!(std::fs::read_to_string(&written).unwrap(), "mine");
+    key(&mut app, KeyCode::Esc);
+    app.update(Action::Users);
+    app.update(Action::AddUser);
+    assert!(!screen(&mut app, 120, 40).contains("template"), "not offered in other forms");
+}

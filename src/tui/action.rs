@@ -78,7 +78,8 @@ actions! {
     SaveSvg => "save_svg", "SVG", "Save the QR code as an SVG file";
     AddUser => "add_user", "add", "Add a user";
     EditUser => "edit_user", "edit", "Edit the user's name and email";
-    Confirm => "confirm", "ok", "Confirm";
+    Confirm => "confirm", "ok", "Confirm (Ctrl-s saves a form from a multi-line field)";
+    WriteTemplate => "write_template", "template", "Add-profile form: write the CSV template at the typed path (or in the typed folder)";
     Cancel => "cancel", "cancel", "Cancel";
     NextField => "next_field", "next", "Next field";
     PrevField => "prev_field", "previous", "Previous field";

@@ -728,7 +728,7 @@ impl App {
             vec![
                 FormField::text("Name", "", "1 to 64 characters, unique"),
                 FormField::text("Description", "", "optional"),
-                FormField::path("CSV file", "", "Tab completes; a new .csv name gets the template"),
+                FormField::path(CSV_FILE, "", "Tab completes; Ctrl-t writes the template here"),
                 FormField::toggle("Without token", false, "Assign custom attributes without token (Space)"),
                 self.user_picker("User", ""),
                 FormField::text("Token days", &days, "7 to 99").with_check(Check::Days),
@@ -996,6 +996,18 @@ impl App {
                     form.focus = (form.focus + form.fields.len() - 1) % form.fields.len();
                     self.modal = Some(Modal::Form(form));
                 }
+                Action::WriteTemplate if form.purpose == FormPurpose::NewProfile => {
+                    match write_template(&form.value(CSV_FILE)) {
+                        Ok(path) => {
+                            let field = form.fields.iter_mut().find(|f| f.label == CSV_FILE).expect("CSV field");
+                            field.input = line_input(&path.display().to_string());
+                            form.note =
+                                Some(format!("wrote the template to {}; fill it in, then Enter", path.display()));
+                        }
+                        Err(e) => form.error = Some(e),
+                    }
+                    self.modal = Some(Modal::Form(form));
+                }
                 Action::Confirm => {
                     if let Err(e) = self.submit(&form) {
                         form.error = Some(e);
@@ -1192,7 +1204,7 @@ impl App {
         {
             return Err(format!("no user {u}; add it in Users first"));
         }
-        let path = PathBuf::from(form.value("CSV file"));
+        let path = PathBuf::from(form.value(CSV_FILE));
         if path.as_os_str().is_empty() {
             return Err("type the CSV file's path (Tab completes)".into());
         }
@@ -1397,6 +1409,7 @@ fn targets(d: &DetailState) -> Vec<DeviceSeq> {
     }
 }
 
+const CSV_FILE: &str = "CSV file";
 const VENDOR_KEYS: &str = "Vendor keys";
 const CUSTOM_KEYS: &str = "Custom keys";
 const ATTRIBUTES: &str = "Custom attributes";
@@ -1477,6 +1490,24 @@ fn config_form(p: &Profile) -> Form {
             .in_section("Custom Android system keys"),
     );
     Form::new(format!("Modify the configuration of {}", p.name), FormPurpose::ModifyConfig(p.id), fields)
+}
+
+/// Writes the Android CSV template at `typed`: a new `.csv` path, or `devices.csv` in a folder (empty: the
+/// current one). An existing file is never overwritten.
+fn write_template(typed: &str) -> Result<PathBuf, String> {
+    let typed = Path::new(if typed.is_empty() { "." } else { typed });
+    let path = if typed.is_dir() { typed.join("devices.csv") } else { typed.to_path_buf() };
+    if !path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
+        return Err(format!("{}: type a folder or a new .csv file name for the template", path.display()));
+    }
+    let mut file = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&path)
+        .map_err(|e| format!("{}: {e} (an existing file is not overwritten)", path.display()))?;
+    std::io::Write::write_all(&mut file, android_csv::TEMPLATE.as_bytes())
+        .map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(path)
 }
 
 fn export_form(p: &Profile) -> Form {

@@ -13,8 +13,8 @@ use ratatui::widgets::{Block, Borders, Cell, Clear, Gauge, Paragraph, Row, Table
 
 use super::action::Action;
 use super::app::{
-    App, DetailState, Form, Level, MIN_SIZE, Modal, ProfileColumn, ProfilesState, QrState, Screen, UsersState, Wizard,
-    WizardStage,
+    App, DetailState, Form, FormPurpose, Level, MIN_SIZE, Modal, ProfileColumn, ProfilesState, QrState, Screen,
+    UsersState, Wizard, WizardStage,
 };
 use super::form::{FieldKind, FormField, input_text};
 use super::keymap::Context;
@@ -109,6 +109,10 @@ fn draw_footer(app: &App, context: Context, area: Rect, frame: &mut Frame) {
     let mut entries: Vec<(String, &str)> = Vec::new();
     for c in contexts {
         for (action, keys) in app.keymap.bindings(c) {
+            let template_form = matches!(&app.modal, Some(Modal::Form(f)) if f.purpose == FormPurpose::NewProfile);
+            if action == Action::WriteTemplate && !template_form {
+                continue;
+            }
             if let Some(k) = keys.first() {
                 entries.push((k.label(), action.short()));
             }
