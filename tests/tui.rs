@@ -693,7 +693,12 @@ fn the_user_is_picked_from_a_list_that_typing_filters() {
     let fx = Fixture::new();
     fx.import("Warehouse A", DEVICES);
     for (u, n) in [("alice", "Alice Liddell"), ("bob", "Bob Stone"), ("carol", "Carol Lidd")] {
-        let user = kitting::domain::User { username: u.into(), name: n.into(), email: format!("{u}@example.com") };
+        let user = kitting::domain::User {
+            username: u.into(),
+            name: n.into(),
+            email: format!("{u}@example.com"),
+            ..Default::default()
+        };
         fx.store.put_user(user, true).unwrap();
     }
     let mut app = fx.app(ThemeName::Dark);

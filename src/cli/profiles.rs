@@ -127,7 +127,7 @@ pub fn users(ctx: &mut Context, cmd: UsersCmd) -> Outcome {
             print_rows(format, &["Username", "Name", "Email"], rows)
         }
         UsersCmd::Add { username, name, email } => {
-            store.put_user(User { username: username.clone(), name, email }, true)?;
+            store.put_user(User { username: username.clone(), name, email, ..User::default() }, true)?;
             println!("Added user {:?}.", sanitize(username.trim()));
             Ok(())
         }

@@ -2,6 +2,7 @@
 //! Nothing here does I/O.
 
 pub mod android;
+pub mod dep;
 pub mod imei;
 pub mod registration;
 pub mod text;
@@ -303,11 +304,15 @@ impl NewDevice {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct User {
     pub username: String,
     pub name: String,
     pub email: String,
+    /// UserDescription of the DEP device-information CSV.
+    pub description: String,
+    /// Organizations (catalog names) the user belongs to.
+    pub organizations: Vec<String>,
 }
 
 /// Validates a profile name: trimmed, 1 to 64 characters, no control characters.

@@ -24,7 +24,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{DeviceSeq, Profile, ProfileId};
 
-pub const SCHEMA_VERSION: u32 = 2;
+/// 3: users gained description and organizations; DEP device information, catalog and outbox keys.
+pub const SCHEMA_VERSION: u32 = 3;
 pub const CHUNK: u32 = 1024;
 pub const BUCKETS: u16 = 128;
 pub const RECORD: usize = 16;

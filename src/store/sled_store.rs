@@ -5,8 +5,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
 use chrono::Utc;
-use serde::Serialize;
 use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
 
 use super::chunk::{ChunkBuilder, PreparedRows, RowEncoder};
 use super::layout::{self, CHUNK, Index, NewRec, ProfileRecord, Rec};
@@ -167,6 +167,8 @@ impl SledStore {
                 let found = u32::from_be_bytes(v.as_ref().try_into().map_err(|_| backend("corrupt schema version"))?);
                 if found == layout::SCHEMA_VERSION {
                     Ok(())
+                } else if found == 2 {
+                    self.migrate_from_2()
                 } else {
                     Err(StoreError::Backend(format!(
                         "database {} has schema version {found}; this kitting reads version {}",
@@ -176,6 +178,26 @@ impl SledStore {
                 }
             }
         }
+    }
+
+    /// Version 2 → 3: users gain a description and organizations (postcard is not self-describing, so each
+    /// user is decoded in its old shape and written in the new one), in one batch with the new version.
+    fn migrate_from_2(&self) -> Result<()> {
+        #[derive(Deserialize)]
+        struct UserV2 {
+            username: String,
+            name: String,
+            email: String,
+        }
+        let mut batch = sled::Batch::default();
+        for kv in self.tree.scan_prefix(b"u") {
+            let (k, v) = kv.map_err(backend)?;
+            let old: UserV2 = dec(&v, "user")?;
+            let user = User { username: old.username, name: old.name, email: old.email, ..User::default() };
+            batch.insert(k, enc(&user));
+        }
+        batch.insert(layout::META_SCHEMA, &layout::SCHEMA_VERSION.to_be_bytes());
+        self.commit(batch)
     }
 
     /// Removes what an interrupted import staged: every chunk from the journal's first chunk on.
@@ -1147,5 +1169,37 @@ impl Drop for SledImport<'_> {
                 let _ = self.store.db.flush();
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_version_2_database_is_migrated_with_its_users() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = SledStore::open(dir.path()).unwrap();
+            // A user as version 2 wrote it: three strings.
+            let v2 =
+                postcard::to_stdvec(&("alice".to_string(), "Alice".to_string(), "a@example.com".to_string())).unwrap();
+            store.tree.insert(layout::user_key("alice"), v2).unwrap();
+            store.tree.insert(layout::META_SCHEMA, &2u32.to_be_bytes()).unwrap();
+            store.db.flush().unwrap();
+        }
+        let store = SledStore::open(dir.path()).unwrap();
+        let alice = store.user("alice").unwrap().unwrap();
+        assert_eq!((alice.name.as_str(), alice.email.as_str()), ("Alice", "a@example.com"));
+        assert!(alice.description.is_empty() && alice.organizations.is_empty());
+        let version = store.get_raw(layout::META_SCHEMA).unwrap().unwrap();
+        assert_eq!(version.as_ref(), &layout::SCHEMA_VERSION.to_be_bytes());
+        drop(store);
+        // Version 1 (development only) is still refused with both numbers.
+        let store = SledStore::open(dir.path()).unwrap();
+        store.tree.insert(layout::META_SCHEMA, &1u32.to_be_bytes()).unwrap();
+        drop(store);
+        let Err(e) = SledStore::open(dir.path()) else { panic!("version 1 opened") };
+        assert!(e.to_string().contains("schema version 1; this kitting reads version 3"), "{e}");
     }
 }

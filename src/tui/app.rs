@@ -1105,12 +1105,15 @@ impl App {
             }
             FormPurpose::AddUser => {
                 let username = crate::domain::check_username(&form.value("Username"))?;
-                let user = User { username, name: form.value("Name"), email: form.value("Email") };
+                let user = User { username, name: form.value("Name"), email: form.value("Email"), ..User::default() };
                 store.put_user(user, true).map_err(e)?;
                 "user added".into()
             }
             FormPurpose::EditUser(username) => {
-                let user = User { username: username.clone(), name: form.value("Name"), email: form.value("Email") };
+                // Only name and email are on this form: the rest of the user (description, organizations) stays.
+                let mut user = store.user(username).map_err(e)?.ok_or("the user was deleted")?;
+                user.name = form.value("Name");
+                user.email = form.value("Email");
                 store.put_user(user, false).map_err(e)?;
                 "user saved".into()
             }

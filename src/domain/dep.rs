@@ -1,0 +1,467 @@
+//! Apple DEP device information: the catalog (organizations, templates, device tags), device records that
+//! devices check in against, and the rules of their fields.
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+
+use super::text::check_plain;
+
+/// What a catalog entry is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub enum CatalogKind {
+    Organization,
+    Template,
+    Tag,
+}
+
+impl CatalogKind {
+    pub const ALL: [CatalogKind; 3] = [CatalogKind::Organization, CatalogKind::Template, CatalogKind::Tag];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            CatalogKind::Organization => "organization",
+            CatalogKind::Template => "template",
+            CatalogKind::Tag => "device tag",
+        }
+    }
+
+    pub fn byte(self) -> u8 {
+        match self {
+            CatalogKind::Organization => b'o',
+            CatalogKind::Template => b't',
+            CatalogKind::Tag => b'g',
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CatalogEntry {
+    pub name: String,
+    pub description: Option<String>,
+}
+
+/// A catalog name: 1 to 64 printable characters without `|` (the separator of several in a cell).
+pub fn check_catalog_name(kind: CatalogKind, raw: &str) -> Result<String, String> {
+    let name = raw.trim();
+    if name.is_empty() {
+        return Err(format!("{} name is empty", kind.title()));
+    }
+    check_plain(name, &format!("{} name", kind.title()), 64)?;
+    if name.contains('|') {
+        return Err(format!("{} name {name:?} contains '|', which separates several names", kind.title()));
+    }
+    Ok(name.to_string())
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DepOs {
+    Ios,
+    Android,
+    Windows,
+}
+
+impl DepOs {
+    pub fn parse(v: &str) -> Result<DepOs, String> {
+        match v {
+            "ios" => Ok(DepOs::Ios),
+            "android" => Ok(DepOs::Android),
+            "windows" => Ok(DepOs::Windows),
+            _ => Err(format!("OS must be ios, android or windows (case-sensitive), got {v:?}")),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DepOs::Ios => "ios",
+            DepOs::Android => "android",
+            DepOs::Windows => "windows",
+        }
+    }
+}
+
+/// How a DEP device is matched to its record when it is set up.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DepMethod {
+    Serial,
+    Keycode,
+}
+
+impl DepMethod {
+    pub fn parse(v: &str) -> Result<DepMethod, String> {
+        match v {
+            "Serial" => Ok(DepMethod::Serial),
+            "Keycode" => Ok(DepMethod::Keycode),
+            _ => Err(format!("DEPMethod must be Serial or Keycode (case-sensitive), got {v:?}")),
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DepMethod::Serial => "Serial",
+            DepMethod::Keycode => "Keycode",
+        }
+    }
+}
+
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum DepState {
+    Pending,
+    CheckedIn { at: DateTime<Utc>, dep_serial: Option<String>, dep_profile: Option<String> },
+    Withdrawn { at: DateTime<Utc> },
+}
+
+impl DepState {
+    pub fn label(&self) -> &'static str {
+        match self {
+            DepState::Pending => "pending",
+            DepState::CheckedIn { .. } => "checked in",
+            DepState::Withdrawn { .. } => "withdrawn",
+        }
+    }
+
+    /// Why a record in this state cannot be edited, if it cannot.
+    pub fn read_only(&self) -> Option<String> {
+        match self {
+            DepState::Pending => None,
+            other => Some(format!("the device is {}; its information cannot be edited", other.label())),
+        }
+    }
+}
+
+/// Days a check-in code stays valid when the file says nothing.
+pub const DEFAULT_EXPIRATION_DAYS: u32 = 7;
+pub const MAX_EXPIRATION_DAYS: u32 = 365;
+
+/// One device's information record.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DepDevice {
+    /// As first given; compared case-insensitively.
+    pub identifier: String,
+    pub template: Option<String>,
+    pub code: String,
+    pub os: DepOs,
+    pub tags: Vec<String>,
+    pub wifi_mac: Option<String>,
+    pub imei: Option<String>,
+    pub meid: Option<String>,
+    pub udid: Option<String>,
+    pub serial: Option<String>,
+    pub expiration_days: u32,
+    /// When the check-in code stops working: `expiration_days` after the last create or update.
+    pub expires: DateTime<Utc>,
+    pub display_name: Option<String>,
+    pub description: Option<String>,
+    pub registration_email: Option<String>,
+    /// "Use DEP to Enroll" is on when a method is set.
+    pub dep_method: Option<DepMethod>,
+    pub user: Option<String>,
+    pub state: DepState,
+    pub created: DateTime<Utc>,
+    pub modified: DateTime<Utc>,
+}
+
+impl DepDevice {
+    /// The key the identifier is unique by.
+    pub fn key(identifier: &str) -> String {
+        identifier.trim().to_lowercase()
+    }
+
+    /// Checks the fields together: the DEP method's needs.
+    pub fn check(&self) -> Result<(), String> {
+        if self.dep_method == Some(DepMethod::Serial) && self.serial.is_none() {
+            return Err("DEPMethod Serial needs a Serial (the DEP device's serial number)".into());
+        }
+        Ok(())
+    }
+
+    pub fn set_expiration(&mut self, days: u32, now: DateTime<Utc>) {
+        self.expiration_days = days;
+        self.expires = now + Duration::days(i64::from(days));
+    }
+}
+
+/// A new identifier: 1 to 20 letters, digits, `.`, `-` or `_`.
+pub fn check_identifier(v: &str) -> Result<(), String> {
+    let ok =
+        (1..=20).contains(&v.len()) && v.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '-' | '_'));
+    if ok { Ok(()) } else { Err(format!("Identifier must be 1 to 20 letters, digits, '.', '-' or '_', got {v:?}")) }
+}
+
+/// A check-in code: 1 to 32 letters and digits.
+pub fn check_code(v: &str) -> Result<(), String> {
+    if (1..=32).contains(&v.len()) && v.chars().all(|c| c.is_ascii_alphanumeric()) {
+        Ok(())
+    } else {
+        Err(format!("Code must be 1 to 32 letters and digits, got {v:?}"))
+    }
+}
+
+/// A generated check-in code: 8 characters from the OS random source, without look-alikes (no 0/O, 1/I/L).
+pub fn generate_code() -> Result<String, String> {
+    const ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+    let mut code = String::new();
+    while code.len() < 8 {
+        let mut bytes = [0u8; 16];
+        getrandom::fill(&mut bytes).map_err(|e| format!("the OS random source failed: {e}"))?;
+        // 31 letters: bytes below 248 (8 × 31) map without bias; the rest are drawn again.
+        code.extend(
+            bytes.iter().filter(|&&b| b < 248).map(|&b| ALPHABET[usize::from(b) % 31] as char).take(8 - code.len()),
+        );
+    }
+    Ok(code)
+}
+
+fn hex_digits(v: &str) -> impl Iterator<Item = char> + '_ {
+    v.chars().filter(|c| !matches!(c, ':' | '-'))
+}
+
+/// A Wi-Fi MAC address: six hex pairs separated by `:` or `-` (or none).
+pub fn check_wifi_mac(v: &str) -> Result<(), String> {
+    let digits: Vec<char> = hex_digits(v).collect();
+    let separators_ok = match v.len() {
+        12 => true,
+        17 => v.char_indices().all(|(i, c)| if i % 3 == 2 { c == ':' || c == '-' } else { c.is_ascii_hexdigit() }),
+        _ => false,
+    };
+    if separators_ok && digits.len() == 12 && digits.iter().all(char::is_ascii_hexdigit) {
+        Ok(())
+    } else {
+        Err(format!("WifiMac must be a MAC address like 00:1A:2B:3C:4D:5E, got {v:?}"))
+    }
+}
+
+/// A MEID: 14 hex digits.
+pub fn check_meid(v: &str) -> Result<(), String> {
+    if v.len() == 14 && v.chars().all(|c| c.is_ascii_hexdigit()) {
+        Ok(())
+    } else {
+        Err(format!("MEID must be 14 hex digits, got {v:?}"))
+    }
+}
+
+/// A UDID: 40 hex digits, or the newer 8 hex digits, '-', 16 hex digits.
+pub fn check_udid(v: &str) -> Result<(), String> {
+    let hex = |s: &str| s.chars().all(|c| c.is_ascii_hexdigit());
+    let ok = match v.split_once('-') {
+        None => v.len() == 40 && hex(v),
+        Some((a, b)) => a.len() == 8 && b.len() == 16 && hex(a) && hex(b),
+    };
+    if ok { Ok(()) } else { Err(format!("UDID must be 40 hex digits or 8-16 hex digits with '-', got {v:?}")) }
+}
+
+/// A serial number: 1 to 64 letters and digits.
+pub fn check_serial(v: &str) -> Result<(), String> {
+    if (1..=64).contains(&v.len()) && v.chars().all(|c| c.is_ascii_alphanumeric()) {
+        Ok(())
+    } else {
+        Err(format!("Serial must be 1 to 64 letters and digits, got {v:?}"))
+    }
+}
+
+pub fn check_email(what: &str, v: &str) -> Result<(), String> {
+    check_plain(v, what, 254)?;
+    match v.split_once('@') {
+        Some((local, domain)) if !local.is_empty() && domain.contains('.') && !v.contains(char::is_whitespace) => {
+            Ok(())
+        }
+        _ => Err(format!("{what} {v:?} is not an email address")),
+    }
+}
+
+pub fn check_expiration_days(v: &str) -> Result<u32, String> {
+    match v.parse::<u32>() {
+        Ok(d) if (1..=MAX_EXPIRATION_DAYS).contains(&d) => Ok(d),
+        _ => Err(format!("ExpirationDays must be a number of days from 1 to {MAX_EXPIRATION_DAYS}, got {v:?}")),
+    }
+}
+
+/// A restricting identifier compared at check-in: hex digits and letters without separators, upper-cased.
+pub fn normalized(v: &str) -> String {
+    hex_digits(v).collect::<String>().to_uppercase()
+}
+
+/// A queued check-in email (there is no mail server: `kitting dep outbox` lists and writes them).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Mail {
+    pub id: u64,
+    pub to: String,
+    pub identifier: String,
+    pub code: String,
+    pub expires: DateTime<Utc>,
+    pub created: DateTime<Utc>,
+    pub written: bool,
+}
+
+impl Mail {
+    pub fn subject(&self) -> String {
+        format!("Device check-in for {}", self.identifier)
+    }
+
+    /// The message as an RFC 5322 `.eml` file.
+    pub fn eml(&self) -> String {
+        format!(
+            "From: kitting <kitting@localhost>\r\nTo: <{to}>\r\nSubject: {subject}\r\nDate: {date}\r\n\
+             Message-ID: <kitting-{id}@localhost>\r\nMIME-Version: 1.0\r\n\
+             Content-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: 8bit\r\n\r\n\
+             Check in device {identifier} with this code:\r\n\r\n    {code}\r\n\r\n\
+             The code works until {expires}.\r\n",
+            to = self.to,
+            subject = self.subject(),
+            date = self.created.to_rfc2822(),
+            id = self.id,
+            identifier = self.identifier,
+            code = self.code,
+            expires = self.expires.format("%Y-%m-%d %H:%M UTC"),
+        )
+    }
+}
+
+/// What a device presents when it checks in.
+#[derive(Clone, Debug, Default)]
+pub struct CheckIn {
+    pub code: String,
+    pub serial: Option<String>,
+    pub imei: Option<String>,
+    pub meid: Option<String>,
+    pub udid: Option<String>,
+    pub wifi_mac: Option<String>,
+    pub dep_profile: Option<String>,
+}
+
+/// Checks a check-in against a record and, when it is allowed, records it. Each refusal says why.
+pub fn check_in(d: &mut DepDevice, c: &CheckIn, now: DateTime<Utc>) -> Result<(), String> {
+    if let Some(why) = d.state.read_only() {
+        return Err(format!("{} cannot check in: {why}", d.identifier));
+    }
+    if c.code != d.code {
+        return Err(format!("wrong check-in code for {}", d.identifier));
+    }
+    if now >= d.expires {
+        return Err(format!(
+            "the check-in code of {} expired on {}",
+            d.identifier,
+            d.expires.format("%Y-%m-%d %H:%M UTC")
+        ));
+    }
+    let restrictions = [
+        ("WifiMac", &d.wifi_mac, &c.wifi_mac),
+        ("IMEI", &d.imei, &c.imei),
+        ("MEID", &d.meid, &c.meid),
+        ("UDID", &d.udid, &c.udid),
+    ];
+    for (what, want, got) in restrictions {
+        if let Some(want) = want {
+            match got {
+                None => {
+                    return Err(format!("{} is restricted to {what} {want}; the device presented none", d.identifier));
+                }
+                Some(got) if normalized(got) != normalized(want) => {
+                    return Err(format!("{} is restricted to {what} {want}; the device presented {got}", d.identifier));
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    if d.dep_method == Some(DepMethod::Serial) {
+        let want = d.serial.as_deref().unwrap_or_default();
+        match c.serial.as_deref() {
+            Some(got) if got.eq_ignore_ascii_case(want) => {}
+            got => {
+                return Err(format!(
+                    "{} enrolls by DEP serial {want}; the device presented {}",
+                    d.identifier,
+                    got.unwrap_or("none")
+                ));
+            }
+        }
+    }
+    d.state = DepState::CheckedIn { at: now, dep_serial: c.serial.clone(), dep_profile: c.dep_profile.clone() };
+    d.modified = now;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub fn device(now: DateTime<Utc>) -> DepDevice {
+        DepDevice {
+            identifier: "apple001".into(),
+            template: None,
+            code: "123".into(),
+            os: DepOs::Ios,
+            tags: vec![],
+            wifi_mac: None,
+            imei: None,
+            meid: None,
+            udid: None,
+            serial: Some("AAABBBCCCDDD".into()),
+            expiration_days: 7,
+            expires: now + Duration::days(7),
+            display_name: None,
+            description: None,
+            registration_email: None,
+            dep_method: Some(DepMethod::Serial),
+            user: None,
+            state: DepState::Pending,
+            created: now,
+            modified: now,
+        }
+    }
+
+    #[test]
+    fn field_formats() {
+        assert!(check_identifier("DEVICE01").is_ok() && check_identifier("a.b-c_d").is_ok());
+        assert!(check_identifier("").is_err() && check_identifier("x".repeat(21).as_str()).is_err());
+        assert!(check_identifier("dev 01").is_err() && check_identifier("dév").is_err());
+        assert!(check_meid("A0000012345678").is_ok() && check_meid("A000001234567").is_err());
+        assert!(check_meid("G0000012345678").is_err());
+        assert!(check_wifi_mac("00:1a:2B:3c:4D:5e").is_ok() && check_wifi_mac("001A2B3C4D5E").is_ok());
+        assert!(check_wifi_mac("00-1A-2B-3C-4D-5E").is_ok() && check_wifi_mac("00:1A:2B:3C:4D").is_err());
+        assert!(check_wifi_mac("001A:2B3C:4D5E:").is_err());
+        assert!(check_udid(&"a".repeat(40)).is_ok() && check_udid("00008020-000A1C2E0C38002E").is_ok());
+        assert!(check_udid("00008020000A1C2E0C38002E").is_err());
+        assert!(DepOs::parse("iOS").unwrap_err().contains("case-sensitive"));
+        assert_eq!(DepMethod::parse("Keycode"), Ok(DepMethod::Keycode));
+        assert!(DepMethod::parse("KeyCode").is_err());
+        assert!(check_email("RegistrationEmail", "a@example.com").is_ok());
+        assert!(check_email("RegistrationEmail", "a@b").is_err());
+        assert_eq!(check_expiration_days("123"), Ok(123));
+        assert!(check_expiration_days("0").is_err() && check_expiration_days("366").is_err());
+        let code = generate_code().unwrap();
+        assert!(check_code(&code).is_ok() && code.len() == 8 && !code.contains(['0', 'O', '1', 'I', 'L']));
+        assert!(check_catalog_name(CatalogKind::Tag, "a|b").unwrap_err().contains("'|'"));
+    }
+
+    #[test]
+    fn serial_method_needs_a_serial() {
+        let now = Utc::now();
+        let mut d = device(now);
+        assert!(d.check().is_ok());
+        d.serial = None;
+        assert!(d.check().unwrap_err().contains("needs a Serial"));
+        d.dep_method = Some(DepMethod::Keycode);
+        assert!(d.check().is_ok());
+    }
+
+    #[test]
+    fn check_in_needs_the_code_in_time_and_the_restricted_identifiers() {
+        let now = Utc::now();
+        let good = CheckIn { code: "123".into(), serial: Some("aaabbbcccddd".into()), ..Default::default() };
+        let mut d = device(now);
+        assert!(check_in(&mut d, &CheckIn { code: "124".into(), ..good.clone() }, now).unwrap_err().contains("wrong"));
+        let later = now + Duration::days(8);
+        assert!(check_in(&mut d, &good, later).unwrap_err().contains("expired"));
+        let no_serial = CheckIn { serial: None, ..good.clone() };
+        assert!(check_in(&mut d, &no_serial, now).unwrap_err().contains("presented none"));
+        d.wifi_mac = Some("00:1A:2B:3C:4D:5E".into());
+        assert!(check_in(&mut d, &good, now).unwrap_err().contains("WifiMac"));
+        let wrong_mac = CheckIn { wifi_mac: Some("00:1A:2B:3C:4D:5F".into()), ..good.clone() };
+        assert!(check_in(&mut d, &wrong_mac, now).unwrap_err().contains("presented 00:1A:2B:3C:4D:5F"));
+        let same_mac = CheckIn { wifi_mac: Some("001a2b3c4d5e".into()), dep_profile: Some("Corp".into()), ..good };
+        check_in(&mut d, &same_mac, now).unwrap();
+        assert!(matches!(&d.state, DepState::CheckedIn { dep_profile: Some(p), dep_serial: Some(s), .. }
+            if p == "Corp" && s == "aaabbbcccddd"));
+        assert!(check_in(&mut d, &same_mac, now).unwrap_err().contains("checked in"));
+    }
+}
