@@ -51,22 +51,7 @@ pub fn import(ctx: &mut Context, a: ImportArgs) -> Outcome {
         Err(ImportError::Store(e)) => return Err(e.into()),
         Err(e) => return Err(Failure::refused(e.to_string())),
     };
-    for r in &report.rejected {
-        for p in &r.problems {
-            let line = match &p.column {
-                Some((n, name)) => format!(
-                    "{}:{}:{n}: {} {:?}: {}",
-                    report.file,
-                    r.line,
-                    sanitize(name),
-                    sanitize(&p.value),
-                    sanitize(&p.reason)
-                ),
-                None => format!("{}:{}: {}", report.file, r.line, sanitize(&p.reason)),
-            };
-            eprintln!("{line}");
-        }
-    }
+    print_rejected(&report.file, &report.rejected);
     if let Some(path) = &a.rejects {
         let f = std::fs::File::create(path).map_err(|e| Failure::refused(format!("{}: {e}", path.display())))?;
         android::write_rejects(&report, std::io::BufWriter::new(f))
@@ -97,7 +82,26 @@ pub fn import(ctx: &mut Context, a: ImportArgs) -> Outcome {
     )))
 }
 
-fn rejects_hint(rejects: &Option<PathBuf>) -> String {
+/// Each problem of each rejected row on stderr, as `FILE:LINE:COLUMN: HEADER "VALUE": reason`.
+pub fn print_rejected(file: &str, rejected: &[crate::csv::Rejected]) {
+    for r in rejected {
+        for p in &r.problems {
+            let line = match &p.column {
+                Some((n, name)) => format!(
+                    "{file}:{}:{n}: {} {:?}: {}",
+                    r.line,
+                    sanitize(name),
+                    sanitize(&p.value),
+                    sanitize(&p.reason)
+                ),
+                None => format!("{file}:{}: {}", r.line, sanitize(&p.reason)),
+            };
+            eprintln!("{line}");
+        }
+    }
+}
+
+pub fn rejects_hint(rejects: &Option<PathBuf>) -> String {
     match rejects {
         Some(p) => format!(" (written to {})", p.display()),
         None => String::new(),
@@ -260,14 +264,13 @@ pub fn check(ctx: &mut Context) -> Outcome {
     }
 }
 
-pub fn template(output: Option<PathBuf>) -> Outcome {
+pub fn template(text: &str, output: Option<PathBuf>) -> Outcome {
     match output {
         Some(path) => {
-            std::fs::write(&path, android::TEMPLATE)
-                .map_err(|e| Failure::refused(format!("{}: {e}", path.display())))?;
-            println!("Wrote the Android bulk-enrollment template to {}.", path.display());
+            std::fs::write(&path, text).map_err(|e| Failure::refused(format!("{}: {e}", path.display())))?;
+            println!("Wrote the template to {}.", path.display());
         }
-        None => print!("{}", android::TEMPLATE),
+        None => print!("{text}"),
     }
     Ok(())
 }

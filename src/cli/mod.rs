@@ -1,6 +1,7 @@
 //! The headless command line: every action a technician can take on screen is also a subcommand.
 
 mod data;
+mod dep;
 mod profiles;
 mod qr;
 
@@ -63,6 +64,12 @@ pub enum Command {
     Template(TemplateCmd),
     /// Verify that device counts and indexes agree with the devices
     Check,
+    /// Apple DEP device information: import, export, list, show, edit, delete, check in, withdraw, outbox
+    #[command(subcommand)]
+    Dep(dep::DepCmd),
+    /// The DEP catalog: organizations, templates and device tags
+    #[command(subcommand)]
+    Catalog(dep::CatalogCmd),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, Default)]
@@ -326,6 +333,11 @@ pub enum TemplateCmd {
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
     },
+    /// The DEP device-information CSV template (every column, with the seed's first example)
+    Dep {
+        #[arg(short, long, value_name = "FILE")]
+        output: Option<PathBuf>,
+    },
 }
 
 /// A command's failure: the lines for stderr and the exit code.
@@ -396,7 +408,10 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Devices(cmd) => data::devices(&mut ctx, cmd),
         Command::Register(args) => data::register(&mut ctx, args),
         Command::Check => data::check(&mut ctx),
-        Command::Template(TemplateCmd::Android { output }) => data::template(output),
+        Command::Template(TemplateCmd::Android { output }) => data::template(crate::csv::android::TEMPLATE, output),
+        Command::Template(TemplateCmd::Dep { output }) => data::template(crate::csv::dep::TEMPLATE, output),
+        Command::Dep(cmd) => dep::run(&mut ctx, cmd),
+        Command::Catalog(cmd) => dep::catalog(&mut ctx, cmd),
         Command::Qr(args) => qr::run(&mut ctx, args),
     }
 }

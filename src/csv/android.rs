@@ -291,20 +291,20 @@ struct ReadEnd {
     rows: u64,
 }
 
-type Reader = csv::Reader<std::io::BufReader<Box<dyn std::io::Read + Send>>>;
+pub(super) type Reader = csv::Reader<std::io::BufReader<Box<dyn std::io::Read + Send>>>;
 
-fn csv_reader(opened: decode::Opened) -> Reader {
+pub(super) fn csv_reader(opened: decode::Opened) -> Reader {
     csv::ReaderBuilder::new().delimiter(opened.delimiter).has_headers(false).flexible(true).from_reader(opened.reader)
 }
 
-fn read_record(file: &str, rdr: &mut Reader, record: &mut csv::StringRecord) -> Result<bool, ImportError> {
+pub(super) fn read_record(file: &str, rdr: &mut Reader, record: &mut csv::StringRecord) -> Result<bool, ImportError> {
     rdr.read_record(record).map_err(|e| {
         let line = e.position().map(|p| p.line()).unwrap_or(0);
         ImportError::File(format!("{file}:{line}: cannot read the file: {e}"))
     })
 }
 
-fn is_blank(record: &csv::StringRecord) -> bool {
+pub(super) fn is_blank(record: &csv::StringRecord) -> bool {
     record.iter().all(|f| f.trim().is_empty())
 }
 
@@ -313,7 +313,7 @@ fn cells(record: &csv::StringRecord) -> Vec<&str> {
     record.iter().map(cell).collect()
 }
 
-fn cell(f: &str) -> &str {
+pub(super) fn cell(f: &str) -> &str {
     unescape_formula(crate::domain::text::trim(f))
 }
 
@@ -515,11 +515,16 @@ fn reject(report: &mut ImportReport, session: &mut dyn crate::store::ImportSessi
 
 /// Writes the rejected rows in their original columns plus `Line` and `Reason`.
 pub fn write_rejects(report: &ImportReport, out: impl Write) -> csv::Result<()> {
+    write_rejected(&report.header, &report.rejected, out)
+}
+
+/// Rejected rows of any import: the header and each row as read, plus `Line` and `Reason`.
+pub fn write_rejected(header: &[String], rejected: &[Rejected], out: impl Write) -> csv::Result<()> {
     let mut w = csv::WriterBuilder::new().flexible(true).from_writer(out);
-    let mut header: Vec<&str> = report.header.iter().map(String::as_str).collect();
-    header.extend(["Line", "Reason"]);
-    w.write_record(&header)?;
-    for r in &report.rejected {
+    let mut names: Vec<&str> = header.iter().map(String::as_str).collect();
+    names.extend(["Line", "Reason"]);
+    w.write_record(&names)?;
+    for r in rejected {
         let mut row: Vec<String> = r.fields.iter().map(|f| escape_formula(f).into_owned()).collect();
         row.push(r.line.to_string());
         row.push(escape_formula(&r.reason()).into_owned());

@@ -2,5 +2,6 @@
 
 pub mod android;
 pub mod decode;
+pub mod dep;
 
 pub use android::{ImportError, ImportOptions, ImportReport, Progress, Rejected, RowProblem};

@@ -2,10 +2,12 @@
 //! unit); `sled_store` is its only implementation and the only place that names a sled type.
 
 mod chunk;
+mod dep;
 mod layout;
 mod sled_store;
 
 pub use chunk::{PreparedRow, PreparedRows, RowEncoder};
+pub use dep::{DepChange, DepStore, DeviceWrite};
 pub use sled_store::SledStore;
 
 use crate::domain::{Device, DeviceSeq, Field, Imei, NewDevice, Profile, ProfileId, Status, User};
@@ -82,7 +84,8 @@ pub trait ImportSession {
 /// A consistency problem found by `check`.
 pub type Problem = String;
 
-pub trait Store: Send + Sync {
+/// The whole store: Android profiles and devices, users, and (through `DepStore`) DEP device information.
+pub trait Store: DepStore + Send + Sync {
     fn profiles(&self) -> Result<Vec<Profile>>;
     /// By name, case-insensitively.
     fn profile(&self, name: &str) -> Result<Option<Profile>>;

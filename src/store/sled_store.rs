@@ -13,23 +13,22 @@ use super::layout::{self, CHUNK, Index, NewRec, ProfileRecord, Rec};
 use super::{FieldProblem, ImportSession, ImportTarget, LineProblems, Lookup, Problem, Result, Store, StoreError};
 use crate::domain::{
     Device, DeviceSeq, Field, Identifiers, Imei, NewDevice, Profile, ProfileId, Status, User, check_profile_name,
-    check_username,
 };
 
 pub struct SledStore {
-    db: sled::Db,
-    tree: sled::Tree,
+    pub(super) db: sled::Db,
+    pub(super) tree: sled::Tree,
     /// Serialises writers in this process (one process owns the database; readers never wait).
     write: Mutex<()>,
     dir: PathBuf,
     _lock: std::fs::File,
 }
 
-fn backend(e: impl std::fmt::Display) -> StoreError {
+pub(super) fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
 }
 
-fn enc<T: Serialize>(v: &T) -> Vec<u8> {
+pub(super) fn enc<T: Serialize>(v: &T) -> Vec<u8> {
     postcard::to_stdvec(v).expect("domain values always serialize")
 }
 
@@ -48,7 +47,7 @@ fn decode_chunk(bytes: &[u8]) -> Result<Vec<Device>> {
     super::chunk::decode(&raw).map_err(|e| StoreError::Backend(format!("corrupt device chunk: {e}")))
 }
 
-fn dec<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
+pub(super) fn dec<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
     postcard::from_bytes(bytes).map_err(|e| StoreError::Backend(format!("corrupt {what}: {e}")))
 }
 
@@ -226,19 +225,19 @@ impl SledStore {
         Ok(())
     }
 
-    fn lock(&self) -> MutexGuard<'_, ()> {
+    pub(super) fn lock(&self) -> MutexGuard<'_, ()> {
         self.write.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
     }
 
-    fn get_raw(&self, key: &[u8]) -> Result<Option<sled::IVec>> {
+    pub(super) fn get_raw(&self, key: &[u8]) -> Result<Option<sled::IVec>> {
         self.tree.get(key).map_err(backend)
     }
 
-    fn get<T: DeserializeOwned>(&self, key: &[u8], what: &str) -> Result<Option<T>> {
+    pub(super) fn get<T: DeserializeOwned>(&self, key: &[u8], what: &str) -> Result<Option<T>> {
         self.get_raw(key)?.map(|v| dec(&v, what)).transpose()
     }
 
-    fn commit(&self, batch: sled::Batch) -> Result<()> {
+    pub(super) fn commit(&self, batch: sled::Batch) -> Result<()> {
         self.tree.apply_batch(batch).map_err(backend)?;
         self.db.flush().map_err(backend)?;
         Ok(())
@@ -693,16 +692,9 @@ impl Store for SledStore {
         self.get(&layout::user_key(username), "user")
     }
 
-    fn put_user(&self, mut user: User, create: bool) -> Result<()> {
+    fn put_user(&self, user: User, create: bool) -> Result<()> {
         let _g = self.lock();
-        user.username = check_username(&user.username).map_err(StoreError::Refused)?;
-        crate::domain::text::check_plain(&user.name, "name", 128).map_err(StoreError::Refused)?;
-        let email = user.email.trim();
-        if !email.is_empty() && (!email.contains('@') || email.contains(char::is_whitespace)) {
-            return Err(StoreError::Refused(format!("email address {email:?} is not valid")));
-        }
-        crate::domain::text::check_plain(email, "email address", 254).map_err(StoreError::Refused)?;
-        user.email = email.to_string();
+        let user = self.checked_user(user)?;
         let key = layout::user_key(&user.username);
         let exists = self.get_raw(&key)?.is_some();
         if create && exists {
@@ -732,6 +724,13 @@ impl Store for SledStore {
             return Err(StoreError::Refused(format!(
                 "user {username:?} is the associated user of profile {}; change those profiles first",
                 users.join(", ")
+            )));
+        }
+        let owned = self.devices_of_user(username)?;
+        if !owned.is_empty() {
+            return Err(StoreError::Refused(format!(
+                "user {username:?} owns DEP device {}; change or delete those devices first",
+                owned.join(", ")
             )));
         }
         let mut batch = sled::Batch::default();
