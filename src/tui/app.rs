@@ -254,6 +254,17 @@ pub enum Screen {
 }
 
 impl Screen {
+    /// Keeps the table's cursor inside its rows and in view, on a terminal `rows` high.
+    pub fn fit_cursor(&mut self, rows: u16) {
+        let height = super::view::table_rows(self, rows);
+        match self {
+            Screen::Profiles(p) => p.cursor.fit(p.view.len(), height),
+            Screen::Detail(d) => d.cursor.fit(d.view.len(), height),
+            Screen::Users(u) => u.cursor.fit(u.users.len(), height),
+            Screen::Qr(_) => {}
+        }
+    }
+
     pub fn context(&self) -> Context {
         match self {
             Screen::Profiles(_) => Context::Profiles,
@@ -399,13 +410,7 @@ impl App {
         }
         self.size = (columns, rows);
         for screen in &mut self.screens {
-            let height = super::view::table_rows(screen, rows);
-            match screen {
-                Screen::Profiles(p) => p.cursor.fit(p.view.len(), height),
-                Screen::Detail(d) => d.cursor.fit(d.view.len(), height),
-                Screen::Users(u) => u.cursor.fit(u.users.len(), height),
-                Screen::Qr(_) => {}
-            }
+            screen.fit_cursor(rows);
         }
     }
 
@@ -431,7 +436,6 @@ impl App {
         let store = self.store.clone();
         let rows = self.size.1;
         for screen in &mut self.screens {
-            let height = super::view::table_rows(screen, rows);
             match screen {
                 Screen::Profiles(p) => {
                     let selected = p.selected().map(|p| p.id);
@@ -442,7 +446,6 @@ impl App {
                     {
                         p.cursor.row = row;
                     }
-                    p.cursor.fit(p.view.len(), height);
                 }
                 Screen::Detail(d) => {
                     let Some(profile) = store.profile_by_id(d.profile.id)? else {
@@ -455,14 +458,11 @@ impl App {
                     let present: HashSet<DeviceSeq> = d.devices.iter().map(|d| d.seq).collect();
                     d.marked.retain(|s| present.contains(s));
                     d.rebuild();
-                    d.cursor.fit(d.view.len(), height);
                 }
-                Screen::Users(u) => {
-                    u.users = store.users()?;
-                    u.cursor.fit(u.users.len(), height);
-                }
+                Screen::Users(u) => u.users = store.users()?,
                 Screen::Qr(_) => {}
             }
+            screen.fit_cursor(rows);
         }
         Ok(())
     }
@@ -556,7 +556,7 @@ impl App {
     }
 
     fn filter_key(&mut self, key: KeyEvent, k: Key) {
-        let height = self.table_height();
+        let rows = self.size.1;
         let action = self.keymap.lookup(&[Context::Dialog], k);
         let screen = self.screen_mut();
         let filter = match screen {
@@ -577,7 +577,7 @@ impl App {
                 filter.text = input_text(input);
             }
         }
-        refilter(screen, height);
+        refilter(screen, rows);
     }
 
     /// Carries out an action on the current screen.
@@ -1363,18 +1363,18 @@ impl App {
                 Err(e) => self.error(e),
             },
             TaskMsg::Devices { profile, load, result } => {
-                let height = self.table_height();
-                let waiting = self.screens.iter_mut().find_map(|s| match s {
-                    Screen::Detail(d) if d.profile.id == profile && d.loading == Some(load) => Some(d),
-                    _ => None,
-                });
-                let Some(d) = waiting else { return };
+                let rows = self.size.1;
+                let waiting = self
+                    .screens
+                    .iter_mut()
+                    .find(|s| matches!(s, Screen::Detail(d) if d.profile.id == profile && d.loading == Some(load)));
+                let Some(screen) = waiting else { return };
+                let Screen::Detail(d) = screen else { unreachable!("found as a profile screen") };
                 d.loading = None;
                 let failed = match result {
                     Ok(devices) => {
                         d.devices = devices;
-                        d.rebuild();
-                        d.cursor.fit(d.view.len(), height);
+                        refilter(screen, rows);
                         None
                     }
                     Err(e) => Some(e),
@@ -1387,18 +1387,14 @@ impl App {
     }
 }
 
-fn refilter(screen: &mut Screen, height: usize) {
+/// Applies the filter again and keeps the cursor in view, on a terminal `rows` high.
+fn refilter(screen: &mut Screen, rows: u16) {
     match screen {
-        Screen::Profiles(p) => {
-            p.rebuild();
-            p.cursor.fit(p.view.len(), height);
-        }
-        Screen::Detail(d) => {
-            d.rebuild();
-            d.cursor.fit(d.view.len(), height);
-        }
+        Screen::Profiles(p) => p.rebuild(),
+        Screen::Detail(d) => d.rebuild(),
         _ => {}
     }
+    screen.fit_cursor(rows);
 }
 
 /// The devices an action applies to: the selected ones, or the one under the cursor.
