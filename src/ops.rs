@@ -162,3 +162,27 @@ pub fn register(
     };
     Ok(Registration { outcome, profile: Some(profile), device })
 }
+
+/// Checks a DEP device in as it presents itself: the record's own rules (`dep::check_in`), and a DEP
+/// device (serial) checks in on one record only. Decided under the store's write lock.
+pub fn dep_check_in(
+    store: &dyn Store,
+    identifier: &str,
+    presented: &crate::domain::dep::CheckIn,
+    now: DateTime<Utc>,
+) -> Result<crate::domain::dep::DepDevice, StoreError> {
+    use crate::domain::dep::{DepDevice, DepState, check_in};
+    store.dep_update(identifier, &mut |d| {
+        if let Some(serial) = &presented.serial {
+            let others = store.dep_devices().map_err(|e| e.to_string())?;
+            let taken = others.iter().find(|o| {
+                DepDevice::key(&o.identifier) != DepDevice::key(&d.identifier)
+                    && matches!(&o.state, DepState::CheckedIn { dep_serial: Some(s), .. } if s.eq_ignore_ascii_case(serial))
+            });
+            if let Some(o) = taken {
+                return Err(format!("DEP device {serial} is already checked in as {}", o.identifier));
+            }
+        }
+        check_in(d, presented, now)
+    })
+}

@@ -6,7 +6,7 @@ use std::path::PathBuf;
 use chrono::Utc;
 
 use super::{Context, DeviceSelector, DevicesCmd, Failure, ImportArgs, Outcome, RegisterArgs, key_value, print_rows};
-use crate::csv::android::{self, ImportError, ImportOptions};
+use crate::csv::android::{self, ImportOptions};
 use crate::domain::registration::Outcome as Reg;
 use crate::domain::text::sanitize;
 use crate::domain::{Identifiers, Imei, NewDevice, NewProfile, Source, Status, check_attribute};
@@ -46,11 +46,7 @@ pub fn import(ctx: &mut Context, a: ImportArgs) -> Outcome {
         }
     };
     let opts = ImportOptions { dry_run: a.dry_run, skip_invalid: a.skip_invalid, max_rows: ctx.settings.max_rows() };
-    let report = match android::import(&*store, &a.file, target, &opts, &mut |_| true) {
-        Ok(r) => r,
-        Err(ImportError::Store(e)) => return Err(e.into()),
-        Err(e) => return Err(Failure::refused(e.to_string())),
-    };
+    let report = android::import(&*store, &a.file, target, &opts, &mut |_| true)?;
     print_rejected(&report.file, &report.rejected);
     if let Some(path) = &a.rejects {
         let f = std::fs::File::create(path).map_err(|e| Failure::refused(format!("{}: {e}", path.display())))?;

@@ -1,15 +1,14 @@
 //! `kitting dep …` and `kitting catalog …`: Apple DEP device information from the command line.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use chrono::Utc;
 use clap::Subcommand;
 
 use super::{Context, Failure, Format, Outcome, print_rows};
 use crate::csv::ImportOptions;
-use crate::csv::android::ImportError;
 use crate::csv::dep::{self, DepReport};
-use crate::domain::dep::{CatalogEntry, CatalogKind, CheckIn, DepDevice, DepState, check_in};
+use crate::domain::dep::{CatalogEntry, CatalogKind, CheckIn, DepDevice, DepState};
 use crate::domain::text::sanitize;
 use crate::store::DepStore;
 
@@ -154,15 +153,6 @@ pub fn catalog(ctx: &mut Context, cmd: CatalogCmd) -> Outcome {
     }
 }
 
-fn import_file(ctx: &mut Context, file: &Path, opts: &ImportOptions) -> Result<DepReport, Failure> {
-    let store = ctx.store()?;
-    match dep::import(&*store, file, opts, &mut |_| true) {
-        Ok(r) => Ok(r),
-        Err(ImportError::Store(e)) => Err(e.into()),
-        Err(e) => Err(Failure::refused(e.to_string())),
-    }
-}
-
 /// What an import did or would do: counts, then every value it clears.
 fn print_report(r: &DepReport, dry_run: bool) {
     let mode = r.mode.map(|m| m.describe()).unwrap_or("");
@@ -190,7 +180,8 @@ pub fn run(ctx: &mut Context, cmd: DepCmd) -> Outcome {
     match cmd {
         DepCmd::Import { file, dry_run, skip_invalid, rejects } => {
             let opts = ImportOptions { dry_run, skip_invalid, max_rows: ctx.settings.max_rows() };
-            let report = import_file(ctx, &file, &opts)?;
+            let store = ctx.store()?;
+            let report = dep::import(&*store, &file, &opts, &mut |_| true)?;
             super::data::print_rejected(&report.file, &report.rejected);
             if let Some(path) = &rejects {
                 let f =
@@ -272,11 +263,7 @@ pub fn run(ctx: &mut Context, cmd: DepCmd) -> Outcome {
                 .map_err(|e| Failure::refused(e.to_string()))?;
             let opts = ImportOptions { dry_run: false, skip_invalid: false, max_rows: 1 };
             let store = ctx.store()?;
-            let report = match dep::import_text(&*store, "edit", text, &opts) {
-                Ok(r) => r,
-                Err(ImportError::Store(e)) => return Err(e.into()),
-                Err(e) => return Err(Failure::refused(e.to_string())),
-            };
+            let report = dep::import_text(&*store, "edit", text, &opts)?;
             if let Some(r) = report.rejected.first() {
                 let reasons: Vec<String> = r
                     .problems
@@ -310,22 +297,7 @@ pub fn run(ctx: &mut Context, cmd: DepCmd) -> Outcome {
         DepCmd::Checkin { identifier, code, serial, imei, meid, udid, wifi_mac, dep_profile } => {
             let store = ctx.store()?;
             let presented = CheckIn { code, serial, imei, meid, udid, wifi_mac, dep_profile };
-            // A DEP device checks in once: not as a second record.
-            if let Some(serial) = &presented.serial {
-                for other in store.dep_devices()? {
-                    if let DepState::CheckedIn { dep_serial: Some(s), .. } = &other.state
-                        && s.eq_ignore_ascii_case(serial)
-                        && DepDevice::key(&other.identifier) != DepDevice::key(&identifier)
-                    {
-                        return Err(Failure::refused(format!(
-                            "DEP device {serial} is already checked in as {}",
-                            other.identifier
-                        )));
-                    }
-                }
-            }
-            let now = Utc::now();
-            let d = store.dep_update(&identifier, &mut |d| check_in(d, &presented, now))?;
+            let d = crate::ops::dep_check_in(&*store, &identifier, &presented, Utc::now())?;
             println!("Checked in {}.", sanitize(&d.identifier));
             Ok(())
         }

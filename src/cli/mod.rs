@@ -362,6 +362,13 @@ impl From<StoreError> for Failure {
     }
 }
 
+/// A refused file or a store error during an import (the message names file, line and column).
+impl From<crate::csv::ImportError> for Failure {
+    fn from(e: crate::csv::ImportError) -> Failure {
+        Failure::refused(e.to_string())
+    }
+}
+
 pub type Outcome = Result<(), Failure>;
 
 /// What a command needs: the settings and, opened on first use, the store.

@@ -2,7 +2,7 @@
 //! does (users and devices together, devices only, users only); blank cells mean "no value" on create and
 //! "clear" on update; a column left out of the header leaves that field alone.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::path::Path;
 
@@ -261,17 +261,18 @@ struct Plan {
 struct Ctx<'s> {
     store: &'s dyn Store,
     now: DateTime<Utc>,
-    catalog: HashMap<(CatalogKind, String), ()>,
+    /// Catalog entries known to exist (each looked up in the store once).
+    catalog: HashSet<(CatalogKind, String)>,
 }
 
 impl Ctx<'_> {
     fn exists(&mut self, kind: CatalogKind, name: &str) -> Result<bool, ImportError> {
-        if self.catalog.contains_key(&(kind, name.to_string())) {
+        if self.catalog.contains(&(kind, name.to_string())) {
             return Ok(true);
         }
         let found = self.store.catalog_entry(kind, name)?.is_some();
         if found {
-            self.catalog.insert((kind, name.to_string()), ());
+            self.catalog.insert((kind, name.to_string()));
         }
         Ok(found)
     }
@@ -565,7 +566,7 @@ fn import_opened(
     let header = Header::parse(&file, &record)?;
     report.header = header.names.clone();
     report.mode = Some(header.mode);
-    let mut ctx = Ctx { store, now: Utc::now(), catalog: HashMap::new() };
+    let mut ctx = Ctx { store, now: Utc::now(), catalog: HashSet::new() };
     let mut plan = Plan::default();
     let mut cleared = Vec::new();
     while read_record(&file, &mut rdr, &mut record)? {

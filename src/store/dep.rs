@@ -8,11 +8,11 @@
 //! | `o` + mail id (u64 BE)               | a queued check-in email       |
 //! | `mnext_mail`                         | the next mail id (u64 BE)     |
 
-use std::collections::HashMap;
+use std::collections::HashSet;
 
 use chrono::Utc;
 
-use super::sled_store::{backend, dec, enc};
+use super::sled_store::{backend, enc};
 use super::{Result, SledStore, StoreError};
 use crate::domain::dep::{CatalogEntry, CatalogKind, DepDevice, Mail, check_catalog_name};
 use crate::domain::{User, check_username};
@@ -169,12 +169,7 @@ fn describe(users: &[User], devices: &[DepDevice]) -> String {
 
 impl DepStore for SledStore {
     fn catalog(&self, kind: CatalogKind) -> Result<Vec<CatalogEntry>> {
-        let mut out = Vec::new();
-        for kv in self.tree.scan_prefix([b'c', kind.byte()]) {
-            let (_, v) = kv.map_err(backend)?;
-            out.push(dec::<CatalogEntry>(&v, "catalog entry")?);
-        }
-        Ok(out)
+        self.scan(&[b'c', kind.byte()], "catalog entry")
     }
 
     fn catalog_entry(&self, kind: CatalogKind, name: &str) -> Result<Option<CatalogEntry>> {
@@ -251,12 +246,7 @@ impl DepStore for SledStore {
     }
 
     fn dep_devices(&self) -> Result<Vec<DepDevice>> {
-        let mut out = Vec::new();
-        for kv in self.tree.scan_prefix(b"e") {
-            let (_, v) = kv.map_err(backend)?;
-            out.push(dec::<DepDevice>(&v, "DEP device")?);
-        }
-        Ok(out)
+        self.scan(b"e", "DEP device")
     }
 
     fn dep_device(&self, identifier: &str) -> Result<Option<DepDevice>> {
@@ -267,7 +257,7 @@ impl DepStore for SledStore {
         use super::Store;
         let _g = self.lock();
         let mut batch = sled::Batch::default();
-        let mut new_users: HashMap<String, ()> = HashMap::new();
+        let mut new_users = HashSet::new();
         for (user, create) in change.users {
             let user = self.checked_user(user)?;
             let key = super::layout::user_key(&user.username);
@@ -278,7 +268,7 @@ impl DepStore for SledStore {
             if !create && !exists {
                 return Err(StoreError::NotFound(format!("no user named {:?}", user.username)));
             }
-            new_users.insert(user.username.to_lowercase(), ());
+            new_users.insert(user.username.to_lowercase());
             batch.insert(key, enc(&user));
         }
         let now = Utc::now();
@@ -292,7 +282,7 @@ impl DepStore for SledStore {
             d.check().map_err(StoreError::Refused)?;
             self.check_references(&d)?;
             if let Some(u) = &d.user
-                && !new_users.contains_key(&u.to_lowercase())
+                && !new_users.contains(&u.to_lowercase())
                 && self.user(u)?.is_none()
             {
                 return Err(StoreError::Refused(format!("user {u:?} does not exist")));
@@ -362,12 +352,7 @@ impl DepStore for SledStore {
     }
 
     fn outbox(&self) -> Result<Vec<Mail>> {
-        let mut out = Vec::new();
-        for kv in self.tree.scan_prefix(b"o") {
-            let (_, v) = kv.map_err(backend)?;
-            out.push(dec::<Mail>(&v, "mail")?);
-        }
-        Ok(out)
+        self.scan(b"o", "mail")
     }
 
     fn mark_written(&self, ids: &[u64]) -> Result<()> {

@@ -47,7 +47,7 @@ fn decode_chunk(bytes: &[u8]) -> Result<Vec<Device>> {
     super::chunk::decode(&raw).map_err(|e| StoreError::Backend(format!("corrupt device chunk: {e}")))
 }
 
-pub(super) fn dec<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
+fn dec<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
     postcard::from_bytes(bytes).map_err(|e| StoreError::Backend(format!("corrupt {what}: {e}")))
 }
 
@@ -233,6 +233,11 @@ impl SledStore {
         self.tree.get(key).map_err(backend)
     }
 
+    /// Every value under a key prefix, decoded, in key order.
+    pub(super) fn scan<T: DeserializeOwned>(&self, prefix: &[u8], what: &str) -> Result<Vec<T>> {
+        self.tree.scan_prefix(prefix).map(|kv| dec(&kv.map_err(backend)?.1, what)).collect()
+    }
+
     pub(super) fn get<T: DeserializeOwned>(&self, key: &[u8], what: &str) -> Result<Option<T>> {
         self.get_raw(key)?.map(|v| dec(&v, what)).transpose()
     }
@@ -361,11 +366,8 @@ impl SledStore {
 
 impl Store for SledStore {
     fn profiles(&self) -> Result<Vec<Profile>> {
-        let mut out = Vec::new();
-        for kv in self.tree.scan_prefix(b"p") {
-            let (_, v) = kv.map_err(backend)?;
-            out.push(dec::<ProfileRecord>(&v, "profile")?.profile);
-        }
+        let mut out: Vec<Profile> =
+            self.scan::<ProfileRecord>(b"p", "profile")?.into_iter().map(|r| r.profile).collect();
         out.sort_by_key(|p| p.name.to_lowercase());
         Ok(out)
     }
@@ -680,12 +682,7 @@ impl Store for SledStore {
     }
 
     fn users(&self) -> Result<Vec<User>> {
-        let mut out = Vec::new();
-        for kv in self.tree.scan_prefix(b"u") {
-            let (_, v) = kv.map_err(backend)?;
-            out.push(dec::<User>(&v, "user")?);
-        }
-        Ok(out)
+        self.scan(b"u", "user")
     }
 
     fn user(&self, username: &str) -> Result<Option<User>> {
