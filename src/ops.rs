@@ -186,3 +186,20 @@ pub fn dep_check_in(
         check_in(d, presented, now)
     })
 }
+
+/// Withdraws a DEP device: it can no longer check in, and its record becomes read-only.
+pub fn dep_withdraw(
+    store: &dyn Store,
+    identifier: &str,
+    now: DateTime<Utc>,
+) -> Result<crate::domain::dep::DepDevice, StoreError> {
+    use crate::domain::dep::DepState;
+    store.dep_update(identifier, &mut |d| {
+        if let DepState::Withdrawn { .. } = d.state {
+            return Err(format!("{} is withdrawn already", d.identifier));
+        }
+        d.state = DepState::Withdrawn { at: now };
+        d.modified = now;
+        Ok(())
+    })
+}

@@ -250,20 +250,13 @@ pub fn run(ctx: &mut Context, cmd: DepCmd) -> Outcome {
         DepCmd::Edit { identifier, set } => {
             let d = require(ctx, &identifier)?;
             // The edit is a one-row import: the same checks, the same blank-clears rule.
-            let mut header = vec!["Identifier".to_string()];
-            let mut row = vec![d.identifier.clone()];
+            let mut cells = vec![("Identifier".to_string(), d.identifier.clone())];
             for kv in &set {
                 let (k, v) = super::key_value(kv)?;
-                header.push(k.to_string());
-                row.push(v.to_string());
+                cells.push((k.to_string(), v.to_string()));
             }
-            let mut w = csv::Writer::from_writer(Vec::new());
-            w.write_record(&header).and_then(|()| w.write_record(&row)).map_err(|e| Failure::refused(e.to_string()))?;
-            let text = String::from_utf8(w.into_inner().map_err(|e| Failure::refused(e.to_string()))?)
-                .map_err(|e| Failure::refused(e.to_string()))?;
-            let opts = ImportOptions { dry_run: false, skip_invalid: false, max_rows: 1 };
             let store = ctx.store()?;
-            let report = dep::import_text(&*store, "edit", text, &opts)?;
+            let report = dep::import_row(&*store, "edit", &cells)?;
             if let Some(r) = report.rejected.first() {
                 let reasons: Vec<String> = r
                     .problems
@@ -303,15 +296,7 @@ pub fn run(ctx: &mut Context, cmd: DepCmd) -> Outcome {
         }
         DepCmd::Withdraw { identifier } => {
             let store = ctx.store()?;
-            let now = Utc::now();
-            let d = store.dep_update(&identifier, &mut |d| {
-                if let DepState::Withdrawn { .. } = d.state {
-                    return Err(format!("{} is withdrawn already", d.identifier));
-                }
-                d.state = DepState::Withdrawn { at: now };
-                d.modified = now;
-                Ok(())
-            })?;
+            let d = crate::ops::dep_withdraw(&*store, &identifier, Utc::now())?;
             println!("Withdrew {}.", sanitize(&d.identifier));
             Ok(())
         }

@@ -540,6 +540,19 @@ pub fn import_text(
     import_opened(store, name.to_string(), opened, opts, &mut |_| true)
 }
 
+/// One record as a one-row import of (column, value) cells: the same checks and the same blank-clears rule
+/// as a file (`kitting dep edit` and the workstation's device form).
+pub fn import_row(store: &dyn Store, name: &str, cells: &[(String, String)]) -> Result<DepReport, ImportError> {
+    let mut w = csv::Writer::from_writer(Vec::new());
+    let io = |e: csv::Error| ImportError::File(format!("{name}: {e}"));
+    w.write_record(cells.iter().map(|(k, _)| k)).map_err(io)?;
+    w.write_record(cells.iter().map(|(_, v)| v)).map_err(io)?;
+    let bytes = w.into_inner().map_err(|e| ImportError::File(format!("{name}: {e}")))?;
+    let text = String::from_utf8(bytes).map_err(|e| ImportError::File(format!("{name}: {e}")))?;
+    let opts = ImportOptions { dry_run: false, skip_invalid: false, max_rows: 1 };
+    import_text(store, name, text, &opts)
+}
+
 fn import_opened(
     store: &dyn Store,
     file: String,

@@ -989,11 +989,11 @@ impl App {
             Modal::Form(mut form) => match action {
                 Action::Cancel | Action::Back => self.info("cancelled"),
                 Action::NextField => {
-                    form.focus = (form.focus + 1) % form.fields.len();
+                    form.focus_next();
                     self.modal = Some(Modal::Form(form));
                 }
                 Action::PrevField => {
-                    form.focus = (form.focus + form.fields.len() - 1) % form.fields.len();
+                    form.focus_prev();
                     self.modal = Some(Modal::Form(form));
                 }
                 Action::WriteTemplate if form.purpose == FormPurpose::NewProfile => {

@@ -44,6 +44,8 @@ pub enum Check {
     Attribute(String),
     Extra(&'static SystemExtra),
     Days,
+    /// A rule of the domain for one field's format.
+    Rule(fn(&str) -> Result<(), String>),
 }
 
 impl Check {
@@ -64,6 +66,7 @@ impl Check {
                 Ok(d) => crate::domain::token::check_days(d).map(|_| ()),
                 Err(_) => Err("days must be a number from 7 to 99".into()),
             },
+            Check::Rule(rule) => rule(v),
         };
         r.err()
     }
@@ -93,6 +96,8 @@ pub struct FormField {
     /// A Pick field's entries, and the highlighted one among those the text matches.
     pub options: Vec<PickOption>,
     pub picked: Option<usize>,
+    /// Not shown (another field's value decides): skipped by focus, drawing and checks, left out on save.
+    pub hidden: bool,
 }
 
 impl FormField {
@@ -109,6 +114,7 @@ impl FormField {
             section: None,
             options: Vec::new(),
             picked: None,
+            hidden: false,
         }
     }
 
@@ -222,6 +228,15 @@ impl Form {
         self.fields.iter().find(|f| f.label == label)
     }
 
+    pub fn field_mut(&mut self, label: &str) -> Option<&mut FormField> {
+        self.fields.iter_mut().find(|f| f.label == label)
+    }
+
+    /// Whether a field of that label is on the form and shown.
+    pub fn shows(&self, label: &str) -> bool {
+        self.field(label).is_some_and(|f| !f.hidden)
+    }
+
     pub fn value(&self, label: &str) -> String {
         self.field(label).map(FormField::value).unwrap_or_default()
     }
@@ -230,9 +245,9 @@ impl Form {
         self.field(label).is_some_and(|f| f.on)
     }
 
-    /// The first field problem, named by its field.
+    /// The first problem of a shown field, named by its field.
     pub fn first_problem(&self) -> Option<String> {
-        self.fields.iter().find_map(|f| f.problem.as_ref().map(|p| format!("{}: {p}", f.label)))
+        self.fields.iter().filter(|f| !f.hidden).find_map(|f| f.problem.as_ref().map(|p| format!("{}: {p}", f.label)))
     }
 
     /// The identifiers typed in a device form (IMEI, Serial, Manufacturer), checked together.
@@ -241,12 +256,23 @@ impl Form {
             .map_err(|p| p.into_iter().map(|(_, m)| m).collect::<Vec<_>>().join("; "))
     }
 
+    /// Moves the focus to the next shown field (wrapping).
     pub fn focus_next(&mut self) {
-        self.focus = (self.focus + 1) % self.fields.len();
+        self.step_focus(1);
     }
 
     pub fn focus_prev(&mut self) {
-        self.focus = (self.focus + self.fields.len() - 1) % self.fields.len();
+        self.step_focus(self.fields.len() - 1);
+    }
+
+    fn step_focus(&mut self, step: usize) {
+        let n = self.fields.len();
+        for _ in 0..n {
+            self.focus = (self.focus + step) % n;
+            if !self.fields[self.focus].hidden {
+                return;
+            }
+        }
     }
 
     /// Gives a key to the focused field. Returns false when the field does not use it (the keymap then

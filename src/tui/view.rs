@@ -554,6 +554,9 @@ const PICK_ROWS: usize = 4;
 
 /// Rows a field takes: its section heading, its value, a pick list or the lines of a list, the hint.
 fn field_rows(field: &FormField, focused: bool) -> (u16, u16) {
+    if field.hidden {
+        return (0, 0);
+    }
     let heading = u16::from(field.section.is_some());
     let value = match field.kind {
         FieldKind::Lines => field.input.lines().len().clamp(3, 6) as u16,
@@ -583,6 +586,9 @@ fn draw_form(app: &App, form: &Form, area: Rect, frame: &mut Frame) {
     let mut y = 0u16;
     for (i, field) in form.fields.iter().enumerate() {
         let (heading, height) = rows[i];
+        if field.hidden {
+            continue;
+        }
         let area = Rect::new(0, y, inner.width, heading + height);
         draw_field(t, field, i == form.focus, area, label_w, &mut page);
         y += heading + height;
@@ -629,7 +635,9 @@ fn draw_form(app: &App, form: &Form, area: Rect, frame: &mut Frame) {
     push(key(Action::NextField), "next field");
     push(key(Action::Cancel), "cancel");
     if total > room {
-        keys.push(Span::styled(format!("field {} of {}", form.focus + 1, form.fields.len()), t.dim));
+        let shown = |f: &&FormField| !f.hidden;
+        let at = form.fields[..form.focus].iter().filter(shown).count() + 1;
+        keys.push(Span::styled(format!("field {at} of {}", form.fields.iter().filter(shown).count()), t.dim));
     }
     frame.render_widget(Paragraph::new(vec![first, Line::from(keys)]), bottom);
 }
