@@ -15,9 +15,12 @@ use ratatui_textarea::TextArea;
 pub use super::form::{Check, Form, FormField, NOT_SET, PickOption, input_text, line_input};
 
 use super::action::Action;
+pub use super::dep::{CatalogState, DepDetailState, DepListState};
 use super::keymap::{Context, Key, Keymap};
 use super::theme::Theme;
 use crate::csv::android::{self as android_csv, ImportError, ImportOptions, ImportReport, Progress};
+use crate::csv::dep::DepReport;
+use crate::domain::dep::CatalogKind;
 use crate::domain::{Device, DeviceSeq, NewProfile, Profile, ProfileId, User};
 use crate::ops;
 use crate::qr::render::Qr;
@@ -33,8 +36,8 @@ pub enum TaskMsg {
         total_bytes: u64,
         elapsed_ms: u64,
     },
-    Validated(Result<ImportReport, String>),
-    Imported(Result<ImportReport, String>),
+    Validated(Result<WizardReport, String>),
+    Imported(Result<WizardReport, String>),
     Exported(Result<(u64, PathBuf), String>),
     /// All the devices of a profile, read in the background after the first page was shown.
     Devices {
@@ -250,7 +253,46 @@ pub enum Screen {
     Profiles(Box<ProfilesState>),
     Detail(Box<DetailState>),
     Qr(Box<QrState>),
+    Dep(Box<DepListState>),
+    DepDevice(Box<DepDetailState>),
     Users(UsersState),
+    Catalog(Box<CatalogState>),
+}
+
+/// The workstation's tabs; each keeps its own screens while another is shown.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Tab {
+    Profiles,
+    Dep,
+    Users,
+    Catalog,
+}
+
+impl Tab {
+    pub const ALL: [Tab; 4] = [Tab::Profiles, Tab::Dep, Tab::Users, Tab::Catalog];
+
+    pub fn title(self) -> &'static str {
+        match self {
+            Tab::Profiles => "Profiles",
+            Tab::Dep => "DEP devices",
+            Tab::Users => "Users",
+            Tab::Catalog => "Catalog",
+        }
+    }
+
+    fn index(self) -> usize {
+        Tab::ALL.iter().position(|t| *t == self).expect("every tab is in ALL")
+    }
+
+    /// The screen a tab opens on.
+    fn home(self) -> Screen {
+        match self {
+            Tab::Profiles => Screen::Profiles(Box::default()),
+            Tab::Dep => Screen::Dep(Box::default()),
+            Tab::Users => Screen::Users(UsersState::default()),
+            Tab::Catalog => Screen::Catalog(Box::default()),
+        }
+    }
 }
 
 impl Screen {
@@ -261,7 +303,28 @@ impl Screen {
             Screen::Profiles(p) => p.cursor.fit(p.view.len(), height),
             Screen::Detail(d) => d.cursor.fit(d.view.len(), height),
             Screen::Users(u) => u.cursor.fit(u.users.len(), height),
-            Screen::Qr(_) => {}
+            Screen::Dep(l) => l.cursor.fit(l.view.len(), height),
+            Screen::Catalog(c) => c.cursor.fit(c.rows.len(), height),
+            Screen::Qr(_) | Screen::DepDevice(_) => {}
+        }
+    }
+
+    /// The table's filter, on screens that have one.
+    fn filter_mut(&mut self) -> Option<&mut Filter> {
+        match self {
+            Screen::Profiles(p) => Some(&mut p.filter),
+            Screen::Detail(d) => Some(&mut d.filter),
+            Screen::Dep(l) => Some(&mut l.filter),
+            _ => None,
+        }
+    }
+
+    fn filter(&self) -> Option<&Filter> {
+        match self {
+            Screen::Profiles(p) => Some(&p.filter),
+            Screen::Detail(d) => Some(&d.filter),
+            Screen::Dep(l) => Some(&l.filter),
+            _ => None,
         }
     }
 
@@ -271,6 +334,9 @@ impl Screen {
             Screen::Detail(_) => Context::Detail,
             Screen::Qr(_) => Context::Qr,
             Screen::Users(_) => Context::Users,
+            Screen::Dep(_) => Context::Dep,
+            Screen::DepDevice(_) => Context::DepDevice,
+            Screen::Catalog(_) => Context::Catalog,
         }
     }
 }
@@ -291,6 +357,12 @@ pub enum FormPurpose {
     SetAttribute(ProfileId),
     ModifyConfig(ProfileId),
     SaveQr { png: bool },
+    DepImport,
+    DepExport,
+    AddRecord,
+    EditRecord(String),
+    AddEntry,
+    EditEntry(CatalogKind, String),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -298,12 +370,53 @@ pub enum ConfirmPurpose {
     DeleteProfile(ProfileId),
     DeleteDevices(ProfileId, Vec<DeviceSeq>),
     DeleteUser(String),
+    DeleteRecord(String),
+    WithdrawRecord(String),
+    DeleteEntry(CatalogKind, String),
 }
 
-/// The add-profile wizard after its form: the validation report, the import's progress.
+/// What a wizard imports: a new Android profile's devices, or DEP device information.
+#[derive(Debug)]
+pub enum WizardJob {
+    Profile(NewProfile),
+    Dep,
+}
+
+/// A wizard's validation report, or what its import did.
+#[derive(Debug)]
+pub enum WizardReport {
+    Profile(Box<ImportReport>),
+    Dep(DepReport),
+}
+
+impl WizardReport {
+    pub fn valid(&self) -> u64 {
+        match self {
+            WizardReport::Profile(r) => r.valid,
+            WizardReport::Dep(r) => r.valid(),
+        }
+    }
+
+    pub fn rejected(&self) -> &[crate::csv::Rejected] {
+        match self {
+            WizardReport::Profile(r) => &r.rejected,
+            WizardReport::Dep(r) => &r.rejected,
+        }
+    }
+
+    /// The file read, its rows, encoding and delimiter.
+    pub fn file(&self) -> (&str, u64, &'static str, char) {
+        match self {
+            WizardReport::Profile(r) => (&r.file, r.rows, r.encoding, r.delimiter),
+            WizardReport::Dep(r) => (&r.file, r.rows, r.encoding, r.delimiter),
+        }
+    }
+}
+
+/// An import after its form: the validation report, the import's progress.
 #[derive(Debug)]
 pub struct Wizard {
-    pub new: NewProfile,
+    pub job: WizardJob,
     pub path: PathBuf,
     pub stage: WizardStage,
     pub cancel: Arc<AtomicBool>,
@@ -313,7 +426,7 @@ pub struct Wizard {
 #[derive(Debug)]
 pub enum WizardStage {
     Validating,
-    Report(Box<ImportReport>),
+    Report(Box<WizardReport>),
     Importing { skip_invalid: bool },
 }
 
@@ -339,7 +452,10 @@ pub struct App {
     /// The terminal's size (columns, rows), kept by the event loop.
     pub size: (u16, u16),
     pub clock: fn() -> DateTime<Utc>,
-    tasks: Option<Sender<TaskMsg>>,
+    /// The tab shown (its screens are `screens`) and the screens of the others, by `Tab::index`.
+    pub tab: Tab,
+    parked: Vec<Vec<Screen>>,
+    pub(super) tasks: Option<Sender<TaskMsg>>,
     /// Numbers the background device reads, so that a stale answer is recognised.
     loads: u64,
 }
@@ -371,6 +487,8 @@ impl App {
             quit: false,
             size: MIN_SIZE,
             clock: Utc::now,
+            tab: Tab::Profiles,
+            parked: Tab::ALL.iter().map(|_| Vec::new()).collect(),
             tasks: None,
             loads: 0,
         };
@@ -391,15 +509,15 @@ impl App {
         self.screens.last().expect("the home screen is never removed")
     }
 
-    fn screen_mut(&mut self) -> &mut Screen {
+    pub(super) fn screen_mut(&mut self) -> &mut Screen {
         self.screens.last_mut().expect("the home screen is never removed")
     }
 
-    fn info(&mut self, msg: impl Into<String>) {
+    pub(super) fn info(&mut self, msg: impl Into<String>) {
         self.status = Some((Level::Info, msg.into()));
     }
 
-    fn error(&mut self, msg: impl Into<String>) {
+    pub(super) fn error(&mut self, msg: impl Into<String>) {
         self.status = Some((Level::Error, msg.into()));
     }
 
@@ -409,9 +527,28 @@ impl App {
             return;
         }
         self.size = (columns, rows);
-        for screen in &mut self.screens {
+        for screen in self.screens.iter_mut().chain(self.parked.iter_mut().flatten()) {
             screen.fit_cursor(rows);
         }
+    }
+
+    /// Shows another tab, with the screens it had; what it shows is read again.
+    pub fn switch_tab(&mut self, tab: Tab) {
+        if tab == self.tab {
+            return;
+        }
+        self.parked[self.tab.index()] = std::mem::take(&mut self.screens);
+        self.screens = std::mem::take(&mut self.parked[tab.index()]);
+        if self.screens.is_empty() {
+            self.screens.push(tab.home());
+        }
+        self.tab = tab;
+        self.reload_or_report();
+    }
+
+    fn step_tab(&mut self, step: usize) {
+        let n = Tab::ALL.len();
+        self.switch_tab(Tab::ALL[(self.tab.index() + step) % n]);
     }
 
     /// Rows of the table on the current screen.
@@ -426,7 +563,7 @@ impl App {
         }
         let screen = self.screen().context();
         match screen {
-            Context::Qr => vec![Context::Qr, Context::Global],
+            Context::Qr | Context::DepDevice => vec![screen, Context::Global],
             _ => vec![screen, Context::Table, Context::Global],
         }
     }
@@ -460,6 +597,9 @@ impl App {
                     d.rebuild();
                 }
                 Screen::Users(u) => u.users = store.users()?,
+                Screen::Dep(l) => l.reload(store.as_ref())?,
+                Screen::DepDevice(d) => d.reload(store.as_ref())?,
+                Screen::Catalog(c) => c.reload(store.as_ref())?,
                 Screen::Qr(_) => {}
             }
             screen.fit_cursor(rows);
@@ -467,7 +607,7 @@ impl App {
         Ok(())
     }
 
-    fn reload_or_report(&mut self) {
+    pub(super) fn reload_or_report(&mut self) {
         if let Err(e) = self.reload() {
             // A profile deleted by someone else: go back to the list.
             if matches!(e, StoreError::NotFound(_)) {
@@ -504,6 +644,11 @@ impl App {
     /// Checks the fields of the open form together, as they are typed (field problems are shown under
     /// each field): a device form says whether the identifiers make a device and whether it exists already.
     fn check_form(&mut self) {
+        if let Some(Modal::Form(form)) = &mut self.modal
+            && matches!(form.purpose, FormPurpose::AddRecord | FormPurpose::EditRecord(_))
+        {
+            super::dep::enrollment_visibility(form);
+        }
         let Some(Modal::Form(form)) = &self.modal else { return };
         let exclude = match form.purpose {
             FormPurpose::AddDevice(_) => None,
@@ -547,23 +692,14 @@ impl App {
     }
 
     fn typing_filter(&self) -> bool {
-        self.modal.is_none()
-            && match self.screen() {
-                Screen::Profiles(p) => p.filter.input.is_some(),
-                Screen::Detail(d) => d.filter.input.is_some(),
-                _ => false,
-            }
+        self.modal.is_none() && self.screen().filter().is_some_and(|f| f.input.is_some())
     }
 
     fn filter_key(&mut self, key: KeyEvent, k: Key) {
         let rows = self.size.1;
         let action = self.keymap.lookup(&[Context::Dialog], k);
         let screen = self.screen_mut();
-        let filter = match screen {
-            Screen::Profiles(p) => &mut p.filter,
-            Screen::Detail(d) => &mut d.filter,
-            _ => return,
-        };
+        let Some(filter) = screen.filter_mut() else { return };
         let input = filter.input.as_mut().expect("typing a filter");
         match (key.code, action) {
             (KeyCode::Enter, _) => filter.input = None,
@@ -624,29 +760,48 @@ impl App {
                     return;
                 }
             }
-            Screen::Qr(_) => {}
+            Screen::Dep(l) => {
+                if l.cursor.apply(action, l.view.len(), height) {
+                    return;
+                }
+            }
+            Screen::Catalog(c) => {
+                if c.cursor.apply(action, c.rows.len(), height) {
+                    return;
+                }
+            }
+            Screen::Qr(_) | Screen::DepDevice(_) => {}
+        }
+        match action {
+            Action::NextTab => return self.step_tab(1),
+            Action::PrevTab => return self.step_tab(Tab::ALL.len() - 1),
+            _ => {}
         }
         match self.screen().context() {
             Context::Profiles => self.profiles_action(action),
             Context::Detail => self.detail_action(action),
             Context::Qr => self.qr_action(action),
             Context::Users => self.users_action(action),
+            Context::Dep => self.dep_action(action),
+            Context::DepDevice => self.dep_device_action(action),
+            Context::Catalog => self.catalog_action(action),
             _ => {}
         }
     }
 
-    fn back(&mut self) {
+    /// Closes the screen on top; on a tab's first screen, goes to the Profiles tab.
+    pub(super) fn back(&mut self) {
         if self.screens.len() > 1 {
             self.screens.pop();
             self.reload_or_report();
+        } else {
+            self.switch_tab(Tab::Profiles);
         }
     }
 
-    fn start_filter(&mut self) {
-        match self.screen_mut() {
-            Screen::Profiles(p) => p.filter.input = Some(line_input(&p.filter.text)),
-            Screen::Detail(d) => d.filter.input = Some(line_input(&d.filter.text)),
-            _ => {}
+    pub(super) fn start_filter(&mut self) {
+        if let Some(f) = self.screen_mut().filter_mut() {
+            f.input = Some(line_input(&f.text));
         }
     }
 
@@ -674,10 +829,7 @@ impl App {
                     self.open_profile(profile);
                 }
             }
-            Action::Users => {
-                self.screens.push(Screen::Users(UsersState::default()));
-                self.reload_or_report();
-            }
+            Action::Users => self.switch_tab(Tab::Users),
             Action::NewProfile => self.modal = Some(Modal::Form(self.new_profile_form())),
             Action::EditProfile => {
                 if let Some(p) = selected {
@@ -739,7 +891,7 @@ impl App {
     /// Opens a profile's screen. With a task sender and a large profile, the first page is read now and
     /// the rest in the background, so that the screen appears at once whatever the profile's size.
     /// A user picked from a list that typing filters (username, name or email); nothing picked: no user.
-    fn user_picker(&self, label: &str, current: &str) -> FormField {
+    pub(super) fn user_picker(&self, label: &str, current: &str) -> FormField {
         let users = self.store.users().unwrap_or_default();
         let options = users
             .into_iter()
@@ -937,22 +1089,16 @@ impl App {
         match action {
             Action::Back => self.back(),
             Action::AddUser => {
-                self.modal = Some(Modal::Form(Form::new(
-                    "Add user",
-                    FormPurpose::AddUser,
-                    vec![
-                        FormField::text("Username", "", ""),
-                        FormField::text("Name", "", ""),
-                        FormField::text("Email", "", ""),
-                    ],
-                )))
+                let mut fields = vec![FormField::text("Username", "", "unique (case does not count)")];
+                fields.extend(user_fields(&User::default()));
+                self.modal = Some(Modal::Form(Form::new("Add user", FormPurpose::AddUser, fields)))
             }
             Action::EditUser => {
                 if let Some(u) = selected {
                     self.modal = Some(Modal::Form(Form::new(
                         format!("Edit user {}", u.username),
                         FormPurpose::EditUser(u.username.clone()),
-                        vec![FormField::text("Name", &u.name, ""), FormField::text("Email", &u.email, "")],
+                        user_fields(&u),
                     )))
                 }
             }
@@ -996,8 +1142,12 @@ impl App {
                     form.focus_prev();
                     self.modal = Some(Modal::Form(form));
                 }
-                Action::WriteTemplate if form.purpose == FormPurpose::NewProfile => {
-                    match write_template(&form.value(CSV_FILE)) {
+                Action::WriteTemplate if matches!(form.purpose, FormPurpose::NewProfile | FormPurpose::DepImport) => {
+                    let (name, template) = match form.purpose {
+                        FormPurpose::NewProfile => ("devices.csv", android_csv::TEMPLATE),
+                        _ => ("dep-devices.csv", crate::csv::dep::TEMPLATE),
+                    };
+                    match write_template(&form.value(CSV_FILE), name, template) {
                         Ok(path) => {
                             let field = form.fields.iter_mut().find(|f| f.label == CSV_FILE).expect("CSV field");
                             field.input = line_input(&path.display().to_string());
@@ -1030,6 +1180,13 @@ impl App {
                 self.store.delete_devices(*id, seqs).map(|n| format!("deleted {n} device{}", plural(n)))
             }
             ConfirmPurpose::DeleteUser(name) => self.store.delete_user(name).map(|()| format!("deleted user {name}")),
+            ConfirmPurpose::DeleteRecord(id) => self.store.dep_delete(id).map(|()| format!("deleted device {id}")),
+            ConfirmPurpose::WithdrawRecord(id) => {
+                ops::dep_withdraw(self.store.as_ref(), id, self.now()).map(|d| format!("withdrew {}", d.identifier))
+            }
+            ConfirmPurpose::DeleteEntry(kind, name) => {
+                self.store.catalog_delete(*kind, name).map(|()| format!("deleted {} {name}", kind.title()))
+            }
         };
         match result {
             Ok(msg) => {
@@ -1105,18 +1262,23 @@ impl App {
             }
             FormPurpose::AddUser => {
                 let username = crate::domain::check_username(&form.value("Username"))?;
-                let user = User { username, name: form.value("Name"), email: form.value("Email"), ..User::default() };
+                let mut user = User { username, ..User::default() };
+                set_user_fields(&mut user, form);
                 store.put_user(user, true).map_err(e)?;
                 "user added".into()
             }
             FormPurpose::EditUser(username) => {
-                // Only name and email are on this form: the rest of the user (description, organizations) stays.
                 let mut user = store.user(username).map_err(e)?.ok_or("the user was deleted")?;
-                user.name = form.value("Name");
-                user.email = form.value("Email");
+                set_user_fields(&mut user, form);
                 store.put_user(user, false).map_err(e)?;
                 "user saved".into()
             }
+            FormPurpose::DepImport => return self.start_dep_wizard(form),
+            FormPurpose::DepExport
+            | FormPurpose::AddRecord
+            | FormPurpose::EditRecord(_)
+            | FormPurpose::AddEntry
+            | FormPurpose::EditEntry(..) => self.submit_dep(form)?,
             FormPurpose::AddDevice(id) => {
                 let profile = store.profile_by_id(*id).map_err(e)?.ok_or("the profile was deleted")?;
                 let device = crate::domain::NewDevice {
@@ -1226,7 +1388,7 @@ impl App {
             token_days: Some(days),
         };
         let wizard = Wizard {
-            new,
+            job: WizardJob::Profile(new),
             path,
             stage: WizardStage::Validating,
             cancel: Arc::new(AtomicBool::new(false)),
@@ -1237,18 +1399,20 @@ impl App {
         Ok(())
     }
 
-    fn spawn_import(&self, w: &Wizard, dry_run: bool, skip_invalid: bool) {
+    pub(super) fn spawn_import(&self, w: &Wizard, dry_run: bool, skip_invalid: bool) {
         let Some(tx) = self.tasks.clone() else { return };
         let store = self.store.clone();
         let settings = self.settings.clone();
-        let new = w.new.clone();
+        let new = match &w.job {
+            WizardJob::Profile(new) => Some(new.clone()),
+            WizardJob::Dep => None,
+        };
         let path = w.path.clone();
         let cancel = w.cancel.clone();
         let now = self.now();
         std::thread::spawn(move || {
             let started = std::time::Instant::now();
             let result = (|| {
-                let profile = ops::build_profile(&settings, new, now)?;
                 let opts = ImportOptions { dry_run, skip_invalid, max_rows: settings.max_rows() };
                 let mut progress = |p: Progress| {
                     let _ = tx.send(TaskMsg::Progress {
@@ -1259,14 +1423,16 @@ impl App {
                     });
                     !cancel.load(Ordering::Relaxed)
                 };
-                android_csv::import(
-                    store.as_ref(),
-                    &path,
-                    ImportTarget::Create(Box::new(profile)),
-                    &opts,
-                    &mut progress,
-                )
-                .map_err(|e| match e {
+                let report = match new {
+                    Some(new) => {
+                        let profile = ops::build_profile(&settings, new, now)?;
+                        let target = ImportTarget::Create(Box::new(profile));
+                        android_csv::import(store.as_ref(), &path, target, &opts, &mut progress)
+                            .map(|r| WizardReport::Profile(Box::new(r)))
+                    }
+                    None => crate::csv::dep::import(store.as_ref(), &path, &opts, &mut progress).map(WizardReport::Dep),
+                };
+                report.map_err(|e| match e {
                     ImportError::Cancelled => "import cancelled; nothing was written".to_string(),
                     other => other.to_string(),
                 })
@@ -1295,12 +1461,12 @@ impl App {
                 self.modal = Some(Modal::Wizard(w));
             }
             (WizardStage::Report(r), Action::Confirm) => {
-                if r.valid == 0 {
+                if r.valid() == 0 {
                     self.error("no valid row to import");
                     self.modal = Some(Modal::Wizard(w));
                     return;
                 }
-                let skip = !r.rejected.is_empty();
+                let skip = !r.rejected().is_empty();
                 w.stage = WizardStage::Importing { skip_invalid: skip };
                 w.progress = None;
                 self.spawn_import(&w, false, skip);
@@ -1309,9 +1475,13 @@ impl App {
             (WizardStage::Report(r), Action::NextField) => {
                 // Save the rejected rows next to the file.
                 let out = rejects_path(&w.path);
-                let written = std::fs::File::create(&out)
+                let written = std::fs::File::create(&out).map_err(|e| e.to_string()).and_then(|f| {
+                    match r.as_ref() {
+                        WizardReport::Profile(r) => android_csv::write_rejects(r, f),
+                        WizardReport::Dep(r) => android_csv::write_rejected(&r.header, &r.rejected, f),
+                    }
                     .map_err(|e| e.to_string())
-                    .and_then(|f| android_csv::write_rejects(r.as_ref(), f).map_err(|e| e.to_string()));
+                });
                 match written {
                     Ok(()) => self.info(format!("wrote the rejected rows to {}", out.display())),
                     Err(e) => self.error(format!("{}: {e}", out.display())),
@@ -1341,10 +1511,17 @@ impl App {
                     }
                 }
             }
+            TaskMsg::Imported(Ok(WizardReport::Dep(report))) => {
+                self.modal = None;
+                self.dep_imported(&report);
+            }
             TaskMsg::Imported(result) => {
                 self.modal = None;
-                match result {
-                    Ok(report) => match report.committed {
+                match result.map(|r| match r {
+                    WizardReport::Profile(r) => r.committed,
+                    WizardReport::Dep(_) => None,
+                }) {
+                    Ok(committed) => match committed {
                         Some(profile) => {
                             self.screens.truncate(1);
                             self.reload_or_report();
@@ -1367,6 +1544,7 @@ impl App {
                 let waiting = self
                     .screens
                     .iter_mut()
+                    .chain(self.parked.iter_mut().flatten())
                     .find(|s| matches!(s, Screen::Detail(d) if d.profile.id == profile && d.loading == Some(load)));
                 let Some(screen) = waiting else { return };
                 let Screen::Detail(d) = screen else { unreachable!("found as a profile screen") };
@@ -1392,6 +1570,7 @@ fn refilter(screen: &mut Screen, rows: u16) {
     match screen {
         Screen::Profiles(p) => p.rebuild(),
         Screen::Detail(d) => d.rebuild(),
+        Screen::Dep(l) => l.rebuild(),
         _ => {}
     }
     screen.fit_cursor(rows);
@@ -1408,10 +1587,34 @@ fn targets(d: &DetailState) -> Vec<DeviceSeq> {
     }
 }
 
-const CSV_FILE: &str = "CSV file";
+pub(super) const CSV_FILE: &str = "CSV file";
 const VENDOR_KEYS: &str = "Vendor keys";
 const CUSTOM_KEYS: &str = "Custom keys";
 const ATTRIBUTES: &str = "Custom attributes";
+
+/// A user's fields besides the username.
+fn user_fields(u: &User) -> Vec<FormField> {
+    vec![
+        FormField::text("Name", &u.name, ""),
+        FormField::text("Email", &u.email, ""),
+        FormField::text("Description", &u.description, "optional"),
+        FormField::text(ORGANIZATIONS, &u.organizations.join("|"), "from the Catalog tab; | between several"),
+    ]
+}
+
+fn set_user_fields(u: &mut User, form: &Form) {
+    u.name = form.value("Name");
+    u.email = form.value("Email");
+    u.description = form.value("Description");
+    u.organizations = split_names(&form.value(ORGANIZATIONS));
+}
+
+const ORGANIZATIONS: &str = "Organizations";
+
+/// Names separated by `|`, trimmed, blanks left out.
+pub(super) fn split_names(v: &str) -> Vec<String> {
+    v.split('|').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+}
 
 /// Identifier fields, checked as they are typed.
 fn identifier_fields(ids: Option<&crate::domain::Identifiers>) -> Vec<FormField> {
@@ -1493,9 +1696,9 @@ fn config_form(p: &Profile) -> Form {
 
 /// Writes the Android CSV template at `typed`: a new `.csv` path, or `devices.csv` in a folder (empty: the
 /// current one). An existing file is never overwritten.
-fn write_template(typed: &str) -> Result<PathBuf, String> {
+pub(super) fn write_template(typed: &str, name: &str, template: &str) -> Result<PathBuf, String> {
     let typed = Path::new(if typed.is_empty() { "." } else { typed });
-    let path = if typed.is_dir() { typed.join("devices.csv") } else { typed.to_path_buf() };
+    let path = if typed.is_dir() { typed.join(name) } else { typed.to_path_buf() };
     if !path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
         return Err(format!("{}: type a folder or a new .csv file name for the template", path.display()));
     }
@@ -1504,12 +1707,11 @@ fn write_template(typed: &str) -> Result<PathBuf, String> {
         .create_new(true)
         .open(&path)
         .map_err(|e| format!("{}: {e} (an existing file is not overwritten)", path.display()))?;
-    std::io::Write::write_all(&mut file, android_csv::TEMPLATE.as_bytes())
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+    std::io::Write::write_all(&mut file, template.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
     Ok(path)
 }
 
-fn export_form(p: &Profile) -> Form {
+pub(super) fn export_form(p: &Profile) -> Form {
     let path = format!("{}-inventory-{}.csv", file_stem(&p.name), Utc::now().format("%Y%m%d"));
     Form::new(
         format!("Download the inventory of {}", p.name),
@@ -1523,12 +1725,12 @@ pub fn file_stem(name: &str) -> String {
     name.chars().map(|c| if c.is_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect()
 }
 
-fn rejects_path(csv: &Path) -> PathBuf {
+pub(super) fn rejects_path(csv: &Path) -> PathBuf {
     let stem = csv.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "import".into());
     csv.with_file_name(format!("{stem}-rejected.csv"))
 }
 
-fn plural(n: u64) -> &'static str {
+pub(super) fn plural(n: u64) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 

@@ -14,18 +14,24 @@ pub enum Context {
     Profiles,
     Detail,
     Qr,
+    Dep,
+    DepDevice,
     Users,
+    Catalog,
     Dialog,
 }
 
 impl Context {
-    pub const ALL: [Context; 7] = [
+    pub const ALL: [Context; 10] = [
         Context::Global,
         Context::Table,
         Context::Profiles,
         Context::Detail,
         Context::Qr,
+        Context::Dep,
+        Context::DepDevice,
         Context::Users,
+        Context::Catalog,
         Context::Dialog,
     ];
 
@@ -36,7 +42,10 @@ impl Context {
             Context::Profiles => "profiles",
             Context::Detail => "detail",
             Context::Qr => "qr",
+            Context::Dep => "dep",
+            Context::DepDevice => "dep_device",
             Context::Users => "users",
+            Context::Catalog => "catalog",
             Context::Dialog => "dialog",
         }
     }
@@ -48,7 +57,10 @@ impl Context {
             Context::Profiles => "Profiles",
             Context::Detail => "Profile detail",
             Context::Qr => "QR code",
+            Context::Dep => "DEP devices",
+            Context::DepDevice => "DEP device",
             Context::Users => "Users",
+            Context::Catalog => "Catalog",
             Context::Dialog => "Dialogs and forms",
         }
     }

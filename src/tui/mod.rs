@@ -6,6 +6,8 @@
 
 pub mod action;
 pub mod app;
+pub mod dep;
+mod dep_view;
 pub mod form;
 pub mod keymap;
 pub mod theme;

@@ -13,9 +13,10 @@ use ratatui::widgets::{Block, Borders, Cell, Clear, Gauge, Paragraph, Row, Table
 
 use super::action::Action;
 use super::app::{
-    App, DetailState, Form, FormPurpose, Level, MIN_SIZE, Modal, ProfileColumn, ProfilesState, QrState, Screen,
-    UsersState, Wizard, WizardStage,
+    App, DetailState, Form, FormPurpose, Level, MIN_SIZE, Modal, ProfileColumn, ProfilesState, QrState, Screen, Tab,
+    UsersState, Wizard, WizardJob, WizardReport, WizardStage,
 };
+use super::dep_view;
 use super::form::{FieldKind, FormField, input_text};
 use super::keymap::Context;
 use super::theme::{CURSOR, MARK, Theme};
@@ -36,17 +37,19 @@ pub fn table_rows(screen: &Screen, height: u16) -> usize {
             Screen::Profiles(_) => 2,
             // header + filter line + table header
             Screen::Detail(_) => DETAIL_HEAD_ROWS + 2,
+            // filter line + table header
+            Screen::Dep(_) => 2,
             // table header
-            Screen::Users(_) | Screen::Qr(_) => 1,
+            Screen::Users(_) | Screen::Catalog(_) | Screen::Qr(_) | Screen::DepDevice(_) => 1,
         };
     usize::from(height.saturating_sub(chrome)).max(1)
 }
 
-fn safe(s: &str) -> Cow<'_, str> {
+pub(super) fn safe(s: &str) -> Cow<'_, str> {
     sanitize(s)
 }
 
-fn owned(s: &str) -> String {
+pub(super) fn owned(s: &str) -> String {
     sanitize(s).into_owned()
 }
 
@@ -64,26 +67,41 @@ pub fn render(app: &App, frame: &mut Frame) {
     let [title, body, status, footer] =
         Layout::vertical([Constraint::Length(1), Constraint::Min(1), Constraint::Length(1), Constraint::Length(1)])
             .areas(area);
-    let (heading, context) = match app.screen() {
-        Screen::Profiles(_) => ("Profiles".to_string(), Context::Profiles),
-        Screen::Detail(d) => (format!("Profiles › {}", safe(&d.profile.name)), Context::Detail),
-        Screen::Qr(q) => (format!("Profiles › {} › QR code", safe(&q.profile)), Context::Qr),
-        Screen::Users(_) => ("Users".to_string(), Context::Users),
+    let context = app.screen().context();
+    // Where the screen is within its tab.
+    let crumbs = match app.screen() {
+        Screen::Detail(d) => format!("› {}", safe(&d.profile.name)),
+        Screen::Qr(q) => format!("› {} › QR code", safe(&q.profile)),
+        Screen::DepDevice(d) => format!("› {}", safe(&d.device.identifier)),
+        _ => String::new(),
     };
     let help_key = app.keymap.key_label(Context::Global, Action::Help).unwrap_or_default();
-    frame.render_widget(
-        Paragraph::new(Line::from(vec![
-            Span::styled(" kitting ", t.title.add_modifier(Modifier::REVERSED)),
-            Span::styled(format!(" {heading}"), t.title),
-            Span::styled(format!("   {help_key} help"), t.dim),
-        ])),
-        title,
-    );
+    let tab_key = app.keymap.key_label(Context::Global, Action::NextTab).unwrap_or_default();
+    let mut spans = vec![Span::styled(" kitting ", t.title.add_modifier(Modifier::REVERSED)), Span::raw(" ")];
+    for tab in Tab::ALL {
+        if tab == app.tab {
+            spans.push(Span::styled(format!("[{}]", tab.title()), t.title.add_modifier(Modifier::UNDERLINED)));
+        } else {
+            spans.push(Span::styled(format!(" {} ", tab.title()), t.dim));
+        }
+    }
+    spans.push(Span::styled(format!(" {crumbs}"), t.title));
+    // The keys as far as they fit whole.
+    for hint in [format!("   {help_key} help"), format!("  {tab_key} tabs")] {
+        let used: usize = spans.iter().map(|s| s.content.chars().count()).sum();
+        if used + hint.chars().count() <= usize::from(title.width) {
+            spans.push(Span::styled(hint, t.dim));
+        }
+    }
+    frame.render_widget(Paragraph::new(Line::from(spans)), title);
     match app.screen() {
         Screen::Profiles(p) => profiles(app, p, body, frame),
         Screen::Detail(d) => detail(app, d, body, frame),
         Screen::Qr(q) => qr(t, q, body, frame),
         Screen::Users(u) => users(t, u, body, frame),
+        Screen::Dep(l) => dep_view::dep_list(app, l, body, frame),
+        Screen::DepDevice(d) => dep_view::dep_device(app, d, body, frame),
+        Screen::Catalog(c) => dep_view::catalog(app, c, body, frame),
     }
     if let Some((level, msg)) = &app.status {
         let style = if *level == Level::Error { t.error } else { t.ok };
@@ -109,7 +127,8 @@ fn draw_footer(app: &App, context: Context, area: Rect, frame: &mut Frame) {
     let mut entries: Vec<(String, &str)> = Vec::new();
     for c in contexts {
         for (action, keys) in app.keymap.bindings(c) {
-            let template_form = matches!(&app.modal, Some(Modal::Form(f)) if f.purpose == FormPurpose::NewProfile);
+            let template_form = matches!(&app.modal,
+                Some(Modal::Form(f)) if matches!(f.purpose, FormPurpose::NewProfile | FormPurpose::DepImport));
             if action == Action::WriteTemplate && !template_form {
                 continue;
             }
@@ -121,7 +140,7 @@ fn draw_footer(app: &App, context: Context, area: Rect, frame: &mut Frame) {
     if app.modal.is_none() {
         for action in globals {
             let ctx = if action == Action::Filter { Context::Table } else { Context::Global };
-            if action == Action::Filter && !matches!(context, Context::Profiles | Context::Detail) {
+            if action == Action::Filter && !matches!(context, Context::Profiles | Context::Detail | Context::Dep) {
                 continue;
             }
             if action == Action::Back && context == Context::Profiles {
@@ -144,7 +163,7 @@ fn draw_footer(app: &App, context: Context, area: Rect, frame: &mut Frame) {
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
 
-fn filter_line<'a>(t: &Theme, filter: &'a super::app::Filter, shown: usize, total: usize) -> Line<'a> {
+pub(super) fn filter_line<'a>(t: &Theme, filter: &'a super::app::Filter, shown: usize, total: usize) -> Line<'a> {
     match &filter.input {
         Some(input) => Line::from(vec![
             Span::styled("/", t.key),
@@ -467,18 +486,29 @@ fn users(t: &Theme, u: &UsersState, area: Rect, frame: &mut Frame) {
         );
         return;
     }
-    let header = Row::new(["Username", "Name", "Email"]).style(t.header);
+    let wide = area.width >= 120;
+    let mut titles = vec!["Username", "Name", "Email", "Organizations"];
+    let mut widths = vec![Constraint::Length(20), Constraint::Length(20), Constraint::Length(24), Constraint::Min(12)];
+    if wide {
+        titles.push("Description");
+        widths.push(Constraint::Min(20));
+    }
+    let header = Row::new(titles).style(t.header);
     let height = usize::from(area.height.saturating_sub(1));
     let rows = u.users.iter().enumerate().skip(u.cursor.offset).take(height).map(|(i, user)| {
         let here = i == u.cursor.row;
-        let row = Row::new([
+        let mut cells = vec![
             format!("{}{}", if here { CURSOR } else { "  " }, safe(&user.username)),
             owned(&user.name),
             owned(&user.email),
-        ]);
+            owned(&user.organizations.join("|")),
+        ];
+        if wide {
+            cells.push(owned(&user.description));
+        }
+        let row = Row::new(cells);
         if here { row.style(t.selected) } else { row.style(t.base) }
     });
-    let widths = [Constraint::Length(24), Constraint::Length(28), Constraint::Min(20)];
     frame.render_widget(Table::new(rows, widths).header(header), area);
 }
 
@@ -720,7 +750,11 @@ fn wizard(app: &App, w: &Wizard, area: Rect, frame: &mut Frame) {
     let t = &app.theme;
     let r = popup(area, 78, 20);
     frame.render_widget(Clear, r);
-    let block = boxed(t, format!("Add profile {}", safe(&w.new.name)));
+    let title = match &w.job {
+        WizardJob::Profile(new) => format!("Add profile {}", safe(&new.name)),
+        WizardJob::Dep => "Import DEP device information".to_string(),
+    };
+    let block = boxed(t, title);
     let inner = block.inner(r);
     frame.render_widget(block, r);
     match &w.stage {
@@ -751,20 +785,20 @@ fn wizard(app: &App, w: &Wizard, area: Rect, frame: &mut Frame) {
             );
         }
         WizardStage::Report(report) => {
-            let mut lines = vec![
-                Line::from(format!(
-                    "{}: {} rows, {} valid, {} rejected ({}, delimiter {:?})",
-                    safe(&file_name(std::path::Path::new(&report.file))),
-                    report.rows,
-                    report.valid,
-                    report.rejected.len(),
-                    report.encoding,
-                    report.delimiter
-                )),
-                Line::from(""),
-            ];
-            let room = usize::from(inner.height.saturating_sub(5));
-            for rej in report.rejected.iter().take(room) {
+            let (file, rows, encoding, delimiter) = report.file();
+            let rejected = report.rejected();
+            let mut lines = vec![Line::from(format!(
+                "{}: {rows} rows, {} valid, {} rejected ({encoding}, delimiter {delimiter:?})",
+                safe(&file_name(std::path::Path::new(file))),
+                report.valid(),
+                rejected.len(),
+            ))];
+            if let WizardReport::Dep(r) = report.as_ref() {
+                lines.extend(dep_view::report_lines(t, r, usize::from(inner.height / 3)));
+            }
+            lines.push(Line::from(""));
+            let room = usize::from(inner.height.saturating_sub(2)).saturating_sub(lines.len());
+            for rej in rejected.iter().take(room) {
                 for p in rej.problems.iter().take(1) {
                     let column =
                         p.column.as_ref().map(|(n, h)| format!(" column {n} ({})", safe(h))).unwrap_or_default();
@@ -774,15 +808,15 @@ fn wizard(app: &App, w: &Wizard, area: Rect, frame: &mut Frame) {
                     )));
                 }
             }
-            if report.rejected.len() > room {
-                lines.push(Line::from(Span::styled(format!("… and {} more", report.rejected.len() - room), t.dim)));
+            if rejected.len() > room {
+                lines.push(Line::from(Span::styled(format!("… and {} more", rejected.len() - room), t.dim)));
             }
-            if report.rejected.is_empty() {
+            if rejected.is_empty() {
                 lines.push(Line::from(Span::styled("Every row is valid.", t.ok)));
             }
             let [body, keys] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(inner);
             frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), body);
-            let import = if report.rejected.is_empty() { " import  " } else { " import the valid rows  " };
+            let import = if rejected.is_empty() { " import  " } else { " import the valid rows  " };
             frame.render_widget(
                 Paragraph::new(Line::from(vec![
                     Span::styled("Enter", t.key),

@@ -1,0 +1,529 @@
+//! The Apple DEP tabs: device records (a list, and a detail that is read-only once the device checked in or
+//! was withdrawn), the catalog; their forms; the DEP import through the wizard. Every save goes through the
+//! DEP CSV's own rules (a form is a one-row import), so the workstation and a file can never disagree.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use chrono::Utc;
+
+use super::action::Action;
+use super::app::{
+    App, CSV_FILE, Check, ConfirmPurpose, Cursor, Filter, Form, FormField, FormPurpose, Modal, PickOption, Screen,
+    Wizard, WizardJob, WizardStage, plural,
+};
+use crate::csv::RowProblem;
+use crate::csv::dep::{DepReport, import_row};
+use crate::domain::dep::{self as rules, CatalogEntry, CatalogKind, DepDevice, DepState};
+use crate::store::{Store, StoreError};
+
+/// The DEP devices tab: every device record, filtered.
+#[derive(Debug, Default)]
+pub struct DepListState {
+    pub all: Vec<DepDevice>,
+    /// Indices into `all`, filtered.
+    pub view: Vec<usize>,
+    pub cursor: Cursor,
+    pub filter: Filter,
+}
+
+impl DepListState {
+    pub fn selected(&self) -> Option<&DepDevice> {
+        self.view.get(self.cursor.row).map(|&i| &self.all[i])
+    }
+
+    pub(super) fn reload(&mut self, store: &dyn Store) -> Result<(), StoreError> {
+        let selected = self.selected().map(|d| DepDevice::key(&d.identifier));
+        self.all = store.dep_devices()?;
+        self.rebuild();
+        if let Some(key) = selected {
+            self.select(&key);
+        }
+        Ok(())
+    }
+
+    /// Puts the cursor on the record with that identifier, if it is shown.
+    pub(super) fn select(&mut self, identifier: &str) {
+        let key = DepDevice::key(identifier);
+        if let Some(row) = self.view.iter().position(|&i| DepDevice::key(&self.all[i].identifier) == key) {
+            self.cursor.row = row;
+        }
+    }
+
+    /// Re-applies the filter: identifier, names, user, identifiers, template, tags, state; case-insensitively.
+    pub fn rebuild(&mut self) {
+        let needle = self.filter.text.to_lowercase();
+        self.view = (0..self.all.len())
+            .filter(|&i| {
+                let d = &self.all[i];
+                let o = |v: &Option<String>| v.as_deref().unwrap_or("").to_lowercase().contains(&needle);
+                needle.is_empty()
+                    || d.identifier.to_lowercase().contains(&needle)
+                    || o(&d.display_name)
+                    || o(&d.description)
+                    || o(&d.user)
+                    || o(&d.serial)
+                    || o(&d.imei)
+                    || o(&d.template)
+                    || d.tags.iter().any(|t| t.to_lowercase().contains(&needle))
+                    || d.state.label().contains(&needle)
+                    || d.os.as_str().contains(&needle)
+            })
+            .collect();
+    }
+}
+
+/// One device record's information.
+#[derive(Debug)]
+pub struct DepDetailState {
+    pub device: DepDevice,
+}
+
+impl DepDetailState {
+    pub(super) fn reload(&mut self, store: &dyn Store) -> Result<(), StoreError> {
+        self.device = store
+            .dep_device(&self.device.identifier)?
+            .ok_or_else(|| StoreError::NotFound(format!("device {} was deleted", self.device.identifier)))?;
+        Ok(())
+    }
+}
+
+/// The Catalog tab: organizations, templates and device tags in one table.
+#[derive(Debug, Default)]
+pub struct CatalogState {
+    pub rows: Vec<(CatalogKind, CatalogEntry)>,
+    pub cursor: Cursor,
+}
+
+impl CatalogState {
+    pub fn selected(&self) -> Option<&(CatalogKind, CatalogEntry)> {
+        self.rows.get(self.cursor.row)
+    }
+
+    pub(super) fn reload(&mut self, store: &dyn Store) -> Result<(), StoreError> {
+        let selected = self.selected().map(|(k, e)| (*k, e.name.clone()));
+        self.rows.clear();
+        for kind in CatalogKind::ALL {
+            self.rows.extend(store.catalog(kind)?.into_iter().map(|e| (kind, e)));
+        }
+        if let Some(row) = selected.and_then(|(k, n)| self.rows.iter().position(|(rk, e)| *rk == k && e.name == n)) {
+            self.cursor.row = row;
+        }
+        Ok(())
+    }
+}
+
+// The device form's fields, and the DEP CSV column each one stands for.
+const IDENTIFIER: &str = "Identifier";
+const OS: &str = "OS";
+const USER: &str = "User";
+const TEMPLATE: &str = "Template";
+const TAGS: &str = "Device tags";
+const DISPLAY_NAME: &str = "Display name";
+const DESCRIPTION: &str = "Description";
+const CODE: &str = "Check-in code";
+const DAYS: &str = "Expiration days";
+const EMAIL: &str = "Registration email";
+const WIFI_MAC: &str = "Wi-Fi MAC";
+const IMEI: &str = "IMEI";
+const MEID: &str = "MEID";
+const UDID: &str = "UDID";
+pub const USE_DEP: &str = "Use DEP to Enroll";
+pub const METHOD: &str = "DEP Enrollment Method";
+pub const SERIAL: &str = "Serial";
+const KEY_CODE: &str = "Key Code";
+
+const COLUMNS: [(&str, &str); 16] = [
+    (IDENTIFIER, "Identifier"),
+    (OS, "OS"),
+    (USER, "UserName"),
+    (TEMPLATE, "Template"),
+    (TAGS, "DeviceTags"),
+    (DISPLAY_NAME, "DisplayName"),
+    (DESCRIPTION, "Description"),
+    (CODE, "Code"),
+    (DAYS, "ExpirationDays"),
+    (EMAIL, "RegistrationEmail"),
+    (WIFI_MAC, "WifiMac"),
+    (IMEI, "IMEI"),
+    (MEID, "MEID"),
+    (UDID, "UDID"),
+    (SERIAL, "Serial"),
+    (METHOD, "DEPMethod"),
+];
+
+const OS_CHOICES: &[&str] = &["ios", "android", "windows"];
+const METHODS: &[&str] = &["Serial", KEY_CODE];
+const KINDS: &[&str] = &["organization", "template", "device tag"];
+
+/// The DEP Enrollment section shows the method only when DEP is on, and the serial only for Serial.
+pub fn enrollment_visibility(form: &mut Form) {
+    let on = form.on(USE_DEP);
+    let serial = on && form.value(METHOD) == "Serial";
+    if let Some(f) = form.field_mut(METHOD) {
+        f.hidden = !on;
+    }
+    if let Some(f) = form.field_mut(SERIAL) {
+        f.hidden = !serial;
+    }
+}
+
+/// A problem of the one-row import, named by the form's field.
+fn problem_text(p: &RowProblem) -> String {
+    let label = p
+        .column
+        .as_ref()
+        .and_then(|(_, h)| COLUMNS.iter().find(|(_, c)| c == h).map(|(l, _)| *l))
+        .unwrap_or(IDENTIFIER);
+    format!("{label}: {}", p.reason)
+}
+
+/// A record's optional text field, and a format rule.
+type Field = fn(&DepDevice) -> &Option<String>;
+type Rule = fn(&str) -> Result<(), String>;
+
+fn opt(v: &Option<String>) -> &str {
+    v.as_deref().unwrap_or("")
+}
+
+impl App {
+    pub(super) fn dep_action(&mut self, action: Action) {
+        let Screen::Dep(l) = self.screen_mut() else { return };
+        let selected = l.selected().cloned();
+        match action {
+            Action::Back if !l.filter.text.is_empty() => {
+                l.filter.text.clear();
+                l.rebuild();
+            }
+            Action::Back => self.back(),
+            Action::Filter => self.start_filter(),
+            Action::Open => {
+                if let Some(d) = selected {
+                    self.open_record(d);
+                }
+            }
+            Action::AddRecord => self.modal = Some(Modal::Form(self.record_form(None))),
+            Action::Import => {
+                self.modal = Some(Modal::Form(Form::new(
+                    "Import DEP device information",
+                    FormPurpose::DepImport,
+                    vec![FormField::path(CSV_FILE, "", "Tab completes; Ctrl-t writes the template here")],
+                )))
+            }
+            Action::Export => {
+                let path = format!("dep-devices-{}.csv", Utc::now().format("%Y%m%d"));
+                self.modal = Some(Modal::Form(Form::new(
+                    "Export the users and devices (the import's format)",
+                    FormPurpose::DepExport,
+                    vec![FormField::path("File", &path, "Tab completes the path")],
+                )))
+            }
+            _ => {
+                if let Some(d) = selected {
+                    self.record_action(action, d);
+                }
+            }
+        }
+    }
+
+    pub(super) fn dep_device_action(&mut self, action: Action) {
+        let Screen::DepDevice(d) = self.screen() else { return };
+        let device = d.device.clone();
+        match action {
+            Action::Back => self.back(),
+            _ => self.record_action(action, device),
+        }
+    }
+
+    /// Edit, withdraw or delete one record (from the list or its detail).
+    fn record_action(&mut self, action: Action, d: DepDevice) {
+        let id = d.identifier.clone();
+        match action {
+            Action::EditRecord => match d.state.read_only() {
+                Some(why) => {
+                    if !matches!(self.screen(), Screen::DepDevice(_)) {
+                        self.open_record(d);
+                    }
+                    self.error(format!("read-only: {why}"));
+                }
+                None => self.modal = Some(Modal::Form(self.record_form(Some(&d)))),
+            },
+            Action::Withdraw => match d.state {
+                DepState::Withdrawn { .. } => self.error(format!("{id} is withdrawn already")),
+                _ => {
+                    self.modal = Some(Modal::Confirm {
+                        text: format!(
+                            "Withdraw {id}? It can no longer check in and its record becomes read-only. This cannot \
+                             be undone."
+                        ),
+                        purpose: ConfirmPurpose::WithdrawRecord(id),
+                    })
+                }
+            },
+            Action::Delete => {
+                self.modal = Some(Modal::Confirm {
+                    text: format!("Delete the device record {id} ({})? This cannot be undone.", d.state.label()),
+                    purpose: ConfirmPurpose::DeleteRecord(id),
+                })
+            }
+            _ => {}
+        }
+    }
+
+    fn open_record(&mut self, device: DepDevice) {
+        self.screens.push(Screen::DepDevice(Box::new(DepDetailState { device })));
+    }
+
+    pub(super) fn catalog_action(&mut self, action: Action) {
+        let Screen::Catalog(c) = self.screen() else { return };
+        let selected = c.selected().cloned();
+        match action {
+            Action::Back => self.back(),
+            Action::AddEntry => {
+                self.modal = Some(Modal::Form(Form::new(
+                    "Add to the catalog",
+                    FormPurpose::AddEntry,
+                    vec![
+                        FormField::choice("Kind", KINDS, "", "Space or Left/Right changes it"),
+                        FormField::text("Name", "", "1 to 64 characters, no |"),
+                        FormField::text("Description", "", "optional"),
+                    ],
+                )))
+            }
+            Action::EditEntry => {
+                if let Some((kind, e)) = selected {
+                    self.modal = Some(Modal::Form(Form::new(
+                        format!("Edit {} {}", kind.title(), e.name),
+                        FormPurpose::EditEntry(kind, e.name.clone()),
+                        vec![
+                            FormField::text("Name", &e.name, "a new name is carried to every record that uses it"),
+                            FormField::text("Description", opt(&e.description), "optional"),
+                        ],
+                    )))
+                }
+            }
+            Action::Delete => {
+                if let Some((kind, e)) = selected {
+                    self.modal = Some(Modal::Confirm {
+                        text: format!("Delete {} {}? (refused while a record uses it)", kind.title(), e.name),
+                        purpose: ConfirmPurpose::DeleteEntry(kind, e.name),
+                    })
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The device form: Add (no record) or Edit. The DEP Enrollment section is the seed's.
+    pub fn record_form(&self, d: Option<&DepDevice>) -> Form {
+        let v = |f: fn(&DepDevice) -> &Option<String>| d.map(|d| opt(f(d)).to_string()).unwrap_or_default();
+        let mut fields = Vec::new();
+        if d.is_none() {
+            fields.push(
+                FormField::text(IDENTIFIER, "", "1 to 20 letters, digits, . - _ (case does not count)")
+                    .with_check(Check::Rule(rules::check_identifier))
+                    .in_section("Device information"),
+            );
+            fields.push(FormField::choice(OS, OS_CHOICES, "", "fixed once the device is created"));
+        }
+        let user = self.user_picker(USER, d.and_then(|d| d.user.as_deref()).unwrap_or(""));
+        fields.push(if d.is_some() { user.in_section("Device information") } else { user });
+        let templates = self.store.catalog(CatalogKind::Template).unwrap_or_default();
+        let options = templates
+            .into_iter()
+            .map(|e| {
+                let label = match &e.description {
+                    Some(desc) => format!("{}  {desc}", e.name),
+                    None => e.name.clone(),
+                };
+                PickOption { value: e.name, label }
+            })
+            .collect();
+        fields.push(FormField::pick(TEMPLATE, &v(|d| &d.template), options, "optional: from the Catalog tab"));
+        let tags = d.map(|d| d.tags.join("|")).unwrap_or_default();
+        fields.push(FormField::text(TAGS, &tags, "optional: from the Catalog tab; | between several"));
+        fields.push(FormField::text(DISPLAY_NAME, &v(|d| &d.display_name), "optional"));
+        fields.push(FormField::text(DESCRIPTION, &v(|d| &d.description), "optional"));
+        let code_hint = if d.is_some() { "blank: kept" } else { "blank: generated (8 characters)" };
+        fields.push(FormField::text(CODE, "", code_hint).with_check(Check::Rule(rules::check_code)));
+        let days = d.map(|d| d.expiration_days).unwrap_or(rules::DEFAULT_EXPIRATION_DAYS).to_string();
+        fields.push(
+            FormField::text(DAYS, &days, "1 to 365 days for the code; a new number counts from now")
+                .with_check(Check::Rule(|v| rules::check_expiration_days(v).map(|_| ()))),
+        );
+        fields.push(
+            FormField::text(EMAIL, &v(|d| &d.registration_email), "optional: saving queues a check-in email")
+                .with_check(Check::Rule(|v| rules::check_email("email address", v))),
+        );
+        let restrictions: [(&str, Field, Rule); 4] = [
+            (WIFI_MAC, |d| &d.wifi_mac, rules::check_wifi_mac),
+            (IMEI, |d| &d.imei, |v| crate::domain::Imei::parse(v).map(|_| ())),
+            (MEID, |d| &d.meid, rules::check_meid),
+            (UDID, |d| &d.udid, rules::check_udid),
+        ];
+        for (i, (label, get, rule)) in restrictions.into_iter().enumerate() {
+            let f = FormField::text(label, &v(get), "optional").with_check(Check::Rule(rule));
+            fields.push(if i == 0 { f.in_section("Check-in only from the device with (optional)") } else { f });
+        }
+        let method = d.and_then(|d| d.dep_method);
+        fields.push(
+            FormField::toggle(USE_DEP, method.is_some(), "Space: set up through Apple DEP")
+                .in_section("DEP Enrollment"),
+        );
+        let chosen = match method {
+            Some(rules::DepMethod::Keycode) => KEY_CODE,
+            _ => "Serial",
+        };
+        fields.push(FormField::choice(METHOD, METHODS, chosen, "how the DEP device is matched during setup"));
+        fields.push(
+            FormField::text(SERIAL, &v(|d| &d.serial), "the serial number of the DEP device")
+                .with_check(Check::Rule(rules::check_serial)),
+        );
+        let (title, purpose) = match d {
+            Some(d) => (
+                format!("Edit device {} ({})", d.identifier, d.os.as_str()),
+                FormPurpose::EditRecord(d.identifier.clone()),
+            ),
+            None => ("Add a device record".to_string(), FormPurpose::AddRecord),
+        };
+        let mut form = Form::new(title, purpose, fields);
+        enrollment_visibility(&mut form);
+        form
+    }
+
+    /// Saves a DEP form (device record, catalog entry, export); returns what to say.
+    pub(super) fn submit_dep(&mut self, form: &Form) -> Result<String, String> {
+        let store = self.store.clone();
+        let e = |e: StoreError| e.to_string();
+        match &form.purpose {
+            FormPurpose::AddRecord | FormPurpose::EditRecord(_) => self.save_record(form),
+            FormPurpose::AddEntry => {
+                let kind = CatalogKind::ALL[KINDS.iter().position(|k| *k == form.value("Kind")).unwrap_or(0)];
+                let name = rules::check_catalog_name(kind, &form.value("Name"))?;
+                let description = Some(form.value("Description")).filter(|d| !d.is_empty());
+                store.catalog_add(kind, CatalogEntry { name: name.clone(), description }).map_err(e)?;
+                Ok(format!("added {} {name}", kind.title()))
+            }
+            FormPurpose::EditEntry(kind, old) => {
+                let name = rules::check_catalog_name(*kind, &form.value("Name"))?;
+                let description = Some(form.value("Description")).filter(|d| !d.is_empty());
+                let n =
+                    store.catalog_update(*kind, old, CatalogEntry { name: name.clone(), description }).map_err(e)?;
+                Ok(if &name == old {
+                    format!("saved {} {name}", kind.title())
+                } else {
+                    format!("renamed {} {old} to {name}; {n} record{} follow", kind.title(), plural(n))
+                })
+            }
+            FormPurpose::DepExport => {
+                let path = PathBuf::from(form.value("File"));
+                if path.as_os_str().is_empty() {
+                    return Err("type the file to write".into());
+                }
+                let file = std::fs::File::create(&path).map_err(|err| format!("{}: {err}", path.display()))?;
+                let n = crate::csv::dep::export(store.as_ref(), std::io::BufWriter::new(file))?;
+                Ok(format!("wrote {n} row{} to {}", plural(n), path.display()))
+            }
+            _ => Err("not a DEP form".into()),
+        }
+    }
+
+    /// A device form saved as a one-row import of the columns it shows: the same checks as a file, blank
+    /// clears, a hidden field (the serial with Key Code) leaves the stored value as it is.
+    fn save_record(&mut self, form: &Form) -> Result<String, String> {
+        let store = self.store.clone();
+        let e = |e: StoreError| e.to_string();
+        let create = form.purpose == FormPurpose::AddRecord;
+        let identifier = match &form.purpose {
+            FormPurpose::EditRecord(id) => id.clone(),
+            _ => form.value(IDENTIFIER),
+        };
+        if identifier.is_empty() {
+            return Err(format!("{IDENTIFIER}: type the device's identifier"));
+        }
+        if create && let Some(d) = store.dep_device(&identifier).map_err(e)? {
+            return Err(format!("{IDENTIFIER}: device {} exists already (identifiers ignore case)", d.identifier));
+        }
+        let user = form.value(USER);
+        if !user.is_empty() && store.user(&user).map_err(e)?.is_none() {
+            return Err(format!("{USER}: no user {user}; add it in the Users tab first"));
+        }
+        let mut cells = vec![("Identifier".to_string(), identifier.clone())];
+        for (label, column) in &COLUMNS[1..COLUMNS.len() - 1] {
+            if form.shows(label) {
+                cells.push((column.to_string(), form.value(label)));
+            }
+        }
+        let method = match (form.on(USE_DEP), form.value(METHOD).as_str()) {
+            (false, _) => "",
+            (true, "Serial") => "Serial",
+            (true, _) => "Keycode",
+        };
+        cells.push(("DEPMethod".into(), method.into()));
+        let report = import_row(store.as_ref(), "form", &cells).map_err(|e| e.to_string())?;
+        if let Some(r) = report.rejected.first() {
+            return Err(r.problems.iter().map(problem_text).collect::<Vec<_>>().join("; "));
+        }
+        let saved = store.dep_device(&identifier).map_err(e)?.ok_or("the record was not saved")?;
+        let mut msg = match (create, report.devices_updated) {
+            (true, _) => format!("added {}, check-in code {}", saved.identifier, saved.code),
+            (false, 0) => format!("nothing changed on {}", saved.identifier),
+            (false, _) => format!("saved {}", saved.identifier),
+        };
+        if !report.cleared.is_empty() {
+            let fields: Vec<&str> = report.cleared.iter().map(|c| c.field).collect();
+            msg.push_str(&format!("; cleared {}", fields.join(", ")));
+        }
+        if report.mails > 0 {
+            msg.push_str("; check-in email queued (kitting dep outbox)");
+        }
+        if let Some(Screen::Dep(l)) = self.screens.first_mut() {
+            l.reload(store.as_ref()).map_err(e)?;
+            l.select(&saved.identifier);
+        }
+        Ok(msg)
+    }
+
+    pub(super) fn start_dep_wizard(&mut self, form: &Form) -> Result<(), String> {
+        let path = PathBuf::from(form.value(CSV_FILE));
+        if path.as_os_str().is_empty() {
+            return Err("type the CSV file's path (Tab completes; Ctrl-t writes the template)".into());
+        }
+        if !path.is_file() {
+            return Err(format!("{}: no such file (Ctrl-t writes the template there)", path.display()));
+        }
+        let wizard = Wizard {
+            job: WizardJob::Dep,
+            path,
+            stage: WizardStage::Validating,
+            cancel: Arc::new(AtomicBool::new(false)),
+            progress: None,
+        };
+        self.spawn_import(&wizard, true, false);
+        self.modal = Some(Modal::Wizard(Box::new(wizard)));
+        Ok(())
+    }
+
+    pub(super) fn dep_imported(&mut self, r: &DepReport) {
+        self.reload_or_report();
+        if !r.committed {
+            self.error("nothing was imported");
+            return;
+        }
+        let skipped = if r.rejected.is_empty() {
+            String::new()
+        } else {
+            format!("; skipped {} rejected row{}", r.rejected.len(), plural(r.rejected.len() as u64))
+        };
+        self.info(format!(
+            "imported: devices {} new, {} updated; users {} new, {} updated; {} check-in email{} queued{skipped}",
+            r.devices_created,
+            r.devices_updated,
+            r.users_created,
+            r.users_updated,
+            r.mails,
+            plural(r.mails)
+        ));
+    }
+}
