@@ -2,135 +2,25 @@
 //! 120×40 (volatile text masked), the QR code decoded from the drawn cells, and no escape sequence from
 //! the data reaching the terminal.
 
+mod common;
+
+use common::tui::*;
 use std::sync::Arc;
 
-use kitting::csv::android::{ImportOptions, import};
-use kitting::domain::NewProfile;
-use kitting::settings::Settings;
-use kitting::store::{ImportTarget, SledStore, Store};
+use kitting::store::Store;
 use kitting::tui::action::Action;
 use kitting::tui::app::{App, Modal, Screen};
-use kitting::tui::keymap::Keymap;
-use kitting::tui::theme::{Theme, ThemeName};
+use kitting::tui::theme::ThemeName;
 use kitting::tui::view;
 use ratatui::Terminal;
-use ratatui::backend::{CrosstermBackend, TestBackend};
-use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
+use ratatui::backend::CrosstermBackend;
+use ratatui::crossterm::event::KeyCode;
 use ratatui::style::Color;
-
-struct Fixture {
-    dir: tempfile::TempDir,
-    store: Arc<SledStore>,
-    settings: Settings,
-}
-
-const DEVICES: &str = "IMEI,Serial Number,Manufacturer,Asset Tag,Department
-490154203237518,,,A-001,Sales
-356938035643809,R58M12ABC,Samsung,A-002,Support
-,SN-ZEBRA-7,Zebra,A-003,Warehouse
-";
-
-impl Fixture {
-    fn new() -> Fixture {
-        let dir = tempfile::tempdir().unwrap();
-        let store = Arc::new(SledStore::open(&dir.path().join("db")).unwrap());
-        let settings = Settings::parse(include_str!("../config.example.toml"), "config.example.toml").unwrap();
-        Fixture { dir, store, settings }
-    }
-
-    fn import(&self, name: &str, csv: &str) {
-        let path = self.dir.path().join(format!("{name}.csv"));
-        std::fs::write(&path, csv).unwrap();
-        let new = NewProfile {
-            name: name.into(),
-            description: Some("Kitting line 1".into()),
-            without_token: false,
-            user: None,
-            token_days: Some(7),
-        };
-        let profile = kitting::ops::build_profile(&self.settings, new, chrono::Utc::now()).unwrap();
-        let opts = ImportOptions { dry_run: false, skip_invalid: false, max_rows: 200_000 };
-        let report =
-            import(self.store.as_ref(), &path, ImportTarget::Create(Box::new(profile)), &opts, &mut |_| true).unwrap();
-        assert!(report.committed.is_some(), "{:?}", report.rejected);
-    }
-
-    fn app(&self, theme: ThemeName) -> App {
-        let store: Arc<dyn Store> = self.store.clone();
-        App::new(
-            store,
-            self.settings.clone(),
-            "config.example.toml".into(),
-            Keymap::load(&toml::Table::new()).unwrap(),
-            Theme::new(theme),
-        )
-        .unwrap()
-    }
-}
-
-fn draw(app: &mut App, w: u16, h: u16) -> ratatui::buffer::Buffer {
-    let mut terminal = Terminal::new(TestBackend::new(w, h)).unwrap();
-    app.resize(w, h);
-    terminal.draw(|f| view::render(app, f)).unwrap();
-    terminal.backend().buffer().clone()
-}
-
-/// Dates, times and the token's visible characters change from run to run.
-fn mask(text: &str) -> String {
-    let chars: Vec<char> = text.chars().collect();
-    let mut out = String::new();
-    let mut i = 0;
-    while i < chars.len() {
-        let is_digit = |k: usize| chars.get(k).is_some_and(|c| c.is_ascii_digit());
-        let date = (0..4).all(|k| is_digit(i + k))
-            && chars.get(i + 4) == Some(&'-')
-            && is_digit(i + 5)
-            && is_digit(i + 6)
-            && chars.get(i + 7) == Some(&'-')
-            && is_digit(i + 8)
-            && is_digit(i + 9);
-        if date {
-            out.push_str("YYYY-MM-DD");
-            i += 10;
-            if chars.get(i) == Some(&' ') && is_digit(i + 1) && is_digit(i + 2) && chars.get(i + 3) == Some(&':') {
-                out.push_str(" hh:mm");
-                i += 6;
-            }
-            continue;
-        }
-        // "Token        abcd••••": the four characters before the dots.
-        if chars.get(i + 4) == Some(&'•')
-            && chars.get(i + 3) != Some(&'•')
-            && chars.get(i.wrapping_sub(1)) == Some(&' ')
-        {
-            out.push_str("TTTT");
-            i += 4;
-            continue;
-        }
-        out.push(chars[i]);
-        i += 1;
-    }
-    out
-}
-
-fn screen(app: &mut App, w: u16, h: u16) -> String {
-    mask(&view::buffer_text(&draw(app, w, h)))
-}
 
 /// The current screen at both sizes the issue names.
 fn snapshots(app: &mut App, name: &str) {
     for (w, h) in [(80, 24), (120, 40)] {
         insta::assert_snapshot!(format!("{name}_{w}x{h}"), screen(app, w, h));
-    }
-}
-
-fn key(app: &mut App, code: KeyCode) {
-    app.on_key(KeyEvent::new(code, KeyModifiers::NONE));
-}
-
-fn type_text(app: &mut App, text: &str) {
-    for c in text.chars() {
-        key(app, KeyCode::Char(c));
     }
 }
 
@@ -497,23 +387,6 @@ fn a_large_profile_shows_its_first_page_at_once_and_the_rest_when_read() {
     assert_eq!(d.devices.len(), total, "the stale answer was ignored");
 }
 
-fn ctrl(app: &mut App, c: char) {
-    app.on_key(KeyEvent::new(KeyCode::Char(c), KeyModifiers::CONTROL));
-}
-
-fn backspace(app: &mut App, n: usize) {
-    for _ in 0..n {
-        key(app, KeyCode::Backspace);
-    }
-}
-
-fn form(app: &App) -> &kitting::tui::app::Form {
-    match &app.modal {
-        Some(Modal::Form(f)) => f,
-        other => panic!("no form open: {other:?}"),
-    }
-}
-
 fn profile(fx: &Fixture, name: &str) -> kitting::domain::Profile {
     fx.store.profile(name).unwrap().unwrap()
 }
@@ -780,19 +653,6 @@ fn every_theme_shows_the_cursor_and_the_selection_no_color_by_markers_alone() {
         }
     }
     assert_ne!(seen[0], seen[1], "dark and light differ");
-}
-
-/// The next message from work off the UI thread that `wanted` accepts (progress reports are skipped).
-fn next_task(
-    rx: &std::sync::mpsc::Receiver<kitting::tui::app::TaskMsg>,
-    wanted: impl Fn(&kitting::tui::app::TaskMsg) -> bool,
-) -> kitting::tui::app::TaskMsg {
-    loop {
-        let msg = rx.recv_timeout(std::time::Duration::from_secs(30)).expect("the task reports");
-        if wanted(&msg) {
-            return msg;
-        }
-    }
 }
 
 #[test]

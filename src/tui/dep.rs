@@ -349,7 +349,7 @@ impl App {
         fields.push(FormField::text(CODE, "", code_hint).with_check(Check::Rule(rules::check_code)));
         let days = d.map(|d| d.expiration_days).unwrap_or(rules::DEFAULT_EXPIRATION_DAYS).to_string();
         fields.push(
-            FormField::text(DAYS, &days, "1 to 365 days for the code; a new number counts from now")
+            FormField::text(DAYS, &days, "1 to 365 (blank: 7); a new number counts from now")
                 .with_check(Check::Rule(|v| rules::check_expiration_days(v).map(|_| ()))),
         );
         fields.push(
@@ -413,7 +413,12 @@ impl App {
                 Ok(if &name == old {
                     format!("saved {} {name}", kind.title())
                 } else {
-                    format!("renamed {} {old} to {name}; {n} record{} follow", kind.title(), plural(n))
+                    format!(
+                        "renamed {} {old} to {name}; {n} record{} follow{}",
+                        kind.title(),
+                        plural(n),
+                        if n == 1 { "s" } else { "" }
+                    )
                 })
             }
             FormPurpose::DepExport => {

@@ -5,6 +5,8 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 
+pub mod tui;
+
 pub struct Env {
     pub dir: tempfile::TempDir,
 }
