@@ -208,16 +208,9 @@ impl DetailState {
             self.view = (0..self.devices.len() as u32).collect();
             return;
         }
-        let ascii = needle.is_ascii();
         // An IMEI is only digits: no need to spell out 200,000 of them for a needle with letters.
         let digits = needle.bytes().all(|b| b.is_ascii_digit());
-        let has = |s: &str| {
-            if ascii && s.is_ascii() {
-                s.as_bytes().windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
-            } else {
-                s.to_lowercase().contains(&needle)
-            }
-        };
+        let has = |s: &str| contains_lower(s, &needle);
         self.view = self
             .devices
             .iter()
@@ -1562,6 +1555,16 @@ impl App {
                 }
             }
         }
+    }
+}
+
+/// Whether `s` contains `needle` (already lower-case), ignoring case; without allocating for ASCII text,
+/// which is what a filter over many rows mostly meets.
+pub(super) fn contains_lower(s: &str, needle: &str) -> bool {
+    if needle.is_ascii() && s.is_ascii() {
+        s.as_bytes().windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
+    } else {
+        s.to_lowercase().contains(needle)
     }
 }
 

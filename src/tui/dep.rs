@@ -11,7 +11,7 @@ use chrono::Utc;
 use super::action::Action;
 use super::app::{
     App, CSV_FILE, Check, ConfirmPurpose, Cursor, Filter, Form, FormField, FormPurpose, Modal, PickOption, Screen,
-    Wizard, WizardJob, WizardStage, plural,
+    Wizard, WizardJob, WizardStage, contains_lower, plural,
 };
 use crate::csv::RowProblem;
 use crate::csv::dep::{DepReport, import_row};
@@ -26,6 +26,8 @@ pub struct DepListState {
     pub view: Vec<usize>,
     pub cursor: Cursor,
     pub filter: Filter,
+    /// The record to put the cursor on at the next read (one just added).
+    pub(super) want: Option<String>,
 }
 
 impl DepListState {
@@ -34,7 +36,7 @@ impl DepListState {
     }
 
     pub(super) fn reload(&mut self, store: &dyn Store) -> Result<(), StoreError> {
-        let selected = self.selected().map(|d| DepDevice::key(&d.identifier));
+        let selected = self.want.take().or_else(|| self.selected().map(|d| d.identifier.clone()));
         self.all = store.dep_devices()?;
         self.rebuild();
         if let Some(key) = selected {
@@ -57,18 +59,19 @@ impl DepListState {
         self.view = (0..self.all.len())
             .filter(|&i| {
                 let d = &self.all[i];
-                let o = |v: &Option<String>| v.as_deref().unwrap_or("").to_lowercase().contains(&needle);
+                let has = |v: &str| contains_lower(v, &needle);
+                let o = |v: &Option<String>| v.as_deref().is_some_and(has);
                 needle.is_empty()
-                    || d.identifier.to_lowercase().contains(&needle)
+                    || has(&d.identifier)
                     || o(&d.display_name)
                     || o(&d.description)
                     || o(&d.user)
                     || o(&d.serial)
                     || o(&d.imei)
                     || o(&d.template)
-                    || d.tags.iter().any(|t| t.to_lowercase().contains(&needle))
-                    || d.state.label().contains(&needle)
-                    || d.os.as_str().contains(&needle)
+                    || d.tags.iter().any(|t| has(t))
+                    || has(d.state.label())
+                    || has(d.os.as_str())
             })
             .collect();
     }
@@ -483,9 +486,9 @@ impl App {
         if report.mails > 0 {
             msg.push_str("; check-in email queued (kitting dep outbox)");
         }
+        // The list is read again after every save; the cursor goes to this record then.
         if let Some(Screen::Dep(l)) = self.screens.first_mut() {
-            l.reload(store.as_ref()).map_err(e)?;
-            l.select(&saved.identifier);
+            l.want = Some(saved.identifier);
         }
         Ok(msg)
     }
