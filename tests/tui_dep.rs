@@ -102,6 +102,13 @@ fn tabs_switch_and_each_keeps_its_screens() {
     type_text(&mut app, "withdrawn");
     let Screen::Dep(l) = app.screen() else { panic!() };
     assert_eq!(l.view.iter().map(|&i| l.all[i].identifier.as_str()).collect::<Vec<_>>(), ["DEVICE03"]);
+    key(&mut app, KeyCode::Enter);
+    assert!(screen(&mut app, 80, 24).contains("filter: withdrawn   1 of 3"), "Enter keeps the filter");
+    key(&mut app, KeyCode::Esc);
+    let Screen::Dep(l) = app.screen() else { panic!("Esc clears a kept filter first") };
+    assert_eq!(l.view.len(), 3);
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(app.tab, Tab::Profiles);
 }
 
 #[test]

@@ -292,13 +292,20 @@ impl Screen {
     /// Keeps the table's cursor inside its rows and in view, on a terminal `rows` high.
     pub fn fit_cursor(&mut self, rows: u16) {
         let height = super::view::table_rows(self, rows);
+        if let Some((cursor, len)) = self.table() {
+            cursor.fit(len, height);
+        }
+    }
+
+    /// The table's cursor and how many rows it moves over, on screens with a table.
+    fn table(&mut self) -> Option<(&mut Cursor, usize)> {
         match self {
-            Screen::Profiles(p) => p.cursor.fit(p.view.len(), height),
-            Screen::Detail(d) => d.cursor.fit(d.view.len(), height),
-            Screen::Users(u) => u.cursor.fit(u.users.len(), height),
-            Screen::Dep(l) => l.cursor.fit(l.view.len(), height),
-            Screen::Catalog(c) => c.cursor.fit(c.rows.len(), height),
-            Screen::Qr(_) | Screen::DepDevice(_) => {}
+            Screen::Profiles(p) => Some((&mut p.cursor, p.view.len())),
+            Screen::Detail(d) => Some((&mut d.cursor, d.view.len())),
+            Screen::Users(u) => Some((&mut u.cursor, u.users.len())),
+            Screen::Dep(l) => Some((&mut l.cursor, l.view.len())),
+            Screen::Catalog(c) => Some((&mut c.cursor, c.rows.len())),
+            Screen::Qr(_) | Screen::DepDevice(_) => None,
         }
     }
 
@@ -737,33 +744,22 @@ impl App {
             return;
         }
         let height = self.table_height();
-        match self.screen_mut() {
-            Screen::Profiles(p) => {
-                if p.cursor.apply(action, p.view.len(), height) {
-                    return;
-                }
+        if let Some((cursor, len)) = self.screen_mut().table()
+            && cursor.apply(action, len, height)
+        {
+            return;
+        }
+        // Esc clears a kept filter before it goes back.
+        if action == Action::Back {
+            let rows = self.size.1;
+            let screen = self.screen_mut();
+            if let Some(f) = screen.filter_mut()
+                && !f.text.is_empty()
+            {
+                f.text.clear();
+                refilter(screen, rows);
+                return;
             }
-            Screen::Detail(d) => {
-                if d.cursor.apply(action, d.view.len(), height) {
-                    return;
-                }
-            }
-            Screen::Users(u) => {
-                if u.cursor.apply(action, u.users.len(), height) {
-                    return;
-                }
-            }
-            Screen::Dep(l) => {
-                if l.cursor.apply(action, l.view.len(), height) {
-                    return;
-                }
-            }
-            Screen::Catalog(c) => {
-                if c.cursor.apply(action, c.rows.len(), height) {
-                    return;
-                }
-            }
-            Screen::Qr(_) | Screen::DepDevice(_) => {}
         }
         match action {
             Action::NextTab => return self.step_tab(1),
@@ -802,10 +798,6 @@ impl App {
         let Screen::Profiles(p) = self.screen_mut() else { return };
         let selected = p.selected().cloned();
         match action {
-            Action::Back if !p.filter.text.is_empty() => {
-                p.filter.text.clear();
-                p.rebuild();
-            }
             Action::Filter => self.start_filter(),
             Action::SortNext => {
                 p.sort = (p.sort + 1) % ProfileColumn::ALL.len();
@@ -941,14 +933,7 @@ impl App {
         let Screen::Detail(d) = self.screen_mut() else { return };
         let profile = d.profile.clone();
         match action {
-            Action::Back => {
-                if !d.filter.text.is_empty() {
-                    d.filter.text.clear();
-                    d.rebuild();
-                } else {
-                    self.back();
-                }
-            }
+            Action::Back => self.back(),
             Action::Filter => self.start_filter(),
             Action::ToggleSelect => {
                 if let Some(seq) = d.current().map(|x| x.seq) {

@@ -195,10 +195,6 @@ impl App {
         let Screen::Dep(l) = self.screen_mut() else { return };
         let selected = l.selected().cloned();
         match action {
-            Action::Back if !l.filter.text.is_empty() => {
-                l.filter.text.clear();
-                l.rebuild();
-            }
             Action::Back => self.back(),
             Action::Filter => self.start_filter(),
             Action::Open => {
