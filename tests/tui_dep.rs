@@ -306,6 +306,14 @@ fn the_dep_import_form_writes_the_dep_template() {
     let written = fx.dir.path().join("dep-devices.csv");
     assert_eq!(std::fs::read_to_string(&written).unwrap(), kitting::csv::dep::TEMPLATE);
     assert_eq!(form(&app).value("CSV file"), written.to_str().unwrap());
+    // Enter on a .csv name that does not exist writes the template there too, and says so.
+    key(&mut app, KeyCode::Esc);
+    app.update(Action::Import);
+    let missing = fx.dir.path().join("new-batch.csv");
+    type_text(&mut app, missing.to_str().unwrap());
+    key(&mut app, KeyCode::Enter);
+    assert!(form(&app).error.as_deref().unwrap_or("").contains("the template is written there"));
+    assert_eq!(std::fs::read_to_string(&missing).unwrap(), kitting::csv::dep::TEMPLATE);
 }
 
 #[test]

@@ -1347,17 +1347,7 @@ impl App {
         {
             return Err(format!("no user {u}; add it in Users first"));
         }
-        let path = PathBuf::from(form.value(CSV_FILE));
-        if path.as_os_str().is_empty() {
-            return Err("type the CSV file's path (Tab completes)".into());
-        }
-        if path.is_dir() || !path.exists() {
-            if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) && !path.exists() {
-                std::fs::write(&path, android_csv::TEMPLATE).map_err(|e| format!("{}: {e}", path.display()))?;
-                return Err(format!("{} did not exist: the template is written there; fill it in", path.display()));
-            }
-            return Err(format!("{}: no such file", path.display()));
-        }
+        let path = import_path(form, android_csv::TEMPLATE)?;
         let new = NewProfile {
             name,
             description: Some(form.value("Description")).filter(|d| !d.is_empty()),
@@ -1365,8 +1355,14 @@ impl App {
             user,
             token_days: Some(days),
         };
+        self.open_wizard(WizardJob::Profile(new), path);
+        Ok(())
+    }
+
+    /// Starts checking the file and shows the wizard's progress.
+    pub(super) fn open_wizard(&mut self, job: WizardJob, path: PathBuf) {
         let wizard = Wizard {
-            job: WizardJob::Profile(new),
+            job,
             path,
             stage: WizardStage::Validating,
             cancel: Arc::new(AtomicBool::new(false)),
@@ -1374,7 +1370,6 @@ impl App {
         };
         self.spawn_import(&wizard, true, false);
         self.modal = Some(Modal::Wizard(Box::new(wizard)));
-        Ok(())
     }
 
     pub(super) fn spawn_import(&self, w: &Wizard, dry_run: bool, skip_invalid: bool) {
@@ -1680,6 +1675,22 @@ fn config_form(p: &Profile) -> Form {
             .in_section("Custom Android system keys"),
     );
     Form::new(format!("Modify the configuration of {}", p.name), FormPurpose::ModifyConfig(p.id), fields)
+}
+
+/// The import form's CSV file: it must exist; a `.csv` name that does not is given the `template` to fill in.
+pub(super) fn import_path(form: &Form, template: &str) -> Result<PathBuf, String> {
+    let path = PathBuf::from(form.value(CSV_FILE));
+    if path.as_os_str().is_empty() {
+        return Err("type the CSV file's path (Tab completes)".into());
+    }
+    if path.is_dir() || !path.exists() {
+        if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) && !path.exists() {
+            std::fs::write(&path, template).map_err(|e| format!("{}: {e}", path.display()))?;
+            return Err(format!("{} did not exist: the template is written there; fill it in", path.display()));
+        }
+        return Err(format!("{}: no such file", path.display()));
+    }
+    Ok(path)
 }
 
 /// Writes the Android CSV template at `typed`: a new `.csv` path, or `devices.csv` in a folder (empty: the

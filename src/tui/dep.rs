@@ -3,15 +3,13 @@
 //! DEP CSV's own rules (a form is a one-row import), so the workstation and a file can never disagree.
 
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::sync::atomic::AtomicBool;
 
 use chrono::Utc;
 
 use super::action::Action;
 use super::app::{
     App, CSV_FILE, Check, ConfirmPurpose, Cursor, Filter, Form, FormField, FormPurpose, Modal, PickOption, Screen,
-    Wizard, WizardJob, WizardStage, contains_lower, plural,
+    WizardJob, contains_lower, import_path, plural,
 };
 use crate::csv::RowProblem;
 use crate::csv::dep::{DepReport, import_row};
@@ -490,22 +488,8 @@ impl App {
     }
 
     pub(super) fn start_dep_wizard(&mut self, form: &Form) -> Result<(), String> {
-        let path = PathBuf::from(form.value(CSV_FILE));
-        if path.as_os_str().is_empty() {
-            return Err("type the CSV file's path (Tab completes; Ctrl-t writes the template)".into());
-        }
-        if !path.is_file() {
-            return Err(format!("{}: no such file (Ctrl-t writes the template there)", path.display()));
-        }
-        let wizard = Wizard {
-            job: WizardJob::Dep,
-            path,
-            stage: WizardStage::Validating,
-            cancel: Arc::new(AtomicBool::new(false)),
-            progress: None,
-        };
-        self.spawn_import(&wizard, true, false);
-        self.modal = Some(Modal::Wizard(Box::new(wizard)));
+        let path = import_path(form, crate::csv::dep::TEMPLATE)?;
+        self.open_wizard(WizardJob::Dep, path);
         Ok(())
     }
 
