@@ -376,7 +376,7 @@ pub enum ConfirmPurpose {
 }
 
 /// What a wizard imports: a new Android profile's devices, or DEP device information.
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub enum WizardJob {
     Profile(NewProfile),
     Dep,
@@ -1127,7 +1127,7 @@ impl App {
                     };
                     match write_template(&form.value(CSV_FILE), name, template) {
                         Ok(path) => {
-                            let field = form.fields.iter_mut().find(|f| f.label == CSV_FILE).expect("CSV field");
+                            let field = form.field_mut(CSV_FILE).expect("CSV field");
                             field.input = line_input(&path.display().to_string());
                             form.note =
                                 Some(format!("wrote the template to {}; fill it in, then Enter", path.display()));
@@ -1376,10 +1376,7 @@ impl App {
         let Some(tx) = self.tasks.clone() else { return };
         let store = self.store.clone();
         let settings = self.settings.clone();
-        let new = match &w.job {
-            WizardJob::Profile(new) => Some(new.clone()),
-            WizardJob::Dep => None,
-        };
+        let job = w.job.clone();
         let path = w.path.clone();
         let cancel = w.cancel.clone();
         let now = self.now();
@@ -1396,14 +1393,16 @@ impl App {
                     });
                     !cancel.load(Ordering::Relaxed)
                 };
-                let report = match new {
-                    Some(new) => {
+                let report = match job {
+                    WizardJob::Profile(new) => {
                         let profile = ops::build_profile(&settings, new, now)?;
                         let target = ImportTarget::Create(Box::new(profile));
                         android_csv::import(store.as_ref(), &path, target, &opts, &mut progress)
                             .map(|r| WizardReport::Profile(Box::new(r)))
                     }
-                    None => crate::csv::dep::import(store.as_ref(), &path, &opts, &mut progress).map(WizardReport::Dep),
+                    WizardJob::Dep => {
+                        crate::csv::dep::import(store.as_ref(), &path, &opts, &mut progress).map(WizardReport::Dep)
+                    }
                 };
                 report.map_err(|e| match e {
                     ImportError::Cancelled => "import cancelled; nothing was written".to_string(),
@@ -1484,17 +1483,11 @@ impl App {
                     }
                 }
             }
-            TaskMsg::Imported(Ok(WizardReport::Dep(report))) => {
-                self.modal = None;
-                self.dep_imported(&report);
-            }
             TaskMsg::Imported(result) => {
                 self.modal = None;
-                match result.map(|r| match r {
-                    WizardReport::Profile(r) => r.committed,
-                    WizardReport::Dep(_) => None,
-                }) {
-                    Ok(committed) => match committed {
+                match result {
+                    Ok(WizardReport::Dep(report)) => self.dep_imported(&report),
+                    Ok(WizardReport::Profile(report)) => match report.committed {
                         Some(profile) => {
                             self.screens.truncate(1);
                             self.reload_or_report();

@@ -133,7 +133,8 @@ const UDID: &str = "UDID";
 pub const USE_DEP: &str = "Use DEP to Enroll";
 pub const METHOD: &str = "DEP Enrollment Method";
 pub const SERIAL: &str = "Serial";
-const KEY_CODE: &str = "Key Code";
+/// The seed's name for the Keycode method.
+pub const KEY_CODE: &str = "Key Code";
 
 const COLUMNS: [(&str, &str); 16] = [
     (IDENTIFIER, "Identifier"),
@@ -452,6 +453,7 @@ impl App {
             return Err(format!("{USER}: no user {user}; add it in the Users tab first"));
         }
         let mut cells = vec![("Identifier".to_string(), identifier.clone())];
+        // Identifier (first) is given above; DEPMethod (last) comes from the toggle and the choice below.
         for (label, column) in &COLUMNS[1..COLUMNS.len() - 1] {
             if form.shows(label) {
                 cells.push((column.to_string(), form.value(label)));

@@ -20,7 +20,7 @@ fn enrollment(d: &DepDevice) -> &'static str {
     match d.dep_method {
         None => "off",
         Some(DepMethod::Serial) => "Serial",
-        Some(DepMethod::Keycode) => "Key Code",
+        Some(DepMethod::Keycode) => super::dep::KEY_CODE,
     }
 }
 
