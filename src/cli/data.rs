@@ -47,7 +47,6 @@ pub fn import(ctx: &mut Context, a: ImportArgs) -> Outcome {
     };
     let opts = ImportOptions { dry_run: a.dry_run, skip_invalid: a.skip_invalid, max_rows: ctx.settings.max_rows() };
     let report = android::import(&*store, &a.file, target, &opts, &mut |_| true)?;
-    print_rejected(&report.file, &report.rejected);
     if let Some(path) = &a.rejects {
         let f = std::fs::File::create(path).map_err(|e| Failure::refused(format!("{}: {e}", path.display())))?;
         android::write_rejects(&report, std::io::BufWriter::new(f))
@@ -59,7 +58,7 @@ pub fn import(ctx: &mut Context, a: ImportArgs) -> Outcome {
         "{} ({}, delimiter {:?}): {} data rows, {} valid, {} rejected",
         report.file, report.encoding, report.delimiter, report.rows, report.valid, rejected
     );
-    println!("{summary}");
+    summary_then_rejected(&summary, &report.file, &report.rejected);
     if let Some(p) = &report.committed {
         println!("Imported {} devices into profile {name:?}; it now has {} devices.", report.valid, p.device_count);
         if rejected > 0 {
@@ -76,6 +75,16 @@ pub fn import(ctx: &mut Context, a: ImportArgs) -> Outcome {
         report.rows,
         rejects_hint(&a.rejects)
     )))
+}
+
+/// The summary on stdout, ended and flushed before the rejected rows go to stderr, so that a terminal (or
+/// `2>&1`) shows the summary on its own line above them.
+pub fn summary_then_rejected(summary: &str, file: &str, rejected: &[crate::csv::Rejected]) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{summary}");
+    let _ = out.flush();
+    drop(out);
+    print_rejected(file, rejected);
 }
 
 /// Each problem of each rejected row on stderr, as `FILE:LINE:COLUMN: HEADER "VALUE": reason`.
@@ -260,10 +269,24 @@ pub fn check(ctx: &mut Context) -> Outcome {
     }
 }
 
-pub fn template(text: &str, output: Option<PathBuf>) -> Outcome {
+pub fn template(text: &str, output: Option<PathBuf>, force: bool) -> Outcome {
     match output {
         Some(path) => {
-            std::fs::write(&path, text).map_err(|e| Failure::refused(format!("{}: {e}", path.display())))?;
+            let mut open = std::fs::OpenOptions::new();
+            open.write(true);
+            if force {
+                open.create(true).truncate(true);
+            } else {
+                open.create_new(true);
+            }
+            let written = open.open(&path).and_then(|mut f| f.write_all(text.as_bytes()));
+            written.map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => Failure::refused(format!(
+                    "{} exists already; it was left as it is (add --force to replace it)",
+                    path.display()
+                )),
+                _ => Failure::refused(format!("{}: {e}", path.display())),
+            })?;
             println!("Wrote the template to {}.", path.display());
         }
         None => print!("{text}"),

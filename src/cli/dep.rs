@@ -1,5 +1,6 @@
 //! `kitting dep …` and `kitting catalog …`: Apple DEP device information from the command line.
 
+use std::io::Write;
 use std::path::PathBuf;
 
 use chrono::Utc;
@@ -156,7 +157,9 @@ pub fn catalog(ctx: &mut Context, cmd: CatalogCmd) -> Outcome {
 /// What an import did or would do: counts, then every value it clears.
 fn print_report(r: &DepReport, dry_run: bool) {
     let mode = r.mode.map(|m| m.describe()).unwrap_or("");
-    println!(
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(
+        out,
         "{} ({}, delimiter {:?}, {mode}): {} data rows, {} valid, {} rejected",
         r.file,
         r.encoding,
@@ -166,14 +169,24 @@ fn print_report(r: &DepReport, dry_run: bool) {
         r.rejected.len()
     );
     let would = if dry_run { "would be " } else { "" };
-    println!(
+    let _ = writeln!(
+        out,
         "Users: {} {would}created, {} {would}updated. Devices: {} {would}created, {} {would}updated. \
          Unchanged rows: {}. Check-in emails {would}queued: {}.",
         r.users_created, r.users_updated, r.devices_created, r.devices_updated, r.unchanged, r.mails
     );
     for c in &r.cleared {
-        println!("line {}: {} {}: {:?} {}cleared", c.line, sanitize(&c.record), c.field, sanitize(&c.old), would);
+        let _ = writeln!(
+            out,
+            "line {}: {} {}: {:?} {}cleared",
+            c.line,
+            sanitize(&c.record),
+            c.field,
+            sanitize(&c.old),
+            would
+        );
     }
+    let _ = out.flush();
 }
 
 pub fn run(ctx: &mut Context, cmd: DepCmd) -> Outcome {
@@ -182,15 +195,16 @@ pub fn run(ctx: &mut Context, cmd: DepCmd) -> Outcome {
             let opts = ImportOptions { dry_run, skip_invalid, max_rows: ctx.settings.max_rows() };
             let store = ctx.store()?;
             let report = dep::import(&*store, &file, &opts, &mut |_| true)?;
-            super::data::print_rejected(&report.file, &report.rejected);
             if let Some(path) = &rejects {
                 let f =
                     std::fs::File::create(path).map_err(|e| Failure::refused(format!("{}: {e}", path.display())))?;
                 crate::csv::android::write_rejected(&report.header, &report.rejected, std::io::BufWriter::new(f))
                     .map_err(|e| Failure::refused(format!("{}: {e}", path.display())))?;
             }
-            print_report(&report, dry_run);
             let rejected = report.rejected.len();
+            // A refused import wrote nothing: its counts say what it would have done.
+            print_report(&report, dry_run || (rejected > 0 && !skip_invalid));
+            super::data::print_rejected(&report.file, &report.rejected);
             if dry_run {
                 println!("Dry run: nothing was written.");
                 return if rejected == 0 { Ok(()) } else { Err(Failure { code: 1, lines: vec![] }) };

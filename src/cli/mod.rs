@@ -332,11 +332,17 @@ pub enum TemplateCmd {
     Android {
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// Replace FILE if it exists
+        #[arg(long, requires = "output")]
+        force: bool,
     },
     /// The DEP device-information CSV template (every column, with the seed's first example)
     Dep {
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// Replace FILE if it exists
+        #[arg(long, requires = "output")]
+        force: bool,
     },
 }
 
@@ -415,8 +421,12 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Devices(cmd) => data::devices(&mut ctx, cmd),
         Command::Register(args) => data::register(&mut ctx, args),
         Command::Check => data::check(&mut ctx),
-        Command::Template(TemplateCmd::Android { output }) => data::template(crate::csv::android::TEMPLATE, output),
-        Command::Template(TemplateCmd::Dep { output }) => data::template(crate::csv::dep::TEMPLATE, output),
+        Command::Template(TemplateCmd::Android { output, force }) => {
+            data::template(crate::csv::android::TEMPLATE, output, force)
+        }
+        Command::Template(TemplateCmd::Dep { output, force }) => {
+            data::template(crate::csv::dep::TEMPLATE, output, force)
+        }
         Command::Dep(cmd) => dep::run(&mut ctx, cmd),
         Command::Catalog(cmd) => dep::catalog(&mut ctx, cmd),
         Command::Qr(args) => qr::run(&mut ctx, args),

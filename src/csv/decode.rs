@@ -33,22 +33,80 @@ impl<R: Read> Read for Counting<R> {
     }
 }
 
-/// Turns a lone CR (old Mac line ending) into LF, so that line numbers count every line ending.
-/// CRLF passes through unchanged.
-pub struct LoneCr<R> {
+/// Where the normaliser is in the CSV text: it follows the quoting rules of the csv crate (a quote opens a
+/// quoted field only at the start of a field; `""` inside one is a quote) so that it knows which line
+/// endings end records.
+#[derive(Clone, Copy, PartialEq)]
+enum Quoting {
+    FieldStart,
+    Unquoted,
+    Quoted,
+    /// A quote inside a quoted field: the field's end, or the first half of `""`.
+    QuoteInQuoted,
+}
+
+/// Makes every line ending that ends a record a single LF (CRLF and a lone CR, the old Mac ending), and
+/// a lone CR inside a quoted field LF too; a CRLF inside a quoted field is kept as it is (it is the
+/// cell's text). The csv crate counts lines by LF and, after a CRLF, would place the next record on the
+/// line before; with one LF per line ending every record's line is the physical line where it starts.
+pub struct LineEndings<R> {
     inner: R,
+    delimiter: u8,
+    state: Quoting,
+    /// A CR was read; what it becomes depends on the next byte.
     pending_cr: bool,
     buf: Vec<u8>,
     pos: usize,
 }
 
-impl<R: Read> LoneCr<R> {
-    pub fn new(inner: R) -> Self {
-        LoneCr { inner, pending_cr: false, buf: Vec::new(), pos: 0 }
+impl<R: Read> LineEndings<R> {
+    pub fn new(inner: R, delimiter: u8) -> Self {
+        LineEndings { inner, delimiter, state: Quoting::FieldStart, pending_cr: false, buf: Vec::new(), pos: 0 }
+    }
+
+    /// The CR read before `next` (None: the end of the input).
+    fn resolve_cr(&mut self, next: Option<u8>) {
+        let quoted = matches!(self.state, Quoting::Quoted);
+        if quoted && next == Some(b'\n') {
+            self.buf.push(b'\r'); // a CRLF inside a cell: kept, its LF follows
+        } else {
+            self.buf.push(b'\n');
+            if !quoted {
+                self.state = Quoting::FieldStart;
+            }
+        }
+    }
+
+    fn step(&mut self, b: u8) {
+        if self.pending_cr {
+            self.pending_cr = false;
+            let quoted = matches!(self.state, Quoting::Quoted);
+            self.resolve_cr(Some(b));
+            if b == b'\n' && !quoted {
+                return; // the LF of a record-ending CRLF: already written as one LF
+            }
+        }
+        if b == b'\r' {
+            if self.state == Quoting::QuoteInQuoted {
+                self.state = Quoting::Unquoted; // the quoted field ended; this CR ends the record
+            }
+            self.pending_cr = true;
+            return;
+        }
+        self.state = match (self.state, b) {
+            (Quoting::FieldStart, b'"') => Quoting::Quoted,
+            (Quoting::Quoted, b'"') => Quoting::QuoteInQuoted,
+            (Quoting::QuoteInQuoted, b'"') => Quoting::Quoted,
+            (Quoting::Quoted, _) => Quoting::Quoted,
+            (_, b'\n') => Quoting::FieldStart,
+            (_, d) if d == self.delimiter => Quoting::FieldStart,
+            _ => Quoting::Unquoted,
+        };
+        self.buf.push(b);
     }
 }
 
-impl<R: Read> Read for LoneCr<R> {
+impl<R: Read> Read for LineEndings<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         while self.pos >= self.buf.len() {
             self.buf.resize(out.len().max(1), 0);
@@ -60,23 +118,23 @@ impl<R: Read> Read for LoneCr<R> {
                     return Ok(0);
                 }
                 self.pending_cr = false;
-                self.buf.push(b'\n');
+                self.resolve_cr(None);
                 break;
             }
-            if !self.pending_cr && !self.buf.contains(&b'\r') {
+            // Most files have LF endings and few quotes: such a piece passes as it is, and only the state
+            // at its end is needed.
+            if !self.pending_cr && !self.buf.contains(&b'\r') && !self.buf.contains(&b'"') {
+                if self.state != Quoting::Quoted {
+                    let last = self.buf[n - 1];
+                    self.state =
+                        if last == b'\n' || last == self.delimiter { Quoting::FieldStart } else { Quoting::Unquoted };
+                }
                 break;
             }
             let raw = std::mem::take(&mut self.buf);
+            self.buf.reserve(raw.len() + 1);
             for &b in &raw {
-                if self.pending_cr {
-                    self.pending_cr = false;
-                    self.buf.extend_from_slice(if b == b'\n' { b"\r" } else { b"\n" });
-                }
-                if b == b'\r' {
-                    self.pending_cr = true;
-                } else {
-                    self.buf.push(b);
-                }
+                self.step(b);
             }
         }
         let n = out.len().min(self.buf.len() - self.pos);
@@ -128,15 +186,19 @@ pub fn sniff_delimiter(head: &[u8]) -> u8 {
     if counts[best] == 0 { b',' } else { [b',', b';', b'\t'][best] }
 }
 
-/// The file's bytes as UTF-8 text with CR line endings made LF.
-fn decoded<R: Read + Send + 'static>(inner: R, forced: Option<&'static encoding_rs::Encoding>) -> Box<dyn Read + Send> {
+/// The file's bytes as UTF-8 text with every record's line ending made one LF.
+fn decoded<R: Read + Send + 'static>(
+    inner: R,
+    forced: Option<&'static encoding_rs::Encoding>,
+    delimiter: u8,
+) -> Box<dyn Read + Send> {
     let text = DecodeReaderBytesBuilder::new()
         .encoding(forced)
         .bom_sniffing(true)
         .strip_bom(true)
         .utf8_passthru(true)
         .build(inner);
-    Box::new(LoneCr::new(text))
+    Box::new(LineEndings::new(text, delimiter))
 }
 
 pub fn open(path: &Path) -> io::Result<Opened> {
@@ -159,7 +221,7 @@ pub fn open(path: &Path) -> io::Result<Opened> {
         };
     // Sniff the delimiter from the decoded first line (up to 64 KiB), then start again from the top.
     let mut head = Vec::new();
-    let mut first = decoded(File::open(path)?, forced);
+    let mut first = decoded(File::open(path)?, forced, b',');
     let mut piece = [0u8; 4096];
     while head.len() < (1 << 16) && !head.contains(&b'\n') {
         let n = first.read(&mut piece)?;
@@ -171,7 +233,7 @@ pub fn open(path: &Path) -> io::Result<Opened> {
     let delimiter = sniff_delimiter(&head);
     let bytes_read = Arc::new(AtomicU64::new(0));
     let counting = Counting { inner: File::open(path)?, count: bytes_read.clone() };
-    let reader = BufReader::with_capacity(1 << 16, decoded(counting, forced));
+    let reader = BufReader::with_capacity(1 << 16, decoded(counting, forced, delimiter));
     Ok(Opened { reader, encoding, delimiter, bytes_read, total_bytes })
 }
 
@@ -179,7 +241,7 @@ pub fn open(path: &Path) -> io::Result<Opened> {
 mod tests {
     use super::*;
 
-    fn through_lone_cr(input: &[u8], piece: usize) -> Vec<u8> {
+    fn normalised(input: &[u8], piece: usize) -> Vec<u8> {
         struct Pieces<'a>(&'a [u8], usize);
         impl Read for Pieces<'_> {
             fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
@@ -190,18 +252,32 @@ mod tests {
             }
         }
         let mut out = Vec::new();
-        LoneCr::new(Pieces(input, piece)).read_to_end(&mut out).unwrap();
+        LineEndings::new(Pieces(input, piece), b',').read_to_end(&mut out).unwrap();
         out
     }
 
     #[test]
-    fn lone_cr_becomes_lf_and_crlf_is_kept_at_any_read_boundary() {
+    fn record_endings_become_one_lf_and_a_crlf_inside_quotes_is_kept_at_any_read_boundary() {
         for piece in [1, 2, 3, 7, 1024] {
-            assert_eq!(through_lone_cr(b"a\rb\rc", piece), b"a\nb\nc", "piece {piece}");
-            assert_eq!(through_lone_cr(b"a\r\nb\r\n", piece), b"a\r\nb\r\n", "piece {piece}");
-            assert_eq!(through_lone_cr(b"a\r", piece), b"a\n", "piece {piece}");
-            assert_eq!(through_lone_cr(b"\r\r\n\r", piece), b"\n\r\n\n", "piece {piece}");
+            assert_eq!(normalised(b"a\rb\rc", piece), b"a\nb\nc", "piece {piece}");
+            assert_eq!(normalised(b"a\r\nb\r\n", piece), b"a\nb\n", "piece {piece}");
+            assert_eq!(normalised(b"a\r", piece), b"a\n", "piece {piece}");
+            assert_eq!(normalised(b"\r\r\n\r", piece), b"\n\n\n", "piece {piece}");
+            assert_eq!(normalised(b"\"x\r\ny\"\r\nb\r\n", piece), b"\"x\r\ny\"\nb\n", "piece {piece}");
+            assert_eq!(normalised(b"\"x\ry\"\r\n", piece), b"\"x\ny\"\n", "piece {piece}");
+            assert_eq!(normalised(b"\"a\"\"\r\nb\"\r\n", piece), b"\"a\"\"\r\nb\"\n", "piece {piece}");
+            // A quote inside an unquoted field is text, not the start of a quoted part.
+            assert_eq!(normalised(b"5\" screen\r\nb\r\n", piece), b"5\" screen\nb\n", "piece {piece}");
+            assert_eq!(normalised(b"\"q\"\r\nb", piece), b"\"q\"\nb", "piece {piece}");
         }
+    }
+
+    #[test]
+    fn the_csv_crate_then_numbers_lines_physically() {
+        let text = normalised(b"h\r\na\r\n\"x\r\ny\"\r\nb\r\n", 5);
+        let mut r = csv::ReaderBuilder::new().has_headers(false).from_reader(&text[..]);
+        let lines: Vec<u64> = r.records().map(|rec| rec.unwrap().position().unwrap().line()).collect();
+        assert_eq!(lines, [1, 2, 3, 5]);
     }
 
     #[test]

@@ -987,7 +987,6 @@ impl SledImport<'_> {
                 self.store.tree.insert(key, encode_chunk(&devices, Vec::new())).map_err(backend)?;
             }
         }
-        self.dropped += seqs.len() as u64;
         Ok(())
     }
 }
@@ -1085,6 +1084,8 @@ impl ImportSession for SledImport<'_> {
         for (seq, field, msg) in found {
             by_seq.entry(seq).or_default().push((field, msg));
         }
+        // Counted whether or not anything was staged, so that a dry run's counts are the import's.
+        self.dropped += by_seq.len() as u64;
         if !by_seq.is_empty() && self.writing {
             let seqs: std::collections::HashSet<DeviceSeq> = by_seq.keys().copied().collect();
             self.drop_rows(&seqs)?;
