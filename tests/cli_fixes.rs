@@ -111,3 +111,31 @@ fn refused_import_summary_ends_its_line_before_the_error_lines() {
     assert!(lines[1].contains("bad.csv:4:1: IMEI \"12345\""), "{merged:?}");
     assert!(lines[2].starts_with("kitting: nothing imported"), "{merged:?}");
 }
+
+/// Bug 4 from the command line: `--attr` names compare as headers do, so the export still imports.
+#[test]
+fn attr_names_take_the_profiles_spelling() {
+    let env = Env::new();
+    let f = env.write("d.csv", devices_csv(0, 2));
+    env.ok(&["import", f.to_str().unwrap(), "--profile", "P", "--create"]);
+    env.ok(&["devices", "add", "--profile", "P", "--imei", &imei(50), "--attr", " department =Returns"]);
+    env.ok(&["devices", "edit", "--profile", "P", "--imei", &imei(0), "--attr", "ASSET TAG=X-1"]);
+    let rows = env.devices("P");
+    assert_eq!(rows[0], ["IMEI", "Serial Number", "Manufacturer", "Asset Tag", "Department", "Status", "Source"]);
+    assert_eq!((rows[1][3].as_str(), rows[3][4].as_str()), ("X-1", "Returns"), "{rows:?}");
+    let out = env.path("inv.csv");
+    env.ok(&["export", "--profile", "P", "-o", out.to_str().unwrap()]);
+    env.ok(&["profiles", "delete", "P", "--yes"]);
+    env.ok(&["import", out.to_str().unwrap(), "--profile", "P", "--create"]);
+    assert_eq!(env.device_count("P"), Some(3));
+}
+
+/// Bug 7 from the command line: `token refresh` without --days keeps the token's own lifetime.
+#[test]
+fn token_refresh_keeps_the_lifetime() {
+    let env = Env::new();
+    env.ok(&["profiles", "create", "P", "--token-days", "30"]);
+    let (code, _, err) = env.run(&["token", "refresh", "--profile", "P"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("(30 days left)"), "{err}");
+}

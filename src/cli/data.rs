@@ -160,12 +160,16 @@ fn identifiers(imei: &str, serial: &str, manufacturer: &str) -> Result<Identifie
     })
 }
 
-fn attributes(list: &[String]) -> Result<Vec<(std::sync::Arc<str>, String)>, Failure> {
+/// `--attr NAME=VALUE` values, each name spelt as the profile already spells it.
+fn attributes(
+    profile: &crate::domain::Profile,
+    list: &[String],
+) -> Result<Vec<(std::sync::Arc<str>, String)>, Failure> {
     list.iter()
         .map(|kv| {
             let (k, v) = key_value(kv)?;
             check_attribute(k, v).map_err(Failure::refused)?;
-            Ok((std::sync::Arc::from(k.trim()), v.trim().to_string()))
+            Ok((std::sync::Arc::from(profile.attribute_name(k).as_str()), v.trim().to_string()))
         })
         .collect()
 }
@@ -201,7 +205,7 @@ pub fn devices(ctx: &mut Context, cmd: DevicesCmd) -> Outcome {
                 manufacturer.as_deref().unwrap_or(""),
             )?;
             let new =
-                NewDevice { ids, attributes: attributes(&attrs)?, status: Status::Pending, source: Source::Manual };
+                NewDevice { ids, attributes: attributes(&p, &attrs)?, status: Status::Pending, source: Source::Manual };
             let d = store.add_device(p.id, new)?;
             println!("Added {} to profile {:?}.", sanitize(&d.label()), sanitize(&p.name));
             Ok(())
@@ -214,11 +218,11 @@ pub fn devices(ctx: &mut Context, cmd: DevicesCmd) -> Outcome {
             let serial = set_serial.unwrap_or_else(|| d.ids.serial.clone().unwrap_or_default());
             let manufacturer = set_manufacturer.unwrap_or_else(|| d.ids.manufacturer.clone().unwrap_or_default());
             d.ids = identifiers(&imei, &serial, &manufacturer)?;
-            for (k, v) in attributes(&attrs)? {
+            for (k, v) in attributes(&p, &attrs)? {
                 d.set_attribute(&k, Some(&v));
             }
             for k in &unset_attrs {
-                d.set_attribute(k.trim(), None);
+                d.set_attribute(&p.attribute_name(k), None);
             }
             let d = store.update_device(p.id, d)?;
             println!("Saved {} in profile {:?}.", sanitize(&d.label()), sanitize(&p.name));

@@ -234,7 +234,8 @@ pub enum TokenCmd {
     Refresh {
         #[arg(long, value_name = "NAME")]
         profile: String,
-        /// Lifetime of the new token, 7 to 99 days [default: token_days from the config, else 7]
+        /// Lifetime of the new token, 7 to 99 days [default: the old token's lifetime, else token_days from
+        /// the config, else 7]
         #[arg(long, value_name = "N")]
         days: Option<u32>,
     },

@@ -165,7 +165,10 @@ pub fn token(ctx: &mut Context, cmd: TokenCmd) -> Outcome {
         TokenCmd::Show { profile } => show(&ops::require_profile(&*store, &profile)?),
         TokenCmd::Refresh { profile, days } => {
             let p = ops::require_profile(&*store, &profile)?;
-            let p = ops::refresh_token(&*store, &p, days.unwrap_or(ctx.settings.token_days()), now)?;
+            // Without --days, the new token lives as long as the one it replaces was issued for.
+            let default = ctx.settings.token_days();
+            let days = days.unwrap_or_else(|| p.token.as_ref().map_or(default, |t| t.lifetime_or(default)));
+            let p = ops::refresh_token(&*store, &p, days, now)?;
             show(&p)
         }
         TokenCmd::Extend { profile, days } => {

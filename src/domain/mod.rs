@@ -50,6 +50,14 @@ impl Profile {
         self.token.is_none()
     }
 
+    /// The name a typed custom attribute name stands for: attribute names compare as CSV headers do
+    /// (ignoring case and surrounding spaces), so `department` beside `Department` is `Department`.
+    pub fn attribute_name(&self, typed: &str) -> String {
+        let typed = typed.trim();
+        let key = typed.to_lowercase();
+        self.attributes.iter().find(|a| a.trim().to_lowercase() == key).cloned().unwrap_or_else(|| typed.to_string())
+    }
+
     /// Adds attribute names not yet known, keeping the existing order.
     pub fn learn_attributes<'a>(&mut self, names: impl IntoIterator<Item = &'a str>) {
         for n in names {

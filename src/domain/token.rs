@@ -15,6 +15,9 @@ pub struct Token {
     pub value: String,
     #[serde(with = "chrono::serde::ts_milliseconds")]
     pub expires: DateTime<Utc>,
+    /// The lifetime the token was issued with, offered again when it is refreshed (`None` for tokens
+    /// issued before kitting kept it, schema version 3 and older).
+    pub days: Option<u32>,
 }
 
 impl std::fmt::Debug for Token {
@@ -33,6 +36,11 @@ pub fn check_days(days: u32) -> Result<u32, String> {
 }
 
 impl Token {
+    /// The lifetime to offer when this token is refreshed: its own, else `default`.
+    pub fn lifetime_or(&self, default: u32) -> u32 {
+        self.days.unwrap_or(default)
+    }
+
     /// Issues a new token valid for `days` days from `now`.
     pub fn issue(now: DateTime<Utc>, days: u32) -> Result<Token, String> {
         check_days(days)?;
@@ -41,6 +49,7 @@ impl Token {
         Ok(Token {
             value: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes),
             expires: now + Duration::days(i64::from(days)),
+            days: Some(days),
         })
     }
 

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 use crate::domain::{DeviceSeq, Profile, ProfileId};
 
 /// 3: users gained description and organizations; DEP device information, catalog and outbox keys.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 pub const CHUNK: u32 = 1024;
 pub const BUCKETS: u16 = 128;
 pub const RECORD: usize = 16;

@@ -134,20 +134,28 @@ impl SledStore {
                 return Err(StoreError::Backend(format!("cannot lock database {shown}: {e}")));
             }
         }
-        let db = sled::Config::new()
+        let config = sled::Config::new()
             .path(dir.join("sled"))
             .cache_capacity(64 * 1024 * 1024)
             // kitting flushes after every committed change itself; sled's periodic flusher thread only
             // made each exit wait for it (~30 ms) without adding durability.
-            .flush_every_ms(None)
-            .open()
-            .map_err(|e| {
-                if e.to_string().contains("could not acquire lock") {
-                    StoreError::InUse(shown.clone())
-                } else {
-                    StoreError::Backend(format!("cannot open database {shown}: {e}"))
+            .flush_every_ms(None);
+        // We hold kitting.lock, so a sled lock still held is this process's own store being dropped on
+        // another thread (sled lets go of its files a moment after the last handle): wait for it briefly.
+        let mut tries = 0;
+        let db = loop {
+            match config.open() {
+                Ok(db) => break db,
+                Err(e) if e.to_string().contains("could not acquire lock") && tries < 100 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(10));
                 }
-            })?;
+                Err(e) if e.to_string().contains("could not acquire lock") => {
+                    return Err(StoreError::InUse(shown));
+                }
+                Err(e) => return Err(StoreError::Backend(format!("cannot open database {shown}: {e}"))),
+            }
+        };
         let tree = db.open_tree("kitting").map_err(backend)?;
         let store = SledStore { db, tree, write: Mutex::new(()), dir: dir.to_path_buf(), _lock: lock };
         store.check_schema()?;
@@ -156,26 +164,27 @@ impl SledStore {
     }
 
     fn check_schema(&self) -> Result<()> {
-        match self.get_raw(layout::META_SCHEMA)? {
-            None => {
-                self.tree.insert(layout::META_SCHEMA, &layout::SCHEMA_VERSION.to_be_bytes()).map_err(backend)?;
-                self.db.flush().map_err(backend)?;
-                Ok(())
-            }
-            Some(v) => {
-                let found = u32::from_be_bytes(v.as_ref().try_into().map_err(|_| backend("corrupt schema version"))?);
-                if found == layout::SCHEMA_VERSION {
-                    Ok(())
-                } else if found == 2 {
-                    self.migrate_from_2()
-                } else {
-                    Err(StoreError::Backend(format!(
+        let Some(v) = self.get_raw(layout::META_SCHEMA)? else {
+            self.tree.insert(layout::META_SCHEMA, &layout::SCHEMA_VERSION.to_be_bytes()).map_err(backend)?;
+            self.db.flush().map_err(backend)?;
+            return Ok(());
+        };
+        let mut found = u32::from_be_bytes(v.as_ref().try_into().map_err(|_| backend("corrupt schema version"))?);
+        // Each step is one atomic batch that also writes its new version: a crash between steps resumes.
+        loop {
+            match found {
+                v if v == layout::SCHEMA_VERSION => return Ok(()),
+                2 => self.migrate_from_2()?,
+                3 => self.migrate_from_3()?,
+                _ => {
+                    return Err(StoreError::Backend(format!(
                         "database {} has schema version {found}; this kitting reads version {}",
                         self.dir.display(),
                         layout::SCHEMA_VERSION
-                    )))
+                    )));
                 }
             }
+            found += 1;
         }
     }
 
@@ -195,7 +204,62 @@ impl SledStore {
             let user = User { username: old.username, name: old.name, email: old.email, ..User::default() };
             batch.insert(k, enc(&user));
         }
-        batch.insert(layout::META_SCHEMA, &layout::SCHEMA_VERSION.to_be_bytes());
+        batch.insert(layout::META_SCHEMA, &3u32.to_be_bytes());
+        self.commit(batch)
+    }
+
+    /// Version 3 → 4: tokens keep the lifetime they were issued with (unknown for the existing ones).
+    fn migrate_from_3(&self) -> Result<()> {
+        use crate::domain::android::AndroidConfig;
+        use chrono::{DateTime, Utc};
+        #[derive(Deserialize)]
+        struct TokenV3 {
+            value: String,
+            #[serde(with = "chrono::serde::ts_milliseconds")]
+            expires: DateTime<Utc>,
+        }
+        #[derive(Deserialize)]
+        struct ProfileV3 {
+            id: ProfileId,
+            name: String,
+            description: Option<String>,
+            kind: String,
+            #[serde(with = "chrono::serde::ts_milliseconds")]
+            created: DateTime<Utc>,
+            #[serde(with = "chrono::serde::ts_milliseconds")]
+            modified: DateTime<Utc>,
+            user: Option<String>,
+            token: Option<TokenV3>,
+            config: AndroidConfig,
+            device_count: u64,
+            attributes: Vec<String>,
+        }
+        #[derive(Deserialize)]
+        struct RecordV3 {
+            profile: ProfileV3,
+            next_seq: DeviceSeq,
+        }
+        let mut batch = sled::Batch::default();
+        for kv in self.tree.scan_prefix(b"p") {
+            let (k, v) = kv.map_err(backend)?;
+            let old: RecordV3 = dec(&v, "profile")?;
+            let p = old.profile;
+            let profile = Profile {
+                id: p.id,
+                name: p.name,
+                description: p.description,
+                kind: p.kind,
+                created: p.created,
+                modified: p.modified,
+                user: p.user,
+                token: p.token.map(|t| crate::domain::Token { value: t.value, expires: t.expires, days: None }),
+                config: p.config,
+                device_count: p.device_count,
+                attributes: p.attributes,
+            };
+            batch.insert(k, enc(&ProfileRecord { profile, next_seq: old.next_seq }));
+        }
+        batch.insert(layout::META_SCHEMA, &4u32.to_be_bytes());
         self.commit(batch)
     }
 
@@ -1197,6 +1261,61 @@ mod tests {
         store.tree.insert(layout::META_SCHEMA, &1u32.to_be_bytes()).unwrap();
         drop(store);
         let Err(e) = SledStore::open(dir.path()) else { panic!("version 1 opened") };
-        assert!(e.to_string().contains("schema version 1; this kitting reads version 3"), "{e}");
+        assert!(e.to_string().contains("schema version 1; this kitting reads version 4"), "{e}");
+    }
+
+    #[test]
+    fn a_version_3_database_is_migrated_with_its_profiles_and_tokens() {
+        #[derive(Serialize)]
+        struct TokenV3<'a> {
+            value: &'a str,
+            #[serde(with = "chrono::serde::ts_milliseconds")]
+            expires: chrono::DateTime<Utc>,
+        }
+        #[derive(Serialize)]
+        struct ProfileV3<'a> {
+            id: ProfileId,
+            name: &'a str,
+            description: Option<&'a str>,
+            kind: &'a str,
+            #[serde(with = "chrono::serde::ts_milliseconds")]
+            created: chrono::DateTime<Utc>,
+            #[serde(with = "chrono::serde::ts_milliseconds")]
+            modified: chrono::DateTime<Utc>,
+            user: Option<&'a str>,
+            token: Option<TokenV3<'a>>,
+            config: &'a crate::domain::android::AndroidConfig,
+            device_count: u64,
+            attributes: Vec<&'a str>,
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let now = Utc::now();
+        let config = crate::domain::android::AndroidConfig::default();
+        {
+            let store = SledStore::open(dir.path()).unwrap();
+            let old = ProfileV3 {
+                id: 1,
+                name: "Dock 3",
+                description: Some("line 1"),
+                kind: "Self Maintained",
+                created: now,
+                modified: now,
+                user: None,
+                token: Some(TokenV3 { value: "abc", expires: now }),
+                config: &config,
+                device_count: 0,
+                attributes: vec!["Asset Tag"],
+            };
+            store.tree.insert(layout::profile_key(1), postcard::to_stdvec(&(old, 0u32)).unwrap()).unwrap();
+            store.tree.insert(layout::name_key("Dock 3"), &1u32.to_be_bytes()).unwrap();
+            store.tree.insert(layout::META_SCHEMA, &3u32.to_be_bytes()).unwrap();
+            store.db.flush().unwrap();
+        }
+        let store = SledStore::open(dir.path()).unwrap();
+        let p = store.profile("dock 3").unwrap().unwrap();
+        assert_eq!((p.name.as_str(), p.description.as_deref(), p.attributes.len()), ("Dock 3", Some("line 1"), 1));
+        let t = p.token.unwrap();
+        assert_eq!((t.value.as_str(), t.days, t.lifetime_or(14)), ("abc", None, 14));
+        assert_eq!(store.get_raw(layout::META_SCHEMA).unwrap().unwrap().as_ref(), &4u32.to_be_bytes());
     }
 }

@@ -644,10 +644,18 @@ impl App {
     /// Checks the fields of the open form together, as they are typed (field problems are shown under
     /// each field): a device form says whether the identifiers make a device and whether it exists already.
     fn check_form(&mut self) {
-        if let Some(Modal::Form(form)) = &mut self.modal
-            && matches!(form.purpose, FormPurpose::AddRecord | FormPurpose::EditRecord(_))
-        {
-            super::dep::enrollment_visibility(form);
+        if let Some(Modal::Form(form)) = &mut self.modal {
+            match form.purpose {
+                FormPurpose::AddRecord | FormPurpose::EditRecord(_) => super::dep::enrollment_visibility(form),
+                // A profile without token has no token lifetime to ask for.
+                FormPurpose::NewProfile => {
+                    let without = form.on("Without token");
+                    if let Some(f) = form.field_mut("Token days") {
+                        f.hidden = without;
+                    }
+                }
+                _ => {}
+            }
         }
         let Some(Modal::Form(form)) = &self.modal else { return };
         let exclude = match form.purpose {
@@ -988,7 +996,13 @@ impl App {
                     return;
                 }
                 let extend = action == Action::ExtendToken;
-                let days = if extend { "7".to_string() } else { self.settings.token_days().to_string() };
+                // A refresh offers the lifetime the profile's token was issued with.
+                let days = match (&profile.token, extend) {
+                    (_, true) => crate::domain::token::DEFAULT_DAYS,
+                    (Some(t), false) => t.lifetime_or(self.settings.token_days()),
+                    (None, false) => self.settings.token_days(),
+                }
+                .to_string();
                 self.modal = Some(Modal::Form(Form::new(
                     if extend {
                         format!("Extend the token of {}", profile.name)
@@ -1028,10 +1042,7 @@ impl App {
                         self.modal = Some(Modal::Form(Form::new(
                             format!("Set a custom attribute on {} devices", seqs.len()),
                             FormPurpose::SetAttribute(profile.id),
-                            vec![
-                                FormField::text("Attribute", "", "the column name"),
-                                FormField::text("Value", "", "empty clears it"),
-                            ],
+                            vec![attribute_picker(&profile), FormField::text("Value", "", "empty clears it")],
                         )));
                     }
                 }
@@ -1304,7 +1315,8 @@ impl App {
                 "configuration saved (the QR code uses it from now on)".into()
             }
             FormPurpose::SetAttribute(id) => {
-                let name = form.value("Attribute");
+                let profile = store.profile_by_id(*id).map_err(e)?.ok_or("the profile was deleted")?;
+                let name = profile.attribute_name(&form.value("Attribute"));
                 crate::domain::check_attribute_name(&name)?;
                 let value = Some(form.value("Value")).filter(|v| !v.is_empty());
                 crate::domain::check_attribute_value(&name, value.as_deref().unwrap_or(""))?;
@@ -1339,8 +1351,13 @@ impl App {
         if self.store.profile(&name).map_err(|e| e.to_string())?.is_some() {
             return Err(format!("a profile named {name} exists already"));
         }
-        let days: u32 = form.value("Token days").parse().map_err(|_| "token days must be a number from 7 to 99")?;
-        crate::domain::token::check_days(days)?;
+        let without_token = form.on("Without token");
+        let token_days = if without_token {
+            None
+        } else {
+            let days: u32 = form.value("Token days").parse().map_err(|_| "token days must be a number from 7 to 99")?;
+            Some(crate::domain::token::check_days(days)?)
+        };
         let user = Some(form.value("User")).filter(|u| !u.is_empty());
         if let Some(u) = &user
             && self.store.user(u).map_err(|e| e.to_string())?.is_none()
@@ -1351,9 +1368,9 @@ impl App {
         let new = NewProfile {
             name,
             description: Some(form.value("Description")).filter(|d| !d.is_empty()),
-            without_token: form.on("Without token"),
+            without_token,
             user,
-            token_days: Some(days),
+            token_days,
         };
         self.open_wizard(WizardJob::Profile(new), path);
         Ok(())
@@ -1629,6 +1646,12 @@ fn form_attributes(form: &Form, p: &Profile) -> Vec<(Arc<str>, String)> {
 }
 
 /// Add More Devices; `previous` (after a device was added) keeps its attribute values.
+/// The attribute to set on several devices: one of the profile's (typing filters them), or a new name.
+fn attribute_picker(p: &Profile) -> FormField {
+    let options = p.attributes.iter().map(|a| PickOption { value: a.clone(), label: a.clone() }).collect::<Vec<_>>();
+    FormField::pick("Attribute", "", options, "one of the profile's columns (type to filter), or a new name")
+}
+
 fn add_device_form(p: &Profile, previous: Option<&Form>) -> Form {
     let mut fields = identifier_fields(None);
     fields.extend(attribute_fields(p, |name| previous.map(|f| f.value(name)).unwrap_or_default()));

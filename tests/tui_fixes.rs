@@ -1,0 +1,111 @@
+//! Defects found in the workstation (issue 10's list), each with the test that showed it.
+
+mod common;
+
+use common::tui::*;
+
+use kitting::domain::NewProfile;
+use kitting::store::Store;
+use kitting::tui::action::Action;
+use kitting::tui::app::{Modal, Screen, TaskMsg};
+use kitting::tui::theme::ThemeName;
+use ratatui::crossterm::event::KeyCode;
+
+/// Bug 3: the add-profile wizard creates a profile "without token": the token days are not asked for.
+#[test]
+fn the_wizard_creates_a_profile_without_token() {
+    let fx = Fixture::new();
+    let csv = fx.dir.path().join("bench.csv");
+    std::fs::write(&csv, "IMEI\n490154203237518\n").unwrap();
+    let mut app = fx.app(ThemeName::Dark);
+    let (tx, rx) = std::sync::mpsc::channel();
+    app.set_task_sender(tx);
+    app.update(Action::NewProfile);
+    type_text(&mut app, "Bench");
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Tab);
+    type_text(&mut app, csv.to_str().unwrap());
+    app.update(Action::NextField); // Tab completes the path here
+    key(&mut app, KeyCode::Char(' '));
+    assert!(form(&app).on("Without token"));
+    assert!(!form(&app).shows("Token days"), "no token, no token days");
+    assert!(!screen(&mut app, 120, 40).contains("Token days"));
+    key(&mut app, KeyCode::Enter);
+    assert!(matches!(&app.modal, Some(Modal::Wizard(_))), "the wizard starts: {:?}", app.modal);
+    let checked = next_task(&rx, |m| matches!(m, TaskMsg::Validated(_)));
+    app.on_task(checked);
+    key(&mut app, KeyCode::Enter);
+    let done = next_task(&rx, |m| matches!(m, TaskMsg::Imported(_)));
+    app.on_task(done);
+    let p = fx.store.profile("Bench").unwrap().expect("created");
+    assert!(p.without_token() && p.device_count == 1, "{p:?}");
+
+    // Switched back on, the field is there again and still checked.
+    app.update(Action::Back);
+    app.update(Action::NewProfile);
+    for _ in 0..3 {
+        app.update(Action::NextField);
+    }
+    key(&mut app, KeyCode::Char(' '));
+    key(&mut app, KeyCode::Char(' '));
+    assert!(form(&app).shows("Token days"));
+}
+
+/// Bug 4: setting an attribute on several devices with a name that differs only in case uses the
+/// profile's attribute, and the exported inventory imports again.
+#[test]
+fn set_attribute_on_several_devices_uses_the_profiles_spelling() {
+    let fx = Fixture::new();
+    fx.import("Warehouse A", DEVICES);
+    let mut app = fx.app(ThemeName::Dark);
+    app.update(Action::Open);
+    app.update(Action::SelectAll);
+    app.update(Action::EditDevice);
+    let picker = form(&app).field("Attribute").unwrap();
+    let offered: Vec<&str> = picker.options.iter().map(|o| o.value.as_str()).collect();
+    assert_eq!(offered, ["Asset Tag", "Department"], "the form offers the profile's names");
+    type_text(&mut app, "department");
+    key(&mut app, KeyCode::Tab);
+    type_text(&mut app, "Returns");
+    app.update(Action::Confirm);
+    assert!(app.modal.is_none(), "{:?}", app.modal);
+    let p = fx.store.profile("Warehouse A").unwrap().unwrap();
+    assert_eq!(p.attributes, ["Asset Tag", "Department"], "no second attribute");
+    let Screen::Detail(d) = app.screen() else { panic!() };
+    assert!(d.devices.iter().all(|d| d.attribute("Department") == Some("Returns")));
+
+    let mut out = Vec::new();
+    kitting::csv::android::export(fx.store.as_ref(), &p, &mut out).unwrap();
+    let again = fx.dir.path().join("again.csv");
+    std::fs::write(&again, &out).unwrap();
+    let new = NewProfile { name: "Again".into(), token_days: Some(7), ..NewProfile::default() };
+    let target = kitting::ops::build_profile(&fx.settings, new, chrono::Utc::now()).unwrap();
+    fx.store.delete_profile(p.id).unwrap();
+    let opts = kitting::csv::ImportOptions { dry_run: false, skip_invalid: false, max_rows: 10 };
+    let report = kitting::csv::android::import(
+        fx.store.as_ref(),
+        &again,
+        kitting::store::ImportTarget::Create(Box::new(target)),
+        &opts,
+        &mut |_| true,
+    )
+    .unwrap();
+    assert!(report.committed.is_some() && report.rejected.is_empty(), "{:?}", report.rejected);
+}
+
+/// Bug 7: Refresh Token offers the lifetime the profile's token was issued with.
+#[test]
+fn refresh_token_offers_the_profiles_own_lifetime() {
+    let fx = Fixture::new();
+    let new = NewProfile { name: "Long".into(), token_days: Some(30), ..NewProfile::default() };
+    let p = kitting::ops::build_profile(&fx.settings, new, chrono::Utc::now()).unwrap();
+    fx.store.create_profile(p).unwrap();
+    let mut app = fx.app(ThemeName::Dark);
+    app.update(Action::Open);
+    app.update(Action::RefreshToken);
+    assert_eq!(form(&app).value("Days"), "30");
+    app.update(Action::Confirm);
+    let t = fx.store.profile("Long").unwrap().unwrap().token.unwrap();
+    assert_eq!(t.days, Some(30));
+    assert_eq!(t.days_left(chrono::Utc::now()), 30);
+}
