@@ -7,7 +7,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use kitting::csv::ImportOptions;
+use kitting::domain::audit::{Actor, FrontEnd};
+use kitting::ops;
 use kitting::settings::Settings;
 use kitting::store::{SledStore, Store};
 use kitting::tui::action::Action;
@@ -41,11 +42,11 @@ fn main() {
     }
     std::fs::write(&csv, text).unwrap();
     let store = Arc::new(SledStore::open(&dir.join("db")).expect("open"));
-    let opts = ImportOptions { dry_run: false, skip_invalid: false, max_rows: 1_000_000 };
+    let core = ops::Ctx::new(store.as_ref(), Actor::named("bench", FrontEnd::Cli), chrono::Utc::now());
     for (pass, dry_run) in [("dry run", true), ("import", false), ("import again (unchanged)", false)] {
         let t = Instant::now();
-        let opts = ImportOptions { dry_run, ..opts };
-        let report = kitting::csv::dep::import(store.as_ref(), &csv, &opts, &mut |_| true).expect("import");
+        let command = ops::dep::DepImport { file: csv.clone(), dry_run, skip_invalid: false, max_rows: 1_000_000 };
+        let report = ops::dep::import(&core, command, &mut |_| true).expect("import");
         println!(
             "{pass}: {rows} rows in {:.0} ms ({} new, {} unchanged), peak RSS so far {} MiB",
             ms(t),

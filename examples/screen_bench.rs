@@ -9,10 +9,11 @@ use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use kitting::csv::android::{ImportOptions, import};
 use kitting::domain::NewProfile;
+use kitting::domain::audit::{Actor, FrontEnd};
+use kitting::ops;
 use kitting::settings::Settings;
-use kitting::store::{ImportTarget, SledStore, Store};
+use kitting::store::{SledStore, Store};
 use kitting::tui::action::Action;
 use kitting::tui::app::App;
 use kitting::tui::keymap::Keymap;
@@ -51,10 +52,16 @@ fn main() {
     let settings = Settings::parse("", "bench").unwrap();
     let new =
         NewProfile { name: "Bench".into(), description: None, without_token: false, user: None, token_days: None };
-    let profile = kitting::ops::build_profile(&settings, new, chrono::Utc::now()).unwrap();
-    let opts = ImportOptions { dry_run: false, skip_invalid: false, max_rows: 1_000_000 };
-    let report = import(store.as_ref(), csv.as_ref(), ImportTarget::Create(Box::new(profile)), &opts, &mut |_| true)
-        .expect("import");
+    let command = ops::import::Import {
+        file: csv.into(),
+        to: ops::import::ImportTo::New(new),
+        default_token_days: 7,
+        dry_run: false,
+        skip_invalid: false,
+        max_rows: 1_000_000,
+    };
+    let core = ops::Ctx::new(store.as_ref(), Actor::named("bench", FrontEnd::Cli), chrono::Utc::now());
+    let report = ops::import::run(&core, command, &mut |_| true).expect("import");
     let devices = report.committed.expect("committed").device_count;
 
     let dyn_store: Arc<dyn Store> = store.clone();

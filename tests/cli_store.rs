@@ -260,27 +260,20 @@ fn usage_errors_exit_2_and_help_documents_exit_codes() {
 fn store_is_shared_between_threads_and_sees_each_others_changes() {
     let dir = tempfile::tempdir().unwrap();
     let store: std::sync::Arc<dyn Store> = std::sync::Arc::new(SledStore::open(&dir.path().join("db")).unwrap());
-    let settings = kitting::settings::Settings::default();
-    let p = kitting::ops::build_profile(
-        &settings,
-        kitting::domain::NewProfile { name: "T".into(), ..Default::default() },
-        chrono::Utc::now(),
-    )
-    .unwrap();
-    let p = store.create_profile(p).unwrap();
+    use kitting::domain::audit::{Actor, FrontEnd};
+    use kitting::ops;
+    let core = ops::Ctx::new(store.as_ref(), Actor::named("t", FrontEnd::Cli), chrono::Utc::now());
+    let new = kitting::domain::NewProfile { name: "T".into(), ..Default::default() };
+    let p = ops::profiles::create(&core, ops::profiles::CreateProfile { profile: new, default_token_days: 7 }).unwrap();
     let handles: Vec<_> = (0..4u64)
         .map(|t| {
             let store = store.clone();
             std::thread::spawn(move || {
+                let ctx = ops::Ctx::new(store.as_ref(), Actor::named("t", FrontEnd::Cli), chrono::Utc::now());
                 for i in 0..50u64 {
-                    let ids = kitting::domain::Identifiers::parse(&imei(t * 1000 + i), "", "").unwrap();
-                    let d = kitting::domain::NewDevice {
-                        ids,
-                        attributes: vec![],
-                        status: kitting::domain::Status::Pending,
-                        source: kitting::domain::Source::Manual,
-                    };
-                    store.add_device(p.id, d).unwrap();
+                    let c =
+                        ops::devices::AddDevice { profile: "T".into(), imei: imei(t * 1000 + i), ..Default::default() };
+                    ops::devices::add(&ctx, c).unwrap();
                 }
             })
         })

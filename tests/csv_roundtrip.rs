@@ -1,8 +1,10 @@
 //! Property test of the CSV path through the library: random devices and attribute text, written by a
 //! CSV writer in a random dialect, imported, exported and imported again: nothing is lost or changed.
 
-use kitting::csv::android::{self, ImportOptions};
-use kitting::store::{ImportTarget, SledStore, Store};
+use kitting::csv::android;
+use kitting::domain::audit::{Actor, FrontEnd};
+use kitting::ops;
+use kitting::store::{SledStore, Store};
 use proptest::prelude::*;
 
 fn imei(n: u64) -> String {
@@ -61,16 +63,20 @@ fn write_csv(rows: &[Row], delimiter: u8, crlf: bool) -> Vec<u8> {
     w.into_inner().unwrap()
 }
 
+fn core(store: &SledStore) -> ops::Ctx<'_> {
+    ops::Ctx::new(store, Actor::named("tester", FrontEnd::Cli), chrono::Utc::now())
+}
+
 fn import(store: &SledStore, path: &std::path::Path, name: &str) -> android::ImportReport {
-    let settings = kitting::settings::Settings::default();
-    let p = kitting::ops::build_profile(
-        &settings,
-        kitting::domain::NewProfile { name: name.into(), ..Default::default() },
-        chrono::Utc::now(),
-    )
-    .unwrap();
-    let opts = ImportOptions { dry_run: false, skip_invalid: false, max_rows: 200_000 };
-    android::import(store, path, ImportTarget::Create(Box::new(p)), &opts, &mut |_| true).unwrap()
+    let command = ops::import::Import {
+        file: path.to_path_buf(),
+        to: ops::import::ImportTo::New(kitting::domain::NewProfile { name: name.into(), ..Default::default() }),
+        default_token_days: 7,
+        dry_run: false,
+        skip_invalid: false,
+        max_rows: 200_000,
+    };
+    ops::import::run(&core(store), command, &mut |_| true).unwrap()
 }
 
 fn export(store: &SledStore, name: &str) -> Vec<u8> {
@@ -105,7 +111,7 @@ proptest! {
         }
 
         let first = export(&store, "A");
-        store.delete_profile(p.id).unwrap();
+        ops::profiles::delete(&core(&store), ops::profiles::DeleteProfile { profile: "A".into() }).unwrap();
         let again = dir.path().join("again.csv");
         std::fs::write(&again, &first).unwrap();
         let report = import(&store, &again, "B");

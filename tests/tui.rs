@@ -572,7 +572,7 @@ fn the_user_is_picked_from_a_list_that_typing_filters() {
             email: format!("{u}@example.com"),
             ..Default::default()
         };
-        fx.store.put_user(user, true).unwrap();
+        kitting::ops::users::add(&fx.core(), kitting::ops::users::AddUser { user }).unwrap();
     }
     let mut app = fx.app(ThemeName::Dark);
     app.update(Action::ModifyUser);

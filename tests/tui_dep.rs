@@ -5,8 +5,8 @@
 mod common;
 
 use common::tui::*;
-use kitting::csv::ImportOptions;
-use kitting::domain::dep::{CatalogEntry, CatalogKind, CheckIn, DepMethod, DepState};
+
+use kitting::domain::dep::{CatalogKind, CheckIn, DepMethod, DepState};
 use kitting::store::{DepStore, Store};
 use kitting::tui::action::Action;
 use kitting::tui::app::{App, Modal, Screen, Tab, TaskMsg, WizardStage};
@@ -21,23 +21,27 @@ fn snapshots(app: &mut App, name: &str) {
 
 /// The catalog and three records: DEVICE01 pending (Serial), DEVICE02 checked in (Key Code), DEVICE03 withdrawn.
 fn dep_fixture() -> Fixture {
+    use kitting::ops;
     let fx = Fixture::new();
-    let s = fx.store.as_ref();
-    let entry = |name: &str, description: Option<&str>| CatalogEntry {
+    let core = fx.core();
+    let entry = |kind, name: &str, description: Option<&str>| ops::catalog::CatalogAdd {
+        kind,
         name: name.into(),
         description: description.map(String::from),
     };
-    s.catalog_add(CatalogKind::Organization, entry("Sales", Some("Tokyo sales"))).unwrap();
-    s.catalog_add(CatalogKind::Template, entry("std", Some("Standard iPhone"))).unwrap();
-    s.catalog_add(CatalogKind::Tag, entry("lobby", None)).unwrap();
+    ops::catalog::add(&core, entry(CatalogKind::Organization, "Sales", Some("Tokyo sales"))).unwrap();
+    ops::catalog::add(&core, entry(CatalogKind::Template, "std", Some("Standard iPhone"))).unwrap();
+    ops::catalog::add(&core, entry(CatalogKind::Tag, "lobby", None)).unwrap();
     let csv = "UserName,Name,EmailAddress,Organizations,Identifier,Template,Code,OS,DeviceTags,Serial,DisplayName,\
                DEPMethod
 taro,Taro Yamada,taro@example.com,Sales,DEVICE01,std,CODE0001,ios,lobby,F2LX1234ABCD,Lobby iPad,Serial
 hanako,Hanako Sato,hanako@example.com,,DEVICE02,,CODE0002,ios,,,Reception,Keycode
 ,,,,DEVICE03,,CODE0003,android,,,Spare,
 ";
-    let opts = ImportOptions { dry_run: false, skip_invalid: false, max_rows: 100 };
-    let report = kitting::csv::dep::import_text(s, "fixture", csv.into(), &opts).unwrap();
+    let file = fx.dir.path().join("fixture.csv");
+    std::fs::write(&file, csv).unwrap();
+    let command = ops::dep::DepImport { file, dry_run: false, skip_invalid: false, max_rows: 100 };
+    let report = ops::dep::import(&core, command, &mut |_| true).unwrap();
     assert!(report.committed, "{:?}", report.rejected);
     let presented = CheckIn {
         code: "CODE0002".into(),
@@ -45,8 +49,9 @@ hanako,Hanako Sato,hanako@example.com,,DEVICE02,,CODE0002,ios,,,Reception,Keycod
         dep_profile: Some("Corp DEP".into()),
         ..Default::default()
     };
-    kitting::ops::dep_check_in(s, "device02", &presented, chrono::Utc::now()).unwrap();
-    kitting::ops::dep_withdraw(s, "DEVICE03", chrono::Utc::now()).unwrap();
+    ops::dep::check_in(&core, ops::dep::DepCheckIn { identifier: "device02".into(), presented }).unwrap();
+    ops::dep::withdraw(&core, ops::dep::DepWithdraw { identifier: "DEVICE03".into() }).unwrap();
+    drop(core);
     fx
 }
 

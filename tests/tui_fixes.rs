@@ -5,6 +5,7 @@ mod common;
 use common::tui::*;
 
 use kitting::domain::NewProfile;
+use kitting::ops;
 use kitting::store::Store;
 use kitting::tui::action::Action;
 use kitting::tui::app::{Modal, Screen, TaskMsg};
@@ -79,17 +80,16 @@ fn set_attribute_on_several_devices_uses_the_profiles_spelling() {
     let again = fx.dir.path().join("again.csv");
     std::fs::write(&again, &out).unwrap();
     let new = NewProfile { name: "Again".into(), token_days: Some(7), ..NewProfile::default() };
-    let target = kitting::ops::build_profile(&fx.settings, new, chrono::Utc::now()).unwrap();
-    fx.store.delete_profile(p.id).unwrap();
-    let opts = kitting::csv::ImportOptions { dry_run: false, skip_invalid: false, max_rows: 10 };
-    let report = kitting::csv::android::import(
-        fx.store.as_ref(),
-        &again,
-        kitting::store::ImportTarget::Create(Box::new(target)),
-        &opts,
-        &mut |_| true,
-    )
-    .unwrap();
+    ops::profiles::delete(&fx.core(), ops::profiles::DeleteProfile { profile: p.name.clone() }).unwrap();
+    let command = ops::import::Import {
+        file: again,
+        to: ops::import::ImportTo::New(new),
+        default_token_days: 7,
+        dry_run: false,
+        skip_invalid: false,
+        max_rows: 10,
+    };
+    let report = ops::import::run(&fx.core(), command, &mut |_| true).unwrap();
     assert!(report.committed.is_some() && report.rejected.is_empty(), "{:?}", report.rejected);
 }
 
@@ -98,8 +98,7 @@ fn set_attribute_on_several_devices_uses_the_profiles_spelling() {
 fn refresh_token_offers_the_profiles_own_lifetime() {
     let fx = Fixture::new();
     let new = NewProfile { name: "Long".into(), token_days: Some(30), ..NewProfile::default() };
-    let p = kitting::ops::build_profile(&fx.settings, new, chrono::Utc::now()).unwrap();
-    fx.store.create_profile(p).unwrap();
+    ops::profiles::create(&fx.core(), ops::profiles::CreateProfile { profile: new, default_token_days: 7 }).unwrap();
     let mut app = fx.app(ThemeName::Dark);
     app.update(Action::Open);
     app.update(Action::RefreshToken);

@@ -3,50 +3,41 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use chrono::Utc;
-
 use super::{Context, DeviceSelector, DevicesCmd, Failure, ImportArgs, Outcome, RegisterArgs, key_value, print_rows};
-use crate::csv::android::{self, ImportOptions};
+use crate::csv::android;
+use crate::domain::NewProfile;
 use crate::domain::registration::Outcome as Reg;
 use crate::domain::text::sanitize;
-use crate::domain::{Identifiers, Imei, NewDevice, NewProfile, Source, Status, check_attribute};
 use crate::ops;
-use crate::store::{ImportTarget, Lookup, Store};
+use crate::ops::devices::DeviceRef;
+use crate::ops::import::ImportTo;
+use crate::store::Store;
 
 pub fn import(ctx: &mut Context, a: ImportArgs) -> Outcome {
     let store = ctx.store()?;
-    let existing = store.profile(&a.profile)?;
-    let target = match existing {
-        Some(p) => {
-            if a.description.is_some() || a.without_token || a.user.is_some() || a.token_days.is_some() {
-                return Err(Failure::usage(format!(
-                    "profile {:?} exists already; --description, --without-token, --user and --token-days apply only when --create creates it",
-                    p.name
-                )));
-            }
-            ImportTarget::Existing(p.id)
-        }
-        None if a.create => {
-            let new = NewProfile {
-                name: a.profile.clone(),
-                description: a.description.clone(),
-                without_token: a.without_token,
-                user: a.user.clone(),
-                token_days: a.token_days,
-            };
-            ImportTarget::Create(Box::new(
-                ops::build_profile(&ctx.settings, new, Utc::now()).map_err(Failure::refused)?,
-            ))
-        }
-        None => {
-            return Err(Failure::refused(format!(
-                "no profile named {:?} (add --create to create it)",
-                a.profile.trim()
-            )));
-        }
+    let new = NewProfile {
+        name: a.profile.clone(),
+        description: a.description.clone(),
+        without_token: a.without_token,
+        user: a.user.clone(),
+        token_days: a.token_days,
     };
-    let opts = ImportOptions { dry_run: a.dry_run, skip_invalid: a.skip_invalid, max_rows: ctx.settings.max_rows() };
-    let report = android::import(&*store, &a.file, target, &opts, &mut |_| true)?;
+    let to = if a.create { ImportTo::ExistingOrNew(new) } else { ImportTo::Existing(a.profile.clone()) };
+    let command = ops::import::Import {
+        file: a.file.clone(),
+        to,
+        default_token_days: ctx.settings.token_days(),
+        dry_run: a.dry_run,
+        skip_invalid: a.skip_invalid,
+        max_rows: ctx.settings.max_rows(),
+    };
+    let report = match ops::import::run(&ctx.core(&*store), command, &mut |_| true) {
+        Ok(r) => r,
+        Err(ops::OpError::NotFound(m)) if !a.create => {
+            return Err(Failure::refused(format!("{m} (add --create to create it)")));
+        }
+        Err(e) => return Err(e.into()),
+    };
     if let Some(path) = &a.rejects {
         let f = std::fs::File::create(path).map_err(|e| Failure::refused(format!("{}: {e}", path.display())))?;
         android::write_rejects(&report, std::io::BufWriter::new(f))
@@ -141,37 +132,21 @@ pub fn export(ctx: &mut Context, profile: &str, output: Option<PathBuf>) -> Outc
     Ok(())
 }
 
-fn parse_imei_arg(raw: &str) -> Result<Imei, Failure> {
-    Imei::parse(raw).map_err(|e| Failure::usage(format!("--imei {raw:?}: {e}")))
-}
-
-fn lookup(which: &DeviceSelector) -> Result<Lookup, Failure> {
+fn device_ref(which: &DeviceSelector) -> Result<DeviceRef, Failure> {
     match (&which.imei, &which.serial, &which.manufacturer) {
-        (Some(i), _, _) => Ok(Lookup::Imei(parse_imei_arg(i)?)),
-        (None, Some(s), Some(m)) => Ok(Lookup::Serial { serial: s.clone(), manufacturer: m.clone() }),
+        (Some(i), _, _) => {
+            // A malformed --imei is a usage error, before any profile is looked up.
+            crate::domain::Imei::parse(i).map_err(|e| Failure::usage(format!("--imei {i:?}: {e}")))?;
+            Ok(DeviceRef::Imei(i.clone()))
+        }
+        (None, Some(s), Some(m)) => Ok(DeviceRef::Serial { serial: s.clone(), manufacturer: m.clone() }),
         _ => Err(Failure::usage("name the device with --imei, or with --serial and --manufacturer")),
     }
 }
 
-fn identifiers(imei: &str, serial: &str, manufacturer: &str) -> Result<Identifiers, Failure> {
-    Identifiers::parse(imei, serial, manufacturer).map_err(|problems| Failure {
-        code: 1,
-        lines: problems.into_iter().map(|(f, m)| format!("{}: {m}", f.header())).collect(),
-    })
-}
-
-/// `--attr NAME=VALUE` values, each name spelt as the profile already spells it.
-fn attributes(
-    profile: &crate::domain::Profile,
-    list: &[String],
-) -> Result<Vec<(std::sync::Arc<str>, String)>, Failure> {
-    list.iter()
-        .map(|kv| {
-            let (k, v) = key_value(kv)?;
-            check_attribute(k, v).map_err(Failure::refused)?;
-            Ok((std::sync::Arc::from(profile.attribute_name(k).as_str()), v.trim().to_string()))
-        })
-        .collect()
+/// `--attr NAME=VALUE` pairs.
+fn attributes(list: &[String]) -> Result<Vec<(String, String)>, Failure> {
+    list.iter().map(|kv| key_value(kv).map(|(k, v)| (k.to_string(), v.to_string()))).collect()
 }
 
 pub fn devices(ctx: &mut Context, cmd: DevicesCmd) -> Outcome {
@@ -198,42 +173,42 @@ pub fn devices(ctx: &mut Context, cmd: DevicesCmd) -> Outcome {
             print_rows(format, &header, rows)
         }
         DevicesCmd::Add { profile, imei, serial, manufacturer, attrs } => {
-            let p = ops::require_profile(&*store, &profile)?;
-            let ids = identifiers(
-                imei.as_deref().unwrap_or(""),
-                serial.as_deref().unwrap_or(""),
-                manufacturer.as_deref().unwrap_or(""),
-            )?;
-            let new =
-                NewDevice { ids, attributes: attributes(&p, &attrs)?, status: Status::Pending, source: Source::Manual };
-            let d = store.add_device(p.id, new)?;
-            println!("Added {} to profile {:?}.", sanitize(&d.label()), sanitize(&p.name));
+            let command = ops::devices::AddDevice {
+                profile: profile.clone(),
+                imei: imei.unwrap_or_default(),
+                serial: serial.unwrap_or_default(),
+                manufacturer: manufacturer.unwrap_or_default(),
+                attributes: attributes(&attrs)?,
+            };
+            let d = ops::devices::add(&ctx.core(&*store), command)?;
+            println!("Added {} to profile {:?}.", sanitize(&d.label()), sanitize(profile.trim()));
             Ok(())
         }
         DevicesCmd::Edit { which, set_imei, set_serial, set_manufacturer, attrs, unset_attrs } => {
-            let which_device = lookup(&which)?;
-            let p = ops::require_profile(&*store, &which.profile)?;
-            let mut d = ops::require_device(&*store, &p, &which_device)?;
-            let imei = set_imei.unwrap_or_else(|| d.ids.imei.map(|i| i.to_string()).unwrap_or_default());
-            let serial = set_serial.unwrap_or_else(|| d.ids.serial.clone().unwrap_or_default());
-            let manufacturer = set_manufacturer.unwrap_or_else(|| d.ids.manufacturer.clone().unwrap_or_default());
-            d.ids = identifiers(&imei, &serial, &manufacturer)?;
-            for (k, v) in attributes(&p, &attrs)? {
-                d.set_attribute(&k, Some(&v));
-            }
-            for k in &unset_attrs {
-                d.set_attribute(&p.attribute_name(k), None);
-            }
-            let d = store.update_device(p.id, d)?;
-            println!("Saved {} in profile {:?}.", sanitize(&d.label()), sanitize(&p.name));
+            let command = ops::devices::EditDevice {
+                profile: which.profile.clone(),
+                device: device_ref(&which)?,
+                imei: set_imei,
+                serial: set_serial,
+                manufacturer: set_manufacturer,
+                set: attributes(&attrs)?,
+                unset: unset_attrs,
+                expect: None,
+            };
+            let d = ops::devices::edit(&ctx.core(&*store), command)?;
+            println!("Saved {} in profile {:?}.", sanitize(&d.label()), sanitize(which.profile.trim()));
             Ok(())
         }
         DevicesCmd::Delete { which } => {
-            let which_device = lookup(&which)?;
-            let p = ops::require_profile(&*store, &which.profile)?;
-            let d = ops::require_device(&*store, &p, &which_device)?;
-            store.delete_devices(p.id, &[d.seq])?;
-            println!("Deleted {} from profile {:?}.", sanitize(&d.label()), sanitize(&p.name));
+            let device = device_ref(&which)?;
+            let label = match &device {
+                DeviceRef::Imei(i) => format!("IMEI {}", i.trim()),
+                DeviceRef::Serial { serial, manufacturer } => format!("serial {serial} ({manufacturer})"),
+                DeviceRef::Seq(s) => format!("device #{s}"),
+            };
+            let command = ops::devices::DeleteDevices { profile: which.profile.clone(), devices: vec![device] };
+            ops::devices::delete(&ctx.core(&*store), command)?;
+            println!("Deleted {} from profile {:?}.", sanitize(&label), sanitize(which.profile.trim()));
             Ok(())
         }
     }
@@ -241,12 +216,12 @@ pub fn devices(ctx: &mut Context, cmd: DevicesCmd) -> Outcome {
 
 pub fn register(ctx: &mut Context, a: RegisterArgs) -> Outcome {
     let store = ctx.store()?;
-    let imei = match a.imei.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-        Some(raw) => Some(parse_imei_arg(raw)?),
-        None => None,
-    };
-    let r =
-        ops::register(&*store, Utc::now(), a.token.as_deref(), imei, a.serial.as_deref(), a.manufacturer.as_deref())?;
+    let command =
+        ops::register::Register { token: a.token, imei: a.imei, serial: a.serial, manufacturer: a.manufacturer };
+    let r = ops::register::run(&ctx.core(&*store), command).map_err(|e| match e {
+        ops::OpError::Invalid { field: "imei", reason } => Failure::usage(format!("--imei: {reason}")),
+        e => e.into(),
+    })?;
     match (&r.outcome, &r.profile, &r.device) {
         (Reg::Registered { .. }, Some(p), Some(d)) => {
             println!("registered: {} in profile {:?}", sanitize(&d.label()), sanitize(&p.name));

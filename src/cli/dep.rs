@@ -3,14 +3,14 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use chrono::Utc;
 use clap::Subcommand;
 
 use super::{Context, Failure, Format, Outcome, print_rows};
 use crate::csv::ImportOptions;
 use crate::csv::dep::{self, DepReport};
-use crate::domain::dep::{CatalogEntry, CatalogKind, CheckIn, DepDevice, DepState};
+use crate::domain::dep::{CatalogKind, CheckIn, DepDevice, DepState};
 use crate::domain::text::sanitize;
+use crate::ops;
 use crate::store::DepStore;
 
 #[derive(Subcommand, Debug)]
@@ -128,16 +128,14 @@ pub fn catalog(ctx: &mut Context, cmd: CatalogCmd) -> Outcome {
             print_rows(Format::Table, &["Name", "Description"], rows)
         }
         CatalogAction::Add { name, description } => {
-            store.catalog_add(kind, CatalogEntry { name: name.clone(), description })?;
+            ops::catalog::add(&ctx.core(&*store), ops::catalog::CatalogAdd { kind, name: name.clone(), description })?;
             println!("Added {} {:?}.", kind.title(), sanitize(name.trim()));
             Ok(())
         }
         CatalogAction::Rename { name, new_name, description } => {
-            let old = store
-                .catalog_entry(kind, &name)?
-                .ok_or_else(|| Failure::refused(format!("no {} named {name:?}", kind.title())))?;
-            let entry = CatalogEntry { name: new_name.clone(), description: description.or(old.description) };
-            let n = store.catalog_update(kind, &name, entry)?;
+            let command =
+                ops::catalog::CatalogEdit { kind, name: name.clone(), rename: Some(new_name.clone()), description };
+            let n = ops::catalog::edit(&ctx.core(&*store), command)?;
             println!(
                 "Renamed {} {:?} to {:?}; {n} records follow.",
                 kind.title(),
@@ -147,7 +145,7 @@ pub fn catalog(ctx: &mut Context, cmd: CatalogCmd) -> Outcome {
             Ok(())
         }
         CatalogAction::Delete { name } => {
-            store.catalog_delete(kind, &name)?;
+            ops::catalog::delete(&ctx.core(&*store), ops::catalog::CatalogDelete { kind, name: name.clone() })?;
             println!("Deleted {} {:?}.", kind.title(), sanitize(&name));
             Ok(())
         }
@@ -194,7 +192,8 @@ pub fn run(ctx: &mut Context, cmd: DepCmd) -> Outcome {
         DepCmd::Import { file, dry_run, skip_invalid, rejects } => {
             let opts = ImportOptions { dry_run, skip_invalid, max_rows: ctx.settings.max_rows() };
             let store = ctx.store()?;
-            let report = dep::import(&*store, &file, &opts, &mut |_| true)?;
+            let command = ops::dep::DepImport { file: file.clone(), dry_run, skip_invalid, max_rows: opts.max_rows };
+            let report = ops::dep::import(&ctx.core(&*store), command, &mut |_| true)?;
             if let Some(path) = &rejects {
                 let f =
                     std::fs::File::create(path).map_err(|e| Failure::refused(format!("{}: {e}", path.display())))?;
@@ -270,7 +269,7 @@ pub fn run(ctx: &mut Context, cmd: DepCmd) -> Outcome {
                 cells.push((k.to_string(), v.to_string()));
             }
             let store = ctx.store()?;
-            let report = dep::import_row(&*store, "edit", &cells)?;
+            let report = ops::dep::save(&ctx.core(&*store), ops::dep::DepSave { cells })?;
             if let Some(r) = report.rejected.first() {
                 let reasons: Vec<String> = r
                     .problems
@@ -297,20 +296,20 @@ pub fn run(ctx: &mut Context, cmd: DepCmd) -> Outcome {
                 return Err(Failure::usage("deleting a device record needs --yes"));
             }
             let store = ctx.store()?;
-            store.dep_delete(&identifier)?;
+            ops::dep::delete(&ctx.core(&*store), ops::dep::DepDelete { identifier: identifier.clone() })?;
             println!("Deleted device {}.", sanitize(&identifier));
             Ok(())
         }
         DepCmd::Checkin { identifier, code, serial, imei, meid, udid, wifi_mac, dep_profile } => {
             let store = ctx.store()?;
             let presented = CheckIn { code, serial, imei, meid, udid, wifi_mac, dep_profile };
-            let d = crate::ops::dep_check_in(&*store, &identifier, &presented, Utc::now())?;
+            let d = ops::dep::check_in(&ctx.core(&*store), ops::dep::DepCheckIn { identifier, presented })?;
             println!("Checked in {}.", sanitize(&d.identifier));
             Ok(())
         }
         DepCmd::Withdraw { identifier } => {
             let store = ctx.store()?;
-            let d = crate::ops::dep_withdraw(&*store, &identifier, Utc::now())?;
+            let d = ops::dep::withdraw(&ctx.core(&*store), ops::dep::DepWithdraw { identifier })?;
             println!("Withdrew {}.", sanitize(&d.identifier));
             Ok(())
         }
@@ -342,7 +341,9 @@ pub fn run(ctx: &mut Context, cmd: DepCmd) -> Outcome {
                             .map_err(|e| Failure::refused(format!("{}: {e}", path.display())))?;
                         written.push(m.id);
                     }
-                    store.mark_written(&written)?;
+                    if !written.is_empty() {
+                        ops::dep::outbox_written(&ctx.core(&*store), ops::dep::OutboxWritten { ids: written.clone() })?;
+                    }
                     println!("Wrote {} emails to {}.", written.len(), dir.display());
                     Ok(())
                 }

@@ -369,6 +369,18 @@ impl From<StoreError> for Failure {
     }
 }
 
+/// A command the core refused (exit code 1); its field maps to the flag where the wording needs one.
+impl From<crate::ops::OpError> for Failure {
+    fn from(e: crate::ops::OpError) -> Failure {
+        match e.field() {
+            Some(crate::ops::import::CREATION_SETTINGS) => Failure::usage(format!(
+                "{e}: --description, --without-token, --user and --token-days apply only when --create creates it"
+            )),
+            _ => Failure::refused(e.to_string()),
+        }
+    }
+}
+
 /// A refused file or a store error during an import (the message names file, line and column).
 impl From<crate::csv::ImportError> for Failure {
     fn from(e: crate::csv::ImportError) -> Failure {
@@ -398,6 +410,15 @@ impl Context {
             self.store = Some(Arc::new(SledStore::open(&self.db_dir)?));
         }
         Ok(self.store.clone().expect("just opened"))
+    }
+
+    /// The core over `store`, acting as this process's user from the command line, now.
+    pub fn core<'s>(&self, store: &'s dyn crate::store::Store) -> crate::ops::Ctx<'s> {
+        crate::ops::Ctx::new(
+            store,
+            crate::ops::actor_of_process(crate::domain::audit::FrontEnd::Cli),
+            chrono::Utc::now(),
+        )
     }
 }
 

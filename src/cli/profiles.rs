@@ -56,8 +56,8 @@ pub fn run(ctx: &mut Context, cmd: ProfilesCmd) -> Outcome {
                 user: a.user,
                 token_days: a.token_days,
             };
-            let profile = ops::build_profile(&ctx.settings, new, Utc::now()).map_err(Failure::refused)?;
-            let p = store.create_profile(profile)?;
+            let command = ops::profiles::CreateProfile { profile: new, default_token_days: ctx.settings.token_days() };
+            let p = ops::profiles::create(&ctx.core(&*store), command)?;
             println!("Created profile {:?} (token expiry: {}).", sanitize(&p.name), expiry(&p));
             Ok(())
         }
@@ -84,23 +84,21 @@ pub fn run(ctx: &mut Context, cmd: ProfilesCmd) -> Outcome {
             Ok(())
         }
         ProfilesCmd::Edit { name, rename, description, user } => {
-            let p = ops::require_profile(&*store, &name)?;
             if rename.is_none() && description.is_none() && user.is_none() {
                 return Err(Failure::usage("nothing to change: give --rename, --description or --user"));
             }
-            let p = store.update_profile(p.id, &mut |p| {
-                if let Some(n) = &rename {
-                    p.name = n.clone();
-                }
-                if let Some(d) = &description {
-                    crate::domain::text::check_plain(d.trim(), "description", 256)?;
-                    p.description = Some(d.trim().to_string()).filter(|d| !d.is_empty());
-                }
-                if let Some(u) = &user {
-                    p.user = Some(u.trim().to_string()).filter(|u| !u.is_empty());
-                }
-                Ok(())
-            })?;
+            let core = ctx.core(&*store);
+            let mut current = name.clone();
+            if let Some(u) = user {
+                let command = ops::profiles::SetProfileUser { profile: current.clone(), user: Some(u), expect: None };
+                current = ops::profiles::set_user(&core, command)?.name;
+            }
+            let p = if rename.is_some() || description.is_some() {
+                let command = ops::profiles::EditProfile { profile: current, rename, description, expect: None };
+                ops::profiles::edit(&core, command)?
+            } else {
+                ops::require_profile(&*store, &current)?
+            };
             println!("Saved profile {:?}.", sanitize(&p.name));
             Ok(())
         }
@@ -112,7 +110,8 @@ pub fn run(ctx: &mut Context, cmd: ProfilesCmd) -> Outcome {
                     p.name, p.device_count
                 )));
             }
-            let n = store.delete_profile(p.id)?;
+            let n =
+                ops::profiles::delete(&ctx.core(&*store), ops::profiles::DeleteProfile { profile: p.name.clone() })?;
             println!("Deleted profile {:?} and its {n} devices.", sanitize(&p.name));
             Ok(())
         }
@@ -127,25 +126,19 @@ pub fn users(ctx: &mut Context, cmd: UsersCmd) -> Outcome {
             print_rows(format, &["Username", "Name", "Email"], rows)
         }
         UsersCmd::Add { username, name, email } => {
-            store.put_user(User { username: username.clone(), name, email, ..User::default() }, true)?;
+            let user = User { username: username.clone(), name, email, ..User::default() };
+            ops::users::add(&ctx.core(&*store), ops::users::AddUser { user })?;
             println!("Added user {:?}.", sanitize(username.trim()));
             Ok(())
         }
         UsersCmd::Edit { username, name, email } => {
-            let mut u =
-                store.user(&username)?.ok_or_else(|| Failure::refused(format!("no user named {username:?}")))?;
-            if let Some(n) = name {
-                u.name = n;
-            }
-            if let Some(e) = email {
-                u.email = e;
-            }
-            store.put_user(u, false)?;
+            let command = ops::users::EditUser { username: username.clone(), name, email, ..Default::default() };
+            ops::users::edit(&ctx.core(&*store), command)?;
             println!("Saved user {:?}.", sanitize(username.trim()));
             Ok(())
         }
         UsersCmd::Delete { username } => {
-            store.delete_user(&username)?;
+            ops::users::delete(&ctx.core(&*store), ops::users::DeleteUser { username: username.clone() })?;
             println!("Deleted user {:?}.", sanitize(username.trim()));
             Ok(())
         }
@@ -168,13 +161,12 @@ pub fn token(ctx: &mut Context, cmd: TokenCmd) -> Outcome {
             // Without --days, the new token lives as long as the one it replaces was issued for.
             let default = ctx.settings.token_days();
             let days = days.unwrap_or_else(|| p.token.as_ref().map_or(default, |t| t.lifetime_or(default)));
-            let p = ops::refresh_token(&*store, &p, days, now)?;
-            show(&p)
+            let command = ops::tokens::RefreshToken { profile: p.name.clone(), days };
+            show(&ops::tokens::refresh(&ctx.core(&*store), command)?)
         }
         TokenCmd::Extend { profile, days } => {
-            let p = ops::require_profile(&*store, &profile)?;
-            let p = ops::extend_token(&*store, &p, days, now)?;
-            show(&p)
+            let command = ops::tokens::ExtendToken { profile, days };
+            show(&ops::tokens::extend(&ctx.core(&*store), command)?)
         }
     }
 }
@@ -213,29 +205,25 @@ pub fn config(ctx: &mut Context, cmd: ConfigCmd) -> Outcome {
             if vendor.is_empty() && system.is_empty() && custom.is_empty() && unset.is_empty() {
                 return Err(Failure::usage("nothing to change: give --vendor, --system, --custom or --unset"));
             }
-            let mut pairs = Vec::new();
+            use ops::profiles::{ConfigChange, ConfigKey};
+            let mut set = Vec::new();
             for (group, list) in [(0, &vendor), (1, &system), (2, &custom)] {
                 for kv in list {
                     let (k, v) = key_value(kv)?;
-                    pairs.push((group, k.to_string(), v.to_string()));
+                    let (k, v) = (k.to_string(), v.to_string());
+                    set.push(match group {
+                        0 => ConfigKey::Vendor(k, v),
+                        1 => ConfigKey::System(k, v),
+                        _ => ConfigKey::Custom(k, v),
+                    });
                 }
             }
-            let p = ops::require_profile(&*store, &profile)?;
-            store.update_profile(p.id, &mut |p| {
-                for k in &unset {
-                    if !p.config.unset(k) {
-                        return Err(format!("{k:?} is not set"));
-                    }
-                }
-                for (group, k, v) in &pairs {
-                    match group {
-                        0 => p.config.set_vendor(k, v)?,
-                        1 => p.config.set_system(k, v)?,
-                        _ => p.config.set_custom(k, v)?,
-                    }
-                }
-                Ok(())
-            })?;
+            let command = ops::profiles::ModifyConfiguration {
+                profile: profile.clone(),
+                change: ConfigChange::Edit { set, unset },
+                expect: None,
+            };
+            let p = ops::profiles::modify_configuration(&ctx.core(&*store), command)?;
             println!("Updated the configuration of profile {:?}.", sanitize(&p.name));
             Ok(())
         }

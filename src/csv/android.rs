@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use super::decode;
 use crate::domain::text::{escape_formula, unescape_formula};
 use crate::domain::{Device, Field, Identifiers, Profile, Status, check_attribute_name, check_attribute_value};
-use crate::store::{ImportTarget, PreparedRows, RowEncoder, Store, StoreError};
+use crate::store::{ImportSession, ImportTarget, PreparedRows, RowEncoder, Store, StoreError};
 
 pub const TEMPLATE: &str = include_str!("../../assets/android-template.csv");
 pub const EXPECTED_HEADER: &str = "IMEI,Serial Number,Manufacturer[,custom attribute...]";
@@ -384,17 +384,34 @@ fn read_rows(
     Ok(ReadEnd { rows })
 }
 
-/// Imports an Android bulk-enrollment CSV into `target`. All-or-nothing unless `skip_invalid`.
-/// `progress` is called every few thousand rows; returning false cancels (nothing is written).
+/// A checked import: the report, and the session holding the staged rows for the core to commit (with its
+/// audit entry) or to drop.
+pub struct Checked<'s> {
+    pub report: ImportReport,
+    pub session: Box<dyn ImportSession + 's>,
+    /// The file's custom attribute columns, in order.
+    pub attributes: Vec<String>,
+}
+
+impl Checked<'_> {
+    /// Whether the import is to write: not a dry run, and no rejected row unless they are skipped.
+    pub fn writes(&self, opts: &ImportOptions) -> bool {
+        !opts.dry_run && (self.report.rejected.is_empty() || opts.skip_invalid)
+    }
+}
+
+/// Reads and checks an Android bulk-enrollment CSV for `target`, staging the valid rows (unless a dry run).
+/// All-or-nothing unless `skip_invalid`. `progress` is called every few thousand rows; returning false
+/// cancels (nothing is written). Nothing is visible until the session is committed.
 ///
 /// Two threads: one reads and validates rows, this one checks duplicates against the store and stages.
-pub fn import(
-    store: &dyn Store,
+pub fn check<'s>(
+    store: &'s dyn Store,
     path: &Path,
     target: ImportTarget,
     opts: &ImportOptions,
     progress: &mut dyn FnMut(Progress) -> bool,
-) -> Result<ImportReport, ImportError> {
+) -> Result<Checked<'s>, ImportError> {
     let file = path.display().to_string();
     let file_name: Arc<str> =
         Arc::from(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| file.clone()));
@@ -474,10 +491,7 @@ pub fn import(
     }
     report.rejected.sort_by_key(|r| r.line);
     progress(Progress { rows: report.rows, bytes: total_bytes, total_bytes });
-    if !opts.dry_run && (report.rejected.is_empty() || opts.skip_invalid) {
-        report.committed = Some(session.commit(&attributes)?);
-    }
-    Ok(report)
+    Ok(Checked { report, session, attributes })
 }
 
 /// Reads the file again to give the rows rejected as duplicates their original fields and values.
@@ -506,7 +520,7 @@ fn fill_fields(
     Ok(())
 }
 
-fn reject(report: &mut ImportReport, session: &mut dyn crate::store::ImportSession, opts: &ImportOptions, r: Rejected) {
+fn reject(report: &mut ImportReport, session: &mut dyn ImportSession, opts: &ImportOptions, r: Rejected) {
     if !opts.skip_invalid && report.rejected.is_empty() {
         session.stop_writing();
     }

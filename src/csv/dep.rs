@@ -148,6 +148,9 @@ pub struct DepReport {
     /// Check-in emails queued (or that would be).
     pub mails: u64,
     pub committed: bool,
+    /// What the import writes, when it is to write anything (not a dry run, and no rejected row unless
+    /// rejected rows are skipped): the core applies it with its audit entry and sets `committed`.
+    pub pending: Option<DepChange>,
 }
 
 impl DepReport {
@@ -258,6 +261,10 @@ struct Plan {
     user_order: Vec<String>,
 }
 
+/// A row's device: the record as it will be, whether it is created, whether it changes, and the stored
+/// record's modification stamp (the write's precondition).
+type DevicePart = (DepDevice, bool, bool, Option<DateTime<Utc>>);
+
 struct Ctx<'s> {
     store: &'s dyn Store,
     now: DateTime<Utc>,
@@ -363,7 +370,7 @@ fn device_part(
     row: &mut Row,
     line: u64,
     cleared: &mut Vec<Cleared>,
-) -> Result<Option<(DepDevice, bool, bool)>, ImportError> {
+) -> Result<Option<DevicePart>, ImportError> {
     let identifier = row.get(Col::Identifier).unwrap_or("");
     if identifier.is_empty() {
         let stray = COLS.iter().filter(|c| !c.is_user()).find(|c| row.get(**c).is_some_and(|v| !v.is_empty()));
@@ -507,7 +514,8 @@ fn device_part(
         }
         d.modified = now;
     }
-    Ok(Some((d, create, changed)))
+    let expect = stored.as_ref().map(|s| s.modified);
+    Ok(Some((d, create, changed, expect)))
 }
 
 /// Reads, checks and (unless a dry run, or a row is rejected in all-or-nothing mode) writes a DEP file.
@@ -645,7 +653,7 @@ fn import_opened(
             }
             plan.users.insert(key, (u, create, line));
         }
-        if let Some((d, create, changed)) = device {
+        if let Some((d, create, changed, expect)) = device {
             plan.devices.insert(DepDevice::key(&d.identifier), line);
             if changed {
                 unchanged = false;
@@ -657,7 +665,7 @@ fn import_opened(
                 let mail =
                     d.registration_email.is_some() && row.get(Col::RegistrationEmail).is_some_and(|v| !v.is_empty());
                 report.mails += u64::from(mail);
-                plan.writes.push(DeviceWrite { device: d, create, mail });
+                plan.writes.push(DeviceWrite { device: d, create, mail, expect });
             }
         }
         report.unchanged += u64::from(unchanged);
@@ -667,8 +675,7 @@ fn import_opened(
     if write && (!plan.writes.is_empty() || !plan.user_order.is_empty()) {
         let users =
             plan.user_order.iter().filter_map(|k| plan.users.remove(k)).map(|(u, create, _)| (u, create)).collect();
-        store.dep_apply(DepChange { users, devices: plan.writes })?;
-        report.committed = true;
+        report.pending = Some(DepChange { users, devices: plan.writes });
     }
     Ok(report)
 }

@@ -225,7 +225,7 @@ impl AndroidConfig {
 }
 
 /// Which free-form group a list of `key = value` lines fills.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum KeyGroup {
     Vendor,
     Custom,

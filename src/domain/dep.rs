@@ -317,7 +317,7 @@ impl Mail {
 }
 
 /// What a device presents when it checks in.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct CheckIn {
     pub code: String,
     pub serial: Option<String>,

@@ -2,6 +2,7 @@
 //! Nothing here does I/O.
 
 pub mod android;
+pub mod audit;
 pub mod dep;
 pub mod imei;
 pub mod registration;
@@ -43,6 +44,9 @@ pub struct Profile {
     pub device_count: u64,
     /// Custom attribute names in the order they first appeared (export column order).
     pub attributes: Vec<String>,
+    /// Counts every change of the profile's own fields (name, description, user, token, configuration):
+    /// a change made from an older version is refused as a conflict instead of undoing someone's change.
+    pub version: u64,
 }
 
 impl Profile {
@@ -69,7 +73,7 @@ impl Profile {
 }
 
 /// What a technician supplies to create a profile.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct NewProfile {
     pub name: String,
     pub description: Option<String>,
@@ -177,6 +181,16 @@ impl Identifiers {
             }
         }
         if problems.is_empty() { Ok(IdentifiersRef { imei, serial, manufacturer }) } else { Err(problems) }
+    }
+
+    /// A short human label: the IMEI, or serial / manufacturer.
+    pub fn label(&self) -> String {
+        match (&self.imei, &self.serial, &self.manufacturer) {
+            (Some(i), _, _) => format!("IMEI {i}"),
+            (None, Some(s), Some(m)) => format!("serial {s} ({m})"),
+            (None, Some(s), None) => format!("serial {s}"),
+            _ => "a device without identifiers".into(),
+        }
     }
 
     /// The serial + manufacturer key used for matching: serial upper-cased, manufacturer lower-cased.

@@ -118,6 +118,7 @@ mod tests {
             config: AndroidConfig::default(),
             device_count: 1,
             attributes: vec![],
+            version: 1,
         }
     }
 

@@ -10,12 +10,13 @@
 
 use std::collections::HashSet;
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use super::sled_store::{backend, enc};
 use super::{Result, SledStore, StoreError};
-use crate::domain::dep::{CatalogEntry, CatalogKind, DepDevice, Mail, check_catalog_name};
-use crate::domain::{User, check_username};
+use crate::domain::User;
+use crate::domain::audit::AuditEntry;
+use crate::domain::dep::{CatalogEntry, CatalogKind, DepDevice, DepState, Mail};
 
 const NEXT_MAIL: &[u8] = b"mnext_mail";
 
@@ -44,6 +45,8 @@ pub struct DeviceWrite {
     pub device: DepDevice,
     pub create: bool,
     pub mail: bool,
+    /// An update's precondition: the record's modification stamp when it was read.
+    pub expect: Option<DateTime<Utc>>,
 }
 
 /// Users and devices written together (a DEP import, a form).
@@ -54,44 +57,35 @@ pub struct DepChange {
     pub devices: Vec<DeviceWrite>,
 }
 
+/// The DEP half of the store contract. As in `Store`, every change takes the audit entry that records it.
 pub trait DepStore {
     fn catalog(&self, kind: CatalogKind) -> Result<Vec<CatalogEntry>>;
     fn catalog_entry(&self, kind: CatalogKind, name: &str) -> Result<Option<CatalogEntry>>;
-    fn catalog_add(&self, kind: CatalogKind, entry: CatalogEntry) -> Result<()>;
+    fn catalog_add(&self, kind: CatalogKind, entry: CatalogEntry, audit: &AuditEntry) -> Result<()>;
     /// Renames and/or re-describes an entry; references follow a rename. Returns how many records changed.
-    fn catalog_update(&self, kind: CatalogKind, name: &str, entry: CatalogEntry) -> Result<u64>;
+    fn catalog_update(&self, kind: CatalogKind, name: &str, entry: CatalogEntry, audit: &AuditEntry) -> Result<u64>;
     /// Deletes an entry nothing refers to; otherwise says which records use it.
-    fn catalog_delete(&self, kind: CatalogKind, name: &str) -> Result<()>;
+    fn catalog_delete(&self, kind: CatalogKind, name: &str, audit: &AuditEntry) -> Result<()>;
 
     fn dep_devices(&self) -> Result<Vec<DepDevice>>;
     /// By identifier, case-insensitively.
     fn dep_device(&self, identifier: &str) -> Result<Option<DepDevice>>;
     /// Writes users and devices at once and queues their mails; returns the mails queued.
-    fn dep_apply(&self, change: DepChange) -> Result<Vec<Mail>>;
-    /// Changes one record under the write lock (check-in, withdraw).
-    fn dep_update(
-        &self,
-        identifier: &str,
-        change: &mut dyn FnMut(&mut DepDevice) -> std::result::Result<(), String>,
-    ) -> Result<DepDevice>;
-    fn dep_delete(&self, identifier: &str) -> Result<()>;
+    fn dep_apply(&self, change: DepChange, audit: &AuditEntry) -> Result<Vec<Mail>>;
+    /// Replaces a stored record whole (check-in, withdraw): it must still have the modification stamp
+    /// `expect`, else `Conflict`; a DEP device serial checks in on one record only.
+    fn dep_put(&self, device: DepDevice, expect: DateTime<Utc>, audit: &AuditEntry) -> Result<DepDevice>;
+    fn dep_delete(&self, identifier: &str, audit: &AuditEntry) -> Result<()>;
 
     fn outbox(&self) -> Result<Vec<Mail>>;
-    fn mark_written(&self, ids: &[u64]) -> Result<()>;
+    fn mark_written(&self, ids: &[u64], audit: &AuditEntry) -> Result<()>;
 }
 
 impl SledStore {
-    /// A user as it may be stored: fields checked, organizations in the catalog.
+    /// A user as it may be stored: its organizations are in the catalog (its fields are the core's to check).
     pub(super) fn checked_user(&self, mut user: User) -> Result<User> {
         let refused = StoreError::Refused;
-        user.username = check_username(&user.username).map_err(refused)?;
-        crate::domain::text::check_plain(&user.name, "name", 128).map_err(refused)?;
-        crate::domain::text::check_plain(&user.description, "user description", 1024).map_err(refused)?;
-        let email = user.email.trim().to_string();
-        if !email.is_empty() {
-            crate::domain::dep::check_email("email address", &email).map_err(refused)?;
-        }
-        user.email = email;
+        user.username = user.username.trim().to_string();
         for org in &user.organizations {
             if self.get_raw(&catalog_key(CatalogKind::Organization, org))?.is_none() {
                 return Err(refused(format!("organization {org:?} does not exist; add it to the catalog first")));
@@ -176,21 +170,20 @@ impl DepStore for SledStore {
         self.get(&catalog_key(kind, name), "catalog entry")
     }
 
-    fn catalog_add(&self, kind: CatalogKind, mut entry: CatalogEntry) -> Result<()> {
+    fn catalog_add(&self, kind: CatalogKind, entry: CatalogEntry, audit: &AuditEntry) -> Result<()> {
         let _g = self.lock();
-        entry.name = check_catalog_name(kind, &entry.name).map_err(StoreError::Refused)?;
         let key = catalog_key(kind, &entry.name);
         if self.get_raw(&key)?.is_some() {
             return Err(StoreError::Refused(format!("{} {:?} exists already", kind.title(), entry.name)));
         }
         let mut batch = sled::Batch::default();
+        self.put_audit(&mut batch, audit)?;
         batch.insert(key, enc(&entry));
         self.commit(batch)
     }
 
-    fn catalog_update(&self, kind: CatalogKind, name: &str, mut entry: CatalogEntry) -> Result<u64> {
+    fn catalog_update(&self, kind: CatalogKind, name: &str, entry: CatalogEntry, audit: &AuditEntry) -> Result<u64> {
         let _g = self.lock();
-        entry.name = check_catalog_name(kind, &entry.name).map_err(StoreError::Refused)?;
         if self.get_raw(&catalog_key(kind, name))?.is_none() {
             return Err(StoreError::NotFound(format!("no {} named {name:?}", kind.title())));
         }
@@ -222,11 +215,12 @@ impl DepStore for SledStore {
             }
         }
         batch.insert(catalog_key(kind, &entry.name), enc(&entry));
+        self.put_audit(&mut batch, audit)?;
         self.commit(batch)?;
         Ok(changed)
     }
 
-    fn catalog_delete(&self, kind: CatalogKind, name: &str) -> Result<()> {
+    fn catalog_delete(&self, kind: CatalogKind, name: &str, audit: &AuditEntry) -> Result<()> {
         let _g = self.lock();
         let key = catalog_key(kind, name);
         if self.get_raw(&key)?.is_none() {
@@ -241,6 +235,7 @@ impl DepStore for SledStore {
             )));
         }
         let mut batch = sled::Batch::default();
+        self.put_audit(&mut batch, audit)?;
         batch.remove(key);
         self.commit(batch)
     }
@@ -253,7 +248,7 @@ impl DepStore for SledStore {
         self.get(&device_key(identifier), "DEP device")
     }
 
-    fn dep_apply(&self, change: DepChange) -> Result<Vec<Mail>> {
+    fn dep_apply(&self, change: DepChange, audit: &AuditEntry) -> Result<Vec<Mail>> {
         use super::Store;
         let _g = self.lock();
         let mut batch = sled::Batch::default();
@@ -276,10 +271,6 @@ impl DepStore for SledStore {
         let mut mails = Vec::new();
         for w in change.devices {
             let d = w.device;
-            crate::domain::dep::check_identifier(&d.identifier)
-                .or_else(|e| if w.create { Err(e) } else { Ok(()) })
-                .map_err(StoreError::Refused)?;
-            d.check().map_err(StoreError::Refused)?;
             self.check_references(&d)?;
             if let Some(u) = &d.user
                 && !new_users.contains(&u.to_lowercase())
@@ -297,6 +288,12 @@ impl DepStore for SledStore {
                 (Some(s), false) => {
                     if let Some(why) = s.state.read_only() {
                         return Err(StoreError::Refused(format!("{}: {why}", s.identifier)));
+                    }
+                    if w.expect.is_some_and(|t| t != s.modified) {
+                        return Err(StoreError::Conflict(format!(
+                            "DEP device {} was changed since it was read; read it again and redo your change",
+                            s.identifier
+                        )));
                     }
                 }
                 (None, true) => {}
@@ -320,33 +317,52 @@ impl DepStore for SledStore {
             batch.insert(key, enc(&d));
         }
         batch.insert(NEXT_MAIL, &next_mail.to_be_bytes());
+        self.put_audit(&mut batch, audit)?;
         self.commit(batch)?;
         Ok(mails)
     }
 
-    fn dep_update(
-        &self,
-        identifier: &str,
-        change: &mut dyn FnMut(&mut DepDevice) -> std::result::Result<(), String>,
-    ) -> Result<DepDevice> {
+    fn dep_put(&self, mut d: DepDevice, expect: DateTime<Utc>, audit: &AuditEntry) -> Result<DepDevice> {
         let _g = self.lock();
-        let key = device_key(identifier);
-        let mut d: DepDevice =
-            self.get(&key, "DEP device")?.ok_or_else(|| StoreError::NotFound(format!("no device {identifier}")))?;
-        change(&mut d).map_err(StoreError::Refused)?;
+        let key = device_key(&d.identifier);
+        let stored: DepDevice =
+            self.get(&key, "DEP device")?.ok_or_else(|| StoreError::NotFound(format!("no device {}", d.identifier)))?;
+        if stored.modified != expect {
+            return Err(StoreError::Conflict(format!(
+                "DEP device {} was changed since it was read; read it again and redo your change",
+                stored.identifier
+            )));
+        }
+        if let DepState::CheckedIn { dep_serial: Some(serial), .. } = &d.state {
+            let mine = DepDevice::key(&d.identifier);
+            let taken = self.dep_devices()?.into_iter().find(|o| {
+                DepDevice::key(&o.identifier) != mine
+                    && matches!(&o.state, DepState::CheckedIn { dep_serial: Some(s), .. } if s.eq_ignore_ascii_case(serial))
+            });
+            if let Some(o) = taken {
+                return Err(StoreError::Refused(format!(
+                    "DEP device {serial} is already checked in as {}",
+                    o.identifier
+                )));
+            }
+        }
+        d.identifier = stored.identifier;
+        d.modified = super::next_stamp(stored.modified, d.modified);
         let mut batch = sled::Batch::default();
+        self.put_audit(&mut batch, audit)?;
         batch.insert(key, enc(&d));
         self.commit(batch)?;
         Ok(d)
     }
 
-    fn dep_delete(&self, identifier: &str) -> Result<()> {
+    fn dep_delete(&self, identifier: &str, audit: &AuditEntry) -> Result<()> {
         let _g = self.lock();
         let key = device_key(identifier);
         if self.get_raw(&key)?.is_none() {
             return Err(StoreError::NotFound(format!("no device {identifier}")));
         }
         let mut batch = sled::Batch::default();
+        self.put_audit(&mut batch, audit)?;
         batch.remove(key);
         self.commit(batch)
     }
@@ -355,9 +371,10 @@ impl DepStore for SledStore {
         self.scan(b"o", "mail")
     }
 
-    fn mark_written(&self, ids: &[u64]) -> Result<()> {
+    fn mark_written(&self, ids: &[u64], audit: &AuditEntry) -> Result<()> {
         let _g = self.lock();
         let mut batch = sled::Batch::default();
+        self.put_audit(&mut batch, audit)?;
         for &id in ids {
             if let Some(mut m) = self.get::<Mail>(&mail_key(id), "mail")? {
                 m.written = true;

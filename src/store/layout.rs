@@ -11,6 +11,7 @@
 //! | `s` + bucket (u16 BE)             | serial index bucket: sorted 16-byte records        |
 //! | `u` + lower-cased username        | a user                                             |
 //! | `j` + profile id                  | journal: an import is staging chunks from this chunk on |
+//! | `a` + entry id (u64 BE)           | an audit entry (append-only)                       |
 //!
 //! Index records are `key u64 | profile u32 | seq u32`, big-endian, so byte order is numeric order and a
 //! bucket is binary-searched in place. The IMEI index keys by the IMEI itself (exact); the serial index
@@ -32,6 +33,15 @@ pub const RECORD: usize = 16;
 
 pub const META_SCHEMA: &[u8] = b"mschema";
 pub const META_NEXT_PROFILE: &[u8] = b"mnext_profile";
+/// The next audit entry id (u64 BE).
+pub const META_NEXT_AUDIT: &[u8] = b"mnext_audit";
+
+/// `a` + entry id (u64 BE): one audit entry; ids grow, so key order is time order.
+pub fn audit_key(id: u64) -> [u8; 9] {
+    let mut k = [b'a'; 9];
+    k[1..].copy_from_slice(&id.to_be_bytes());
+    k
+}
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct ProfileRecord {

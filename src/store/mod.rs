@@ -10,7 +10,12 @@ pub use chunk::{PreparedRow, PreparedRows, RowEncoder};
 pub use dep::{DepChange, DepStore, DeviceWrite};
 pub use sled_store::SledStore;
 
-use crate::domain::{Device, DeviceSeq, Field, Imei, NewDevice, Profile, ProfileId, Status, User};
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+
+use crate::domain::android::AndroidConfig;
+use crate::domain::audit::{AuditEntry, AuditQuery};
+use crate::domain::{Device, DeviceSeq, Field, Imei, NewDevice, Profile, ProfileId, Status, Token, User};
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum StoreError {
@@ -21,8 +26,52 @@ pub enum StoreError {
     /// A change that would break a rule (a duplicate, a name taken, a reference).
     #[error("{0}")]
     Refused(String),
+    /// The change was based on a read that is no longer current: someone changed the record since.
+    #[error("{0}")]
+    Conflict(String),
     #[error("database error: {0}")]
     Backend(String),
+}
+
+/// A change of a profile's own fields, as data: `None` leaves a field as it is.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct ProfileChange {
+    pub name: Option<String>,
+    pub description: Option<Option<String>>,
+    pub user: Option<Option<String>>,
+    pub token: Option<Option<Token>>,
+    pub config: Option<AndroidConfig>,
+}
+
+impl ProfileChange {
+    /// The changed profile (the store keeps id, counts, times and version itself).
+    pub fn apply_to(&self, p: &mut Profile) {
+        if let Some(n) = &self.name {
+            p.name = n.clone();
+        }
+        if let Some(d) = &self.description {
+            p.description = d.clone();
+        }
+        if let Some(u) = &self.user {
+            p.user = u.clone();
+        }
+        if let Some(t) = &self.token {
+            p.token = t.clone();
+        }
+        if let Some(c) = &self.config {
+            p.config = c.clone();
+        }
+    }
+}
+
+/// A precondition on a record: the modification stamp (or version) it had when it was read.
+pub type Expect<T> = Option<T>;
+
+/// A modification stamp that always moves forward: at least a millisecond after the previous one, so
+/// that two changes in the same millisecond still differ and a precondition on it cannot be fooled.
+pub fn next_stamp(previous: DateTime<Utc>, now: DateTime<Utc>) -> DateTime<Utc> {
+    let now = DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now);
+    now.max(previous + chrono::Duration::milliseconds(1))
 }
 
 pub type Result<T> = std::result::Result<T, StoreError>;
@@ -77,30 +126,37 @@ pub trait ImportSession {
     fn finish(&mut self) -> Result<Vec<LineProblems>>;
     /// How many rows have been accepted so far.
     fn accepted(&self) -> u64;
-    /// Makes every staged device visible at once, with the profile's new count and attributes.
-    fn commit(self: Box<Self>, attributes: &[String]) -> Result<Profile>;
+    /// Makes every staged device visible at once, with the profile's new count and attributes, and
+    /// records `audit` in the same atomic write.
+    fn commit(self: Box<Self>, attributes: &[String], audit: &AuditEntry) -> Result<Profile>;
 }
 
 /// A consistency problem found by `check`.
 pub type Problem = String;
 
 /// The whole store: Android profiles and devices, users, and (through `DepStore`) DEP device information.
+///
+/// Every method that changes something takes the audit entry that records it and writes both in one
+/// atomic write. Domain rules (names, formats) are checked by the caller (`ops`); the store keeps the
+/// rules only it can check atomically: uniqueness, references and preconditions.
 pub trait Store: DepStore + Send + Sync {
     fn profiles(&self) -> Result<Vec<Profile>>;
     /// By name, case-insensitively.
     fn profile(&self, name: &str) -> Result<Option<Profile>>;
     fn profile_by_id(&self, id: ProfileId) -> Result<Option<Profile>>;
     /// Creates a profile; its `id` is assigned by the store and the name must be free.
-    fn create_profile(&self, profile: Profile) -> Result<Profile>;
-    /// Applies `change` to the stored profile and saves it (a rename keeps names unique; the device count
-    /// and id cannot be changed this way).
+    fn create_profile(&self, profile: Profile, audit: &AuditEntry) -> Result<Profile>;
+    /// Changes a profile's own fields (a rename keeps names unique). With `expect`, the profile must still
+    /// be at that version, else `Conflict`.
     fn update_profile(
         &self,
         id: ProfileId,
-        change: &mut dyn FnMut(&mut Profile) -> std::result::Result<(), String>,
+        change: &ProfileChange,
+        expect: Expect<u64>,
+        audit: &AuditEntry,
     ) -> Result<Profile>;
     /// Deletes a profile with all its devices; returns how many devices went with it.
-    fn delete_profile(&self, id: ProfileId) -> Result<u64>;
+    fn delete_profile(&self, id: ProfileId, audit: &AuditEntry) -> Result<u64>;
 
     /// Visits a profile's devices in the order they were added, until `visit` returns false.
     fn devices(&self, id: ProfileId, visit: &mut dyn FnMut(Device) -> bool) -> Result<()>;
@@ -109,22 +165,45 @@ pub trait Store: DepStore + Send + Sync {
     fn find(&self, lookup: &Lookup) -> Result<Option<(ProfileId, Device)>>;
     /// Every device, in any profile, that has this IMEI or this serial number (any manufacturer).
     fn candidates(&self, imei: Option<Imei>, serial: Option<&str>) -> Result<Vec<(ProfileId, Device)>>;
-    fn add_device(&self, id: ProfileId, device: NewDevice) -> Result<Device>;
+    fn add_device(&self, id: ProfileId, device: NewDevice, audit: &AuditEntry) -> Result<Device>;
     /// Saves a changed device (same profile and seq); changed identifiers are checked for duplicates.
-    fn update_device(&self, id: ProfileId, device: Device) -> Result<Device>;
-    fn delete_devices(&self, id: ProfileId, seqs: &[DeviceSeq]) -> Result<u64>;
+    /// With `expect`, the stored device must still have that modification stamp, else `Conflict`.
+    fn update_device(
+        &self,
+        id: ProfileId,
+        device: Device,
+        expect: Expect<DateTime<Utc>>,
+        audit: &AuditEntry,
+    ) -> Result<Device>;
+    /// Sets (`Some`) or clears (`None`) one custom attribute on several devices in one atomic write;
+    /// returns how many devices there were.
+    fn set_attribute(
+        &self,
+        id: ProfileId,
+        seqs: &[DeviceSeq],
+        name: &str,
+        value: Option<&str>,
+        audit: &AuditEntry,
+    ) -> Result<u64>;
+    fn delete_devices(&self, id: ProfileId, seqs: &[DeviceSeq], audit: &AuditEntry) -> Result<u64>;
     /// Records a registration (or its reset). Not a change of the inventory: "Last modified" stays.
-    fn set_status(&self, id: ProfileId, seq: DeviceSeq, status: Status) -> Result<Device>;
+    fn set_status(&self, id: ProfileId, seq: DeviceSeq, status: Status, audit: &AuditEntry) -> Result<Device>;
 
     /// Starts an import. `write: false` checks every row and writes nothing (a dry run).
     fn begin_import(&self, target: ImportTarget, write: bool) -> Result<Box<dyn ImportSession + '_>>;
 
     fn users(&self) -> Result<Vec<User>>;
     fn user(&self, username: &str) -> Result<Option<User>>;
-    /// Creates (`create`) or replaces a user; usernames are unique, compared case-insensitively.
-    fn put_user(&self, user: User, create: bool) -> Result<()>;
-    /// Deletes a user that no profile references.
-    fn delete_user(&self, username: &str) -> Result<()>;
+    /// Creates (`create`) or replaces a user; usernames are unique, compared case-insensitively; the
+    /// organizations must be in the catalog.
+    fn put_user(&self, user: User, create: bool, audit: &AuditEntry) -> Result<()>;
+    /// Deletes a user that no profile or DEP device references.
+    fn delete_user(&self, username: &str, audit: &AuditEntry) -> Result<()>;
+
+    /// Records a command that changed nothing (refused, or a dry run), on its own.
+    fn append_audit(&self, audit: &AuditEntry) -> Result<()>;
+    /// Audit entries, newest first.
+    fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>>;
 
     /// Verifies that device counts, indexes and devices agree. Empty means consistent.
     fn check(&self) -> Result<Vec<Problem>>;

@@ -4,16 +4,18 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
 use super::chunk::{ChunkBuilder, PreparedRows, RowEncoder};
 use super::layout::{self, CHUNK, Index, NewRec, ProfileRecord, Rec};
-use super::{FieldProblem, ImportSession, ImportTarget, LineProblems, Lookup, Problem, Result, Store, StoreError};
-use crate::domain::{
-    Device, DeviceSeq, Field, Identifiers, Imei, NewDevice, Profile, ProfileId, Status, User, check_profile_name,
+use super::{
+    Expect, FieldProblem, ImportSession, ImportTarget, LineProblems, Lookup, Problem, ProfileChange, Result, Store,
+    StoreError, next_stamp,
 };
+use crate::domain::audit::{AuditEntry, AuditQuery};
+use crate::domain::{Device, DeviceSeq, Field, Identifiers, Imei, NewDevice, Profile, ProfileId, Status, User};
 
 pub struct SledStore {
     pub(super) db: sled::Db,
@@ -208,7 +210,8 @@ impl SledStore {
         self.commit(batch)
     }
 
-    /// Version 3 → 4: tokens keep the lifetime they were issued with (unknown for the existing ones).
+    /// Version 3 → 4: tokens keep the lifetime they were issued with (unknown for the existing ones), and
+    /// profiles count their versions (for conflicts) from 1.
     fn migrate_from_3(&self) -> Result<()> {
         use crate::domain::android::AndroidConfig;
         use chrono::{DateTime, Utc};
@@ -256,6 +259,7 @@ impl SledStore {
                 config: p.config,
                 device_count: p.device_count,
                 attributes: p.attributes,
+                version: 1,
             };
             batch.insert(k, enc(&ProfileRecord { profile, next_seq: old.next_seq }));
         }
@@ -410,7 +414,7 @@ impl SledStore {
     /// Checks a profile about to be created (name free, user known) and gives it the next id.
     /// The caller holds the write lock and writes the id counter with the profile.
     fn new_profile(&self, mut profile: Profile) -> Result<Profile> {
-        profile.name = check_profile_name(&profile.name).map_err(StoreError::Refused)?;
+        profile.name = profile.name.trim().to_string();
         if self.name_owner(&profile.name)?.is_some() {
             return Err(StoreError::Refused(format!("a profile named {:?} already exists", profile.name)));
         }
@@ -425,6 +429,45 @@ impl SledStore {
             .get_raw(layout::META_NEXT_PROFILE)?
             .and_then(|v| v.as_ref().try_into().ok().map(u32::from_be_bytes))
             .unwrap_or(1))
+    }
+
+    /// Puts the audit entry into the change's batch with the next entry id. The caller holds the lock.
+    pub(super) fn put_audit(&self, batch: &mut sled::Batch, audit: &AuditEntry) -> Result<u64> {
+        let id = match self.get_raw(layout::META_NEXT_AUDIT)? {
+            Some(v) => u64::from_be_bytes(v.as_ref().try_into().map_err(|_| backend("corrupt audit counter"))?),
+            None => 1,
+        };
+        let mut entry = audit.clone();
+        entry.id = id;
+        batch.insert(&layout::audit_key(id), enc(&entry));
+        batch.insert(layout::META_NEXT_AUDIT, &(id + 1).to_be_bytes());
+        Ok(id)
+    }
+
+    /// The newest entry about a profile, for a conflict's message ("changed by alice at …").
+    fn last_change_of(&self, profile: &str) -> Result<Option<AuditEntry>> {
+        for kv in self.tree.scan_prefix(b"a").rev().take(10_000) {
+            let (_, v) = kv.map_err(backend)?;
+            let e: AuditEntry = dec(&v, "audit entry")?;
+            if matches!(e.outcome, crate::domain::audit::AuditOutcome::Done(_))
+                && e.profile.as_deref().is_some_and(|p| p.eq_ignore_ascii_case(profile))
+            {
+                return Ok(Some(e));
+            }
+        }
+        Ok(None)
+    }
+
+    fn conflict(&self, what: String, profile: &str) -> Result<StoreError> {
+        let by = match self.last_change_of(profile)? {
+            Some(e) => {
+                format!(" by {} at {} ({})", e.actor.describe(), e.at.format("%Y-%m-%d %H:%M:%S UTC"), e.outcome.text())
+            }
+            None => String::new(),
+        };
+        Ok(StoreError::Conflict(format!(
+            "{what} was changed{by} since you read it; read it again and redo your change"
+        )))
     }
 }
 
@@ -447,10 +490,11 @@ impl Store for SledStore {
         Ok(self.get::<ProfileRecord>(&layout::profile_key(id), "profile")?.map(|r| r.profile))
     }
 
-    fn create_profile(&self, profile: Profile) -> Result<Profile> {
+    fn create_profile(&self, profile: Profile, audit: &AuditEntry) -> Result<Profile> {
         let _g = self.lock();
         let profile = self.new_profile(profile)?;
         let mut batch = sled::Batch::default();
+        self.put_audit(&mut batch, audit)?;
         batch.insert(layout::META_NEXT_PROFILE, &(profile.id + 1).to_be_bytes());
         batch.insert(layout::name_key(&profile.name), &profile.id.to_be_bytes());
         batch.insert(&layout::profile_key(profile.id), enc(&ProfileRecord { profile: profile.clone(), next_seq: 0 }));
@@ -461,16 +505,18 @@ impl Store for SledStore {
     fn update_profile(
         &self,
         id: ProfileId,
-        change: &mut dyn FnMut(&mut Profile) -> std::result::Result<(), String>,
+        change: &ProfileChange,
+        expect: Expect<u64>,
+        audit: &AuditEntry,
     ) -> Result<Profile> {
         let _g = self.lock();
         let mut rec = self.record(id)?;
         let before = rec.profile.clone();
-        change(&mut rec.profile).map_err(StoreError::Refused)?;
-        rec.profile.id = before.id;
-        rec.profile.device_count = before.device_count;
-        rec.profile.created = before.created;
-        rec.profile.name = check_profile_name(&rec.profile.name).map_err(StoreError::Refused)?;
+        if expect.is_some_and(|v| v != before.version) {
+            return Err(self.conflict(format!("profile {:?}", before.name), &before.name)?);
+        }
+        change.apply_to(&mut rec.profile);
+        rec.profile.name = rec.profile.name.trim().to_string();
         let mut batch = sled::Batch::default();
         if rec.profile.name.to_lowercase() != before.name.to_lowercase() {
             if self.name_owner(&rec.profile.name)?.is_some() {
@@ -484,16 +530,19 @@ impl Store for SledStore {
         if rec.profile.user != before.user {
             self.check_user_exists(&rec.profile.user)?;
         }
-        rec.profile.modified = Utc::now();
+        rec.profile.modified = next_stamp(before.modified, Utc::now());
+        rec.profile.version = before.version + 1;
+        self.put_audit(&mut batch, audit)?;
         batch.insert(&layout::profile_key(id), enc(&rec));
         self.commit(batch)?;
         Ok(rec.profile)
     }
 
-    fn delete_profile(&self, id: ProfileId) -> Result<u64> {
+    fn delete_profile(&self, id: ProfileId, audit: &AuditEntry) -> Result<u64> {
         let _g = self.lock();
         let rec = self.record(id)?;
         let mut batch = sled::Batch::default();
+        self.put_audit(&mut batch, audit)?;
         for kv in self.tree.scan_prefix(layout::profile_chunks_prefix(id)) {
             let (k, _) = kv.map_err(backend)?;
             batch.remove(k);
@@ -592,19 +641,20 @@ impl Store for SledStore {
         Ok(out)
     }
 
-    fn add_device(&self, id: ProfileId, device: NewDevice) -> Result<Device> {
+    fn add_device(&self, id: ProfileId, device: NewDevice, audit: &AuditEntry) -> Result<Device> {
         let _g = self.lock();
         let mut rec = self.record(id)?;
         let problems = self.conflicts(&device.ids, None)?;
         if !problems.is_empty() {
             return Err(Self::refused(problems));
         }
-        let now = Utc::now();
+        let now = next_stamp(rec.profile.modified, Utc::now());
         let seq = rec.next_seq;
         let d = device.into_device(seq, now);
         let mut chunk = self.chunk(id, seq / CHUNK)?;
         chunk.push(d.clone());
         let mut batch = sled::Batch::default();
+        self.put_audit(&mut batch, audit)?;
         Self::put_chunk(&mut batch, id, seq / CHUNK, &chunk);
         let mut edit = IndexEdit::default();
         for (index, r) in index_recs(id, &d) {
@@ -620,7 +670,13 @@ impl Store for SledStore {
         Ok(d)
     }
 
-    fn update_device(&self, id: ProfileId, mut device: Device) -> Result<Device> {
+    fn update_device(
+        &self,
+        id: ProfileId,
+        mut device: Device,
+        expect: Expect<DateTime<Utc>>,
+        audit: &AuditEntry,
+    ) -> Result<Device> {
         let _g = self.lock();
         let mut rec = self.record(id)?;
         let seq = device.seq;
@@ -629,6 +685,9 @@ impl Store for SledStore {
             .binary_search_by_key(&seq, |d| d.seq)
             .map_err(|_| StoreError::NotFound(format!("no device #{seq} in profile {:?}", rec.profile.name)))?;
         let old = chunk[pos].clone();
+        if expect.is_some_and(|t| t != old.modified) {
+            return Err(self.conflict(old.label(), &rec.profile.name)?);
+        }
         let mut batch = sled::Batch::default();
         if old.ids != device.ids {
             let problems = self.conflicts(&device.ids, Some((id, seq)))?;
@@ -645,17 +704,58 @@ impl Store for SledStore {
             edit.write_into(&mut batch);
         }
         device.created = old.created;
-        device.modified = Utc::now();
+        device.modified = next_stamp(old.modified, Utc::now());
         chunk[pos] = device.clone();
         Self::put_chunk(&mut batch, id, seq / CHUNK, &chunk);
-        rec.profile.modified = device.modified;
+        rec.profile.modified = next_stamp(rec.profile.modified, device.modified);
         rec.profile.learn_attributes(device.attributes.iter().map(|(n, _)| n.as_ref()));
+        self.put_audit(&mut batch, audit)?;
         batch.insert(&layout::profile_key(id), enc(&rec));
         self.commit(batch)?;
         Ok(device)
     }
 
-    fn delete_devices(&self, id: ProfileId, seqs: &[DeviceSeq]) -> Result<u64> {
+    fn set_attribute(
+        &self,
+        id: ProfileId,
+        seqs: &[DeviceSeq],
+        name: &str,
+        value: Option<&str>,
+        audit: &AuditEntry,
+    ) -> Result<u64> {
+        let _g = self.lock();
+        let mut rec = self.record(id)?;
+        let mut by_chunk: std::collections::BTreeMap<u32, Vec<DeviceSeq>> = Default::default();
+        for &s in seqs {
+            by_chunk.entry(s / CHUNK).or_default().push(s);
+        }
+        let now = next_stamp(rec.profile.modified, Utc::now());
+        let mut batch = sled::Batch::default();
+        let mut n = 0u64;
+        for (c, wanted) in by_chunk {
+            let mut chunk = self.chunk(id, c)?;
+            let mut touched = false;
+            for d in chunk.iter_mut().filter(|d| wanted.contains(&d.seq)) {
+                d.set_attribute(name, value);
+                d.modified = next_stamp(d.modified, now);
+                touched = true;
+                n += 1;
+            }
+            if touched {
+                Self::put_chunk(&mut batch, id, c, &chunk);
+            }
+        }
+        rec.profile.modified = now;
+        if value.is_some() {
+            rec.profile.learn_attributes([name]);
+        }
+        self.put_audit(&mut batch, audit)?;
+        batch.insert(&layout::profile_key(id), enc(&rec));
+        self.commit(batch)?;
+        Ok(n)
+    }
+
+    fn delete_devices(&self, id: ProfileId, seqs: &[DeviceSeq], audit: &AuditEntry) -> Result<u64> {
         let _g = self.lock();
         let mut rec = self.record(id)?;
         let mut by_chunk: HashMap<u32, Vec<DeviceSeq>> = HashMap::new();
@@ -691,13 +791,14 @@ impl Store for SledStore {
         }
         edit.write_into(&mut batch);
         rec.profile.device_count -= removed;
-        rec.profile.modified = Utc::now();
+        rec.profile.modified = next_stamp(rec.profile.modified, Utc::now());
+        self.put_audit(&mut batch, audit)?;
         batch.insert(&layout::profile_key(id), enc(&rec));
         self.commit(batch)?;
         Ok(removed)
     }
 
-    fn set_status(&self, id: ProfileId, seq: DeviceSeq, status: Status) -> Result<Device> {
+    fn set_status(&self, id: ProfileId, seq: DeviceSeq, status: Status, audit: &AuditEntry) -> Result<Device> {
         let _g = self.lock();
         let mut chunk = self.chunk(id, seq / CHUNK)?;
         let pos = chunk
@@ -706,6 +807,7 @@ impl Store for SledStore {
         chunk[pos].status = status;
         let d = chunk[pos].clone();
         let mut batch = sled::Batch::default();
+        self.put_audit(&mut batch, audit)?;
         Self::put_chunk(&mut batch, id, seq / CHUNK, &chunk);
         self.commit(batch)?;
         Ok(d)
@@ -753,7 +855,7 @@ impl Store for SledStore {
         self.get(&layout::user_key(username), "user")
     }
 
-    fn put_user(&self, user: User, create: bool) -> Result<()> {
+    fn put_user(&self, user: User, create: bool, audit: &AuditEntry) -> Result<()> {
         let _g = self.lock();
         let user = self.checked_user(user)?;
         let key = layout::user_key(&user.username);
@@ -765,11 +867,12 @@ impl Store for SledStore {
             return Err(StoreError::NotFound(format!("no user named {:?}", user.username)));
         }
         let mut batch = sled::Batch::default();
+        self.put_audit(&mut batch, audit)?;
         batch.insert(key, enc(&user));
         self.commit(batch)
     }
 
-    fn delete_user(&self, username: &str) -> Result<()> {
+    fn delete_user(&self, username: &str, audit: &AuditEntry) -> Result<()> {
         let _g = self.lock();
         let key = layout::user_key(username);
         if self.get_raw(&key)?.is_none() {
@@ -795,8 +898,34 @@ impl Store for SledStore {
             )));
         }
         let mut batch = sled::Batch::default();
+        self.put_audit(&mut batch, audit)?;
         batch.remove(key);
         self.commit(batch)
+    }
+
+    fn append_audit(&self, audit: &AuditEntry) -> Result<()> {
+        let _g = self.lock();
+        let mut batch = sled::Batch::default();
+        self.put_audit(&mut batch, audit)?;
+        self.commit(batch)
+    }
+
+    fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        let mut out = Vec::new();
+        for kv in self.tree.scan_prefix(b"a").rev() {
+            let (_, v) = kv.map_err(backend)?;
+            let e: AuditEntry = dec(&v, "audit entry")?;
+            if query.since.is_some_and(|s| e.at < s) {
+                break; // ids grow with time: nothing older can match
+            }
+            if query.matches(&e) {
+                out.push(e);
+                if query.limit.is_some_and(|l| out.len() >= l) {
+                    break;
+                }
+            }
+        }
+        Ok(out)
     }
 
     fn check(&self) -> Result<Vec<Problem>> {
@@ -1161,7 +1290,7 @@ impl ImportSession for SledImport<'_> {
         u64::from(self.next_seq - self.first_seq) - self.dropped
     }
 
-    fn commit(mut self: Box<Self>, attributes: &[String]) -> Result<Profile> {
+    fn commit(mut self: Box<Self>, attributes: &[String], audit: &AuditEntry) -> Result<Profile> {
         if !self.finished && !self.finish()?.is_empty() {
             return Err(StoreError::Refused("the file has duplicate rows; nothing was written".into()));
         }
@@ -1213,6 +1342,7 @@ impl ImportSession for SledImport<'_> {
         }
         batch.insert(&layout::profile_key(id), enc(&*rec));
         batch.remove(&layout::journal_key(id));
+        self.store.put_audit(&mut batch, audit)?;
         self.store.commit(batch)?;
         self.committed = true;
         Ok(self.record.profile.clone())

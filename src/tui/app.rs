@@ -18,14 +18,14 @@ use super::action::Action;
 pub use super::dep::{CatalogState, DepDetailState, DepListState};
 use super::keymap::{Context, Key, Keymap};
 use super::theme::Theme;
-use crate::csv::android::{self as android_csv, ImportError, ImportOptions, ImportReport, Progress};
+use crate::csv::android::{self as android_csv, ImportReport, Progress};
 use crate::csv::dep::DepReport;
 use crate::domain::dep::CatalogKind;
 use crate::domain::{Device, DeviceSeq, NewProfile, Profile, ProfileId, User};
 use crate::ops;
 use crate::qr::render::Qr;
 use crate::settings::Settings;
-use crate::store::{ImportTarget, Lookup, Store, StoreError};
+use crate::store::{Lookup, Store, StoreError};
 
 /// Messages from work running off the UI thread.
 #[derive(Debug)]
@@ -386,7 +386,7 @@ pub enum WizardJob {
 #[derive(Debug)]
 pub enum WizardReport {
     Profile(Box<ImportReport>),
-    Dep(DepReport),
+    Dep(Box<DepReport>),
 }
 
 impl WizardReport {
@@ -458,6 +458,8 @@ pub struct App {
     pub(super) tasks: Option<Sender<TaskMsg>>,
     /// Numbers the background device reads, so that a stale answer is recognised.
     loads: u64,
+    /// Who works at this workstation: every change goes through the core as this actor.
+    pub actor: crate::domain::audit::Actor,
 }
 
 /// Devices read before the profile screen's first frame when the rest come in the background: one stored
@@ -491,6 +493,7 @@ impl App {
             parked: Tab::ALL.iter().map(|_| Vec::new()).collect(),
             tasks: None,
             loads: 0,
+            actor: ops::actor_of_process(crate::domain::audit::FrontEnd::Workstation),
         };
         app.reload()?;
         Ok(app)
@@ -503,6 +506,11 @@ impl App {
 
     pub fn now(&self) -> DateTime<Utc> {
         (self.clock)()
+    }
+
+    /// The core, acting as this workstation's technician, now.
+    pub(super) fn core(&self) -> ops::Ctx<'_> {
+        ops::Ctx::new(self.store.as_ref(), self.actor.clone(), self.now())
     }
 
     pub fn screen(&self) -> &Screen {
@@ -826,21 +834,25 @@ impl App {
             Action::NewProfile => self.modal = Some(Modal::Form(self.new_profile_form())),
             Action::EditProfile => {
                 if let Some(p) = selected {
-                    self.modal = Some(Modal::Form(Form::new(
+                    let mut form = Form::new(
                         format!("Edit profile {}", p.name),
                         FormPurpose::EditProfile(p.id),
                         vec![
                             FormField::text("Name", &p.name, "1 to 64 characters"),
                             FormField::text("Description", p.description.as_deref().unwrap_or(""), "optional"),
                         ],
-                    )));
+                    );
+                    form.expect_version = Some(p.version);
+                    self.modal = Some(Modal::Form(form));
                 }
             }
             Action::ModifyUser => {
                 if let Some(p) = selected {
                     let field = self.user_picker("Username", p.user.as_deref().unwrap_or(""));
                     let title = format!("Modify the user of {}", p.name);
-                    self.modal = Some(Modal::Form(Form::new(title, FormPurpose::ModifyUser(p.id), vec![field])));
+                    let mut form = Form::new(title, FormPurpose::ModifyUser(p.id), vec![field]);
+                    form.expect_version = Some(p.version);
+                    self.modal = Some(Modal::Form(form));
                 }
             }
             Action::Delete => {
@@ -1159,24 +1171,39 @@ impl App {
         }
     }
 
+    /// The current name of a profile the screens know by id.
+    pub(super) fn profile_name(&self, id: ProfileId) -> Result<String, ops::OpError> {
+        Ok(self.store.profile_by_id(id)?.ok_or_else(|| ops::OpError::NotFound("the profile was deleted".into()))?.name)
+    }
+
     fn confirmed(&mut self, purpose: ConfirmPurpose) {
+        let core = self.core();
         let result = match &purpose {
-            ConfirmPurpose::DeleteProfile(id) => self
-                .store
-                .delete_profile(*id)
-                .map(|n| format!("deleted the profile and its {n} device{}", if n == 1 { "" } else { "s" })),
-            ConfirmPurpose::DeleteDevices(id, seqs) => {
-                self.store.delete_devices(*id, seqs).map(|n| format!("deleted {n} device{}", plural(n)))
+            ConfirmPurpose::DeleteProfile(id) => self.profile_name(*id).and_then(|profile| {
+                ops::profiles::delete(&core, ops::profiles::DeleteProfile { profile })
+                    .map(|n| format!("deleted the profile and its {n} device{}", plural(n)))
+            }),
+            ConfirmPurpose::DeleteDevices(id, seqs) => self.profile_name(*id).and_then(|profile| {
+                let devices = seqs.iter().map(|s| ops::devices::DeviceRef::Seq(*s)).collect();
+                ops::devices::delete(&core, ops::devices::DeleteDevices { profile, devices })
+                    .map(|n| format!("deleted {n} device{}", plural(n)))
+            }),
+            ConfirmPurpose::DeleteUser(name) => {
+                ops::users::delete(&core, ops::users::DeleteUser { username: name.clone() })
+                    .map(|()| format!("deleted user {name}"))
             }
-            ConfirmPurpose::DeleteUser(name) => self.store.delete_user(name).map(|()| format!("deleted user {name}")),
-            ConfirmPurpose::DeleteRecord(id) => self.store.dep_delete(id).map(|()| format!("deleted device {id}")),
+            ConfirmPurpose::DeleteRecord(id) => ops::dep::delete(&core, ops::dep::DepDelete { identifier: id.clone() })
+                .map(|()| format!("deleted device {id}")),
             ConfirmPurpose::WithdrawRecord(id) => {
-                ops::dep_withdraw(self.store.as_ref(), id, self.now()).map(|d| format!("withdrew {}", d.identifier))
+                ops::dep::withdraw(&core, ops::dep::DepWithdraw { identifier: id.clone() })
+                    .map(|d| format!("withdrew {}", d.identifier))
             }
             ConfirmPurpose::DeleteEntry(kind, name) => {
-                self.store.catalog_delete(*kind, name).map(|()| format!("deleted {} {name}", kind.title()))
+                ops::catalog::delete(&core, ops::catalog::CatalogDelete { kind: *kind, name: name.clone() })
+                    .map(|()| format!("deleted {} {name}", kind.title()))
             }
         };
+        drop(core);
         match result {
             Ok(msg) => {
                 if let (ConfirmPurpose::DeleteDevices(..), Screen::Detail(d)) = (&purpose, self.screen_mut()) {
@@ -1192,37 +1219,35 @@ impl App {
     /// Carries out a confirmed form; an error keeps the form open with the message.
     fn submit(&mut self, form: &Form) -> Result<(), String> {
         let store = self.store.clone();
-        let now = self.now();
-        let e = |e: StoreError| e.to_string();
+        let e = |e: ops::OpError| e.to_string();
         if let Some(problem) = form.first_problem() {
             return Err(problem);
         }
+        let core = self.core();
         let msg = match &form.purpose {
             FormPurpose::EditProfile(id) => {
-                let name = crate::domain::check_profile_name(&form.value("Name"))?;
-                let description = Some(form.value("Description")).filter(|d| !d.is_empty());
-                store
-                    .update_profile(*id, &mut |p| {
-                        p.name = name.clone();
-                        p.description = description.clone();
-                        Ok(())
-                    })
-                    .map_err(e)?;
+                let command = ops::profiles::EditProfile {
+                    profile: self.profile_name(*id).map_err(e)?,
+                    rename: Some(form.value("Name")),
+                    description: Some(form.value("Description")),
+                    expect: form.expect_version,
+                };
+                ops::profiles::edit(&core, command).map_err(form_error)?;
                 "profile saved".to_string()
             }
             FormPurpose::ModifyUser(id) => {
                 let user = Some(form.value("Username")).filter(|u| !u.is_empty());
-                if let Some(u) = &user
-                    && store.user(u).map_err(e)?.is_none()
-                {
-                    return Err(format!("no user {u}; add it in Users (U) first"));
-                }
-                store
-                    .update_profile(*id, &mut |p| {
-                        p.user = user.clone();
-                        Ok(())
-                    })
-                    .map_err(e)?;
+                let command = ops::profiles::SetProfileUser {
+                    profile: self.profile_name(*id).map_err(e)?,
+                    user: user.clone(),
+                    expect: form.expect_version,
+                };
+                ops::profiles::set_user(&core, command).map_err(|err| match err {
+                    ops::OpError::Invalid { field: "user", .. } => {
+                        format!("no user {}; add it in Users (U) first", user.clone().unwrap_or_default())
+                    }
+                    err => form_error(err),
+                })?;
                 match user {
                     Some(u) => format!("associated user set to {u}"),
                     None => "associated user removed".into(),
@@ -1231,11 +1256,11 @@ impl App {
             FormPurpose::RefreshToken(id) | FormPurpose::ExtendToken(id) => {
                 let days: u32 = form.value("Days").parse().map_err(|_| "days must be a number from 7 to 99")?;
                 crate::domain::token::check_days(days)?;
-                let profile = store.profile_by_id(*id).map_err(e)?.ok_or("the profile was deleted")?;
+                let profile = self.profile_name(*id).map_err(e)?;
                 let p = if matches!(form.purpose, FormPurpose::RefreshToken(_)) {
-                    ops::refresh_token(store.as_ref(), &profile, days, now).map_err(e)?
+                    ops::tokens::refresh(&core, ops::tokens::RefreshToken { profile, days }).map_err(e)?
                 } else {
-                    ops::extend_token(store.as_ref(), &profile, days, now).map_err(e)?
+                    ops::tokens::extend(&core, ops::tokens::ExtendToken { profile, days }).map_err(e)?
                 };
                 let expires = p.token.as_ref().map(|t| t.expires.format("%Y-%m-%d %H:%M UTC").to_string());
                 format!("token valid until {}", expires.unwrap_or_default())
@@ -1245,38 +1270,56 @@ impl App {
                 if path.as_os_str().is_empty() {
                     return Err("type the file to write".into());
                 }
-                let profile = store.profile_by_id(*id).map_err(e)?.ok_or("the profile was deleted")?;
+                let profile = store.profile_by_id(*id).map_err(|e| e.to_string())?.ok_or("the profile was deleted")?;
+                drop(core);
                 self.spawn_export(profile, path);
-                "exporting…".into()
+                return {
+                    self.info("exporting…");
+                    Ok(())
+                };
             }
             FormPurpose::AddUser => {
-                let username = crate::domain::check_username(&form.value("Username"))?;
-                let mut user = User { username, ..User::default() };
+                let mut user = User { username: form.value("Username"), ..User::default() };
                 set_user_fields(&mut user, form);
-                store.put_user(user, true).map_err(e)?;
+                ops::users::add(&core, ops::users::AddUser { user }).map_err(form_error)?;
                 "user added".into()
             }
             FormPurpose::EditUser(username) => {
-                let mut user = store.user(username).map_err(e)?.ok_or("the user was deleted")?;
-                set_user_fields(&mut user, form);
-                store.put_user(user, false).map_err(e)?;
+                let mut u = User::default();
+                set_user_fields(&mut u, form);
+                let command = ops::users::EditUser {
+                    username: username.clone(),
+                    name: Some(u.name),
+                    email: Some(u.email),
+                    description: Some(u.description),
+                    organizations: Some(u.organizations),
+                };
+                ops::users::edit(&core, command).map_err(form_error)?;
                 "user saved".into()
             }
-            FormPurpose::DepImport => return self.start_dep_wizard(form),
+            FormPurpose::DepImport => {
+                drop(core);
+                return self.start_dep_wizard(form);
+            }
             FormPurpose::DepExport
             | FormPurpose::AddRecord
             | FormPurpose::EditRecord(_)
             | FormPurpose::AddEntry
-            | FormPurpose::EditEntry(..) => self.submit_dep(form)?,
+            | FormPurpose::EditEntry(..) => {
+                drop(core);
+                self.submit_dep(form)?
+            }
             FormPurpose::AddDevice(id) => {
-                let profile = store.profile_by_id(*id).map_err(e)?.ok_or("the profile was deleted")?;
-                let device = crate::domain::NewDevice {
-                    ids: form.identifiers()?,
-                    attributes: form_attributes(form, &profile),
-                    status: crate::domain::Status::Pending,
-                    source: crate::domain::Source::Manual,
+                let profile = store.profile_by_id(*id).map_err(|e| e.to_string())?.ok_or("the profile was deleted")?;
+                let command = ops::devices::AddDevice {
+                    profile: profile.name.clone(),
+                    imei: form.value("IMEI"),
+                    serial: form.value("Serial"),
+                    manufacturer: form.value("Manufacturer"),
+                    attributes: profile.attributes.iter().map(|a| (a.clone(), form.value(a))).collect(),
                 };
-                let added = store.add_device(*id, device).map_err(e)?;
+                let added = ops::devices::add(&core, command).map_err(form_error)?;
+                drop(core);
                 // Stay open for the next device (a scanner types one after the other); attributes are kept.
                 let mut next = add_device_form(&profile, Some(form));
                 next.note = Some(format!("added {}; scan or type the next one, Esc when done", added.label()));
@@ -1285,14 +1328,18 @@ impl App {
                 return Ok(());
             }
             FormPurpose::EditDevice(id, seq) => {
-                let profile = store.profile_by_id(*id).map_err(e)?.ok_or("the profile was deleted")?;
-                let mut device = store.device(*id, *seq).map_err(e)?.ok_or("the device was deleted")?;
-                device.ids = form.identifiers()?;
-                for name in &profile.attributes {
-                    let v = form.value(name);
-                    device.set_attribute(name, Some(v.as_str()).filter(|v| !v.is_empty()));
-                }
-                let saved = store.update_device(*id, device).map_err(e)?;
+                let profile = store.profile_by_id(*id).map_err(|e| e.to_string())?.ok_or("the profile was deleted")?;
+                let command = ops::devices::EditDevice {
+                    profile: profile.name.clone(),
+                    device: ops::devices::DeviceRef::Seq(*seq),
+                    imei: Some(form.value("IMEI")),
+                    serial: Some(form.value("Serial")),
+                    manufacturer: Some(form.value("Manufacturer")),
+                    set: profile.attributes.iter().map(|a| (a.clone(), form.value(a))).collect(),
+                    unset: Vec::new(),
+                    expect: form.expect_stamp,
+                };
+                let saved = ops::devices::edit(&core, command).map_err(form_error)?;
                 format!("saved {}", saved.label())
             }
             FormPurpose::ModifyConfig(id) => {
@@ -1306,31 +1353,32 @@ impl App {
                     }
                 }
                 config.set_lines(KeyGroup::Custom, &form.value(CUSTOM_KEYS))?;
-                store
-                    .update_profile(*id, &mut |p| {
-                        p.config = config.clone();
-                        Ok(())
-                    })
-                    .map_err(e)?;
+                let command = ops::profiles::ModifyConfiguration {
+                    profile: self.profile_name(*id).map_err(e)?,
+                    change: ops::profiles::ConfigChange::Replace(config),
+                    expect: form.expect_version,
+                };
+                ops::profiles::modify_configuration(&core, command).map_err(form_error)?;
                 "configuration saved (the QR code uses it from now on)".into()
             }
             FormPurpose::SetAttribute(id) => {
-                let profile = store.profile_by_id(*id).map_err(e)?.ok_or("the profile was deleted")?;
-                let name = profile.attribute_name(&form.value("Attribute"));
-                crate::domain::check_attribute_name(&name)?;
-                let value = Some(form.value("Value")).filter(|v| !v.is_empty());
-                crate::domain::check_attribute_value(&name, value.as_deref().unwrap_or(""))?;
                 let Screen::Detail(d) = self.screen() else { return Err("no profile open".into()) };
-                let seqs = targets(d);
-                let mut n = 0;
-                for seq in seqs {
-                    if let Some(mut device) = store.device(*id, seq).map_err(e)? {
-                        device.set_attribute(&name, value.as_deref());
-                        store.update_device(*id, device).map_err(e)?;
-                        n += 1;
-                    }
-                }
-                format!("{} {name} on {n} device{}", if value.is_some() { "set" } else { "cleared" }, plural(n))
+                let devices = targets(d).into_iter().map(ops::devices::DeviceRef::Seq).collect();
+                let value = Some(form.value("Value")).filter(|v| !v.is_empty());
+                let command = ops::devices::SetAttribute {
+                    profile: self.profile_name(*id).map_err(e)?,
+                    devices,
+                    name: form.value("Attribute"),
+                    value: value.clone(),
+                };
+                let n = ops::devices::set_attribute(&core, command).map_err(form_error)?;
+                let name = store.profile_by_id(*id).ok().flatten().map(|p| p.attribute_name(&form.value("Attribute")));
+                format!(
+                    "{} {} on {n} device{}",
+                    if value.is_some() { "set" } else { "cleared" },
+                    name.unwrap_or_default(),
+                    plural(n)
+                )
             }
             FormPurpose::SaveQr { png } => {
                 let Screen::Qr(q) = self.screen() else { return Err("no QR code shown".into()) };
@@ -1339,7 +1387,10 @@ impl App {
                 std::fs::write(&path, bytes).map_err(|err| format!("{}: {err}", path.display()))?;
                 format!("wrote {}", path.display())
             }
-            FormPurpose::NewProfile => return self.start_wizard(form),
+            FormPurpose::NewProfile => {
+                drop(core);
+                return self.start_wizard(form);
+            }
         };
         self.reload_or_report();
         self.info(msg);
@@ -1397,10 +1448,12 @@ impl App {
         let path = w.path.clone();
         let cancel = w.cancel.clone();
         let now = self.now();
+        let actor = self.actor.clone();
         std::thread::spawn(move || {
             let started = std::time::Instant::now();
-            let result = (|| {
-                let opts = ImportOptions { dry_run, skip_invalid, max_rows: settings.max_rows() };
+            let core = ops::Ctx::new(store.as_ref(), actor, now);
+            let result = {
+                let max_rows = settings.max_rows();
                 let mut progress = |p: Progress| {
                     let _ = tx.send(TaskMsg::Progress {
                         rows: p.rows,
@@ -1412,20 +1465,26 @@ impl App {
                 };
                 let report = match job {
                     WizardJob::Profile(new) => {
-                        let profile = ops::build_profile(&settings, new, now)?;
-                        let target = ImportTarget::Create(Box::new(profile));
-                        android_csv::import(store.as_ref(), &path, target, &opts, &mut progress)
-                            .map(|r| WizardReport::Profile(Box::new(r)))
+                        let command = ops::import::Import {
+                            file: path.clone(),
+                            to: ops::import::ImportTo::New(new),
+                            default_token_days: settings.token_days(),
+                            dry_run,
+                            skip_invalid,
+                            max_rows,
+                        };
+                        ops::import::run(&core, command, &mut progress).map(|r| WizardReport::Profile(Box::new(r)))
                     }
                     WizardJob::Dep => {
-                        crate::csv::dep::import(store.as_ref(), &path, &opts, &mut progress).map(WizardReport::Dep)
+                        let command = ops::dep::DepImport { file: path.clone(), dry_run, skip_invalid, max_rows };
+                        ops::dep::import(&core, command, &mut progress).map(|r| WizardReport::Dep(Box::new(r)))
                     }
                 };
                 report.map_err(|e| match e {
-                    ImportError::Cancelled => "import cancelled; nothing was written".to_string(),
+                    ops::OpError::Cancelled => "import cancelled; nothing was written".to_string(),
                     other => other.to_string(),
                 })
-            })();
+            };
             let _ = tx.send(if dry_run { TaskMsg::Validated(result) } else { TaskMsg::Imported(result) });
         });
     }
@@ -1595,6 +1654,14 @@ fn user_fields(u: &User) -> Vec<FormField> {
     ]
 }
 
+/// A refusal as a form shows it: a conflict says that the form keeps what was typed.
+fn form_error(e: ops::OpError) -> String {
+    match e {
+        ops::OpError::Conflict(m) => format!("{m} (the form keeps what you typed: Esc, then open it again)"),
+        e => e.to_string(),
+    }
+}
+
 fn set_user_fields(u: &mut User, form: &Form) {
     u.name = form.value("Name");
     u.email = form.value("Email");
@@ -1635,16 +1702,6 @@ fn attribute_fields(p: &Profile, value: impl Fn(&str) -> String) -> Vec<FormFiel
 }
 
 /// The custom attributes typed in a device form (empty ones left out).
-fn form_attributes(form: &Form, p: &Profile) -> Vec<(Arc<str>, String)> {
-    p.attributes
-        .iter()
-        .filter_map(|name| {
-            let v = form.value(name);
-            (!v.is_empty()).then(|| (Arc::from(name.as_str()), v))
-        })
-        .collect()
-}
-
 /// Add More Devices; `previous` (after a device was added) keeps its attribute values.
 /// The attribute to set on several devices: one of the profile's (typing filters them), or a new name.
 fn attribute_picker(p: &Profile) -> FormField {
@@ -1661,7 +1718,9 @@ fn add_device_form(p: &Profile, previous: Option<&Form>) -> Form {
 fn edit_device_form(p: &Profile, d: &Device) -> Form {
     let mut fields = identifier_fields(Some(&d.ids));
     fields.extend(attribute_fields(p, |name| d.attribute(name).unwrap_or("").to_string()));
-    Form::new(format!("Edit device {}", d.label()), FormPurpose::EditDevice(p.id, d.seq), fields)
+    let mut form = Form::new(format!("Edit device {}", d.label()), FormPurpose::EditDevice(p.id, d.seq), fields);
+    form.expect_stamp = Some(d.modified);
+    form
 }
 
 /// Modify Configuration: vendor keys, the pre-defined Android system extras (typed), custom keys.
@@ -1690,7 +1749,10 @@ fn config_form(p: &Profile) -> Form {
         FormField::lines(CUSTOM_KEYS, &c.lines(KeyGroup::Custom), "android.app.extra.KEY = value, one per line")
             .in_section("Custom Android system keys"),
     );
-    Form::new(format!("Modify the configuration of {}", p.name), FormPurpose::ModifyConfig(p.id), fields)
+    let mut form =
+        Form::new(format!("Modify the configuration of {}", p.name), FormPurpose::ModifyConfig(p.id), fields);
+    form.expect_version = Some(p.version);
+    form
 }
 
 /// The import form's CSV file: it must exist; a `.csv` name that does not is given the `template` to fill in.

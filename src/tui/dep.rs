@@ -12,8 +12,9 @@ use super::app::{
     WizardJob, contains_lower, import_path, plural,
 };
 use crate::csv::RowProblem;
-use crate::csv::dep::{DepReport, import_row};
+use crate::csv::dep::DepReport;
 use crate::domain::dep::{self as rules, CatalogEntry, CatalogKind, DepDevice, DepState};
+use crate::ops;
 use crate::store::{Store, StoreError};
 
 /// The DEP devices tab: every device record, filtered.
@@ -393,21 +394,27 @@ impl App {
     /// Saves a DEP form (device record, catalog entry, export); returns what to say.
     pub(super) fn submit_dep(&mut self, form: &Form) -> Result<String, String> {
         let store = self.store.clone();
-        let e = |e: StoreError| e.to_string();
+        let e = |e: ops::OpError| e.to_string();
         match &form.purpose {
             FormPurpose::AddRecord | FormPurpose::EditRecord(_) => self.save_record(form),
             FormPurpose::AddEntry => {
                 let kind = CatalogKind::ALL[KINDS.iter().position(|k| *k == form.value("Kind")).unwrap_or(0)];
                 let name = rules::check_catalog_name(kind, &form.value("Name"))?;
-                let description = Some(form.value("Description")).filter(|d| !d.is_empty());
-                store.catalog_add(kind, CatalogEntry { name: name.clone(), description }).map_err(e)?;
+                let description = Some(form.value("Description"));
+                let command = ops::catalog::CatalogAdd { kind, name: name.clone(), description };
+                ops::catalog::add(&self.core(), command).map_err(e)?;
                 Ok(format!("added {} {name}", kind.title()))
             }
             FormPurpose::EditEntry(kind, old) => {
                 let name = rules::check_catalog_name(*kind, &form.value("Name"))?;
-                let description = Some(form.value("Description")).filter(|d| !d.is_empty());
-                let n =
-                    store.catalog_update(*kind, old, CatalogEntry { name: name.clone(), description }).map_err(e)?;
+                let description = Some(form.value("Description"));
+                let command = ops::catalog::CatalogEdit {
+                    kind: *kind,
+                    name: old.clone(),
+                    rename: Some(name.clone()),
+                    description,
+                };
+                let n = ops::catalog::edit(&self.core(), command).map_err(e)?;
                 Ok(if &name == old {
                     format!("saved {} {name}", kind.title())
                 } else {
@@ -465,7 +472,7 @@ impl App {
             (true, _) => "Keycode",
         };
         cells.push(("DEPMethod".into(), method.into()));
-        let report = import_row(store.as_ref(), "form", &cells).map_err(|e| e.to_string())?;
+        let report = ops::dep::save(&self.core(), ops::dep::DepSave { cells }).map_err(|e| e.to_string())?;
         if let Some(r) = report.rejected.first() {
             return Err(r.problems.iter().map(problem_text).collect::<Vec<_>>().join("; "));
         }
@@ -506,14 +513,6 @@ impl App {
         } else {
             format!("; skipped {} rejected row{}", r.rejected.len(), plural(r.rejected.len() as u64))
         };
-        self.info(format!(
-            "imported: devices {} new, {} updated; users {} new, {} updated; {} check-in email{} queued{skipped}",
-            r.devices_created,
-            r.devices_updated,
-            r.users_created,
-            r.users_updated,
-            r.mails,
-            plural(r.mails)
-        ));
+        self.info(format!("imported: {}{skipped}", ops::dep::summary(r)));
     }
 }

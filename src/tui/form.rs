@@ -217,11 +217,24 @@ pub struct Form {
     pub error: Option<String>,
     /// A problem with the fields together (checked as they are typed), shown above the keys.
     pub note: Option<String>,
+    /// What the edited record was when the form opened (a profile's version, a device's stamp): a save
+    /// after someone else's change is refused as a conflict instead of undoing it.
+    pub expect_version: Option<u64>,
+    pub expect_stamp: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 impl Form {
     pub fn new(title: impl Into<String>, purpose: FormPurpose, fields: Vec<FormField>) -> Form {
-        Form { title: title.into(), fields, focus: 0, purpose, error: None, note: None }
+        Form {
+            title: title.into(),
+            fields,
+            focus: 0,
+            purpose,
+            error: None,
+            note: None,
+            expect_version: None,
+            expect_stamp: None,
+        }
     }
 
     pub fn field(&self, label: &str) -> Option<&FormField> {

@@ -2,10 +2,11 @@
 
 use std::sync::Arc;
 
-use kitting::csv::android::{ImportOptions, import};
 use kitting::domain::NewProfile;
+use kitting::domain::audit::{Actor, FrontEnd};
+use kitting::ops;
 use kitting::settings::Settings;
-use kitting::store::{ImportTarget, SledStore, Store};
+use kitting::store::{SledStore, Store};
 use kitting::tui::app::{App, Form, Modal, TaskMsg};
 use kitting::tui::keymap::Keymap;
 use kitting::tui::theme::{Theme, ThemeName};
@@ -44,11 +45,21 @@ impl Fixture {
             user: None,
             token_days: Some(7),
         };
-        let profile = kitting::ops::build_profile(&self.settings, new, chrono::Utc::now()).unwrap();
-        let opts = ImportOptions { dry_run: false, skip_invalid: false, max_rows: 200_000 };
-        let report =
-            import(self.store.as_ref(), &path, ImportTarget::Create(Box::new(profile)), &opts, &mut |_| true).unwrap();
+        let command = ops::import::Import {
+            file: path,
+            to: ops::import::ImportTo::New(new),
+            default_token_days: 7,
+            dry_run: false,
+            skip_invalid: false,
+            max_rows: 200_000,
+        };
+        let report = ops::import::run(&self.core(), command, &mut |_| true).unwrap();
         assert!(report.committed.is_some(), "{:?}", report.rejected);
+    }
+
+    /// The core over this fixture's store, as a technician named "tester".
+    pub fn core(&self) -> ops::Ctx<'_> {
+        ops::Ctx::new(self.store.as_ref(), Actor::named("tester", FrontEnd::Workstation), chrono::Utc::now())
     }
 
     pub fn app(&self, theme: ThemeName) -> App {

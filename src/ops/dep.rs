@@ -1,0 +1,177 @@
+//! Apple DEP device information: the import (and dry run), a record saved from a form or `dep edit`,
+//! check-in, withdraw, delete, and the outbox of check-in emails.
+
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+use super::{Ctx, OpError, Result, plural};
+use crate::csv::Progress;
+use crate::csv::android::ImportOptions;
+use crate::csv::dep::DepReport;
+use crate::domain::audit::{AuditOutcome, ImportCounts};
+use crate::domain::dep::{CheckIn, DepDevice, DepState, check_in as check_in_rule};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DepImport {
+    pub file: PathBuf,
+    pub dry_run: bool,
+    pub skip_invalid: bool,
+    pub max_rows: u64,
+}
+
+fn counts(r: &DepReport) -> ImportCounts {
+    ImportCounts {
+        rows: r.rows,
+        valid: r.valid(),
+        rejected: r.rejected.len() as u64,
+        created: r.devices_created + r.users_created,
+        updated: r.devices_updated + r.users_updated,
+    }
+}
+
+/// What a DEP import did, in words (no check-in code).
+pub fn summary(r: &DepReport) -> String {
+    format!(
+        "devices {} new, {} updated; users {} new, {} updated; {} check-in email{} queued",
+        r.devices_created,
+        r.devices_updated,
+        r.users_created,
+        r.users_updated,
+        r.mails,
+        plural(r.mails)
+    )
+}
+
+/// Writes what a checked DEP import (or one-row save) is to write, with its audit entry; records a dry
+/// run or a refusal on its own. Check-in codes are never in the entry.
+fn finish(ctx: &Ctx, command: &str, target: &str, mut report: DepReport, dry_run: bool) -> Result<DepReport> {
+    let c = counts(&report);
+    match report.pending.take() {
+        Some(change) => {
+            let audit = ctx.entry(command, None, target, AuditOutcome::Done(summary(&report)), Some(c));
+            ctx.store.dep_apply(change, &audit)?;
+            report.committed = true;
+        }
+        None => {
+            let outcome = if dry_run {
+                AuditOutcome::Done(format!("dry run: nothing was written ({})", summary(&report)))
+            } else if report.rejected.is_empty() {
+                AuditOutcome::Done("nothing to change".into())
+            } else {
+                AuditOutcome::Refused(format!(
+                    "{} of {} rows rejected; nothing was imported",
+                    report.rejected.len(),
+                    report.rows
+                ))
+            };
+            let _ = ctx.store.append_audit(&ctx.entry(command, None, target, outcome, Some(c)));
+        }
+    }
+    Ok(report)
+}
+
+pub fn import(ctx: &Ctx, c: DepImport, progress: &mut dyn FnMut(Progress) -> bool) -> Result<DepReport> {
+    let file_name = c.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let target = format!("file {file_name}");
+    ctx.audited("dep.import", None, &target, &[], || {
+        let opts = ImportOptions { dry_run: c.dry_run, skip_invalid: c.skip_invalid, max_rows: c.max_rows };
+        let report = crate::csv::dep::import(ctx.store, &c.file, &opts, progress)?;
+        finish(ctx, "dep.import", &target, report, c.dry_run)
+    })
+}
+
+/// One record saved as a one-row import of (column, value) cells: the CSV's rules exactly (blank clears,
+/// a blank code is generated on create and kept on update, read-only records, catalog checks, mail).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DepSave {
+    pub cells: Vec<(String, String)>,
+}
+
+pub fn save(ctx: &Ctx, c: DepSave) -> Result<DepReport> {
+    let id = c.cells.iter().find(|(k, _)| k == "Identifier").map(|(_, v)| v.trim().to_string()).unwrap_or_default();
+    let code: Vec<&str> = c.cells.iter().filter(|(k, _)| k == "Code").map(|(_, v)| v.trim()).collect();
+    let target = format!("DEP device {id}");
+    ctx.audited("dep.save", None, &target, &code, || {
+        let report = crate::csv::dep::import_row(ctx.store, "form", &c.cells)?;
+        finish(ctx, "dep.save", &target, report, false)
+    })
+}
+
+fn require(ctx: &Ctx, identifier: &str) -> Result<DepDevice> {
+    ctx.store.dep_device(identifier)?.ok_or_else(|| OpError::NotFound(format!("no device {}", identifier.trim())))
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DepCheckIn {
+    pub identifier: String,
+    pub presented: CheckIn,
+}
+
+/// Checks a DEP device in as it presents itself: the record's own rules, and (in the store, atomically)
+/// one DEP device serial checks in on one record only.
+pub fn check_in(ctx: &Ctx, c: DepCheckIn) -> Result<DepDevice> {
+    let target = format!("DEP device {}", c.identifier.trim());
+    let code = c.presented.code.clone();
+    ctx.audited("dep.check_in", None, &target, &[code.as_str()], || {
+        let stored = require(ctx, &c.identifier)?;
+        let mut d = stored.clone();
+        check_in_rule(&mut d, &c.presented, ctx.now).map_err(OpError::Refused)?;
+        let said = match &c.presented.serial {
+            Some(s) => format!("checked in as DEP device {s}"),
+            None => "checked in".into(),
+        };
+        let audit = ctx.done("dep.check_in", None, &target, said);
+        Ok(ctx.store.dep_put(d, stored.modified, &audit)?)
+    })
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DepWithdraw {
+    pub identifier: String,
+}
+
+/// Withdraws a DEP device: it can no longer check in, and its record becomes read-only.
+pub fn withdraw(ctx: &Ctx, c: DepWithdraw) -> Result<DepDevice> {
+    let target = format!("DEP device {}", c.identifier.trim());
+    ctx.audited("dep.withdraw", None, &target, &[], || {
+        let stored = require(ctx, &c.identifier)?;
+        if let DepState::Withdrawn { .. } = stored.state {
+            return Err(OpError::Refused(format!("{} is withdrawn already", stored.identifier)));
+        }
+        let mut d = stored.clone();
+        d.state = DepState::Withdrawn { at: ctx.now };
+        d.modified = ctx.now;
+        let audit = ctx.done("dep.withdraw", None, &target, "withdrawn".into());
+        Ok(ctx.store.dep_put(d, stored.modified, &audit)?)
+    })
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct DepDelete {
+    pub identifier: String,
+}
+
+pub fn delete(ctx: &Ctx, c: DepDelete) -> Result<()> {
+    let target = format!("DEP device {}", c.identifier.trim());
+    ctx.audited("dep.delete", None, &target, &[], || {
+        let audit = ctx.done("dep.delete", None, &target, "record deleted".into());
+        Ok(ctx.store.dep_delete(&c.identifier, &audit)?)
+    })
+}
+
+/// Queued check-in emails written out (as .eml files): marked so they are not written twice.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct OutboxWritten {
+    pub ids: Vec<u64>,
+}
+
+pub fn outbox_written(ctx: &Ctx, c: OutboxWritten) -> Result<u64> {
+    let n = c.ids.len() as u64;
+    let target = "outbox".to_string();
+    ctx.audited("dep.outbox", None, &target, &[], || {
+        let audit = ctx.done("dep.outbox", None, &target, format!("{n} check-in email{} written", plural(n)));
+        ctx.store.mark_written(&c.ids, &audit)?;
+        Ok(n)
+    })
+}
