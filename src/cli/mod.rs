@@ -1,5 +1,6 @@
 //! The headless command line: every action a technician can take on screen is also a subcommand.
 
+mod audit;
 mod data;
 mod dep;
 mod profiles;
@@ -70,6 +71,8 @@ pub enum Command {
     /// The DEP catalog: organizations, templates and device tags
     #[command(subcommand)]
     Catalog(dep::CatalogCmd),
+    /// The audit trail: who did what, newest first
+    Audit(audit::AuditArgs),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, Default)]
@@ -452,6 +455,7 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Dep(cmd) => dep::run(&mut ctx, cmd),
         Command::Catalog(cmd) => dep::catalog(&mut ctx, cmd),
         Command::Qr(args) => qr::run(&mut ctx, args),
+        Command::Audit(args) => audit::run(&mut ctx, args),
     }
 }
 
