@@ -101,7 +101,7 @@ proptest! {
 
         let p = store.profile("A").unwrap().unwrap();
         let mut stored = Vec::new();
-        store.devices(p.id, &mut |d| { stored.push(d); true }).unwrap();
+        kitting::store::each_device(&store, p.id, &mut |d| { stored.push(d); true }).unwrap();
         prop_assert_eq!(stored.len(), rows.len());
         for (r, d) in rows.iter().zip(&stored) {
             prop_assert_eq!(d.ids.imei.map(|i| i.to_string()), r.imei.map(imei));

@@ -3,7 +3,7 @@
 use std::io::Write;
 use std::path::PathBuf;
 
-use super::{Context, DeviceSelector, DevicesCmd, Failure, ImportArgs, Outcome, RegisterArgs, key_value, print_rows};
+use super::{Context, DeviceSelector, DevicesCmd, Failure, ImportArgs, Outcome, RegisterArgs, key_value};
 use crate::csv::android;
 use crate::domain::NewProfile;
 use crate::domain::registration::Outcome as Reg;
@@ -157,8 +157,7 @@ pub fn devices(ctx: &mut Context, cmd: DevicesCmd) -> Outcome {
             let mut header: Vec<&str> = vec!["IMEI", "Serial Number", "Manufacturer"];
             header.extend(p.attributes.iter().map(String::as_str));
             header.extend(["Status", "Source"]);
-            let mut rows = Vec::new();
-            store.devices(p.id, &mut |d| {
+            let row = |d: &crate::domain::Device| {
                 let mut row = vec![
                     d.ids.imei.map(|i| i.to_string()).unwrap_or_default(),
                     d.ids.serial.clone().unwrap_or_default(),
@@ -167,10 +166,22 @@ pub fn devices(ctx: &mut Context, cmd: DevicesCmd) -> Outcome {
                 row.extend(p.attributes.iter().map(|a| d.attribute(a).unwrap_or("").to_string()));
                 row.push(d.status.label().to_string());
                 row.push(d.source.to_string());
-                rows.push(row);
-                true
+                row
+            };
+            // CSV and JSON stream a page at a time; only the table (aligned columns) holds every row.
+            let mut out = super::RowWriter::new(format, &header);
+            let mut failed = None;
+            crate::store::each_device(&*store, p.id, &mut |d| match out.row(row(&d)) {
+                Ok(()) => true,
+                Err(e) => {
+                    failed = Some(e);
+                    false
+                }
             })?;
-            print_rows(format, &header, rows)
+            if let Some(e) = failed {
+                return Err(e);
+            }
+            out.finish()
         }
         DevicesCmd::Add { profile, imei, serial, manufacturer, attrs } => {
             let command = ops::devices::AddDevice {

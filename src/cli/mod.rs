@@ -501,43 +501,99 @@ pub fn print_table(header: &[&str], rows: &[Vec<String>]) {
     }
 }
 
-/// Writes rows as CSV to stdout, formula cells escaped; on a terminal, control characters are shown as
-/// visible escapes too (piped, the data stays byte for byte).
-pub fn print_csv(header: &[&str], rows: &[Vec<String>]) -> Outcome {
-    use crate::domain::text::{escape_formula, sanitize};
-    use std::io::IsTerminal;
-    let screen = std::io::stdout().is_terminal();
-    let mut w = ::csv::Writer::from_writer(std::io::stdout());
-    let fail = |e: ::csv::Error| Failure::refused(e.to_string());
-    w.write_record(header).map_err(fail)?;
-    for r in rows {
-        w.write_record(r.iter().map(|c| {
-            let c = escape_formula(c);
-            if screen { sanitize(&c).into_owned() } else { c.into_owned() }
-        }))
-        .map_err(fail)?;
-    }
-    w.flush().map_err(|e| Failure::refused(e.to_string()))
+/// Rows written as they come: CSV and JSON go out at once (a 200,000-device listing is never held whole);
+/// a table is aligned, so it keeps its rows until `finish`.
+pub struct RowWriter<'h> {
+    format: Format,
+    header: &'h [&'h str],
+    table: Vec<Vec<String>>,
+    csv: Option<::csv::Writer<std::io::StdoutLock<'static>>>,
+    screen: bool,
+    json_rows: u64,
 }
 
-pub fn print_rows(format: Format, header: &[&str], rows: Vec<Vec<String>>) -> Outcome {
-    match format {
-        Format::Table => {
-            print_table(header, &rows);
-            Ok(())
+impl<'h> RowWriter<'h> {
+    pub fn new(format: Format, header: &'h [&'h str]) -> RowWriter<'h> {
+        use std::io::IsTerminal;
+        let screen = std::io::stdout().is_terminal();
+        RowWriter { format, header, table: Vec::new(), csv: None, screen, json_rows: 0 }
+    }
+
+    pub fn row(&mut self, row: Vec<String>) -> Outcome {
+        use crate::domain::text::{escape_formula, sanitize};
+        use std::io::Write;
+        let fail = |e: std::io::Error| Failure::refused(e.to_string());
+        match self.format {
+            Format::Table => self.table.push(row),
+            Format::Csv => {
+                if self.csv.is_none() {
+                    let mut w = ::csv::Writer::from_writer(std::io::stdout().lock());
+                    w.write_record(self.header).map_err(|e| Failure::refused(e.to_string()))?;
+                    self.csv = Some(w);
+                }
+                let screen = self.screen;
+                let w = self.csv.as_mut().expect("just made");
+                w.write_record(row.iter().map(|c| {
+                    let c = escape_formula(c);
+                    if screen { sanitize(&c).into_owned() } else { c.into_owned() }
+                }))
+                .map_err(|e| Failure::refused(e.to_string()))?;
+            }
+            Format::Json => {
+                let object: serde_json::Map<String, serde_json::Value> = self
+                    .header
+                    .iter()
+                    .map(|h| h.to_string())
+                    .zip(row.into_iter().map(serde_json::Value::String))
+                    .collect();
+                let text = serde_json::to_string_pretty(&object).expect("JSON of strings");
+                let mut out = std::io::stdout().lock();
+                let lead = if self.json_rows == 0 { "[\n" } else { ",\n" };
+                let indented = text.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n");
+                write!(out, "{lead}{indented}").map_err(fail)?;
+                self.json_rows += 1;
+            }
         }
-        Format::Csv => print_csv(header, &rows),
-        Format::Json => {
-            let list: Vec<serde_json::Map<String, serde_json::Value>> = rows
-                .into_iter()
-                .map(|r| {
-                    header.iter().map(|h| h.to_string()).zip(r.into_iter().map(serde_json::Value::String)).collect()
-                })
-                .collect();
-            println!("{}", serde_json::to_string_pretty(&list).expect("JSON of strings"));
-            Ok(())
+        Ok(())
+    }
+
+    pub fn finish(mut self) -> Outcome {
+        use std::io::Write;
+        match self.format {
+            Format::Table => {
+                print_table(self.header, &self.table);
+                Ok(())
+            }
+            Format::Csv => {
+                if self.csv.is_none() {
+                    self.row_header_only()?;
+                }
+                let w = self.csv.as_mut().expect("written");
+                w.flush().map_err(|e| Failure::refused(e.to_string()))
+            }
+            Format::Json => {
+                let end = if self.json_rows == 0 { "[]\n" } else { "\n]\n" };
+                std::io::stdout().lock().write_all(end.as_bytes()).map_err(|e| Failure::refused(e.to_string()))
+            }
         }
     }
+
+    fn row_header_only(&mut self) -> Outcome {
+        let mut w = ::csv::Writer::from_writer(std::io::stdout().lock());
+        w.write_record(self.header).map_err(|e| Failure::refused(e.to_string()))?;
+        self.csv = Some(w);
+        Ok(())
+    }
+}
+
+/// Rows as a table, CSV (formula cells escaped; on a terminal control characters shown as visible
+/// escapes, piped the data stays byte for byte) or JSON.
+pub fn print_rows(format: Format, header: &[&str], rows: Vec<Vec<String>>) -> Outcome {
+    let mut out = RowWriter::new(format, header);
+    for r in rows {
+        out.row(r)?;
+    }
+    out.finish()
 }
 
 #[cfg(test)]

@@ -386,14 +386,14 @@ fn read_rows(
 
 /// A checked import: the report, and the session holding the staged rows for the core to commit (with its
 /// audit entry) or to drop.
-pub struct Checked<'s> {
+pub struct Checked {
     pub report: ImportReport,
-    pub session: Box<dyn ImportSession + 's>,
+    pub session: Box<dyn ImportSession>,
     /// The file's custom attribute columns, in order.
     pub attributes: Vec<String>,
 }
 
-impl Checked<'_> {
+impl Checked {
     /// Whether the import is to write: not a dry run, and no rejected row unless they are skipped.
     pub fn writes(&self, opts: &ImportOptions) -> bool {
         !opts.dry_run && (self.report.rejected.is_empty() || opts.skip_invalid)
@@ -405,13 +405,13 @@ impl Checked<'_> {
 /// cancels (nothing is written). Nothing is visible until the session is committed.
 ///
 /// Two threads: one reads and validates rows, this one checks duplicates against the store and stages.
-pub fn check<'s>(
-    store: &'s dyn Store,
+pub fn check(
+    store: &dyn Store,
     path: &Path,
     target: ImportTarget,
     opts: &ImportOptions,
     progress: &mut dyn FnMut(Progress) -> bool,
-) -> Result<Checked<'s>, ImportError> {
+) -> Result<Checked, ImportError> {
     let file = path.display().to_string();
     let file_name: Arc<str> =
         Arc::from(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| file.clone()));
@@ -566,33 +566,32 @@ pub fn export(store: &dyn Store, profile: &Profile, mut out: impl Write) -> Resu
     let mut count = 0u64;
     let mut failure = None;
     let mut row: Vec<String> = Vec::new();
-    store
-        .devices(profile.id, &mut |d: Device| {
-            row.clear();
-            row.push(d.ids.imei.map(|i| i.to_string()).unwrap_or_default());
-            row.push(d.ids.serial.clone().unwrap_or_default());
-            row.push(d.ids.manufacturer.clone().unwrap_or_default());
-            for a in &profile.attributes {
-                row.push(d.attribute(a).unwrap_or("").to_string());
+    crate::store::each_device(store, profile.id, &mut |d: Device| {
+        row.clear();
+        row.push(d.ids.imei.map(|i| i.to_string()).unwrap_or_default());
+        row.push(d.ids.serial.clone().unwrap_or_default());
+        row.push(d.ids.manufacturer.clone().unwrap_or_default());
+        for a in &profile.attributes {
+            row.push(d.attribute(a).unwrap_or("").to_string());
+        }
+        row.push(d.status.label().to_string());
+        row.push(match &d.status {
+            Status::Registered(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            Status::Pending => String::new(),
+        });
+        let escaped: Vec<_> = row.iter().map(|c| escape_formula(c)).collect();
+        match w.write_record(escaped.iter().map(|c| c.as_ref())) {
+            Ok(()) => {
+                count += 1;
+                true
             }
-            row.push(d.status.label().to_string());
-            row.push(match &d.status {
-                Status::Registered(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-                Status::Pending => String::new(),
-            });
-            let escaped: Vec<_> = row.iter().map(|c| escape_formula(c)).collect();
-            match w.write_record(escaped.iter().map(|c| c.as_ref())) {
-                Ok(()) => {
-                    count += 1;
-                    true
-                }
-                Err(e) => {
-                    failure = Some(e.to_string());
-                    false
-                }
+            Err(e) => {
+                failure = Some(e.to_string());
+                false
             }
-        })
-        .map_err(|e| e.to_string())?;
+        }
+    })
+    .map_err(|e| e.to_string())?;
     if let Some(e) = failure {
         return Err(e);
     }

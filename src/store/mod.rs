@@ -110,7 +110,7 @@ pub enum ImportTarget {
 
 /// An import as one unit: rows are checked and staged one by one, then committed in one atomic write.
 /// Dropping a session without committing leaves the store exactly as it was.
-pub trait ImportSession {
+pub trait ImportSession: Send {
     /// The profile the import goes to, as it will be committed (its id is allocated already).
     fn profile(&self) -> &Profile;
     /// Checks prepared rows against the stored devices (duplicates) and stages the others. Returns the
@@ -129,6 +129,26 @@ pub trait ImportSession {
     /// Makes every staged device visible at once, with the profile's new count and attributes, and
     /// records `audit` in the same atomic write.
     fn commit(self: Box<Self>, attributes: &[String], audit: &AuditEntry) -> Result<Profile>;
+}
+
+/// Visits a profile's devices in order, a page at a time, until `visit` returns false.
+pub fn each_device(store: &dyn Store, id: ProfileId, visit: &mut dyn FnMut(Device) -> bool) -> Result<()> {
+    const PAGE: usize = 1024;
+    let mut after = None;
+    loop {
+        let page = store.devices_page(id, after, PAGE)?;
+        let Some(last) = page.last() else { return Ok(()) };
+        after = Some(last.seq);
+        let full = page.len() == PAGE;
+        for d in page {
+            if !visit(d) {
+                return Ok(());
+            }
+        }
+        if !full {
+            return Ok(());
+        }
+    }
 }
 
 /// A consistency problem found by `check`.
@@ -158,8 +178,9 @@ pub trait Store: DepStore + Send + Sync {
     /// Deletes a profile with all its devices; returns how many devices went with it.
     fn delete_profile(&self, id: ProfileId, audit: &AuditEntry) -> Result<u64>;
 
-    /// Visits a profile's devices in the order they were added, until `visit` returns false.
-    fn devices(&self, id: ProfileId, visit: &mut dyn FnMut(Device) -> bool) -> Result<()>;
+    /// A page of a profile's devices in the order they were added: those after `after` (from the first
+    /// when `None`), at most `limit`. An empty page is the end.
+    fn devices_page(&self, id: ProfileId, after: Option<DeviceSeq>, limit: usize) -> Result<Vec<Device>>;
     fn device(&self, id: ProfileId, seq: DeviceSeq) -> Result<Option<Device>>;
     /// Finds a device in any profile.
     fn find(&self, lookup: &Lookup) -> Result<Option<(ProfileId, Device)>>;
@@ -190,7 +211,9 @@ pub trait Store: DepStore + Send + Sync {
     fn set_status(&self, id: ProfileId, seq: DeviceSeq, status: Status, audit: &AuditEntry) -> Result<Device>;
 
     /// Starts an import. `write: false` checks every row and writes nothing (a dry run).
-    fn begin_import(&self, target: ImportTarget, write: bool) -> Result<Box<dyn ImportSession + '_>>;
+    /// The session owns what it needs (it may outlive the borrow and move to another thread); a dry run
+    /// takes no writer lock.
+    fn begin_import(&self, target: ImportTarget, write: bool) -> Result<Box<dyn ImportSession>>;
 
     fn users(&self) -> Result<Vec<User>>;
     fn user(&self, username: &str) -> Result<Option<User>>;

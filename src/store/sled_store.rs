@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Mutex, MutexGuard};
+use std::sync::{Arc, Condvar, Mutex};
 
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
@@ -17,13 +17,43 @@ use super::{
 use crate::domain::audit::{AuditEntry, AuditQuery};
 use crate::domain::{Device, DeviceSeq, Field, Identifiers, Imei, NewDevice, Profile, ProfileId, Status, User};
 
+/// A handle on the database; clones share it (an import session holds one, so that it owns what it needs).
+#[derive(Clone)]
 pub struct SledStore {
     pub(super) db: sled::Db,
     pub(super) tree: sled::Tree,
     /// Serialises writers in this process (one process owns the database; readers never wait).
-    write: Mutex<()>,
+    write: Arc<WriteLock>,
     dir: PathBuf,
-    _lock: std::fs::File,
+    _lock: Arc<std::fs::File>,
+}
+
+/// The writers' lock, held by a guard that owns its share of it (a writing import holds one for its
+/// whole duration, from another thread than the one that began it).
+#[derive(Default)]
+pub(super) struct WriteLock {
+    busy: Mutex<bool>,
+    free: Condvar,
+}
+
+pub(super) struct WriteGuard(Arc<WriteLock>);
+
+impl WriteLock {
+    fn acquire(lock: &Arc<WriteLock>) -> WriteGuard {
+        let mut busy = lock.busy.lock().unwrap_or_else(|p| p.into_inner());
+        while *busy {
+            busy = lock.free.wait(busy).unwrap_or_else(|p| p.into_inner());
+        }
+        *busy = true;
+        WriteGuard(lock.clone())
+    }
+}
+
+impl Drop for WriteGuard {
+    fn drop(&mut self) {
+        *self.0.busy.lock().unwrap_or_else(|p| p.into_inner()) = false;
+        self.0.free.notify_one();
+    }
 }
 
 pub(super) fn backend(e: impl std::fmt::Display) -> StoreError {
@@ -159,7 +189,7 @@ impl SledStore {
             }
         };
         let tree = db.open_tree("kitting").map_err(backend)?;
-        let store = SledStore { db, tree, write: Mutex::new(()), dir: dir.to_path_buf(), _lock: lock };
+        let store = SledStore { db, tree, write: Arc::default(), dir: dir.to_path_buf(), _lock: Arc::new(lock) };
         store.check_schema()?;
         store.recover()?;
         Ok(store)
@@ -293,8 +323,8 @@ impl SledStore {
         Ok(())
     }
 
-    pub(super) fn lock(&self) -> MutexGuard<'_, ()> {
-        self.write.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
+    pub(super) fn lock(&self) -> WriteGuard {
+        WriteLock::acquire(&self.write)
     }
 
     pub(super) fn get_raw(&self, key: &[u8]) -> Result<Option<sled::IVec>> {
@@ -567,21 +597,27 @@ impl Store for SledStore {
         Ok(rec.profile.device_count)
     }
 
-    fn devices(&self, id: ProfileId, visit: &mut dyn FnMut(Device) -> bool) -> Result<()> {
+    fn devices_page(&self, id: ProfileId, after: Option<DeviceSeq>, limit: usize) -> Result<Vec<Device>> {
         let rec = self.record(id)?;
-        let limit = rec.committed_chunks();
-        if limit == 0 {
-            return Ok(());
+        let end = rec.committed_chunks();
+        let start = after.map_or(0, |s| (s.saturating_add(1)) / CHUNK);
+        let mut out = Vec::new();
+        if start >= end || limit == 0 {
+            return Ok(out);
         }
-        for kv in self.tree.range(layout::chunk_key(id, 0)..layout::chunk_key(id, limit)) {
+        for kv in self.tree.range(layout::chunk_key(id, start)..layout::chunk_key(id, end)) {
             let (_, v) = kv.map_err(backend)?;
             for d in decode_chunk(&v)? {
-                if !visit(d) {
-                    return Ok(());
+                if after.is_some_and(|a| d.seq <= a) {
+                    continue;
+                }
+                out.push(d);
+                if out.len() == limit {
+                    return Ok(out);
                 }
             }
         }
-        Ok(())
+        Ok(out)
     }
 
     fn device(&self, id: ProfileId, seq: DeviceSeq) -> Result<Option<Device>> {
@@ -813,8 +849,9 @@ impl Store for SledStore {
         Ok(d)
     }
 
-    fn begin_import(&self, target: ImportTarget, write: bool) -> Result<Box<dyn ImportSession + '_>> {
-        let guard = self.lock();
+    fn begin_import(&self, target: ImportTarget, write: bool) -> Result<Box<dyn ImportSession>> {
+        // A dry run writes nothing, so it takes no writer lock: other technicians keep working.
+        let guard = write.then(|| self.lock());
         let (record, create) = match target {
             ImportTarget::Existing(id) => (self.record(id)?, false),
             ImportTarget::Create(profile) => {
@@ -823,7 +860,7 @@ impl Store for SledStore {
         };
         let first_seq = record.committed_chunks() * CHUNK;
         Ok(Box::new(SledImport {
-            store: self,
+            store: self.clone(),
             _guard: guard,
             record,
             create,
@@ -942,7 +979,7 @@ impl Store for SledStore {
             }
             let mut count = 0u64;
             let mut last: Option<DeviceSeq> = None;
-            self.devices(p.id, &mut |d| {
+            super::each_device(self, p.id, &mut |d| {
                 count += 1;
                 if last.is_some_and(|l| l >= d.seq) || d.seq >= rec.next_seq {
                     problems.push(format!("profile {:?}: device #{} is out of order", p.name, d.seq));
@@ -1013,9 +1050,9 @@ impl Store for SledStore {
     }
 }
 
-struct SledImport<'a> {
-    store: &'a SledStore,
-    _guard: MutexGuard<'a, ()>,
+struct SledImport {
+    store: SledStore,
+    _guard: Option<WriteGuard>,
     record: ProfileRecord,
     create: bool,
     writing: bool,
@@ -1045,7 +1082,7 @@ struct SledImport<'a> {
     chunk_cache: HashMap<(ProfileId, u32), Vec<Device>>,
 }
 
-impl SledImport<'_> {
+impl SledImport {
     fn stored_hits(&mut self, index: Index, key: u64) -> Result<Vec<Rec>> {
         let b = layout::bucket_of(key);
         let slot = layout::bucket_slot(index, b);
@@ -1184,7 +1221,7 @@ impl SledImport<'_> {
     }
 }
 
-impl ImportSession for SledImport<'_> {
+impl ImportSession for SledImport {
     fn profile(&self) -> &Profile {
         &self.record.profile
     }
@@ -1349,7 +1386,7 @@ impl ImportSession for SledImport<'_> {
     }
 }
 
-impl Drop for SledImport<'_> {
+impl Drop for SledImport {
     fn drop(&mut self) {
         if !self.committed && self.journal_written {
             // Best effort; if this fails, the next open cleans up from the journal.

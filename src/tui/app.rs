@@ -1815,7 +1815,7 @@ pub(super) fn plural(n: u64) -> &'static str {
 pub fn load_devices(store: &dyn Store, id: ProfileId, limit: Option<usize>) -> Result<Vec<Device>, StoreError> {
     let limit = limit.unwrap_or(usize::MAX);
     let mut devices = Vec::new();
-    store.devices(id, &mut |d| {
+    crate::store::each_device(store, id, &mut |d| {
         devices.push(d);
         devices.len() < limit
     })?;
