@@ -261,6 +261,16 @@ impl PreparedRows {
         &self.bytes[r.record.clone()]
     }
 
+    /// Rows (by index) as devices with the given sequence numbers, decoded as a chunk would be: for a
+    /// store that keeps devices as values rather than in this encoding.
+    pub(super) fn devices(&self, encoder: &RowEncoder, rows: &[(usize, u32)]) -> Result<Vec<Device>, String> {
+        let mut chunk = ChunkBuilder::default();
+        for &(i, seq) in rows {
+            chunk.push(seq, self.record(&self.rows[i]));
+        }
+        decode(&chunk.take(&encoder.prefix))
+    }
+
     /// The serial + manufacturer key (see `domain::serial_key`), empty without both.
     pub(super) fn key(&self, r: &PreparedRow) -> &str {
         &self.keys[r.key.clone()]

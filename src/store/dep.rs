@@ -13,7 +13,7 @@ use std::collections::HashSet;
 use chrono::{DateTime, Utc};
 
 use super::sled_store::{backend, enc};
-use super::{Result, SledStore, StoreError};
+use super::{Result, SledStore, StoreError, Subject};
 use crate::domain::User;
 use crate::domain::audit::AuditEntry;
 use crate::domain::dep::{CatalogEntry, CatalogKind, DepDevice, DepState, Mail};
@@ -149,7 +149,8 @@ impl SledStore {
     }
 }
 
-fn describe(users: &[User], devices: &[DepDevice]) -> String {
+/// Who uses a catalog entry, for a refusal: at most ten names, then how many more.
+pub(super) fn describe(users: &[User], devices: &[DepDevice]) -> String {
     let mut used: Vec<String> = users.iter().map(|u| format!("user {}", u.username)).collect();
     used.extend(devices.iter().map(|d| format!("device {}", d.identifier)));
     let more = used.len().saturating_sub(10);
@@ -177,9 +178,9 @@ impl DepStore for SledStore {
             return Err(StoreError::Refused(format!("{} {:?} exists already", kind.title(), entry.name)));
         }
         let mut batch = sled::Batch::default();
-        self.put_audit(&mut batch, audit)?;
+        let change = self.put_audit(&mut batch, audit, Subject::Catalog)?;
         batch.insert(key, enc(&entry));
-        self.commit(batch)
+        self.commit_with(batch, change)
     }
 
     fn catalog_update(&self, kind: CatalogKind, name: &str, entry: CatalogEntry, audit: &AuditEntry) -> Result<u64> {
@@ -215,8 +216,8 @@ impl DepStore for SledStore {
             }
         }
         batch.insert(catalog_key(kind, &entry.name), enc(&entry));
-        self.put_audit(&mut batch, audit)?;
-        self.commit(batch)?;
+        let change = self.put_audit(&mut batch, audit, Subject::Catalog)?;
+        self.commit_with(batch, change)?;
         Ok(changed)
     }
 
@@ -235,9 +236,9 @@ impl DepStore for SledStore {
             )));
         }
         let mut batch = sled::Batch::default();
-        self.put_audit(&mut batch, audit)?;
+        let change = self.put_audit(&mut batch, audit, Subject::Catalog)?;
         batch.remove(key);
-        self.commit(batch)
+        self.commit_with(batch, change)
     }
 
     fn dep_devices(&self) -> Result<Vec<DepDevice>> {
@@ -317,8 +318,8 @@ impl DepStore for SledStore {
             batch.insert(key, enc(&d));
         }
         batch.insert(NEXT_MAIL, &next_mail.to_be_bytes());
-        self.put_audit(&mut batch, audit)?;
-        self.commit(batch)?;
+        let change = self.put_audit(&mut batch, audit, Subject::Dep)?;
+        self.commit_with(batch, change)?;
         Ok(mails)
     }
 
@@ -349,9 +350,9 @@ impl DepStore for SledStore {
         d.identifier = stored.identifier;
         d.modified = super::next_stamp(stored.modified, d.modified);
         let mut batch = sled::Batch::default();
-        self.put_audit(&mut batch, audit)?;
+        let change = self.put_audit(&mut batch, audit, Subject::Dep)?;
         batch.insert(key, enc(&d));
-        self.commit(batch)?;
+        self.commit_with(batch, change)?;
         Ok(d)
     }
 
@@ -362,9 +363,9 @@ impl DepStore for SledStore {
             return Err(StoreError::NotFound(format!("no device {identifier}")));
         }
         let mut batch = sled::Batch::default();
-        self.put_audit(&mut batch, audit)?;
+        let change = self.put_audit(&mut batch, audit, Subject::Dep)?;
         batch.remove(key);
-        self.commit(batch)
+        self.commit_with(batch, change)
     }
 
     fn outbox(&self) -> Result<Vec<Mail>> {
@@ -374,13 +375,13 @@ impl DepStore for SledStore {
     fn mark_written(&self, ids: &[u64], audit: &AuditEntry) -> Result<()> {
         let _g = self.lock();
         let mut batch = sled::Batch::default();
-        self.put_audit(&mut batch, audit)?;
+        let change = self.put_audit(&mut batch, audit, Subject::Outbox)?;
         for &id in ids {
             if let Some(mut m) = self.get::<Mail>(&mail_key(id), "mail")? {
                 m.written = true;
                 batch.insert(&mail_key(id), enc(&m));
             }
         }
-        self.commit(batch)
+        self.commit_with(batch, change)
     }
 }

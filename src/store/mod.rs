@@ -4,10 +4,12 @@
 mod chunk;
 mod dep;
 mod layout;
+mod memory;
 mod sled_store;
 
 pub use chunk::{PreparedRow, PreparedRows, RowEncoder};
 pub use dep::{DepChange, DepStore, DeviceWrite};
+pub use memory::MemoryStore;
 pub use sled_store::SledStore;
 
 use chrono::{DateTime, Utc};
@@ -61,6 +63,49 @@ impl ProfileChange {
         if let Some(c) = &self.config {
             p.config = c.clone();
         }
+    }
+}
+
+/// What a committed change touched, for screens that show it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Subject {
+    /// The list of profiles (one created or deleted).
+    Profiles,
+    /// One profile: its fields or its devices.
+    Profile(ProfileId),
+    Users,
+    /// DEP device records (and the users a DEP import wrote).
+    Dep,
+    Catalog,
+    Outbox,
+    /// Nothing but the audit trail (a refused command, a dry run).
+    Nothing,
+}
+
+/// One committed change, as the feed tells it: what, and the audit entry that records it (who, when,
+/// which command, with what outcome).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Change {
+    pub subject: Subject,
+    pub entry: AuditEntry,
+}
+
+/// The subscribers of a store's change feed.
+#[derive(Default)]
+pub struct Feed {
+    subscribers: std::sync::Mutex<Vec<std::sync::mpsc::Sender<Change>>>,
+}
+
+impl Feed {
+    pub fn subscribe(&self) -> std::sync::mpsc::Receiver<Change> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        self.subscribers.lock().unwrap_or_else(|p| p.into_inner()).push(tx);
+        rx
+    }
+
+    /// Tells every subscriber; one that has gone is dropped.
+    pub fn publish(&self, change: Change) {
+        self.subscribers.lock().unwrap_or_else(|p| p.into_inner()).retain(|s| s.send(change.clone()).is_ok());
     }
 }
 
@@ -227,6 +272,9 @@ pub trait Store: DepStore + Send + Sync {
     fn append_audit(&self, audit: &AuditEntry) -> Result<()>;
     /// Audit entries, newest first.
     fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>>;
+
+    /// A feed of every change committed from now on, in commit order (in this process, for now).
+    fn subscribe(&self) -> std::sync::mpsc::Receiver<Change>;
 
     /// Verifies that device counts, indexes and devices agree. Empty means consistent.
     fn check(&self) -> Result<Vec<Problem>>;

@@ -11,8 +11,8 @@ use serde::{Deserialize, Serialize};
 use super::chunk::{ChunkBuilder, PreparedRows, RowEncoder};
 use super::layout::{self, CHUNK, Index, NewRec, ProfileRecord, Rec};
 use super::{
-    Expect, FieldProblem, ImportSession, ImportTarget, LineProblems, Lookup, Problem, ProfileChange, Result, Store,
-    StoreError, next_stamp,
+    Change, Expect, FieldProblem, ImportSession, ImportTarget, LineProblems, Lookup, Problem, ProfileChange, Result,
+    Store, StoreError, Subject, next_stamp,
 };
 use crate::domain::audit::{AuditEntry, AuditQuery};
 use crate::domain::{Device, DeviceSeq, Field, Identifiers, Imei, NewDevice, Profile, ProfileId, Status, User};
@@ -26,6 +26,7 @@ pub struct SledStore {
     write: Arc<WriteLock>,
     dir: PathBuf,
     _lock: Arc<std::fs::File>,
+    feed: Arc<super::Feed>,
 }
 
 /// The writers' lock, held by a guard that owns its share of it (a writing import holds one for its
@@ -189,7 +190,14 @@ impl SledStore {
             }
         };
         let tree = db.open_tree("kitting").map_err(backend)?;
-        let store = SledStore { db, tree, write: Arc::default(), dir: dir.to_path_buf(), _lock: Arc::new(lock) };
+        let store = SledStore {
+            db,
+            tree,
+            write: Arc::default(),
+            dir: dir.to_path_buf(),
+            _lock: Arc::new(lock),
+            feed: Arc::default(),
+        };
         store.check_schema()?;
         store.recover()?;
         Ok(store)
@@ -462,7 +470,7 @@ impl SledStore {
     }
 
     /// Puts the audit entry into the change's batch with the next entry id. The caller holds the lock.
-    pub(super) fn put_audit(&self, batch: &mut sled::Batch, audit: &AuditEntry) -> Result<u64> {
+    pub(super) fn put_audit(&self, batch: &mut sled::Batch, audit: &AuditEntry, subject: Subject) -> Result<Change> {
         let id = match self.get_raw(layout::META_NEXT_AUDIT)? {
             Some(v) => u64::from_be_bytes(v.as_ref().try_into().map_err(|_| backend("corrupt audit counter"))?),
             None => 1,
@@ -471,7 +479,14 @@ impl SledStore {
         entry.id = id;
         batch.insert(&layout::audit_key(id), enc(&entry));
         batch.insert(layout::META_NEXT_AUDIT, &(id + 1).to_be_bytes());
-        Ok(id)
+        Ok(Change { subject, entry })
+    }
+
+    /// Commits a change and then tells the feed.
+    pub(super) fn commit_with(&self, batch: sled::Batch, change: Change) -> Result<()> {
+        self.commit(batch)?;
+        self.feed.publish(change);
+        Ok(())
     }
 
     /// The newest entry about a profile, for a conflict's message ("changed by alice at …").
@@ -524,11 +539,11 @@ impl Store for SledStore {
         let _g = self.lock();
         let profile = self.new_profile(profile)?;
         let mut batch = sled::Batch::default();
-        self.put_audit(&mut batch, audit)?;
+        let change = self.put_audit(&mut batch, audit, Subject::Profiles)?;
         batch.insert(layout::META_NEXT_PROFILE, &(profile.id + 1).to_be_bytes());
         batch.insert(layout::name_key(&profile.name), &profile.id.to_be_bytes());
         batch.insert(&layout::profile_key(profile.id), enc(&ProfileRecord { profile: profile.clone(), next_seq: 0 }));
-        self.commit(batch)?;
+        self.commit_with(batch, change)?;
         Ok(profile)
     }
 
@@ -562,9 +577,9 @@ impl Store for SledStore {
         }
         rec.profile.modified = next_stamp(before.modified, Utc::now());
         rec.profile.version = before.version + 1;
-        self.put_audit(&mut batch, audit)?;
+        let change = self.put_audit(&mut batch, audit, Subject::Profile(id))?;
         batch.insert(&layout::profile_key(id), enc(&rec));
-        self.commit(batch)?;
+        self.commit_with(batch, change)?;
         Ok(rec.profile)
     }
 
@@ -572,7 +587,7 @@ impl Store for SledStore {
         let _g = self.lock();
         let rec = self.record(id)?;
         let mut batch = sled::Batch::default();
-        self.put_audit(&mut batch, audit)?;
+        let change = self.put_audit(&mut batch, audit, Subject::Profiles)?;
         for kv in self.tree.scan_prefix(layout::profile_chunks_prefix(id)) {
             let (k, _) = kv.map_err(backend)?;
             batch.remove(k);
@@ -593,7 +608,7 @@ impl Store for SledStore {
         }
         batch.remove(layout::name_key(&rec.profile.name));
         batch.remove(&layout::profile_key(id));
-        self.commit(batch)?;
+        self.commit_with(batch, change)?;
         Ok(rec.profile.device_count)
     }
 
@@ -690,7 +705,7 @@ impl Store for SledStore {
         let mut chunk = self.chunk(id, seq / CHUNK)?;
         chunk.push(d.clone());
         let mut batch = sled::Batch::default();
-        self.put_audit(&mut batch, audit)?;
+        let change = self.put_audit(&mut batch, audit, Subject::Profile(id))?;
         Self::put_chunk(&mut batch, id, seq / CHUNK, &chunk);
         let mut edit = IndexEdit::default();
         for (index, r) in index_recs(id, &d) {
@@ -702,7 +717,7 @@ impl Store for SledStore {
         rec.profile.modified = now;
         rec.profile.learn_attributes(d.attributes.iter().map(|(n, _)| n.as_ref()));
         batch.insert(&layout::profile_key(id), enc(&rec));
-        self.commit(batch)?;
+        self.commit_with(batch, change)?;
         Ok(d)
     }
 
@@ -745,9 +760,9 @@ impl Store for SledStore {
         Self::put_chunk(&mut batch, id, seq / CHUNK, &chunk);
         rec.profile.modified = next_stamp(rec.profile.modified, device.modified);
         rec.profile.learn_attributes(device.attributes.iter().map(|(n, _)| n.as_ref()));
-        self.put_audit(&mut batch, audit)?;
+        let change = self.put_audit(&mut batch, audit, Subject::Profile(id))?;
         batch.insert(&layout::profile_key(id), enc(&rec));
-        self.commit(batch)?;
+        self.commit_with(batch, change)?;
         Ok(device)
     }
 
@@ -785,9 +800,9 @@ impl Store for SledStore {
         if value.is_some() {
             rec.profile.learn_attributes([name]);
         }
-        self.put_audit(&mut batch, audit)?;
+        let change = self.put_audit(&mut batch, audit, Subject::Profile(id))?;
         batch.insert(&layout::profile_key(id), enc(&rec));
-        self.commit(batch)?;
+        self.commit_with(batch, change)?;
         Ok(n)
     }
 
@@ -828,9 +843,9 @@ impl Store for SledStore {
         edit.write_into(&mut batch);
         rec.profile.device_count -= removed;
         rec.profile.modified = next_stamp(rec.profile.modified, Utc::now());
-        self.put_audit(&mut batch, audit)?;
+        let change = self.put_audit(&mut batch, audit, Subject::Profile(id))?;
         batch.insert(&layout::profile_key(id), enc(&rec));
-        self.commit(batch)?;
+        self.commit_with(batch, change)?;
         Ok(removed)
     }
 
@@ -843,9 +858,9 @@ impl Store for SledStore {
         chunk[pos].status = status;
         let d = chunk[pos].clone();
         let mut batch = sled::Batch::default();
-        self.put_audit(&mut batch, audit)?;
+        let change = self.put_audit(&mut batch, audit, Subject::Profile(id))?;
         Self::put_chunk(&mut batch, id, seq / CHUNK, &chunk);
-        self.commit(batch)?;
+        self.commit_with(batch, change)?;
         Ok(d)
     }
 
@@ -904,9 +919,9 @@ impl Store for SledStore {
             return Err(StoreError::NotFound(format!("no user named {:?}", user.username)));
         }
         let mut batch = sled::Batch::default();
-        self.put_audit(&mut batch, audit)?;
+        let change = self.put_audit(&mut batch, audit, Subject::Users)?;
         batch.insert(key, enc(&user));
-        self.commit(batch)
+        self.commit_with(batch, change)
     }
 
     fn delete_user(&self, username: &str, audit: &AuditEntry) -> Result<()> {
@@ -935,16 +950,20 @@ impl Store for SledStore {
             )));
         }
         let mut batch = sled::Batch::default();
-        self.put_audit(&mut batch, audit)?;
+        let change = self.put_audit(&mut batch, audit, Subject::Users)?;
         batch.remove(key);
-        self.commit(batch)
+        self.commit_with(batch, change)
     }
 
     fn append_audit(&self, audit: &AuditEntry) -> Result<()> {
         let _g = self.lock();
         let mut batch = sled::Batch::default();
-        self.put_audit(&mut batch, audit)?;
-        self.commit(batch)
+        let change = self.put_audit(&mut batch, audit, Subject::Nothing)?;
+        self.commit_with(batch, change)
+    }
+
+    fn subscribe(&self) -> std::sync::mpsc::Receiver<Change> {
+        self.feed.subscribe()
     }
 
     fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
@@ -1379,8 +1398,12 @@ impl ImportSession for SledImport {
         }
         batch.insert(&layout::profile_key(id), enc(&*rec));
         batch.remove(&layout::journal_key(id));
-        self.store.put_audit(&mut batch, audit)?;
-        self.store.commit(batch)?;
+        let change = self.store.put_audit(
+            &mut batch,
+            audit,
+            if self.create { Subject::Profiles } else { Subject::Profile(id) },
+        )?;
+        self.store.commit_with(batch, change)?;
         self.committed = true;
         Ok(self.record.profile.clone())
     }

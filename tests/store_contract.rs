@@ -1,0 +1,472 @@
+//! The store contract: one suite that every backend passes unchanged (memory and sled now; the kitting
+//! server's client and PostgreSQL later). Each test takes a fresh store from `Fresh` and is instantiated
+//! once per backend by `contract!` at the bottom.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use kitting::domain::audit::{Actor, AuditEntry, AuditOutcome, AuditQuery, FrontEnd};
+use kitting::domain::dep::{CatalogEntry, CatalogKind, CheckIn, DepState};
+use kitting::domain::{Identifiers, NewDevice, NewProfile, Profile, Source, Status, User};
+use kitting::ops;
+use kitting::store::{
+    DepChange, ImportTarget, Lookup, MemoryStore, ProfileChange, SledStore, Store, StoreError, Subject, each_device,
+};
+
+/// A fresh, empty store of one backend (with what must live as long as it).
+struct Fresh {
+    store: Arc<dyn Store>,
+    dir: tempfile::TempDir,
+}
+
+impl Fresh {
+    fn memory() -> Fresh {
+        Fresh { store: Arc::new(MemoryStore::new()), dir: tempfile::tempdir().unwrap() }
+    }
+
+    fn sled() -> Fresh {
+        let dir = tempfile::tempdir().unwrap();
+        Fresh { store: Arc::new(SledStore::open(&dir.path().join("db")).unwrap()), dir }
+    }
+
+    fn s(&self) -> &dyn Store {
+        self.store.as_ref()
+    }
+
+    fn core(&self) -> ops::Ctx<'_> {
+        ops::Ctx::new(self.s(), Actor::named("contract", FrontEnd::Cli), Utc::now())
+    }
+
+    fn file(&self, name: &str, text: &str) -> std::path::PathBuf {
+        let p = self.dir.path().join(name);
+        std::fs::write(&p, text).unwrap();
+        p
+    }
+
+    /// Imports a CSV into a profile (created if missing) through the core; returns the report.
+    fn import(&self, profile: &str, csv: &str, dry_run: bool, skip_invalid: bool) -> kitting::csv::ImportReport {
+        let file = self.file(&format!("{profile}-{}.csv", csv.len()), csv);
+        let new = NewProfile { name: profile.into(), ..NewProfile::default() };
+        let command = ops::import::Import {
+            file,
+            to: ops::import::ImportTo::ExistingOrNew(new),
+            default_token_days: 7,
+            dry_run,
+            skip_invalid,
+            max_rows: 1_000_000,
+        };
+        ops::import::run(&self.core(), command, &mut |_| true).unwrap()
+    }
+}
+
+fn audit(what: &str) -> AuditEntry {
+    AuditEntry {
+        id: 0,
+        at: Utc::now(),
+        actor: Actor::named("contract", FrontEnd::Cli),
+        command: what.into(),
+        profile: None,
+        target: what.into(),
+        outcome: AuditOutcome::Done(what.into()),
+        counts: None,
+    }
+}
+
+fn imei(n: u64) -> String {
+    let body = format!("35{:012}", n);
+    format!("{body}{}", kitting::domain::imei::luhn_check_digit(&body))
+}
+
+fn profile(s: &dyn Store, name: &str) -> Profile {
+    let p =
+        ops::profiles::new_profile(NewProfile { name: name.into(), ..NewProfile::default() }, 7, Utc::now()).unwrap();
+    s.create_profile(p, &audit("profile.create")).unwrap()
+}
+
+fn device(imei_text: &str, serial: &str, manufacturer: &str) -> NewDevice {
+    NewDevice {
+        ids: Identifiers::parse(imei_text, serial, manufacturer).unwrap(),
+        attributes: vec![],
+        status: Status::Pending,
+        source: Source::Manual,
+    }
+}
+
+fn refused(r: Result<impl std::fmt::Debug, StoreError>) -> String {
+    match r {
+        Err(StoreError::Refused(m)) => m,
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+fn conflict(r: Result<impl std::fmt::Debug, StoreError>) -> String {
+    match r {
+        Err(StoreError::Conflict(m)) => m,
+        other => panic!("expected a conflict, got {other:?}"),
+    }
+}
+
+// --- profiles -----------------------------------------------------------------------------------
+
+fn profile_names_are_unique_ignoring_case_and_renames_keep_them_unique(f: &Fresh) {
+    let s = f.s();
+    let a = profile(s, "Dock 3");
+    assert_eq!(s.profile("dock 3").unwrap().unwrap().id, a.id);
+    let p = ops::profiles::new_profile(NewProfile { name: "DOCK 3".into(), ..Default::default() }, 7, Utc::now());
+    assert!(refused(s.create_profile(p.unwrap(), &audit("x"))).contains("already exists"));
+    let b = profile(s, "Dock 4");
+    let rename = ProfileChange { name: Some("dock 3".into()), ..Default::default() };
+    assert!(refused(s.update_profile(b.id, &rename, None, &audit("x"))).contains("already exists"));
+    let rename = ProfileChange { name: Some("Dock 5".into()), ..Default::default() };
+    let renamed = s.update_profile(b.id, &rename, None, &audit("x")).unwrap();
+    assert_eq!((renamed.name.as_str(), renamed.version), ("Dock 5", b.version + 1));
+    assert!(s.profile("Dock 4").unwrap().is_none());
+    assert_eq!(s.profiles().unwrap().iter().map(|p| p.name.as_str()).collect::<Vec<_>>(), ["Dock 3", "Dock 5"]);
+}
+
+fn a_profile_update_from_a_stale_read_is_a_conflict(f: &Fresh) {
+    let s = f.s();
+    let p = profile(s, "P");
+    let one = ProfileChange { description: Some(Some("first".into())), ..Default::default() };
+    s.update_profile(p.id, &one, Some(p.version), &audit("one")).unwrap();
+    let two = ProfileChange { description: Some(Some("second".into())), ..Default::default() };
+    conflict(s.update_profile(p.id, &two, Some(p.version), &audit("two")));
+    assert_eq!(s.profile_by_id(p.id).unwrap().unwrap().description.as_deref(), Some("first"), "kept");
+}
+
+fn references_users_must_exist_and_referenced_users_stay(f: &Fresh) {
+    let s = f.s();
+    let p = profile(s, "P");
+    let change = ProfileChange { user: Some(Some("alice".into())), ..Default::default() };
+    assert!(matches!(s.update_profile(p.id, &change, None, &audit("x")), Err(StoreError::NotFound(_))));
+    let alice = User { username: "alice".into(), ..User::default() };
+    s.put_user(alice.clone(), true, &audit("user.add")).unwrap();
+    assert!(
+        refused(s.put_user(User { username: "ALICE".into(), ..User::default() }, true, &audit("x"))).contains("exists")
+    );
+    s.update_profile(p.id, &change, None, &audit("x")).unwrap();
+    assert!(refused(s.delete_user("Alice", &audit("x"))).contains("\"P\""));
+    let org = User { organizations: vec!["Sales".into()], ..alice };
+    assert!(refused(s.put_user(org.clone(), false, &audit("x"))).contains("Sales"));
+    s.catalog_add(CatalogKind::Organization, CatalogEntry { name: "Sales".into(), description: None }, &audit("x"))
+        .unwrap();
+    s.put_user(org, false, &audit("x")).unwrap();
+    assert_eq!(s.user("ALICE").unwrap().unwrap().organizations, ["Sales"]);
+}
+
+fn deleting_a_profile_removes_its_devices_and_frees_their_identifiers(f: &Fresh) {
+    let s = f.s();
+    let a = profile(s, "A");
+    s.add_device(a.id, device(&imei(1), "", ""), &audit("x")).unwrap();
+    assert_eq!(s.delete_profile(a.id, &audit("x")).unwrap(), 1);
+    assert!(s.profile_by_id(a.id).unwrap().is_none());
+    let b = profile(s, "B");
+    s.add_device(b.id, device(&imei(1), "", ""), &audit("x")).unwrap();
+    assert!(s.check().unwrap().is_empty());
+}
+
+// --- devices ------------------------------------------------------------------------------------
+
+fn identifiers_are_unique_across_profiles(f: &Fresh) {
+    let s = f.s();
+    let a = profile(s, "A");
+    let b = profile(s, "B");
+    s.add_device(a.id, device(&imei(1), "SN1", "Zebra"), &audit("x")).unwrap();
+    let m = refused(s.add_device(b.id, device(&imei(1), "", ""), &audit("x")));
+    assert!(m.contains("already in profile \"A\""), "{m}");
+    let m = refused(s.add_device(b.id, device("", "sn1", "ZEBRA"), &audit("x")));
+    assert!(m.contains("serial number sn1 (ZEBRA) is already in profile \"A\""), "{m}");
+    s.add_device(b.id, device("", "SN1", "Honeywell"), &audit("x")).unwrap();
+    assert_eq!(s.profile_by_id(b.id).unwrap().unwrap().device_count, 1);
+    let lookup = Lookup::Serial { serial: "Sn1".into(), manufacturer: "zebra".into() };
+    assert_eq!(s.find(&lookup).unwrap().unwrap().0, a.id);
+    let both = s.candidates(None, Some("sn1")).unwrap();
+    assert_eq!(both.len(), 2, "the serial in any manufacturer");
+    assert!(s.check().unwrap().is_empty());
+}
+
+fn a_device_update_checks_duplicates_and_its_stamp(f: &Fresh) {
+    let s = f.s();
+    let a = profile(s, "A");
+    let one = s.add_device(a.id, device(&imei(1), "", ""), &audit("x")).unwrap();
+    s.add_device(a.id, device(&imei(2), "", ""), &audit("x")).unwrap();
+    let mut d = one.clone();
+    d.ids = Identifiers::parse(&imei(2), "", "").unwrap();
+    assert!(refused(s.update_device(a.id, d, Some(one.modified), &audit("x"))).contains("already in"));
+    let mut d = one.clone();
+    d.set_attribute("Asset Tag", Some("A-1"));
+    let saved = s.update_device(a.id, d, Some(one.modified), &audit("x")).unwrap();
+    assert!(saved.modified > one.modified, "the stamp moves forward");
+    let mut stale = one.clone();
+    stale.set_attribute("Asset Tag", Some("A-2"));
+    conflict(s.update_device(a.id, stale, Some(one.modified), &audit("x")));
+    assert_eq!(s.device(a.id, one.seq).unwrap().unwrap().attribute("Asset Tag"), Some("A-1"));
+    assert_eq!(s.profile_by_id(a.id).unwrap().unwrap().attributes, ["Asset Tag"]);
+}
+
+fn set_attribute_changes_many_devices_at_once_and_delete_and_status(f: &Fresh) {
+    let s = f.s();
+    let a = profile(s, "A");
+    let seqs: Vec<u32> =
+        (0..5).map(|i| s.add_device(a.id, device(&imei(i), "", ""), &audit("x")).unwrap().seq).collect();
+    let feed = s.subscribe();
+    assert_eq!(s.set_attribute(a.id, &seqs[..3], "Dept", Some("Returns"), &audit("set")).unwrap(), 3);
+    assert_eq!(feed.try_iter().count(), 1, "one change, not three");
+    let mut with = 0;
+    each_device(s, a.id, &mut |d| {
+        with += usize::from(d.attribute("Dept") == Some("Returns"));
+        true
+    })
+    .unwrap();
+    assert_eq!(with, 3);
+    assert_eq!(s.set_attribute(a.id, &seqs[..1], "Dept", None, &audit("clear")).unwrap(), 1);
+    assert_eq!(s.device(a.id, seqs[0]).unwrap().unwrap().attribute("Dept"), None);
+    let before = s.profile_by_id(a.id).unwrap().unwrap().modified;
+    let at = Utc::now();
+    let d = s.set_status(a.id, seqs[4], Status::Registered(at), &audit("register")).unwrap();
+    assert_eq!(d.status, Status::Registered(at));
+    assert_eq!(s.profile_by_id(a.id).unwrap().unwrap().modified, before, "a registration is not an inventory change");
+    assert_eq!(s.delete_devices(a.id, &seqs[..2], &audit("x")).unwrap(), 2);
+    assert_eq!(s.profile_by_id(a.id).unwrap().unwrap().device_count, 3);
+    assert!(s.device(a.id, seqs[0]).unwrap().is_none());
+    assert!(s.check().unwrap().is_empty());
+}
+
+fn devices_come_in_pages_in_order(f: &Fresh) {
+    let csv: String = std::iter::once("IMEI,Serial Number,Manufacturer\n".to_string())
+        .chain((0..2500).map(|i| format!("{},,\n", imei(i))))
+        .collect();
+    let r = f.import("P", &csv, false, false);
+    assert!(r.committed.is_some(), "{:?}", r.rejected);
+    let s = f.s();
+    let id = s.profile("P").unwrap().unwrap().id;
+    let mut seen = Vec::new();
+    let mut after = None;
+    loop {
+        let page = s.devices_page(id, after, 700).unwrap();
+        if page.is_empty() {
+            break;
+        }
+        assert!(page.len() <= 700);
+        after = page.last().map(|d| d.seq);
+        seen.extend(page.into_iter().map(|d| d.seq));
+    }
+    assert_eq!(seen.len(), 2500);
+    assert!(seen.windows(2).all(|w| w[0] < w[1]), "in order, no repeats");
+    assert_eq!(s.devices_page(id, Some(seen[10]), 1).unwrap()[0].seq, seen[11]);
+    assert!(s.devices_page(id, seen.last().copied(), 10).unwrap().is_empty());
+}
+
+// --- imports ------------------------------------------------------------------------------------
+
+fn imports_are_all_or_nothing_and_report_every_duplicate(f: &Fresh) {
+    let s = f.s();
+    let first = format!("IMEI,Serial Number,Manufacturer\n{},,\n{},,\n", imei(1), imei(2));
+    assert!(f.import("A", &first, false, false).committed.is_some());
+    let second = format!(
+        "IMEI,Serial Number,Manufacturer\n{},,\n{},,\n{},,\n,SN1,Zebra\n,sn1,zebra\n",
+        imei(3),
+        imei(1),
+        imei(3)
+    );
+    let dry = f.import("B", &second, true, false);
+    assert_eq!((dry.rows, dry.valid, dry.rejected.len()), (5, 2, 3), "counts add up: {:?}", dry.rejected);
+    let r = f.import("B", &second, false, false);
+    assert!(r.committed.is_none());
+    let lines: Vec<u64> = r.rejected.iter().map(|x| x.line).collect();
+    assert_eq!(lines, [3, 4, 6]);
+    assert!(r.rejected[0].reason().contains("already in profile \"A\""), "{:?}", r.rejected[0]);
+    assert!(r.rejected[1].reason().contains("already in this file at line 2"), "{:?}", r.rejected[1]);
+    assert!(r.rejected[2].reason().contains("already in this file at line 5"), "{:?}", r.rejected[2]);
+    assert!(s.profile("B").unwrap().is_none(), "nothing written, not even the profile");
+    let r = f.import("B", &second, false, true);
+    assert_eq!(r.committed.as_ref().map(|p| p.device_count), Some(2));
+    assert!(s.check().unwrap().is_empty());
+}
+
+fn a_dropped_import_session_writes_nothing_and_a_dry_run_takes_no_writer_lock(f: &Fresh) {
+    let s = f.s();
+    let a = profile(s, "A");
+    let session = s.begin_import(ImportTarget::Existing(a.id), false).unwrap();
+    // A dry run holds no writer lock: a change goes through while it is open.
+    s.add_device(a.id, device(&imei(9), "", ""), &audit("x")).unwrap();
+    drop(session);
+    let csv = format!("IMEI,Serial Number,Manufacturer\n{},,\n", imei(10));
+    let file = f.file("x.csv", &csv);
+    let opts = kitting::csv::android::ImportOptions { dry_run: false, skip_invalid: false, max_rows: 10 };
+    let checked = kitting::csv::android::check(s, &file, ImportTarget::Existing(a.id), &opts, &mut |_| true).unwrap();
+    assert_eq!(checked.report.valid, 1);
+    let session = checked.session;
+    // The session owns what it needs: it moves to another thread and is dropped there.
+    std::thread::spawn(move || drop(session)).join().unwrap();
+    assert_eq!(s.profile_by_id(a.id).unwrap().unwrap().device_count, 1);
+    assert!(s.find(&Lookup::Imei(kitting::domain::Imei::parse(&imei(10)).unwrap())).unwrap().is_none());
+    assert!(s.check().unwrap().is_empty());
+}
+
+// --- DEP ----------------------------------------------------------------------------------------
+
+fn dep(f: &Fresh, csv: &str) -> kitting::csv::dep::DepReport {
+    let file = f.file(&format!("dep-{}.csv", csv.len()), csv);
+    let command = ops::dep::DepImport { file, dry_run: false, skip_invalid: false, max_rows: 1000 };
+    ops::dep::import(&f.core(), command, &mut |_| true).unwrap()
+}
+
+fn dep_records_are_unique_ignoring_case_and_read_only_once_checked_in(f: &Fresh) {
+    let s = f.s();
+    let r = dep(f, "Identifier,OS,Code,Serial\nD1,ios,CODE0001,F2LX1\nD2,ios,CODE0002,F2LX2\n");
+    assert!(r.committed && r.devices_created == 2, "{:?}", r.rejected);
+    let stored = s.dep_device("d1").unwrap().unwrap();
+    assert_eq!(stored.identifier, "D1");
+    let again = DepChange {
+        users: vec![],
+        devices: vec![kitting::store::DeviceWrite { device: stored.clone(), create: true, mail: false, expect: None }],
+    };
+    assert!(refused(s.dep_apply(again, &audit("x"))).contains("exists already"));
+    let presented = CheckIn { code: "CODE0001".into(), serial: Some("DEPSN1".into()), ..Default::default() };
+    let checked = ops::dep::check_in(&f.core(), ops::dep::DepCheckIn { identifier: "D1".into(), presented }).unwrap();
+    assert!(matches!(checked.state, DepState::CheckedIn { .. }));
+    // A stale write of the record (from before the check-in) is a conflict.
+    let mut late = stored.clone();
+    late.display_name = Some("late".into());
+    conflict(s.dep_put(late, stored.modified, &audit("x")));
+    let update = DepChange {
+        users: vec![],
+        devices: vec![kitting::store::DeviceWrite {
+            device: stored.clone(),
+            create: false,
+            mail: false,
+            expect: Some(checked.modified),
+        }],
+    };
+    assert!(refused(s.dep_apply(update, &audit("x"))).contains("checked in"));
+    // One DEP device serial checks in on one record only.
+    let presented = CheckIn { code: "CODE0002".into(), serial: Some("depsn1".into()), ..Default::default() };
+    let m = ops::dep::check_in(&f.core(), ops::dep::DepCheckIn { identifier: "D2".into(), presented }).unwrap_err();
+    assert!(m.to_string().contains("already checked in as D1"), "{m}");
+    s.dep_delete("d2", &audit("x")).unwrap();
+    assert!(s.dep_device("D2").unwrap().is_none());
+}
+
+fn catalog_entries_are_referenced_and_renames_follow(f: &Fresh) {
+    let s = f.s();
+    for (kind, name) in
+        [(CatalogKind::Tag, "lobby"), (CatalogKind::Template, "std"), (CatalogKind::Organization, "Sales")]
+    {
+        s.catalog_add(kind, CatalogEntry { name: name.into(), description: None }, &audit("x")).unwrap();
+    }
+    let r = dep(f, "UserName,Organizations,Identifier,OS,Template,DeviceTags\ntaro,Sales,D1,ios,std,lobby\n");
+    assert!(r.committed, "{:?}", r.rejected);
+    let r = dep(f, "Identifier,OS,DeviceTags\nD2,ios,nope\n");
+    assert!(!r.committed && r.rejected[0].reason().contains("nope"), "{:?}", r.rejected);
+    let m = refused(s.catalog_delete(CatalogKind::Tag, "lobby", &audit("x")));
+    assert!(m.contains("device D1"), "{m}");
+    let n = s
+        .catalog_update(CatalogKind::Tag, "lobby", CatalogEntry { name: "hall".into(), description: None }, &audit("x"))
+        .unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(s.dep_device("D1").unwrap().unwrap().tags, ["hall"]);
+    let n = s
+        .catalog_update(
+            CatalogKind::Organization,
+            "Sales",
+            CatalogEntry { name: "Eigyo".into(), description: None },
+            &audit("x"),
+        )
+        .unwrap();
+    assert_eq!(n, 1);
+    assert_eq!(s.user("taro").unwrap().unwrap().organizations, ["Eigyo"]);
+    assert!(refused(s.delete_user("taro", &audit("x"))).contains("D1"), "the owner of a DEP device stays");
+    assert_eq!(s.catalog(CatalogKind::Tag).unwrap().iter().map(|e| e.name.as_str()).collect::<Vec<_>>(), ["hall"]);
+}
+
+fn registration_emails_queue_and_are_marked_written(f: &Fresh) {
+    let s = f.s();
+    dep(f, "Identifier,OS,RegistrationEmail\nD1,ios,a@example.com\nD2,ios,b@example.com\n");
+    let mails = s.outbox().unwrap();
+    assert_eq!(mails.len(), 2);
+    s.mark_written(&[mails[0].id], &audit("x")).unwrap();
+    let after = s.outbox().unwrap();
+    assert_eq!(after.iter().map(|m| m.written).collect::<Vec<_>>(), [true, false]);
+}
+
+// --- audit and feed -----------------------------------------------------------------------------
+
+fn every_change_is_audited_in_order_and_told_to_subscribers(f: &Fresh) {
+    let s = f.s();
+    let feed = s.subscribe();
+    let p = profile(s, "P");
+    s.add_device(p.id, device(&imei(1), "", ""), &audit("device.add")).unwrap();
+    // A refused change writes no entry and tells nobody; the core records the refusal on its own.
+    refused(s.add_device(p.id, device(&imei(1), "", ""), &audit("device.add")));
+    let mut refusal = audit("device.add");
+    refusal.outcome = AuditOutcome::Refused("duplicate".into());
+    s.append_audit(&refusal).unwrap();
+    let changes: Vec<_> = feed.try_iter().collect();
+    let subjects: Vec<Subject> = changes.iter().map(|c| c.subject).collect();
+    assert_eq!(subjects, [Subject::Profiles, Subject::Profile(p.id), Subject::Nothing]);
+    assert_eq!(changes[1].entry.actor.user, "contract");
+    let entries = s.audit(&AuditQuery::default()).unwrap();
+    assert_eq!(entries.len(), 3);
+    assert!(entries.windows(2).all(|w| w[0].id > w[1].id), "newest first, ids increasing with time");
+    assert_eq!(entries[0].outcome, AuditOutcome::Refused("duplicate".into()));
+    assert_eq!(entries.iter().map(|e| changes.iter().any(|c| c.entry.id == e.id)).filter(|x| *x).count(), 3);
+    let limited = s.audit(&AuditQuery { limit: Some(1), ..Default::default() }).unwrap();
+    assert_eq!(limited[0].id, entries[0].id);
+    // An import is one entry and one change.
+    let csv: String =
+        std::iter::once("IMEI\n".to_string()).chain((10..200).map(|i| format!("{}\n", imei(i)))).collect();
+    f.import("P", &csv, false, false);
+    assert_eq!(feed.try_iter().count(), 1);
+    assert_eq!(s.audit(&AuditQuery::default()).unwrap().len(), 4);
+}
+
+fn a_second_handle_sees_changes_through_its_feed(f: &Fresh) {
+    let s = f.store.clone();
+    let feed = s.subscribe();
+    let writer = {
+        let s = s.clone();
+        std::thread::spawn(move || {
+            let core = ops::Ctx::new(s.as_ref(), Actor::named("other", FrontEnd::Workstation), Utc::now());
+            let c = ops::profiles::CreateProfile {
+                profile: NewProfile { name: "Q".into(), ..Default::default() },
+                default_token_days: 7,
+            };
+            ops::profiles::create(&core, c).unwrap();
+        })
+    };
+    let change = feed.recv_timeout(std::time::Duration::from_secs(10)).expect("the change arrives");
+    writer.join().unwrap();
+    assert_eq!(change.subject, Subject::Profiles);
+    assert_eq!((change.entry.actor.user.as_str(), change.entry.command.as_str()), ("other", "profile.create"));
+    assert!(s.profile("q").unwrap().is_some());
+}
+
+macro_rules! contract {
+    ($($name:ident),* $(,)?) => {
+        mod memory {
+            $( #[test] fn $name() { super::$name(&super::Fresh::memory()) } )*
+        }
+        mod sled {
+            $( #[test] fn $name() { super::$name(&super::Fresh::sled()) } )*
+        }
+    };
+}
+
+contract!(
+    profile_names_are_unique_ignoring_case_and_renames_keep_them_unique,
+    a_profile_update_from_a_stale_read_is_a_conflict,
+    references_users_must_exist_and_referenced_users_stay,
+    deleting_a_profile_removes_its_devices_and_frees_their_identifiers,
+    identifiers_are_unique_across_profiles,
+    a_device_update_checks_duplicates_and_its_stamp,
+    set_attribute_changes_many_devices_at_once_and_delete_and_status,
+    devices_come_in_pages_in_order,
+    imports_are_all_or_nothing_and_report_every_duplicate,
+    a_dropped_import_session_writes_nothing_and_a_dry_run_takes_no_writer_lock,
+    dep_records_are_unique_ignoring_case_and_read_only_once_checked_in,
+    catalog_entries_are_referenced_and_renames_follow,
+    registration_emails_queue_and_are_marked_written,
+    every_change_is_audited_in_order_and_told_to_subscribers,
+    a_second_handle_sees_changes_through_its_feed,
+);
