@@ -28,12 +28,14 @@ pub struct Actor {
     pub ssh_client: Option<String>,
     pub host: String,
     pub front_end: FrontEnd,
+    /// Tells one running kitting from another (a workstation ignores the changes it made itself).
+    pub session: String,
 }
 
 impl Actor {
     /// A fixed actor for tests and tools.
     pub fn named(user: &str, front_end: FrontEnd) -> Actor {
-        Actor { user: user.into(), ssh_client: None, host: "localhost".into(), front_end }
+        Actor { user: user.into(), ssh_client: None, host: "localhost".into(), front_end, session: user.into() }
     }
 
     /// `user@host`, with `from ADDRESS` when over SSH.

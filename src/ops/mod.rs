@@ -156,7 +156,10 @@ pub fn actor_of_process(front_end: FrontEnd) -> Actor {
         .ok()
         .and_then(|c| c.split_whitespace().next().map(str::to_string))
         .filter(|a| !a.is_empty());
-    Actor { user: os_user(), ssh_client, host: host_name(), front_end }
+    let mut nonce = [0u8; 6];
+    let _ = getrandom::fill(&mut nonce);
+    let session = format!("{}-{}", std::process::id(), nonce.iter().map(|b| format!("{b:02x}")).collect::<String>());
+    Actor { user: os_user(), ssh_client, host: host_name(), front_end, session }
 }
 
 fn os_user() -> String {

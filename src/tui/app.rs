@@ -39,6 +39,8 @@ pub enum TaskMsg {
     Validated(Result<WizardReport, String>),
     Imported(Result<WizardReport, String>),
     Exported(Result<(u64, PathBuf), String>),
+    /// A change committed by someone else (another workstation, a command, another thread).
+    Changed(Box<crate::store::Change>),
     /// All the devices of a profile, read in the background after the first page was shown.
     Devices {
         profile: ProfileId,
@@ -250,6 +252,7 @@ pub enum Screen {
     DepDevice(Box<DepDetailState>),
     Users(UsersState),
     Catalog(Box<CatalogState>),
+    Audit(Box<super::audit::AuditState>),
 }
 
 /// The workstation's tabs; each keeps its own screens while another is shown.
@@ -259,10 +262,11 @@ pub enum Tab {
     Dep,
     Users,
     Catalog,
+    Audit,
 }
 
 impl Tab {
-    pub const ALL: [Tab; 4] = [Tab::Profiles, Tab::Dep, Tab::Users, Tab::Catalog];
+    pub const ALL: [Tab; 5] = [Tab::Profiles, Tab::Dep, Tab::Users, Tab::Catalog, Tab::Audit];
 
     pub fn title(self) -> &'static str {
         match self {
@@ -270,6 +274,7 @@ impl Tab {
             Tab::Dep => "DEP devices",
             Tab::Users => "Users",
             Tab::Catalog => "Catalog",
+            Tab::Audit => "Audit",
         }
     }
 
@@ -284,6 +289,7 @@ impl Tab {
             Tab::Dep => Screen::Dep(Box::default()),
             Tab::Users => Screen::Users(UsersState::default()),
             Tab::Catalog => Screen::Catalog(Box::default()),
+            Tab::Audit => Screen::Audit(Box::default()),
         }
     }
 }
@@ -305,6 +311,7 @@ impl Screen {
             Screen::Users(u) => Some((&mut u.cursor, u.users.len())),
             Screen::Dep(l) => Some((&mut l.cursor, l.view.len())),
             Screen::Catalog(c) => Some((&mut c.cursor, c.rows.len())),
+            Screen::Audit(a) => Some((&mut a.cursor, a.view.len())),
             Screen::Qr(_) | Screen::DepDevice(_) => None,
         }
     }
@@ -315,6 +322,7 @@ impl Screen {
             Screen::Profiles(p) => Some(&mut p.filter),
             Screen::Detail(d) => Some(&mut d.filter),
             Screen::Dep(l) => Some(&mut l.filter),
+            Screen::Audit(a) => Some(&mut a.filter),
             _ => None,
         }
     }
@@ -324,6 +332,7 @@ impl Screen {
             Screen::Profiles(p) => Some(&p.filter),
             Screen::Detail(d) => Some(&d.filter),
             Screen::Dep(l) => Some(&l.filter),
+            Screen::Audit(a) => Some(&a.filter),
             _ => None,
         }
     }
@@ -337,6 +346,7 @@ impl Screen {
             Screen::Dep(_) => Context::Dep,
             Screen::DepDevice(_) => Context::DepDevice,
             Screen::Catalog(_) => Context::Catalog,
+            Screen::Audit(_) => Context::Audit,
         }
     }
 }
@@ -608,6 +618,7 @@ impl App {
                 Screen::Dep(l) => l.reload(store.as_ref())?,
                 Screen::DepDevice(d) => d.reload(store.as_ref())?,
                 Screen::Catalog(c) => c.reload(store.as_ref())?,
+                Screen::Audit(a) => a.reload(store.as_ref())?,
                 Screen::Qr(_) => {}
             }
             screen.fit_cursor(rows);
@@ -790,6 +801,11 @@ impl App {
             Context::Dep => self.dep_action(action),
             Context::DepDevice => self.dep_device_action(action),
             Context::Catalog => self.catalog_action(action),
+            Context::Audit => match action {
+                Action::Filter => self.start_filter(),
+                Action::Back => self.back(),
+                _ => {}
+            },
             _ => {}
         }
     }
@@ -1544,6 +1560,16 @@ impl App {
     /// A message from work off the UI thread.
     pub fn on_task(&mut self, msg: TaskMsg) {
         match msg {
+            TaskMsg::Changed(change) => {
+                // This workstation's own changes are shown already, by the command that made them.
+                if change.entry.actor.session == self.actor.session {
+                    return;
+                }
+                let audit_shown = matches!(self.screen(), Screen::Audit(_));
+                if change.subject != crate::store::Subject::Nothing || audit_shown {
+                    self.reload_or_report();
+                }
+            }
             TaskMsg::Progress { rows, bytes, total_bytes, elapsed_ms } => {
                 if let Some(Modal::Wizard(w)) = &mut self.modal {
                     w.progress = Some((rows, bytes, total_bytes, elapsed_ms));
@@ -1623,6 +1649,7 @@ fn refilter(screen: &mut Screen, rows: u16) {
         Screen::Profiles(p) => p.rebuild(),
         Screen::Detail(d) => d.rebuild(),
         Screen::Dep(l) => l.rebuild(),
+        Screen::Audit(a) => a.rebuild(),
         _ => {}
     }
     screen.fit_cursor(rows);

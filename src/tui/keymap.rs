@@ -18,11 +18,12 @@ pub enum Context {
     DepDevice,
     Users,
     Catalog,
+    Audit,
     Dialog,
 }
 
 impl Context {
-    pub const ALL: [Context; 10] = [
+    pub const ALL: [Context; 11] = [
         Context::Global,
         Context::Table,
         Context::Profiles,
@@ -32,6 +33,7 @@ impl Context {
         Context::DepDevice,
         Context::Users,
         Context::Catalog,
+        Context::Audit,
         Context::Dialog,
     ];
 
@@ -46,6 +48,7 @@ impl Context {
             Context::DepDevice => "dep_device",
             Context::Users => "users",
             Context::Catalog => "catalog",
+            Context::Audit => "audit",
             Context::Dialog => "dialog",
         }
     }
@@ -61,6 +64,7 @@ impl Context {
             Context::DepDevice => "DEP device",
             Context::Users => "Users",
             Context::Catalog => "Catalog",
+            Context::Audit => "Audit",
             Context::Dialog => "Dialogs and forms",
         }
     }

@@ -6,6 +6,7 @@
 
 pub mod action;
 pub mod app;
+pub mod audit;
 pub mod dep;
 mod dep_view;
 pub mod form;
@@ -110,6 +111,16 @@ pub fn run(mut app: App) -> Result<(), String> {
     std::thread::spawn(move || {
         while let Ok(m) = task_rx.recv() {
             if forward.send(Msg::from(m)).is_err() {
+                break;
+            }
+        }
+    });
+    // Changes committed by others, as the store's feed tells them: the screens update without a key.
+    let feed = app.store.subscribe();
+    let changes = tx.clone();
+    std::thread::spawn(move || {
+        while let Ok(c) = feed.recv() {
+            if changes.send(Msg::from(TaskMsg::Changed(Box::new(c)))).is_err() {
                 break;
             }
         }

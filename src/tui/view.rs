@@ -39,6 +39,8 @@ pub fn table_rows(screen: &Screen, height: u16) -> usize {
             Screen::Detail(_) => DETAIL_HEAD_ROWS + 2,
             // filter line + table header
             Screen::Dep(_) => 2,
+            // filter line + table header + the selected entry
+            Screen::Audit(_) => 2 + super::audit::DETAIL_ROWS,
             // table header
             Screen::Users(_) | Screen::Catalog(_) | Screen::Qr(_) | Screen::DepDevice(_) => 1,
         };
@@ -102,6 +104,7 @@ pub fn render(app: &App, frame: &mut Frame) {
         Screen::Dep(l) => dep_view::dep_list(app, l, body, frame),
         Screen::DepDevice(d) => dep_view::dep_device(app, d, body, frame),
         Screen::Catalog(c) => dep_view::catalog(app, c, body, frame),
+        Screen::Audit(a) => super::audit::draw(app, a, body, frame),
     }
     if let Some((level, msg)) = &app.status {
         let style = if *level == Level::Error { t.error } else { t.ok };
@@ -527,8 +530,12 @@ fn help_lines(app: &App) -> Vec<Line<'static>> {
     let t = &app.theme;
     let mut lines = Vec::new();
     for context in Context::ALL {
+        let bindings: Vec<_> = app.keymap.bindings(context).collect();
+        if bindings.is_empty() {
+            continue;
+        }
         lines.push(Line::from(Span::styled(context.title(), t.header)));
-        for (action, keys) in app.keymap.bindings(context) {
+        for (action, keys) in bindings {
             let keys: Vec<String> = keys.iter().map(|k| k.label()).collect();
             lines.push(Line::from(vec![
                 Span::styled(format!("  {:<18}", keys.join(", ")), t.key),

@@ -1,0 +1,139 @@
+//! The workstation on the one core: the Audit tab, screens that update from the change feed, conflicts
+//! that keep what the technician typed, and rules that are the command line's too.
+
+mod common;
+
+use chrono::{DateTime, Utc};
+use common::tui::*;
+use kitting::domain::NewProfile;
+use kitting::domain::audit::{Actor, FrontEnd};
+use kitting::ops;
+use kitting::store::Store;
+use kitting::tui::action::Action;
+use kitting::tui::app::{App, Modal, Screen, Tab, TaskMsg};
+use kitting::tui::theme::ThemeName;
+use ratatui::crossterm::event::KeyCode;
+
+fn snapshots(app: &mut App, name: &str) {
+    for (w, h) in [(80, 24), (120, 40)] {
+        insta::assert_snapshot!(format!("{name}_{w}x{h}"), screen(app, w, h));
+    }
+}
+
+fn at(s: &str) -> DateTime<Utc> {
+    DateTime::parse_from_rfc3339(s).unwrap().with_timezone(&Utc)
+}
+
+/// The core as another technician, at a pinned time.
+fn other<'a>(fx: &'a Fixture, who: &str, when: &str) -> ops::Ctx<'a> {
+    let mut actor = Actor::named(who, FrontEnd::Cli);
+    actor.ssh_client = Some("192.0.2.7".into());
+    ops::Ctx::new(fx.store.as_ref(), actor, at(when))
+}
+
+#[test]
+fn the_audit_tab_lists_entries_newest_first_filters_and_shows_the_details() {
+    let fx = Fixture::new();
+    let csv = fx.dir.path().join("dock3.csv");
+    std::fs::write(&csv, "IMEI\n490154203237518\n490154203237518\n356938035643809\n").unwrap();
+    let new = NewProfile { name: "Dock 3".into(), token_days: Some(14), ..NewProfile::default() };
+    let import = ops::import::Import {
+        file: csv,
+        to: ops::import::ImportTo::New(new),
+        default_token_days: 7,
+        dry_run: false,
+        skip_invalid: true,
+        max_rows: 100,
+    };
+    ops::import::run(&other(&fx, "alice", "2026-12-01T09:00:00Z"), import, &mut |_| true).unwrap();
+    let dup =
+        ops::devices::AddDevice { profile: "Dock 3".into(), imei: "356938035643809".into(), ..Default::default() };
+    ops::devices::add(&other(&fx, "bob", "2026-12-01T09:05:00Z"), dup).unwrap_err();
+    let user = kitting::domain::User { username: "carol".into(), ..Default::default() };
+    ops::users::add(&other(&fx, "bob", "2026-12-01T09:10:00Z"), ops::users::AddUser { user }).unwrap();
+
+    let mut app = fx.app(ThemeName::NoColor);
+    app.switch_tab(Tab::Audit);
+    let Screen::Audit(a) = app.screen() else { panic!("the Audit tab") };
+    let commands: Vec<&str> = a.entries.iter().map(|e| e.command.as_str()).collect();
+    assert_eq!(commands, ["user.add", "device.add", "import"]);
+    app.update(Action::Bottom);
+    snapshots(&mut app, "audit_import_selected");
+    let text = screen(&mut app, 120, 40);
+    assert!(text.contains("rows 3, valid 2, rejected 1, created 2, updated 0"), "{text}");
+    assert!(text.contains("alice@localhost from 192.0.2.7"), "{text}");
+    app.update(Action::Filter);
+    type_text(&mut app, "refused");
+    let Screen::Audit(a) = app.screen() else { panic!() };
+    assert_eq!(a.view.len(), 1);
+    let text = screen(&mut app, 120, 40);
+    assert!(text.contains("IMEI 356938035643809 is already in profile \"Dock 3\""), "{text}");
+}
+
+#[test]
+fn a_change_made_elsewhere_appears_without_a_key_press_and_a_screen_ignores_its_own() {
+    let fx = Fixture::new();
+    fx.import("Dock 3", DEVICES);
+    let mut watcher = fx.app(ThemeName::Dark);
+    let feed = fx.store.subscribe();
+    // Someone else renames the profile: the watching workstation is told and shows it.
+    let rename = ops::profiles::EditProfile {
+        profile: "Dock 3".into(),
+        rename: Some("Dock 9".into()),
+        description: None,
+        expect: None,
+    };
+    ops::profiles::edit(&other(&fx, "alice", "2026-12-01T10:00:00Z"), rename).unwrap();
+    let change = feed.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
+    assert!(!screen(&mut watcher, 120, 40).contains("Dock 9"), "not before the change arrives");
+    watcher.on_task(TaskMsg::Changed(Box::new(change)));
+    assert!(screen(&mut watcher, 120, 40).contains("Dock 9"));
+
+    // Its own change comes back through the feed too, and is not read again.
+    watcher.update(Action::Open);
+    watcher.update(Action::Delete);
+    watcher.update(Action::Confirm);
+    let own = feed.recv_timeout(std::time::Duration::from_secs(5)).unwrap();
+    assert_eq!(own.entry.actor.session, watcher.actor.session);
+    watcher.status = Some((kitting::tui::app::Level::Info, "marker".into()));
+    watcher.on_task(TaskMsg::Changed(Box::new(own)));
+    assert_eq!(watcher.status.as_ref().map(|(_, m)| m.as_str()), Some("marker"), "nothing happened");
+}
+
+#[test]
+fn a_save_over_someone_elses_change_is_a_conflict_that_keeps_what_was_typed() {
+    let fx = Fixture::new();
+    fx.import("Dock 3", DEVICES);
+    let mut app = fx.app(ThemeName::Dark);
+    app.update(Action::EditProfile);
+    key(&mut app, KeyCode::Tab);
+    type_text(&mut app, " (mine)");
+    let edit = ops::profiles::EditProfile {
+        profile: "Dock 3".into(),
+        rename: None,
+        description: Some("theirs".into()),
+        expect: None,
+    };
+    ops::profiles::edit(&other(&fx, "alice", "2026-12-01T10:00:00Z"), edit).unwrap();
+    app.update(Action::Confirm);
+    let Some(Modal::Form(form)) = &app.modal else { panic!("the form stays open") };
+    let error = form.error.as_deref().unwrap();
+    assert!(error.contains("was changed by alice@localhost"), "{error}");
+    assert!(error.contains("keeps what you typed"), "{error}");
+    assert_eq!(form.value("Description"), "Kitting line 1 (mine)");
+    assert_eq!(fx.store.profile("Dock 3").unwrap().unwrap().description.as_deref(), Some("theirs"), "not undone");
+}
+
+#[test]
+fn the_workstation_refuses_what_the_command_line_refuses() {
+    let fx = Fixture::new();
+    fx.import("Dock 3", DEVICES);
+    let mut app = fx.app(ThemeName::Dark);
+    app.update(Action::EditProfile);
+    key(&mut app, KeyCode::Tab);
+    type_text(&mut app, &"x".repeat(300));
+    app.update(Action::Confirm);
+    let Some(Modal::Form(form)) = &app.modal else { panic!("the form stays open") };
+    assert!(form.error.as_deref().unwrap().contains("256"), "{:?}", form.error);
+    assert_eq!(fx.store.profile("Dock 3").unwrap().unwrap().description.as_deref(), Some("Kitting line 1"));
+}
