@@ -3,8 +3,8 @@
 //!
 //!   cargo run --release --example change_bytes DB PROFILE
 //!
-//! Runs, on a copy-free open of DB (it changes it: run it on a scratch database): device add, device
-//! edit, device delete, token refresh, register; prints each one's bytes.
+//! Runs ROUNDS times (default 9) on DB (it changes it: run it on a scratch copy): device add, device
+//! edit, register, device delete, token refresh; prints each one's median, least and most bytes.
 
 use chrono::Utc;
 use kitting::domain::audit::{Actor, FrontEnd};
@@ -29,15 +29,19 @@ fn main() {
     let devices: u64 = store.profiles().unwrap().iter().map(|p| p.device_count).sum();
     println!("database: {devices} devices");
     let core = || ops::Ctx::new(&store, Actor::named("bench", FrontEnd::Cli), Utc::now());
+    let figures = std::cell::RefCell::new(Vec::<(String, Vec<u64>)>::new());
     let measure = |what: &str, f: &mut dyn FnMut()| {
         let before = written();
         f();
         let bytes = written() - before;
-        println!("{what:<16} {:>9} bytes ({:.1} KB)", bytes, bytes as f64 / 1024.0);
+        let mut all = figures.borrow_mut();
+        match all.iter_mut().find(|(w, _)| w == what) {
+            Some((_, v)) => v.push(bytes),
+            None => all.push((what.to_string(), vec![bytes])),
+        }
     };
-    let rounds: u64 = std::env::var("ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(3);
+    let rounds: u64 = std::env::var("ROUNDS").ok().and_then(|r| r.parse().ok()).unwrap_or(9);
     for round in 0..rounds {
-        println!("round {}", round + 1);
         let id = 7_000_000 + u64::from(std::process::id()) * 10 + round;
         measure("device add", &mut || {
             let c = ops::devices::AddDevice {
@@ -78,5 +82,17 @@ fn main() {
             ops::tokens::refresh(&core(), ops::tokens::RefreshToken { profile: profile.clone(), days: 7 })
                 .expect("refresh");
         });
+    }
+    println!("{rounds} rounds; bytes written by one command (sled writes a consolidated page now and then,");
+    println!("which is the maximum):");
+    for (what, mut v) in figures.into_inner() {
+        v.sort_unstable();
+        let kb = |b: u64| b as f64 / 1024.0;
+        println!(
+            "{what:<16} median {:>7.1} KB   min {:>7.1} KB   max {:>7.1} KB",
+            kb(v[v.len() / 2]),
+            kb(v[0]),
+            kb(v[v.len() - 1])
+        );
     }
 }

@@ -7,29 +7,41 @@
 //! | `p` + profile id (u32 BE)         | `ProfileRecord` (the profile and its next device sequence number) |
 //! | `n` + lower-cased profile name    | profile id: the unique-name index                  |
 //! | `d` + profile id + chunk (u32 BE) | up to `CHUNK` devices, seq / CHUNK = chunk          |
-//! | `i` + bucket (u16 BE)             | IMEI index bucket: sorted 16-byte records          |
-//! | `s` + bucket (u16 BE)             | serial index bucket: sorted 16-byte records        |
+//! | `i` + first index key (u64 BE)    | IMEI index bucket: sorted 16-byte records          |
+//! | `s` + first index key (u64 BE)    | serial index bucket: sorted 16-byte records        |
+//! | `mdir_i`, `mdir_s`                | each index's directory: the first keys of its buckets |
 //! | `u` + lower-cased username        | a user                                             |
 //! | `j` + profile id                  | journal: an import is staging chunks from this chunk on |
 //! | `a` + entry id (u64 BE)           | an audit entry (append-only)                       |
 //!
 //! Index records are `key u64 | profile u32 | seq u32`, big-endian, so byte order is numeric order and a
-//! bucket is binary-searched in place. The IMEI index keys by the IMEI itself (exact); the serial index
-//! keys by a 64-bit FNV-1a hash of the upper-cased serial, and every hit is confirmed on the device
-//! record (which also compares the manufacturer). A device in chunks of 1,024 and 128 buckets per index
-//! means an import of 200,000 devices writes about 200 + 256 keys instead of 600,000, and a single
-//! edit rewrites one chunk and one or two buckets. sled pays per value written (page consolidation, and
-//! the snapshot at close), so fewer, larger buckets are cheaper: see the README and `examples/sledprobe.rs`.
+//! bucket is binary-searched in place. The key is the index key: the IMEI, or a 64-bit FNV-1a hash of the
+//! upper-cased serial (every serial hit is confirmed on the device record, which also compares the
+//! manufacturer), spread by the splitmix64 finalizer (`index_key`, a bijection, so equal keys stay equal
+//! and the IMEI can be read back with `raw_key`).
+//!
+//! Each index is split into buckets by key range. A bucket holds the keys from its first key (its name)
+//! to the next bucket's; the index's directory lists the first keys. A bucket that grows past
+//! `BUCKET_MAX` records splits in two, so a single change rewrites at most one chunk and one bucket per
+//! index it touches, however large the database (at most 16 KB each, schema 5; schema 4 had 128 buckets
+//! per index that grew with the database: 125 KB each at 1,000,000 devices). An import fills buckets to
+//! `BUCKET_FILL`, leaving room to grow. sled pays per value written, which is why buckets are not smaller.
 
 use serde::{Deserialize, Serialize};
 
 use crate::domain::{DeviceSeq, Profile, ProfileId};
 
 /// 3: users gained description and organizations; DEP device information, catalog and outbox keys.
-pub const SCHEMA_VERSION: u32 = 4;
+/// 4: tokens keep their lifetime, profiles their version; the audit trail. 5: index buckets by key range.
+pub const SCHEMA_VERSION: u32 = 5;
 pub const CHUNK: u32 = 1024;
-pub const BUCKETS: u16 = 128;
+/// Partitions of an import's new index records, by the top bits of the index key (so, in key order).
+pub const SLOTS: usize = 128;
 pub const RECORD: usize = 16;
+/// A bucket with more records splits.
+pub const BUCKET_MAX: usize = 1024;
+/// How full an import leaves the buckets it writes.
+pub const BUCKET_FILL: usize = 768;
 
 pub const META_SCHEMA: &[u8] = b"mschema";
 pub const META_NEXT_PROFILE: &[u8] = b"mnext_profile";
@@ -112,20 +124,87 @@ impl Index {
     }
 }
 
-pub fn bucket_key(index: Index, bucket: u16) -> [u8; 3] {
-    let b = bucket.to_be_bytes();
-    [index.prefix(), b[0], b[1]]
+/// A bucket's key: the index's prefix and the bucket's first index key.
+pub fn bucket_key(index: Index, start: u64) -> [u8; 9] {
+    let mut k = [index.prefix(); 9];
+    k[1..].copy_from_slice(&start.to_be_bytes());
+    k
 }
 
-/// The splitmix64 finalizer: spreads IMEIs (which share their leading digits) over the buckets.
+pub fn dir_key(index: Index) -> &'static [u8] {
+    match index {
+        Index::Imei => b"mdir_i",
+        Index::Serial => b"mdir_s",
+    }
+}
+
+pub fn encode_dir(starts: &[u64]) -> Vec<u8> {
+    starts.iter().flat_map(|s| s.to_be_bytes()).collect()
+}
+
+pub fn decode_dir(bytes: &[u8]) -> Vec<u64> {
+    bytes.chunks_exact(8).map(|b| u64::from_be_bytes(b.try_into().expect("8 bytes"))).collect()
+}
+
+/// The first key of the bucket that holds `key`: the greatest start at or below it (0 when none is).
+pub fn covering(starts: &[u64], key: u64) -> u64 {
+    match starts.partition_point(|&s| s <= key) {
+        0 => 0,
+        i => starts[i - 1],
+    }
+}
+
+/// A bucket's records cut into buckets of at most `size` (when it holds more than `max`), never between
+/// two records of the same key. The first piece keeps `start`; each other begins at its first key.
+pub fn split(start: u64, recs: Vec<Rec>, max: usize, size: usize) -> Vec<(u64, Vec<Rec>)> {
+    if recs.len() <= max {
+        return vec![(start, recs)];
+    }
+    let mut out: Vec<(u64, Vec<Rec>)> = Vec::new();
+    let mut current: Vec<Rec> = Vec::with_capacity(size);
+    for r in recs {
+        if current.len() >= size && current.last().is_some_and(|l| l.key != r.key) {
+            let s = if out.is_empty() { start } else { current[0].key };
+            out.push((s, std::mem::take(&mut current)));
+        }
+        current.push(r);
+    }
+    if !current.is_empty() {
+        let s = if out.is_empty() { start } else { current[0].key };
+        out.push((s, current));
+    }
+    out
+}
+
+/// The splitmix64 finalizer: spreads IMEIs (which share their leading digits) over the key range.
 fn mix(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
     z ^ (z >> 31)
 }
 
-pub fn bucket_of(key: u64) -> u16 {
-    (mix(key) % u64::from(BUCKETS)) as u16
+/// The inverse of `mix`.
+fn unmix(mut z: u64) -> u64 {
+    z ^= (z >> 31) ^ (z >> 62);
+    z = z.wrapping_mul(0x3196_42b2_d24d_8ec3);
+    z ^= (z >> 27) ^ (z >> 54);
+    z = z.wrapping_mul(0x96de_1b17_3f11_9089);
+    z ^ (z >> 30) ^ (z >> 60)
+}
+
+/// The index key of an IMEI (as a number) or of a serial hash.
+pub fn index_key(raw: u64) -> u64 {
+    mix(raw)
+}
+
+/// The IMEI (or serial hash) an index key stands for.
+pub fn raw_key(key: u64) -> u64 {
+    unmix(key)
+}
+
+/// The slot of an index key among an import's `SLOTS` partitions (slots are in key order).
+pub fn slot_of(key: u64) -> usize {
+    (key >> (64 - SLOTS.trailing_zeros())) as usize
 }
 
 /// FNV-1a, 64 bits, of the upper-cased, trimmed serial: a hash that never changes between builds (std's
@@ -150,15 +229,9 @@ fn fnv_step(h: u64, b: u8) -> u64 {
     (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
 }
 
-/// The bucket of a slot (the inverse of `bucket_slot`).
-pub fn slot_bucket(slot: usize) -> (Index, u16) {
-    let n = usize::from(BUCKETS);
-    (if slot < n { Index::Imei } else { Index::Serial }, (slot % n) as u16)
-}
-
-/// The slot of a bucket in a flat per-import cache of both indexes.
-pub fn bucket_slot(index: Index, bucket: u16) -> usize {
-    usize::from(index == Index::Serial) * usize::from(BUCKETS) + usize::from(bucket)
+/// Where an index's slots start in a flat per-import list of both indexes.
+pub fn slot_base(index: Index) -> usize {
+    usize::from(index == Index::Serial) * SLOTS
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
@@ -276,14 +349,43 @@ mod tests {
     }
 
     #[test]
-    fn imeis_spread_over_buckets() {
-        // Consecutive IMEIs (one TAC, as a carton of phones has) must not crowd into a few buckets.
+    fn imeis_spread_over_the_key_range() {
+        // Consecutive IMEIs (one TAC, as a carton of phones has) must not crowd into a few slots.
         let mean = 1000u32;
-        let mut counts = vec![0u32; BUCKETS as usize];
-        for i in 0..u64::from(mean) * u64::from(BUCKETS) {
-            counts[bucket_of(356_938_035_000_000 + i * 10) as usize] += 1;
+        let mut counts = vec![0u32; SLOTS];
+        for i in 0..u64::from(mean) * SLOTS as u64 {
+            counts[slot_of(index_key(356_938_035_000_000 + i * 10))] += 1;
         }
         let (min, max) = (*counts.iter().min().unwrap(), *counts.iter().max().unwrap());
-        assert!(max < mean * 12 / 10 && min > mean * 8 / 10, "uneven buckets: {min}..{max} for a mean of {mean}");
+        assert!(max < mean * 12 / 10 && min > mean * 8 / 10, "uneven slots: {min}..{max} for a mean of {mean}");
+    }
+
+    #[test]
+    fn index_keys_read_back() {
+        for raw in [0u64, 1, 490_154_203_237_518, u64::MAX, 0xdead_beef, 356_938_035_643_809] {
+            assert_eq!(raw_key(index_key(raw)), raw);
+        }
+        let mut x = 12345u64;
+        for _ in 0..10_000 {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            assert_eq!(raw_key(index_key(x)), x);
+        }
+    }
+
+    #[test]
+    fn buckets_split_between_keys_and_are_found_by_their_start() {
+        let rec = |key: u64, seq: u32| Rec { key, profile: 1, seq };
+        let mut recs: Vec<Rec> = (0..10u64).map(|k| rec(k * 10, k as u32)).collect();
+        recs.insert(5, rec(40, 99)); // two records of key 40 must stay together
+        recs.sort();
+        assert_eq!(split(0, recs.clone(), 20, 4).len(), 1, "small enough: one bucket");
+        let pieces = split(0, recs, 8, 4);
+        let starts: Vec<u64> = pieces.iter().map(|(s, _)| *s).collect();
+        assert_eq!(starts, [0, 40, 70]);
+        assert_eq!(pieces[1].1.iter().map(|r| r.key).collect::<Vec<_>>(), [40, 40, 50, 60]);
+        assert!(pieces.iter().all(|(s, p)| p.iter().all(|r| r.key >= *s)));
+        assert_eq!((covering(&starts, 39), covering(&starts, 40), covering(&starts, u64::MAX)), (0, 40, 70));
+        assert_eq!(covering(&[], 7), 0);
+        assert_eq!(decode_dir(&encode_dir(&starts)), starts);
     }
 }

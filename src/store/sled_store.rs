@@ -87,16 +87,24 @@ fn dec<T: DeserializeOwned>(bytes: &[u8], what: &str) -> Result<T> {
 /// Pending index edits for one change, by bucket, written into the change's batch.
 #[derive(Default)]
 struct IndexEdit {
-    buckets: HashMap<(Index, u16), Vec<Rec>>,
+    /// Buckets read and changed, by index and first key.
+    buckets: HashMap<(Index, u64), Vec<Rec>>,
+    /// The directories read, by index.
+    dirs: HashMap<Index, Vec<u64>>,
 }
 
 impl IndexEdit {
-    fn bucket(&mut self, store: &SledStore, index: Index, bucket: u16) -> Result<&mut Vec<Rec>> {
-        Ok(match self.buckets.entry((index, bucket)) {
+    fn bucket(&mut self, store: &SledStore, index: Index, key: u64) -> Result<&mut Vec<Rec>> {
+        let dir = match self.dirs.entry(index) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => e.insert(store.dir(index)?),
+        };
+        let start = layout::covering(dir, key);
+        Ok(match self.buckets.entry((index, start)) {
             std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
             std::collections::hash_map::Entry::Vacant(e) => e.insert(
                 store
-                    .get_raw(&layout::bucket_key(index, bucket))?
+                    .get_raw(&layout::bucket_key(index, start))?
                     .map(|b| layout::decode_bucket(&b))
                     .unwrap_or_default(),
             ),
@@ -104,7 +112,7 @@ impl IndexEdit {
     }
 
     fn add(&mut self, store: &SledStore, index: Index, rec: Rec) -> Result<()> {
-        let b = self.bucket(store, index, layout::bucket_of(rec.key))?;
+        let b = self.bucket(store, index, rec.key)?;
         if let Err(pos) = b.binary_search(&rec) {
             b.insert(pos, rec);
         }
@@ -112,21 +120,35 @@ impl IndexEdit {
     }
 
     fn remove(&mut self, store: &SledStore, index: Index, rec: Rec) -> Result<()> {
-        let b = self.bucket(store, index, layout::bucket_of(rec.key))?;
+        let b = self.bucket(store, index, rec.key)?;
         if let Ok(pos) = b.binary_search(&rec) {
             b.remove(pos);
         }
         Ok(())
     }
 
-    fn write_into(self, batch: &mut sled::Batch) {
-        for ((index, bucket), recs) in self.buckets {
-            let key = layout::bucket_key(index, bucket);
-            if recs.is_empty() {
-                batch.remove(&key);
-            } else {
-                batch.insert(&key, layout::encode_bucket(&recs));
+    /// Writes the changed buckets, splitting one that grew past `BUCKET_MAX` in two (and adding the new
+    /// bucket to its index's directory).
+    fn write_into(mut self, batch: &mut sled::Batch) {
+        let mut grown: Vec<Index> = Vec::new();
+        for ((index, start), recs) in std::mem::take(&mut self.buckets) {
+            for (s, piece) in layout::split(start, recs, layout::BUCKET_MAX, layout::BUCKET_MAX / 2) {
+                let key = layout::bucket_key(index, s);
+                if piece.is_empty() {
+                    batch.remove(&key);
+                } else {
+                    batch.insert(&key, layout::encode_bucket(&piece));
+                }
+                let dir = self.dirs.entry(index).or_default();
+                if let Err(pos) = dir.binary_search(&s) {
+                    dir.insert(pos, s);
+                    grown.push(index);
+                }
             }
+        }
+        grown.dedup();
+        for index in grown {
+            batch.insert(layout::dir_key(index), layout::encode_dir(&self.dirs[&index]));
         }
     }
 }
@@ -135,10 +157,10 @@ impl IndexEdit {
 fn index_recs(profile: ProfileId, d: &Device) -> Vec<(Index, Rec)> {
     let mut out = Vec::with_capacity(2);
     if let Some(i) = d.ids.imei {
-        out.push((Index::Imei, Rec { key: i.as_u64(), profile, seq: d.seq }));
+        out.push((Index::Imei, Rec { key: layout::index_key(i.as_u64()), profile, seq: d.seq }));
     }
     if let (Some(s), Some(_)) = (&d.ids.serial, &d.ids.manufacturer) {
-        out.push((Index::Serial, Rec { key: layout::serial_hash(s), profile, seq: d.seq }));
+        out.push((Index::Serial, Rec { key: layout::index_key(layout::serial_hash(s)), profile, seq: d.seq }));
     }
     out
 }
@@ -216,6 +238,7 @@ impl SledStore {
                 v if v == layout::SCHEMA_VERSION => return Ok(()),
                 2 => self.migrate_from_2()?,
                 3 => self.migrate_from_3()?,
+                4 => self.migrate_from_4()?,
                 _ => {
                     return Err(StoreError::Backend(format!(
                         "database {} has schema version {found}; this kitting reads version {}",
@@ -305,6 +328,34 @@ impl SledStore {
         self.commit(batch)
     }
 
+    /// Version 4 → 5: the index buckets by key range (`layout`): every record of the 128 fixed buckets
+    /// per index gets its index key and goes into buckets of `BUCKET_FILL`, with a directory; in one batch.
+    fn migrate_from_4(&self) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for index in [Index::Imei, Index::Serial] {
+            let mut recs = Vec::new();
+            for kv in self.tree.scan_prefix([index.prefix()]) {
+                let (k, v) = kv.map_err(backend)?;
+                if k.len() != 3 {
+                    return Err(backend(format!("index bucket key {k:?} is not of schema 4")));
+                }
+                batch.remove(k);
+                recs.extend(layout::decode_bucket(&v).into_iter().map(|r| Rec { key: layout::index_key(r.key), ..r }));
+            }
+            recs.sort_unstable();
+            let mut dir = Vec::new();
+            if !recs.is_empty() {
+                for (start, piece) in layout::split(0, recs, layout::BUCKET_FILL, layout::BUCKET_FILL) {
+                    batch.insert(&layout::bucket_key(index, start), layout::encode_bucket(&piece));
+                    dir.push(start);
+                }
+                batch.insert(layout::dir_key(index), layout::encode_dir(&dir));
+            }
+        }
+        batch.insert(layout::META_SCHEMA, &5u32.to_be_bytes());
+        self.commit(batch)
+    }
+
     /// Removes what an interrupted import staged: every chunk from the journal's first chunk on.
     fn recover(&self) -> Result<()> {
         let journals: Vec<(sled::IVec, sled::IVec)> =
@@ -375,11 +426,16 @@ impl SledStore {
         }
     }
 
-    fn index_hits(&self, index: Index, key: u64) -> Result<Vec<Rec>> {
-        Ok(self
-            .get_raw(&layout::bucket_key(index, layout::bucket_of(key)))?
-            .map(|b| layout::bucket_hits(&b, key))
-            .unwrap_or_default())
+    /// An index's directory: the first keys of its buckets, in order.
+    fn dir(&self, index: Index) -> Result<Vec<u64>> {
+        Ok(self.get_raw(layout::dir_key(index))?.map(|v| layout::decode_dir(&v)).unwrap_or_default())
+    }
+
+    /// The index records of an IMEI (as a number) or a serial hash.
+    fn index_hits(&self, index: Index, raw: u64) -> Result<Vec<Rec>> {
+        let key = layout::index_key(raw);
+        let start = layout::covering(&self.dir(index)?, key);
+        Ok(self.get_raw(&layout::bucket_key(index, start))?.map(|b| layout::bucket_hits(&b, key)).unwrap_or_default())
     }
 
     fn resolve(&self, rec: Rec) -> Result<Option<Device>> {
@@ -889,12 +945,13 @@ impl Store for SledStore {
             committed: false,
             now: Utc::now(),
             finished: false,
-            new_recs: vec![Vec::new(); 2 * usize::from(layout::BUCKETS)],
+            new_recs: vec![Vec::new(); 2 * layout::SLOTS],
             serial_arena: String::new(),
             serial_offsets: Vec::new(),
             lines: Vec::new(),
             dropped: 0,
-            buckets: vec![None; 2 * usize::from(layout::BUCKETS)],
+            buckets: HashMap::new(),
+            dirs: [self.dir(Index::Imei)?, self.dir(Index::Serial)?],
             chunk_cache: HashMap::new(),
         }))
     }
@@ -1037,15 +1094,26 @@ impl Store for SledStore {
         }
         let mut actual: Vec<(Index, Rec)> = Vec::new();
         for index in [Index::Imei, Index::Serial] {
+            let dir = self.dir(index)?;
             for kv in self.tree.scan_prefix([index.prefix()]) {
                 let (k, v) = kv.map_err(backend)?;
-                let bucket = u16::from_be_bytes([k[1], k[2]]);
+                let Ok(start) = <[u8; 8]>::try_from(&k[1..]).map(u64::from_be_bytes) else {
+                    problems.push(format!("index bucket key {k:?} is malformed"));
+                    continue;
+                };
+                let bucket = format!("{}{start:016x}", index.prefix() as char);
+                if dir.binary_search(&start).is_err() {
+                    problems.push(format!("index bucket {bucket} is not in its directory"));
+                }
                 let recs = layout::decode_bucket(&v);
                 if recs.windows(2).any(|w| w[0] >= w[1]) {
                     problems.push(format!("index bucket {bucket} is not sorted"));
                 }
+                if recs.len() > layout::BUCKET_MAX {
+                    problems.push(format!("index bucket {bucket} holds {} records", recs.len()));
+                }
                 for r in recs {
-                    if layout::bucket_of(r.key) != bucket {
+                    if layout::covering(&dir, r.key) != start {
                         problems.push(format!(
                             "index record for profile #{} device #{} is in the wrong bucket",
                             r.profile, r.seq
@@ -1097,20 +1165,24 @@ struct SledImport {
     /// Rows dropped again after staging (duplicates found at the end, with --skip-invalid).
     dropped: u64,
     /// Stored index buckets read so far, by `layout::bucket_slot` (the outer `None`: not read yet).
-    buckets: Vec<Option<Option<sled::IVec>>>,
+    buckets: HashMap<(Index, u64), Option<sled::IVec>>,
+    /// Both indexes' directories as the import began (it holds the writer lock, or writes nothing).
+    dirs: [Vec<u64>; 2],
     chunk_cache: HashMap<(ProfileId, u32), Vec<Device>>,
 }
 
 impl SledImport {
-    fn stored_hits(&mut self, index: Index, key: u64) -> Result<Vec<Rec>> {
-        let b = layout::bucket_of(key);
-        let slot = layout::bucket_slot(index, b);
-        if self.buckets[slot].is_none() {
-            self.buckets[slot] = Some(self.store.get_raw(&layout::bucket_key(index, b))?);
+    /// The stored index records of an IMEI (as a number) or a serial hash; each bucket is read once.
+    fn stored_hits(&mut self, index: Index, raw: u64) -> Result<Vec<Rec>> {
+        let key = layout::index_key(raw);
+        let start = layout::covering(&self.dirs[usize::from(index == Index::Serial)], key);
+        if !self.buckets.contains_key(&(index, start)) {
+            let v = self.store.get_raw(&layout::bucket_key(index, start))?;
+            self.buckets.insert((index, start), v);
         }
-        Ok(match &self.buckets[slot] {
-            Some(Some(v)) => layout::bucket_hits(v, key),
-            _ => Vec::new(),
+        Ok(match &self.buckets[&(index, start)] {
+            Some(v) => layout::bucket_hits(v, key),
+            None => Vec::new(),
         })
     }
 
@@ -1161,7 +1233,7 @@ impl SledImport {
     /// Duplicates inside the file: every row whose IMEI, or serial number and manufacturer, an earlier
     /// accepted row of the file has. Returns the problems by seq.
     fn in_file_duplicates(&mut self) -> Vec<(DeviceSeq, Field, String)> {
-        let n = usize::from(layout::BUCKETS);
+        let n = layout::SLOTS;
         let mut found: Vec<(DeviceSeq, Field, String)> = Vec::new();
         let mut rejected: std::collections::HashSet<DeviceSeq> = std::collections::HashSet::new();
         for slot in 0..n {
@@ -1172,7 +1244,7 @@ impl SledImport {
                 if recs[w - 1].key() == b.key() {
                     // Sorted by (key, seq): the first of a run is the first occurrence.
                     let first = recs[recs.partition_point(|r| r.key() < b.key())];
-                    let imei = Imei::from_stored(b.key()).to_string();
+                    let imei = Imei::from_stored(layout::raw_key(b.key())).to_string();
                     found.push((
                         b.seq(),
                         Field::Imei,
@@ -1292,12 +1364,14 @@ impl ImportSession for SledImport {
             let seq = self.next_seq;
             self.next_seq = seq.checked_add(1).ok_or_else(|| backend("profile is full (2^32 devices)"))?;
             if let Some(imei) = row.imei {
-                self.new_recs[layout::bucket_slot(Index::Imei, layout::bucket_of(imei))].push(NewRec::new(imei, seq));
+                let k = layout::index_key(imei);
+                self.new_recs[layout::slot_base(Index::Imei) + layout::slot_of(k)].push(NewRec::new(k, seq));
             }
             self.serial_offsets.push(self.serial_arena.len() as u32);
             if let Some(h) = row.serial_hash {
                 self.serial_arena.push_str(rows.key(row));
-                self.new_recs[layout::bucket_slot(Index::Serial, layout::bucket_of(h))].push(NewRec::new(h, seq));
+                let k = layout::index_key(h);
+                self.new_recs[layout::slot_base(Index::Serial) + layout::slot_of(k)].push(NewRec::new(k, seq));
             }
             self.lines.push(u32::try_from(row.line).unwrap_or(u32::MAX));
             if self.writing {
@@ -1365,25 +1439,44 @@ impl ImportSession for SledImport {
         if !self.chunk.is_empty() {
             batch.insert(&layout::chunk_key(id, self.chunk_no), compress(self.chunk.take(&self.prefix)));
         }
-        // The new index records, sorted by bucket already, merged with what each bucket holds.
-        let new_recs = std::mem::take(&mut self.new_recs);
-        for (slot, new) in new_recs.into_iter().enumerate() {
-            if new.is_empty() {
-                continue;
+        // The new index records, in key order already (slots are key ranges, each sorted by `finish`),
+        // merged into the buckets that cover them; a bucket that grows too large is cut into buckets of
+        // BUCKET_FILL records, which the directory gains.
+        let mut new_recs = std::mem::take(&mut self.new_recs);
+        for index in [Index::Imei, Index::Serial] {
+            let base = layout::slot_base(index);
+            let mut dir = std::mem::take(&mut self.dirs[usize::from(index == Index::Serial)]);
+            let mut added_starts: Vec<u64> = Vec::new();
+            let mut new = new_recs[base..base + layout::SLOTS].iter_mut().flat_map(std::mem::take).peekable();
+            while let Some(first) = new.peek().copied() {
+                let start = layout::covering(&dir, first.key());
+                let next = dir.get(dir.partition_point(|&s| s <= first.key())).copied();
+                let mut recs: Vec<Rec> = match self.buckets.remove(&(index, start)) {
+                    Some(v) => v,
+                    None => self.store.get_raw(&layout::bucket_key(index, start))?,
+                }
+                .map(|v| layout::decode_bucket(&v))
+                .unwrap_or_default();
+                let before = recs.len();
+                while let Some(r) = new.next_if(|r| next.is_none_or(|n| r.key() < n)) {
+                    recs.push(r.with_profile(id));
+                }
+                if before > 0 {
+                    recs.sort_unstable();
+                }
+                for (s, piece) in layout::split(start, recs, layout::BUCKET_MAX, layout::BUCKET_FILL) {
+                    batch.insert(&layout::bucket_key(index, s), layout::encode_bucket(&piece));
+                    added_starts.push(s);
+                }
             }
-            let mut recs: Vec<Rec> = new.into_iter().map(|r| r.with_profile(id)).collect();
-            let (index, bucket) = layout::slot_bucket(slot);
-            let key = layout::bucket_key(index, bucket);
-            let existing = match self.buckets[slot].take() {
-                Some(v) => v,
-                None => self.store.get_raw(&key)?,
-            };
-            if let Some(v) = existing {
-                recs.extend(layout::decode_bucket(&v));
-                recs.sort_unstable();
+            if !added_starts.is_empty() {
+                dir.extend(added_starts);
+                dir.sort_unstable();
+                dir.dedup();
+                batch.insert(layout::dir_key(index), layout::encode_dir(&dir));
             }
-            batch.insert(&key, layout::encode_bucket(&recs));
         }
+        drop(new_recs);
         let added = self.accepted();
         let rec = &mut self.record;
         rec.next_seq = self.next_seq;
@@ -1451,7 +1544,7 @@ mod tests {
         store.tree.insert(layout::META_SCHEMA, &1u32.to_be_bytes()).unwrap();
         drop(store);
         let Err(e) = SledStore::open(dir.path()) else { panic!("version 1 opened") };
-        assert!(e.to_string().contains("schema version 1; this kitting reads version 4"), "{e}");
+        assert!(e.to_string().contains("schema version 1; this kitting reads version 5"), "{e}");
     }
 
     #[test]
@@ -1506,6 +1599,119 @@ mod tests {
         assert_eq!((p.name.as_str(), p.description.as_deref(), p.attributes.len()), ("Dock 3", Some("line 1"), 1));
         let t = p.token.unwrap();
         assert_eq!((t.value.as_str(), t.days, t.lifetime_or(14)), ("abc", None, 14));
-        assert_eq!(store.get_raw(layout::META_SCHEMA).unwrap().unwrap().as_ref(), &4u32.to_be_bytes());
+        assert_eq!(store.get_raw(layout::META_SCHEMA).unwrap().unwrap().as_ref(), &5u32.to_be_bytes());
+    }
+
+    fn test_audit() -> AuditEntry {
+        use crate::domain::audit::{Actor, AuditOutcome, FrontEnd};
+        AuditEntry {
+            id: 0,
+            at: Utc::now(),
+            actor: Actor::named("test", FrontEnd::Cli),
+            command: "test".into(),
+            profile: None,
+            target: "test".into(),
+            outcome: AuditOutcome::Done("test".into()),
+            counts: None,
+        }
+    }
+
+    fn imei(n: u64) -> String {
+        let body = format!("35{:012}", n);
+        format!("{body}{}", crate::domain::imei::luhn_check_digit(&body))
+    }
+
+    fn import(store: &SledStore, dir: &Path, name: &str, numbers: std::ops::Range<u64>) {
+        let mut csv = String::from("IMEI,Serial Number,Manufacturer\n");
+        for i in numbers {
+            csv.push_str(&format!("{},SN{i},Acme\n", imei(i)));
+        }
+        let file = dir.join(format!("{name}.csv"));
+        std::fs::write(&file, csv).unwrap();
+        let profile = crate::ops::profiles::new_profile(
+            crate::domain::NewProfile { name: name.into(), ..Default::default() },
+            7,
+            Utc::now(),
+        )
+        .unwrap();
+        let opts = crate::csv::android::ImportOptions { dry_run: false, skip_invalid: false, max_rows: 100_000 };
+        let checked =
+            crate::csv::android::check(store, &file, ImportTarget::Create(Box::new(profile)), &opts, &mut |_| true)
+                .unwrap();
+        assert!(checked.report.rejected.is_empty());
+        checked.session.commit(&[], &test_audit()).unwrap();
+    }
+
+    fn bucket_sizes(store: &SledStore, index: Index) -> Vec<usize> {
+        store.tree.scan_prefix([index.prefix()]).map(|kv| kv.unwrap().1.len() / layout::RECORD).collect()
+    }
+
+    #[test]
+    fn buckets_split_as_single_changes_fill_them_and_every_device_is_still_found() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = SledStore::open(&dir.path().join("db")).unwrap();
+        import(&store, dir.path(), "P", 0..3000);
+        let sizes = bucket_sizes(&store, Index::Imei);
+        assert_eq!(sizes.len(), 4, "an import fills buckets to BUCKET_FILL: {sizes:?}");
+        assert!(sizes.iter().all(|&n| n <= layout::BUCKET_FILL));
+        let id = store.profile("P").unwrap().unwrap().id;
+        for i in 3000..4400 {
+            let ids = Identifiers::parse(&imei(i), &format!("SN{i}"), "Acme").unwrap();
+            let d =
+                NewDevice { ids, attributes: vec![], status: Status::Pending, source: crate::domain::Source::Manual };
+            store.add_device(id, d, &test_audit()).unwrap();
+        }
+        for index in [Index::Imei, Index::Serial] {
+            let sizes = bucket_sizes(&store, index);
+            assert!(sizes.len() > 4, "{index:?}: buckets split: {sizes:?}");
+            assert!(sizes.iter().all(|&n| n <= layout::BUCKET_MAX), "{index:?}: {sizes:?}");
+            assert_eq!(store.dir(index).unwrap().len(), sizes.len(), "the directory lists every bucket");
+        }
+        assert_eq!(store.check().unwrap(), Vec::<String>::new());
+        for i in (0..4400).step_by(7) {
+            let found = store.find(&Lookup::Imei(Imei::parse(&imei(i)).unwrap())).unwrap();
+            assert!(found.is_some(), "IMEI {i}");
+            let by_serial = Lookup::Serial { serial: format!("sn{i}"), manufacturer: "ACME".into() };
+            assert!(store.find(&by_serial).unwrap().is_some(), "serial {i}");
+        }
+        // A second import merges into the split buckets.
+        import(&store, dir.path(), "Q", 10_000..12_000);
+        assert_eq!(store.check().unwrap(), Vec::<String>::new());
+        assert!(bucket_sizes(&store, Index::Imei).iter().all(|&n| n <= layout::BUCKET_MAX));
+    }
+
+    #[test]
+    fn a_version_4_database_gets_its_index_by_key_range() {
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let store = SledStore::open(&dir.path().join("db")).unwrap();
+            import(&store, dir.path(), "P", 0..2000);
+            // Rewrite both indexes as schema 4 had them: 128 buckets by the mixed key, raw keys inside.
+            let mut batch = sled::Batch::default();
+            for index in [Index::Imei, Index::Serial] {
+                let mut old: HashMap<u16, Vec<Rec>> = HashMap::new();
+                for kv in store.tree.scan_prefix([index.prefix()]) {
+                    let (k, v) = kv.unwrap();
+                    batch.remove(k);
+                    for r in layout::decode_bucket(&v) {
+                        let raw = layout::raw_key(r.key);
+                        old.entry((r.key % 128) as u16).or_default().push(Rec { key: raw, ..r });
+                    }
+                }
+                for (b, mut recs) in old {
+                    recs.sort();
+                    let be = b.to_be_bytes();
+                    batch.insert(&[index.prefix(), be[0], be[1]], layout::encode_bucket(&recs));
+                }
+                batch.remove(layout::dir_key(index));
+            }
+            batch.insert(layout::META_SCHEMA, &4u32.to_be_bytes());
+            store.commit(batch).unwrap();
+        }
+        let store = SledStore::open(&dir.path().join("db")).unwrap();
+        assert_eq!(store.get_raw(layout::META_SCHEMA).unwrap().unwrap().as_ref(), &5u32.to_be_bytes());
+        assert_eq!(store.check().unwrap(), Vec::<String>::new());
+        assert!(store.find(&Lookup::Imei(Imei::parse(&imei(1234)).unwrap())).unwrap().is_some());
+        assert_eq!(bucket_sizes(&store, Index::Imei).len(), 3, "2,000 records in buckets of 768");
     }
 }
