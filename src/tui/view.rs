@@ -211,10 +211,15 @@ fn profiles(app: &App, p: &ProfilesState, area: Rect, frame: &mut Frame) {
     frame.render_widget(Paragraph::new(filter_line(t, &p.filter, p.view.len(), p.all.len())), filter);
     if p.all.is_empty() {
         let key = app.keymap.key_label(Context::Profiles, Action::NewProfile).unwrap_or_default();
+        let quit = app.keymap.key_label(Context::Global, Action::Quit).unwrap_or_default();
         frame.render_widget(
-            Paragraph::new(format!("No profile yet. Press {key} to add one from a CSV file."))
-                .style(t.dim)
-                .alignment(Alignment::Center),
+            Paragraph::new(format!(
+                "No profile yet. Press {key} to add one from a CSV file.\n\n\
+                 To try kitting on a scratch database, quit with {quit} and start it as\n\
+                 kitting --db /tmp/kitting-try"
+            ))
+            .style(t.dim)
+            .alignment(Alignment::Center),
             table,
         );
         return;
