@@ -15,10 +15,10 @@
 //! | `a` + entry id (u64 BE)           | an audit entry (append-only)                       |
 //!
 //! Index records are `key u64 | profile u32 | seq u32`, big-endian, so byte order is numeric order and a
-//! bucket is binary-searched in place. The key is the index key: the IMEI, or a 64-bit FNV-1a hash of the
+//! bucket is binary-searched in place. The key is the IMEI itself, or a 64-bit FNV-1a hash of the
 //! upper-cased serial (every serial hit is confirmed on the device record, which also compares the
-//! manufacturer), spread by the splitmix64 finalizer (`index_key`, a bijection, so equal keys stay equal
-//! and the IMEI can be read back with `raw_key`).
+//! manufacturer). Keys are not spread: a carton of consecutive IMEIs lands in neighbouring buckets, and an
+//! import of such a file arrives in key order (its sort is almost free).
 //!
 //! Each index is split into buckets by key range. A bucket holds the keys from its first key (its name)
 //! to the next bucket's; the index's directory lists the first keys. A bucket that grows past
@@ -176,33 +176,8 @@ pub fn split(start: u64, recs: Vec<Rec>, max: usize, size: usize) -> Vec<(u64, V
     out
 }
 
-/// The splitmix64 finalizer: spreads IMEIs (which share their leading digits) over the key range.
-fn mix(mut z: u64) -> u64 {
-    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-    z ^ (z >> 31)
-}
-
-/// The inverse of `mix`.
-fn unmix(mut z: u64) -> u64 {
-    z ^= (z >> 31) ^ (z >> 62);
-    z = z.wrapping_mul(0x3196_42b2_d24d_8ec3);
-    z ^= (z >> 27) ^ (z >> 54);
-    z = z.wrapping_mul(0x96de_1b17_3f11_9089);
-    z ^ (z >> 30) ^ (z >> 60)
-}
-
-/// The index key of an IMEI (as a number) or of a serial hash.
-pub fn index_key(raw: u64) -> u64 {
-    mix(raw)
-}
-
-/// The IMEI (or serial hash) an index key stands for.
-pub fn raw_key(key: u64) -> u64 {
-    unmix(key)
-}
-
-/// The slot of an index key among an import's `SLOTS` partitions (slots are in key order).
+/// The slot of an index key among an import's `SLOTS` partitions: by its top bits, so slots are in key
+/// order. (IMEIs, below 2^50, all fall in the first; serial hashes spread over all of them.)
 pub fn slot_of(key: u64) -> usize {
     (key >> (64 - SLOTS.trailing_zeros())) as usize
 }
@@ -345,30 +320,6 @@ mod tests {
             let key = crate::domain::serial_key(s, "m");
             let upper = key.split('\u{1f}').next().unwrap();
             assert_eq!(upper_serial_hash(upper), serial_hash(s), "{s:?}");
-        }
-    }
-
-    #[test]
-    fn imeis_spread_over_the_key_range() {
-        // Consecutive IMEIs (one TAC, as a carton of phones has) must not crowd into a few slots.
-        let mean = 1000u32;
-        let mut counts = vec![0u32; SLOTS];
-        for i in 0..u64::from(mean) * SLOTS as u64 {
-            counts[slot_of(index_key(356_938_035_000_000 + i * 10))] += 1;
-        }
-        let (min, max) = (*counts.iter().min().unwrap(), *counts.iter().max().unwrap());
-        assert!(max < mean * 12 / 10 && min > mean * 8 / 10, "uneven slots: {min}..{max} for a mean of {mean}");
-    }
-
-    #[test]
-    fn index_keys_read_back() {
-        for raw in [0u64, 1, 490_154_203_237_518, u64::MAX, 0xdead_beef, 356_938_035_643_809] {
-            assert_eq!(raw_key(index_key(raw)), raw);
-        }
-        let mut x = 12345u64;
-        for _ in 0..10_000 {
-            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
-            assert_eq!(raw_key(index_key(x)), x);
         }
     }
 

@@ -157,10 +157,10 @@ impl IndexEdit {
 fn index_recs(profile: ProfileId, d: &Device) -> Vec<(Index, Rec)> {
     let mut out = Vec::with_capacity(2);
     if let Some(i) = d.ids.imei {
-        out.push((Index::Imei, Rec { key: layout::index_key(i.as_u64()), profile, seq: d.seq }));
+        out.push((Index::Imei, Rec { key: i.as_u64(), profile, seq: d.seq }));
     }
     if let (Some(s), Some(_)) = (&d.ids.serial, &d.ids.manufacturer) {
-        out.push((Index::Serial, Rec { key: layout::index_key(layout::serial_hash(s)), profile, seq: d.seq }));
+        out.push((Index::Serial, Rec { key: layout::serial_hash(s), profile, seq: d.seq }));
     }
     out
 }
@@ -340,7 +340,7 @@ impl SledStore {
                     return Err(backend(format!("index bucket key {k:?} is not of schema 4")));
                 }
                 batch.remove(k);
-                recs.extend(layout::decode_bucket(&v).into_iter().map(|r| Rec { key: layout::index_key(r.key), ..r }));
+                recs.extend(layout::decode_bucket(&v).into_iter().map(|r| Rec { key: r.key, ..r }));
             }
             recs.sort_unstable();
             let mut dir = Vec::new();
@@ -433,7 +433,7 @@ impl SledStore {
 
     /// The index records of an IMEI (as a number) or a serial hash.
     fn index_hits(&self, index: Index, raw: u64) -> Result<Vec<Rec>> {
-        let key = layout::index_key(raw);
+        let key = raw;
         let start = layout::covering(&self.dir(index)?, key);
         Ok(self.get_raw(&layout::bucket_key(index, start))?.map(|b| layout::bucket_hits(&b, key)).unwrap_or_default())
     }
@@ -950,7 +950,7 @@ impl Store for SledStore {
             serial_offsets: Vec::new(),
             lines: Vec::new(),
             dropped: 0,
-            buckets: HashMap::new(),
+            buckets: [Vec::new(), Vec::new()],
             dirs: [self.dir(Index::Imei)?, self.dir(Index::Serial)?],
             chunk_cache: HashMap::new(),
         }))
@@ -1165,24 +1165,37 @@ struct SledImport {
     /// Rows dropped again after staging (duplicates found at the end, with --skip-invalid).
     dropped: u64,
     /// Stored index buckets read so far, by `layout::bucket_slot` (the outer `None`: not read yet).
-    buckets: HashMap<(Index, u64), Option<sled::IVec>>,
+    /// Stored buckets read so far, per index by their place in its directory (`place`; the outer
+    /// `None`: not read yet). A Vec, not a map: this is looked up twice per imported row.
+    buckets: [Vec<Option<Option<sled::IVec>>>; 2],
     /// Both indexes' directories as the import began (it holds the writer lock, or writes nothing).
     dirs: [Vec<u64>; 2],
     chunk_cache: HashMap<(ProfileId, u32), Vec<Device>>,
 }
 
 impl SledImport {
+    /// The bucket that holds `key`: its place among the directory's buckets (0 before the first) and its
+    /// first key.
+    fn place(&self, i: usize, key: u64) -> (usize, u64) {
+        let dir = &self.dirs[i];
+        let p = dir.partition_point(|&s| s <= key);
+        (p, if p == 0 { 0 } else { dir[p - 1] })
+    }
+
     /// The stored index records of an IMEI (as a number) or a serial hash; each bucket is read once.
     fn stored_hits(&mut self, index: Index, raw: u64) -> Result<Vec<Rec>> {
-        let key = layout::index_key(raw);
-        let start = layout::covering(&self.dirs[usize::from(index == Index::Serial)], key);
-        if !self.buckets.contains_key(&(index, start)) {
-            let v = self.store.get_raw(&layout::bucket_key(index, start))?;
-            self.buckets.insert((index, start), v);
+        let key = raw;
+        let i = usize::from(index == Index::Serial);
+        let (p, start) = self.place(i, key);
+        if self.buckets[i].len() <= p {
+            self.buckets[i].resize(self.dirs[i].len() + 1, None);
         }
-        Ok(match &self.buckets[&(index, start)] {
-            Some(v) => layout::bucket_hits(v, key),
-            None => Vec::new(),
+        if self.buckets[i][p].is_none() {
+            self.buckets[i][p] = Some(self.store.get_raw(&layout::bucket_key(index, start))?);
+        }
+        Ok(match &self.buckets[i][p] {
+            Some(Some(v)) => layout::bucket_hits(v, key),
+            _ => Vec::new(),
         })
     }
 
@@ -1244,7 +1257,7 @@ impl SledImport {
                 if recs[w - 1].key() == b.key() {
                     // Sorted by (key, seq): the first of a run is the first occurrence.
                     let first = recs[recs.partition_point(|r| r.key() < b.key())];
-                    let imei = Imei::from_stored(layout::raw_key(b.key())).to_string();
+                    let imei = Imei::from_stored(b.key()).to_string();
                     found.push((
                         b.seq(),
                         Field::Imei,
@@ -1364,13 +1377,13 @@ impl ImportSession for SledImport {
             let seq = self.next_seq;
             self.next_seq = seq.checked_add(1).ok_or_else(|| backend("profile is full (2^32 devices)"))?;
             if let Some(imei) = row.imei {
-                let k = layout::index_key(imei);
+                let k = imei;
                 self.new_recs[layout::slot_base(Index::Imei) + layout::slot_of(k)].push(NewRec::new(k, seq));
             }
             self.serial_offsets.push(self.serial_arena.len() as u32);
             if let Some(h) = row.serial_hash {
                 self.serial_arena.push_str(rows.key(row));
-                let k = layout::index_key(h);
+                let k = h;
                 self.new_recs[layout::slot_base(Index::Serial) + layout::slot_of(k)].push(NewRec::new(k, seq));
             }
             self.lines.push(u32::try_from(row.line).unwrap_or(u32::MAX));
@@ -1445,13 +1458,14 @@ impl ImportSession for SledImport {
         let mut new_recs = std::mem::take(&mut self.new_recs);
         for index in [Index::Imei, Index::Serial] {
             let base = layout::slot_base(index);
-            let mut dir = std::mem::take(&mut self.dirs[usize::from(index == Index::Serial)]);
+            let i = usize::from(index == Index::Serial);
             let mut added_starts: Vec<u64> = Vec::new();
             let mut new = new_recs[base..base + layout::SLOTS].iter_mut().flat_map(std::mem::take).peekable();
             while let Some(first) = new.peek().copied() {
-                let start = layout::covering(&dir, first.key());
-                let next = dir.get(dir.partition_point(|&s| s <= first.key())).copied();
-                let mut recs: Vec<Rec> = match self.buckets.remove(&(index, start)) {
+                let (p, start) = self.place(i, first.key());
+                let next = self.dirs[i].get(p).copied();
+                let cached = self.buckets[i].get_mut(p).and_then(Option::take);
+                let mut recs: Vec<Rec> = match cached {
                     Some(v) => v,
                     None => self.store.get_raw(&layout::bucket_key(index, start))?,
                 }
@@ -1470,6 +1484,7 @@ impl ImportSession for SledImport {
                 }
             }
             if !added_starts.is_empty() {
+                let mut dir = std::mem::take(&mut self.dirs[i]);
                 dir.extend(added_starts);
                 dir.sort_unstable();
                 dir.dedup();
@@ -1686,7 +1701,7 @@ mod tests {
         {
             let store = SledStore::open(&dir.path().join("db")).unwrap();
             import(&store, dir.path(), "P", 0..2000);
-            // Rewrite both indexes as schema 4 had them: 128 buckets by the mixed key, raw keys inside.
+            // Rewrite both indexes as schema 4 had them: 128 buckets keyed by a bucket number.
             let mut batch = sled::Batch::default();
             for index in [Index::Imei, Index::Serial] {
                 let mut old: HashMap<u16, Vec<Rec>> = HashMap::new();
@@ -1694,8 +1709,7 @@ mod tests {
                     let (k, v) = kv.unwrap();
                     batch.remove(k);
                     for r in layout::decode_bucket(&v) {
-                        let raw = layout::raw_key(r.key);
-                        old.entry((r.key % 128) as u16).or_default().push(Rec { key: raw, ..r });
+                        old.entry((r.key % 128) as u16).or_default().push(r);
                     }
                 }
                 for (b, mut recs) in old {
