@@ -294,3 +294,24 @@ fn an_unknown_or_misspelt_header_is_a_file_error_listing_the_valid_ones() {
     let t = env.ok(&["template", "dep"]);
     assert!(t.starts_with("UserName,Name,EmailAddress,UserDescription,Organizations,Identifier"), "{t}");
 }
+
+/// `dep edit` (and the workstation's form) apply the DEP rules to the values directly, not to CSV text
+/// written and parsed again: commas and quotes are plain text, a value reads as the same cell of a file
+/// would (the text marker before `+` taken off), and a column that is not a device-information column is
+/// refused by name.
+#[test]
+fn dep_edit_applies_the_rules_to_the_values_and_names_an_unknown_column() {
+    let env = Env::new();
+    let f = env.write("d.csv", "Identifier,OS\nD1,ios\n");
+    env.ok(&["dep", "import", f.to_str().unwrap()]);
+    env.ok(&["dep", "edit", "D1", "--set", "DisplayName=Lobby, east \"wing\"", "--set", "Description='+81 3 1234"]);
+    let shown = show(&env, "D1");
+    assert_eq!(field(&shown, "DisplayName"), "Lobby, east \"wing\"");
+    assert_eq!(field(&shown, "Description"), "+81 3 1234");
+    let (code, _, err) = env.run(&["dep", "edit", "D1", "--set", "Colour=red"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no column \"Colour\""), "{err}");
+    let (code, _, err) = env.run(&["dep", "edit", "D1", "--set", "OS="]);
+    assert_eq!(code, 1);
+    assert!(err.contains("OS cannot be cleared"), "{err}");
+}

@@ -380,6 +380,131 @@ pub fn check_in(d: &mut DepDevice, c: &CheckIn, now: DateTime<Utc>) -> Result<()
     Ok(())
 }
 
+// The device-information CSV's columns: the fields a DEP import, `dep edit` and the workstation's form
+// name, in the seed's words.
+
+/// Every column, in the seed's order.
+pub const HEADERS: [&str; 20] = [
+    "UserName",
+    "Name",
+    "EmailAddress",
+    "UserDescription",
+    "Organizations",
+    "Identifier",
+    "Template",
+    "Code",
+    "OS",
+    "DeviceTags",
+    "WifiMac",
+    "IMEI",
+    "MEID",
+    "UDID",
+    "Serial",
+    "ExpirationDays",
+    "DisplayName",
+    "Description",
+    "RegistrationEmail",
+    "DEPMethod",
+];
+
+/// A column of the device-information CSV, and the field of a user or DEP record it stands for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Col {
+    UserName,
+    Name,
+    EmailAddress,
+    UserDescription,
+    Organizations,
+    Identifier,
+    Template,
+    Code,
+    Os,
+    DeviceTags,
+    WifiMac,
+    Imei,
+    Meid,
+    Udid,
+    Serial,
+    ExpirationDays,
+    DisplayName,
+    Description,
+    RegistrationEmail,
+    DepMethod,
+}
+
+pub const COLS: [Col; 20] = [
+    Col::UserName,
+    Col::Name,
+    Col::EmailAddress,
+    Col::UserDescription,
+    Col::Organizations,
+    Col::Identifier,
+    Col::Template,
+    Col::Code,
+    Col::Os,
+    Col::DeviceTags,
+    Col::WifiMac,
+    Col::Imei,
+    Col::Meid,
+    Col::Udid,
+    Col::Serial,
+    Col::ExpirationDays,
+    Col::DisplayName,
+    Col::Description,
+    Col::RegistrationEmail,
+    Col::DepMethod,
+];
+
+impl Col {
+    /// The column of an exact, case-sensitive header name.
+    pub fn from_name(name: &str) -> Option<Col> {
+        HEADERS.iter().position(|h| *h == name).map(|i| COLS[i])
+    }
+
+    pub fn name(self) -> &'static str {
+        HEADERS[COLS.iter().position(|c| *c == self).expect("every column has a name")]
+    }
+    pub fn is_user(self) -> bool {
+        matches!(self, Col::UserName | Col::Name | Col::EmailAddress | Col::UserDescription | Col::Organizations)
+    }
+}
+
+/// What the header says the file does.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    UsersAndDevices,
+    DevicesOnly,
+    UsersOnly,
+}
+
+impl Mode {
+    /// What a set of columns does: user columns need UserName, device columns need Identifier.
+    pub fn of(cols: &[Col]) -> Result<Mode, String> {
+        let user_cols = cols.iter().any(|c| c.is_user());
+        let device_cols = cols.iter().any(|c| !c.is_user());
+        if user_cols && !cols.contains(&Col::UserName) {
+            return Err("user columns need the UserName column".into());
+        }
+        if device_cols && !cols.contains(&Col::Identifier) {
+            return Err("device columns need the Identifier column".into());
+        }
+        match (user_cols, device_cols) {
+            (true, true) => Ok(Mode::UsersAndDevices),
+            (false, true) => Ok(Mode::DevicesOnly),
+            (true, false) => Ok(Mode::UsersOnly),
+            (false, false) => Err(format!("no columns; valid headers: {}", HEADERS.join(", "))),
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            Mode::UsersAndDevices => "users and devices (linked)",
+            Mode::DevicesOnly => "devices only",
+            Mode::UsersOnly => "users only",
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -5,10 +5,10 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+use super::dep_rows::Planner;
 use super::{Ctx, OpError, Result, plural};
 use crate::csv::Progress;
-use crate::csv::android::ImportOptions;
-use crate::csv::dep::DepReport;
+use crate::csv::dep::{Col, DepFile, DepReport, Mode};
 use crate::domain::audit::{AuditOutcome, ImportCounts};
 use crate::domain::dep::{CheckIn, DepDevice, DepState, check_in as check_in_rule};
 
@@ -71,12 +71,33 @@ fn finish(ctx: &Ctx, command: &str, target: &str, mut report: DepReport, dry_run
     Ok(report)
 }
 
+/// Reads and checks a DEP file row by row with the core's rules, then writes it all or nothing (or its
+/// valid rows with `skip_invalid`); a dry run writes only its audit entry.
 pub fn import(ctx: &Ctx, c: DepImport, progress: &mut dyn FnMut(Progress) -> bool) -> Result<DepReport> {
     let file_name = c.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let target = format!("file {file_name}");
     ctx.audited("dep.import", None, &target, &[], || {
-        let opts = ImportOptions { dry_run: c.dry_run, skip_invalid: c.skip_invalid, max_rows: c.max_rows };
-        let report = crate::csv::dep::import(ctx.store, &c.file, &opts, progress)?;
+        let mut file = DepFile::open(&c.file)?;
+        let mut planner = Planner::new(ctx.store, ctx.now, file.mode(), file.report());
+        let (bytes_read, total_bytes) = (file.bytes_read.clone(), file.total_bytes);
+        while let Some((line, fields, cells)) = file.next_row()? {
+            if planner.rows() >= c.max_rows {
+                return Err(OpError::invalid(
+                    "file",
+                    format!("{}: more than {} rows; split the file", c.file.display(), c.max_rows),
+                ));
+            }
+            planner.row(line, fields, cells)?;
+            if planner.rows().is_multiple_of(1024) {
+                let bytes = bytes_read.load(std::sync::atomic::Ordering::Relaxed);
+                if !progress(Progress { rows: planner.rows(), bytes, total_bytes }) {
+                    return Err(OpError::Cancelled);
+                }
+            }
+        }
+        let report = planner.finish(!c.dry_run);
+        let write = !c.dry_run && (report.rejected.is_empty() || c.skip_invalid);
+        let report = if write { report } else { DepReport { pending: None, ..report } };
         finish(ctx, "dep.import", &target, report, c.dry_run)
     })
 }
@@ -93,7 +114,29 @@ pub fn save(ctx: &Ctx, c: DepSave) -> Result<DepReport> {
     let code: Vec<&str> = c.cells.iter().filter(|(k, _)| k == "Code").map(|(_, v)| v.trim()).collect();
     let target = format!("DEP device {id}");
     ctx.audited("dep.save", None, &target, &code, || {
-        let report = crate::csv::dep::import_row(ctx.store, "form", &c.cells)?;
+        let mut cols = Vec::new();
+        for (name, _) in &c.cells {
+            let col = Col::from_name(name).ok_or_else(|| OpError::invalid("column", format!("no column {name:?}")))?;
+            cols.push(col);
+        }
+        let mode = Mode::of(&cols).map_err(|e| OpError::invalid("column", e))?;
+        let report = DepReport {
+            file: "form".into(),
+            encoding: "UTF-8",
+            delimiter: ',',
+            header: c.cells.iter().map(|(k, _)| k.clone()).collect(),
+            ..DepReport::default()
+        };
+        let mut planner = Planner::new(ctx.store, ctx.now, mode, report);
+        // A value reads as the same cell of a file would: trimmed, a spreadsheet's text marker (a leading
+        // apostrophe before = + - @) taken off, so the export of what is saved imports back unchanged.
+        let value = |v: &str| crate::domain::text::unescape_formula(crate::domain::text::trim(v)).to_string();
+        let values: Vec<String> = c.cells.iter().map(|(_, v)| value(v)).collect();
+        let fields = values.clone();
+        let cells = cols.iter().zip(&values).enumerate().map(|(i, (col, v))| (*col, i + 1, v.as_str())).collect();
+        planner.row(1, fields, Some(cells))?;
+        let report = planner.finish(true);
+        let report = if report.rejected.is_empty() { report } else { DepReport { pending: None, ..report } };
         finish(ctx, "dep.save", &target, report, false)
     })
 }

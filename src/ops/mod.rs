@@ -16,6 +16,7 @@
 
 pub mod catalog;
 pub mod dep;
+pub mod dep_rows;
 pub mod devices;
 pub mod import;
 pub mod profiles;

@@ -1,0 +1,435 @@
+//! The DEP device-information rules, row by row, for a file, `dep edit` and the workstation's form alike:
+//! blank cells mean "no value" on create and "clear" on update, a column left out leaves its field alone,
+//! a blank check-in code is generated on create and kept on update, a checked-in or withdrawn record is
+//! read-only, catalog names must exist, a registration email queues a check-in email. `Planner` takes a
+//! row's cells by column and builds what the import will write; the store checks again atomically.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Utc};
+
+use super::OpError;
+use crate::csv::dep::{Cleared, DepReport};
+use crate::csv::{Rejected, RowProblem};
+use crate::domain::User;
+use crate::domain::dep::{self as rules, COLS, CatalogKind, Col, DepDevice, DepMethod, DepOs, DepState, Mode};
+use crate::domain::text::check_plain;
+use crate::store::{DepChange, DeviceWrite, Store};
+
+/// One row's cells by column.
+struct Row<'a> {
+    cells: HashMap<Col, (usize, &'a str)>,
+    problems: Vec<RowProblem>,
+}
+
+impl<'a> Row<'a> {
+    /// The cell of a column in the header (None: the column is not in the file).
+    fn get(&self, c: Col) -> Option<&'a str> {
+        self.cells.get(&c).map(|(_, v)| *v)
+    }
+    fn problem(&mut self, c: Col, reason: impl Into<String>) {
+        let (i, v) = self.cells.get(&c).copied().unwrap_or((0, ""));
+        self.problems.push(RowProblem {
+            column: (i > 0).then(|| (i, c.name().to_string())),
+            value: v.to_string(),
+            reason: reason.into(),
+        });
+    }
+    /// Checks a cell: Ok(None) for blank, the checked value, or a problem recorded.
+    fn checked<T>(&mut self, c: Col, check: impl Fn(&str) -> Result<T, String>) -> Option<Option<T>> {
+        let v = self.get(c)?;
+        if v.is_empty() {
+            return Some(None);
+        }
+        match check(v) {
+            Ok(t) => Some(Some(t)),
+            Err(e) => {
+                self.problem(c, e);
+                None
+            }
+        }
+    }
+}
+
+fn text(max: usize) -> impl Fn(&str) -> Result<String, String> {
+    move |v| check_plain(v, "value", max).map(|()| v.to_string())
+}
+
+fn names(v: &str) -> Vec<String> {
+    v.split('|').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
+}
+
+/// A field format check.
+type Check = fn(&str) -> Result<(), String>;
+
+/// The import's memory of what earlier rows of the same file did.
+#[derive(Default)]
+struct Plan {
+    users: HashMap<String, (User, bool, u64)>,
+    devices: HashMap<String, u64>,
+    writes: Vec<DeviceWrite>,
+    user_order: Vec<String>,
+}
+
+/// A row's device: the record as it will be, whether it is created, whether it changes, and the stored
+/// record's modification stamp (the write's precondition).
+type DevicePart = (DepDevice, bool, bool, Option<DateTime<Utc>>);
+
+pub(super) struct RuleCtx<'s> {
+    store: &'s dyn Store,
+    now: DateTime<Utc>,
+    /// Catalog entries known to exist (each looked up in the store once).
+    catalog: HashSet<(CatalogKind, String)>,
+}
+
+impl RuleCtx<'_> {
+    fn exists(&mut self, kind: CatalogKind, name: &str) -> Result<bool, OpError> {
+        if self.catalog.contains(&(kind, name.to_string())) {
+            return Ok(true);
+        }
+        let found = self.store.catalog_entry(kind, name)?.is_some();
+        if found {
+            self.catalog.insert((kind, name.to_string()));
+        }
+        Ok(found)
+    }
+
+    fn catalog_names(&mut self, row: &mut Row, c: Col, kind: CatalogKind) -> Result<Option<Vec<String>>, OpError> {
+        let Some(v) = row.get(c) else { return Ok(None) };
+        let list = names(v);
+        for n in &list {
+            if !self.exists(kind, n)? {
+                row.problem(c, format!("{} {n:?} does not exist; add it to the catalog first", kind.title()));
+            }
+        }
+        Ok(Some(list))
+    }
+}
+
+fn clear_note(report: &mut Vec<Cleared>, line: u64, record: &str, field: &'static str, old: &str, new_blank: bool) {
+    if new_blank && !old.is_empty() {
+        report.push(Cleared { line, record: record.to_string(), field, old: old.to_string() });
+    }
+}
+
+/// The user part of a row. Returns the user to write (None: no user part, or unchanged).
+fn user_part(
+    ctx: &mut RuleCtx,
+    plan: &Plan,
+    row: &mut Row,
+    line: u64,
+    cleared: &mut Vec<Cleared>,
+) -> Result<Option<(User, bool, bool)>, OpError> {
+    let username = row.get(Col::UserName).unwrap_or("");
+    if username.is_empty() {
+        for c in [Col::Name, Col::EmailAddress, Col::UserDescription, Col::Organizations] {
+            if row.get(c).is_some_and(|v| !v.is_empty()) {
+                row.problem(c, format!("{} is given without a UserName", c.name()));
+            }
+        }
+        return Ok(None);
+    }
+    if let Err(e) = crate::domain::check_username(username) {
+        row.problem(Col::UserName, e);
+        return Ok(None);
+    }
+    let key = username.to_lowercase();
+    if let Some((first, _, first_line)) = plan.users.get(&key) {
+        // The same user on several lines: later lines may repeat the values or leave them blank.
+        for (c, stored) in [
+            (Col::Name, first.name.clone()),
+            (Col::EmailAddress, first.email.clone()),
+            (Col::UserDescription, first.description.clone()),
+            (Col::Organizations, first.organizations.join("|")),
+        ] {
+            if !row.get(c).is_none_or(|v| v.is_empty() || v == stored) {
+                row.problem(c, format!("user {username} is on line {first_line} with {} {stored:?}", c.name()));
+            }
+        }
+        return Ok(None);
+    }
+    let stored = ctx.store.user(username)?;
+    let create = stored.is_none();
+    let mut u = stored.clone().unwrap_or(User { username: username.to_string(), ..User::default() });
+    let record = format!("user {}", u.username);
+    if let Some(v) = row.checked(Col::Name, text(128)) {
+        clear_note(cleared, line, &record, "Name", &u.name, v.is_none());
+        u.name = v.unwrap_or_default();
+    }
+    if let Some(v) = row.checked(Col::EmailAddress, |v| rules::check_email("EmailAddress", v).map(|()| v.to_string())) {
+        clear_note(cleared, line, &record, "EmailAddress", &u.email, v.is_none());
+        u.email = v.unwrap_or_default();
+    }
+    if let Some(v) = row.checked(Col::UserDescription, text(1024)) {
+        clear_note(cleared, line, &record, "UserDescription", &u.description, v.is_none());
+        u.description = v.unwrap_or_default();
+    }
+    if let Some(orgs) = ctx.catalog_names(row, Col::Organizations, CatalogKind::Organization)? {
+        clear_note(cleared, line, &record, "Organizations", &u.organizations.join("|"), orgs.is_empty());
+        u.organizations = orgs;
+    }
+    let changed = stored.as_ref() != Some(&u);
+    Ok(Some((u, create, changed)))
+}
+
+/// The device part of a row: the record to write, whether it is new, whether it changed.
+fn device_part(
+    ctx: &mut RuleCtx,
+    plan: &Plan,
+    mode: Mode,
+    row: &mut Row,
+    line: u64,
+    cleared: &mut Vec<Cleared>,
+) -> Result<Option<DevicePart>, OpError> {
+    let identifier = row.get(Col::Identifier).unwrap_or("");
+    if identifier.is_empty() {
+        let stray = COLS.iter().filter(|c| !c.is_user()).find(|c| row.get(**c).is_some_and(|v| !v.is_empty()));
+        if let Some(&c) = stray {
+            row.problem(c, format!("{} is given without an Identifier", c.name()));
+        }
+        return Ok(None);
+    }
+    let key = DepDevice::key(identifier);
+    if let Some(first) = plan.devices.get(&key) {
+        row.problem(Col::Identifier, format!("device {identifier} is also on line {first} (identifiers ignore case)"));
+        return Ok(None);
+    }
+    let stored = ctx.store.dep_device(identifier)?;
+    let create = stored.is_none();
+    if create && let Err(e) = rules::check_identifier(identifier) {
+        row.problem(Col::Identifier, e);
+        return Ok(None);
+    }
+    let now = ctx.now;
+    let mut d = match &stored {
+        Some(s) => s.clone(),
+        None => DepDevice {
+            identifier: identifier.to_string(),
+            template: None,
+            code: String::new(),
+            os: DepOs::Ios,
+            tags: Vec::new(),
+            wifi_mac: None,
+            imei: None,
+            meid: None,
+            udid: None,
+            serial: None,
+            expiration_days: rules::DEFAULT_EXPIRATION_DAYS,
+            expires: now + chrono::Duration::days(i64::from(rules::DEFAULT_EXPIRATION_DAYS)),
+            display_name: None,
+            description: None,
+            registration_email: None,
+            dep_method: None,
+            user: None,
+            state: DepState::Pending,
+            created: now,
+            modified: now,
+        },
+    };
+    let record = format!("device {}", d.identifier);
+    let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+    // Template and tags must exist in the catalog.
+    if let Some(v) = row.get(Col::Template) {
+        if !v.is_empty() && !ctx.exists(CatalogKind::Template, v)? {
+            row.problem(Col::Template, format!("template {v:?} does not exist; add it to the catalog first"));
+        }
+        clear_note(cleared, line, &record, "Template", &opt(&d.template), v.is_empty());
+        d.template = Some(v.to_string()).filter(|v| !v.is_empty());
+    }
+    if let Some(tags) = ctx.catalog_names(row, Col::DeviceTags, CatalogKind::Tag)? {
+        clear_note(cleared, line, &record, "DeviceTags", &d.tags.join("|"), tags.is_empty());
+        d.tags = tags;
+    }
+    match row.checked(Col::Code, |v| rules::check_code(v).map(|()| v.to_string())) {
+        Some(Some(code)) => d.code = code,
+        // Blank: generated on create, kept on update.
+        _ if create => d.code = rules::generate_code().map_err(OpError::Unavailable)?,
+        _ => {}
+    }
+    match (row.get(Col::Os), create) {
+        (None | Some(""), true) => row.problem(Col::Os, "OS is required for a new device: ios, android or windows"),
+        (Some(""), false) => row.problem(Col::Os, format!("OS cannot be cleared (it is {})", d.os.as_str())),
+        (Some(v), _) => match DepOs::parse(v) {
+            Ok(os) if create => d.os = os,
+            Ok(os) if os != d.os => {
+                row.problem(Col::Os, format!("OS is fixed after creation (it is {})", d.os.as_str()))
+            }
+            Ok(_) => {}
+            Err(e) => row.problem(Col::Os, e),
+        },
+        (None, false) => {}
+    }
+    let ids: [(Col, &'static str, Check); 5] = [
+        (Col::WifiMac, "WifiMac", rules::check_wifi_mac),
+        (Col::Imei, "IMEI", |v| crate::domain::Imei::parse(v).map(|_| ())),
+        (Col::Meid, "MEID", rules::check_meid),
+        (Col::Udid, "UDID", rules::check_udid),
+        (Col::Serial, "Serial", rules::check_serial),
+    ];
+    for (c, field, check) in ids {
+        if let Some(v) = row.checked(c, |v| check(v).map(|()| v.to_string())) {
+            let slot = match c {
+                Col::WifiMac => &mut d.wifi_mac,
+                Col::Imei => &mut d.imei,
+                Col::Meid => &mut d.meid,
+                Col::Udid => &mut d.udid,
+                _ => &mut d.serial,
+            };
+            clear_note(cleared, line, &record, field, &opt(slot), v.is_none());
+            *slot = v;
+        }
+    }
+    if let Some(v) = row.checked(Col::ExpirationDays, rules::check_expiration_days) {
+        // Blank means the default; the code's validity is counted again only when the number changes.
+        let days = v.unwrap_or(rules::DEFAULT_EXPIRATION_DAYS);
+        if create || days != d.expiration_days {
+            d.set_expiration(days, now);
+        }
+    }
+    for (c, field, max) in [(Col::DisplayName, "DisplayName", 256), (Col::Description, "Description", 1024)] {
+        if let Some(v) = row.checked(c, text(max)) {
+            let slot = if c == Col::DisplayName { &mut d.display_name } else { &mut d.description };
+            clear_note(cleared, line, &record, field, &opt(slot), v.is_none());
+            *slot = v;
+        }
+    }
+    if let Some(v) =
+        row.checked(Col::RegistrationEmail, |v| rules::check_email("RegistrationEmail", v).map(|()| v.to_string()))
+    {
+        clear_note(cleared, line, &record, "RegistrationEmail", &opt(&d.registration_email), v.is_none());
+        d.registration_email = v;
+    }
+    if let Some(v) = row.checked(Col::DepMethod, DepMethod::parse) {
+        let old = d.dep_method.map(|m| m.as_str().to_string()).unwrap_or_default();
+        clear_note(cleared, line, &record, "DEPMethod", &old, v.is_none());
+        d.dep_method = v;
+    }
+    if mode == Mode::UsersAndDevices {
+        let owner = row.get(Col::UserName).filter(|u| !u.is_empty());
+        let owner = match (owner, &plan.users.get(&owner.unwrap_or("").to_lowercase())) {
+            (Some(_), Some((u, _, _))) => Some(u.username.clone()),
+            (Some(u), None) => ctx.store.user(u)?.map(|s| s.username).or_else(|| Some(u.to_string())),
+            (None, _) => None,
+        };
+        clear_note(cleared, line, &record, "UserName", &opt(&d.user), owner.is_none());
+        d.user = owner;
+    }
+    if let Err(e) = d.check() {
+        row.problem(Col::DepMethod, e);
+    }
+    let changed = stored.as_ref() != Some(&d);
+    if changed && let Some(s) = &stored {
+        if let Some(why) = s.state.read_only() {
+            row.problem(Col::Identifier, why);
+        }
+        d.modified = now;
+    }
+    let expect = stored.as_ref().map(|s| s.modified);
+    Ok(Some((d, create, changed, expect)))
+}
+
+/// Builds an import's plan row by row: the report (counts, rejected rows, cleared values) and, at the end,
+/// the change to write.
+pub struct Planner<'s> {
+    ctx: RuleCtx<'s>,
+    plan: Plan,
+    mode: Mode,
+    report: DepReport,
+}
+
+impl<'s> Planner<'s> {
+    /// `report` carries the file's name, encoding and header; the planner fills in the rest.
+    pub fn new(store: &'s dyn Store, now: DateTime<Utc>, mode: Mode, mut report: DepReport) -> Planner<'s> {
+        report.mode = Some(mode);
+        Planner { ctx: RuleCtx { store, now, catalog: HashSet::new() }, plan: Plan::default(), mode, report }
+    }
+
+    pub fn rows(&self) -> u64 {
+        self.report.rows
+    }
+
+    /// One data row: its physical line, its fields as read (for the rejects file) and its cells by column
+    /// (with their 1-based column numbers). A row with the wrong number of fields passes `None`.
+    pub fn row(
+        &mut self,
+        line: u64,
+        fields: Vec<String>,
+        cells: Option<Vec<(Col, usize, &str)>>,
+    ) -> Result<(), OpError> {
+        self.report.rows += 1;
+        let mut row = Row { cells: HashMap::new(), problems: Vec::new() };
+        match cells {
+            None => row.problems.push(RowProblem {
+                column: None,
+                value: String::new(),
+                reason: format!("the row has {} cells, the header {}", fields.len(), self.report.header.len()),
+            }),
+            Some(cells) => {
+                for (c, i, v) in cells {
+                    row.cells.insert(c, (i, v));
+                }
+            }
+        }
+        let (ctx, plan) = (&mut self.ctx, &mut self.plan);
+        let mut row_cleared = Vec::new();
+        let (user, device) = if row.problems.is_empty() {
+            let user = user_part(ctx, plan, &mut row, line, &mut row_cleared)?;
+            let device = if self.mode == Mode::UsersOnly {
+                None
+            } else {
+                device_part(ctx, plan, self.mode, &mut row, line, &mut row_cleared)?
+            };
+            (user, device)
+        } else {
+            (None, None)
+        };
+        let report = &mut self.report;
+        if !row.problems.is_empty() {
+            report.rejected.push(Rejected { line, fields, problems: row.problems });
+            return Ok(());
+        }
+        report.cleared.extend(row_cleared);
+        let mut unchanged = true;
+        if let Some((u, create, changed)) = user {
+            let key = u.username.to_lowercase();
+            if changed {
+                unchanged = false;
+                if create {
+                    report.users_created += 1
+                } else {
+                    report.users_updated += 1
+                }
+                plan.user_order.push(key.clone());
+            }
+            plan.users.insert(key, (u, create, line));
+        }
+        if let Some((d, create, changed, expect)) = device {
+            plan.devices.insert(DepDevice::key(&d.identifier), line);
+            if changed {
+                unchanged = false;
+                if create {
+                    report.devices_created += 1
+                } else {
+                    report.devices_updated += 1
+                }
+                let mail =
+                    d.registration_email.is_some() && row.get(Col::RegistrationEmail).is_some_and(|v| !v.is_empty());
+                report.mails += u64::from(mail);
+                plan.writes.push(DeviceWrite { device: d, create, mail, expect });
+            }
+        }
+        report.unchanged += u64::from(unchanged);
+        Ok(())
+    }
+
+    /// The report, with the change to write when `write` and there is anything to write.
+    pub fn finish(mut self, write: bool) -> DepReport {
+        let plan = &mut self.plan;
+        if write && (!plan.writes.is_empty() || !plan.user_order.is_empty()) {
+            let users =
+                plan.user_order.iter().filter_map(|k| plan.users.remove(k)).map(|(u, create, _)| (u, create)).collect();
+            self.report.pending = Some(DepChange { users, devices: std::mem::take(&mut plan.writes) });
+        }
+        self.report
+    }
+}
