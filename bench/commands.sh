@@ -4,11 +4,14 @@
 # devices table with a unique index on IMEI and an index on serial + manufacturer, a profiles table),
 # interleaved: device add, device edit, register, device delete, token refresh, profiles list.
 #   bench/commands.sh [RUNS]     (default 15; files and databases go to bench/out/)
-# Then the bytes one such change writes (examples/change_bytes, on a scratch copy).
+#   KITTING=BINARY bench/commands.sh ...   the same with another kitting binary (an older build: the
+#                                            before figure; bench/import.sh BASELINE=REV leaves one in bench/out)
+# Then the bytes one such change writes (examples/change_bytes, on a scratch copy; this build only).
 set -euo pipefail
 runs=${1:-15}
 cd "$(dirname "$0")/.."
 cargo build --release -q --bin kitting --example change_bytes
+kitting=${KITTING:-target/release/kitting}
 out=bench/out
 mkdir -p "$out"
 for k in 0 1 2 3 4; do
@@ -18,9 +21,9 @@ echo "max_rows = 200000" > "$out/bench.toml"
 db="$out/cmd-db" sq="$out/cmd.sqlite"
 rm -rf "$db" "$sq"
 for k in 0 1 2 3 4; do
-  target/release/kitting --db "$db" --config "$out/bench.toml" import "$out/p$k.csv" --profile "P$k" --create >/dev/null
+  "$kitting" --db "$db" --config "$out/bench.toml" import "$out/p$k.csv" --profile "P$k" --create >/dev/null
 done
-target/release/kitting --db "$db" check
+"$kitting" --db "$db" check
 sqlite3 "$sq" "CREATE TABLE dev(imei TEXT, serial TEXT, manufacturer TEXT, asset TEXT, dept TEXT, profile TEXT,
     status TEXT, registered TEXT);
   CREATE UNIQUE INDEX dev_imei ON dev(imei); CREATE INDEX dev_sm ON dev(serial, manufacturer);
@@ -31,9 +34,9 @@ for k in 0 1 2 3 4; do
        'pending', NULL FROM stage; DROP TABLE stage;
      INSERT INTO profiles VALUES('P$k', hex(randomblob(24)), datetime('now', '+7 days'), 200000);"
 done
-python3 - "$runs" "$db" "$sq" "$out/bench.toml" <<'PY'
+python3 - "$runs" "$db" "$sq" "$out/bench.toml" "$kitting" <<'PY'
 import statistics, subprocess, sys, time
-runs, db, sq, config = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4]
+runs, db, sq, config, binary = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
 def luhn(body):
     total = 0
     for i, ch in enumerate(reversed(body)):
@@ -41,7 +44,7 @@ def luhn(body):
         total += d - 9 if d > 9 else d
     return str((10 - total % 10) % 10)
 def kitting(*args):
-    return subprocess.run(["target/release/kitting", "--db", db, "--config", config, *args],
+    return subprocess.run([binary, "--db", db, "--config", config, *args],
                           capture_output=True, text=True)
 def sqlite(sql):
     return subprocess.run(["sqlite3", sq, sql], capture_output=True, text=True)
@@ -76,12 +79,14 @@ for run in range(runs):
     ]
     for name, kf, sf in steps:
         k[name].append(timed(kf)[0]); s[name].append(timed(sf)[0])
-print(f"single commands on 1,000,000 devices, {runs} runs each, interleaved (medians, whole processes):")
+print(f"{binary}: single commands on 1,000,000 devices, {runs} runs each, interleaved (medians, whole processes):")
 print(f"{'command':<16} {'kitting':>10} {'sqlite3':>10} {'ratio':>7}")
 for n in names:
     km, sm = statistics.median(k[n]), statistics.median(s[n])
     print(f"{n:<16} {km*1000:8.1f} ms {sm*1000:8.1f} ms {km/sm:7.2f}")
 PY
-target/release/kitting --db "$db" check
-rm -rf "$out/cmd-scratch" && cp -r "$db" "$out/cmd-scratch"
-ROUNDS=15 target/release/examples/change_bytes "$out/cmd-scratch" P2
+"$kitting" --db "$db" check
+if [ -z "${KITTING:-}" ]; then
+  rm -rf "$out/cmd-scratch" && cp -r "$db" "$out/cmd-scratch"
+  ROUNDS=15 target/release/examples/change_bytes "$out/cmd-scratch" P2
+fi

@@ -390,6 +390,28 @@ fn registration_emails_queue_and_are_marked_written(f: &Fresh) {
     assert_eq!(after.iter().map(|m| m.written).collect::<Vec<_>>(), [true, false]);
 }
 
+fn lists_and_deletions_that_succeed(f: &Fresh) {
+    let s = f.s();
+    for name in ["carol", "Alice", "bob"] {
+        s.put_user(User { username: name.into(), ..User::default() }, true, &audit("x")).unwrap();
+    }
+    let names: Vec<String> = s.users().unwrap().into_iter().map(|u| u.username).collect();
+    assert_eq!(names, ["Alice", "bob", "carol"], "by username, ignoring case");
+    s.delete_user("BOB", &audit("x")).unwrap();
+    assert!(s.user("bob").unwrap().is_none());
+    assert!(matches!(s.delete_user("bob", &audit("x")), Err(StoreError::NotFound(_))));
+    let entry = CatalogEntry { name: "Sales".into(), description: Some("Tokyo".into()) };
+    s.catalog_add(CatalogKind::Organization, entry.clone(), &audit("x")).unwrap();
+    assert_eq!(s.catalog_entry(CatalogKind::Organization, "Sales").unwrap(), Some(entry));
+    assert!(s.catalog_entry(CatalogKind::Organization, "sales").unwrap().is_none(), "catalog names keep their case");
+    assert!(s.catalog_entry(CatalogKind::Tag, "Sales").unwrap().is_none(), "each kind is its own list");
+    s.catalog_delete(CatalogKind::Organization, "Sales", &audit("x")).unwrap();
+    assert!(s.catalog(CatalogKind::Organization).unwrap().is_empty());
+    dep(f, "Identifier,OS\nB2,ios\na1,android\n");
+    let ids: Vec<String> = s.dep_devices().unwrap().into_iter().map(|d| d.identifier).collect();
+    assert_eq!(ids, ["a1", "B2"], "by identifier, ignoring case");
+}
+
 // --- audit and feed -----------------------------------------------------------------------------
 
 fn every_change_is_audited_in_order_and_told_to_subscribers(f: &Fresh) {
@@ -467,6 +489,7 @@ contract!(
     dep_records_are_unique_ignoring_case_and_read_only_once_checked_in,
     catalog_entries_are_referenced_and_renames_follow,
     registration_emails_queue_and_are_marked_written,
+    lists_and_deletions_that_succeed,
     every_change_is_audited_in_order_and_told_to_subscribers,
     a_second_handle_sees_changes_through_its_feed,
 );

@@ -150,6 +150,28 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Device>, String> {
         .collect()
 }
 
+/// FNV-1a, 64 bits, of the upper-cased, trimmed serial: a hash that never changes between builds (std's
+/// hasher may).
+pub(crate) fn serial_hash(serial: &str) -> u64 {
+    let s = serial.trim();
+    if s.is_ascii() {
+        s.bytes().fold(FNV_OFFSET, |h, b| fnv_step(h, b.to_ascii_uppercase()))
+    } else {
+        upper_serial_hash(&s.to_uppercase())
+    }
+}
+
+/// `serial_hash` of a serial already trimmed and upper-cased (the first part of a serial key).
+pub(crate) fn upper_serial_hash(upper: &str) -> u64 {
+    upper.bytes().fold(FNV_OFFSET, fnv_step)
+}
+
+const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
+
+fn fnv_step(h: u64, b: u8) -> u64 {
+    (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -337,7 +359,7 @@ impl RowEncoder {
             (Some(s), Some(m)) => {
                 crate::domain::push_serial_key(&mut out.keys, s, m);
                 let upper = out.keys[key_start..].split('\u{1f}').next().unwrap_or_default();
-                Some(super::layout::upper_serial_hash(upper))
+                Some(upper_serial_hash(upper))
             }
             _ => None,
         };

@@ -1,16 +1,17 @@
-//! One way in to the data. The trait speaks in domain terms (profiles, devices, users, an import as one
-//! unit); `sled_store` is its only implementation and the only place that names a sled type.
+//! One way in to the data: the store contract, as traits and plain data. The trait speaks in domain terms
+//! (profiles, devices, users, an import as one unit). Implementations: `memory` (the reference) and
+//! `sled/` (the embedded default, the only place that names a sled type); both pass
+//! `tests/store_contract.rs`.
 
 mod chunk;
 mod dep;
-mod layout;
 mod memory;
-mod sled_store;
+mod sled;
 
 pub use chunk::{PreparedRow, PreparedRows, RowEncoder};
 pub use dep::{DepChange, DepStore, DeviceWrite};
 pub use memory::MemoryStore;
-pub use sled_store::SledStore;
+pub use sled::SledStore;
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

@@ -182,27 +182,9 @@ pub fn slot_of(key: u64) -> usize {
     (key >> (64 - SLOTS.trailing_zeros())) as usize
 }
 
-/// FNV-1a, 64 bits, of the upper-cased, trimmed serial: a hash that never changes between builds (std's
-/// hasher may).
-pub fn serial_hash(serial: &str) -> u64 {
-    let s = serial.trim();
-    if s.is_ascii() {
-        s.bytes().fold(FNV_OFFSET, |h, b| fnv_step(h, b.to_ascii_uppercase()))
-    } else {
-        upper_serial_hash(&s.to_uppercase())
-    }
-}
-
-/// `serial_hash` of a serial already trimmed and upper-cased (the first part of a serial key).
-pub fn upper_serial_hash(upper: &str) -> u64 {
-    upper.bytes().fold(FNV_OFFSET, fnv_step)
-}
-
-const FNV_OFFSET: u64 = 0xcbf2_9ce4_8422_2325;
-
-fn fnv_step(h: u64, b: u8) -> u64 {
-    (h ^ u64::from(b)).wrapping_mul(0x0000_0100_0000_01b3)
-}
+pub(crate) use crate::store::chunk::serial_hash;
+#[cfg(test)]
+use crate::store::chunk::upper_serial_hash;
 
 /// Where an index's slots start in a flat per-import list of both indexes.
 pub fn slot_base(index: Index) -> usize {

@@ -1,4 +1,7 @@
-//! The sled implementation of `Store`. See `layout.rs` for the keys.
+//! The sled implementation of `Store` (and, in `dep.rs`, of `DepStore`). See `layout.rs` for the keys.
+
+mod dep;
+pub(super) mod layout;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -8,8 +11,8 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
+use self::layout::{CHUNK, Index, NewRec, ProfileRecord, Rec};
 use super::chunk::{ChunkBuilder, PreparedRows, RowEncoder};
-use super::layout::{self, CHUNK, Index, NewRec, ProfileRecord, Rec};
 use super::{
     Change, Expect, FieldProblem, ImportSession, ImportTarget, LineProblems, Lookup, Problem, ProfileChange, Result,
     Store, StoreError, Subject, next_stamp,
