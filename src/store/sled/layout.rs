@@ -23,7 +23,7 @@
 //! Each index is split into buckets by key range. A bucket holds the keys from its first key (its name)
 //! to the next bucket's; the index's directory lists the first keys. A bucket that grows past
 //! `BUCKET_MAX` records splits in two, so a single change rewrites at most one chunk and one bucket per
-//! index it touches, however large the database (at most 24 KB each, schema 5; schema 4 had 128 buckets
+//! index it touches, however large the database (at most 16 KB each, schema 5; schema 4 had 128 buckets
 //! per index that grew with the database: 125 KB each at 1,000,000 devices). An import fills buckets to
 //! `BUCKET_FILL`, leaving room to grow. sled pays per value written, which is why buckets are not smaller.
 
@@ -38,12 +38,14 @@ pub const CHUNK: u32 = 1024;
 /// Partitions of an import's new index records, by the top bits of the index key (so, in key order).
 pub const SLOTS: usize = 128;
 pub const RECORD: usize = 16;
-/// A bucket with more records splits: 24 KB. With a chunk (about 16 KB compressed), a single change of
-/// kitting's own writes stays under 64 KB; smaller buckets cost memory (sled keeps more values in its page
-/// cache: 16 KB buckets took a 1,000,000-row import from 103 to 153 MiB) and import time.
-pub const BUCKET_MAX: usize = 1536;
+/// A bucket with more records splits: 16 KB. With a chunk (about 16 KB compressed), a single change of
+/// kitting's own writes stays well under 64 KB. Larger buckets cost import time: sled writes a node of
+/// values over its blob threshold (a quarter of a segment) as a file of its own, and 24 KB buckets made a
+/// 1,000,000-row import create some 1,700 such files (840 ms against 675). Smaller values cost memory
+/// instead: a 1,000,000-row import peaks at 151 MiB with 16 KB buckets, 103 MiB with 48 KB ones.
+pub const BUCKET_MAX: usize = 1024;
 /// How full an import leaves the buckets it writes.
-pub const BUCKET_FILL: usize = 1152;
+pub const BUCKET_FILL: usize = 768;
 
 pub const META_SCHEMA: &[u8] = b"mschema";
 pub const META_NEXT_PROFILE: &[u8] = b"mnext_profile";
