@@ -40,6 +40,7 @@ fn every_command_is_recorded_newest_first_with_actor_and_outcome() {
     );
     let refused = &list[4];
     assert_eq!(refused["Outcome"], "refused");
+    assert_eq!(refused["Target"], format!("IMEI {}", imei(1)), "named as the added one is");
     assert!(refused["Details"].as_str().unwrap().contains("is already in profile \"Dock 3\""), "{refused}");
     let me = list[0]["User"].as_str().unwrap();
     assert!(!me.is_empty());

@@ -92,7 +92,10 @@ pub fn add(ctx: &Ctx, c: AddDevice) -> Result<Device> {
         .filter(|s| !s.is_empty())
         .collect::<Vec<_>>()
         .join(" / ");
-    let target = format!("device {shown}");
+    // The device as the trail names it once added ("IMEI …"), also when it is refused.
+    let target = Identifiers::parse(&c.imei, &c.serial, &c.manufacturer)
+        .map(|ids| ids.label())
+        .unwrap_or_else(|_| format!("device {shown}"));
     ctx.audited("device.add", Some(c.profile.trim()), &target, &[], || {
         let p = require_profile(ctx.store, &c.profile)?;
         let ids = identifiers(&c.imei, &c.serial, &c.manufacturer)?;
