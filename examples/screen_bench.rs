@@ -2,7 +2,7 @@
 //! time to the first frame of the profile screen, one scroll step's update + render, a filter over all
 //! devices, and the bytes written to the terminal for one scroll step at 120x40.
 //!
-//!   cargo run --release --example screen_bench [CSV]     (default: bench/out/devices-200000.csv, made by
+//!   cargo run --release --example screen_bench [CSV]     (default: bench/out/devices-200000-sequential.csv, made by
 //!                                                          bench/import.sh)
 
 use std::io::Write;
@@ -46,7 +46,7 @@ fn median(mut v: Vec<f64>) -> f64 {
 }
 
 fn main() {
-    let csv = std::env::args().nth(1).unwrap_or_else(|| "bench/out/devices-200000.csv".into());
+    let csv = std::env::args().nth(1).unwrap_or_else(|| "bench/out/devices-200000-sequential.csv".into());
     let dir = std::env::temp_dir().join(format!("kitting-screen-bench-{}", std::process::id()));
     let store = Arc::new(SledStore::open(&dir).expect("open"));
     let settings = Settings::parse("", "bench").unwrap();
