@@ -313,3 +313,22 @@ fn a_closed_pipe_ends_the_listing_quietly() {
     }
     env.ok(&["check"]);
 }
+
+/// A value the core refuses is named by the flag it came from.
+#[test]
+fn refusals_name_the_flag() {
+    let env = Env::new();
+    env.ok(&["profiles", "create", "P"]);
+    let cases: [(&[&str], &str); 5] = [
+        (&["token", "extend", "--profile", "P", "--days", "100"], "--days: token days must be between 7 and 99"),
+        (&["devices", "add", "--profile", "P", "--serial", "SN1"], "--manufacturer: "),
+        (&["profiles", "edit", "P", "--rename", ""], "--rename: profile name is empty"),
+        (&["profiles", "create", "Q", "--token-days", "3"], "--token-days: token days must be between 7 and 99"),
+        (&["users", "add", "alice", "--email", "not-an-address"], "--email: "),
+    ];
+    for (args, want) in cases {
+        let (code, _, err) = env.run(args);
+        assert_eq!(code, 1, "{args:?}: {err}");
+        assert!(err.contains(want), "{args:?}: {err}");
+    }
+}

@@ -36,7 +36,10 @@ pub fn import(ctx: &mut Context, a: ImportArgs) -> Outcome {
         Err(ops::OpError::NotFound(m)) if !a.create => {
             return Err(Failure::refused(format!("{m} (add --create to create it)")));
         }
-        Err(e) => return Err(e.into()),
+        Err(e) => {
+            let flags = &[("token_days", "--token-days"), ("description", "--description"), ("user", "--user")];
+            return Err(super::flagged(flags)(e));
+        }
     };
     if let Some(path) = &a.rejects {
         let f = std::fs::File::create(path).map_err(|e| Failure::refused(format!("{}: {e}", path.display())))?;
@@ -191,7 +194,13 @@ pub fn devices(ctx: &mut Context, cmd: DevicesCmd) -> Outcome {
                 manufacturer: manufacturer.unwrap_or_default(),
                 attributes: attributes(&attrs)?,
             };
-            let d = ops::devices::add(&ctx.core(&*store), command)?;
+            let flags = &[
+                ("imei", "--imei"),
+                ("serial", "--serial"),
+                ("manufacturer", "--manufacturer"),
+                ("attribute", "--attr"),
+            ];
+            let d = ops::devices::add(&ctx.core(&*store), command).map_err(super::flagged(flags))?;
             println!("Added {} to profile {:?}.", sanitize(&d.label()), sanitize(profile.trim()));
             Ok(())
         }
@@ -206,7 +215,13 @@ pub fn devices(ctx: &mut Context, cmd: DevicesCmd) -> Outcome {
                 unset: unset_attrs,
                 expect: None,
             };
-            let d = ops::devices::edit(&ctx.core(&*store), command)?;
+            let flags = &[
+                ("imei", "--set-imei"),
+                ("serial", "--set-serial"),
+                ("manufacturer", "--set-manufacturer"),
+                ("attribute", "--attr"),
+            ];
+            let d = ops::devices::edit(&ctx.core(&*store), command).map_err(super::flagged(flags))?;
             println!("Saved {} in profile {:?}.", sanitize(&d.label()), sanitize(which.profile.trim()));
             Ok(())
         }

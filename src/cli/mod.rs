@@ -393,6 +393,15 @@ impl From<crate::csv::ImportError> for Failure {
 
 pub type Outcome = Result<(), Failure>;
 
+/// A refusal whose field stands for one of the command's flags, named by that flag
+/// (`--days: token days must be between 7 and 99, got 100`); other refusals as they are.
+pub fn flagged(flags: &'static [(&'static str, &'static str)]) -> impl Fn(crate::ops::OpError) -> Failure {
+    move |e| match e.field().and_then(|f| flags.iter().find(|(field, _)| *field == f)) {
+        Some((_, flag)) => Failure::refused(format!("{flag}: {e}")),
+        None => e.into(),
+    }
+}
+
 /// What a command needs: the settings and, opened on first use, the store.
 pub struct Context {
     pub settings: Settings,

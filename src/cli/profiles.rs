@@ -57,7 +57,8 @@ pub fn run(ctx: &mut Context, cmd: ProfilesCmd) -> Outcome {
                 token_days: a.token_days,
             };
             let command = ops::profiles::CreateProfile { profile: new, default_token_days: ctx.settings.token_days() };
-            let p = ops::profiles::create(&ctx.core(&*store), command)?;
+            let flags = &[("description", "--description"), ("token_days", "--token-days"), ("user", "--user")];
+            let p = ops::profiles::create(&ctx.core(&*store), command).map_err(super::flagged(flags))?;
             println!("Created profile {:?} (token expiry: {}).", sanitize(&p.name), expiry(&p));
             Ok(())
         }
@@ -91,11 +92,12 @@ pub fn run(ctx: &mut Context, cmd: ProfilesCmd) -> Outcome {
             let mut current = name.clone();
             if let Some(u) = user {
                 let command = ops::profiles::SetProfileUser { profile: current.clone(), user: Some(u), expect: None };
-                current = ops::profiles::set_user(&core, command)?.name;
+                current = ops::profiles::set_user(&core, command).map_err(super::flagged(&[("user", "--user")]))?.name;
             }
             let p = if rename.is_some() || description.is_some() {
                 let command = ops::profiles::EditProfile { profile: current, rename, description, expect: None };
-                ops::profiles::edit(&core, command)?
+                ops::profiles::edit(&core, command)
+                    .map_err(super::flagged(&[("name", "--rename"), ("description", "--description")]))?
             } else {
                 ops::require_profile(&*store, &current)?
             };
@@ -127,13 +129,15 @@ pub fn users(ctx: &mut Context, cmd: UsersCmd) -> Outcome {
         }
         UsersCmd::Add { username, name, email } => {
             let user = User { username: username.clone(), name, email, ..User::default() };
-            ops::users::add(&ctx.core(&*store), ops::users::AddUser { user })?;
+            ops::users::add(&ctx.core(&*store), ops::users::AddUser { user })
+                .map_err(super::flagged(&[("email", "--email"), ("name", "--name")]))?;
             println!("Added user {:?}.", sanitize(username.trim()));
             Ok(())
         }
         UsersCmd::Edit { username, name, email } => {
             let command = ops::users::EditUser { username: username.clone(), name, email, ..Default::default() };
-            ops::users::edit(&ctx.core(&*store), command)?;
+            ops::users::edit(&ctx.core(&*store), command)
+                .map_err(super::flagged(&[("email", "--email"), ("name", "--name")]))?;
             println!("Saved user {:?}.", sanitize(username.trim()));
             Ok(())
         }
@@ -162,11 +166,11 @@ pub fn token(ctx: &mut Context, cmd: TokenCmd) -> Outcome {
             let default = ctx.settings.token_days();
             let days = days.unwrap_or_else(|| p.token.as_ref().map_or(default, |t| t.lifetime_or(default)));
             let command = ops::tokens::RefreshToken { profile: p.name.clone(), days };
-            show(&ops::tokens::refresh(&ctx.core(&*store), command)?)
+            show(&ops::tokens::refresh(&ctx.core(&*store), command).map_err(super::flagged(&[("days", "--days")]))?)
         }
         TokenCmd::Extend { profile, days } => {
             let command = ops::tokens::ExtendToken { profile, days };
-            show(&ops::tokens::extend(&ctx.core(&*store), command)?)
+            show(&ops::tokens::extend(&ctx.core(&*store), command).map_err(super::flagged(&[("days", "--days")]))?)
         }
     }
 }
