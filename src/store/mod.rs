@@ -7,11 +7,13 @@ mod chunk;
 mod dep;
 mod memory;
 mod sled;
+mod support;
 
 pub use chunk::{PreparedRow, PreparedRows, RowEncoder};
 pub use dep::{DepChange, DepStore, DeviceWrite};
 pub use memory::MemoryStore;
 pub use sled::SledStore;
+pub use support::{Feed, each_device, next_stamp};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -91,34 +93,8 @@ pub struct Change {
     pub entry: AuditEntry,
 }
 
-/// The subscribers of a store's change feed.
-#[derive(Default)]
-pub struct Feed {
-    subscribers: std::sync::Mutex<Vec<std::sync::mpsc::Sender<Change>>>,
-}
-
-impl Feed {
-    pub fn subscribe(&self) -> std::sync::mpsc::Receiver<Change> {
-        let (tx, rx) = std::sync::mpsc::channel();
-        self.subscribers.lock().unwrap_or_else(|p| p.into_inner()).push(tx);
-        rx
-    }
-
-    /// Tells every subscriber; one that has gone is dropped.
-    pub fn publish(&self, change: Change) {
-        self.subscribers.lock().unwrap_or_else(|p| p.into_inner()).retain(|s| s.send(change.clone()).is_ok());
-    }
-}
-
 /// A precondition on a record: the modification stamp (or version) it had when it was read.
 pub type Expect<T> = Option<T>;
-
-/// A modification stamp that always moves forward: at least a millisecond after the previous one, so
-/// that two changes in the same millisecond still differ and a precondition on it cannot be fooled.
-pub fn next_stamp(previous: DateTime<Utc>, now: DateTime<Utc>) -> DateTime<Utc> {
-    let now = DateTime::from_timestamp_millis(now.timestamp_millis()).unwrap_or(now);
-    now.max(previous + chrono::Duration::milliseconds(1))
-}
 
 pub type Result<T> = std::result::Result<T, StoreError>;
 
@@ -175,26 +151,6 @@ pub trait ImportSession: Send {
     /// Makes every staged device visible at once, with the profile's new count and attributes, and
     /// records `audit` in the same atomic write.
     fn commit(self: Box<Self>, attributes: &[String], audit: &AuditEntry) -> Result<Profile>;
-}
-
-/// Visits a profile's devices in order, a page at a time, until `visit` returns false.
-pub fn each_device(store: &dyn Store, id: ProfileId, visit: &mut dyn FnMut(Device) -> bool) -> Result<()> {
-    const PAGE: usize = 1024;
-    let mut after = None;
-    loop {
-        let page = store.devices_page(id, after, PAGE)?;
-        let Some(last) = page.last() else { return Ok(()) };
-        after = Some(last.seq);
-        let full = page.len() == PAGE;
-        for d in page {
-            if !visit(d) {
-                return Ok(());
-            }
-        }
-        if !full {
-            return Ok(());
-        }
-    }
 }
 
 /// A consistency problem found by `check`.
