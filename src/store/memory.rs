@@ -3,7 +3,7 @@
 //! tools that need no disk. Nothing survives the process.
 
 use std::collections::{BTreeMap, HashMap, HashSet};
-use std::sync::{Arc, Condvar, Mutex, MutexGuard};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 use chrono::{DateTime, Utc};
 
@@ -11,7 +11,7 @@ use super::chunk::{PreparedRows, RowEncoder};
 use super::dep::{DepChange, DepStore, describe};
 use super::{
     Change, Expect, Feed, FieldProblem, ImportSession, ImportTarget, LineProblems, Lookup, Problem, ProfileChange,
-    Result, Store, StoreError, Subject, next_stamp,
+    Result, Store, StoreError, Subject, WriteGuard, WriteLock, next_stamp,
 };
 use crate::domain::audit::{AuditEntry, AuditQuery};
 use crate::domain::dep::{CatalogEntry, CatalogKind, DepDevice, DepState, Mail};
@@ -32,27 +32,12 @@ struct Data {
     audit: Vec<AuditEntry>,
 }
 
-/// Writers take turns (one guard, owned, so that an import can hold it from another thread); readers
+/// Writers take turns (`WriteLock`, owned, so that an import can hold it from another thread); readers
 /// lock the data only for the moment they read.
-#[derive(Default)]
-struct Turn {
-    busy: Mutex<bool>,
-    free: Condvar,
-}
-
-struct TurnGuard(Arc<Turn>);
-
-impl Drop for TurnGuard {
-    fn drop(&mut self) {
-        *self.0.busy.lock().unwrap_or_else(|p| p.into_inner()) = false;
-        self.0.free.notify_one();
-    }
-}
-
 #[derive(Clone, Default)]
 pub struct MemoryStore {
     data: Arc<Mutex<Data>>,
-    turn: Arc<Turn>,
+    turn: Arc<WriteLock>,
     feed: Arc<Feed>,
 }
 
@@ -178,13 +163,8 @@ impl MemoryStore {
         self.data.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    fn turn(&self) -> TurnGuard {
-        let mut busy = self.turn.busy.lock().unwrap_or_else(|p| p.into_inner());
-        while *busy {
-            busy = self.turn.free.wait(busy).unwrap_or_else(|p| p.into_inner());
-        }
-        *busy = true;
-        TurnGuard(self.turn.clone())
+    fn turn(&self) -> WriteGuard {
+        WriteLock::acquire(&self.turn)
     }
 
     /// Runs a change under the writers' turn on a copy of the data: the copy replaces the data, with the
@@ -572,7 +552,7 @@ impl Store for MemoryStore {
 /// adds them all at once.
 struct MemoryImport {
     store: MemoryStore,
-    _turn: Option<TurnGuard>,
+    _turn: Option<WriteGuard>,
     profile: Profile,
     create: bool,
     writing: bool,

@@ -14,6 +14,7 @@ pub use dep::{DepChange, DepStore, DeviceWrite};
 pub use memory::MemoryStore;
 pub use sled::SledStore;
 pub use support::{Feed, each_device, next_stamp};
+pub(crate) use support::{WriteGuard, WriteLock};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

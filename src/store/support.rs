@@ -1,7 +1,9 @@
 //! What the store's implementations and callers share beyond the contract itself: the change feed's
-//! subscribers, the modification stamp rule, paging through a profile's devices.
+//! subscribers, the writers' lock, the modification stamp rule, paging through a profile's devices.
 
 use chrono::{DateTime, Utc};
+
+use std::sync::{Arc, Condvar, Mutex};
 
 use super::{Change, Result, Store};
 use crate::domain::{Device, ProfileId};
@@ -49,5 +51,33 @@ pub fn each_device(store: &dyn Store, id: ProfileId, visit: &mut dyn FnMut(Devic
         if !full {
             return Ok(());
         }
+    }
+}
+
+/// The writers' lock, held by a guard that owns its share of it: a writing import holds one for its whole
+/// duration, from another thread than the one that began it. Readers never take it.
+#[derive(Default)]
+pub struct WriteLock {
+    busy: Mutex<bool>,
+    free: Condvar,
+}
+
+pub struct WriteGuard(Arc<WriteLock>);
+
+impl WriteLock {
+    pub fn acquire(lock: &Arc<WriteLock>) -> WriteGuard {
+        let mut busy = lock.busy.lock().unwrap_or_else(|p| p.into_inner());
+        while *busy {
+            busy = lock.free.wait(busy).unwrap_or_else(|p| p.into_inner());
+        }
+        *busy = true;
+        WriteGuard(lock.clone())
+    }
+}
+
+impl Drop for WriteGuard {
+    fn drop(&mut self) {
+        *self.0.busy.lock().unwrap_or_else(|p| p.into_inner()) = false;
+        self.0.free.notify_one();
     }
 }

@@ -5,7 +5,7 @@ pub(super) mod layout;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Condvar, Mutex};
+use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
@@ -15,7 +15,7 @@ use self::layout::{CHUNK, Index, NewRec, ProfileRecord, Rec};
 use super::chunk::{ChunkBuilder, PreparedRows, RowEncoder};
 use super::{
     Change, Expect, FieldProblem, ImportSession, ImportTarget, LineProblems, Lookup, Problem, ProfileChange, Result,
-    Store, StoreError, Subject, next_stamp,
+    Store, StoreError, Subject, WriteGuard, WriteLock, next_stamp,
 };
 use crate::domain::audit::{AuditEntry, AuditQuery};
 use crate::domain::{Device, DeviceSeq, Field, Identifiers, Imei, NewDevice, Profile, ProfileId, Status, User};
@@ -30,34 +30,6 @@ pub struct SledStore {
     dir: PathBuf,
     _lock: Arc<std::fs::File>,
     feed: Arc<super::Feed>,
-}
-
-/// The writers' lock, held by a guard that owns its share of it (a writing import holds one for its
-/// whole duration, from another thread than the one that began it).
-#[derive(Default)]
-pub(super) struct WriteLock {
-    busy: Mutex<bool>,
-    free: Condvar,
-}
-
-pub(super) struct WriteGuard(Arc<WriteLock>);
-
-impl WriteLock {
-    fn acquire(lock: &Arc<WriteLock>) -> WriteGuard {
-        let mut busy = lock.busy.lock().unwrap_or_else(|p| p.into_inner());
-        while *busy {
-            busy = lock.free.wait(busy).unwrap_or_else(|p| p.into_inner());
-        }
-        *busy = true;
-        WriteGuard(lock.clone())
-    }
-}
-
-impl Drop for WriteGuard {
-    fn drop(&mut self) {
-        *self.0.busy.lock().unwrap_or_else(|p| p.into_inner()) = false;
-        self.0.free.notify_one();
-    }
 }
 
 pub(super) fn backend(e: impl std::fmt::Display) -> StoreError {
