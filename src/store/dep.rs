@@ -3,7 +3,7 @@
 
 use chrono::{DateTime, Utc};
 
-use super::Result;
+use super::{Result, StoreError, stale};
 use crate::domain::User;
 use crate::domain::audit::AuditEntry;
 use crate::domain::dep::{CatalogEntry, CatalogKind, DepDevice, Mail};
@@ -62,4 +62,38 @@ pub(super) fn describe(users: &[User], devices: &[DepDevice]) -> String {
         s.push_str(&format!(" and {more} more"));
     }
     s
+}
+
+/// Whether a device record write may go ahead against what is stored: a create needs a free identifier;
+/// an update needs the record, still pending, and (with a precondition) unchanged since it was read.
+pub(crate) fn check_device_write(stored: Option<&DepDevice>, w: &DeviceWrite) -> Result<()> {
+    match (stored, w.create) {
+        (Some(s), true) => Err(StoreError::Refused(format!("device {} exists already", s.identifier))),
+        (None, false) => Err(StoreError::NotFound(format!("no device {}", w.device.identifier))),
+        (Some(s), false) => {
+            if let Some(why) = s.state.read_only() {
+                return Err(StoreError::Refused(format!("{}: {why}", s.identifier)));
+            }
+            if w.expect.is_some_and(|t| t != s.modified) {
+                return Err(stale(&format!("DEP device {}", s.identifier), ""));
+            }
+            Ok(())
+        }
+        (None, true) => Ok(()),
+    }
+}
+
+/// The check-in email a write queues, numbered `id`: when it asks for one and the record has an address.
+pub(crate) fn mail_for(w: &DeviceWrite, id: u64, now: DateTime<Utc>) -> Option<Mail> {
+    let d = &w.device;
+    let to = d.registration_email.as_ref().filter(|_| w.mail)?;
+    Some(Mail {
+        id,
+        to: to.clone(),
+        identifier: d.identifier.clone(),
+        code: d.code.clone(),
+        expires: d.expires,
+        created: now,
+        written: false,
+    })
 }

@@ -8,10 +8,11 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use chrono::{DateTime, Utc};
 
 use super::chunk::{PreparedRows, RowEncoder};
-use super::dep::{DepChange, DepStore, describe};
+use super::dep::{DepChange, DepStore, check_device_write, describe, mail_for};
 use super::{
     Change, Expect, Feed, FieldProblem, ImportSession, ImportTarget, LineProblems, Lookup, Problem, ProfileChange,
-    Result, Store, StoreError, Subject, WriteGuard, WriteLock, next_stamp,
+    Result, Store, StoreError, Subject, WriteGuard, WriteLock, already_in, check_user_write, missing_entry, next_stamp,
+    refused, stale,
 };
 use crate::domain::audit::{AuditEntry, AuditQuery};
 use crate::domain::dep::{CatalogEntry, CatalogKind, DepDevice, DepState, Mail};
@@ -39,10 +40,6 @@ pub struct MemoryStore {
     data: Arc<Mutex<Data>>,
     turn: Arc<WriteLock>,
     feed: Arc<Feed>,
-}
-
-fn refused(problems: Vec<FieldProblem>) -> StoreError {
-    StoreError::Refused(problems.into_iter().map(|(_, m)| m).collect::<Vec<_>>().join("; "))
 }
 
 fn serial_upper(d: &Device) -> Option<String> {
@@ -73,21 +70,14 @@ impl Data {
         if let Some(imei) = ids.imei
             && let Some((id, d)) = others().find(|(_, d)| d.ids.imei == Some(imei))
         {
-            problems
-                .push((Field::Imei, format!("IMEI {imei} is already in {} ({})", self.profile_label(id), d.source)));
+            let what = format!("IMEI {imei}");
+            problems.push((Field::Imei, already_in(&what, &self.profile_label(id), Some(&d.source))));
         }
         if let (Some(key), Some(serial)) = (ids.serial_key(), &ids.serial)
             && let Some((id, d)) = others().find(|(_, d)| d.ids.serial_key().as_deref() == Some(key.as_str()))
         {
-            problems.push((
-                Field::Serial,
-                format!(
-                    "serial number {serial} ({}) is already in {} ({})",
-                    ids.manufacturer.as_deref().unwrap_or(""),
-                    self.profile_label(id),
-                    d.source
-                ),
-            ));
+            let what = format!("serial number {serial} ({})", ids.manufacturer.as_deref().unwrap_or(""));
+            problems.push((Field::Serial, already_in(&what, &self.profile_label(id), Some(&d.source))));
         }
         problems
     }
@@ -130,6 +120,18 @@ impl Data {
         self.next_seq.insert(p.id, 0);
         self.devices.insert(p.id, BTreeMap::new());
         self.profiles.insert(p.id, p);
+    }
+
+    /// Creates (`create`) or replaces a user: the username free (or stored), the organizations in the catalog.
+    fn put_user(&mut self, mut user: User, create: bool) -> Result<()> {
+        user.username = user.username.trim().to_string();
+        if let Some(org) = user.organizations.iter().find(|o| !self.in_catalog(CatalogKind::Organization, o)) {
+            return Err(missing_entry(CatalogKind::Organization, org));
+        }
+        let key = user.username.to_lowercase();
+        check_user_write(self.users.contains_key(&key), create, &user.username)?;
+        self.users.insert(key, user);
+        Ok(())
     }
 
     /// Users and DEP devices that use a catalog entry.
@@ -216,10 +218,7 @@ impl Store for MemoryStore {
         self.change(audit, Subject::Profile(id), |d| {
             let before = d.profile(id)?.clone();
             if expect.is_some_and(|v| v != before.version) {
-                return Err(StoreError::Conflict(format!(
-                    "profile {:?} was changed since you read it; read it again and redo your change",
-                    before.name
-                )));
+                return Err(stale(&format!("profile {:?}", before.name), ""));
             }
             let mut p = before.clone();
             change.apply_to(&mut p);
@@ -321,10 +320,7 @@ impl Store for MemoryStore {
                 .cloned()
                 .ok_or_else(|| StoreError::NotFound(format!("no device #{seq} in profile {name:?}")))?;
             if expect.is_some_and(|t| t != old.modified) {
-                return Err(StoreError::Conflict(format!(
-                    "{} was changed since you read it; read it again and redo your change",
-                    old.label()
-                )));
+                return Err(stale(&old.label(), ""));
             }
             if old.ids != device.ids {
                 let problems = data.conflicts(&device.ids, Some((id, seq)));
@@ -443,27 +439,8 @@ impl Store for MemoryStore {
         Ok(self.read().users.get(&username.trim().to_lowercase()).cloned())
     }
 
-    fn put_user(&self, mut user: User, create: bool, audit: &AuditEntry) -> Result<()> {
-        self.change(audit, Subject::Users, |data| {
-            user.username = user.username.trim().to_string();
-            for org in &user.organizations {
-                if !data.in_catalog(CatalogKind::Organization, org) {
-                    return Err(StoreError::Refused(format!(
-                        "organization {org:?} does not exist; add it to the catalog first"
-                    )));
-                }
-            }
-            let key = user.username.to_lowercase();
-            match (data.users.contains_key(&key), create) {
-                (true, true) => {
-                    return Err(StoreError::Refused(format!("a user named {:?} already exists", user.username)));
-                }
-                (false, false) => return Err(StoreError::NotFound(format!("no user named {:?}", user.username))),
-                _ => {}
-            }
-            data.users.insert(key, user);
-            Ok(())
-        })
+    fn put_user(&self, user: User, create: bool, audit: &AuditEntry) -> Result<()> {
+        self.change(audit, Subject::Users, |data| data.put_user(user, create))
     }
 
     fn delete_user(&self, username: &str, audit: &AuditEntry) -> Result<()> {
@@ -774,46 +751,21 @@ impl DepStore for MemoryStore {
 
     fn dep_apply(&self, change: DepChange, audit: &AuditEntry) -> Result<Vec<Mail>> {
         self.change(audit, Subject::Dep, |data| {
-            let mut new_users = HashSet::new();
-            for (mut user, create) in change.users {
-                user.username = user.username.trim().to_string();
-                for org in &user.organizations {
-                    if !data.in_catalog(CatalogKind::Organization, org) {
-                        return Err(StoreError::Refused(format!(
-                            "organization {org:?} does not exist; add it to the catalog first"
-                        )));
-                    }
-                }
-                let key = user.username.to_lowercase();
-                match (data.users.contains_key(&key), create) {
-                    (true, true) => {
-                        return Err(StoreError::Refused(format!("a user named {:?} already exists", user.username)));
-                    }
-                    (false, false) => {
-                        return Err(StoreError::NotFound(format!("no user named {:?}", user.username)));
-                    }
-                    _ => {}
-                }
-                new_users.insert(key.clone());
-                data.users.insert(key, user);
+            for (user, create) in change.users {
+                data.put_user(user, create)?;
             }
             let now = Utc::now();
             let mut next_mail = data.mails.keys().next_back().map_or(1, |k| k + 1);
             let mut mails = Vec::new();
             for w in change.devices {
-                let d = w.device;
+                let d = &w.device;
                 let mut names: Vec<(CatalogKind, &str)> =
                     d.tags.iter().map(|t| (CatalogKind::Tag, t.as_str())).collect();
                 if let Some(t) = &d.template {
                     names.push((CatalogKind::Template, t));
                 }
-                for (kind, name) in names {
-                    if !data.in_catalog(kind, name) {
-                        return Err(StoreError::Refused(format!(
-                            "{} {name:?} does not exist; add it to the catalog first",
-                            kind.title()
-                        )));
-                    }
+                if let Some((kind, name)) = names.into_iter().find(|(k, n)| !data.in_catalog(*k, n)) {
+                    return Err(missing_entry(kind, name));
                 }
                 if let Some(u) = &d.user
                     && !data.users.contains_key(&u.to_lowercase())
@@ -821,41 +773,13 @@ impl DepStore for MemoryStore {
                     return Err(StoreError::Refused(format!("user {u:?} does not exist")));
                 }
                 let key = DepDevice::key(&d.identifier);
-                match (data.dep.get(&key), w.create) {
-                    (Some(s), true) => {
-                        return Err(StoreError::Refused(format!("device {} exists already", s.identifier)));
-                    }
-                    (None, false) => return Err(StoreError::NotFound(format!("no device {}", d.identifier))),
-                    (Some(s), false) => {
-                        if let Some(why) = s.state.read_only() {
-                            return Err(StoreError::Refused(format!("{}: {why}", s.identifier)));
-                        }
-                        if w.expect.is_some_and(|t| t != s.modified) {
-                            return Err(StoreError::Conflict(format!(
-                                "DEP device {} was changed since it was read; read it again and redo your change",
-                                s.identifier
-                            )));
-                        }
-                    }
-                    (None, true) => {}
-                }
-                if w.mail
-                    && let Some(to) = &d.registration_email
-                {
-                    let mail = Mail {
-                        id: next_mail,
-                        to: to.clone(),
-                        identifier: d.identifier.clone(),
-                        code: d.code.clone(),
-                        expires: d.expires,
-                        created: now,
-                        written: false,
-                    };
+                check_device_write(data.dep.get(&key), &w)?;
+                if let Some(mail) = mail_for(&w, next_mail, now) {
                     data.mails.insert(next_mail, mail.clone());
                     mails.push(mail);
                     next_mail += 1;
                 }
-                data.dep.insert(key, d);
+                data.dep.insert(key, w.device);
             }
             Ok(mails)
         })
@@ -867,10 +791,7 @@ impl DepStore for MemoryStore {
             let stored =
                 data.dep.get(&key).cloned().ok_or_else(|| StoreError::NotFound(format!("no device {}", d.identifier)))?;
             if stored.modified != expect {
-                return Err(StoreError::Conflict(format!(
-                    "DEP device {} was changed since it was read; read it again and redo your change",
-                    stored.identifier
-                )));
+                return Err(stale(&format!("DEP device {}", stored.identifier), ""));
             }
             if let DepState::CheckedIn { dep_serial: Some(serial), .. } = &d.state
                 && let Some(o) = data.dep.values().find(|o| {

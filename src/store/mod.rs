@@ -14,7 +14,7 @@ pub use dep::{DepChange, DepStore, DeviceWrite};
 pub use memory::MemoryStore;
 pub use sled::SledStore;
 pub use support::{Feed, each_device, next_stamp};
-pub(crate) use support::{WriteGuard, WriteLock};
+pub(crate) use support::{WriteGuard, WriteLock, already_in, check_user_write, missing_entry, refused, stale};
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};

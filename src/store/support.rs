@@ -1,12 +1,14 @@
 //! What the store's implementations and callers share beyond the contract itself: the change feed's
-//! subscribers, the writers' lock, the modification stamp rule, paging through a profile's devices.
+//! subscribers, the writers' lock, the modification stamp rule, paging through a profile's devices, and
+//! the rules and refusals every backend words the same way.
 
 use chrono::{DateTime, Utc};
 
 use std::sync::{Arc, Condvar, Mutex};
 
-use super::{Change, Result, Store};
-use crate::domain::{Device, ProfileId};
+use super::{Change, FieldProblem, Result, Store, StoreError};
+use crate::domain::dep::CatalogKind;
+use crate::domain::{Device, ProfileId, Source};
 
 /// The subscribers of a store's change feed.
 #[derive(Default)]
@@ -79,5 +81,37 @@ impl Drop for WriteGuard {
     fn drop(&mut self) {
         *self.0.busy.lock().unwrap_or_else(|p| p.into_inner()) = false;
         self.0.free.notify_one();
+    }
+}
+
+/// A device's problems as one refusal.
+pub(crate) fn refused(problems: Vec<FieldProblem>) -> StoreError {
+    StoreError::Refused(problems.into_iter().map(|(_, m)| m).collect::<Vec<_>>().join("; "))
+}
+
+/// "IMEI … is already in profile "P" (dock3.csv:12)": a device identifier that another device has.
+pub(crate) fn already_in(what: &str, place: &str, source: Option<&Source>) -> String {
+    match source {
+        Some(s) => format!("{what} is already in {place} ({s})"),
+        None => format!("{what} is already in {place}"),
+    }
+}
+
+/// A write based on a read that is no longer current; `by` says who changed the record (or is empty).
+pub(crate) fn stale(what: &str, by: &str) -> StoreError {
+    StoreError::Conflict(format!("{what} was changed{by} since you read it; read it again and redo your change"))
+}
+
+/// A catalog entry a record names that does not exist.
+pub(crate) fn missing_entry(kind: CatalogKind, name: &str) -> StoreError {
+    StoreError::Refused(format!("{} {name:?} does not exist; add it to the catalog first", kind.title()))
+}
+
+/// Creating a user needs a free username; replacing one needs it stored.
+pub(crate) fn check_user_write(exists: bool, create: bool, username: &str) -> Result<()> {
+    match (exists, create) {
+        (true, true) => Err(StoreError::Refused(format!("a user named {username:?} already exists"))),
+        (false, false) => Err(StoreError::NotFound(format!("no user named {username:?}"))),
+        _ => Ok(()),
     }
 }

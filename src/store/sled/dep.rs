@@ -16,8 +16,8 @@ use super::{SledStore, backend, enc};
 use crate::domain::User;
 use crate::domain::audit::AuditEntry;
 use crate::domain::dep::{CatalogEntry, CatalogKind, DepDevice, DepState, Mail};
-use crate::store::dep::describe;
-use crate::store::{DepChange, DepStore, Result, StoreError, Subject};
+use crate::store::dep::{check_device_write, describe, mail_for};
+use crate::store::{DepChange, DepStore, Result, StoreError, Subject, check_user_write, missing_entry, stale};
 
 const NEXT_MAIL: &[u8] = b"mnext_mail";
 
@@ -42,11 +42,10 @@ fn mail_key(id: u64) -> [u8; 9] {
 impl SledStore {
     /// A user as it may be stored: its organizations are in the catalog (its fields are the core's to check).
     pub(super) fn checked_user(&self, mut user: User) -> Result<User> {
-        let refused = StoreError::Refused;
         user.username = user.username.trim().to_string();
         for org in &user.organizations {
             if self.get_raw(&catalog_key(CatalogKind::Organization, org))?.is_none() {
-                return Err(refused(format!("organization {org:?} does not exist; add it to the catalog first")));
+                return Err(missing_entry(CatalogKind::Organization, org));
             }
         }
         Ok(user)
@@ -69,10 +68,7 @@ impl SledStore {
         }
         for (kind, name) in names {
             if self.get_raw(&catalog_key(kind, name))?.is_none() {
-                return Err(StoreError::Refused(format!(
-                    "{} {name:?} does not exist; add it to the catalog first",
-                    kind.title()
-                )));
+                return Err(missing_entry(kind, name));
             }
         }
         Ok(())
@@ -202,13 +198,7 @@ impl DepStore for SledStore {
         for (user, create) in change.users {
             let user = self.checked_user(user)?;
             let key = super::layout::user_key(&user.username);
-            let exists = self.get_raw(&key)?.is_some();
-            if create && exists {
-                return Err(StoreError::Refused(format!("a user named {:?} already exists", user.username)));
-            }
-            if !create && !exists {
-                return Err(StoreError::NotFound(format!("no user named {:?}", user.username)));
-            }
+            check_user_write(self.get_raw(&key)?.is_some(), create, &user.username)?;
             new_users.insert(user.username.to_lowercase());
             batch.insert(key, enc(&user));
         }
@@ -216,8 +206,8 @@ impl DepStore for SledStore {
         let mut next_mail = self.next_mail_id()?;
         let mut mails = Vec::new();
         for w in change.devices {
-            let d = w.device;
-            self.check_references(&d)?;
+            let d = &w.device;
+            self.check_references(d)?;
             if let Some(u) = &d.user
                 && !new_users.contains(&u.to_lowercase())
                 && self.user(u)?.is_none()
@@ -226,41 +216,13 @@ impl DepStore for SledStore {
             }
             let key = device_key(&d.identifier);
             let stored: Option<DepDevice> = self.get(&key, "DEP device")?;
-            match (&stored, w.create) {
-                (Some(s), true) => {
-                    return Err(StoreError::Refused(format!("device {} exists already", s.identifier)));
-                }
-                (None, false) => return Err(StoreError::NotFound(format!("no device {}", d.identifier))),
-                (Some(s), false) => {
-                    if let Some(why) = s.state.read_only() {
-                        return Err(StoreError::Refused(format!("{}: {why}", s.identifier)));
-                    }
-                    if w.expect.is_some_and(|t| t != s.modified) {
-                        return Err(StoreError::Conflict(format!(
-                            "DEP device {} was changed since it was read; read it again and redo your change",
-                            s.identifier
-                        )));
-                    }
-                }
-                (None, true) => {}
-            }
-            if w.mail
-                && let Some(to) = &d.registration_email
-            {
-                let mail = Mail {
-                    id: next_mail,
-                    to: to.clone(),
-                    identifier: d.identifier.clone(),
-                    code: d.code.clone(),
-                    expires: d.expires,
-                    created: now,
-                    written: false,
-                };
+            check_device_write(stored.as_ref(), &w)?;
+            if let Some(mail) = mail_for(&w, next_mail, now) {
                 batch.insert(&mail_key(next_mail), enc(&mail));
                 mails.push(mail);
                 next_mail += 1;
             }
-            batch.insert(key, enc(&d));
+            batch.insert(key, enc(d));
         }
         batch.insert(NEXT_MAIL, &next_mail.to_be_bytes());
         let change = self.put_audit(&mut batch, audit, Subject::Dep)?;
@@ -274,10 +236,7 @@ impl DepStore for SledStore {
         let stored: DepDevice =
             self.get(&key, "DEP device")?.ok_or_else(|| StoreError::NotFound(format!("no device {}", d.identifier)))?;
         if stored.modified != expect {
-            return Err(StoreError::Conflict(format!(
-                "DEP device {} was changed since it was read; read it again and redo your change",
-                stored.identifier
-            )));
+            return Err(stale(&format!("DEP device {}", stored.identifier), ""));
         }
         if let DepState::CheckedIn { dep_serial: Some(serial), .. } = &d.state {
             let mine = DepDevice::key(&d.identifier);

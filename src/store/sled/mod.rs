@@ -430,11 +430,9 @@ impl SledStore {
         if let Some(imei) = ids.imei {
             for r in self.index_hits(Index::Imei, imei.as_u64())? {
                 if Some((r.profile, r.seq)) != exclude {
-                    let src = self.resolve(r)?.map(|d| format!(" ({})", d.source)).unwrap_or_default();
-                    problems.push((
-                        Field::Imei,
-                        format!("IMEI {imei} is already in {}{src}", self.profile_label(r.profile)?),
-                    ));
+                    let source = self.resolve(r)?.map(|d| d.source);
+                    let place = self.profile_label(r.profile)?;
+                    problems.push((Field::Imei, super::already_in(&format!("IMEI {imei}"), &place, source.as_ref())));
                     break;
                 }
             }
@@ -447,24 +445,14 @@ impl SledStore {
                 if let Some(d) = self.resolve(r)?
                     && d.ids.serial_key().as_deref() == Some(key.as_str())
                 {
-                    problems.push((
-                        Field::Serial,
-                        format!(
-                            "serial number {serial} ({}) is already in {} ({})",
-                            ids.manufacturer.as_deref().unwrap_or(""),
-                            self.profile_label(r.profile)?,
-                            d.source
-                        ),
-                    ));
+                    let what = format!("serial number {serial} ({})", ids.manufacturer.as_deref().unwrap_or(""));
+                    let place = self.profile_label(r.profile)?;
+                    problems.push((Field::Serial, super::already_in(&what, &place, Some(&d.source))));
                     break;
                 }
             }
         }
         Ok(problems)
-    }
-
-    fn refused(problems: Vec<(Field, String)>) -> StoreError {
-        StoreError::Refused(problems.into_iter().map(|(_, m)| m).collect::<Vec<_>>().join("; "))
     }
 
     fn check_user_exists(&self, user: &Option<String>) -> Result<()> {
@@ -541,9 +529,7 @@ impl SledStore {
             }
             None => String::new(),
         };
-        Ok(StoreError::Conflict(format!(
-            "{what} was changed{by} since you read it; read it again and redo your change"
-        )))
+        Ok(super::stale(&what, &by))
     }
 }
 
@@ -728,7 +714,7 @@ impl Store for SledStore {
         let mut rec = self.record(id)?;
         let problems = self.conflicts(&device.ids, None)?;
         if !problems.is_empty() {
-            return Err(Self::refused(problems));
+            return Err(super::refused(problems));
         }
         let now = next_stamp(rec.profile.modified, Utc::now());
         let seq = rec.next_seq;
@@ -774,7 +760,7 @@ impl Store for SledStore {
         if old.ids != device.ids {
             let problems = self.conflicts(&device.ids, Some((id, seq)))?;
             if !problems.is_empty() {
-                return Err(Self::refused(problems));
+                return Err(super::refused(problems));
             }
             let mut edit = IndexEdit::default();
             for (index, r) in index_recs(id, &old) {
@@ -943,13 +929,7 @@ impl Store for SledStore {
         let _g = self.lock();
         let user = self.checked_user(user)?;
         let key = layout::user_key(&user.username);
-        let exists = self.get_raw(&key)?.is_some();
-        if create && exists {
-            return Err(StoreError::Refused(format!("a user named {:?} already exists", user.username)));
-        }
-        if !create && !exists {
-            return Err(StoreError::NotFound(format!("no user named {:?}", user.username)));
-        }
+        super::check_user_write(self.get_raw(&key)?.is_some(), create, &user.username)?;
         let mut batch = sled::Batch::default();
         let change = self.put_audit(&mut batch, audit, Subject::Users)?;
         batch.insert(key, enc(&user));
@@ -1316,15 +1296,10 @@ impl ImportSession for SledImport {
             if let Some(imei) = row.imei
                 && let Some(r) = self.stored_hits(Index::Imei, imei)?.first().copied()
             {
-                let src = self.stored_device(r)?.map(|d| format!(" ({})", d.source)).unwrap_or_default();
-                problems.push((
-                    Field::Imei,
-                    format!(
-                        "IMEI {} is already in {}{src}",
-                        Imei::from_stored(imei),
-                        self.store.profile_label(r.profile)?
-                    ),
-                ));
+                let source = self.stored_device(r)?.map(|d| d.source);
+                let what = format!("IMEI {}", Imei::from_stored(imei));
+                let place = self.store.profile_label(r.profile)?;
+                problems.push((Field::Imei, super::already_in(&what, &place, source.as_ref())));
             }
             if let Some(h) = row.serial_hash {
                 let key = rows.key(row);
@@ -1333,14 +1308,9 @@ impl ImportSession for SledImport {
                         && d.ids.serial_key().as_deref() == Some(key)
                     {
                         let (serial, manufacturer) = key.split_once('\u{1f}').unwrap_or((key, ""));
-                        problems.push((
-                            Field::Serial,
-                            format!(
-                                "serial number {serial} ({manufacturer}) is already in {} ({})",
-                                self.store.profile_label(r.profile)?,
-                                d.source
-                            ),
-                        ));
+                        let what = format!("serial number {serial} ({manufacturer})");
+                        let place = self.store.profile_label(r.profile)?;
+                        problems.push((Field::Serial, super::already_in(&what, &place, Some(&d.source))));
                         break;
                     }
                 }
