@@ -535,18 +535,13 @@ impl<'h> RowWriter<'h> {
         match self.format {
             Format::Table => self.table.push(row),
             Format::Csv => {
-                if self.csv.is_none() {
-                    let mut w = ::csv::Writer::from_writer(std::io::stdout().lock());
-                    w.write_record(self.header).map_err(|e| Failure::refused(e.to_string()))?;
-                    self.csv = Some(w);
-                }
                 let screen = self.screen;
-                let w = self.csv.as_mut().expect("just made");
-                w.write_record(row.iter().map(|c| {
-                    let c = escape_formula(c);
-                    if screen { sanitize(&c).into_owned() } else { c.into_owned() }
-                }))
-                .map_err(|e| Failure::refused(e.to_string()))?;
+                self.csv()?
+                    .write_record(row.iter().map(|c| {
+                        let c = escape_formula(c);
+                        if screen { sanitize(&c).into_owned() } else { c.into_owned() }
+                    }))
+                    .map_err(|e| Failure::refused(e.to_string()))?;
             }
             Format::Json => {
                 let object: serde_json::Map<String, serde_json::Value> = self
@@ -573,13 +568,7 @@ impl<'h> RowWriter<'h> {
                 print_table(self.header, &self.table);
                 Ok(())
             }
-            Format::Csv => {
-                if self.csv.is_none() {
-                    self.row_header_only()?;
-                }
-                let w = self.csv.as_mut().expect("written");
-                w.flush().map_err(|e| Failure::refused(e.to_string()))
-            }
+            Format::Csv => self.csv()?.flush().map_err(|e| Failure::refused(e.to_string())),
             Format::Json => {
                 let end = if self.json_rows == 0 { "[]\n" } else { "\n]\n" };
                 std::io::stdout().lock().write_all(end.as_bytes()).map_err(|e| Failure::refused(e.to_string()))
@@ -587,11 +576,14 @@ impl<'h> RowWriter<'h> {
         }
     }
 
-    fn row_header_only(&mut self) -> Outcome {
-        let mut w = ::csv::Writer::from_writer(std::io::stdout().lock());
-        w.write_record(self.header).map_err(|e| Failure::refused(e.to_string()))?;
-        self.csv = Some(w);
-        Ok(())
+    /// The CSV writer, its header written first (once, also when there is no row).
+    fn csv(&mut self) -> Result<&mut ::csv::Writer<std::io::StdoutLock<'static>>, Failure> {
+        if self.csv.is_none() {
+            let mut w = ::csv::Writer::from_writer(std::io::stdout().lock());
+            w.write_record(self.header).map_err(|e| Failure::refused(e.to_string()))?;
+            self.csv = Some(w);
+        }
+        Ok(self.csv.as_mut().expect("just made"))
     }
 }
 

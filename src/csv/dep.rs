@@ -28,7 +28,7 @@ pub struct Cleared {
     pub old: String,
 }
 
-#[derive(Debug, Default)]
+#[derive(Clone, Debug, Default)]
 pub struct DepReport {
     pub file: String,
     pub encoding: &'static str,
@@ -112,12 +112,7 @@ impl DepFile {
     }
 
     fn from_opened(file: String, opened: decode::Opened) -> Result<DepFile, ImportError> {
-        let report = DepReport {
-            file: file.clone(),
-            encoding: opened.encoding,
-            delimiter: opened.delimiter as char,
-            ..DepReport::default()
-        };
+        let (encoding, delimiter) = (opened.encoding, opened.delimiter as char);
         let (total_bytes, bytes_read) = (opened.total_bytes, opened.bytes_read.clone());
         let mut rdr = csv_reader(opened);
         let mut record = csv::StringRecord::new();
@@ -128,9 +123,14 @@ impl DepFile {
             )));
         }
         let header = Header::parse(&file, &record)?;
-        let mut report = report;
-        report.header = header.names.clone();
-        report.mode = Some(header.mode);
+        let report = DepReport {
+            file,
+            encoding,
+            delimiter,
+            header: header.names.clone(),
+            mode: Some(header.mode),
+            ..DepReport::default()
+        };
         Ok(DepFile { report, header, rdr, record, bytes_read, total_bytes })
     }
 
@@ -140,14 +140,7 @@ impl DepFile {
 
     /// The report so far: file, encoding, delimiter, header and mode.
     pub fn report(&self) -> DepReport {
-        DepReport {
-            file: self.report.file.clone(),
-            encoding: self.report.encoding,
-            delimiter: self.report.delimiter,
-            header: self.report.header.clone(),
-            mode: self.report.mode,
-            ..DepReport::default()
-        }
+        self.report.clone()
     }
 
     /// The next data row, or `None` at the end.

@@ -95,10 +95,8 @@ pub fn import(ctx: &Ctx, c: DepImport, progress: &mut dyn FnMut(Progress) -> boo
                 }
             }
         }
-        let report = planner.finish(!c.dry_run);
-        let write = !c.dry_run && (report.rejected.is_empty() || c.skip_invalid);
-        let report = if write { report } else { DepReport { pending: None, ..report } };
-        finish(ctx, "dep.import", &target, report, c.dry_run)
+        let write = !c.dry_run && (planner.rejected() == 0 || c.skip_invalid);
+        finish(ctx, "dep.import", &target, planner.finish(write), c.dry_run)
     })
 }
 
@@ -135,9 +133,8 @@ pub fn save(ctx: &Ctx, c: DepSave) -> Result<DepReport> {
         let fields = values.clone();
         let cells = cols.iter().zip(&values).enumerate().map(|(i, (col, v))| (*col, i + 1, v.as_str())).collect();
         planner.row(1, fields, Some(cells))?;
-        let report = planner.finish(true);
-        let report = if report.rejected.is_empty() { report } else { DepReport { pending: None, ..report } };
-        finish(ctx, "dep.save", &target, report, false)
+        let write = planner.rejected() == 0;
+        finish(ctx, "dep.save", &target, planner.finish(write), false)
     })
 }
 

@@ -348,6 +348,10 @@ impl<'s> Planner<'s> {
         self.report.rows
     }
 
+    pub fn rejected(&self) -> usize {
+        self.report.rejected.len()
+    }
+
     /// One data row: its physical line, its fields as read (for the rejects file) and its cells by column
     /// (with their 1-based column numbers). A row with the wrong number of fields passes `None`.
     pub fn row(
@@ -422,7 +426,8 @@ impl<'s> Planner<'s> {
         Ok(())
     }
 
-    /// The report, with the change to write when `write` and there is anything to write.
+    /// The report, with the change to write when `write` and there is anything to write (an import writes
+    /// when it is no dry run and has no rejected row, or skips them).
     pub fn finish(mut self, write: bool) -> DepReport {
         let plan = &mut self.plan;
         if write && (!plan.writes.is_empty() || !plan.user_order.is_empty()) {

@@ -122,6 +122,14 @@ impl Data {
         self.profiles.insert(p.id, p);
     }
 
+    /// Appends the audit entry of a committed change (with the next id), and returns the change to tell.
+    fn record(&mut self, audit: &AuditEntry, subject: Subject) -> Change {
+        let mut entry = audit.clone();
+        entry.id = self.audit.len() as u64 + 1;
+        self.audit.push(entry.clone());
+        Change { subject, entry }
+    }
+
     /// Creates (`create`) or replaces a user: the username free (or stored), the organizations in the catalog.
     fn put_user(&mut self, mut user: User, create: bool) -> Result<()> {
         user.username = user.username.trim().to_string();
@@ -176,11 +184,9 @@ impl MemoryStore {
         let _turn = self.turn();
         let mut copy = self.read().clone();
         let value = f(&mut copy)?;
-        let mut entry = audit.clone();
-        entry.id = copy.audit.len() as u64 + 1;
-        copy.audit.push(entry.clone());
+        let change = copy.record(audit, subject);
         *self.read() = copy;
-        self.feed.publish(Change { subject, entry });
+        self.feed.publish(change);
         Ok(value)
     }
 }
@@ -658,11 +664,9 @@ impl ImportSession for MemoryImport {
             p.modified = next_stamp(p.modified, now);
         }
         profile = p.clone();
-        let mut entry = audit.clone();
-        entry.id = data.audit.len() as u64 + 1;
-        data.audit.push(entry.clone());
+        let change = data.record(audit, subject);
         drop(data);
-        store.feed.publish(Change { subject, entry });
+        store.feed.publish(change);
         Ok(profile)
     }
 }
