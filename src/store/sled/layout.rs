@@ -7,15 +7,16 @@
 //! | `p` + profile id (u32 BE)         | `ProfileRecord` (the profile and its next device sequence number) |
 //! | `n` + lower-cased profile name    | profile id: the unique-name index                  |
 //! | `d` + profile id + chunk (u32 BE) | up to `CHUNK` devices, seq / CHUNK = chunk          |
-//! | `i` + first index key (u64 BE)    | IMEI index bucket: sorted 16-byte records          |
-//! | `s` + first index key (u64 BE)    | serial index bucket: sorted 16-byte records        |
+//! | `i` + first index key (u64 BE)    | IMEI index bucket: sorted records, delta-encoded   |
+//! | `s` + first index key (u64 BE)    | serial index bucket: sorted records, delta-encoded |
 //! | `mdir_i`, `mdir_s`                | each index's directory: the first keys of its buckets |
 //! | `u` + lower-cased username        | a user                                             |
 //! | `j` + profile id                  | journal: an import is staging chunks from this chunk on |
 //! | `a` + entry id (u64 BE)           | an audit entry (append-only)                       |
 //!
-//! Index records are `key u64 | profile u32 | seq u32`, big-endian, so byte order is numeric order and a
-//! bucket is binary-searched in place. The key is the IMEI itself, or a 64-bit FNV-1a hash of the
+//! Index records are `(key u64, profile u32, seq u32)`, sorted, each stored as its differences from the
+//! record before it (`encode_bucket`): 3 bytes for a carton of consecutive IMEIs, about 11 for serial
+//! hashes, instead of 16 (schemas 4 and 5). A lookup reads one bucket up to the key. The key is the IMEI itself, or a 64-bit FNV-1a hash of the
 //! upper-cased serial (every serial hit is confirmed on the device record, which also compares the
 //! manufacturer). Keys are not spread: a carton of consecutive IMEIs lands in neighbouring buckets, and an
 //! import of such a file arrives in key order (its sort is almost free).
@@ -23,8 +24,8 @@
 //! Each index is split into buckets by key range. A bucket holds the keys from its first key (its name)
 //! to the next bucket's; the index's directory lists the first keys. A bucket that grows past
 //! `BUCKET_MAX` records splits in two, so a single change rewrites at most one chunk and one bucket per
-//! index it touches, however large the database (at most 16 KB each, schema 5; schema 4 had 128 buckets
-//! per index that grew with the database: 125 KB each at 1,000,000 devices). An import fills buckets to
+//! index it touches, however large the database (at most about 11 KB each; schema 4 had 128 buckets per
+//! index that grew with the database: 125 KB each at 1,000,000 devices). An import fills buckets to
 //! `BUCKET_FILL`, leaving room to grow. sled pays per value written, which is why buckets are not smaller.
 
 use serde::{Deserialize, Serialize};
@@ -33,16 +34,19 @@ use crate::domain::{DeviceSeq, Profile, ProfileId};
 
 /// 3: users gained description and organizations; DEP device information, catalog and outbox keys.
 /// 4: tokens keep their lifetime, profiles their version; the audit trail. 5: index buckets by key range.
-pub const SCHEMA_VERSION: u32 = 5;
+/// 6: index buckets delta-encoded (`encode_bucket`).
+pub const SCHEMA_VERSION: u32 = 6;
 pub const CHUNK: u32 = 1024;
 /// Partitions of an import's new index records, by the top bits of the index key (so, in key order).
 pub const SLOTS: usize = 128;
+/// An index record's size in schemas 4 and 5 (fixed-size records); see `encode_bucket` for 6.
 pub const RECORD: usize = 16;
-/// A bucket with more records splits: 16 KB. With a chunk (about 16 KB compressed), a single change of
-/// kitting's own writes stays well under 64 KB. Larger buckets cost import time: sled writes a node of
-/// values over its blob threshold (a quarter of a segment) as a file of its own, and 24 KB buckets made a
-/// 1,000,000-row import create some 1,700 such files (840 ms against 675). Smaller values cost memory
-/// instead: a 1,000,000-row import peaks at 151 MiB with 16 KB buckets, 103 MiB with 48 KB ones.
+/// A bucket with more records splits (at most about 3 KB of consecutive IMEIs, 11 KB of serial hashes).
+/// With a chunk (about 16 KB compressed), a single change of kitting's own writes stays well under 64 KB.
+/// What an import costs is the index's bytes more than its values: sled logs every leaf node it splits
+/// whole, and keeps every log buffer of one batch until the batch ends, so with fixed 16-byte records
+/// (schema 5) a 1,000,000-row import wrote 111 MB and peaked at 151 MiB; delta-encoded, 85 MiB. Larger
+/// buckets cross sled's blob threshold (a node over a quarter of a segment becomes a file of its own).
 pub const BUCKET_MAX: usize = 1024;
 /// How full an import leaves the buckets it writes.
 pub const BUCKET_FILL: usize = 768;
@@ -292,11 +296,12 @@ impl NewRec {
     }
 }
 
-pub fn decode_bucket(bytes: &[u8]) -> Vec<Rec> {
+/// A bucket of schemas 4 and 5: fixed 16-byte records (for the migrations only).
+pub fn decode_fixed_bucket(bytes: &[u8]) -> Vec<Rec> {
     bytes.chunks_exact(RECORD).map(Rec::decode).collect()
 }
 
-pub fn encode_bucket(recs: &[Rec]) -> Vec<u8> {
+pub fn encode_fixed_bucket(recs: &[Rec]) -> Vec<u8> {
     let mut out = Vec::with_capacity(recs.len() * RECORD);
     for r in recs {
         r.encode(&mut out);
@@ -304,16 +309,95 @@ pub fn encode_bucket(recs: &[Rec]) -> Vec<u8> {
     out
 }
 
-/// The records with `key` in an encoded, sorted bucket, found by binary search without decoding it.
-pub fn bucket_hits(bytes: &[u8], key: u64) -> Vec<Rec> {
-    let n = bytes.len() / RECORD;
-    let key_at = |i: usize| u64::from_be_bytes(bytes[i * RECORD..i * RECORD + 8].try_into().expect("8 bytes"));
-    let (mut lo, mut hi) = (0, n);
-    while lo < hi {
-        let mid = (lo + hi) / 2;
-        if key_at(mid) < key { lo = mid + 1 } else { hi = mid }
+/// A bucket (schema 6): its sorted records, each as three LEB128 varints, the differences from the record
+/// before it (the first from zero): key (never negative), then profile and seq, zigzag-encoded. A carton of
+/// consecutive IMEIs costs 3 bytes a record instead of 16; serial hashes, spread over 64 bits, about 11.
+/// Fewer bytes are what makes a large import fast: sled writes each leaf node it splits whole, so an
+/// import's index costs several times its size in the log.
+pub fn encode_bucket(recs: &[Rec]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(recs.len() * 4);
+    let mut prev = Rec { key: 0, profile: 0, seq: 0 };
+    for r in recs {
+        debug_assert!(*r >= prev, "bucket records are sorted");
+        put_varint(&mut out, r.key - prev.key);
+        put_varint(&mut out, zigzag(i64::from(r.profile) - i64::from(prev.profile)));
+        put_varint(&mut out, zigzag(i64::from(r.seq) - i64::from(prev.seq)));
+        prev = *r;
     }
-    (lo..n).take_while(|&i| key_at(i) == key).map(|i| Rec::decode(&bytes[i * RECORD..(i + 1) * RECORD])).collect()
+    out
+}
+
+/// The records of a bucket, in order.
+pub fn decode_bucket(bytes: &[u8]) -> Vec<Rec> {
+    BucketRecs::new(bytes).collect()
+}
+
+/// The records with `key` in an encoded bucket: read up to the first greater key.
+pub fn bucket_hits(bytes: &[u8], key: u64) -> Vec<Rec> {
+    BucketRecs::new(bytes).skip_while(|r| r.key < key).take_while(|r| r.key == key).collect()
+}
+
+/// The number of records in an encoded bucket.
+#[cfg(test)]
+pub fn bucket_len(bytes: &[u8]) -> usize {
+    BucketRecs::new(bytes).count()
+}
+
+struct BucketRecs<'a> {
+    bytes: &'a [u8],
+    pos: usize,
+    prev: Rec,
+}
+
+impl<'a> BucketRecs<'a> {
+    fn new(bytes: &'a [u8]) -> Self {
+        BucketRecs { bytes, pos: 0, prev: Rec { key: 0, profile: 0, seq: 0 } }
+    }
+
+    fn varint(&mut self) -> u64 {
+        let mut v = 0u64;
+        let mut shift = 0;
+        while let Some(&b) = self.bytes.get(self.pos) {
+            self.pos += 1;
+            v |= u64::from(b & 0x7f) << shift.min(63);
+            if b & 0x80 == 0 {
+                break;
+            }
+            shift += 7;
+        }
+        v
+    }
+}
+
+impl Iterator for BucketRecs<'_> {
+    type Item = Rec;
+
+    fn next(&mut self) -> Option<Rec> {
+        if self.pos >= self.bytes.len() {
+            return None;
+        }
+        let key = self.prev.key.wrapping_add(self.varint());
+        let profile = (i64::from(self.prev.profile) + unzigzag(self.varint())) as u32;
+        let seq = (i64::from(self.prev.seq) + unzigzag(self.varint())) as u32;
+        self.prev = Rec { key, profile, seq };
+        Some(self.prev)
+    }
+}
+
+fn put_varint(out: &mut Vec<u8>, mut v: u64) {
+    while v >= 0x80 {
+        out.push((v as u8) | 0x80);
+        v >>= 7;
+    }
+    out.push(v as u8);
+}
+
+fn zigzag(v: i64) -> u64 {
+    ((v << 1) ^ (v >> 63)) as u64
+}
+
+fn unzigzag(v: u64) -> i64 {
+    ((v >> 1) as i64) ^ -((v & 1) as i64)
 }
 
 #[cfg(test)]
@@ -332,6 +416,23 @@ mod tests {
             assert_eq!(bucket_hits(&bytes, key), want, "key {key}");
         }
         assert!(bucket_hits(&[], 5).is_empty());
+        // Extremes: the greatest key, profiles and seqs that fall as well as rise.
+        let edge = vec![
+            Rec { key: 0, profile: u32::MAX, seq: u32::MAX },
+            Rec { key: 1, profile: 0, seq: 0 },
+            Rec { key: u64::MAX - 1, profile: 7, seq: 3 },
+            Rec { key: u64::MAX, profile: 1, seq: u32::MAX },
+            Rec { key: u64::MAX, profile: 2, seq: 0 },
+        ];
+        let bytes = encode_bucket(&edge);
+        assert_eq!(decode_bucket(&bytes), edge);
+        assert_eq!(bucket_hits(&bytes, u64::MAX), edge[3..]);
+        assert_eq!(bucket_len(&bytes), 5);
+        assert_eq!(decode_fixed_bucket(&encode_fixed_bucket(&edge)), edge);
+        // Consecutive IMEIs of one profile: 3 bytes a record.
+        let carton: Vec<Rec> =
+            (0..1000u64).map(|i| Rec { key: 350_000_000_000_000 + i * 10, profile: 3, seq: i as u32 }).collect();
+        assert!(encode_bucket(&carton).len() < 3 * 1000 + 16, "{}", encode_bucket(&carton).len());
     }
 
     #[test]

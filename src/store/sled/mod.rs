@@ -214,6 +214,7 @@ impl SledStore {
                 2 => self.migrate_from_2()?,
                 3 => self.migrate_from_3()?,
                 4 => self.migrate_from_4()?,
+                5 => self.migrate_from_5()?,
                 _ => {
                     return Err(StoreError::Backend(format!(
                         "database {} has schema version {found}; this kitting reads version {}",
@@ -315,19 +316,36 @@ impl SledStore {
                     return Err(backend(format!("index bucket key {k:?} is not of schema 4")));
                 }
                 batch.remove(k);
-                recs.extend(layout::decode_bucket(&v).into_iter().map(|r| Rec { key: r.key, ..r }));
+                recs.extend(layout::decode_fixed_bucket(&v));
             }
             recs.sort_unstable();
             let mut dir = Vec::new();
             if !recs.is_empty() {
                 for (start, piece) in layout::split(0, recs, layout::BUCKET_FILL, layout::BUCKET_FILL) {
-                    batch.insert(&layout::bucket_key(index, start), layout::encode_bucket(&piece));
+                    batch.insert(&layout::bucket_key(index, start), layout::encode_fixed_bucket(&piece));
                     dir.push(start);
                 }
                 batch.insert(layout::dir_key(index), layout::encode_dir(&dir));
             }
         }
         batch.insert(layout::META_SCHEMA, &5u32.to_be_bytes());
+        self.commit(batch)
+    }
+
+    /// Version 5 → 6: every index bucket's fixed 16-byte records delta-encoded (`layout::encode_bucket`),
+    /// the same buckets under the same keys; in one batch.
+    fn migrate_from_5(&self) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for index in [Index::Imei, Index::Serial] {
+            for kv in self.tree.scan_prefix([index.prefix()]) {
+                let (k, v) = kv.map_err(backend)?;
+                if k.len() != 9 || v.len() % layout::RECORD != 0 {
+                    return Err(backend(format!("index bucket {k:?} is not of schema 5")));
+                }
+                batch.insert(k, layout::encode_bucket(&layout::decode_fixed_bucket(&v)));
+            }
+        }
+        batch.insert(layout::META_SCHEMA, &6u32.to_be_bytes());
         self.commit(batch)
     }
 
@@ -1119,10 +1137,9 @@ struct SledImport {
     lines: Vec<u32>,
     /// Rows dropped again after staging (duplicates found at the end, with --skip-invalid).
     dropped: u64,
-    /// Stored index buckets read so far, by `layout::bucket_slot` (the outer `None`: not read yet).
-    /// Stored buckets read so far, per index by their place in its directory (`place`; the outer
-    /// `None`: not read yet). A Vec, not a map: this is looked up twice per imported row.
-    buckets: [Vec<Option<Option<sled::IVec>>>; 2],
+    /// Stored buckets read so far, decoded, per index by their place in its directory (`place`; `None`:
+    /// not read yet; a missing bucket is empty). A Vec, not a map: this is looked up twice per imported row.
+    buckets: [Vec<Option<Vec<Rec>>>; 2],
     /// Both indexes' directories as the import began (it holds the writer lock, or writes nothing).
     dirs: [Vec<u64>; 2],
     chunk_cache: HashMap<(ProfileId, u32), Vec<Device>>,
@@ -1146,12 +1163,12 @@ impl SledImport {
             self.buckets[i].resize(self.dirs[i].len() + 1, None);
         }
         if self.buckets[i][p].is_none() {
-            self.buckets[i][p] = Some(self.store.get_raw(&layout::bucket_key(index, start))?);
+            let stored = self.store.get_raw(&layout::bucket_key(index, start))?;
+            self.buckets[i][p] = Some(stored.map(|v| layout::decode_bucket(&v)).unwrap_or_default());
         }
-        Ok(match &self.buckets[i][p] {
-            Some(Some(v)) => layout::bucket_hits(v, key),
-            _ => Vec::new(),
-        })
+        let recs = self.buckets[i][p].as_deref().unwrap_or_default();
+        let from = recs.partition_point(|r| r.key < key);
+        Ok(recs[from..].iter().take_while(|r| r.key == key).copied().collect())
     }
 
     fn stored_device(&mut self, r: Rec) -> Result<Option<Device>> {
@@ -1411,11 +1428,13 @@ impl ImportSession for SledImport {
                 let next = self.dirs[i].get(p).copied();
                 let cached = self.buckets[i].get_mut(p).and_then(Option::take);
                 let stored: Vec<Rec> = match cached {
-                    Some(v) => v,
-                    None => self.store.get_raw(&layout::bucket_key(index, start))?,
-                }
-                .map(|v| layout::decode_bucket(&v))
-                .unwrap_or_default();
+                    Some(recs) => recs,
+                    None => self
+                        .store
+                        .get_raw(&layout::bucket_key(index, start))?
+                        .map(|v| layout::decode_bucket(&v))
+                        .unwrap_or_default(),
+                };
                 // The stored records and the new ones in this bucket's range, merged as they come: an import
                 // into an empty index is one stream of every record, never held whole.
                 let mut stored = stored.into_iter().peekable();
@@ -1519,7 +1538,8 @@ mod tests {
         store.tree.insert(layout::META_SCHEMA, &1u32.to_be_bytes()).unwrap();
         drop(store);
         let Err(e) = SledStore::open(dir.path()) else { panic!("version 1 opened") };
-        assert!(e.to_string().contains("schema version 1; this kitting reads version 5"), "{e}");
+        let want = format!("schema version 1; this kitting reads version {}", layout::SCHEMA_VERSION);
+        assert!(e.to_string().contains(&want), "{e}");
     }
 
     #[test]
@@ -1574,7 +1594,10 @@ mod tests {
         assert_eq!((p.name.as_str(), p.description.as_deref(), p.attributes.len()), ("Dock 3", Some("line 1"), 1));
         let t = p.token.unwrap();
         assert_eq!((t.value.as_str(), t.days, t.lifetime_or(14)), ("abc", None, 14));
-        assert_eq!(store.get_raw(layout::META_SCHEMA).unwrap().unwrap().as_ref(), &5u32.to_be_bytes());
+        assert_eq!(
+            store.get_raw(layout::META_SCHEMA).unwrap().unwrap().as_ref(),
+            &layout::SCHEMA_VERSION.to_be_bytes()
+        );
     }
 
     fn test_audit() -> AuditEntry {
@@ -1618,7 +1641,7 @@ mod tests {
     }
 
     fn bucket_sizes(store: &SledStore, index: Index) -> Vec<usize> {
-        store.tree.scan_prefix([index.prefix()]).map(|kv| kv.unwrap().1.len() / layout::RECORD).collect()
+        store.tree.scan_prefix([index.prefix()]).map(|kv| layout::bucket_len(&kv.unwrap().1)).collect()
     }
 
     #[test]
@@ -1675,7 +1698,7 @@ mod tests {
                 for (b, mut recs) in old {
                     recs.sort();
                     let be = b.to_be_bytes();
-                    batch.insert(&[index.prefix(), be[0], be[1]], layout::encode_bucket(&recs));
+                    batch.insert(&[index.prefix(), be[0], be[1]], layout::encode_fixed_bucket(&recs));
                 }
                 batch.remove(layout::dir_key(index));
             }
@@ -1683,9 +1706,42 @@ mod tests {
             store.commit(batch).unwrap();
         }
         let store = SledStore::open(&dir.path().join("db")).unwrap();
-        assert_eq!(store.get_raw(layout::META_SCHEMA).unwrap().unwrap().as_ref(), &5u32.to_be_bytes());
+        assert_eq!(
+            store.get_raw(layout::META_SCHEMA).unwrap().unwrap().as_ref(),
+            &layout::SCHEMA_VERSION.to_be_bytes()
+        );
         assert_eq!(store.check().unwrap(), Vec::<String>::new());
         assert!(store.find(&Lookup::Imei(Imei::parse(&imei(1234)).unwrap())).unwrap().is_some());
         assert_eq!(bucket_sizes(&store, Index::Imei).len(), 2000usize.div_ceil(layout::BUCKET_FILL));
+    }
+
+    #[test]
+    fn a_version_5_database_gets_its_buckets_delta_encoded() {
+        let dir = tempfile::tempdir().unwrap();
+        let before;
+        {
+            let store = SledStore::open(&dir.path().join("db")).unwrap();
+            import(&store, dir.path(), "P", 0..2000);
+            before = [Index::Imei, Index::Serial].map(|index| bucket_sizes(&store, index));
+            // Rewrite every bucket as schema 5 had it: fixed 16-byte records.
+            let mut batch = sled::Batch::default();
+            for index in [Index::Imei, Index::Serial] {
+                for kv in store.tree.scan_prefix([index.prefix()]) {
+                    let (k, v) = kv.unwrap();
+                    batch.insert(k, layout::encode_fixed_bucket(&layout::decode_bucket(&v)));
+                }
+            }
+            batch.insert(layout::META_SCHEMA, &5u32.to_be_bytes());
+            store.commit(batch).unwrap();
+        }
+        let store = SledStore::open(&dir.path().join("db")).unwrap();
+        assert_eq!(store.get_raw(layout::META_SCHEMA).unwrap().unwrap().as_ref(), &6u32.to_be_bytes());
+        assert_eq!([Index::Imei, Index::Serial].map(|index| bucket_sizes(&store, index)), before);
+        assert_eq!(store.check().unwrap(), Vec::<String>::new());
+        for i in (0..2000).step_by(13) {
+            assert!(store.find(&Lookup::Imei(Imei::parse(&imei(i)).unwrap())).unwrap().is_some(), "IMEI {i}");
+            let by_serial = Lookup::Serial { serial: format!("sn{i}"), manufacturer: "ACME".into() };
+            assert!(store.find(&by_serial).unwrap().is_some(), "serial {i}");
+        }
     }
 }
