@@ -236,23 +236,30 @@ fn prepare_row(
     let status = match status_raw {
         "" => Some(Status::Pending),
         s if s.eq_ignore_ascii_case("pending") => Some(Status::Pending),
-        s if s.eq_ignore_ascii_case("registered") => match DateTime::parse_from_rfc3339(registered_raw) {
-            Ok(t) => Some(Status::Registered(t.with_timezone(&Utc))),
-            Err(_) => {
-                let i = header.find(Col::RegisteredAt);
-                problems.push(RowProblem {
-                    column: i.map(at),
-                    value: registered_raw.into(),
-                    reason: "a registered device needs Registered At as an RFC 3339 time (2026-01-31T09:00:00Z)".into(),
-                });
-                None
+        s if s.eq_ignore_ascii_case("registered") || s.eq_ignore_ascii_case("kitted") => {
+            let kitted = s.eq_ignore_ascii_case("kitted");
+            match DateTime::parse_from_rfc3339(registered_raw) {
+                Ok(t) if kitted => Some(Status::Kitted(t.with_timezone(&Utc))),
+                Ok(t) => Some(Status::Registered(t.with_timezone(&Utc))),
+                Err(_) => {
+                    let i = header.find(Col::RegisteredAt);
+                    let what = if kitted { "kitted" } else { "registered" };
+                    problems.push(RowProblem {
+                        column: i.map(at),
+                        value: registered_raw.into(),
+                        reason: format!(
+                            "a {what} device needs Registered At as an RFC 3339 time (2026-01-31T09:00:00Z)"
+                        ),
+                    });
+                    None
+                }
             }
-        },
+        }
         other => {
             problems.push(RowProblem {
                 column: header.find(Col::Status).map(at),
                 value: other.into(),
-                reason: "Status must be pending or registered".into(),
+                reason: "Status must be pending, kitted or registered".into(),
             });
             None
         }
@@ -575,10 +582,8 @@ pub fn export(store: &dyn Store, profile: &Profile, mut out: impl Write) -> Resu
             row.push(d.attribute(a).unwrap_or("").to_string());
         }
         row.push(d.status.label().to_string());
-        row.push(match &d.status {
-            Status::Registered(t) => t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
-            Status::Pending => String::new(),
-        });
+        // Registered At holds the time of the status: registered, or kitted at a scan station.
+        row.push(d.status.at().map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)).unwrap_or_default());
         let escaped: Vec<_> = row.iter().map(|c| escape_formula(c)).collect();
         match w.write_record(escaped.iter().map(|c| c.as_ref())) {
             Ok(()) => {

@@ -6,6 +6,7 @@ pub mod audit;
 pub mod dep;
 pub mod imei;
 pub mod registration;
+pub mod scan;
 pub mod text;
 pub mod token;
 
@@ -86,6 +87,8 @@ pub struct NewProfile {
 pub enum Status {
     Pending,
     Registered(DateTime<Utc>),
+    /// Checked at a scan station's verify mode (in the box, labelled) and not registered yet.
+    Kitted(DateTime<Utc>),
 }
 
 impl Status {
@@ -93,6 +96,15 @@ impl Status {
         match self {
             Status::Pending => "pending",
             Status::Registered(_) => "registered",
+            Status::Kitted(_) => "kitted",
+        }
+    }
+
+    /// When the device was registered or kitted.
+    pub fn at(&self) -> Option<DateTime<Utc>> {
+        match self {
+            Status::Pending => None,
+            Status::Registered(t) | Status::Kitted(t) => Some(*t),
         }
     }
 }

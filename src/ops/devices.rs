@@ -69,7 +69,7 @@ pub fn resolve(ctx: &Ctx, profile: &Profile, r: &DeviceRef) -> Result<Device> {
 }
 
 /// An attribute name and value checked, the name spelt as the profile spells it.
-fn attribute(profile: &Profile, name: &str, value: &str) -> Result<(String, String)> {
+pub(crate) fn attribute(profile: &Profile, name: &str, value: &str) -> Result<(String, String)> {
     let name = profile.attribute_name(name);
     check_attribute_name(&name).map_err(|e| OpError::invalid("attribute", e))?;
     check_attribute_value(&name, value).map_err(|e| OpError::invalid("attribute", e))?;

@@ -13,6 +13,7 @@
 //! | `catalog`     | add, rename / describe, delete                                           |
 //! | `dep`         | DEP import and dry run, record save, check-in, withdraw, delete, outbox   |
 //! | `register`    | a device registering with its token and identifiers                      |
+//! | `scan`        | a scan received or verified at a scan station, and its undo              |
 
 pub mod catalog;
 pub mod dep;
@@ -21,6 +22,7 @@ pub mod devices;
 pub mod import;
 pub mod profiles;
 pub mod register;
+pub mod scan;
 pub mod tokens;
 pub mod users;
 
@@ -242,6 +244,8 @@ pub enum Command {
     DepDelete(dep::DepDelete),
     OutboxWritten(dep::OutboxWritten),
     Register(register::Register),
+    Scan(scan::Scan),
+    UndoScan(scan::UndoScan),
 }
 
 /// What a command returns.
@@ -254,6 +258,8 @@ pub enum Done {
     DepImport(Box<crate::csv::dep::DepReport>),
     DepDevice(Box<crate::domain::dep::DepDevice>),
     Registration(Box<Registration>),
+    /// One result per value of a scan (a code may carry several), the first refusal ending it.
+    Scan(Vec<Result<scan::Accepted>>),
     Nothing,
 }
 
@@ -303,6 +309,11 @@ pub fn execute(ctx: &Ctx, command: Command) -> Result<Done> {
         }
         Command::OutboxWritten(c) => Done::Count(dep::outbox_written(ctx, c)?),
         Command::Register(c) => Done::Registration(Box::new(register::run(ctx, c)?)),
+        Command::Scan(c) => Done::Scan(scan::run(ctx, c)),
+        Command::UndoScan(c) => match scan::undo(ctx, c)? {
+            Some(d) => Done::Device(d),
+            None => Done::Nothing,
+        },
     })
 }
 

@@ -41,10 +41,7 @@ impl Serialize for DeviceOut<'_, '_> {
         t.serialize_element(&d.ids.serial)?;
         t.serialize_element(&d.ids.manufacturer)?;
         t.serialize_element(&Attrs { d, names: self.names })?;
-        t.serialize_element(&match &d.status {
-            Status::Pending => None,
-            Status::Registered(at) => Some(at.timestamp_millis()),
-        })?;
+        t.serialize_element(&StatusWire::of(&d.status))?;
         t.serialize_element(&self.source)?;
         t.serialize_element(&d.created.timestamp_millis())?;
         t.serialize_element(&(d.modified - d.created).num_milliseconds())?;
@@ -67,6 +64,40 @@ impl Serialize for Attrs<'_, '_> {
     }
 }
 
+/// A device's status as stored: postcard writes the variant's index then its time, so `Pending` and
+/// `Registered` are byte for byte the `Option<i64>` of schemas up to 6 (0, or 1 and the time), and
+/// `Kitted` (2) is new in schema 7.
+#[derive(Serialize, Deserialize)]
+enum StatusWire {
+    Pending,
+    Registered(i64),
+    Kitted(i64),
+}
+
+impl StatusWire {
+    fn of(s: &Status) -> StatusWire {
+        match s {
+            Status::Pending => StatusWire::Pending,
+            Status::Registered(at) => StatusWire::Registered(at.timestamp_millis()),
+            Status::Kitted(at) => StatusWire::Kitted(at.timestamp_millis()),
+        }
+    }
+
+    fn write(self, b: &mut Vec<u8>) {
+        match self {
+            StatusWire::Pending => b.push(0),
+            StatusWire::Registered(ms) => {
+                b.push(1);
+                wire::signed(b, ms);
+            }
+            StatusWire::Kitted(ms) => {
+                b.push(2);
+                wire::signed(b, ms);
+            }
+        }
+    }
+}
+
 #[derive(Deserialize)]
 struct DeviceIn {
     seq: u32,
@@ -74,7 +105,7 @@ struct DeviceIn {
     serial: Option<String>,
     manufacturer: Option<String>,
     attrs: Vec<(u16, String)>,
-    registered: Option<i64>,
+    status: StatusWire,
     source: Option<(u16, u64)>,
     created: i64,
     modified_delta: i64,
@@ -135,9 +166,10 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Device>, String> {
                     manufacturer: d.manufacturer,
                 },
                 attributes: d.attrs.into_iter().map(|(i, v)| Ok((name(i)?, v))).collect::<Result<_, String>>()?,
-                status: match d.registered {
-                    None => Status::Pending,
-                    Some(ms) => Status::Registered(time(ms)?),
+                status: match d.status {
+                    StatusWire::Pending => Status::Pending,
+                    StatusWire::Registered(ms) => Status::Registered(time(ms)?),
+                    StatusWire::Kitted(ms) => Status::Kitted(time(ms)?),
                 },
                 source: match d.source {
                     None => Source::Manual,
@@ -177,6 +209,17 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_status_reads_as_schemas_before_7_wrote_it() {
+        // Up to schema 6 the status was an `Option<i64>`: none, or the time registered.
+        assert_eq!(postcard::to_stdvec(&None::<i64>).unwrap(), postcard::to_stdvec(&StatusWire::Pending).unwrap());
+        let ms = 1_780_000_000_123i64;
+        assert_eq!(postcard::to_stdvec(&Some(ms)).unwrap(), postcard::to_stdvec(&StatusWire::Registered(ms)).unwrap());
+        let mut b = Vec::new();
+        StatusWire::Kitted(ms).write(&mut b);
+        assert_eq!(b, postcard::to_stdvec(&StatusWire::Kitted(ms)).unwrap(), "the row encoder writes what serde does");
+    }
+
+    #[test]
     fn round_trips_and_shares_names() {
         let t: DateTime<Utc> = "2026-05-01T10:00:00.123Z".parse().unwrap();
         let file: Arc<str> = Arc::from("dock3.csv");
@@ -194,7 +237,11 @@ mod tests {
                 } else {
                     vec![(asset.clone(), format!("A-{i}")), (Arc::from("東京"), "x".into())]
                 },
-                status: if i == 0 { Status::Registered(t) } else { Status::Pending },
+                status: match i {
+                    0 => Status::Registered(t),
+                    1 => Status::Kitted(t),
+                    _ => Status::Pending,
+                },
                 source: if i == 2 {
                     Source::Manual
                 } else {
@@ -343,11 +390,7 @@ impl RowEncoder {
             written += 1;
         }
         assert_eq!(written, count, "attribute count");
-        let registered = match status {
-            Status::Pending => None,
-            Status::Registered(at) => Some(at.timestamp_millis()),
-        };
-        wire::option(b, registered, wire::signed);
+        StatusWire::of(status).write(b);
         wire::option(b, Some((self.file, line)), |b, (f, l)| {
             wire::varint(b, u64::from(f));
             wire::varint(b, l);

@@ -20,8 +20,8 @@ use super::dep_view;
 use super::form::{FieldKind, FormField, input_text};
 use super::keymap::Context;
 use super::theme::{CURSOR, MARK, Theme};
+use crate::domain::Device;
 use crate::domain::text::sanitize;
-use crate::domain::{Device, Status};
 use crate::qr::render::Qr;
 
 /// Rows every screen spends outside its body: title, status line, footer.
@@ -300,10 +300,7 @@ fn device_row<'a>(d: &'a DetailState, device: &'a Device, shown_attrs: usize) ->
     for a in d.profile.attributes.iter().take(shown_attrs) {
         cells.push(Cell::from(owned(device.attribute(a).unwrap_or(""))));
     }
-    cells.push(Cell::from(match device.status {
-        Status::Pending => "pending",
-        Status::Registered(_) => "registered",
-    }));
+    cells.push(Cell::from(device.status.label()));
     cells
 }
 

@@ -215,6 +215,8 @@ impl SledStore {
                 3 => self.migrate_from_3()?,
                 4 => self.migrate_from_4()?,
                 5 => self.migrate_from_5()?,
+                // 6 → 7: the kitted status is new; what is stored reads the same.
+                6 => self.tree.insert(layout::META_SCHEMA, &7u32.to_be_bytes()).map(drop).map_err(backend)?,
                 _ => {
                     return Err(StoreError::Backend(format!(
                         "database {} has schema version {found}; this kitting reads version {}",
@@ -1735,7 +1737,10 @@ mod tests {
             store.commit(batch).unwrap();
         }
         let store = SledStore::open(&dir.path().join("db")).unwrap();
-        assert_eq!(store.get_raw(layout::META_SCHEMA).unwrap().unwrap().as_ref(), &6u32.to_be_bytes());
+        assert_eq!(
+            store.get_raw(layout::META_SCHEMA).unwrap().unwrap().as_ref(),
+            &layout::SCHEMA_VERSION.to_be_bytes()
+        );
         assert_eq!([Index::Imei, Index::Serial].map(|index| bucket_sizes(&store, index)), before);
         assert_eq!(store.check().unwrap(), Vec::<String>::new());
         for i in (0..2000).step_by(13) {
