@@ -23,6 +23,26 @@ pub struct Settings {
     /// Key bindings for the workstation (read by the terminal UI).
     #[serde(default)]
     pub keys: toml::Table,
+    #[serde(default)]
+    pub scan: ScanSettings,
+}
+
+/// The scan station's defaults.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ScanSettings {
+    /// Ring the terminal bell on every refused scan.
+    pub bell: bool,
+    /// Remove a leading `S` (a serial-number label's data identifier) from scanned serial numbers.
+    pub strip_serial_s: bool,
+    /// Pair a serial number scanned right after an IMEI into that IMEI's device.
+    pub pair_serial: bool,
+}
+
+impl Default for ScanSettings {
+    fn default() -> ScanSettings {
+        ScanSettings { bell: true, strip_serial_s: false, pair_serial: false }
+    }
 }
 
 /// The site's device-admin settings, carried in every provisioning QR code.

@@ -19,9 +19,14 @@ struct Session {
 
 impl Session {
     fn start(env: &Env, cols: u16, rows: u16) -> Session {
+        Session::start_with(env, cols, rows, &[])
+    }
+
+    fn start_with(env: &Env, cols: u16, rows: u16, args: &[&str]) -> Session {
         let pty = native_pty_system().openpty(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 }).unwrap();
         let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_kitting"));
         cmd.args(["--db", env.db().to_str().unwrap(), "--config", env.config().to_str().unwrap()]);
+        cmd.args(args);
         cmd.cwd(env.dir.path());
         cmd.env("HOME", env.dir.path());
         cmd.env("TERM", "xterm-256color");
@@ -53,13 +58,17 @@ impl Session {
     }
 
     fn wait_for(&self, what: &str) -> String {
+        self.wait_for_within(what, Duration::from_secs(20))
+    }
+
+    fn wait_for_within(&self, what: &str, limit: Duration) -> String {
         let start = Instant::now();
         loop {
             let text = self.text();
             if text.contains(what) {
                 return text;
             }
-            assert!(start.elapsed() < Duration::from_secs(20), "waited for {what:?}; the screen shows:\n{text}");
+            assert!(start.elapsed() < limit, "waited for {what:?}; the screen shows:\n{text}");
             std::thread::sleep(Duration::from_millis(30));
         }
     }
@@ -184,4 +193,58 @@ fn below_80x24_it_says_the_size_it_needs() {
     s.wait_for("terminal too small: need 80x24");
     s.keys("q");
     assert_eq!(s.wait_exit(), 0);
+}
+
+/// `n` valid IMEIs from `first` on (TAC 35209900, consecutive serials).
+fn imeis(first: u32, n: u32) -> Vec<String> {
+    (first..first + n)
+        .map(|i| {
+            let body = format!("35209900{i:06}");
+            let check = kitting::domain::imei::luhn_check_digit(&body);
+            format!("{body}{check}")
+        })
+        .collect()
+}
+
+#[test]
+fn a_burst_of_1000_scans_is_recorded_completely_and_in_order() {
+    let env = Env::new();
+    env.write("devices.csv", CSV);
+    let csv = env.path("devices.csv");
+    assert_eq!(env.run(&["import", csv.to_str().unwrap(), "--profile", "Dock 7", "--create"]).0, 0);
+    let mut s = Session::start_with(&env, 80, 24, &["scan", "--profile", "Dock 7", "--attr", "Asset Tag=BOX-9"]);
+    s.wait_for("Scan station");
+    // What a scanner sends, as fast as the terminal takes it: each IMEI then CR (some scanners send Tab
+    // or LF: every tenth ends so), and one refused scan in the middle that must not touch its neighbours.
+    let scans = imeis(100, 1000);
+    let mut burst = String::new();
+    for (i, imei) in scans.iter().enumerate() {
+        burst.push_str(imei);
+        burst.push(match i % 10 {
+            3 => '\t',
+            7 => '\n',
+            _ => '\r',
+        });
+        if i == 500 {
+            burst.push_str("12345\r");
+        }
+    }
+    s.writer.write_all(burst.as_bytes()).unwrap();
+    s.writer.flush().unwrap();
+    let text = s.wait_for_within("accepted 1000", Duration::from_secs(120));
+    assert!(text.contains("refused 1"), "{text}");
+    s.keys("\x1b");
+    s.wait_for("scan station closed: 1000 accepted");
+    s.keys("q");
+    assert_eq!(s.wait_exit(), 0);
+    s.assert_restored();
+
+    let (code, out, err) = env.run(&["devices", "list", "--profile", "Dock 7", "--format", "csv"]);
+    assert_eq!(code, 0, "{err}");
+    let listed: Vec<&str> = out.lines().skip(4).map(|l| l.split(',').next().unwrap()).collect();
+    assert_eq!(listed, scans.iter().map(String::as_str).collect::<Vec<_>>(), "every scan, in order");
+    assert!(out.lines().skip(4).all(|l| l.contains("BOX-9")), "the session's attribute on each");
+    let (_, trail, _) = env.run(&["audit", "--format", "csv"]);
+    assert_eq!(trail.lines().filter(|l| l.contains("scan.receive")).count(), 1001, "one entry per scan");
+    assert_eq!(env.run(&["check"]).0, 0);
 }

@@ -5,6 +5,7 @@ mod data;
 mod dep;
 mod profiles;
 mod qr;
+mod scan;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -73,6 +74,8 @@ pub enum Command {
     Catalog(dep::CatalogCmd),
     /// The audit trail: who did what, newest first
     Audit(audit::AuditArgs),
+    /// The scan station: each scan from a barcode scanner adds a device to a profile, or verifies it
+    Scan(scan::ScanArgs),
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, Default)]
@@ -465,12 +468,18 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Catalog(cmd) => dep::catalog(&mut ctx, cmd),
         Command::Qr(args) => qr::run(&mut ctx, args),
         Command::Audit(args) => audit::run(&mut ctx, args),
+        Command::Scan(args) => scan::run(&mut ctx, args),
     }
 }
 
 /// `kitting` with no command: the terminal UI. The database is opened first, so a database in use is
 /// refused with the CLI's message before the terminal is touched.
 fn workstation(ctx: &mut Context) -> Outcome {
+    workstation_with(ctx, None)
+}
+
+/// The workstation, opened in the scan station when one is given.
+fn workstation_with(ctx: &mut Context, station: Option<crate::ops::scan::Station>) -> Outcome {
     use std::io::IsTerminal;
     let store = ctx.store()?;
     if !std::io::stdout().is_terminal() || !std::io::stdin().is_terminal() {
@@ -480,13 +489,16 @@ fn workstation(ctx: &mut Context) -> Outcome {
         crate::tui::theme::ThemeName::choose(ctx.settings.theme.as_deref(), std::env::var("NO_COLOR").ok().as_deref())
             .map_err(|e| Failure::usage(format!("{}: {e}", ctx.settings_source)))?;
     let keymap = crate::tui::keymap::Keymap::load(&ctx.settings.keys).map_err(Failure::usage)?;
-    let app = crate::tui::App::new(
+    let mut app = crate::tui::App::new(
         store,
         ctx.settings.clone(),
         ctx.settings_source.clone(),
         keymap,
         crate::tui::theme::Theme::new(theme),
     )?;
+    if let Some(station) = station {
+        app.open_scan(station).map_err(Failure::refused)?;
+    }
     crate::tui::run(app).map_err(Failure::refused)
 }
 

@@ -253,6 +253,7 @@ pub enum Screen {
     Users(UsersState),
     Catalog(Box<CatalogState>),
     Audit(Box<super::audit::AuditState>),
+    Scan(Box<super::screens::scan::ScanState>),
 }
 
 /// The workstation's tabs; each keeps its own screens while another is shown.
@@ -312,7 +313,7 @@ impl Screen {
             Screen::Dep(l) => Some((&mut l.cursor, l.view.len())),
             Screen::Catalog(c) => Some((&mut c.cursor, c.rows.len())),
             Screen::Audit(a) => Some((&mut a.cursor, a.view.len())),
-            Screen::Qr(_) | Screen::DepDevice(_) => None,
+            Screen::Qr(_) | Screen::DepDevice(_) | Screen::Scan(_) => None,
         }
     }
 
@@ -347,6 +348,7 @@ impl Screen {
             Screen::DepDevice(_) => Context::DepDevice,
             Screen::Catalog(_) => Context::Catalog,
             Screen::Audit(_) => Context::Audit,
+            Screen::Scan(_) => Context::Scan,
         }
     }
 }
@@ -366,13 +368,17 @@ pub enum FormPurpose {
     EditDevice(ProfileId, DeviceSeq),
     SetAttribute(ProfileId),
     ModifyConfig(ProfileId),
-    SaveQr { png: bool },
+    SaveQr {
+        png: bool,
+    },
     DepImport,
     DepExport,
     AddRecord,
     EditRecord(String),
     AddEntry,
     EditEntry(CatalogKind, String),
+    /// Opens the scan station on the profile named.
+    ScanStation(String),
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -470,6 +476,8 @@ pub struct App {
     loads: u64,
     /// Who works at this workstation: every change goes through the core as this actor.
     pub actor: crate::domain::audit::Actor,
+    /// Terminal bells to ring after the next frame (refused scans).
+    pub bells: u32,
 }
 
 /// Devices read before the profile screen's first frame when the rest come in the background: one stored
@@ -504,6 +512,7 @@ impl App {
             tasks: None,
             loads: 0,
             actor: ops::actor_of_process(crate::domain::audit::FrontEnd::Workstation),
+            bells: 0,
         };
         app.reload()?;
         Ok(app)
@@ -529,6 +538,35 @@ impl App {
 
     pub(super) fn screen_mut(&mut self) -> &mut Screen {
         self.screens.last_mut().expect("the home screen is never removed")
+    }
+
+    /// Carries out what a screen asked for.
+    pub(super) fn apply(&mut self, effect: super::screens::Effect) {
+        use super::screens::Effect;
+        match effect {
+            Effect::None => {}
+            Effect::Pop(msg) => {
+                if self.screens.len() > 1 {
+                    self.screens.pop();
+                }
+                // What the screen below shows may have changed: read once, now that the station is closed.
+                self.reload_or_report();
+                self.info(msg);
+            }
+            Effect::Status(Level::Info, msg) => self.info(msg),
+            Effect::Status(Level::Error, msg) => self.error(msg),
+            Effect::Bell => self.bells += 1,
+        }
+    }
+
+    /// Opens the scan station (on the Profiles tab, over the profile's screen when it is open).
+    pub fn open_scan(&mut self, station: ops::scan::Station) -> Result<(), String> {
+        ops::require_profile(self.store.as_ref(), &station.profile).map_err(|e| e.to_string())?;
+        self.switch_tab(Tab::Profiles);
+        let bell = self.settings.scan.bell;
+        self.screens.push(Screen::Scan(Box::new(super::screens::scan::ScanState::new(station, bell))));
+        self.status = None;
+        Ok(())
     }
 
     pub(super) fn info(&mut self, msg: impl Into<String>) {
@@ -581,7 +619,7 @@ impl App {
         }
         let screen = self.screen().context();
         match screen {
-            Context::Qr | Context::DepDevice => vec![screen, Context::Global],
+            Context::Qr | Context::DepDevice | Context::Scan => vec![screen, Context::Global],
             _ => vec![screen, Context::Table, Context::Global],
         }
     }
@@ -619,7 +657,8 @@ impl App {
                 Screen::DepDevice(d) => d.reload(store.as_ref())?,
                 Screen::Catalog(c) => c.reload(store.as_ref())?,
                 Screen::Audit(a) => a.reload(store.as_ref())?,
-                Screen::Qr(_) => {}
+                // The station shows what its own scans returned; it reads nothing.
+                Screen::Qr(_) | Screen::Scan(_) => {}
             }
             screen.fit_cursor(rows);
         }
@@ -644,6 +683,16 @@ impl App {
             return;
         }
         let k = Key::from_event(&key);
+        if self.modal.is_none() && matches!(self.screen(), Screen::Scan(_)) {
+            let undo = self.keymap.lookup(&[Context::Scan], k) == Some(Action::UndoScan);
+            let core = ops::Ctx::new(self.store.as_ref(), self.actor.clone(), self.now());
+            let Some(Screen::Scan(s)) = self.screens.last_mut() else { unreachable!("checked above") };
+            if let Some(effect) = s.key(key, undo, &core) {
+                drop(core);
+                self.apply(effect);
+                return;
+            }
+        }
         if self.typing_filter() {
             self.filter_key(key, k);
             return;
@@ -1057,6 +1106,9 @@ impl App {
                 Err(e) => self.error(e),
             },
             Action::AddDevices => self.modal = Some(Modal::Form(add_device_form(&profile, None))),
+            Action::ScanStation => {
+                self.modal = Some(Modal::Form(super::screens::scan::station_form(&profile.name, &self.settings.scan)));
+            }
             Action::EditDevice => {
                 let seqs = targets(d);
                 match seqs.as_slice() {
@@ -1280,6 +1332,12 @@ impl App {
                 };
                 let expires = p.token.as_ref().map(|t| t.expires.format("%Y-%m-%d %H:%M UTC").to_string());
                 format!("token valid until {}", expires.unwrap_or_default())
+            }
+            FormPurpose::ScanStation(profile) => {
+                let station = super::screens::scan::station_of(form, profile)?;
+                drop(core);
+                self.modal = None;
+                return self.open_scan(station);
             }
             FormPurpose::Export(id) => {
                 let path = PathBuf::from(form.value("File"));

@@ -19,11 +19,12 @@ pub enum Context {
     Users,
     Catalog,
     Audit,
+    Scan,
     Dialog,
 }
 
 impl Context {
-    pub const ALL: [Context; 11] = [
+    pub const ALL: [Context; 12] = [
         Context::Global,
         Context::Table,
         Context::Profiles,
@@ -34,6 +35,7 @@ impl Context {
         Context::Users,
         Context::Catalog,
         Context::Audit,
+        Context::Scan,
         Context::Dialog,
     ];
 
@@ -49,6 +51,7 @@ impl Context {
             Context::Users => "users",
             Context::Catalog => "catalog",
             Context::Audit => "audit",
+            Context::Scan => "scan",
             Context::Dialog => "dialog",
         }
     }
@@ -65,6 +68,7 @@ impl Context {
             Context::Users => "Users",
             Context::Catalog => "Catalog",
             Context::Audit => "Audit",
+            Context::Scan => "Scan station",
             Context::Dialog => "Dialogs and forms",
         }
     }

@@ -11,6 +11,7 @@ pub mod dep;
 mod dep_view;
 pub mod form;
 pub mod keymap;
+pub mod screens;
 pub mod theme;
 pub mod view;
 
@@ -54,24 +55,42 @@ where
         app.resize(size.width, size.height);
         start();
         let r = terminal.draw(|f| view::render(app, f)).map(|_| ()).map_err(|e| e.to_string());
+        if std::mem::take(&mut app.bells) > 0 {
+            // The terminal bell: a refused scan is heard as well as seen.
+            let _ = io::stdout().write_all(b"\x07");
+        }
         end();
         r
     };
     draw(terminal, app, &mut frame_start, &mut frame_end)?;
-    while let Ok(msg) = messages.recv() {
-        match msg {
-            Msg::Term(Event::Key(key)) if key.kind != KeyEventKind::Release => app.on_key(key),
-            Msg::Term(Event::Resize(w, h)) => {
-                app.resize(w, h);
-                terminal.autoresize().map_err(|e| e.to_string())?;
+    while let Ok(first) = messages.recv() {
+        // What has arrived meanwhile is handled before the next frame (a scanner's burst, a paste, a slow
+        // link): one frame for many keys, never a frame behind.
+        let mut next = Some(first);
+        let mut changed = false;
+        let mut handled = 0;
+        while let Some(msg) = next.take() {
+            changed |= !matches!(&msg, Msg::Term(e) if !matches!(e, Event::Key(_) | Event::Resize(..)));
+            match msg {
+                Msg::Term(Event::Key(key)) if key.kind != KeyEventKind::Release => app.on_key(key),
+                Msg::Term(Event::Resize(w, h)) => {
+                    app.resize(w, h);
+                    terminal.autoresize().map_err(|e| e.to_string())?;
+                }
+                Msg::Term(_) => {}
+                Msg::Task(t) => app.on_task(*t),
             }
-            Msg::Term(_) => continue,
-            Msg::Task(t) => app.on_task(*t),
+            if app.quit {
+                return Ok(());
+            }
+            handled += 1;
+            if handled < 256 {
+                next = messages.try_recv().ok();
+            }
         }
-        if app.quit {
-            return Ok(());
+        if changed {
+            draw(terminal, app, &mut frame_start, &mut frame_end)?;
         }
-        draw(terminal, app, &mut frame_start, &mut frame_end)?;
     }
     Ok(())
 }

@@ -42,7 +42,7 @@ pub fn table_rows(screen: &Screen, height: u16) -> usize {
             // filter line + table header + the selected entry
             Screen::Audit(_) => 2 + super::audit::DETAIL_ROWS,
             // table header
-            Screen::Users(_) | Screen::Catalog(_) | Screen::Qr(_) | Screen::DepDevice(_) => 1,
+            Screen::Users(_) | Screen::Catalog(_) | Screen::Qr(_) | Screen::DepDevice(_) | Screen::Scan(_) => 1,
         };
     usize::from(height.saturating_sub(chrome)).max(1)
 }
@@ -75,6 +75,7 @@ pub fn render(app: &App, frame: &mut Frame) {
         Screen::Detail(d) => format!("› {}", safe(&d.profile.name)),
         Screen::Qr(q) => format!("› {} › QR code", safe(&q.profile)),
         Screen::DepDevice(d) => format!("› {}", safe(&d.device.identifier)),
+        Screen::Scan(s) => format!("› {} › scan station", safe(&s.station.profile)),
         _ => String::new(),
     };
     let help_key = app.keymap.key_label(Context::Global, Action::Help).unwrap_or_default();
@@ -105,6 +106,10 @@ pub fn render(app: &App, frame: &mut Frame) {
         Screen::DepDevice(d) => dep_view::dep_device(app, d, body, frame),
         Screen::Catalog(c) => dep_view::catalog(app, c, body, frame),
         Screen::Audit(a) => super::audit::draw(app, a, body, frame),
+        Screen::Scan(s) => {
+            let undo = app.keymap.key_label(Context::Scan, Action::UndoScan).unwrap_or_default();
+            super::screens::scan::draw(t, s, &undo, body, frame)
+        }
     }
     if let Some((level, msg)) = &app.status {
         let style = if *level == Level::Error { t.error } else { t.ok };
@@ -140,7 +145,17 @@ fn draw_footer(app: &App, context: Context, area: Rect, frame: &mut Frame) {
             }
         }
     }
-    if app.modal.is_none() {
+    if app.modal.is_none() && context == Context::Scan {
+        // Every character types into the scan line: only keys a scanner never sends act here.
+        let mut help = app.keymap.bindings(Context::Global).filter(|(a, _)| *a == Action::Help);
+        let help = help
+            .next()
+            .and_then(|(_, keys)| keys.iter().find(|k| !matches!(k.code, ratatui::crossterm::event::KeyCode::Char(_))));
+        entries.insert(0, ("Enter/Tab".into(), "end a scan"));
+        entries.extend(help.map(|k| (k.label(), "help")));
+        entries.push(("Esc".into(), "clear / leave"));
+        entries.push(("Ctrl-C".into(), "quit"));
+    } else if app.modal.is_none() {
         for action in globals {
             let ctx = if action == Action::Filter { Context::Table } else { Context::Global };
             if action == Action::Filter && !matches!(context, Context::Profiles | Context::Detail | Context::Dep) {

@@ -1,0 +1,20 @@
+//! Screens as units: each module holds one screen's state, its key handling, its drawing and the
+//! submission of its forms. A screen sees the core (and the theme when drawing), never `App`, and tells
+//! `App` what to do next with an `Effect`. (The older screens still live in `app.rs` and `view.rs`; they
+//! move here one by one.)
+
+pub mod scan;
+
+use super::app::Level;
+
+/// What a screen asks of the shell after a key.
+#[derive(Debug, PartialEq)]
+pub enum Effect {
+    None,
+    /// Close this screen, with a status message for the one below.
+    Pop(String),
+    /// A message on the status line.
+    Status(Level, String),
+    /// Ring the terminal bell.
+    Bell,
+}

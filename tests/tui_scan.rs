@@ -1,0 +1,148 @@
+//! The scan station in the workstation: what a scanner types, the banner, counts, undo, the bell, and
+//! the station opened from a profile.
+
+mod common;
+
+use common::tui::*;
+use kitting::domain::Status;
+use kitting::ops::scan::{ScanMode, Station};
+use kitting::store::Store;
+use kitting::tui::app::{App, Screen};
+use kitting::tui::screens::scan::{Outcome, ScanState};
+use kitting::tui::theme::ThemeName;
+use ratatui::crossterm::event::KeyCode;
+
+fn station(mode: ScanMode) -> Station {
+    Station {
+        profile: "Dock".into(),
+        mode,
+        manufacturer: "Samsung".into(),
+        attributes: vec![("Department".into(), "Receiving".into())],
+        pair_serial: false,
+        strip_serial_s: false,
+    }
+}
+
+fn scan_state(app: &App) -> &ScanState {
+    match app.screen() {
+        Screen::Scan(s) => s,
+        other => panic!("not the scan station: {other:?}"),
+    }
+}
+
+fn open(fx: &Fixture, mode: ScanMode) -> App {
+    let mut app = fx.app(ThemeName::Dark);
+    app.open_scan(station(mode)).unwrap();
+    app
+}
+
+#[test]
+fn scans_end_with_enter_tab_cr_or_lf_and_a_refusal_never_runs_into_the_next() {
+    let fx = Fixture::new();
+    fx.import("Dock", DEVICES);
+    let mut app = open(&fx, ScanMode::Receive);
+    type_text(&mut app, "352099001761481");
+    key(&mut app, KeyCode::Enter);
+    // A bad scan (wrong check digit), then at once a good one: the line was cleared in between.
+    type_text(&mut app, "352099001761482");
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(scan_state(&app).input, "", "cleared after a refusal");
+    assert_eq!(app.bells, 1, "the bell rings on a refusal");
+    type_text(&mut app, "356938035643817");
+    ctrl(&mut app, 'm'); // CR as a raw terminal may deliver it
+    type_text(&mut app, "R58N99XYZ");
+    ctrl(&mut app, 'j'); // LF
+    // A duplicate of a device already in the profile.
+    type_text(&mut app, "490154203237518");
+    key(&mut app, KeyCode::Enter);
+    let s = scan_state(&app);
+    assert_eq!((s.counts.accepted, s.counts.refused, s.counts.duplicates), (3, 1, 1), "{:?}", s.counts);
+    let outcomes: Vec<Outcome> = s.recent.iter().map(|r| r.outcome).collect();
+    use Outcome::*;
+    assert_eq!(outcomes, [Duplicate, Accepted, Accepted, Refused, Accepted], "newest first");
+    let text = screen(&mut app, 80, 24);
+    assert!(text.contains("REFUSED") && text.contains("already"), "{text}");
+    let id = fx.store.profile("Dock").unwrap().unwrap().id;
+    let devices = fx.store.devices_page(id, None, 100).unwrap();
+    assert_eq!(devices.len(), 6);
+    let added = devices.iter().find(|d| d.ids.serial.as_deref() == Some("R58N99XYZ")).unwrap();
+    assert_eq!(added.attribute("Department"), Some("Receiving"));
+    assert_eq!(added.ids.manufacturer.as_deref(), Some("Samsung"));
+}
+
+#[test]
+fn undo_takes_back_the_last_accepted_scan_and_esc_says_what_was_done() {
+    let fx = Fixture::new();
+    fx.import("Dock", DEVICES);
+    let mut app = open(&fx, ScanMode::Receive);
+    type_text(&mut app, "352099001761481");
+    key(&mut app, KeyCode::Enter);
+    ctrl(&mut app, 'z');
+    assert_eq!(scan_state(&app).counts.undone, 1);
+    let id = fx.store.profile("Dock").unwrap().unwrap().id;
+    assert_eq!(fx.store.profile_by_id(id).unwrap().unwrap().device_count, 3, "the device is gone again");
+    ctrl(&mut app, 'z');
+    assert_eq!(app.status.as_ref().map(|s| s.1.as_str()), Some("nothing to undo"));
+    // Esc with text on the line clears it; Esc again leaves, saying what the station did.
+    type_text(&mut app, "3520");
+    key(&mut app, KeyCode::Esc);
+    assert!(matches!(app.screen(), Screen::Scan(_)));
+    key(&mut app, KeyCode::Esc);
+    assert!(!matches!(app.screen(), Screen::Scan(_)));
+    let status = app.status.clone().unwrap().1;
+    assert!(status.contains("0 accepted") && status.contains("1 undone"), "{status}");
+}
+
+#[test]
+fn verify_marks_kitted_and_lists_unknown_devices() {
+    let fx = Fixture::new();
+    fx.import("Dock", DEVICES);
+    let mut app = open(&fx, ScanMode::Verify);
+    type_text(&mut app, "]C1490154203237518");
+    key(&mut app, KeyCode::Enter);
+    type_text(&mut app, "352099001761481");
+    key(&mut app, KeyCode::Enter);
+    let s = scan_state(&app);
+    assert_eq!((s.counts.accepted, s.counts.unknown), (1, 1));
+    assert_eq!(s.unknown, ["352099001761481"]);
+    let id = fx.store.profile("Dock").unwrap().unwrap().id;
+    let d = fx.store.devices_page(id, None, 10).unwrap();
+    assert!(matches!(d[0].status, Status::Kitted(_)), "{:?}", d[0].status);
+    let text = screen(&mut app, 120, 40);
+    assert!(text.contains("unknown: 1"), "{text}");
+}
+
+#[test]
+fn the_profile_opens_a_station_from_a_form() {
+    let fx = Fixture::new();
+    fx.import("Dock", DEVICES);
+    let mut app = fx.app(ThemeName::Dark);
+    key(&mut app, KeyCode::Enter); // open the profile
+    type_text(&mut app, "s");
+    assert!(form(&app).title.contains("Scan station on Dock"));
+    key(&mut app, KeyCode::Tab);
+    type_text(&mut app, "Zebra");
+    key(&mut app, KeyCode::Enter);
+    let s = scan_state(&app);
+    assert_eq!((s.station.mode, s.station.manufacturer.as_str()), (ScanMode::Receive, "Zebra"));
+    // q types into the scan line: it does not quit while scanning.
+    type_text(&mut app, "q");
+    assert!(!app.quit);
+}
+
+#[test]
+fn snapshots_of_the_station() {
+    let fx = Fixture::new();
+    fx.import("Dock", DEVICES);
+    for mode in [ScanMode::Receive, ScanMode::Verify] {
+        let mut app = open(&fx, mode);
+        for scan in ["490154203237518", "12", "352099001761481"] {
+            type_text(&mut app, scan);
+            key(&mut app, KeyCode::Enter);
+        }
+        for (w, h) in [(80, 24), (120, 40)] {
+            let name = format!("scan_{}_{w}x{h}", mode.label());
+            insta::assert_snapshot!(name, mask(&screen(&mut app, w, h)));
+        }
+    }
+}
