@@ -76,6 +76,12 @@ pub enum Command {
     Audit(audit::AuditArgs),
     /// The scan station: each scan from a barcode scanner adds a device to a profile, or verifies it
     Scan(scan::ScanArgs),
+    /// Find a device anywhere: by IMEI, serial number or DEP identifier, in every profile and DEP record
+    Find {
+        value: String,
+        #[arg(long, value_enum, default_value_t)]
+        format: Format,
+    },
 }
 
 #[derive(Clone, Copy, Debug, ValueEnum, Default)]
@@ -469,6 +475,7 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Qr(args) => qr::run(&mut ctx, args),
         Command::Audit(args) => audit::run(&mut ctx, args),
         Command::Scan(args) => scan::run(&mut ctx, args),
+        Command::Find { value, format } => scan::find(&mut ctx, &value, format),
     }
 }
 

@@ -64,3 +64,34 @@ pub fn run(ctx: &mut Context, args: ScanArgs) -> Outcome {
     }
     super::workstation_with(ctx, Some(station))
 }
+
+/// `kitting find VALUE`: where a device lives, one row per place (exit 1 when nowhere).
+pub fn find(ctx: &mut Context, value: &str, format: super::Format) -> Outcome {
+    use crate::ops::find::Found;
+    let store = ctx.store()?;
+    let found = crate::ops::find::find(store.as_ref(), value).map_err(|e| Failure::refused(e.to_string()))?;
+    if found.is_empty() {
+        return Err(Failure::refused(format!(
+            "no device with {:?} in any profile or DEP record",
+            crate::domain::text::sanitize(value.trim())
+        )));
+    }
+    let header = ["Where", "Name", "Device", "Matched", "Status"];
+    let mut out = super::RowWriter::new(format, &header);
+    for f in &found {
+        let row = match f {
+            Found::Android { profile, device, matched } => {
+                vec!["profile".into(), profile.clone(), device.label(), (*matched).into(), device.status.label().into()]
+            }
+            Found::Dep { record, matched } => vec![
+                "DEP record".into(),
+                record.identifier.clone(),
+                record.serial.clone().unwrap_or_default(),
+                (*matched).into(),
+                record.state.label().into(),
+            ],
+        };
+        out.row(row)?;
+    }
+    out.finish()
+}

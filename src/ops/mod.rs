@@ -14,11 +14,14 @@
 //! | `dep`         | DEP import and dry run, record save, check-in, withdraw, delete, outbox   |
 //! | `register`    | a device registering with its token and identifiers                      |
 //! | `scan`        | a scan received or verified at a scan station, and its undo              |
+//!
+//! `find` is a query, not a command: a device by IMEI, serial or DEP identifier, anywhere.
 
 pub mod catalog;
 pub mod dep;
 pub mod dep_rows;
 pub mod devices;
+pub mod find;
 pub mod import;
 pub mod profiles;
 pub mod register;
