@@ -146,3 +146,41 @@ fn snapshots_of_the_station() {
         }
     }
 }
+
+#[test]
+fn find_opens_a_device_where_it_lives_from_any_screen() {
+    let fx = Fixture::new();
+    fx.import("Dock", DEVICES);
+    fx.import("Other", "IMEI\n353918051234561\n");
+    let dep = fx.dir.path().join("dep.csv");
+    std::fs::write(&dep, "Identifier,Code,OS,Serial,DEPMethod\nDEVICE01,ABC123,ios,R58M12ABC,Serial\n").unwrap();
+    let command = kitting::ops::dep::DepImport { file: dep, dry_run: false, skip_invalid: false, max_rows: 1000 };
+    kitting::ops::dep::import(&fx.core(), command, &mut |_| true).unwrap();
+    let mut app = fx.app(ThemeName::Dark);
+    // One place: straight to the profile, filtered to the device.
+    key(&mut app, KeyCode::F(3));
+    type_text(&mut app, "35-391805-123456-1");
+    key(&mut app, KeyCode::Enter);
+    match app.screen() {
+        Screen::Detail(d) => {
+            assert_eq!(d.profile.name, "Other");
+            assert_eq!(d.view.len(), 1);
+        }
+        other => panic!("{other:?}"),
+    }
+    // Two places (a profile's device and a DEP record's serial): a list; Enter opens the DEP record.
+    ctrl(&mut app, 'g');
+    type_text(&mut app, "r58m12abc");
+    key(&mut app, KeyCode::Enter);
+    let text = screen(&mut app, 80, 24);
+    assert!(text.contains("2 places with \"r58m12abc\""), "{text}");
+    key(&mut app, KeyCode::Down);
+    key(&mut app, KeyCode::Enter);
+    assert!(matches!(app.screen(), Screen::DepDevice(d) if d.device.identifier == "DEVICE01"), "{:?}", app.screen());
+    // Nowhere: the form says so and keeps the value.
+    key(&mut app, KeyCode::F(3));
+    type_text(&mut app, "352099001761481");
+    key(&mut app, KeyCode::Enter);
+    assert!(form(&app).error.as_deref().is_some_and(|e| e.contains("no device with")), "{:?}", form(&app).error);
+    insta::assert_snapshot!("find_nowhere_80x24", mask(&screen(&mut app, 80, 24)));
+}

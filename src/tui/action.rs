@@ -89,6 +89,7 @@ actions! {
     Confirm => "confirm", "ok", "Confirm (Ctrl-s saves a form from a multi-line field)";
     WriteTemplate => "write_template", "template", "Add-profile and import forms: write the CSV template at the typed path (or in the typed folder)";
     Cancel => "cancel", "cancel", "Cancel";
+    Find => "find", "find", "Find a device anywhere: IMEI, serial or DEP identifier";
     ScanStation => "scan_station", "scan", "Open the scan station on this profile: receive devices, or verify them (kitted)";
     UndoScan => "undo_scan", "undo", "Scan station: undo the last accepted scan";
     NextField => "next_field", "next", "Next field";

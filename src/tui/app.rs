@@ -254,6 +254,7 @@ pub enum Screen {
     Catalog(Box<CatalogState>),
     Audit(Box<super::audit::AuditState>),
     Scan(Box<super::screens::scan::ScanState>),
+    Search(Box<super::screens::search::SearchState>),
 }
 
 /// The workstation's tabs; each keeps its own screens while another is shown.
@@ -313,6 +314,7 @@ impl Screen {
             Screen::Dep(l) => Some((&mut l.cursor, l.view.len())),
             Screen::Catalog(c) => Some((&mut c.cursor, c.rows.len())),
             Screen::Audit(a) => Some((&mut a.cursor, a.view.len())),
+            Screen::Search(s) => Some((&mut s.cursor, s.results.len())),
             Screen::Qr(_) | Screen::DepDevice(_) | Screen::Scan(_) => None,
         }
     }
@@ -349,6 +351,7 @@ impl Screen {
             Screen::Catalog(_) => Context::Catalog,
             Screen::Audit(_) => Context::Audit,
             Screen::Scan(_) => Context::Scan,
+            Screen::Search(_) => Context::Search,
         }
     }
 }
@@ -379,6 +382,7 @@ pub enum FormPurpose {
     EditEntry(CatalogKind, String),
     /// Opens the scan station on the profile named.
     ScanStation(String),
+    Find,
 }
 
 #[derive(Clone, Debug, PartialEq)]
@@ -559,6 +563,34 @@ impl App {
         }
     }
 
+    /// Opens a device found by Find where it lives: its profile, filtered to it; or its DEP record.
+    pub(super) fn open_found(&mut self, found: ops::find::Found) {
+        let filter = super::screens::search::filter_for(&found);
+        match found {
+            ops::find::Found::Android { profile, device, .. } => {
+                let Ok(Some(p)) = self.store.profile(&profile) else {
+                    return self.error(format!("profile {profile:?} was deleted"));
+                };
+                self.switch_tab(Tab::Profiles);
+                self.screens.truncate(1);
+                self.open_profile(p);
+                let rows = self.size.1;
+                if let Screen::Detail(d) = self.screen_mut() {
+                    d.filter.text = filter;
+                    d.rebuild();
+                    d.cursor = Cursor::default();
+                    self.screen_mut().fit_cursor(rows);
+                    self.info(format!("{} in profile {profile} (Esc clears the filter)", device.label()));
+                }
+            }
+            ops::find::Found::Dep { record, .. } => {
+                self.switch_tab(Tab::Dep);
+                self.screens.truncate(1);
+                self.screens.push(Screen::DepDevice(Box::new(super::dep::DepDetailState { device: *record })));
+            }
+        }
+    }
+
     /// Opens the scan station (on the Profiles tab, over the profile's screen when it is open).
     pub fn open_scan(&mut self, station: ops::scan::Station) -> Result<(), String> {
         ops::require_profile(self.store.as_ref(), &station.profile).map_err(|e| e.to_string())?;
@@ -658,7 +690,7 @@ impl App {
                 Screen::Catalog(c) => c.reload(store.as_ref())?,
                 Screen::Audit(a) => a.reload(store.as_ref())?,
                 // The station shows what its own scans returned; it reads nothing.
-                Screen::Qr(_) | Screen::Scan(_) => {}
+                Screen::Qr(_) | Screen::Scan(_) | Screen::Search(_) => {}
             }
             screen.fit_cursor(rows);
         }
@@ -806,6 +838,10 @@ impl App {
                 };
                 return;
             }
+            Action::Find if self.modal.is_none() => {
+                self.modal = Some(Modal::Form(super::screens::search::find_form()));
+                return;
+            }
             Action::Refresh => {
                 self.reload_or_report();
                 if !matches!(self.status, Some((Level::Error, _))) {
@@ -852,6 +888,17 @@ impl App {
             Context::Catalog => self.catalog_action(action),
             Context::Audit => match action {
                 Action::Filter => self.start_filter(),
+                Action::Back => self.back(),
+                _ => {}
+            },
+            Context::Search => match action {
+                Action::Open => {
+                    if let Screen::Search(s) = self.screen()
+                        && let Some(found) = s.selected().cloned()
+                    {
+                        self.open_found(found);
+                    }
+                }
                 Action::Back => self.back(),
                 _ => {}
             },
@@ -1332,6 +1379,27 @@ impl App {
                 };
                 let expires = p.token.as_ref().map(|t| t.expires.format("%Y-%m-%d %H:%M UTC").to_string());
                 format!("token valid until {}", expires.unwrap_or_default())
+            }
+            FormPurpose::Find => {
+                let value = form.value("Value");
+                let mut found = ops::find::find(store.as_ref(), &value).map_err(|e| e.to_string())?;
+                drop(core);
+                self.modal = None;
+                match found.len() {
+                    0 => {
+                        return Err(format!(
+                            "no device with {:?} in any profile or DEP record",
+                            crate::domain::text::sanitize(value.trim())
+                        ));
+                    }
+                    1 => self.open_found(found.remove(0)),
+                    _ => self.screens.push(Screen::Search(Box::new(super::screens::search::SearchState {
+                        value,
+                        results: found,
+                        cursor: Cursor::default(),
+                    }))),
+                }
+                return Ok(());
             }
             FormPurpose::ScanStation(profile) => {
                 let station = super::screens::scan::station_of(form, profile)?;

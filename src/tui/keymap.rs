@@ -20,11 +20,12 @@ pub enum Context {
     Catalog,
     Audit,
     Scan,
+    Search,
     Dialog,
 }
 
 impl Context {
-    pub const ALL: [Context; 12] = [
+    pub const ALL: [Context; 13] = [
         Context::Global,
         Context::Table,
         Context::Profiles,
@@ -36,6 +37,7 @@ impl Context {
         Context::Catalog,
         Context::Audit,
         Context::Scan,
+        Context::Search,
         Context::Dialog,
     ];
 
@@ -52,6 +54,7 @@ impl Context {
             Context::Catalog => "catalog",
             Context::Audit => "audit",
             Context::Scan => "scan",
+            Context::Search => "search",
             Context::Dialog => "dialog",
         }
     }
@@ -69,6 +72,7 @@ impl Context {
             Context::Catalog => "Catalog",
             Context::Audit => "Audit",
             Context::Scan => "Scan station",
+            Context::Search => "Find a device",
             Context::Dialog => "Dialogs and forms",
         }
     }

@@ -43,6 +43,8 @@ pub fn table_rows(screen: &Screen, height: u16) -> usize {
             Screen::Audit(_) => 2 + super::audit::DETAIL_ROWS,
             // table header
             Screen::Users(_) | Screen::Catalog(_) | Screen::Qr(_) | Screen::DepDevice(_) | Screen::Scan(_) => 1,
+            // title line + table header
+            Screen::Search(_) => 2,
         };
     usize::from(height.saturating_sub(chrome)).max(1)
 }
@@ -76,6 +78,7 @@ pub fn render(app: &App, frame: &mut Frame) {
         Screen::Qr(q) => format!("› {} › QR code", safe(&q.profile)),
         Screen::DepDevice(d) => format!("› {}", safe(&d.device.identifier)),
         Screen::Scan(s) => format!("› {} › scan station", safe(&s.station.profile)),
+        Screen::Search(_) => "› find".to_string(),
         _ => String::new(),
     };
     let help_key = app.keymap.key_label(Context::Global, Action::Help).unwrap_or_default();
@@ -106,6 +109,7 @@ pub fn render(app: &App, frame: &mut Frame) {
         Screen::DepDevice(d) => dep_view::dep_device(app, d, body, frame),
         Screen::Catalog(c) => dep_view::catalog(app, c, body, frame),
         Screen::Audit(a) => super::audit::draw(app, a, body, frame),
+        Screen::Search(s) => super::screens::search::draw(t, s, body, frame),
         Screen::Scan(s) => {
             let undo = app.keymap.key_label(Context::Scan, Action::UndoScan).unwrap_or_default();
             super::screens::scan::draw(t, s, &undo, body, frame)

@@ -4,6 +4,7 @@
 //! move here one by one.)
 
 pub mod scan;
+pub mod search;
 
 use super::app::Level;
 
