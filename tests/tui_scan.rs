@@ -184,3 +184,47 @@ fn find_opens_a_device_where_it_lives_from_any_screen() {
     assert!(form(&app).error.as_deref().is_some_and(|e| e.contains("no device with")), "{:?}", form(&app).error);
     insta::assert_snapshot!("find_nowhere_80x24", mask(&screen(&mut app, 80, 24)));
 }
+
+#[test]
+fn check_in_registers_android_devices_and_checks_dep_devices_in_with_the_reason() {
+    let fx = Fixture::new();
+    fx.import("Dock", DEVICES);
+    let dep = fx.dir.path().join("dep.csv");
+    std::fs::write(&dep, "Identifier,Code,OS,Serial,DEPMethod\nDEVICE01,ABC123,ios,C02XK1,Serial\n").unwrap();
+    let command = kitting::ops::dep::DepImport { file: dep, dry_run: false, skip_invalid: false, max_rows: 1000 };
+    kitting::ops::dep::import(&fx.core(), command, &mut |_| true).unwrap();
+    let token = fx.store.profile("Dock").unwrap().unwrap().token.unwrap().value;
+    let mut app = fx.app(ThemeName::Dark);
+    key(&mut app, KeyCode::F(4));
+    type_text(&mut app, &token);
+    key(&mut app, KeyCode::Tab);
+    type_text(&mut app, "490154203237518");
+    key(&mut app, KeyCode::Enter);
+    // The token is kept for the next device, the identifiers are cleared; an unknown IMEI is refused.
+    type_text(&mut app, "352099001761481");
+    key(&mut app, KeyCode::Enter);
+    let text = screen(&mut app, 120, 40);
+    assert!(text.contains("registered: IMEI 490154203237518 in profile \"Dock\""), "{text}");
+    assert!(text.contains("not registered:"), "{text}");
+    assert!(!text.contains(&token), "the token is masked on screen");
+    let id = fx.store.profile("Dock").unwrap().unwrap().id;
+    let d = fx.store.devices_page(id, None, 10).unwrap();
+    assert!(matches!(d[0].status, Status::Registered(_)));
+    // DEP: a wrong code is refused with the reason, the right one checks in.
+    key(&mut app, KeyCode::F(2));
+    for (value, code) in [("DEVICE01", "WRONG1"), ("DEVICE01", "ABC123")] {
+        type_text(&mut app, value);
+        key(&mut app, KeyCode::Tab);
+        type_text(&mut app, code);
+        key(&mut app, KeyCode::Tab);
+        type_text(&mut app, "C02XK1"); // the DEP serial the record enrolls by
+        key(&mut app, KeyCode::Enter);
+    }
+    let text = screen(&mut app, 80, 24);
+    assert!(text.contains("checked in: DEP device DEVICE01"), "{text}");
+    assert!(text.contains("refused: DEVICE01"), "{text}");
+    assert!(!text.contains("ABC123") && !text.contains("WRONG1"), "codes are masked: {text}");
+    insta::assert_snapshot!("checkin_80x24", mask(&text));
+    let trail = fx.store.audit(&kitting::domain::audit::AuditQuery::default()).unwrap();
+    assert_eq!(trail.iter().filter(|e| e.command == "dep.check_in").count(), 2, "both attempts are recorded");
+}

@@ -90,6 +90,8 @@ actions! {
     WriteTemplate => "write_template", "template", "Add-profile and import forms: write the CSV template at the typed path (or in the typed folder)";
     Cancel => "cancel", "cancel", "Cancel";
     Find => "find", "find", "Find a device anywhere: IMEI, serial or DEP identifier";
+    CheckIn => "check_in", "check-in", "Check a device in (Android token, or DEP code)";
+    SwitchKind => "switch_kind", "Android/DEP", "Check-in: switch between an Android and a DEP device";
     ScanStation => "scan_station", "scan", "Open the scan station on this profile: receive devices, or verify them (kitted)";
     UndoScan => "undo_scan", "undo", "Scan station: undo the last accepted scan";
     NextField => "next_field", "next", "Next field";

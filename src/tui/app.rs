@@ -255,6 +255,7 @@ pub enum Screen {
     Audit(Box<super::audit::AuditState>),
     Scan(Box<super::screens::scan::ScanState>),
     Search(Box<super::screens::search::SearchState>),
+    CheckIn(Box<super::screens::checkin::CheckInState>),
 }
 
 /// The workstation's tabs; each keeps its own screens while another is shown.
@@ -315,7 +316,7 @@ impl Screen {
             Screen::Catalog(c) => Some((&mut c.cursor, c.rows.len())),
             Screen::Audit(a) => Some((&mut a.cursor, a.view.len())),
             Screen::Search(s) => Some((&mut s.cursor, s.results.len())),
-            Screen::Qr(_) | Screen::DepDevice(_) | Screen::Scan(_) => None,
+            Screen::Qr(_) | Screen::DepDevice(_) | Screen::Scan(_) | Screen::CheckIn(_) => None,
         }
     }
 
@@ -352,6 +353,7 @@ impl Screen {
             Screen::Audit(_) => Context::Audit,
             Screen::Scan(_) => Context::Scan,
             Screen::Search(_) => Context::Search,
+            Screen::CheckIn(_) => Context::CheckIn,
         }
     }
 }
@@ -555,7 +557,9 @@ impl App {
                 }
                 // What the screen below shows may have changed: read once, now that the station is closed.
                 self.reload_or_report();
-                self.info(msg);
+                if !msg.is_empty() {
+                    self.info(msg);
+                }
             }
             Effect::Status(Level::Info, msg) => self.info(msg),
             Effect::Status(Level::Error, msg) => self.error(msg),
@@ -651,7 +655,7 @@ impl App {
         }
         let screen = self.screen().context();
         match screen {
-            Context::Qr | Context::DepDevice | Context::Scan => vec![screen, Context::Global],
+            Context::Qr | Context::DepDevice | Context::Scan | Context::CheckIn => vec![screen, Context::Global],
             _ => vec![screen, Context::Table, Context::Global],
         }
     }
@@ -690,7 +694,7 @@ impl App {
                 Screen::Catalog(c) => c.reload(store.as_ref())?,
                 Screen::Audit(a) => a.reload(store.as_ref())?,
                 // The station shows what its own scans returned; it reads nothing.
-                Screen::Qr(_) | Screen::Scan(_) | Screen::Search(_) => {}
+                Screen::Qr(_) | Screen::Scan(_) | Screen::Search(_) | Screen::CheckIn(_) => {}
             }
             screen.fit_cursor(rows);
         }
@@ -715,12 +719,18 @@ impl App {
             return;
         }
         let k = Key::from_event(&key);
-        if self.modal.is_none() && matches!(self.screen(), Screen::Scan(_)) {
-            let undo = self.keymap.lookup(&[Context::Scan], k) == Some(Action::UndoScan);
-            let core = ops::Ctx::new(self.store.as_ref(), self.actor.clone(), self.now());
-            let Some(Screen::Scan(s)) = self.screens.last_mut() else { unreachable!("checked above") };
-            if let Some(effect) = s.key(key, undo, &core) {
-                drop(core);
+        // Screens that read every key themselves (a scanner types into them) see it before the keymap;
+        // their own binding (undo, switch) is looked up for them.
+        if self.modal.is_none() {
+            let own = self.keymap.lookup(&[self.screen().context()], k);
+            let core = ops::Ctx::new(self.store.as_ref(), self.actor.clone(), (self.clock)());
+            let effect = match self.screens.last_mut() {
+                Some(Screen::Scan(s)) => s.key(key, own == Some(Action::UndoScan), &core),
+                Some(Screen::CheckIn(s)) => s.key(key, own == Some(Action::SwitchKind), &core),
+                _ => None,
+            };
+            drop(core);
+            if let Some(effect) = effect {
                 self.apply(effect);
                 return;
             }
@@ -836,6 +846,13 @@ impl App {
                     Some(Modal::Help { .. }) => None,
                     _ => Some(Modal::Help { scroll: 0 }),
                 };
+                return;
+            }
+            Action::CheckIn if self.modal.is_none() => {
+                if !matches!(self.screen(), Screen::CheckIn(_)) {
+                    self.screens.push(Screen::CheckIn(Box::default()));
+                    self.status = None;
+                }
                 return;
             }
             Action::Find if self.modal.is_none() => {

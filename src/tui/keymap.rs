@@ -21,11 +21,12 @@ pub enum Context {
     Audit,
     Scan,
     Search,
+    CheckIn,
     Dialog,
 }
 
 impl Context {
-    pub const ALL: [Context; 13] = [
+    pub const ALL: [Context; 14] = [
         Context::Global,
         Context::Table,
         Context::Profiles,
@@ -38,6 +39,7 @@ impl Context {
         Context::Audit,
         Context::Scan,
         Context::Search,
+        Context::CheckIn,
         Context::Dialog,
     ];
 
@@ -55,6 +57,7 @@ impl Context {
             Context::Audit => "audit",
             Context::Scan => "scan",
             Context::Search => "search",
+            Context::CheckIn => "checkin",
             Context::Dialog => "dialog",
         }
     }
@@ -73,6 +76,7 @@ impl Context {
             Context::Audit => "Audit",
             Context::Scan => "Scan station",
             Context::Search => "Find a device",
+            Context::CheckIn => "Check-in",
             Context::Dialog => "Dialogs and forms",
         }
     }

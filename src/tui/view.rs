@@ -42,7 +42,12 @@ pub fn table_rows(screen: &Screen, height: u16) -> usize {
             // filter line + table header + the selected entry
             Screen::Audit(_) => 2 + super::audit::DETAIL_ROWS,
             // table header
-            Screen::Users(_) | Screen::Catalog(_) | Screen::Qr(_) | Screen::DepDevice(_) | Screen::Scan(_) => 1,
+            Screen::Users(_)
+            | Screen::Catalog(_)
+            | Screen::Qr(_)
+            | Screen::DepDevice(_)
+            | Screen::Scan(_)
+            | Screen::CheckIn(_) => 1,
             // title line + table header
             Screen::Search(_) => 2,
         };
@@ -79,6 +84,7 @@ pub fn render(app: &App, frame: &mut Frame) {
         Screen::DepDevice(d) => format!("› {}", safe(&d.device.identifier)),
         Screen::Scan(s) => format!("› {} › scan station", safe(&s.station.profile)),
         Screen::Search(_) => "› find".to_string(),
+        Screen::CheckIn(_) => "› check-in".to_string(),
         _ => String::new(),
     };
     let help_key = app.keymap.key_label(Context::Global, Action::Help).unwrap_or_default();
@@ -110,6 +116,10 @@ pub fn render(app: &App, frame: &mut Frame) {
         Screen::Catalog(c) => dep_view::catalog(app, c, body, frame),
         Screen::Audit(a) => super::audit::draw(app, a, body, frame),
         Screen::Search(s) => super::screens::search::draw(t, s, body, frame),
+        Screen::CheckIn(s) => {
+            let switch = app.keymap.key_label(Context::CheckIn, Action::SwitchKind).unwrap_or_default();
+            super::screens::checkin::draw(t, s, &switch, body, frame)
+        }
         Screen::Scan(s) => {
             let undo = app.keymap.key_label(Context::Scan, Action::UndoScan).unwrap_or_default();
             super::screens::scan::draw(t, s, &undo, body, frame)
@@ -149,7 +159,11 @@ fn draw_footer(app: &App, context: Context, area: Rect, frame: &mut Frame) {
             }
         }
     }
-    if app.modal.is_none() && context == Context::Scan {
+    if app.modal.is_none() && context == Context::CheckIn {
+        entries.insert(0, ("Enter".into(), "check in"));
+        entries.push(("Tab".into(), "next field"));
+        entries.push(("Esc".into(), "leave"));
+    } else if app.modal.is_none() && context == Context::Scan {
         // Every character types into the scan line: only keys a scanner never sends act here.
         let mut help = app.keymap.bindings(Context::Global).filter(|(a, _)| *a == Action::Help);
         let help = help
