@@ -121,7 +121,11 @@ fn refresh_token_replaces_it_and_extend_checks_the_range() {
     app.update(Action::Confirm);
     let Some(Modal::Form(form)) = &app.modal else { panic!("the form stays open") };
     assert!(form.error.as_deref().unwrap().contains("99"), "{:?}", form.error);
+    // A changed form asks before it is discarded: Esc twice.
     app.update(Action::Cancel);
+    assert!(app.modal.is_some(), "asked first");
+    app.update(Action::Cancel);
+    assert!(app.modal.is_none());
     app.update(Action::RefreshToken);
     app.update(Action::Confirm);
     assert!(app.modal.is_none());
@@ -489,8 +493,9 @@ fn add_more_devices_checks_as_you_type_and_stays_open_for_the_next() {
     backspace(&mut app, 15);
     type_text(&mut app, "353918051234579");
     assert_eq!(form(&app).note.as_deref(), Some("ok: Enter saves"));
+    // Down moves between fields (Tab on a complete IMEI adds the device, as a scanner's Tab ends a scan).
     for _ in 0..3 {
-        key(&mut app, KeyCode::Tab);
+        key(&mut app, KeyCode::Down);
     }
     type_text(&mut app, "A-100");
     key(&mut app, KeyCode::Enter);
@@ -726,6 +731,7 @@ fn the_wizard_writes_the_csv_template_where_the_path_points_and_never_over_a_fil
     assert!(form(&app).error.as_deref().unwrap().contains("not overwritten"));
     assert_eq!(std::fs::read_to_string(&written).unwrap(), "mine");
     key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Esc); // the form was changed: the second Esc discards it
     app.update(Action::Users);
     app.update(Action::AddUser);
     assert!(!screen(&mut app, 120, 40).contains("template"), "not offered in other forms");

@@ -235,6 +235,7 @@ fn the_device_form_follows_the_csv_rules() {
     key(&mut app, KeyCode::Enter);
     assert!(form(&app).error.as_deref().unwrap_or("").contains("DEVICE01 exists already"));
     key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Esc); // a changed form: the second Esc discards it
     app.update(Action::EditRecord);
     assert!(!form(&app).shows("OS") && !form(&app).shows("Identifier"));
 }
@@ -313,6 +314,7 @@ fn the_dep_import_form_writes_the_dep_template() {
     assert_eq!(form(&app).value("CSV file"), written.to_str().unwrap());
     // Enter on a .csv name that does not exist writes the template there too, and says so.
     key(&mut app, KeyCode::Esc);
+    key(&mut app, KeyCode::Esc); // a changed form: the second Esc discards it
     app.update(Action::Import);
     let missing = fx.dir.path().join("new-batch.csv");
     type_text(&mut app, missing.to_str().unwrap());

@@ -108,3 +108,68 @@ fn refresh_token_offers_the_profiles_own_lifetime() {
     assert_eq!(t.days, Some(30));
     assert_eq!(t.days_left(chrono::Utc::now()), 30);
 }
+
+/// Issue 11, defect 1: on a toggle or choice field, `n` cancelled and `y` submitted the whole form, losing
+/// what was typed. Letters never act on a form; Esc on a changed form asks before discarding it.
+#[test]
+fn letters_on_a_toggle_never_act_on_the_form_and_esc_asks_before_discarding() {
+    let fx = Fixture::new();
+    let mut app = fx.app(ThemeName::Dark);
+    app.update(Action::NewProfile);
+    type_text(&mut app, "Bench");
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Tab);
+    app.update(Action::NextField); // to "Without token"
+    assert_eq!(form(&app).fields[form(&app).focus].label, "Without token");
+    type_text(&mut app, "nyq");
+    let Some(Modal::Form(f)) = &app.modal else { panic!("the form is still open") };
+    assert_eq!(f.value("Name"), "Bench", "what was typed is kept");
+    assert!(!f.on("Without token"), "letters do not switch it either");
+    key(&mut app, KeyCode::Esc);
+    assert!(app.modal.is_some(), "a changed form asks first");
+    assert!(form(&app).error.as_deref().unwrap().contains("Esc again discards"));
+    key(&mut app, KeyCode::Esc);
+    assert!(app.modal.is_none());
+    // An unchanged form closes at once.
+    app.update(Action::NewProfile);
+    key(&mut app, KeyCode::Esc);
+    assert!(app.modal.is_none());
+}
+
+/// Issue 11, defect 2: in Add More Devices a refused identifier stayed in the field (the next scan was
+/// appended to it), a scanner's Tab moved the next IMEI into the serial field, the manufacturer had to be
+/// typed again for every device, and Esc said "cancelled" after devices were added.
+#[test]
+fn add_more_devices_takes_scans_one_after_the_other() {
+    let fx = Fixture::new();
+    fx.import("Dock", DEVICES);
+    let mut app = fx.app(ThemeName::Dark);
+    app.update(Action::Open);
+    app.update(Action::AddDevices);
+    // A duplicate, ended with Enter: refused, and the field is empty for the next scan.
+    type_text(&mut app, "490154203237518");
+    key(&mut app, KeyCode::Enter);
+    let f = form(&app);
+    assert!(f.error.as_deref().unwrap().contains("refused 490154203237518"), "{:?}", f.error);
+    assert_eq!(f.value("IMEI"), "");
+    // The next scans end with Tab: each is added, the focus stays on the IMEI.
+    for imei in ["352099001761481", "353918051234561"] {
+        type_text(&mut app, imei);
+        key(&mut app, KeyCode::Tab);
+        assert_eq!((form(&app).value("IMEI"), form(&app).focus), (String::new(), 0), "{imei}");
+    }
+    // By serial: the manufacturer typed once is kept for the next.
+    key(&mut app, KeyCode::Down);
+    type_text(&mut app, "SNA1");
+    key(&mut app, KeyCode::Down);
+    type_text(&mut app, "Zebra");
+    key(&mut app, KeyCode::Enter);
+    assert_eq!(form(&app).value("Manufacturer"), "Zebra");
+    key(&mut app, KeyCode::Down);
+    type_text(&mut app, "SNA2");
+    key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Esc);
+    assert!(app.modal.is_none());
+    assert_eq!(app.status.as_ref().unwrap().1, "added 4 devices");
+    assert_eq!(fx.store.profile("Dock").unwrap().unwrap().device_count, 7);
+}

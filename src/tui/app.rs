@@ -739,6 +739,18 @@ impl App {
             self.filter_key(key, k);
             return;
         }
+        // Add More Devices: a scanner that ends a scan with Tab, on a complete IMEI with no serial typed,
+        // adds the device (the next scan would otherwise land in the serial field). Down still moves.
+        if let Some(Modal::Form(form)) = &self.modal
+            && key.code == KeyCode::Tab
+            && matches!(form.purpose, FormPurpose::AddDevice(_))
+            && form.fields[form.focus].label == "IMEI"
+            && form.value("Serial").is_empty()
+            && crate::domain::Imei::parse(&form.value("IMEI")).is_ok()
+        {
+            self.update(Action::Confirm);
+            return;
+        }
         if let Some(Modal::Form(form)) = &mut self.modal {
             let action = self.keymap.lookup(&[Context::Dialog], k);
             if form.key(key, action) {
@@ -1266,6 +1278,16 @@ impl App {
                 _ => self.modal = Some(Modal::Confirm { text, purpose }),
             },
             Modal::Form(mut form) => match action {
+                // Esc on a changed form asks first; what a form that stays open saved is reported.
+                Action::Cancel | Action::Back if form.changed && !form.discard_asked => {
+                    form.discard_asked = true;
+                    form.error = Some("Esc again discards what you typed; Enter saves it".into());
+                    self.modal = Some(Modal::Form(form));
+                }
+                Action::Cancel | Action::Back if form.saved > 0 => {
+                    let n = form.saved;
+                    self.info(format!("added {n} device{}", if n == 1 { "" } else { "s" }));
+                }
                 Action::Cancel | Action::Back => self.info("cancelled"),
                 Action::NextField => {
                     form.focus_next();
@@ -1477,10 +1499,27 @@ impl App {
                     manufacturer: form.value("Manufacturer"),
                     attributes: profile.attributes.iter().map(|a| (a.clone(), form.value(a))).collect(),
                 };
-                let added = ops::devices::add(&core, command).map_err(form_error)?;
+                let added = match ops::devices::add(&core, command) {
+                    Ok(d) => d,
+                    // A refused identifier (a duplicate, a bad IMEI or serial) must not run into the next
+                    // scan: the identifiers are cleared and the reason names what was refused. A missing
+                    // manufacturer or a bad attribute keeps what was typed, to be completed.
+                    Err(err @ (ops::OpError::Refused(_) | ops::OpError::Invalid { field: "imei" | "serial", .. })) => {
+                        drop(core);
+                        let refused = [form.value("IMEI"), form.value("Serial")].join(" ").trim().to_string();
+                        let mut next = add_device_form(&profile, Some(form));
+                        next.saved = form.saved;
+                        next.error = Some(format!("refused {refused}: {}", form_error(err)));
+                        self.modal = Some(Modal::Form(next));
+                        return Ok(());
+                    }
+                    Err(err) => return Err(form_error(err)),
+                };
                 drop(core);
-                // Stay open for the next device (a scanner types one after the other); attributes are kept.
+                // Stay open for the next device (a scanner types one after the other); the manufacturer
+                // and the attributes are kept.
                 let mut next = add_device_form(&profile, Some(form));
+                next.saved = form.saved + 1;
                 next.note = Some(format!("added {}; scan or type the next one, Esc when done", added.label()));
                 self.reload_or_report();
                 self.modal = Some(Modal::Form(next));
@@ -1881,6 +1920,11 @@ fn attribute_picker(p: &Profile) -> FormField {
 
 fn add_device_form(p: &Profile, previous: Option<&Form>) -> Form {
     let mut fields = identifier_fields(None);
+    if let Some(m) = previous.map(|f| f.value("Manufacturer")).filter(|m| !m.is_empty())
+        && let Some(f) = fields.iter_mut().find(|f| f.label == "Manufacturer")
+    {
+        f.input = line_input(&m);
+    }
     fields.extend(attribute_fields(p, |name| previous.map(|f| f.value(name)).unwrap_or_default()));
     Form::new(format!("Add devices to {}", p.name), FormPurpose::AddDevice(p.id), fields)
 }

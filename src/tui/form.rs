@@ -221,6 +221,12 @@ pub struct Form {
     /// after someone else's change is refused as a conflict instead of undoing it.
     pub expect_version: Option<u64>,
     pub expect_stamp: Option<chrono::DateTime<chrono::Utc>>,
+    /// Something was typed or switched since the form opened (or last saved and stayed open).
+    pub changed: bool,
+    /// Esc was pressed once on a changed form: the next Esc discards.
+    pub discard_asked: bool,
+    /// Records a form that stays open has saved (Add More Devices): what Esc reports.
+    pub saved: u64,
 }
 
 impl Form {
@@ -234,6 +240,9 @@ impl Form {
             note: None,
             expect_version: None,
             expect_stamp: None,
+            changed: false,
+            discard_asked: false,
+            saved: 0,
         }
     }
 
@@ -296,6 +305,7 @@ impl Form {
         if key.modifiers.contains(KeyModifiers::CONTROL) && action.is_some() {
             return false;
         }
+        let before = field.value();
         let used = match (field.kind, key.code) {
             (FieldKind::Lines, KeyCode::Enter | KeyCode::Up | KeyCode::Down) => {
                 field.input.input(key);
@@ -330,6 +340,13 @@ impl Form {
                 field.choice = (field.choice + options.len() - 1) % options.len();
                 true
             }
+            // Letters typed on a toggle or a choice never act on the form (y and n confirm and cancel only
+            // a yes/no question): they are ignored.
+            (FieldKind::Toggle | FieldKind::Choice(_), KeyCode::Char(_))
+                if !key.modifiers.intersects(KeyModifiers::CONTROL | KeyModifiers::ALT) =>
+            {
+                true
+            }
             (FieldKind::Toggle | FieldKind::Choice(_), _) => false,
             _ => {
                 field.input.input(key);
@@ -342,6 +359,10 @@ impl Form {
         if used {
             field.recheck();
             self.error = None;
+            if field.value() != before {
+                self.changed = true;
+                self.discard_asked = false;
+            }
         }
         used
     }
