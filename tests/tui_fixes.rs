@@ -173,3 +173,54 @@ fn add_more_devices_takes_scans_one_after_the_other() {
     assert_eq!(app.status.as_ref().unwrap().1, "added 4 devices");
     assert_eq!(fx.store.profile("Dock").unwrap().unwrap().device_count, 7);
 }
+
+/// Issue 11: an add, edit or delete on the profile screen updates it from what the command returned; it
+/// does not read the profile's devices again (which costs as much as the profile is large). Shown by a
+/// device another session added meanwhile: it appears only when the change feed's message is handled.
+#[test]
+fn a_change_on_the_profile_screen_does_not_read_the_devices_again() {
+    let fx = Fixture::new();
+    fx.import("Dock", DEVICES);
+    let mut app = fx.app(ThemeName::Dark);
+    app.update(Action::Open);
+    let id = fx.store.profile("Dock").unwrap().unwrap().id;
+    let other =
+        ops::devices::AddDevice { profile: "Dock".into(), imei: "353918051234561".into(), ..Default::default() };
+    ops::devices::add(&fx.core(), other).unwrap();
+    let imeis = |app: &kitting::tui::app::App| match app.screen() {
+        Screen::Detail(d) => (
+            d.devices.iter().filter_map(|d| d.ids.imei.map(|i| i.to_string())).collect::<Vec<_>>(),
+            d.profile.device_count,
+        ),
+        _ => panic!("not the profile screen"),
+    };
+    app.update(Action::AddDevices);
+    type_text(&mut app, "352099001761481");
+    key(&mut app, KeyCode::Enter);
+    key(&mut app, KeyCode::Esc);
+    let (shown, count) = imeis(&app);
+    assert!(shown.contains(&"352099001761481".to_string()), "{shown:?}");
+    assert!(!shown.contains(&"353918051234561".to_string()), "not read again: {shown:?}");
+    assert_eq!(count, 5, "the profile's own record is read again (one key)");
+    // Delete the one added here: gone from the table, still not read again.
+    let Screen::Detail(d) = app.screen() else { panic!() };
+    let row =
+        d.view.iter().position(|&i| d.devices[i as usize].ids.imei.is_some_and(|i| i.to_string() == "352099001761481"));
+    for _ in 0..row.unwrap() {
+        app.update(Action::Down);
+    }
+    app.update(Action::Delete);
+    app.update(Action::Confirm);
+    let (shown, count) = imeis(&app);
+    assert!(!shown.contains(&"352099001761481".to_string()) && !shown.contains(&"353918051234561".to_string()));
+    assert_eq!(count, 4);
+    // The other session's device arrives with the feed's message, as the event loop delivers it.
+    let change = fx.store.subscribe();
+    let other =
+        ops::devices::AddDevice { profile: "Dock".into(), imei: "356938035643817".into(), ..Default::default() };
+    ops::devices::add(&fx.core(), other).unwrap();
+    app.on_task(TaskMsg::Changed(Box::new(change.recv().unwrap())));
+    let (shown, _) = imeis(&app);
+    assert!(shown.contains(&"353918051234561".to_string()) && shown.contains(&"356938035643817".to_string()));
+    assert_eq!(fx.store.profile_by_id(id).unwrap().unwrap().device_count, 5);
+}
