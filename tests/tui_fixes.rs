@@ -224,3 +224,21 @@ fn a_change_on_the_profile_screen_does_not_read_the_devices_again() {
     assert!(shown.contains(&"353918051234561".to_string()) && shown.contains(&"356938035643817".to_string()));
     assert_eq!(fx.store.profile_by_id(id).unwrap().unwrap().device_count, 5);
 }
+
+/// Issue 11, defect 6: a dialog at 80 columns left the first and last column of the screen below visible.
+#[test]
+fn a_dialog_at_80_columns_takes_the_whole_width() {
+    let fx = Fixture::new();
+    fx.import("Dock", DEVICES);
+    let mut app = fx.app(ThemeName::Dark);
+    app.update(Action::Open);
+    app.update(Action::AddDevices);
+    let text = screen(&mut app, 80, 24);
+    let rows: Vec<&str> = text.lines().collect();
+    let top = rows.iter().position(|r| r.contains("Add devices to Dock")).expect("the dialog");
+    let bottom = top + rows[top..].iter().position(|r| r.starts_with('└')).expect("its bottom border");
+    for r in &rows[top..=bottom] {
+        let (first, last) = (r.chars().next().unwrap(), r.chars().last().unwrap());
+        assert!("┌│└".contains(first) && "┐│┘".contains(last), "{r:?}\n{text}");
+    }
+}

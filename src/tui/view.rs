@@ -550,8 +550,10 @@ fn users(t: &Theme, u: &UsersState, area: Rect, frame: &mut Frame) {
     frame.render_widget(Table::new(rows, widths).header(header), area);
 }
 
-fn popup(area: Rect, width: u16, height: u16) -> Rect {
-    let w = width.min(area.width.saturating_sub(2));
+/// A dialog's place, centred. One that would leave a margin of a column or two of the screen below takes
+/// the whole width instead (a sliver of the table at each edge looks garbled).
+pub fn popup(area: Rect, width: u16, height: u16) -> Rect {
+    let w = if width + 6 > area.width { area.width } else { width };
     let h = height.min(area.height.saturating_sub(2));
     Rect { x: area.x + (area.width - w) / 2, y: area.y + (area.height - h) / 2, width: w, height: h }
 }
