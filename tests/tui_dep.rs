@@ -374,3 +374,31 @@ fn withdraw_and_delete_ask_first_and_the_catalog_names_what_uses_an_entry() {
     key(&mut app, KeyCode::Enter);
     assert_eq!(fx.store.user("jiro").unwrap().unwrap().organizations, ["Support"]);
 }
+
+/// Issue 11, defect 9 (part): the footer offered edit and withdraw on a checked-in or withdrawn record,
+/// which the record then refuses.
+#[test]
+fn the_footer_offers_only_what_the_record_allows() {
+    let fx = dep_fixture();
+    let mut app = dep_app(&fx);
+    let footer = |app: &mut App, id: &str| {
+        let Screen::Dep(l) = app.screen() else { panic!() };
+        let row = l.view.iter().position(|&i| l.all[i].identifier == id).unwrap();
+        while let Screen::Dep(l) = app.screen()
+            && l.cursor.row != row
+        {
+            app.update(if l.cursor.row < row { Action::Down } else { Action::Up });
+        }
+        screen(app, 120, 40).lines().last().unwrap().to_string()
+    };
+    let pending = footer(&mut app, "DEVICE01");
+    assert!(pending.contains("e edit") && pending.contains("w withdraw"), "{pending}");
+    for id in ["DEVICE02", "DEVICE03"] {
+        let f = footer(&mut app, id);
+        assert!(!f.contains("e edit") && !f.contains("w withdraw"), "{id}: {f}");
+        assert!(f.contains("d delete"), "{id}: {f}");
+    }
+    app.update(Action::Open);
+    let f = screen(&mut app, 120, 40).lines().last().unwrap().to_string();
+    assert!(!f.contains("withdraw"), "the record screen too: {f}");
+}

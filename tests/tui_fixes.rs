@@ -242,3 +242,19 @@ fn a_dialog_at_80_columns_takes_the_whole_width() {
         assert!("┌│└".contains(first) && "┐│┘".contains(last), "{r:?}\n{text}");
     }
 }
+
+/// Issue 11, defect 9 (part): status messages persisted across tabs; the user picker with no users said
+/// "no match" instead of how to add one.
+#[test]
+fn messages_stay_on_their_tab_and_an_empty_user_picker_says_how_to_add_users() {
+    let fx = Fixture::new();
+    fx.import("Dock", DEVICES);
+    let mut app = fx.app(ThemeName::Dark);
+    app.update(Action::ModifyUser);
+    let text = screen(&mut app, 120, 40);
+    assert!(text.contains("no users yet: add them in the Users tab"), "{text}");
+    key(&mut app, KeyCode::Esc);
+    assert_eq!(app.status.as_ref().map(|s| s.1.as_str()), Some("cancelled"));
+    app.update(Action::NextTab);
+    assert_eq!(app.status, None, "the message stayed on its tab");
+}

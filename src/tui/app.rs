@@ -680,6 +680,8 @@ impl App {
             self.screens.push(tab.home());
         }
         self.tab = tab;
+        // A message belongs to the tab it was said on.
+        self.status = None;
         self.reload_or_report();
     }
 

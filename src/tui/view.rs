@@ -154,6 +154,18 @@ fn draw_footer(app: &App, context: Context, area: Rect, frame: &mut Frame) {
             if action == Action::WriteTemplate && !template_form {
                 continue;
             }
+            // A checked-in or withdrawn record is read-only: its footer does not offer edit or withdraw.
+            let record = match app.screen() {
+                Screen::DepDevice(d) => Some(&d.device),
+                Screen::Dep(l) => l.selected(),
+                _ => None,
+            };
+            if matches!(action, Action::EditRecord | Action::Withdraw)
+                && app.modal.is_none()
+                && record.is_some_and(|r| r.state.read_only().is_some())
+            {
+                continue;
+            }
             if let Some(k) = keys.first() {
                 entries.push((k.label(), action.short()));
             }
@@ -762,7 +774,12 @@ fn draw_field(t: &Theme, field: &FormField, focused: bool, area: Rect, label_w: 
                     Line::styled(text, if k == picked { t.selected } else { t.base })
                 })
                 .collect();
-            if matches.is_empty() {
+            if field.options.is_empty() && field.label.to_lowercase().contains("user") {
+                // Nothing to pick from at all: say where the entries come from.
+                lines.push(Line::styled("  no users yet: add them in the Users tab (U on the profile list)", t.dim));
+            } else if field.options.is_empty() {
+                lines.push(Line::styled("  none yet: type a new one", t.dim));
+            } else if matches.is_empty() {
                 lines.push(Line::styled("  no match", t.dim));
             }
             Paragraph::new(lines).render(list, buf);
