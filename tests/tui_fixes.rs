@@ -258,3 +258,19 @@ fn messages_stay_on_their_tab_and_an_empty_user_picker_says_how_to_add_users() {
     app.update(Action::NextTab);
     assert_eq!(app.status, None, "the message stayed on its tab");
 }
+
+/// Issue 11, defect 5: the sort indicator disappeared when the sorted column was hidden (Description at 80
+/// columns) or was too narrow for it ("No of Devices", "Associated User").
+#[test]
+fn the_sort_is_always_shown() {
+    let fx = Fixture::new();
+    fx.import("Dock", DEVICES);
+    let mut app = fx.app(ThemeName::Dark);
+    for title in ["Description", "No of Devices", "Associated User"] {
+        while app.status.as_ref().is_none_or(|s| s.1 != format!("sorted by {title}")) {
+            app.update(Action::SortNext);
+        }
+        let text = screen(&mut app, 80, 24);
+        assert!(text.lines().nth(1).unwrap().contains(&format!("sorted by {title} ▲")), "{title}: {text}");
+    }
+}

@@ -253,7 +253,14 @@ fn expiry(app: &App, p: &crate::domain::Profile, short: bool) -> (String, Style)
 fn profiles(app: &App, p: &ProfilesState, area: Rect, frame: &mut Frame) {
     let t = &app.theme;
     let [filter, table] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
+    // The sort is said on the filter line as well as by the header's arrow, which a hidden or a full
+    // column ("No of Devices", "Associated User" at 80 columns) cannot show.
+    let sorted = ProfileColumn::ALL[p.sort];
+    let sort_text = format!("sorted by {} {} ", sorted.title(), if p.descending { "▼" } else { "▲" });
+    let [filter, sort_area] =
+        Layout::horizontal([Constraint::Min(1), Constraint::Length(sort_text.chars().count() as u16)]).areas(filter);
     frame.render_widget(Paragraph::new(filter_line(t, &p.filter, p.view.len(), p.all.len())), filter);
+    frame.render_widget(Paragraph::new(Span::styled(sort_text, t.dim)).alignment(Alignment::Right), sort_area);
     if p.all.is_empty() {
         let key = app.keymap.key_label(Context::Profiles, Action::NewProfile).unwrap_or_default();
         let quit = app.keymap.key_label(Context::Global, Action::Quit).unwrap_or_default();
@@ -274,7 +281,6 @@ fn profiles(app: &App, p: &ProfilesState, area: Rect, frame: &mut Frame) {
         .into_iter()
         .filter(|c| wide || !matches!(c, ProfileColumn::Description | ProfileColumn::Kind))
         .collect();
-    let sorted = ProfileColumn::ALL[p.sort];
     let header = Row::new(columns.iter().map(|c| {
         let arrow = if *c == sorted { if p.descending { " ▼" } else { " ▲" } } else { "" };
         Cell::from(format!("{}{arrow}", c.title()))
