@@ -137,7 +137,7 @@ fn wizard_creates_a_profile_then_refresh_token_delete_a_device_and_quit() {
     s.wait_for("token valid until");
     s.keys("j");
     s.keys("d");
-    s.wait_for("Delete 1 device from Dock 7?");
+    s.wait_for("Delete IMEI 356938035643809 from Dock 7?");
     s.keys("y");
     s.wait_for("deleted 1 device");
     s.keys("q");

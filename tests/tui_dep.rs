@@ -402,3 +402,32 @@ fn the_footer_offers_only_what_the_record_allows() {
     let f = screen(&mut app, 120, 40).lines().last().unwrap().to_string();
     assert!(!f.contains("withdraw"), "the record screen too: {f}");
 }
+
+/// Issue 11, defect 8: deleting a user or a catalog entry in use asked first and refused afterwards; it is
+/// refused before the question.
+#[test]
+fn a_user_or_entry_in_use_is_refused_before_asking() {
+    let fx = dep_fixture();
+    let mut app = fx.app(ThemeName::Dark);
+    app.switch_tab(Tab::Catalog);
+    let Screen::Catalog(c) = app.screen() else { panic!() };
+    let row = c.rows.iter().position(|(_, e)| e.name == "Sales").unwrap();
+    for _ in 0..row {
+        app.update(Action::Down);
+    }
+    app.update(Action::Delete);
+    assert!(app.modal.is_none(), "not asked");
+    let msg = app.status.clone().unwrap().1;
+    assert!(msg.contains("cannot delete") && msg.contains("user taro"), "{msg}");
+    app.switch_tab(Tab::Users);
+    let Screen::Users(u) = app.screen() else { panic!() };
+    let row = u.users.iter().position(|u| u.username == "taro").unwrap();
+    for _ in 0..row {
+        app.update(Action::Down);
+    }
+    app.update(Action::Delete);
+    assert!(app.modal.is_none(), "not asked");
+    let msg = app.status.clone().unwrap().1;
+    assert!(msg.contains("owns DEP device DEVICE01"), "{msg}");
+    assert!(fx.store.user("taro").unwrap().is_some());
+}

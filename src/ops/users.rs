@@ -88,3 +88,23 @@ pub fn delete(ctx: &Ctx, c: DeleteUser) -> Result<()> {
         Ok(ctx.store.delete_user(&c.username, &audit)?)
     })
 }
+
+/// Why deleting the user would be refused, asked before the technician is: the profiles it is the
+/// associated user of, the DEP records it owns. (The store refuses the delete itself, atomically; this
+/// is the same rule read ahead, so that a question is never asked only to be refused.)
+pub fn delete_refusal(store: &dyn crate::store::Store, username: &str) -> Result<Option<String>> {
+    let key = username.trim().to_lowercase();
+    let same = |u: &Option<String>| u.as_deref().is_some_and(|u| u.to_lowercase() == key);
+    let profiles: Vec<String> =
+        store.profiles()?.into_iter().filter(|p| same(&p.user)).map(|p| format!("{:?}", p.name)).collect();
+    if !profiles.is_empty() {
+        return Ok(Some(format!(
+            "user {username:?} is the associated user of profile {}; change those profiles first",
+            profiles.join(", ")
+        )));
+    }
+    let owned: Vec<String> = store.dep_devices()?.into_iter().filter(|d| same(&d.user)).map(|d| d.identifier).collect();
+    Ok((!owned.is_empty()).then(|| {
+        format!("user {username:?} owns DEP device {}; change or delete those devices first", owned.join(", "))
+    }))
+}

@@ -52,7 +52,7 @@ pub trait DepStore {
 }
 
 /// Who uses a catalog entry, for a refusal: at most ten names, then how many more.
-pub(super) fn describe(users: &[User], devices: &[DepDevice]) -> String {
+pub(crate) fn describe(users: &[User], devices: &[DepDevice]) -> String {
     let mut used: Vec<String> = users.iter().map(|u| format!("user {}", u.username)).collect();
     used.extend(devices.iter().map(|d| format!("device {}", d.identifier)));
     let more = used.len().saturating_sub(10);

@@ -10,6 +10,7 @@ mod sled;
 mod support;
 
 pub use chunk::{PreparedRow, PreparedRows, RowEncoder};
+pub(crate) use dep::describe as describe_users_of;
 pub use dep::{DepChange, DepStore, DeviceWrite};
 pub use memory::MemoryStore;
 pub use sled::SledStore;

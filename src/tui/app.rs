@@ -1180,12 +1180,17 @@ impl App {
                     self.info("no device to delete");
                 } else {
                     let n = seqs.len();
+                    // One device is named; several are counted.
+                    let what = match seqs.as_slice() {
+                        [seq] => d
+                            .devices
+                            .binary_search_by_key(seq, |x| x.seq)
+                            .map(|i| d.devices[i].label())
+                            .unwrap_or_else(|_| "1 device".into()),
+                        _ => format!("{n} devices"),
+                    };
                     self.modal = Some(Modal::Confirm {
-                        text: format!(
-                            "Delete {n} device{} from {}? This cannot be undone.",
-                            if n == 1 { "" } else { "s" },
-                            profile.name
-                        ),
+                        text: format!("Delete {what} from {}? This cannot be undone.", profile.name),
                         purpose: ConfirmPurpose::DeleteDevices(profile.id, seqs),
                     });
                 }
@@ -1295,6 +1300,12 @@ impl App {
                 }
             }
             Action::Delete => {
+                // Refused before it is asked: a question is never answered only to be refused.
+                if let Some(u) = &selected
+                    && let Some(why) = ops::users::delete_refusal(self.store.as_ref(), &u.username).unwrap_or(None)
+                {
+                    return self.error(format!("cannot delete: {why}"));
+                }
                 if let Some(u) = selected {
                     self.modal = Some(Modal::Confirm {
                         text: format!("Delete user {}?", u.username),

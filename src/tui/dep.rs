@@ -303,9 +303,15 @@ impl App {
                 }
             }
             Action::Delete => {
+                if let Some((kind, e)) = &selected
+                    && let Some(why) =
+                        crate::ops::catalog::delete_refusal(self.store.as_ref(), *kind, &e.name).unwrap_or(None)
+                {
+                    return self.error(format!("cannot delete: {why}"));
+                }
                 if let Some((kind, e)) = selected {
                     self.modal = Some(Modal::Confirm {
-                        text: format!("Delete {} {}? (refused while a record uses it)", kind.title(), e.name),
+                        text: format!("Delete {} {}?", kind.title(), e.name),
                         purpose: ConfirmPurpose::DeleteEntry(kind, e.name),
                     })
                 }
