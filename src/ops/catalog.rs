@@ -79,21 +79,8 @@ pub fn delete(ctx: &Ctx, c: CatalogDelete) -> Result<()> {
 /// Why deleting the entry would be refused, asked before the technician is: the users and DEP records
 /// that use it (the store refuses the delete itself, atomically; this reads the same rule ahead).
 pub fn delete_refusal(store: &dyn crate::store::Store, kind: CatalogKind, name: &str) -> Result<Option<String>> {
-    let users: Vec<crate::domain::User> = match kind {
-        CatalogKind::Organization => {
-            store.users()?.into_iter().filter(|u| u.organizations.iter().any(|o| o == name)).collect()
-        }
-        _ => Vec::new(),
-    };
-    let devices: Vec<crate::domain::dep::DepDevice> = store
-        .dep_devices()?
-        .into_iter()
-        .filter(|d| match kind {
-            CatalogKind::Template => d.template.as_deref() == Some(name),
-            CatalogKind::Tag => d.tags.iter().any(|t| t == name),
-            CatalogKind::Organization => false,
-        })
-        .collect();
+    let users = if kind == CatalogKind::Organization { store.users()? } else { Vec::new() };
+    let (users, devices) = crate::store::users_of_entry(kind, name, users, store.dep_devices()?);
     Ok((!users.is_empty() || !devices.is_empty()).then(|| {
         format!(
             "{} {name:?} is used by {}; change those first",

@@ -51,6 +51,29 @@ pub trait DepStore {
     fn mark_written(&self, ids: &[u64], audit: &AuditEntry) -> Result<()>;
 }
 
+/// The users and DEP records that use a catalog entry (its delete is refused while there are any): users
+/// by organization, records by template or device tag.
+pub(crate) fn users_of_entry(
+    kind: CatalogKind,
+    name: &str,
+    users: impl IntoIterator<Item = User>,
+    devices: impl IntoIterator<Item = DepDevice>,
+) -> (Vec<User>, Vec<DepDevice>) {
+    let users = match kind {
+        CatalogKind::Organization => users.into_iter().filter(|u| u.organizations.iter().any(|o| o == name)).collect(),
+        _ => Vec::new(),
+    };
+    let devices = devices
+        .into_iter()
+        .filter(|d| match kind {
+            CatalogKind::Template => d.template.as_deref() == Some(name),
+            CatalogKind::Tag => d.tags.iter().any(|t| t == name),
+            CatalogKind::Organization => false,
+        })
+        .collect();
+    (users, devices)
+}
+
 /// Who uses a catalog entry, for a refusal: at most ten names, then how many more.
 pub(crate) fn describe(users: &[User], devices: &[DepDevice]) -> String {
     let mut used: Vec<String> = users.iter().map(|u| format!("user {}", u.username)).collect();

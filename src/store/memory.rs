@@ -144,23 +144,7 @@ impl Data {
 
     /// Users and DEP devices that use a catalog entry.
     fn users_of_entry(&self, kind: CatalogKind, name: &str) -> (Vec<User>, Vec<DepDevice>) {
-        let users = match kind {
-            CatalogKind::Organization => {
-                self.users.values().filter(|u| u.organizations.iter().any(|o| o == name)).cloned().collect()
-            }
-            _ => Vec::new(),
-        };
-        let devices = self
-            .dep
-            .values()
-            .filter(|d| match kind {
-                CatalogKind::Template => d.template.as_deref() == Some(name),
-                CatalogKind::Tag => d.tags.iter().any(|t| t == name),
-                CatalogKind::Organization => false,
-            })
-            .cloned()
-            .collect();
-        (users, devices)
+        super::dep::users_of_entry(kind, name, self.users.values().cloned(), self.dep.values().cloned())
     }
 }
 

@@ -10,8 +10,8 @@ mod sled;
 mod support;
 
 pub use chunk::{PreparedRow, PreparedRows, RowEncoder};
-pub(crate) use dep::describe as describe_users_of;
 pub use dep::{DepChange, DepStore, DeviceWrite};
+pub(crate) use dep::{describe as describe_users_of, users_of_entry};
 pub use memory::MemoryStore;
 pub use sled::SledStore;
 pub use support::{Feed, each_device, next_stamp};

@@ -76,23 +76,9 @@ impl SledStore {
 
     /// Records that use a catalog entry, as "user NAME" / "device ID".
     fn users_of_entry(&self, kind: CatalogKind, name: &str) -> Result<(Vec<User>, Vec<DepDevice>)> {
-        let users = match kind {
-            CatalogKind::Organization => {
-                use crate::store::Store;
-                self.users()?.into_iter().filter(|u| u.organizations.iter().any(|o| o == name)).collect()
-            }
-            _ => Vec::new(),
-        };
-        let devices = self
-            .dep_devices()?
-            .into_iter()
-            .filter(|d| match kind {
-                CatalogKind::Template => d.template.as_deref() == Some(name),
-                CatalogKind::Tag => d.tags.iter().any(|t| t == name),
-                CatalogKind::Organization => false,
-            })
-            .collect();
-        Ok((users, devices))
+        use crate::store::Store;
+        let users = if kind == CatalogKind::Organization { self.users()? } else { Vec::new() };
+        Ok(crate::store::dep::users_of_entry(kind, name, users, self.dep_devices()?))
     }
 
     fn next_mail_id(&self) -> Result<u64> {
