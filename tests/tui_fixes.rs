@@ -274,3 +274,41 @@ fn the_sort_is_always_shown() {
         assert!(text.lines().nth(1).unwrap().contains(&format!("sorted by {title} ▲")), "{title}: {text}");
     }
 }
+
+/// Issue 11: what Android would refuse is caught before it is in a QR code (the time zone against the
+/// IANA names, picked from a list), and the Wi-Fi password is masked in the form until revealed.
+#[test]
+fn modify_configuration_checks_the_time_zone_and_masks_the_wifi_password() {
+    let fx = Fixture::new();
+    fx.import("Dock", DEVICES);
+    let mut app = fx.app(ThemeName::Dark);
+    app.update(Action::Open);
+    app.update(Action::ModifyConfig);
+    let to = |app: &mut kitting::tui::app::App, label: &str| {
+        for _ in 0..40 {
+            if form(app).fields[form(app).focus].label == label {
+                return;
+            }
+            app.update(Action::NextField);
+        }
+        panic!("no field {label}");
+    };
+    to(&mut app, "Wi-Fi password");
+    type_text(&mut app, "s3cret-pass");
+    let text = screen(&mut app, 120, 40);
+    assert!(!text.contains("s3cret-pass") && text.contains("•••••••••••"), "masked: {text}");
+    assert!(text.contains("Ctrl-v reveal"), "the footer offers the reveal key");
+    ctrl(&mut app, 'v');
+    assert!(screen(&mut app, 120, 40).contains("s3cret-pass"), "revealed");
+    to(&mut app, "Time zone");
+    type_text(&mut app, "Mars/Base");
+    assert!(form(&app).fields[form(&app).focus].problem.as_deref().unwrap().contains("not an IANA time zone"));
+    backspace(&mut app, 9);
+    type_text(&mut app, "asia/tok");
+    assert_eq!(form(&app).value("Time zone"), "Asia/Tokyo", "picked from the list");
+    app.update(Action::Confirm);
+    assert!(app.modal.is_none(), "{:?}", app.modal);
+    let p = fx.store.profile("Dock").unwrap().unwrap();
+    let zone = p.config.system.iter().find(|(n, _)| n == "time_zone").map(|(_, v)| v.to_string());
+    assert_eq!(zone.as_deref(), Some("Asia/Tokyo"));
+}

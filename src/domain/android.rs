@@ -12,6 +12,13 @@ pub enum ExtraKind {
     WifiSecurity,
     /// A locale such as `en_US`.
     Locale,
+    /// An IANA time zone name such as `Asia/Tokyo` (the names Android knows).
+    TimeZone,
+}
+
+/// Every IANA time zone name, for a list to pick from.
+pub fn time_zone_names() -> impl Iterator<Item = &'static str> {
+    chrono_tz::TZ_VARIANTS.iter().map(|tz| tz.name())
 }
 
 /// A pre-defined Android system extra: its short name (CLI and screens), its label, its key and type.
@@ -70,7 +77,7 @@ pub const SYSTEM_EXTRAS: &[SystemExtra] = &[
         name: "time_zone",
         label: "Time zone",
         key: "android.app.extra.PROVISIONING_TIME_ZONE",
-        kind: ExtraKind::Text,
+        kind: ExtraKind::TimeZone,
     },
     SystemExtra {
         name: "skip_education_screens",
@@ -150,6 +157,15 @@ pub fn parse_extra(extra: &SystemExtra, raw: &str) -> Result<ExtraValue, String>
             };
             if ok { Ok(ExtraValue::Text(v.to_string())) } else { bad("expected a locale like en_US") }
         }
+        // Android refuses a provisioning code whose time zone it does not know: only IANA names pass,
+        // spelt as the database spells them (asia/tokyo is taken as Asia/Tokyo).
+        ExtraKind::TimeZone => match v.parse::<chrono_tz::Tz>() {
+            Ok(tz) => Ok(ExtraValue::Text(tz.name().to_string())),
+            Err(_) => match time_zone_names().find(|n| n.eq_ignore_ascii_case(v)) {
+                Some(n) => Ok(ExtraValue::Text(n.to_string())),
+                None => bad("not an IANA time zone name such as Asia/Tokyo or Europe/Berlin"),
+            },
+        },
     }
 }
 
@@ -294,6 +310,11 @@ mod tests {
         assert!(c.set_system("nope", "1").unwrap_err().contains("known: wifi_ssid"));
         // The full key works as well as the short name.
         c.set_system("android.app.extra.PROVISIONING_TIME_ZONE", "Asia/Tokyo").unwrap();
+        // Only IANA names pass (Android refuses a code with a zone it does not know); case is forgiven.
+        let tz = SYSTEM_EXTRAS.iter().find(|e| e.name == "time_zone").unwrap();
+        assert_eq!(parse_extra(tz, "asia/tokyo"), Ok(ExtraValue::Text("Asia/Tokyo".into())));
+        assert!(parse_extra(tz, "Asia/Tokio").unwrap_err().contains("not an IANA time zone"));
+        assert!(parse_extra(tz, "JST+9").is_err());
         assert!(c.unset("time_zone"));
         assert!(!c.unset("time_zone"));
     }

@@ -89,6 +89,7 @@ actions! {
     Confirm => "confirm", "ok", "Confirm (Ctrl-s saves a form from a multi-line field)";
     WriteTemplate => "write_template", "template", "Add-profile and import forms: write the CSV template at the typed path (or in the typed folder)";
     Cancel => "cancel", "cancel", "Cancel";
+    RevealSecret => "reveal_secret", "reveal", "Forms: show or mask the passwords typed (Wi-Fi password)";
     Find => "find", "find", "Find a device anywhere: IMEI, serial or DEP identifier";
     CheckIn => "check_in", "check-in", "Check a device in (Android token, or DEP code)";
     SwitchKind => "switch_kind", "Android/DEP", "Check-in: switch between an Android and a DEP device";

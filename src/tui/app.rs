@@ -1351,6 +1351,12 @@ impl App {
                     form.focus_next();
                     self.modal = Some(Modal::Form(form));
                 }
+                Action::RevealSecret => {
+                    for f in form.fields.iter_mut().filter(|f| f.secret) {
+                        f.revealed = !f.revealed;
+                    }
+                    self.modal = Some(Modal::Form(form));
+                }
                 Action::PrevField => {
                     form.focus_prev();
                     self.modal = Some(Modal::Form(form));
@@ -2011,12 +2017,20 @@ fn config_form(p: &Profile) -> Form {
         let value = c.system.iter().find(|(n, _)| n == extra.name).map(|(_, v)| v.to_string()).unwrap_or_default();
         let field = match super::form::extra_choices(extra) {
             Some(options) => FormField::choice(extra.label, options, &value, "Space or Left/Right changes it"),
+            None if extra.kind == crate::domain::android::ExtraKind::TimeZone => {
+                let zones = crate::domain::android::time_zone_names()
+                    .map(|n| PickOption { value: n.to_string(), label: n.to_string() })
+                    .collect();
+                FormField::pick(extra.label, &value, zones, "an IANA name: type to filter, Up/Down to pick")
+                    .with_check(Check::Extra(extra))
+            }
             None => {
                 let hint = match extra.kind {
                     crate::domain::android::ExtraKind::Locale => "like en_US; empty: not set",
                     _ => "empty: not set",
                 };
-                FormField::text(extra.label, &value, hint).with_check(Check::Extra(extra))
+                let f = FormField::text(extra.label, &value, hint).with_check(Check::Extra(extra));
+                if extra.name == "wifi_password" { f.secret() } else { f }
             }
         };
         fields.push(if i == 0 { field.in_section("Pre-defined Android system extras") } else { field });

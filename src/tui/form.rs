@@ -98,6 +98,9 @@ pub struct FormField {
     pub picked: Option<usize>,
     /// Not shown (another field's value decides): skipped by focus, drawing and checks, left out on save.
     pub hidden: bool,
+    /// A password: drawn as dots until `revealed` (the form's reveal key).
+    pub secret: bool,
+    pub revealed: bool,
 }
 
 impl FormField {
@@ -115,6 +118,8 @@ impl FormField {
             options: Vec::new(),
             picked: None,
             hidden: false,
+            secret: false,
+            revealed: false,
         }
     }
 
@@ -152,6 +157,12 @@ impl FormField {
 
     pub fn pick(label: impl Into<String>, value: &str, options: Vec<PickOption>, hint: impl Into<String>) -> FormField {
         FormField { options, ..FormField::new(label, FieldKind::Pick, value, hint) }
+    }
+
+    /// A password field, masked until revealed.
+    pub fn secret(mut self) -> FormField {
+        self.secret = true;
+        self
     }
 
     pub fn with_check(mut self, check: Check) -> FormField {
@@ -197,8 +208,9 @@ impl FormField {
             .collect()
     }
 
+    /// Checks what the field stands for: a Pick field's highlighted entry, else its text.
     fn recheck(&mut self) {
-        self.problem = self.check.problem(&self.text_value());
+        self.problem = self.check.problem(&self.value());
     }
 
     /// After typing in a Pick field: the first match is highlighted while something is typed.
@@ -376,7 +388,7 @@ pub fn extra_choices(e: &SystemExtra) -> Option<&'static [&'static str]> {
     match e.kind {
         ExtraKind::Bool => Some(&[NOT_SET, "true", "false"]),
         ExtraKind::WifiSecurity => Some(&[NOT_SET, "NONE", "WPA", "WEP", "EAP"]),
-        ExtraKind::Text | ExtraKind::Locale => None,
+        ExtraKind::Text | ExtraKind::Locale | ExtraKind::TimeZone => None,
     }
 }
 

@@ -154,6 +154,10 @@ fn draw_footer(app: &App, context: Context, area: Rect, frame: &mut Frame) {
             if action == Action::WriteTemplate && !template_form {
                 continue;
             }
+            let secret_form = matches!(&app.modal, Some(Modal::Form(f)) if f.fields.iter().any(|f| f.secret));
+            if action == Action::RevealSecret && !secret_form {
+                continue;
+            }
             // A checked-in or withdrawn record is read-only: its footer does not offer edit or withdraw.
             let record = match app.screen() {
                 Screen::DepDevice(d) => Some(&d.device),
@@ -789,6 +793,13 @@ fn draw_field(t: &Theme, field: &FormField, focused: bool, area: Rect, label_w: 
                 lines.push(Line::styled("  no match", t.dim));
             }
             Paragraph::new(lines).render(list, buf);
+        }
+        // A password is dots until the form reveals it.
+        _ if field.secret && !field.revealed => {
+            let dots = "•".repeat(field.text_value().chars().count());
+            let cursor = if focused { "█" } else { "" };
+            Paragraph::new(Line::from(vec![Span::styled(dots, t.input), Span::styled(cursor, t.dim)]))
+                .render(value_area, buf)
         }
         _ if focused => draw_input(t, &field.input, value_area, buf),
         _ => {
