@@ -312,3 +312,34 @@ fn modify_configuration_checks_the_time_zone_and_masks_the_wifi_password() {
     let zone = p.config.system.iter().find(|(n, _)| n == "time_zone").map(|(_, v)| v.to_string());
     assert_eq!(zone.as_deref(), Some("Asia/Tokyo"));
 }
+
+/// Issue 11, defect 7: Tab never left a path field, and an ambiguous completion listed nothing.
+#[test]
+fn tab_in_a_path_field_completes_lists_then_moves_on() {
+    let fx = Fixture::new();
+    let dir = fx.dir.path().join("files");
+    std::fs::create_dir(&dir).unwrap();
+    for f in ["dock-a.csv", "dock-b.csv", "zebra.csv"] {
+        std::fs::write(dir.join(f), "IMEI\n").unwrap();
+    }
+    let mut app = fx.app(ThemeName::Dark);
+    app.update(Action::NewProfile);
+    let csv_field = |app: &kitting::tui::app::App| form(app).fields[form(app).focus].label.clone();
+    while csv_field(&app) != "CSV file" {
+        app.update(Action::NextField);
+    }
+    type_text(&mut app, &format!("{}/do", dir.display()));
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(form(&app).value("CSV file"), format!("{}/dock-", dir.display()), "the common part");
+    assert_eq!(form(&app).note.as_deref(), Some("2 match: dock-a.csv  dock-b.csv"), "the matches are listed");
+    // Nothing more to complete and the matches already listed: Tab leaves the field.
+    key(&mut app, KeyCode::Tab);
+    assert_ne!(csv_field(&app), "CSV file");
+    // Back in it, a typed letter that makes one match: Tab completes it, the next Tab moves on.
+    app.update(Action::PrevField);
+    type_text(&mut app, "b");
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(form(&app).value("CSV file"), format!("{}/dock-b.csv", dir.display()));
+    key(&mut app, KeyCode::Tab);
+    assert_ne!(csv_field(&app), "CSV file");
+}

@@ -323,9 +323,21 @@ impl Form {
                 field.input.input(key);
                 true
             }
+            // Tab completes a path; with several matches it lists them (once); with nothing to complete
+            // it moves on, like Tab anywhere else.
             (FieldKind::Path, KeyCode::Tab) => {
-                complete_path(&mut field.input);
-                true
+                let typed = input_text(&field.input);
+                let (done, names) = completion_of(&typed);
+                if let Some(done) = done {
+                    field.input = line_input(&done);
+                    self.note = (names.len() > 1).then(|| list_names(&names));
+                    true
+                } else if names.len() > 1 && self.note.as_deref() != Some(list_names(&names).as_str()) {
+                    self.note = Some(list_names(&names));
+                    true
+                } else {
+                    false
+                }
             }
             (_, KeyCode::Enter | KeyCode::Esc | KeyCode::Tab | KeyCode::BackTab) => false,
             (FieldKind::Pick, KeyCode::Up | KeyCode::Down) => {
@@ -393,19 +405,28 @@ pub fn extra_choices(e: &SystemExtra) -> Option<&'static [&'static str]> {
 }
 
 /// Completes the path in `input` as far as it is unambiguous (the longest common prefix of the matches).
-pub fn complete_path(input: &mut TextArea<'static>) {
-    let typed = input_text(input);
-    if let Some(done) = completion(&typed) {
-        *input = line_input(&done);
+/// What several matches are, for the form's note: the first few names, then how many more.
+fn list_names(names: &[String]) -> String {
+    let shown: Vec<&str> = names.iter().take(6).map(String::as_str).collect();
+    let more = names.len().saturating_sub(shown.len());
+    let mut s = format!("{} match: {}", names.len(), shown.join("  "));
+    if more > 0 {
+        s.push_str(&format!("  … and {more} more"));
     }
+    s
 }
 
 pub fn completion(typed: &str) -> Option<String> {
+    completion_of(typed).0
+}
+
+/// The completed path (when it adds something) and the names that match (folders with a `/`).
+pub fn completion_of(typed: &str) -> (Option<String>, Vec<String>) {
     let (dir, prefix) = match typed.rfind('/') {
         Some(i) => (&typed[..=i], &typed[i + 1..]),
         None => ("", typed),
     };
-    let listing = std::fs::read_dir(if dir.is_empty() { "." } else { dir }).ok()?;
+    let Ok(listing) = std::fs::read_dir(if dir.is_empty() { "." } else { dir }) else { return (None, Vec::new()) };
     let mut matches: Vec<(String, bool)> = listing
         .filter_map(|e| e.ok())
         .filter_map(|e| {
@@ -415,6 +436,11 @@ pub fn completion(typed: &str) -> Option<String> {
         })
         .collect();
     matches.sort();
+    let names = matches.iter().map(|(n, d)| if *d { format!("{n}/") } else { n.clone() }).collect();
+    (completed(dir, typed, &matches), names)
+}
+
+fn completed(dir: &str, typed: &str, matches: &[(String, bool)]) -> Option<String> {
     let first = matches.first()?;
     let mut common = first.0.clone();
     for (m, _) in &matches[1..] {
