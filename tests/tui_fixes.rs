@@ -343,3 +343,39 @@ fn tab_in_a_path_field_completes_lists_then_moves_on() {
     key(&mut app, KeyCode::Tab);
     assert_ne!(csv_field(&app), "CSV file");
 }
+
+/// Issue 11, defect 3: the import report could not be scrolled (8 of 90 reasons visible, no "82 more"),
+/// and a row with several problems showed one.
+#[test]
+fn the_import_report_shows_every_reason_and_scrolls() {
+    let fx = Fixture::new();
+    let csv = fx.dir.path().join("bad.csv");
+    let mut text = String::from("IMEI,Serial Number,Manufacturer\n");
+    for i in 0..90 {
+        text.push_str(&format!("49015420323751{},SN\u{7}{i},\n", i % 7)); // bad check digit and a control character
+    }
+    text.push_str("490154203237518,,\n");
+    std::fs::write(&csv, text).unwrap();
+    let mut app = fx.app(ThemeName::Dark);
+    let (tx, rx) = std::sync::mpsc::channel();
+    app.set_task_sender(tx);
+    app.update(Action::NewProfile);
+    type_text(&mut app, "Bad");
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Tab);
+    type_text(&mut app, csv.to_str().unwrap());
+    key(&mut app, KeyCode::Enter);
+    let checked = next_task(&rx, |m| matches!(m, TaskMsg::Validated(_)));
+    app.on_task(checked);
+    let first = screen(&mut app, 80, 24);
+    let total = first.lines().find(|l| l.contains("reasons 1–")).unwrap_or_else(|| panic!("{first}")).to_string();
+    assert!(total.contains(" of 1"), "two reasons per bad row (IMEI and serial), over 100: {total}");
+    assert!(first.contains("line 2 column 1 (IMEI)") && first.contains("line 2 column 2 (Serial Number)"), "{first}");
+    for _ in 0..3 {
+        key(&mut app, KeyCode::PageDown);
+    }
+    let later = screen(&mut app, 80, 24);
+    assert!(!later.contains("line 2 column 1 (IMEI)"), "scrolled: {later}");
+    assert!(later.contains("reasons ") && !later.contains("reasons 1–"), "{later}");
+    assert!(matches!(&app.modal, Some(Modal::Wizard(_))), "scrolling does not save the rejects");
+}

@@ -475,6 +475,8 @@ pub struct Wizard {
     pub stage: WizardStage,
     pub cancel: Arc<AtomicBool>,
     pub progress: Option<(u64, u64, u64, u64)>,
+    /// The first reason shown in the report (Up/Down, PageUp/PageDown scroll them).
+    pub scroll: usize,
 }
 
 #[derive(Debug)]
@@ -784,6 +786,23 @@ impl App {
         }
         if self.typing_filter() {
             self.filter_key(key, k);
+            return;
+        }
+        // The wizard's report scrolls its reasons with the arrow and page keys (Tab saves the rejects).
+        if let Some(Modal::Wizard(w)) = &mut self.modal
+            && let WizardStage::Report(r) = &w.stage
+            && matches!(key.code, KeyCode::Up | KeyCode::Down | KeyCode::PageUp | KeyCode::PageDown | KeyCode::Home)
+        {
+            let total: usize = r.rejected().iter().map(|x| x.problems.len().max(1)).sum();
+            let page = usize::from(self.size.1 / 2).max(1);
+            w.scroll = match key.code {
+                KeyCode::Up => w.scroll.saturating_sub(1),
+                KeyCode::Down => w.scroll + 1,
+                KeyCode::PageUp => w.scroll.saturating_sub(page),
+                KeyCode::PageDown => w.scroll + page,
+                _ => 0,
+            }
+            .min(total.saturating_sub(1));
             return;
         }
         // Add More Devices: a scanner that ends a scan with Tab, on a complete IMEI with no serial typed,
@@ -1701,6 +1720,7 @@ impl App {
             stage: WizardStage::Validating,
             cancel: Arc::new(AtomicBool::new(false)),
             progress: None,
+            scroll: 0,
         };
         self.spawn_import(&wizard, true, false);
         self.modal = Some(Modal::Wizard(Box::new(wizard)));

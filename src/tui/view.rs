@@ -875,25 +875,49 @@ fn wizard(app: &App, w: &Wizard, area: Rect, frame: &mut Frame) {
                 lines.extend(dep_view::report_lines(t, r, usize::from(inner.height / 3)));
             }
             lines.push(Line::from(""));
-            let room = usize::from(inner.height.saturating_sub(2)).saturating_sub(lines.len());
-            for rej in rejected.iter().take(room) {
-                for p in rej.problems.iter().take(1) {
-                    let column =
-                        p.column.as_ref().map(|(n, h)| format!(" column {n} ({})", safe(h))).unwrap_or_default();
-                    lines.push(Line::from(Span::styled(
-                        format!("line {}{column} {:?}: {}", rej.line, safe(&p.value), safe(&p.reason)),
-                        t.error,
-                    )));
+            // Every reason of every rejected row (a row may have several, as in the rejects file), from
+            // the scroll position on; the last line says where the view is and how to move it.
+            let reasons: Vec<String> = rejected
+                .iter()
+                .flat_map(|rej| {
+                    rej.problems.iter().map(move |p| {
+                        let column =
+                            p.column.as_ref().map(|(n, h)| format!(" column {n} ({})", safe(h))).unwrap_or_default();
+                        format!("line {}{column} {:?}: {}", rej.line, safe(&p.value), safe(&p.reason))
+                    })
+                })
+                .collect();
+            // Each reason takes the rows it wraps to; as many as fit are shown from the scroll position.
+            let width = usize::from(inner.width.max(1));
+            let mut room = usize::from(inner.height.saturating_sub(2)).saturating_sub(lines.len());
+            let first = w.scroll.min(reasons.len().saturating_sub(1));
+            let mut last = first;
+            for r in reasons.iter().skip(first) {
+                let rows = r.chars().count().div_ceil(width).max(1);
+                if rows > room && last > first {
+                    break;
                 }
+                room = room.saturating_sub(rows);
+                lines.push(Line::from(Span::styled(r.clone(), t.error)));
+                last += 1;
             }
-            if rejected.len() > room {
-                lines.push(Line::from(Span::styled(format!("… and {} more", rejected.len() - room), t.dim)));
-            }
+            let position = (last - first < reasons.len()).then(|| {
+                format!(
+                    "reasons {}–{last} of {} ({} more below); ↑/↓ PgUp/PgDn scroll",
+                    first + 1,
+                    reasons.len(),
+                    reasons.len() - last
+                )
+            });
             if rejected.is_empty() {
                 lines.push(Line::from(Span::styled("Every row is valid.", t.ok)));
             }
-            let [body, keys] = Layout::vertical([Constraint::Min(1), Constraint::Length(1)]).areas(inner);
+            let [body, where_, keys] =
+                Layout::vertical([Constraint::Min(1), Constraint::Length(1), Constraint::Length(1)]).areas(inner);
             frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), body);
+            if let Some(p) = position {
+                frame.render_widget(Paragraph::new(Span::styled(p, t.dim)), where_);
+            }
             let import = if rejected.is_empty() { " import  " } else { " import the valid rows  " };
             frame.render_widget(
                 Paragraph::new(Line::from(vec![
