@@ -379,3 +379,27 @@ fn the_import_report_shows_every_reason_and_scrolls() {
     assert!(later.contains("reasons ") && !later.contains("reasons 1–"), "{later}");
     assert!(matches!(&app.modal, Some(Modal::Wizard(_))), "scrolling does not save the rejects");
 }
+
+/// Issue 11, defect 4 (part): at 80x24 help lines were cut off and the help scrolled line by line only;
+/// a footer that did not fit dropped keys without saying where they were.
+#[test]
+fn at_80x24_help_wraps_and_pages_and_a_full_footer_points_to_it() {
+    let fx = Fixture::new();
+    fx.import("Dock", DEVICES);
+    let mut app = fx.app(ThemeName::Dark);
+    app.update(Action::Open);
+    let footer = screen(&mut app, 80, 24).lines().last().unwrap().to_string();
+    assert!(footer.ends_with("? all keys"), "{footer:?}");
+    app.update(Action::Help);
+    let mut seen = String::new();
+    for _ in 0..30 {
+        seen.push_str(&screen(&mut app, 80, 24));
+        key(&mut app, KeyCode::PageDown);
+    }
+    // Every description is there whole, its end on the row under it where it is too long.
+    for action in kitting::tui::action::Action::ALL {
+        let last_word = action.description().split(' ').next_back().unwrap();
+        assert!(seen.contains(last_word), "{:?}'s description is cut: {last_word:?}", action.name());
+    }
+    assert!(seen.contains("Ctrl-C always quits. Keys can be changed"), "PgDn reaches the end");
+}

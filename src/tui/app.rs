@@ -788,6 +788,21 @@ impl App {
             self.filter_key(key, k);
             return;
         }
+        // The help scrolls by pages too.
+        if let Some(Modal::Help { scroll }) = &self.modal
+            && matches!(key.code, KeyCode::PageUp | KeyCode::PageDown | KeyCode::Home | KeyCode::End)
+        {
+            let max = super::view::help_max_scroll(self);
+            let page = self.size.1.saturating_sub(6).max(1);
+            let scroll = match key.code {
+                KeyCode::PageUp => scroll.saturating_sub(page),
+                KeyCode::PageDown => (scroll + page).min(max),
+                KeyCode::Home => 0,
+                _ => max,
+            };
+            self.modal = Some(Modal::Help { scroll });
+            return;
+        }
         // The wizard's report scrolls its reasons with the arrow and page keys (Tab saves the rejects).
         if let Some(Modal::Wizard(w)) = &mut self.modal
             && let WizardStage::Report(r) = &w.stage

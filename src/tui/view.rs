@@ -203,14 +203,26 @@ fn draw_footer(app: &App, context: Context, area: Rect, frame: &mut Frame) {
             }
         }
     }
-    for (key, what) in entries {
-        let w = key.chars().count() + what.chars().count() + 3;
-        if width + w > usize::from(area.width) {
+    // A footer that does not fit ends by saying where the rest is: the help lists every key.
+    let cost = |(k, w): &(String, &str)| k.chars().count() + w.chars().count() + 3;
+    let total: usize = entries.iter().map(cost).sum();
+    let rest = app.keymap.key_label(Context::Global, Action::Help).map(|k| (k, "all keys"));
+    let room =
+        usize::from(area.width) - if total > usize::from(area.width) { rest.as_ref().map_or(0, cost) } else { 0 };
+    let mut cut = false;
+    for entry in entries {
+        let w = cost(&entry);
+        if width + w > room {
+            cut = true;
             break;
         }
         width += w;
-        spans.push(Span::styled(key, t.key));
-        spans.push(Span::styled(format!(" {what}  "), t.dim));
+        spans.push(Span::styled(entry.0, t.key));
+        spans.push(Span::styled(format!(" {}  ", entry.1), t.dim));
+    }
+    if cut && let Some((k, what)) = rest {
+        spans.push(Span::styled(k, t.key));
+        spans.push(Span::styled(format!(" {what}"), t.dim));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
 }
@@ -585,8 +597,11 @@ fn boxed<'a>(t: &Theme, title: String) -> Block<'a> {
 }
 
 /// The help overlay's text: every binding of every context with its description, from the keymap.
-fn help_lines(app: &App) -> Vec<Line<'static>> {
+/// The help's lines at `width` columns inside its box: a description too long for the line goes on
+/// under itself (never cut off), so scrolling counts real rows.
+fn help_lines(app: &App, width: u16) -> Vec<Line<'static>> {
     let t = &app.theme;
+    let room = usize::from(width).saturating_sub(20).max(20);
     let mut lines = Vec::new();
     for context in Context::ALL {
         let bindings: Vec<_> = app.keymap.bindings(context).collect();
@@ -596,10 +611,11 @@ fn help_lines(app: &App) -> Vec<Line<'static>> {
         lines.push(Line::from(Span::styled(context.title(), t.header)));
         for (action, keys) in bindings {
             let keys: Vec<String> = keys.iter().map(|k| k.label()).collect();
-            lines.push(Line::from(vec![
-                Span::styled(format!("  {:<18}", keys.join(", ")), t.key),
-                Span::raw(action.description()),
-            ]));
+            let mut head = format!("  {:<18}", keys.join(", "));
+            for part in wrap_words(action.description(), room) {
+                lines.push(Line::from(vec![Span::styled(std::mem::take(&mut head), t.key), Span::raw(part)]));
+                head = " ".repeat(20);
+            }
         }
         lines.push(Line::from(""));
     }
@@ -608,6 +624,23 @@ fn help_lines(app: &App) -> Vec<Line<'static>> {
 }
 
 /// The help overlay's box on a terminal of `rows` rows.
+/// Words joined into lines of at most `width` characters (a longer word stands alone).
+fn wrap_words(text: &str, width: usize) -> Vec<String> {
+    let mut out = vec![String::new()];
+    for word in text.split(' ') {
+        let line = out.last_mut().expect("one line at least");
+        if !line.is_empty() && line.chars().count() + 1 + word.chars().count() > width {
+            out.push(word.to_string());
+        } else {
+            if !line.is_empty() {
+                line.push(' ');
+            }
+            line.push_str(word);
+        }
+    }
+    out
+}
+
 fn help_box(area: Rect) -> Rect {
     popup(area, 96, area.height - 2)
 }
@@ -615,8 +648,9 @@ fn help_box(area: Rect) -> Rect {
 /// How far the help overlay scrolls on a terminal of (columns, rows): until its last line is in view.
 pub fn help_max_scroll(app: &App) -> u16 {
     let area = Rect::new(0, 0, app.size.0.max(MIN_SIZE.0), app.size.1.max(MIN_SIZE.1));
-    let inside = help_box(area).height.saturating_sub(2);
-    (help_lines(app).len() as u16).saturating_sub(inside)
+    let r = help_box(area);
+    let inside = r.height.saturating_sub(2);
+    (help_lines(app, r.width.saturating_sub(2)).len() as u16).saturating_sub(inside)
 }
 
 fn help(app: &App, scroll: u16, area: Rect, frame: &mut Frame) {
@@ -624,8 +658,9 @@ fn help(app: &App, scroll: u16, area: Rect, frame: &mut Frame) {
     let r = help_box(area);
     frame.render_widget(Clear, r);
     let more = if scroll < help_max_scroll(app) { " ↓ more" } else { "" };
-    let title = format!("Help (Up/Down scroll, Esc closes){more}");
-    frame.render_widget(Paragraph::new(help_lines(app)).block(boxed(t, title)).scroll((scroll, 0)), r);
+    let title = format!("Help (Up/Down, PgUp/PgDn scroll, Esc closes){more}");
+    let lines = help_lines(app, r.width.saturating_sub(2));
+    frame.render_widget(Paragraph::new(lines).block(boxed(t, title)).scroll((scroll, 0)), r);
 }
 
 fn confirm(app: &App, text: &str, area: Rect, frame: &mut Frame) {
