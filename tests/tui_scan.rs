@@ -174,6 +174,8 @@ fn find_opens_a_device_where_it_lives_from_any_screen() {
     key(&mut app, KeyCode::Enter);
     let text = screen(&mut app, 80, 24);
     assert!(text.contains("2 places with \"r58m12abc\""), "{text}");
+    insta::assert_snapshot!("find_list_80x24", mask(&text));
+    insta::assert_snapshot!("find_list_120x40", mask(&screen(&mut app, 120, 40)));
     key(&mut app, KeyCode::Down);
     key(&mut app, KeyCode::Enter);
     assert!(matches!(app.screen(), Screen::DepDevice(d) if d.device.identifier == "DEVICE01"), "{:?}", app.screen());
@@ -225,6 +227,7 @@ fn check_in_registers_android_devices_and_checks_dep_devices_in_with_the_reason(
     assert!(text.contains("refused: DEVICE01"), "{text}");
     assert!(!text.contains("ABC123") && !text.contains("WRONG1"), "codes are masked: {text}");
     insta::assert_snapshot!("checkin_80x24", mask(&text));
+    insta::assert_snapshot!("checkin_120x40", mask(&screen(&mut app, 120, 40)));
     let trail = fx.store.audit(&kitting::domain::audit::AuditQuery::default()).unwrap();
     assert_eq!(trail.iter().filter(|e| e.command == "dep.check_in").count(), 2, "both attempts are recorded");
 }
