@@ -161,8 +161,9 @@ fn profiles_sort_filter_and_delete_names_the_device_count() {
     assert_eq!(names(&app), ["Bravo"]);
     key(&mut app, KeyCode::Enter);
     app.update(Action::Delete);
-    let Some(Modal::Confirm { text, .. }) = &app.modal else { panic!() };
-    assert!(text.contains("Bravo and its 3 devices"), "{text}");
+    // The question names the profile and its device count; the name is typed to delete it.
+    assert!(form(&app).title.contains("Bravo and its 3 devices"), "{}", form(&app).title);
+    type_text(&mut app, "Bravo");
     app.update(Action::Confirm);
     assert!(fx.store.profile("Bravo").unwrap().is_none());
 }

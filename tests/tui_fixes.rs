@@ -403,3 +403,45 @@ fn at_80x24_help_wraps_and_pages_and_a_full_footer_points_to_it() {
     }
     assert!(seen.contains("Ctrl-C always quits. Keys can be changed"), "PgDn reaches the end");
 }
+
+/// Issue 11, defect 8 (part): a whole profile, or more than 1,000 devices, went with one key; the name or
+/// the count must now be typed.
+#[test]
+fn a_large_delete_needs_the_name_or_the_count_typed() {
+    let fx = Fixture::new();
+    let mut csv = String::from("IMEI\n");
+    for i in 0..1001u32 {
+        let body = format!("35209900{i:06}");
+        csv.push_str(&format!("{body}{}\n", kitting::domain::imei::luhn_check_digit(&body)));
+    }
+    fx.import("Big", &csv);
+    fx.import("Dock", DEVICES);
+    let mut app = fx.app(ThemeName::Dark);
+    // Select every device of Big and delete: the count is asked for.
+    app.update(Action::Open);
+    let Screen::Detail(d) = app.screen() else { panic!() };
+    assert_eq!(d.profile.name, "Big");
+    app.update(Action::SelectAll);
+    app.update(Action::Delete);
+    assert!(form(&app).title.contains("Delete 1001 devices from Big"), "{}", form(&app).title);
+    type_text(&mut app, "y");
+    key(&mut app, KeyCode::Enter);
+    assert!(form(&app).error.as_deref().unwrap().contains("type 1001 exactly"), "{:?}", form(&app).error);
+    backspace(&mut app, 1);
+    type_text(&mut app, "1001");
+    key(&mut app, KeyCode::Enter);
+    assert!(app.modal.is_none());
+    assert_eq!(fx.store.profile("Big").unwrap().unwrap().device_count, 0);
+    // A whole profile: its name.
+    app.update(Action::Back);
+    app.update(Action::Delete);
+    assert!(form(&app).title.starts_with("Delete profile Big"), "{}", form(&app).title);
+    type_text(&mut app, "big!");
+    key(&mut app, KeyCode::Enter);
+    assert!(fx.store.profile("Big").unwrap().is_some(), "not deleted on a wrong name");
+    backspace(&mut app, 4);
+    type_text(&mut app, "Big");
+    key(&mut app, KeyCode::Enter);
+    assert!(fx.store.profile("Big").unwrap().is_none());
+    assert!(fx.store.profile("Dock").unwrap().is_some());
+}

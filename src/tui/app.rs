@@ -416,6 +416,11 @@ pub enum FormPurpose {
     EditEntry(CatalogKind, String),
     /// Opens the scan station on the profile named.
     ScanStation(String),
+    /// A large delete: carried out when the field holds `expected` (the profile's name, the count).
+    TypedConfirm {
+        purpose: ConfirmPurpose,
+        expected: String,
+    },
     Find,
 }
 
@@ -523,6 +528,9 @@ pub struct App {
 /// Devices read before the profile screen's first frame when the rest come in the background: one stored
 /// chunk, more than any terminal shows.
 pub const FIRST_READ: usize = 1024;
+
+/// Deleting more devices than this at once asks for their count to be typed.
+pub const LARGE_DELETE: usize = 1000;
 
 /// The smallest terminal the workstation draws in.
 pub const MIN_SIZE: (u16, u16) = (80, 24);
@@ -1078,16 +1086,18 @@ impl App {
                 }
             }
             Action::Delete => {
+                // A whole profile goes only when its name is typed (y is too easy to press by mistake).
                 if let Some(p) = selected {
-                    self.modal = Some(Modal::Confirm {
-                        text: format!(
-                            "Delete profile {} and its {} device{}? This cannot be undone.",
-                            p.name,
-                            p.device_count,
-                            if p.device_count == 1 { "" } else { "s" }
-                        ),
-                        purpose: ConfirmPurpose::DeleteProfile(p.id),
-                    });
+                    let title = format!(
+                        "Delete profile {} and its {} device{}? This cannot be undone.",
+                        p.name,
+                        p.device_count,
+                        if p.device_count == 1 { "" } else { "s" }
+                    );
+                    let field = FormField::text("Profile name", "", "type the profile's name to delete it");
+                    let purpose =
+                        FormPurpose::TypedConfirm { purpose: ConfirmPurpose::DeleteProfile(p.id), expected: p.name };
+                    self.modal = Some(Modal::Form(Form::new(title, purpose, vec![field])));
                 }
             }
             Action::Export => {
@@ -1223,10 +1233,19 @@ impl App {
                             .unwrap_or_else(|_| "1 device".into()),
                         _ => format!("{n} devices"),
                     };
-                    self.modal = Some(Modal::Confirm {
-                        text: format!("Delete {what} from {}? This cannot be undone.", profile.name),
-                        purpose: ConfirmPurpose::DeleteDevices(profile.id, seqs),
-                    });
+                    let text = format!("Delete {what} from {}? This cannot be undone.", profile.name);
+                    if n > LARGE_DELETE {
+                        // More than a thousand: the count is typed, not confirmed with a key.
+                        let field = FormField::text("Count", "", format!("type {n} to delete them"));
+                        let purpose = FormPurpose::TypedConfirm {
+                            purpose: ConfirmPurpose::DeleteDevices(profile.id, seqs),
+                            expected: n.to_string(),
+                        };
+                        self.modal = Some(Modal::Form(Form::new(text, purpose, vec![field])));
+                        return;
+                    }
+                    self.modal =
+                        Some(Modal::Confirm { text, purpose: ConfirmPurpose::DeleteDevices(profile.id, seqs) });
                 }
             }
             Action::RefreshToken | Action::ExtendToken => {
@@ -1536,6 +1555,16 @@ impl App {
                         cursor: Cursor::default(),
                     }))),
                 }
+                return Ok(());
+            }
+            FormPurpose::TypedConfirm { purpose, expected } => {
+                let typed = form.fields.first().map(|f| f.value()).unwrap_or_default();
+                if typed.trim() != expected.as_str() {
+                    return Err(format!("type {expected} exactly to delete; nothing was deleted"));
+                }
+                drop(core);
+                self.modal = None;
+                self.confirmed(purpose.clone());
                 return Ok(());
             }
             FormPurpose::ScanStation(profile) => {
