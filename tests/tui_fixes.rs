@@ -445,3 +445,32 @@ fn a_large_delete_needs_the_name_or_the_count_typed() {
     assert!(fx.store.profile("Big").unwrap().is_none());
     assert!(fx.store.profile("Dock").unwrap().is_some());
 }
+
+/// Issue 11, defect 4 (part): a status message longer than the line was cut with no way to read the rest.
+/// The line says where to read it, and F9 lists the last messages whole.
+#[test]
+fn a_long_status_message_can_be_read_whole() {
+    let fx = Fixture::new();
+    fx.import("Dock", DEVICES);
+    let user = kitting::domain::User { username: "night-shift-technician".into(), ..Default::default() };
+    ops::users::add(&fx.core(), ops::users::AddUser { user }).unwrap();
+    let set = ops::profiles::SetProfileUser {
+        profile: "Dock".into(),
+        user: Some("night-shift-technician".into()),
+        expect: None,
+    };
+    ops::profiles::set_user(&fx.core(), set).unwrap();
+    let mut app = fx.app(ThemeName::Dark);
+    app.switch_tab(kitting::tui::app::Tab::Users);
+    app.update(Action::Delete);
+    let status = app.status.clone().unwrap().1;
+    assert!(status.chars().count() > 80, "a long one: {status}");
+    let line = screen(&mut app, 80, 24).lines().nth(22).unwrap().to_string();
+    assert!(line.ends_with("… (F9 to read)"), "{line:?}");
+    key(&mut app, KeyCode::F(9));
+    let shown = screen(&mut app, 80, 24);
+    assert!(shown.contains("Messages, newest first"), "{shown}");
+    assert!(shown.replace(['│', '\n'], "").contains("change those profiles first"), "whole: {shown}");
+    key(&mut app, KeyCode::Esc);
+    assert!(app.modal.is_none());
+}

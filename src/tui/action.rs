@@ -46,6 +46,7 @@ macro_rules! actions {
 actions! {
     Quit => "quit", "quit", "Quit kitting (Ctrl-C always quits too)";
     Help => "help", "help", "Show or hide this help";
+    Messages => "messages", "messages", "Show or hide the status line's last messages, whole";
     Back => "back", "back", "Go back, or close what is open";
     Refresh => "refresh", "reload", "Read the database again (shows changes made by others)";
     NextTab => "next_tab", "next tab", "Next tab: Profiles, DEP devices, Users, Catalog";

@@ -493,8 +493,15 @@ pub enum WizardStage {
 
 #[derive(Debug)]
 pub enum Modal {
-    Help { scroll: u16 },
-    Confirm { text: String, purpose: ConfirmPurpose },
+    Help {
+        scroll: u16,
+    },
+    /// The status line's last messages, newest first.
+    Messages,
+    Confirm {
+        text: String,
+        purpose: ConfirmPurpose,
+    },
     Form(Form),
     Wizard(Box<Wizard>),
 }
@@ -523,7 +530,12 @@ pub struct App {
     pub actor: crate::domain::audit::Actor,
     /// Terminal bells to ring after the next frame (refused scans).
     pub bells: u32,
+    /// The status line's messages, newest first (the last `MESSAGES`), with their time.
+    pub messages: std::collections::VecDeque<(Level, String, DateTime<Utc>)>,
 }
+
+/// How many of the status line's messages are kept for the messages overlay.
+pub const MESSAGES: usize = 50;
 
 /// Devices read before the profile screen's first frame when the rest come in the background: one stored
 /// chunk, more than any terminal shows.
@@ -561,6 +573,7 @@ impl App {
             loads: 0,
             actor: ops::actor_of_process(crate::domain::audit::FrontEnd::Workstation),
             bells: 0,
+            messages: std::collections::VecDeque::new(),
         };
         app.reload()?;
         Ok(app)
@@ -661,11 +674,21 @@ impl App {
     }
 
     pub(super) fn info(&mut self, msg: impl Into<String>) {
-        self.status = Some((Level::Info, msg.into()));
+        self.say(Level::Info, msg.into());
     }
 
     pub(super) fn error(&mut self, msg: impl Into<String>) {
-        self.status = Some((Level::Error, msg.into()));
+        self.say(Level::Error, msg.into());
+    }
+
+    /// A message on the status line, kept in the messages overlay too (a long one is cut on the line).
+    fn say(&mut self, level: Level, msg: String) {
+        if !msg.is_empty() {
+            let now = self.now();
+            self.messages.push_front((level, msg.clone(), now));
+            self.messages.truncate(MESSAGES);
+        }
+        self.status = Some((level, msg));
     }
 
     /// A new terminal size: every table keeps the row under its cursor in view.
@@ -946,6 +969,14 @@ impl App {
                 self.modal = match self.modal {
                     Some(Modal::Help { .. }) => None,
                     _ => Some(Modal::Help { scroll: 0 }),
+                };
+                return;
+            }
+            Action::Messages => {
+                self.modal = match self.modal {
+                    Some(Modal::Messages) => None,
+                    None => Some(Modal::Messages),
+                    _ => return,
                 };
                 return;
             }
@@ -1373,6 +1404,11 @@ impl App {
     fn update_modal(&mut self, action: Action) {
         let Some(modal) = self.modal.take() else { return };
         match modal {
+            Modal::Messages => {
+                if !matches!(action, Action::Back | Action::Cancel | Action::Confirm) {
+                    self.modal = Some(Modal::Messages);
+                }
+            }
             Modal::Help { scroll } => {
                 self.modal = match action {
                     Action::Back | Action::Cancel | Action::Confirm => None,

@@ -127,11 +127,22 @@ pub fn render(app: &App, frame: &mut Frame) {
     }
     if let Some((level, msg)) = &app.status {
         let style = if *level == Level::Error { t.error } else { t.ok };
-        frame.render_widget(Paragraph::new(Span::styled(owned(msg), style)), status);
+        // A message too long for the line says where to read it whole.
+        let width = usize::from(status.width);
+        let hint = app.keymap.key_label(Context::Global, Action::Messages).map(|k| format!(" … ({k} to read)"));
+        let text = match hint {
+            Some(h) if msg.chars().count() > width => {
+                let keep = width.saturating_sub(h.chars().count());
+                format!("{}{h}", safe(msg).chars().take(keep).collect::<String>())
+            }
+            _ => safe(msg).to_string(),
+        };
+        frame.render_widget(Paragraph::new(Span::styled(text, style)), status);
     }
     draw_footer(app, context, footer, frame);
     match &app.modal {
         Some(Modal::Help { scroll }) => help(app, *scroll, area, frame),
+        Some(Modal::Messages) => messages(app, area, frame),
         Some(Modal::Confirm { text, .. }) => confirm(app, text, area, frame),
         Some(Modal::Form(form)) => draw_form(app, form, area, frame),
         Some(Modal::Wizard(w)) => wizard(app, w, area, frame),
@@ -661,6 +672,29 @@ fn help(app: &App, scroll: u16, area: Rect, frame: &mut Frame) {
     let title = format!("Help (Up/Down, PgUp/PgDn scroll, Esc closes){more}");
     let lines = help_lines(app, r.width.saturating_sub(2));
     frame.render_widget(Paragraph::new(lines).block(boxed(t, title)).scroll((scroll, 0)), r);
+}
+
+/// The status line's last messages, newest first, each whole (wrapped).
+fn messages(app: &App, area: Rect, frame: &mut Frame) {
+    let t = &app.theme;
+    let r = help_box(area);
+    frame.render_widget(Clear, r);
+    let lines: Vec<Line> = if app.messages.is_empty() {
+        vec![Line::styled("no messages yet", t.dim)]
+    } else {
+        app.messages
+            .iter()
+            .map(|(level, msg, at)| {
+                let style = if *level == Level::Error { t.error } else { t.ok };
+                Line::from(vec![
+                    Span::styled(format!("{} ", at.format("%H:%M:%S")), t.dim),
+                    Span::styled(safe(msg), style),
+                ])
+            })
+            .collect()
+    };
+    let title = "Messages, newest first (Esc closes)".to_string();
+    frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(boxed(t, title)), r);
 }
 
 fn confirm(app: &App, text: &str, area: Rect, frame: &mut Frame) {
