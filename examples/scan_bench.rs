@@ -6,18 +6,15 @@
 //!   cargo run --release --example scan_bench [CSV] [SCANS]
 //!       (default: bench/out/devices-200000-sequential.csv, made by bench/import.sh; 1000 scans)
 
+mod common;
+
 use std::sync::Arc;
 use std::time::Instant;
 
 use kitting::domain::NewProfile;
-use kitting::domain::audit::{Actor, FrontEnd};
 use kitting::ops;
 use kitting::ops::scan::{ScanMode, Station};
-use kitting::settings::Settings;
 use kitting::store::{SledStore, Store};
-use kitting::tui::app::App;
-use kitting::tui::keymap::Keymap;
-use kitting::tui::theme::{Theme, ThemeName};
 use kitting::tui::view;
 use ratatui::Terminal;
 use ratatui::backend::TestBackend;
@@ -31,35 +28,22 @@ fn percentile(v: &mut [f64], p: f64) -> f64 {
 fn run(label: &str, csv: Option<&str>, scans: u32) {
     let dir = std::env::temp_dir().join(format!("kitting-scan-bench-{}-{label}", std::process::id()));
     let store = Arc::new(SledStore::open(&dir).expect("open"));
-    let new = NewProfile { name: "Bench".into(), description: None, without_token: true, user: None, token_days: None };
-    let core = ops::Ctx::new(store.as_ref(), Actor::named("bench", FrontEnd::Cli), chrono::Utc::now());
-    match csv {
-        Some(csv) => {
-            let command = ops::import::Import {
-                file: csv.into(),
-                to: ops::import::ImportTo::New(new),
-                default_token_days: 7,
-                dry_run: false,
-                skip_invalid: false,
-                max_rows: 1_000_000,
-            };
-            ops::import::run(&core, command, &mut |_| true).expect("import");
-        }
+    let devices = match csv {
+        Some(csv) => common::import(&store, "Bench", csv, true),
         None => {
-            ops::profiles::create(&core, ops::profiles::CreateProfile { profile: new, default_token_days: 7 })
-                .expect("create");
+            let new = NewProfile {
+                name: "Bench".into(),
+                description: None,
+                without_token: true,
+                user: None,
+                token_days: None,
+            };
+            let create = ops::profiles::CreateProfile { profile: new, default_token_days: 7 };
+            ops::profiles::create(&common::core(&store), create).expect("create");
+            0
         }
-    }
-    let devices = store.profile("Bench").unwrap().unwrap().device_count;
-    let dyn_store: Arc<dyn Store> = store.clone();
-    let mut app = App::new(
-        dyn_store,
-        Settings::parse("", "bench").unwrap(),
-        "bench".into(),
-        Keymap::load(&toml::Table::new()).unwrap(),
-        Theme::new(ThemeName::Dark),
-    )
-    .unwrap();
+    };
+    let mut app = common::workstation(&store);
     let station = Station {
         profile: "Bench".into(),
         mode: ScanMode::Receive,

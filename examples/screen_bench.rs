@@ -5,19 +5,14 @@
 //!   cargo run --release --example screen_bench [CSV]     (default: bench/out/devices-200000-sequential.csv, made by
 //!                                                          bench/import.sh)
 
+mod common;
+
 use std::io::Write;
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
-use kitting::domain::NewProfile;
-use kitting::domain::audit::{Actor, FrontEnd};
-use kitting::ops;
-use kitting::settings::Settings;
-use kitting::store::{SledStore, Store};
+use kitting::store::SledStore;
 use kitting::tui::action::Action;
-use kitting::tui::app::App;
-use kitting::tui::keymap::Keymap;
-use kitting::tui::theme::{Theme, ThemeName};
 use kitting::tui::view;
 use ratatui::backend::CrosstermBackend;
 use ratatui::layout::Rect;
@@ -49,30 +44,8 @@ fn main() {
     let csv = std::env::args().nth(1).unwrap_or_else(|| "bench/out/devices-200000-sequential.csv".into());
     let dir = std::env::temp_dir().join(format!("kitting-screen-bench-{}", std::process::id()));
     let store = Arc::new(SledStore::open(&dir).expect("open"));
-    let settings = Settings::parse("", "bench").unwrap();
-    let new =
-        NewProfile { name: "Bench".into(), description: None, without_token: false, user: None, token_days: None };
-    let command = ops::import::Import {
-        file: csv.into(),
-        to: ops::import::ImportTo::New(new),
-        default_token_days: 7,
-        dry_run: false,
-        skip_invalid: false,
-        max_rows: 1_000_000,
-    };
-    let core = ops::Ctx::new(store.as_ref(), Actor::named("bench", FrontEnd::Cli), chrono::Utc::now());
-    let report = ops::import::run(&core, command, &mut |_| true).expect("import");
-    let devices = report.committed.expect("committed").device_count;
-
-    let dyn_store: Arc<dyn Store> = store.clone();
-    let mut app = App::new(
-        dyn_store,
-        settings,
-        "bench".into(),
-        Keymap::load(&toml::Table::new()).unwrap(),
-        Theme::new(ThemeName::Dark),
-    )
-    .unwrap();
+    let devices = common::import(&store, "Bench", &csv, false);
+    let mut app = common::workstation(&store);
     app.size = (120, 40);
     let (tx, rx) = std::sync::mpsc::channel();
     app.set_task_sender(tx);

@@ -69,6 +69,13 @@ pub struct Accepted {
     pub message: String,
 }
 
+impl Accepted {
+    /// The device a serial scanned next may pair with: one this scan added by IMEI alone.
+    pub fn pairs_next(&self) -> Option<DeviceSeq> {
+        (matches!(self.undo, Undo::Delete(_)) && self.device.ids.serial.is_none()).then_some(self.device.seq)
+    }
+}
+
 /// How to take an accepted scan back.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Undo {
@@ -113,9 +120,7 @@ pub fn run(ctx: &Ctx, c: Scan) -> Vec<Result<Accepted>> {
         });
         let failed = r.is_err();
         if let Ok(done) = &r {
-            pair_with = matches!(done.undo, Undo::Delete(_))
-                .then_some(done.device.seq)
-                .filter(|_| done.device.ids.serial.is_none());
+            pair_with = done.pairs_next();
         }
         out.push(r);
         if failed {

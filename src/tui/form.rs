@@ -416,10 +416,6 @@ fn list_names(names: &[String]) -> String {
     s
 }
 
-pub fn completion(typed: &str) -> Option<String> {
-    completion_of(typed).0
-}
-
 /// The completed path (when it adds something) and the names that match (folders with a `/`).
 pub fn completion_of(typed: &str) -> (Option<String>, Vec<String>) {
     let (dir, prefix) = match typed.rfind('/') {

@@ -165,9 +165,7 @@ impl ScanState {
             match r {
                 Ok(a) => {
                     self.counts.accepted += 1;
-                    // Only a device added by IMEI alone may get the next serial.
-                    self.pair_with =
-                        (matches!(a.undo, Undo::Delete(_)) && a.device.ids.serial.is_none()).then_some(a.device.seq);
+                    self.pair_with = a.pairs_next();
                     if a.undo != Undo::Nothing {
                         self.undo.push((a.value.clone(), a.undo.clone()));
                     }
