@@ -25,6 +25,28 @@ pub struct Settings {
     pub keys: toml::Table,
     #[serde(default)]
     pub scan: ScanSettings,
+    #[serde(default)]
+    pub qr: QrSettings,
+}
+
+/// How the workstation draws the provisioning QR code.
+#[derive(Clone, Debug, Deserialize, Default, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct QrSettings {
+    pub graphics: Graphics,
+}
+
+/// The terminal graphics protocol for the QR code: asked of the terminal (`auto`), named, or none (the
+/// code is drawn with characters).
+#[derive(Clone, Copy, Debug, Deserialize, Default, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Graphics {
+    #[default]
+    Auto,
+    Sixel,
+    Kitty,
+    Iterm2,
+    Off,
 }
 
 /// The scan station's defaults.
@@ -174,5 +196,25 @@ mod tests {
         };
         assert!(a.complete("c.toml").unwrap_err().contains("32"));
         assert!(AdminSettings::default().complete("c.toml").unwrap_err().contains("admin_component_name"));
+    }
+
+    #[test]
+    fn the_qr_graphics_protocol_is_asked_named_or_off() {
+        assert_eq!(Settings::default().qr.graphics, Graphics::Auto);
+        let example = Settings::parse(include_str!("../config.example.toml"), "config.example.toml").unwrap();
+        assert_eq!(example.qr.graphics, Graphics::Auto);
+        for (text, g) in [
+            ("sixel", Graphics::Sixel),
+            ("kitty", Graphics::Kitty),
+            ("iterm2", Graphics::Iterm2),
+            ("off", Graphics::Off),
+        ] {
+            let s = Settings::parse(&format!("[qr]\ngraphics = \"{text}\""), "c.toml").unwrap();
+            assert_eq!(s.qr.graphics, g);
+        }
+        let e = Settings::parse("[qr]\ngraphics = \"png\"", "c.toml").unwrap_err();
+        assert!(e.contains("c.toml") && e.contains("png") && e.contains("sixel"), "{e}");
+        // Off never asks the terminal (nothing is written to it, nothing read).
+        assert!(crate::tui::graphics::detect(Graphics::Off).is_none());
     }
 }

@@ -11,7 +11,7 @@ use common::Env;
 use portable_pty::{CommandBuilder, PtySize, native_pty_system};
 
 struct Session {
-    writer: Box<dyn Write + Send>,
+    writer: Arc<Mutex<Box<dyn Write + Send>>>,
     screen: Arc<Mutex<vt100::Parser>>,
     raw: Arc<Mutex<Vec<u8>>>,
     child: Box<dyn portable_pty::Child + Send + Sync>,
@@ -23,6 +23,12 @@ impl Session {
     }
 
     fn start_with(env: &Env, cols: u16, rows: u16, args: &[&str]) -> Session {
+        Session::start_answering(env, cols, rows, args, PLAIN_TERMINAL)
+    }
+
+    /// Starts the workstation in a terminal that answers its start-up queries (device attributes, cell
+    /// size, device status report) with `answer`, as a real terminal does; vt100 itself answers none.
+    fn start_answering(env: &Env, cols: u16, rows: u16, args: &[&str], answer: &'static str) -> Session {
         let pty = native_pty_system().openpty(PtySize { rows, cols, pixel_width: 0, pixel_height: 0 }).unwrap();
         let mut cmd = CommandBuilder::new(env!("CARGO_BIN_EXE_kitting"));
         cmd.args(["--db", env.db().to_str().unwrap(), "--config", env.config().to_str().unwrap()]);
@@ -36,7 +42,8 @@ impl Session {
         let mut reader = pty.master.try_clone_reader().unwrap();
         let screen = Arc::new(Mutex::new(vt100::Parser::new(rows.try_into().unwrap(), cols.try_into().unwrap(), 0)));
         let raw = Arc::new(Mutex::new(Vec::new()));
-        let (s, r) = (screen.clone(), raw.clone());
+        let writer = Arc::new(Mutex::new(pty.master.take_writer().unwrap()));
+        let (s, r, w) = (screen.clone(), raw.clone(), writer.clone());
         std::thread::spawn(move || {
             let mut buf = [0u8; 8192];
             while let Ok(n) = reader.read(&mut buf) {
@@ -44,10 +51,18 @@ impl Session {
                     break;
                 }
                 s.lock().unwrap().process(&buf[..n]);
-                r.lock().unwrap().extend_from_slice(&buf[..n]);
+                let mut raw = r.lock().unwrap();
+                let before = raw.len();
+                raw.extend_from_slice(&buf[..n]);
+                // A device status report asked (it ends the graphics queries): answer like a terminal.
+                let from = before.saturating_sub(3);
+                if raw[from..].windows(4).any(|q| q == b"\x1b[5n") {
+                    let mut w = w.lock().unwrap();
+                    w.write_all(answer.as_bytes()).unwrap();
+                    w.flush().unwrap();
+                }
             }
         });
-        let writer = pty.master.take_writer().unwrap();
         // Keep the master open for the session's life (dropping it hangs up the terminal).
         std::mem::forget(pty.master);
         Session { writer, screen, raw, child }
@@ -77,8 +92,10 @@ impl Session {
     fn keys(&mut self, keys: &str) {
         for c in keys.chars() {
             let mut b = [0u8; 4];
-            self.writer.write_all(c.encode_utf8(&mut b).as_bytes()).unwrap();
-            self.writer.flush().unwrap();
+            let mut w = self.writer.lock().unwrap();
+            w.write_all(c.encode_utf8(&mut b).as_bytes()).unwrap();
+            w.flush().unwrap();
+            drop(w);
             std::thread::sleep(Duration::from_millis(if c == '\x1b' { 150 } else { 15 }));
         }
     }
@@ -106,6 +123,11 @@ impl Session {
         self.raw.lock().unwrap().clone()
     }
 }
+
+/// A terminal without graphics: a VT220's device attributes, then the status report.
+const PLAIN_TERMINAL: &str = "\x1b[?62;22c\x1b[0n";
+/// A terminal that shows sixel images (attribute 4) with 10x20-pixel cells.
+const SIXEL_TERMINAL: &str = "\x1b[?62;4;22c\x1b[6;20;10t\x1b[0n";
 
 const CSV: &str = "IMEI,Serial Number,Manufacturer,Asset Tag
 490154203237518,,,A-001
@@ -176,6 +198,34 @@ fn ctrl_c_quits_cleanly_from_inside_a_form() {
 }
 
 #[test]
+fn in_a_terminal_that_answers_sixel_the_qr_code_is_sent_as_a_sixel_image_at_80x24() {
+    let env = Env::new();
+    let csv = env.write("devices.csv", CSV);
+    assert_eq!(env.run(&["import", csv.to_str().unwrap(), "--profile", "Dock 7", "--create"]).0, 0);
+    let set = ["config", "set", "--profile", "Dock 7", "--system", "wifi_ssid=Warehouse-Kitting-5G"];
+    assert_eq!(env.run(&set).0, 0);
+    let mut s = Session::start_answering(&env, 80, 24, &[], SIXEL_TERMINAL);
+    s.wait_for("Dock 7");
+    s.keys("\r");
+    s.wait_for("R58M12ABC");
+    let before = s.raw().len();
+    s.keys("Q");
+    let screen = s.wait_for("sixel image");
+    assert!(screen.contains("pixels per module"), "{screen}");
+    let raw = s.raw();
+    let sent = String::from_utf8_lossy(&raw[before..]).into_owned();
+    // DCS P1;P2;P3 q ... ST: a sixel image.
+    let start = sent.find("\x1bP").unwrap_or_else(|| panic!("a DCS sequence: {sent:?}"));
+    let dcs = &sent[start..];
+    assert!(dcs[..12].contains('q'), "a sixel introducer: {:?}", &dcs[..12]);
+    assert!(dcs.contains("\x1b\\"), "the image ends");
+    s.keys("q");
+    s.keys("q");
+    assert_eq!(s.wait_exit(), 0);
+    s.assert_restored();
+}
+
+#[test]
 fn a_database_in_use_is_refused_before_the_terminal_is_touched() {
     let env = Env::new();
     let _held = kitting::store::SledStore::open(&env.db()).unwrap();
@@ -229,8 +279,10 @@ fn a_burst_of_1000_scans_is_recorded_completely_and_in_order() {
             burst.push_str("12345\r");
         }
     }
-    s.writer.write_all(burst.as_bytes()).unwrap();
-    s.writer.flush().unwrap();
+    let mut w = s.writer.lock().unwrap();
+    w.write_all(burst.as_bytes()).unwrap();
+    w.flush().unwrap();
+    drop(w);
     let text = s.wait_for_within("accepted 1000", Duration::from_secs(120));
     assert!(text.contains("refused 1"), "{text}");
     s.keys("\x1b");

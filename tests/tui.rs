@@ -240,8 +240,8 @@ fn the_qr_code_drawn_on_screen_scans_back_to_the_payload_in_both_modes() {
     app.update(Action::Qr);
     for compact in [false, true] {
         let Screen::Qr(q) = app.screen() else { panic!("QR screen expected: {:?}", app.status) };
-        assert_eq!(q.compact, compact);
-        let (w, h) = view::qr_size(&q.qr, compact);
+        assert_eq!(q.drawing == kitting::tui::screens::qr::Drawing::Compact, compact);
+        let (w, h) = kitting::tui::screens::qr::qr_size(&q.qr, compact);
         let buffer = draw(&mut app, 240, 120);
         // The code starts at the body's top-left corner (below the title line), quiet zone included.
         let modules = modules_from_cells(&buffer, 0, 1, w, h, compact);

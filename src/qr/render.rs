@@ -137,8 +137,9 @@ impl Qr {
             .build()
     }
 
-    /// A greyscale PNG with the quiet zone, `scale` pixels per module.
-    pub fn png(&self, scale: usize) -> Result<Vec<u8>, String> {
+    /// The code with its quiet zone as greyscale pixels (0 dark, 255 light), `scale` pixels per module:
+    /// the side in pixels and the rows top to bottom.
+    pub fn pixels(&self, scale: usize) -> (usize, Vec<u8>) {
         let n = self.full_width() * scale;
         let mut pixels = Vec::with_capacity(n * n);
         for y in 0..n {
@@ -146,6 +147,12 @@ impl Qr {
                 pixels.push(if self.dark(x / scale, y / scale) { 0u8 } else { 255u8 });
             }
         }
+        (n, pixels)
+    }
+
+    /// A greyscale PNG with the quiet zone, `scale` pixels per module.
+    pub fn png(&self, scale: usize) -> Result<Vec<u8>, String> {
+        let (n, pixels) = self.pixels(scale);
         let mut out = Vec::new();
         {
             let mut enc = png::Encoder::new(&mut out, n as u32, n as u32);

@@ -23,7 +23,6 @@ use crate::csv::dep::DepReport;
 use crate::domain::dep::CatalogKind;
 use crate::domain::{Device, DeviceSeq, NewProfile, Profile, ProfileId, User};
 use crate::ops;
-use crate::qr::render::Qr;
 use crate::settings::Settings;
 use crate::store::{Lookup, Store, StoreError};
 
@@ -261,14 +260,6 @@ enum DetailChange {
     Deleted(Vec<DeviceSeq>),
 }
 
-#[derive(Debug)]
-pub struct QrState {
-    pub profile: String,
-    pub payload_bytes: usize,
-    pub qr: Qr,
-    pub compact: bool,
-}
-
 #[derive(Debug, Default)]
 pub struct UsersState {
     pub users: Vec<User>,
@@ -279,7 +270,7 @@ pub struct UsersState {
 pub enum Screen {
     Profiles(Box<ProfilesState>),
     Detail(Box<DetailState>),
-    Qr(Box<QrState>),
+    Qr(Box<super::screens::qr::QrState>),
     Dep(Box<DepListState>),
     DepDevice(Box<DepDetailState>),
     Users(UsersState),
@@ -532,6 +523,8 @@ pub struct App {
     pub bells: u32,
     /// The status line's messages, newest first (the last `MESSAGES`), with their time.
     pub messages: std::collections::VecDeque<(Level, String, DateTime<Utc>)>,
+    /// The terminal's image protocol for the QR code (`tui::graphics::detect`); `None`: characters.
+    pub graphics: Option<ratatui_image::picker::Picker>,
 }
 
 /// How many of the status line's messages are kept for the messages overlay.
@@ -574,6 +567,7 @@ impl App {
             actor: ops::actor_of_process(crate::domain::audit::FrontEnd::Workstation),
             bells: 0,
             messages: std::collections::VecDeque::new(),
+            graphics: None,
         };
         app.reload()?;
         Ok(app)
@@ -619,6 +613,12 @@ impl App {
             Effect::Status(Level::Info, msg) => self.info(msg),
             Effect::Status(Level::Error, msg) => self.error(msg),
             Effect::Bell => self.bells += 1,
+            Effect::Back => {
+                if self.screens.len() > 1 {
+                    self.screens.pop();
+                }
+            }
+            Effect::Form(form) => self.modal = Some(Modal::Form(form)),
         }
     }
 
@@ -1305,13 +1305,8 @@ impl App {
             Action::Qr => match self.settings.android.complete(&self.settings_source) {
                 Ok(admin) => {
                     let payload = crate::qr::payload_text(&admin, &profile);
-                    match Qr::encode(&payload) {
-                        Ok(qr) => self.screens.push(Screen::Qr(Box::new(QrState {
-                            profile: profile.name.clone(),
-                            payload_bytes: payload.len(),
-                            qr,
-                            compact: false,
-                        }))),
+                    match super::screens::qr::QrState::new(&profile.name, &payload, self.graphics.is_some()) {
+                        Ok(q) => self.screens.push(Screen::Qr(Box::new(q))),
                         Err(e) => self.error(e),
                     }
                 }
@@ -1346,22 +1341,10 @@ impl App {
     }
 
     fn qr_action(&mut self, action: Action) {
+        let graphics = self.graphics.is_some();
         let Screen::Qr(q) = self.screen_mut() else { return };
-        match action {
-            Action::Back => self.back(),
-            Action::Compact => q.compact = !q.compact,
-            Action::SavePng | Action::SaveSvg => {
-                let png = action == Action::SavePng;
-                let name = file_stem(&q.profile);
-                let path = format!("{name}-qr.{}", if png { "png" } else { "svg" });
-                self.modal = Some(Modal::Form(Form::new(
-                    format!("Save the QR code as {}", if png { "PNG" } else { "SVG" }),
-                    FormPurpose::SaveQr { png },
-                    vec![FormField::path("File", &path, "Tab completes the path")],
-                )));
-            }
-            _ => {}
-        }
+        let effect = q.action(action, graphics);
+        self.apply(effect);
     }
 
     fn users_action(&mut self, action: Action) {

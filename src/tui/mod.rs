@@ -10,6 +10,7 @@ pub mod audit;
 pub mod dep;
 mod dep_view;
 pub mod form;
+pub mod graphics;
 pub mod keymap;
 pub mod screens;
 pub mod theme;
@@ -121,6 +122,8 @@ pub fn run(mut app: App) -> Result<(), String> {
     let _guard = TerminalGuard;
     execute!(io::stdout(), terminal::EnterAlternateScreen, cursor::Hide)
         .map_err(|e| format!("cannot set up the terminal: {e}"))?;
+    // Asked before anything reads the terminal's events: the answers come in on the same input.
+    app.graphics = graphics::detect(app.settings.qr.graphics);
     let mut terminal =
         Terminal::new(CrosstermBackend::new(io::stdout())).map_err(|e| format!("cannot set up the terminal: {e}"))?;
     let (tx, rx) = channel::<Msg>();

@@ -6,15 +6,15 @@ use std::borrow::Cow;
 use ratatui::Frame;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
-use ratatui::style::{Color, Modifier, Style};
+use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
 use ratatui::widgets::{Block, Borders, Cell, Clear, Gauge, Paragraph, Row, Table, Wrap};
 
 use super::action::Action;
 use super::app::{
-    App, DetailState, Form, FormPurpose, Level, MIN_SIZE, Modal, ProfileColumn, ProfilesState, QrState, Screen, Tab,
-    UsersState, Wizard, WizardJob, WizardReport, WizardStage,
+    App, DetailState, Form, FormPurpose, Level, MIN_SIZE, Modal, ProfileColumn, ProfilesState, Screen, Tab, UsersState,
+    Wizard, WizardJob, WizardReport, WizardStage,
 };
 use super::dep_view;
 use super::form::{FieldKind, FormField, input_text};
@@ -22,7 +22,6 @@ use super::keymap::Context;
 use super::theme::{CURSOR, MARK, Theme};
 use crate::domain::Device;
 use crate::domain::text::sanitize;
-use crate::qr::render::Qr;
 
 /// Rows every screen spends outside its body: title, status line, footer.
 const FRAME_ROWS: u16 = 3;
@@ -109,7 +108,7 @@ pub fn render(app: &App, frame: &mut Frame) {
     match app.screen() {
         Screen::Profiles(p) => profiles(app, p, body, frame),
         Screen::Detail(d) => detail(app, d, body, frame),
-        Screen::Qr(q) => qr(t, q, body, frame),
+        Screen::Qr(q) => super::screens::qr::draw(t, q, app.graphics.as_ref(), body, frame),
         Screen::Users(u) => users(t, u, body, frame),
         Screen::Dep(l) => dep_view::dep_list(app, l, body, frame),
         Screen::DepDevice(d) => dep_view::dep_device(app, d, body, frame),
@@ -462,103 +461,6 @@ fn detail(app: &App, d: &DetailState, area: Rect, frame: &mut Frame) {
         }
     });
     frame.render_widget(Table::new(rows, widths).header(header).column_spacing(1), table);
-}
-
-/// Cells of the QR code, with explicit black on white whatever the terminal's palette.
-pub fn qr_lines(q: &Qr, compact: bool) -> Vec<Line<'static>> {
-    let n = q.full_width();
-    let dark = |x: usize, y: usize| q.dark(x, y);
-    let black = Color::Black;
-    let white = Color::White;
-    if compact {
-        const QUADRANTS: [char; 16] = [' ', '▘', '▝', '▀', '▖', '▌', '▞', '▛', '▗', '▚', '▐', '▜', '▄', '▙', '▟', '█'];
-        (0..n.div_ceil(2))
-            .map(|row| {
-                let text: String = (0..n.div_ceil(2))
-                    .map(|col| {
-                        let (x, y) = (2 * col, 2 * row);
-                        let bits = usize::from(dark(x, y))
-                            | usize::from(dark(x + 1, y)) << 1
-                            | usize::from(dark(x, y + 1)) << 2
-                            | usize::from(dark(x + 1, y + 1)) << 3;
-                        QUADRANTS[bits]
-                    })
-                    .collect();
-                Line::from(Span::styled(text, Style::default().fg(black).bg(white)))
-            })
-            .collect()
-    } else {
-        q.half_block_cells()
-            .into_iter()
-            .map(|row| {
-                Line::from(
-                    row.into_iter()
-                        .map(|c| {
-                            Span::styled(
-                                c.ch.to_string(),
-                                Style::default().fg(if c.fg_dark { black } else { white }).bg(if c.bg_dark {
-                                    black
-                                } else {
-                                    white
-                                }),
-                            )
-                        })
-                        .collect::<Vec<_>>(),
-                )
-            })
-            .collect()
-    }
-}
-
-/// Columns × rows the code needs in a mode.
-pub fn qr_size(q: &Qr, compact: bool) -> (u16, u16) {
-    let (w, h) = q.half_block_size();
-    if compact { (h as u16, h as u16) } else { (w as u16, h as u16) }
-}
-
-fn qr(t: &Theme, q: &QrState, area: Rect, frame: &mut Frame) {
-    let (w, h) = qr_size(&q.qr, q.compact);
-    let info = vec![
-        Line::from(Span::styled(owned(&q.profile), t.title)),
-        Line::from(format!("payload {} bytes", q.payload_bytes)),
-        Line::from(format!("QR version {}, level {}", q.qr.version(), q.qr.ec_level())),
-        Line::from(format!("{} mode, {w}x{h} cells", if q.compact { "compact (2x2)" } else { "half-block" })),
-        Line::from(Span::styled("scan with the Android setup wizard", t.dim)),
-    ];
-    if w > area.width || h > area.height {
-        let (cw, ch) = qr_size(&q.qr, true);
-        let mut lines = vec![
-            Line::from(Span::styled(
-                format!(
-                    "The terminal is too small for this QR code: it needs {w}x{h} cells, the space is {}x{}.",
-                    area.width, area.height
-                ),
-                t.warn,
-            )),
-            Line::from(""),
-            Line::from(if q.compact || cw > area.width || ch > area.height {
-                format!("Enlarge the terminal (compact mode needs {cw}x{ch}), or save the code as a file:")
-            } else {
-                format!("Switch to compact mode ({cw}x{ch}) with c, or save the code as a file:")
-            }),
-            Line::from("  p  save PNG      s  save SVG"),
-            Line::from(""),
-        ];
-        lines.extend(info);
-        frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }), area);
-        return;
-    }
-    let side = area.width.saturating_sub(w) >= 30;
-    let (code_area, info_area) = if side {
-        let [c, _, i] =
-            Layout::horizontal([Constraint::Length(w), Constraint::Length(2), Constraint::Min(20)]).areas(area);
-        (c, i)
-    } else {
-        let [c, i] = Layout::vertical([Constraint::Length(h), Constraint::Min(0)]).areas(area);
-        (c, i)
-    };
-    frame.render_widget(Paragraph::new(qr_lines(&q.qr, q.compact)), Rect { height: h, width: w, ..code_area });
-    frame.render_widget(Paragraph::new(info), info_area);
 }
 
 fn users(t: &Theme, u: &UsersState, area: Rect, frame: &mut Frame) {

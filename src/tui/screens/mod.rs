@@ -4,15 +4,20 @@
 //! move here one by one.)
 
 pub mod checkin;
+pub mod qr;
 pub mod scan;
 pub mod search;
 
 use super::app::Level;
 
 /// What a screen asks of the shell after a key.
-#[derive(Debug, PartialEq)]
+#[derive(Debug)]
 pub enum Effect {
     None,
+    /// Close this screen; it changed nothing, so the one below is shown as it was.
+    Back,
+    /// Open a form (its submission comes back through `App`).
+    Form(super::form::Form),
     /// Close this screen, with a status message for the one below.
     Pop(String),
     /// A message on the status line.
