@@ -100,7 +100,7 @@ fn actions_move_filter_select_and_delete_devices() {
         app.update(Action::Confirm);
         let Screen::Detail(d) = app.screen() else { panic!() };
         assert_eq!(d.devices.len(), 1);
-        assert_eq!(d.devices[0].ids.serial.as_deref(), Some("SN-ZEBRA-7"));
+        assert_eq!(d.devices.get(0).unwrap().ids.serial.as_deref(), Some("SN-ZEBRA-7"));
         assert_eq!(fx.store.profile("Warehouse A").unwrap().unwrap().device_count, 1);
         return;
     };
@@ -387,7 +387,11 @@ fn a_large_profile_shows_its_first_page_at_once_and_the_rest_when_read() {
     let Screen::Detail(d) = app.screen() else { panic!() };
     assert!(d.loading.is_none() && d.devices.len() == total);
     let TaskMsg::Devices { result, .. } = msg else { panic!() };
-    app.on_task(TaskMsg::Devices { profile: d.profile.id, load: 2, result: Ok(result.unwrap()[..10].to_vec()) });
+    app.on_task(TaskMsg::Devices {
+        profile: d.profile.id,
+        load: 2,
+        result: Ok(result.unwrap().iter().take(10).collect()),
+    });
     let Screen::Detail(d) = app.screen() else { panic!() };
     assert_eq!(d.devices.len(), total, "the stale answer was ignored");
 }

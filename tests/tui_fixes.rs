@@ -204,8 +204,10 @@ fn a_change_on_the_profile_screen_does_not_read_the_devices_again() {
     assert_eq!(count, 5, "the profile's own record is read again (one key)");
     // Delete the one added here: gone from the table, still not read again.
     let Screen::Detail(d) = app.screen() else { panic!() };
-    let row =
-        d.view.iter().position(|&i| d.devices[i as usize].ids.imei.is_some_and(|i| i.to_string() == "352099001761481"));
+    let row = d
+        .view
+        .iter()
+        .position(|&i| d.devices.get(i as usize).unwrap().ids.imei.is_some_and(|i| i.to_string() == "352099001761481"));
     for _ in 0..row.unwrap() {
         app.update(Action::Down);
     }

@@ -32,13 +32,14 @@ pub fn import(store: &SledStore, name: &str, csv: &str, without_token: bool) -> 
     report.committed.expect("committed").device_count
 }
 
-/// The workstation on `store`, with the default keys and the dark theme.
+/// The workstation on `store`, with the example configuration (its admin settings make QR codes), the
+/// default keys and the dark theme.
 pub fn workstation(store: &Arc<SledStore>) -> App {
     let store: Arc<dyn Store> = store.clone();
     App::new(
         store,
-        Settings::parse("", "bench").unwrap(),
-        "bench".into(),
+        Settings::parse(include_str!("../../config.example.toml"), "config.example.toml").unwrap(),
+        "config.example.toml".into(),
         Keymap::load(&toml::Table::new()).unwrap(),
         Theme::new(ThemeName::Dark),
     )

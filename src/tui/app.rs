@@ -16,6 +16,7 @@ pub use super::form::{Check, Form, FormField, NOT_SET, PickOption, input_text, l
 
 use super::action::Action;
 pub use super::dep::{CatalogState, DepDetailState, DepListState};
+use super::device_table::{DeviceTable, Needle};
 use super::keymap::{Context, Key, Keymap};
 use super::theme::Theme;
 use crate::csv::android::{self as android_csv, ImportReport, Progress};
@@ -44,7 +45,7 @@ pub enum TaskMsg {
     Devices {
         profile: ProfileId,
         load: u64,
-        result: Result<Vec<Device>, String>,
+        result: Result<DeviceTable, String>,
     },
 }
 
@@ -186,7 +187,8 @@ impl ProfilesState {
 #[derive(Debug)]
 pub struct DetailState {
     pub profile: Profile,
-    pub devices: Vec<Device>,
+    /// Compact (`DeviceTable`): a device is decoded when it is drawn or acted on.
+    pub devices: DeviceTable,
     /// Indices into `devices`, filtered.
     pub view: Vec<u32>,
     pub cursor: Cursor,
@@ -195,6 +197,8 @@ pub struct DetailState {
     pub reveal: bool,
     /// While the rest of the devices are read in the background: which read (only its answer counts).
     pub loading: Option<u64>,
+    /// The filter `view` was made for, and how many devices there were then (a grown filter narrows it).
+    filtered: Option<(String, usize)>,
 }
 
 impl DetailState {
@@ -206,13 +210,10 @@ impl DetailState {
             return None;
         }
         match change {
-            DetailChange::Saved(d) => match self.devices.binary_search_by_key(&d.seq, |x| x.seq) {
-                Ok(i) => self.devices[i] = d,
-                Err(i) => self.devices.insert(i, d),
-            },
+            DetailChange::Saved(d) => self.devices.put(&d),
             DetailChange::Deleted(seqs) => {
                 let gone: HashSet<DeviceSeq> = seqs.into_iter().collect();
-                self.devices.retain(|d| !gone.contains(&d.seq));
+                self.devices.remove(&gone);
                 self.marked.retain(|s| !gone.contains(s));
             }
         }
@@ -223,33 +224,26 @@ impl DetailState {
         Some(())
     }
 
-    pub fn current(&self) -> Option<&Device> {
-        self.view.get(self.cursor.row).map(|&i| &self.devices[i as usize])
+    /// The device under the cursor, decoded.
+    pub fn current(&self) -> Option<Device> {
+        self.view.get(self.cursor.row).and_then(|&i| self.devices.get(i as usize))
     }
 
-    /// Re-applies the filter: every column (identifiers, attributes, status), case-insensitively.
+    /// Re-applies the filter: every column (identifiers, attributes, status), case-insensitively. A filter
+    /// that only grew (a key typed) looks at the devices it showed, not at all of them again.
     pub fn rebuild(&mut self) {
-        let needle = self.filter.text.to_lowercase();
+        let needle = Needle::new(&self.filter.text);
         if needle.is_empty() {
             self.view = (0..self.devices.len() as u32).collect();
+            self.filtered = None;
             return;
         }
-        // An IMEI is only digits: no need to spell out 200,000 of them for a needle with letters.
-        let digits = needle.bytes().all(|b| b.is_ascii_digit());
-        let has = |s: &str| contains_lower(s, &needle);
-        self.view = self
-            .devices
-            .iter()
-            .enumerate()
-            .filter(|(_, d)| {
-                (digits && d.ids.imei.is_some_and(|i| has(&i.to_string())))
-                    || d.ids.serial.as_deref().is_some_and(has)
-                    || d.ids.manufacturer.as_deref().is_some_and(has)
-                    || d.attributes.iter().any(|(_, v)| has(v))
-                    || has(d.status.label())
-            })
-            .map(|(i, _)| i as u32)
-            .collect();
+        let narrower = self
+            .filtered
+            .as_ref()
+            .is_some_and(|(was, len)| *len == self.devices.len() && needle.text().contains(was.as_str()));
+        self.view = self.devices.filter(narrower.then_some(&self.view[..]), &needle);
+        self.filtered = Some((needle.text().to_string(), self.devices.len()));
     }
 }
 
@@ -764,8 +758,8 @@ impl App {
                     // This read is complete: an answer from a background read still on the way is stale.
                     d.loading = None;
                     d.profile = profile;
-                    let present: HashSet<DeviceSeq> = d.devices.iter().map(|d| d.seq).collect();
-                    d.marked.retain(|s| present.contains(s));
+                    let devices = &d.devices;
+                    d.marked.retain(|&s| devices.position(s).is_ok());
                     d.rebuild();
                 }
                 Screen::Users(u) => u.users = store.users()?,
@@ -1195,6 +1189,7 @@ impl App {
                     filter: Filter::default(),
                     reveal: false,
                     loading,
+                    filtered: None,
                 };
                 d.rebuild();
                 self.screens.push(Screen::Detail(Box::new(d)));
@@ -1235,7 +1230,7 @@ impl App {
                 self.info("still reading the devices; select all when they are all shown");
             }
             Action::SelectAll => {
-                let shown: Vec<DeviceSeq> = d.view.iter().map(|&i| d.devices[i as usize].seq).collect();
+                let shown: Vec<DeviceSeq> = d.view.iter().filter_map(|&i| d.devices.seq(i as usize)).collect();
                 if shown.iter().all(|s| d.marked.contains(s)) {
                     d.marked.clear();
                 } else {
@@ -1259,9 +1254,10 @@ impl App {
                     let what = match seqs.as_slice() {
                         [seq] => d
                             .devices
-                            .binary_search_by_key(seq, |x| x.seq)
-                            .map(|i| d.devices[i].label())
-                            .unwrap_or_else(|_| "1 device".into()),
+                            .position(*seq)
+                            .ok()
+                            .and_then(|i| d.devices.get(i))
+                            .map_or_else(|| "1 device".into(), |d| d.label()),
                         _ => format!("{n} devices"),
                     };
                     let text = format!("Delete {what} from {}? This cannot be undone.", profile.name);
@@ -2184,12 +2180,12 @@ pub(super) fn plural(n: u64) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
-/// A profile's devices in order, all of them or the first `limit`.
-pub fn load_devices(store: &dyn Store, id: ProfileId, limit: Option<usize>) -> Result<Vec<Device>, StoreError> {
+/// A profile's devices in order, all of them or the first `limit`, held compactly as they are read.
+pub fn load_devices(store: &dyn Store, id: ProfileId, limit: Option<usize>) -> Result<DeviceTable, StoreError> {
     let limit = limit.unwrap_or(usize::MAX);
-    let mut devices = Vec::new();
+    let mut devices = DeviceTable::new();
     crate::store::each_device(store, id, &mut |d| {
-        devices.push(d);
+        devices.push(&d);
         devices.len() < limit
     })?;
     Ok(devices)

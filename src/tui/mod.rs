@@ -9,6 +9,7 @@ pub mod app;
 pub mod audit;
 pub mod dep;
 mod dep_view;
+pub mod device_table;
 pub mod form;
 pub mod graphics;
 pub mod keymap;
