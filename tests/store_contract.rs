@@ -410,6 +410,23 @@ fn lists_and_deletions_that_succeed(f: &Fresh) {
     dep(f, "Identifier,OS\nB2,ios\na1,android\n");
     let ids: Vec<String> = s.dep_devices().unwrap().into_iter().map(|d| d.identifier).collect();
     assert_eq!(ids, ["a1", "B2"], "by identifier, ignoring case");
+    // Pages: the same order, each after the last one read, whatever case it is asked in.
+    dep(f, "Identifier,OS\na10,ios\nA2,ios\nb,ios\nc3,ios\n");
+    let all: Vec<String> = s.dep_devices().unwrap().into_iter().map(|d| d.identifier).collect();
+    assert_eq!(all, ["a1", "a10", "A2", "b", "B2", "c3"]);
+    let mut paged = Vec::new();
+    let mut after: Option<String> = None;
+    loop {
+        let page = s.dep_devices_page(after.as_deref(), 4).unwrap();
+        assert!(page.len() <= 4);
+        let Some(last) = page.last() else { break };
+        after = Some(last.identifier.to_uppercase());
+        paged.extend(page.into_iter().map(|d| d.identifier));
+    }
+    assert_eq!(paged, all);
+    let first: Vec<String> = s.dep_devices_page(None, 2).unwrap().into_iter().map(|d| d.identifier).collect();
+    assert_eq!(first, ["a1", "a10"]);
+    assert!(s.dep_devices_page(Some("zzz"), 10).unwrap().is_empty());
 }
 
 // --- audit and feed -----------------------------------------------------------------------------

@@ -431,3 +431,90 @@ fn a_user_or_entry_in_use_is_refused_before_asking() {
     assert!(msg.contains("owns DEP device DEVICE01"), "{msg}");
     assert!(fx.store.user("taro").unwrap().is_some());
 }
+
+/// `total` DEP records dev00000, dev00001, … with serials SN00000, …
+fn many_records(fx: &Fixture, total: usize) {
+    use kitting::ops;
+    let mut csv = String::from("Identifier,OS,DisplayName,Serial,DEPMethod\n");
+    for i in 0..total {
+        csv.push_str(&format!("dev{i:05},ios,Device {i},SN{i:05},Serial\n"));
+    }
+    let file = fx.dir.path().join("many.csv");
+    std::fs::write(&file, csv).unwrap();
+    let command = ops::dep::DepImport { file, dry_run: false, skip_invalid: false, max_rows: 10_000 };
+    let report = ops::dep::import(&fx.core(), command, &mut |_| true).unwrap();
+    assert!(report.committed, "{:?}", report.rejected);
+}
+
+#[test]
+fn a_large_dep_list_shows_its_first_page_at_once_and_the_rest_when_read() {
+    use kitting::tui::app::FIRST_READ;
+    let fx = Fixture::new();
+    let total = FIRST_READ + 300;
+    many_records(&fx, total);
+    let mut app = fx.app(ThemeName::NoColor);
+    let (tx, rx) = std::sync::mpsc::channel();
+    app.set_task_sender(tx);
+    app.switch_tab(Tab::Dep);
+    let Screen::Dep(l) = app.screen() else { panic!("the DEP list") };
+    assert_eq!(l.all.len(), FIRST_READ, "one page before the first frame");
+    let text = screen(&mut app, 120, 40);
+    assert!(text.contains("reading the other records") && text.contains("dev00000"), "{text}");
+    let msg = next_task(&rx, |m| matches!(m, TaskMsg::DepRecords { .. }));
+    app.on_task(msg);
+    let Screen::Dep(l) = app.screen() else { panic!() };
+    assert_eq!(l.all.len(), total);
+    assert!(l.loading.is_none());
+    app.update(Action::Bottom);
+    let text = screen(&mut app, 120, 40);
+    assert!(text.contains(&format!("dev{:05}", total - 1)) && !text.contains("reading the other"), "{text}");
+}
+
+#[test]
+fn find_answers_from_the_indexes_at_once_and_reads_the_other_dep_fields_in_the_background() {
+    let fx = Fixture::new();
+    let total = kitting::ops::find::PAGE * 2 + 10;
+    many_records(&fx, total);
+    let mut app = fx.app(ThemeName::NoColor);
+    let (tx, rx) = std::sync::mpsc::channel();
+    app.set_task_sender(tx);
+    // A serial of a record past the first page: only the background read finds it.
+    let serial = format!("SN{:05}", total - 3);
+    app.update(Action::Find);
+    type_text(&mut app, &serial);
+    key(&mut app, KeyCode::Enter);
+    let Screen::Search(s) = app.screen() else { panic!("the search list: {:?}", app.status) };
+    assert!(s.results.is_empty() && s.searching.is_some());
+    let text = screen(&mut app, 120, 40);
+    assert!(text.contains("still reading the DEP records"), "{text}");
+    let msg = next_task(&rx, |m| matches!(m, TaskMsg::Found { .. }));
+    app.on_task(msg);
+    let text = screen(&mut app, 120, 40);
+    assert!(text.contains("1 place with") && text.contains(&format!("dev{:05}", total - 3)), "{text}");
+    assert!(!text.contains("still reading"), "{text}");
+    key(&mut app, KeyCode::Enter);
+    assert!(matches!(app.screen(), Screen::DepDevice(_)), "Enter opens the record");
+
+    // An identifier is indexed: found before the background read ends, and closing the list stops it.
+    app.update(Action::Find);
+    type_text(&mut app, "DEV00001");
+    key(&mut app, KeyCode::Enter);
+    let Screen::Search(s) = app.screen() else { panic!("the search list: {:?}", app.status) };
+    assert_eq!(s.results.len(), 1, "the identifier, at once");
+    let stop = s.searching.as_ref().unwrap().1.clone();
+    key(&mut app, KeyCode::Esc);
+    assert!(!matches!(app.screen(), Screen::Search(_)));
+    assert!(stop.load(std::sync::atomic::Ordering::Relaxed), "the background read is told to stop");
+
+    // Nothing anywhere: said once every record is read.
+    app.update(Action::Find);
+    type_text(&mut app, "NOPE-404");
+    key(&mut app, KeyCode::Enter);
+    // (The stopped search may answer first; its answer is for no screen.)
+    while matches!(app.screen(), Screen::Search(s) if s.searching.is_some()) {
+        let msg = next_task(&rx, |m| matches!(m, TaskMsg::Found { .. }));
+        app.on_task(msg);
+    }
+    let (_, status) = app.status.clone().unwrap();
+    assert!(status.contains("no device with \"NOPE-404\""), "{status}");
+}

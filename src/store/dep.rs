@@ -38,6 +38,9 @@ pub trait DepStore {
     fn catalog_delete(&self, kind: CatalogKind, name: &str, audit: &AuditEntry) -> Result<()>;
 
     fn dep_devices(&self) -> Result<Vec<DepDevice>>;
+    /// Up to `limit` records in the same order as `dep_devices`, after the record whose identifier is
+    /// `after` (compared as identifiers are, ignoring case): a list shown a page before it is all read.
+    fn dep_devices_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<DepDevice>>;
     /// By identifier, case-insensitively.
     fn dep_device(&self, identifier: &str) -> Result<Option<DepDevice>>;
     /// Writes users and devices at once and queues their mails; returns the mails queued.

@@ -733,6 +733,12 @@ impl DepStore for MemoryStore {
         Ok(self.read().dep.values().cloned().collect())
     }
 
+    fn dep_devices_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<DepDevice>> {
+        use std::ops::Bound;
+        let from = after.map_or(Bound::Unbounded, |a| Bound::Excluded(DepDevice::key(a)));
+        Ok(self.read().dep.range((from, Bound::Unbounded)).take(limit).map(|(_, d)| d.clone()).collect())
+    }
+
     fn dep_device(&self, identifier: &str) -> Result<Option<DepDevice>> {
         Ok(self.read().dep.get(&DepDevice::key(identifier)).cloned())
     }

@@ -41,6 +41,16 @@ pub enum TaskMsg {
     Exported(Result<(u64, PathBuf), String>),
     /// A change committed by someone else (another workstation, a command, another thread).
     Changed(Box<crate::store::Change>),
+    /// The rest of a Find: the DEP records whose other fields hold the value (`None`: stopped).
+    Found {
+        load: u64,
+        result: Result<Option<Vec<ops::find::Found>>, String>,
+    },
+    /// Every DEP record, read in the background after the first page was shown.
+    DepRecords {
+        load: u64,
+        result: Result<Vec<crate::domain::dep::DepDevice>, String>,
+    },
     /// All the devices of a profile, read in the background after the first page was shown.
     Devices {
         profile: ProfileId,
@@ -197,8 +207,8 @@ pub struct DetailState {
     pub reveal: bool,
     /// While the rest of the devices are read in the background: which read (only its answer counts).
     pub loading: Option<u64>,
-    /// The filter `view` was made for, and how many devices there were then (a grown filter narrows it).
-    filtered: Option<(String, usize)>,
+    /// The filter `view` was made for, and the devices' version then (a grown filter narrows it).
+    filtered: Option<(String, u64)>,
 }
 
 impl DetailState {
@@ -241,9 +251,9 @@ impl DetailState {
         let narrower = self
             .filtered
             .as_ref()
-            .is_some_and(|(was, len)| *len == self.devices.len() && needle.text().contains(was.as_str()));
+            .is_some_and(|(was, version)| *version == self.devices.version() && needle.text().contains(was.as_str()));
         self.view = self.devices.filter(narrower.then_some(&self.view[..]), &needle);
-        self.filtered = Some((needle.text().to_string(), self.devices.len()));
+        self.filtered = Some((needle.text().to_string(), self.devices.version()));
     }
 }
 
@@ -738,6 +748,9 @@ impl App {
     pub fn reload(&mut self) -> Result<(), StoreError> {
         let store = self.store.clone();
         let rows = self.size.1;
+        let background = self.tasks.is_some();
+        let mut dep_reads = Vec::new();
+        let mut device_reads = Vec::new();
         for screen in &mut self.screens {
             match screen {
                 Screen::Profiles(p) => {
@@ -754,6 +767,16 @@ impl App {
                     let Some(profile) = store.profile_by_id(d.profile.id)? else {
                         return Err(StoreError::NotFound(format!("profile {} was deleted", d.profile.name)));
                     };
+                    if background && profile.device_count > FIRST_READ as u64 {
+                        // A large profile is read again in the background: its devices stay on screen
+                        // meanwhile (the answer replaces them), and the workstation answers keys.
+                        d.profile = profile;
+                        self.loads += 1;
+                        d.loading = Some(self.loads);
+                        device_reads.push((d.profile.id, self.loads));
+                        screen.fit_cursor(rows);
+                        continue;
+                    }
                     d.devices = load_devices(store.as_ref(), profile.id, None)?;
                     // This read is complete: an answer from a background read still on the way is stale.
                     d.loading = None;
@@ -763,7 +786,13 @@ impl App {
                     d.rebuild();
                 }
                 Screen::Users(u) => u.users = store.users()?,
-                Screen::Dep(l) => l.reload(store.as_ref())?,
+                Screen::Dep(l) => {
+                    if l.reload(store.as_ref(), background.then_some(FIRST_READ))? {
+                        self.loads += 1;
+                        l.loading = Some(self.loads);
+                        dep_reads.push(self.loads);
+                    }
+                }
                 Screen::DepDevice(d) => d.reload(store.as_ref())?,
                 Screen::Catalog(c) => c.reload(store.as_ref())?,
                 Screen::Audit(a) => a.reload(store.as_ref())?,
@@ -772,7 +801,22 @@ impl App {
             }
             screen.fit_cursor(rows);
         }
+        for load in dep_reads {
+            self.spawn_dep_read(load);
+        }
+        for (profile, load) in device_reads {
+            self.spawn_device_read(profile, load);
+        }
         Ok(())
+    }
+
+    fn spawn_dep_read(&self, load: u64) {
+        let Some(tx) = self.tasks.clone() else { return };
+        let store = self.store.clone();
+        std::thread::spawn(move || {
+            let result = store.dep_devices().map_err(|e| e.to_string());
+            let _ = tx.send(TaskMsg::DepRecords { load, result });
+        });
     }
 
     pub(super) fn reload_or_report(&mut self) {
@@ -1553,21 +1597,44 @@ impl App {
             }
             FormPurpose::Find => {
                 let value = form.value("Value");
-                let mut found = ops::find::find(store.as_ref(), &value).map_err(|e| e.to_string())?;
+                let query = ops::find::Query::new(&value);
+                let mut found = query.indexed(store.as_ref()).map_err(|e| e.to_string())?;
+                // One page of DEP records now; a site with more reads the rest in the background.
+                let rest = query.dep_fields(store.as_ref(), None, &mut found).map_err(|e| e.to_string())?;
                 drop(core);
                 self.modal = None;
-                match found.len() {
-                    0 => {
+                let searching = match (rest, self.tasks.clone()) {
+                    (Some(after), Some(tx)) => {
+                        self.loads += 1;
+                        let (load, stop) = (self.loads, Arc::new(AtomicBool::new(false)));
+                        let (store, flag) = (self.store.clone(), stop.clone());
+                        std::thread::spawn(move || {
+                            let result = super::screens::search::search_rest(store.as_ref(), &query, after, &flag);
+                            let _ = tx.send(TaskMsg::Found { load, result });
+                        });
+                        Some((load, stop))
+                    }
+                    (Some(after), None) => {
+                        let never = AtomicBool::new(false);
+                        let rest = super::screens::search::search_rest(store.as_ref(), &query, after, &never)?;
+                        found.extend(rest.unwrap_or_default());
+                        None
+                    }
+                    (None, _) => None,
+                };
+                match (found.len(), &searching) {
+                    (0, None) => {
                         return Err(format!(
                             "no device with {:?} in any profile or DEP record",
                             crate::domain::text::sanitize(value.trim())
                         ));
                     }
-                    1 => self.open_found(found.remove(0)),
+                    (1, None) => self.open_found(found.remove(0)),
                     _ => self.screens.push(Screen::Search(Box::new(super::screens::search::SearchState {
                         value,
                         results: found,
                         cursor: Cursor::default(),
+                        searching,
                     }))),
                 }
                 return Ok(());
@@ -1936,6 +2003,45 @@ impl App {
                 Ok((n, path)) => self.info(format!("wrote {n} device{} to {}", plural(n), path.display())),
                 Err(e) => self.error(e),
             },
+            TaskMsg::Found { load, result } => {
+                let waiting =
+                    self.screens.iter_mut().chain(self.parked.iter_mut().flatten()).find(
+                        |s| matches!(s, Screen::Search(f) if f.searching.as_ref().is_some_and(|(l, _)| *l == load)),
+                    );
+                let Some(Screen::Search(f)) = waiting else { return };
+                f.searching = None;
+                match result {
+                    Ok(Some(more)) => {
+                        f.results.extend(more);
+                        if f.results.is_empty() {
+                            let value = crate::domain::text::sanitize(f.value.trim()).into_owned();
+                            self.error(format!("no device with {value:?} in any profile or DEP record"));
+                        }
+                    }
+                    Ok(None) => {}
+                    Err(e) => self.error(format!("finding the device: {e}")),
+                }
+            }
+            TaskMsg::DepRecords { load, result } => {
+                let rows = self.size.1;
+                let waiting = self
+                    .screens
+                    .iter_mut()
+                    .chain(self.parked.iter_mut().flatten())
+                    .find(|s| matches!(s, Screen::Dep(l) if l.loading == Some(load)));
+                let Some(screen) = waiting else { return };
+                let Screen::Dep(l) = screen else { unreachable!("found as the DEP list") };
+                match result {
+                    Ok(records) => {
+                        l.show(records);
+                        screen.fit_cursor(rows);
+                    }
+                    Err(e) => {
+                        l.loading = None;
+                        self.error(format!("reading the DEP records: {e}"));
+                    }
+                }
+            }
             TaskMsg::Devices { profile, load, result } => {
                 let rows = self.size.1;
                 let waiting = self
@@ -1948,6 +2054,7 @@ impl App {
                 d.loading = None;
                 let failed = match result {
                     Ok(devices) => {
+                        d.marked.retain(|&s| devices.position(s).is_ok());
                         d.devices = devices;
                         refilter(screen, rows);
                         None

@@ -27,6 +27,8 @@ pub struct DepListState {
     pub filter: Filter,
     /// The record to put the cursor on at the next read (one just added).
     pub(super) want: Option<String>,
+    /// While the rest of the records are read in the background: which read (only its answer counts).
+    pub loading: Option<u64>,
 }
 
 impl DepListState {
@@ -34,14 +36,27 @@ impl DepListState {
         self.view.get(self.cursor.row).map(|&i| &self.all[i])
     }
 
-    pub(super) fn reload(&mut self, store: &dyn Store) -> Result<(), StoreError> {
+    /// Reads every record; or, with `first_page`, only that many, and says whether more are left to read
+    /// in the background (the first frame does not wait for 200,000 records).
+    pub(super) fn reload(&mut self, store: &dyn Store, first_page: Option<usize>) -> Result<bool, StoreError> {
+        let records = match first_page {
+            Some(n) => store.dep_devices_page(None, n)?,
+            None => store.dep_devices()?,
+        };
+        let more = first_page.is_some_and(|n| records.len() >= n);
+        self.show(records);
+        Ok(more)
+    }
+
+    /// Shows these records, the cursor kept on the record it was on (or the one just added).
+    pub(super) fn show(&mut self, records: Vec<DepDevice>) {
         let selected = self.want.take().or_else(|| self.selected().map(|d| d.identifier.clone()));
-        self.all = store.dep_devices()?;
+        self.all = records;
+        self.loading = None;
         self.rebuild();
         if let Some(key) = selected {
             self.select(&key);
         }
-        Ok(())
     }
 
     /// Puts the cursor on the record with that identifier, if it is shown.

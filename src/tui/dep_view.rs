@@ -39,7 +39,11 @@ fn key(app: &App, context: Context, action: Action) -> String {
 pub(super) fn dep_list(app: &App, l: &DepListState, area: Rect, frame: &mut Frame) {
     let t = &app.theme;
     let [filter, table] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
-    frame.render_widget(Paragraph::new(filter_line(t, &l.filter, l.view.len(), l.all.len())), filter);
+    let mut line = filter_line(t, &l.filter, l.view.len(), l.all.len());
+    if l.loading.is_some() {
+        line.push_span(Span::styled("   reading the other records…", t.warn));
+    }
+    frame.render_widget(Paragraph::new(line), filter);
     if l.all.is_empty() {
         let (add, import) = (key(app, Context::Dep, Action::AddRecord), key(app, Context::Dep, Action::Import));
         frame.render_widget(

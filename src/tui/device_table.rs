@@ -49,6 +49,15 @@ pub struct DeviceTable {
     dead: usize,
     names: Vec<Arc<str>>,
     index: HashMap<Arc<str>, u32>,
+    /// Changes whenever the devices do, never the same for two tables (see `version`).
+    version: u64,
+}
+
+/// Versions for every table of the process: a view made from one table is never taken for another's.
+static VERSIONS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(1);
+
+fn next_version() -> u64 {
+    VERSIONS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 #[inline]
@@ -204,7 +213,12 @@ const STATUS: [&str; 3] = ["pending", "registered", "kitted"];
 
 impl DeviceTable {
     pub fn new() -> DeviceTable {
-        DeviceTable::default()
+        DeviceTable { version: next_version(), ..DeviceTable::default() }
+    }
+
+    /// Which devices these are: a filter result is reused (narrowed) only for the same version.
+    pub fn version(&self) -> u64 {
+        self.version
     }
 
     pub fn len(&self) -> usize {
@@ -277,6 +291,7 @@ impl DeviceTable {
         let (row, hot) = self.encode(d);
         self.rows.push(row);
         self.hot.push(hot);
+        self.version = next_version();
     }
 
     fn bytes(&self, hot: &Hot) -> &[u8] {
@@ -341,6 +356,7 @@ impl DeviceTable {
                 self.hot.insert(i, hot);
             }
         }
+        self.version = next_version();
         self.compact_if_wasteful();
     }
 
@@ -358,6 +374,7 @@ impl DeviceTable {
         let mut k = keep.iter();
         self.rows.retain(|_| *k.next().unwrap_or(&true));
         self.dead += dead;
+        self.version = next_version();
         self.compact_if_wasteful();
     }
 
@@ -524,10 +541,14 @@ mod tests {
     fn put_replaces_or_inserts_and_remove_drops_by_sequence_number() {
         let mut devices = sample();
         let mut table: DeviceTable = devices.clone().into_iter().collect();
+        let other: DeviceTable = devices.clone().into_iter().collect();
+        assert_ne!(table.version(), other.version(), "two tables never share a version");
+        let before = table.version();
         let mut edited = devices[1].clone();
         edited.ids.serial = Some("SN-NEW".into());
         edited.attributes.push((Arc::from("New"), "v".into()));
         table.put(&edited);
+        assert_ne!(table.version(), before, "an edit is a new version (a filter result is not narrowed)");
         devices[1] = edited;
         let added = device(2, Some("SN-2"), &[], Status::Pending, Source::Manual);
         table.put(&added);

@@ -172,6 +172,24 @@ impl DepStore for SledStore {
         self.scan(b"e", "DEP device")
     }
 
+    fn dep_devices_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<DepDevice>> {
+        // Keys are `e` + the lower-cased identifier; `e\x00` is before every record, the prefix's end
+        // (`f`) after them.
+        let from = match after {
+            Some(a) => {
+                let mut k = device_key(a);
+                k.push(0);
+                k
+            }
+            None => b"e".to_vec(),
+        };
+        self.tree
+            .range(from..b"f".to_vec())
+            .take(limit)
+            .map(|kv| super::dec(&kv.map_err(super::backend)?.1, "DEP device"))
+            .collect()
+    }
+
     fn dep_device(&self, identifier: &str) -> Result<Option<DepDevice>> {
         self.get(&device_key(identifier), "DEP device")
     }

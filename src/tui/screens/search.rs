@@ -4,10 +4,13 @@
 
 use ratatui::Frame;
 use ratatui::layout::{Constraint, Layout, Rect};
-use ratatui::text::Span;
+use ratatui::text::{Line, Span};
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
-use crate::ops::find::Found;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use crate::ops::find::{Found, Query};
 use crate::tui::app::{Check, Cursor, Form, FormField, FormPurpose};
 use crate::tui::theme::{CURSOR, Theme};
 
@@ -16,6 +19,37 @@ pub struct SearchState {
     pub value: String,
     pub results: Vec<Found>,
     pub cursor: Cursor,
+    /// While the DEP records' other fields are still read in the background: that read's number, and
+    /// its stop flag (set when this screen closes).
+    pub searching: Option<(u64, Arc<AtomicBool>)>,
+}
+
+impl Drop for SearchState {
+    fn drop(&mut self) {
+        if let Some((_, stop)) = &self.searching {
+            stop.store(true, Ordering::Relaxed);
+        }
+    }
+}
+
+/// Reads the DEP records after `after` for `query` until every one is read or `stop` is set; `None` if
+/// stopped.
+pub fn search_rest(
+    store: &dyn crate::store::Store,
+    query: &Query,
+    mut after: String,
+    stop: &AtomicBool,
+) -> Result<Option<Vec<Found>>, String> {
+    let mut found = Vec::new();
+    loop {
+        if stop.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        match query.dep_fields(store, Some(&after), &mut found).map_err(|e| e.to_string())? {
+            Some(last) => after = last,
+            None => return Ok(Some(found)),
+        }
+    }
 }
 
 impl SearchState {
@@ -52,7 +86,11 @@ pub fn draw(t: &Theme, s: &SearchState, area: Rect, frame: &mut Frame) {
     let [title, table] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
     let n = s.results.len();
     let head = format!("{n} place{} with {:?}: Enter opens it", if n == 1 { "" } else { "s" }, safe(&s.value));
-    frame.render_widget(Paragraph::new(Span::styled(head, t.title)), title);
+    let mut line = Line::from(Span::styled(head, t.title));
+    if s.searching.is_some() {
+        line.push_span(Span::styled("   still reading the DEP records (serial, IMEI, MEID, UDID, MAC)…", t.warn));
+    }
+    frame.render_widget(Paragraph::new(line), title);
     let rows: Vec<Row> = s
         .results
         .iter()
