@@ -476,3 +476,55 @@ fn a_long_status_message_can_be_read_whole() {
     key(&mut app, KeyCode::Esc);
     assert!(app.modal.is_none());
 }
+
+/// Issue 11, defect 4 (part): a profile whose attribute columns do not fit showed some and said nothing
+/// of the others; there was no way to read them, nor one device whole.
+#[test]
+fn hidden_attribute_columns_are_named_scroll_sideways_and_a_device_opens_in_full() {
+    let fx = Fixture::new();
+    let csv = "IMEI,Asset Tag,Department,Site,Shelf,Owner,Cost Centre\n\
+               490154203237518,A-001,Sales,Osaka,S-12,Taro Yamada,CC-4711\n";
+    fx.import("Wide", csv);
+    let mut app = fx.app(ThemeName::NoColor);
+    app.update(Action::Open);
+    let text = screen(&mut app, 80, 24);
+    assert!(text.contains("attributes 1-1 of 6: ←/→, Enter in full"), "{text}");
+    assert!(text.contains("A-001") && !text.contains("CC-4711"), "{text}");
+    for _ in 0..10 {
+        app.update(Action::ScrollRight);
+    }
+    let text = screen(&mut app, 80, 24);
+    assert!(text.contains("attributes 6-6 of 6") && text.contains("CC-4711"), "scrolled to the last: {text}");
+    assert!(!text.contains("A-001"), "{text}");
+    app.update(Action::ScrollLeft);
+    assert!(screen(&mut app, 80, 24).contains("Taro Yamada"));
+    // At 120 columns more fit, and the scroll stops where the last one shows.
+    let text = screen(&mut app, 120, 40);
+    assert!(text.contains("CC-4711") && text.contains("of 6"), "{text}");
+
+    app.update(Action::ShowDevice);
+    let Some(Modal::Record { lines, .. }) = &app.modal else { panic!("the device in full") };
+    let labels: Vec<&str> = lines.iter().map(|(l, _)| l.as_str()).collect();
+    assert_eq!(
+        &labels[..10],
+        [
+            "IMEI",
+            "Serial Number",
+            "Manufacturer",
+            "Asset Tag",
+            "Department",
+            "Site",
+            "Shelf",
+            "Owner",
+            "Cost Centre",
+            "Status"
+        ]
+    );
+    let text = screen(&mut app, 80, 24);
+    for value in ["490154203237518", "A-001", "Sales", "Osaka", "S-12", "Taro Yamada", "CC-4711", "Wide.csv, line 2"] {
+        assert!(text.contains(value), "{value}: {text}");
+    }
+    insta::assert_snapshot!("device_in_full_80x24", mask(&text));
+    key(&mut app, KeyCode::Esc);
+    assert!(app.modal.is_none());
+}

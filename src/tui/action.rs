@@ -91,6 +91,9 @@ actions! {
     WriteTemplate => "write_template", "template", "Add-profile and import forms: write the CSV template at the typed path (or in the typed folder)";
     Cancel => "cancel", "cancel", "Cancel";
     RevealSecret => "reveal_secret", "reveal", "Forms: show or mask the passwords typed (Wi-Fi password)";
+    ScrollLeft => "scroll_left", "columns left", "Profile screen: show the attribute columns to the left (when they do not all fit)";
+    ScrollRight => "scroll_right", "columns right", "Profile screen: show the attribute columns to the right (when they do not all fit)";
+    ShowDevice => "show_device", "in full", "Profile screen: show the device under the cursor in full (every attribute, source, times)";
     Find => "find", "find", "Find a device anywhere: IMEI, serial or DEP identifier";
     CheckIn => "check_in", "check-in", "Check a device in (Android token, or DEP code)";
     SwitchKind => "switch_kind", "Android/DEP", "Check-in: switch between an Android and a DEP device";

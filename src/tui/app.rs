@@ -205,6 +205,10 @@ pub struct DetailState {
     pub marked: HashSet<DeviceSeq>,
     pub filter: Filter,
     pub reveal: bool,
+    /// The first custom attribute shown (Left/Right scroll the attribute columns that do not fit).
+    pub first_attr: usize,
+    /// How many attribute columns the last frame had room for (the drawn layout, not a guess).
+    pub shown_attrs: std::cell::Cell<usize>,
     /// While the rest of the devices are read in the background: which read (only its answer counts).
     pub loading: Option<u64>,
     /// The filter `view` was made for, and the devices' version then (a grown filter narrows it).
@@ -499,6 +503,12 @@ pub enum Modal {
     },
     Form(Form),
     Wizard(Box<Wizard>),
+    /// One record in full, read-only: label and value lines (a device whose columns do not all fit).
+    Record {
+        title: String,
+        lines: Vec<(String, String)>,
+        scroll: u16,
+    },
 }
 
 pub struct App {
@@ -1232,6 +1242,8 @@ impl App {
                     marked: HashSet::new(),
                     filter: Filter::default(),
                     reveal: false,
+                    first_attr: 0,
+                    shown_attrs: std::cell::Cell::new(usize::MAX),
                     loading,
                     filtered: None,
                 };
@@ -1281,6 +1293,23 @@ impl App {
                     d.marked.extend(shown);
                 }
             }
+            Action::ScrollLeft => d.first_attr = d.first_attr.saturating_sub(1),
+            Action::ScrollRight => {
+                let total = d.profile.attributes.len();
+                if d.first_attr + d.shown_attrs.get().min(total) < total {
+                    d.first_attr += 1;
+                }
+            }
+            Action::ShowDevice => match d.current() {
+                Some(device) => {
+                    self.modal = Some(Modal::Record {
+                        title: format!("{} in {}", device.label(), profile.name),
+                        lines: device_lines(&profile, &device),
+                        scroll: 0,
+                    })
+                }
+                None => self.info("no device to show"),
+            },
             Action::RevealToken => {
                 if profile.token.is_none() {
                     self.info("this profile has no token (Assign custom attributes without token)");
@@ -1431,6 +1460,19 @@ impl App {
                 if !matches!(action, Action::Back | Action::Cancel | Action::Confirm) {
                     self.modal = Some(Modal::Messages);
                 }
+            }
+            Modal::Record { title, lines, scroll } => {
+                let max = lines.len().saturating_sub(1) as u16;
+                self.modal = match action {
+                    Action::Back | Action::Cancel | Action::Confirm | Action::ShowDevice => None,
+                    Action::Down | Action::NextField => {
+                        Some(Modal::Record { title, lines, scroll: (scroll + 1).min(max) })
+                    }
+                    Action::Up | Action::PrevField => {
+                        Some(Modal::Record { title, lines, scroll: scroll.saturating_sub(1) })
+                    }
+                    _ => Some(Modal::Record { title, lines, scroll }),
+                };
             }
             Modal::Help { scroll } => {
                 self.modal = match action {
@@ -2108,6 +2150,36 @@ const CUSTOM_KEYS: &str = "Custom keys";
 const ATTRIBUTES: &str = "Custom attributes";
 
 /// A user's fields besides the username.
+/// A device in full: every identifier and attribute of the profile (empty ones too), status, source, times.
+fn device_lines(p: &Profile, d: &Device) -> Vec<(String, String)> {
+    let time = |t: DateTime<Utc>| t.format("%Y-%m-%d %H:%M UTC").to_string();
+    let mut lines = vec![
+        ("IMEI".to_string(), d.ids.imei.map(|i| i.to_string()).unwrap_or_default()),
+        ("Serial Number".to_string(), d.ids.serial.clone().unwrap_or_default()),
+        ("Manufacturer".to_string(), d.ids.manufacturer.clone().unwrap_or_default()),
+    ];
+    for a in &p.attributes {
+        lines.push((a.clone(), d.attribute(a).unwrap_or("").to_string()));
+    }
+    lines.push(("Status".into(), d.status.label().into()));
+    if let Some(at) = d.status.at() {
+        lines.push((
+            if matches!(d.status, crate::domain::Status::Kitted(_)) { "Kitted at" } else { "Registered at" }.into(),
+            time(at),
+        ));
+    }
+    lines.push((
+        "Source".into(),
+        match &d.source {
+            crate::domain::Source::Manual => "added by hand".into(),
+            crate::domain::Source::File { name, line } => format!("{name}, line {line}"),
+        },
+    ));
+    lines.push(("Added".into(), time(d.created)));
+    lines.push(("Changed".into(), time(d.modified)));
+    lines
+}
+
 fn user_fields(u: &User) -> Vec<FormField> {
     vec![
         FormField::text("Name", &u.name, ""),

@@ -142,6 +142,7 @@ pub fn render(app: &App, frame: &mut Frame) {
     match &app.modal {
         Some(Modal::Help { scroll }) => help(app, *scroll, area, frame),
         Some(Modal::Messages) => messages(app, area, frame),
+        Some(Modal::Record { title, lines, scroll }) => record(app, title, lines, *scroll, area, frame),
         Some(Modal::Confirm { text, .. }) => confirm(app, text, area, frame),
         Some(Modal::Form(form)) => draw_form(app, form, area, frame),
         Some(Modal::Wizard(w)) => wizard(app, w, area, frame),
@@ -360,10 +361,14 @@ fn device_columns(d: &DetailState, width: u16) -> Vec<(String, Constraint)> {
     // Identifiers, status and the spaces between columns; what is left goes to custom attributes.
     let fixed: u16 = 15 + 14 + 12 + 10 + 5;
     let room = width.saturating_sub(fixed);
-    let fit = usize::from(room / 12).min(d.profile.attributes.len());
-    for a in d.profile.attributes.iter().take(fit) {
+    let total = d.profile.attributes.len();
+    let fit = usize::from(room / 12).min(total);
+    // Scrolled no further than the last columns that fit.
+    let first = d.first_attr.min(total - fit);
+    for a in d.profile.attributes.iter().skip(first).take(fit) {
         cols.push((owned(a), Constraint::Min(11)));
     }
+    d.shown_attrs.set(fit);
     cols.push(("Status".to_string(), Constraint::Length(10)));
     cols
 }
@@ -374,7 +379,8 @@ fn device_row(d: &DetailState, device: &Device, shown_attrs: usize) -> Vec<Cell<
         Cell::from(owned(device.ids.serial.as_deref().unwrap_or(""))),
         Cell::from(owned(device.ids.manufacturer.as_deref().unwrap_or(""))),
     ];
-    for a in d.profile.attributes.iter().take(shown_attrs) {
+    let first = d.first_attr.min(d.profile.attributes.len() - shown_attrs);
+    for a in d.profile.attributes.iter().skip(first).take(shown_attrs) {
         cells.push(Cell::from(owned(device.attribute(a).unwrap_or(""))));
     }
     cells.push(Cell::from(device.status.label()));
@@ -419,6 +425,22 @@ fn detail(app: &App, d: &DetailState, area: Rect, frame: &mut Frame) {
         head,
     );
     let mut line = filter_line(t, &d.filter, d.view.len(), d.devices.len());
+    // Attribute columns that do not fit: which are shown, and how to reach the others.
+    let cols = device_columns(d, table.width.saturating_sub(3));
+    let (shown_attrs, total) = (cols.len() - 4, d.profile.attributes.len());
+    if shown_attrs < total && !d.devices.is_empty() {
+        let first = d.first_attr.min(total - shown_attrs);
+        let key = |a| app.keymap.key_label(Context::Detail, a).unwrap_or_default();
+        let shown = match shown_attrs {
+            0 => format!("   {total} attributes hidden"),
+            _ => format!("   attributes {}-{} of {total}", first + 1, first + shown_attrs),
+        };
+        line.push_span(Span::styled(shown, t.warn));
+        line.push_span(Span::styled(
+            format!(": {}/{}, {} in full", key(Action::ScrollLeft), key(Action::ScrollRight), key(Action::ShowDevice)),
+            t.dim,
+        ));
+    }
     if d.loading.is_some() {
         line.push_span(Span::styled(
             format!("   reading the other {} devices…", p.device_count.saturating_sub(d.devices.len() as u64)),
@@ -436,6 +458,7 @@ fn detail(app: &App, d: &DetailState, area: Rect, frame: &mut Frame) {
     }
     let cols = device_columns(d, table.width.saturating_sub(3));
     let shown_attrs = cols.len() - 4;
+
     let mut widths = vec![Constraint::Length(2)];
     widths.extend(cols.iter().map(|(_, w)| *w));
     let mut header_cells = vec![Cell::from("")];
@@ -597,6 +620,25 @@ fn messages(app: &App, area: Rect, frame: &mut Frame) {
     };
     let title = "Messages, newest first (Esc closes)".to_string();
     frame.render_widget(Paragraph::new(lines).wrap(Wrap { trim: false }).block(boxed(t, title)), r);
+}
+
+/// One record in full: a label column and the values, wrapped; Up/Down scroll.
+fn record(app: &App, title: &str, lines: &[(String, String)], scroll: u16, area: Rect, frame: &mut Frame) {
+    let t = &app.theme;
+    let r = help_box(area);
+    frame.render_widget(Clear, r);
+    let width = lines.iter().map(|(l, _)| l.chars().count()).max().unwrap_or(0).min(24);
+    let text: Vec<Line> = lines
+        .iter()
+        .map(|(label, value)| {
+            Line::from(vec![
+                Span::styled(format!("{:<width$}  ", safe(label)), t.dim),
+                Span::styled(owned(value), t.base),
+            ])
+        })
+        .collect();
+    let title = format!("{} (Esc closes, Up/Down scroll)", safe(title));
+    frame.render_widget(Paragraph::new(text).wrap(Wrap { trim: false }).scroll((scroll, 0)).block(boxed(t, title)), r);
 }
 
 fn confirm(app: &App, text: &str, area: Rect, frame: &mut Frame) {
