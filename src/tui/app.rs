@@ -1423,7 +1423,7 @@ impl App {
             Action::Back => self.back(),
             Action::AddUser => {
                 let mut fields = vec![FormField::text("Username", "", "unique (case does not count)")];
-                fields.extend(user_fields(&User::default()));
+                fields.extend(user_fields(&User::default(), self.catalog_options(CatalogKind::Organization)));
                 self.modal = Some(Modal::Form(Form::new("Add user", FormPurpose::AddUser, fields)))
             }
             Action::EditUser => {
@@ -1431,7 +1431,7 @@ impl App {
                     self.modal = Some(Modal::Form(Form::new(
                         format!("Edit user {}", u.username),
                         FormPurpose::EditUser(u.username.clone()),
-                        user_fields(&u),
+                        user_fields(&u, self.catalog_options(CatalogKind::Organization)),
                     )))
                 }
             }
@@ -2180,12 +2180,12 @@ fn device_lines(p: &Profile, d: &Device) -> Vec<(String, String)> {
     lines
 }
 
-fn user_fields(u: &User) -> Vec<FormField> {
+fn user_fields(u: &User, organizations: Vec<PickOption>) -> Vec<FormField> {
     vec![
         FormField::text("Name", &u.name, ""),
         FormField::text("Email", &u.email, ""),
         FormField::text("Description", &u.description, "optional"),
-        FormField::text(ORGANIZATIONS, &u.organizations.join("|"), "from the Catalog tab; | between several"),
+        FormField::several(ORGANIZATIONS, &u.organizations, organizations, "Space picks, from the Catalog tab"),
     ]
 }
 

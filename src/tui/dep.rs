@@ -335,6 +335,21 @@ impl App {
         }
     }
 
+    /// A catalog list as pick-list entries: the name, and its description beside it.
+    pub(super) fn catalog_options(&self, kind: CatalogKind) -> Vec<PickOption> {
+        let entries = self.store.catalog(kind).unwrap_or_default();
+        entries
+            .into_iter()
+            .map(|e| {
+                let label = match &e.description {
+                    Some(desc) => format!("{}  {desc}", e.name),
+                    None => e.name.clone(),
+                };
+                PickOption { value: e.name, label }
+            })
+            .collect()
+    }
+
     /// The device form: Add (no record) or Edit. The DEP Enrollment section is the seed's.
     pub fn record_form(&self, d: Option<&DepDevice>) -> Form {
         let v = |f: fn(&DepDevice) -> &Option<String>| d.map(|d| opt(f(d)).to_string()).unwrap_or_default();
@@ -349,20 +364,11 @@ impl App {
         }
         let user = self.user_picker(USER, d.and_then(|d| d.user.as_deref()).unwrap_or(""));
         fields.push(if d.is_some() { user.in_section("Device information") } else { user });
-        let templates = self.store.catalog(CatalogKind::Template).unwrap_or_default();
-        let options = templates
-            .into_iter()
-            .map(|e| {
-                let label = match &e.description {
-                    Some(desc) => format!("{}  {desc}", e.name),
-                    None => e.name.clone(),
-                };
-                PickOption { value: e.name, label }
-            })
-            .collect();
+        let options = self.catalog_options(CatalogKind::Template);
         fields.push(FormField::pick(TEMPLATE, &v(|d| &d.template), options, "optional: from the Catalog tab"));
-        let tags = d.map(|d| d.tags.join("|")).unwrap_or_default();
-        fields.push(FormField::text(TAGS, &tags, "optional: from the Catalog tab; | between several"));
+        let tags = d.map(|d| d.tags.clone()).unwrap_or_default();
+        let options = self.catalog_options(CatalogKind::Tag);
+        fields.push(FormField::several(TAGS, &tags, options, "optional: Space picks, from the Catalog tab"));
         fields.push(FormField::text(DISPLAY_NAME, &v(|d| &d.display_name), "optional"));
         fields.push(FormField::text(DESCRIPTION, &v(|d| &d.description), "optional"));
         let code_hint = if d.is_some() { "blank: kept" } else { "blank: generated (8 characters)" };

@@ -32,6 +32,9 @@ pub enum FieldKind {
     Lines,
     /// A value picked from a list that typing filters; Up/Down move in the list.
     Pick,
+    /// Several values picked from a list (the catalog): typing filters, Up/Down move, Space picks or
+    /// unpicks the highlighted one. Its value is the picked ones joined with `|`, as in the CSV.
+    Several,
 }
 
 /// What a field's text must be, checked on every key.
@@ -101,6 +104,8 @@ pub struct FormField {
     /// A password: drawn as dots until `revealed` (the form's reveal key).
     pub secret: bool,
     pub revealed: bool,
+    /// A Several field's picked values, in the order of its options.
+    pub chosen: Vec<String>,
 }
 
 impl FormField {
@@ -120,6 +125,7 @@ impl FormField {
             hidden: false,
             secret: false,
             revealed: false,
+            chosen: Vec::new(),
         }
     }
 
@@ -159,6 +165,28 @@ impl FormField {
         FormField { options, ..FormField::new(label, FieldKind::Pick, value, hint) }
     }
 
+    /// Several values from `options`, `chosen` picked. A chosen value that is not an option (the catalog
+    /// lost it) stays an option, so that saving does not drop it unasked.
+    pub fn several(
+        label: impl Into<String>,
+        chosen: &[String],
+        mut options: Vec<PickOption>,
+        hint: impl Into<String>,
+    ) -> FormField {
+        for c in chosen {
+            if !options.iter().any(|o| o.value.eq_ignore_ascii_case(c)) {
+                options.push(PickOption { value: c.clone(), label: format!("{c} (not in the catalog)") });
+            }
+        }
+        let chosen = options
+            .iter()
+            .filter(|o| chosen.iter().any(|c| c.eq_ignore_ascii_case(&o.value)))
+            .map(|o| o.value.clone())
+            .collect();
+        let picked = (!options.is_empty()).then_some(0);
+        FormField { options, chosen, picked, ..FormField::new(label, FieldKind::Several, "", hint) }
+    }
+
     /// A password field, masked until revealed.
     pub fn secret(mut self) -> FormField {
         self.secret = true;
@@ -193,6 +221,7 @@ impl FormField {
                 Some(v) => v,
                 None => self.text_value(),
             },
+            FieldKind::Several => self.chosen.join("|"),
             _ => self.text_value(),
         }
     }
@@ -215,7 +244,8 @@ impl FormField {
 
     /// After typing in a Pick field: the first match is highlighted while something is typed.
     fn repick(&mut self) {
-        let typed = !self.text_value().is_empty();
+        // A Several field always has one highlighted (Space picks it).
+        let typed = !self.text_value().is_empty() || self.kind == FieldKind::Several;
         self.picked = (typed && !self.matches().is_empty()).then_some(0);
     }
 }
@@ -340,7 +370,22 @@ impl Form {
                 }
             }
             (_, KeyCode::Enter | KeyCode::Esc | KeyCode::Tab | KeyCode::BackTab) => false,
-            (FieldKind::Pick, KeyCode::Up | KeyCode::Down) => {
+            (FieldKind::Several, KeyCode::Char(' ')) => {
+                if let Some(o) = field.picked.and_then(|i| field.matches().get(i).map(|o| o.value.clone())) {
+                    match field.chosen.iter().position(|c| *c == o) {
+                        Some(k) => {
+                            field.chosen.remove(k);
+                        }
+                        None => {
+                            field.chosen.push(o);
+                            let order = |v: &String| field.options.iter().position(|x| x.value == *v);
+                            field.chosen.sort_by_key(order);
+                        }
+                    }
+                }
+                true
+            }
+            (FieldKind::Pick | FieldKind::Several, KeyCode::Up | KeyCode::Down) => {
                 let n = field.matches().len();
                 if n > 0 {
                     field.picked = Some(match (field.picked, key.code) {
@@ -374,7 +419,7 @@ impl Form {
             (FieldKind::Toggle | FieldKind::Choice(_), _) => false,
             _ => {
                 field.input.input(key);
-                if field.kind == FieldKind::Pick {
+                if matches!(field.kind, FieldKind::Pick | FieldKind::Several) {
                     field.repick();
                 }
                 true

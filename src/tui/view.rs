@@ -669,7 +669,7 @@ fn field_rows(field: &FormField, focused: bool) -> (u16, u16) {
     let heading = u16::from(field.section.is_some());
     let value = match field.kind {
         FieldKind::Lines => field.input.lines().len().clamp(3, 6) as u16,
-        FieldKind::Pick if focused => 1 + field.matches().len().clamp(1, PICK_ROWS) as u16,
+        FieldKind::Pick | FieldKind::Several if focused => 1 + field.matches().len().clamp(1, PICK_ROWS) as u16,
         _ => 1,
     };
     (heading, value + 1)
@@ -731,6 +731,11 @@ fn draw_form(app: &App, form: &Form, area: Rect, frame: &mut Frame) {
                 });
             push(save.unwrap_or_default(), "save");
         }
+        FieldKind::Several => {
+            push("↑↓".into(), "move");
+            push("Space".into(), "pick/unpick");
+            push(key(Action::Confirm), "ok");
+        }
         FieldKind::Pick => {
             push("↑↓".into(), "pick");
             push(key(Action::Confirm), "ok");
@@ -780,9 +785,23 @@ fn draw_field(t: &Theme, field: &FormField, focused: bool, area: Rect, label_w: 
                 .collect();
             Paragraph::new(Line::from(spans)).render(value_area, buf);
         }
-        FieldKind::Pick if focused => {
+        FieldKind::Several if !focused => {
+            let text = if field.chosen.is_empty() { "none".to_string() } else { owned(&field.chosen.join(", ")) };
+            Paragraph::new(Span::styled(text, t.input)).render(value_area, buf);
+        }
+        FieldKind::Pick | FieldKind::Several if focused => {
+            let several = field.kind == FieldKind::Several;
             let [input, list] = Layout::vertical([Constraint::Length(1), Constraint::Min(0)]).areas(value_area);
-            draw_input(t, &field.input, input, buf);
+            if several {
+                // The typed text only filters; what is picked is said beside it.
+                let picked =
+                    if field.chosen.is_empty() { "none picked".to_string() } else { owned(&field.chosen.join(", ")) };
+                let [typed, chosen] = Layout::horizontal([Constraint::Length(16), Constraint::Min(0)]).areas(input);
+                draw_input(t, &field.input, typed, buf);
+                Paragraph::new(Span::styled(format!(" {picked}"), t.input)).render(chosen, buf);
+            } else {
+                draw_input(t, &field.input, input, buf);
+            }
             let matches = field.matches();
             let picked = field.picked.unwrap_or(usize::MAX);
             // Keep the highlighted entry in the few rows the list has.
@@ -793,13 +812,20 @@ fn draw_field(t: &Theme, field: &FormField, focused: bool, area: Rect, label_w: 
                 .skip(skip)
                 .take(PICK_ROWS)
                 .map(|(k, o)| {
-                    let text = format!("{}{}", if k == picked { CURSOR } else { "  " }, safe(&o.label));
+                    let mark = match (several, field.chosen.contains(&o.value)) {
+                        (false, _) => "",
+                        (true, true) => "[x] ",
+                        (true, false) => "[ ] ",
+                    };
+                    let text = format!("{}{mark}{}", if k == picked { CURSOR } else { "  " }, safe(&o.label));
                     Line::styled(text, if k == picked { t.selected } else { t.base })
                 })
                 .collect();
             if field.options.is_empty() && field.label.to_lowercase().contains("user") {
                 // Nothing to pick from at all: say where the entries come from.
                 lines.push(Line::styled("  no users yet: add them in the Users tab (U on the profile list)", t.dim));
+            } else if field.options.is_empty() && several {
+                lines.push(Line::styled("  none in the catalog yet: add them in the Catalog tab", t.dim));
             } else if field.options.is_empty() {
                 lines.push(Line::styled("  none yet: type a new one", t.dim));
             } else if matches.is_empty() {
