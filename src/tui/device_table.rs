@@ -25,6 +25,9 @@ struct Hot {
     status: u8,
     /// Its values are all ASCII (the filter's fast path).
     ascii: bool,
+    /// Every byte of its text that is not a value's (lengths, counts, names' numbers) is below 0x20, so
+    /// text typed in a filter found in it lies inside one value.
+    plain: bool,
 }
 
 #[derive(Clone, Copy, Debug)]
@@ -35,6 +38,9 @@ struct Row {
     modified: i64,
     /// When it was registered or kitted (nanoseconds), by `Hot::status`.
     status_at: i64,
+    /// The line of its file (`file` names it: the name's number + 1, 0 when added by hand).
+    line: u64,
+    file: u32,
     seq: DeviceSeq,
 }
 
@@ -97,7 +103,6 @@ struct Text<'a> {
     serial: Option<&'a str>,
     manufacturer: Option<&'a str>,
     attributes: Vec<(u32, &'a str)>,
-    source: Option<(u32, u64)>,
 }
 
 fn str_at<'a>(b: &'a [u8], at: &mut usize) -> Option<&'a str> {
@@ -121,11 +126,7 @@ fn decode(b: &[u8]) -> Text<'_> {
         let name = varint(b, &mut at) as u32;
         attributes.push((name, str_at(b, &mut at).unwrap_or_default()));
     }
-    let source = match varint(b, &mut at) {
-        0 => None,
-        name => Some((name as u32 - 1, varint(b, &mut at))),
-    };
-    Text { serial, manufacturer, attributes, source }
+    Text { serial, manufacturer, attributes }
 }
 
 /// Is `needle` (lower-cased ASCII) in `hay`, ignoring ASCII case?
@@ -137,22 +138,12 @@ fn has_ascii(hay: &[u8], needle: &[u8]) -> bool {
     }
     let last = hay.len() - needle.len();
     let upper = first.to_ascii_uppercase();
-    if hay.len() < 64 {
-        // Most values are short: a plain loop beats setting up a vector search.
-        return (0..=last).any(|at| {
-            (hay[at] == first || hay[at] == upper) && hay[at + 1..at + needle.len()].eq_ignore_ascii_case(rest)
-        });
+    if hay.len() >= 64 {
+        return has_ascii_long(hay, needle);
     }
-    let mut from = 0;
-    while from <= last {
-        let Some(i) = memchr::memchr2(first, upper, &hay[from..=last]) else { return false };
-        let at = from + i;
-        if hay[at + 1..at + needle.len()].eq_ignore_ascii_case(rest) {
-            return true;
-        }
-        from = at + 1;
-    }
-    false
+    // Most values are short: a plain loop beats setting up a vector search.
+    (0..=last)
+        .any(|at| (hay[at] == first || hay[at] == upper) && hay[at + 1..at + needle.len()].eq_ignore_ascii_case(rest))
 }
 
 /// The 15 digits of an IMEI (leading zeros included, as it is shown).
@@ -178,6 +169,8 @@ pub struct Needle {
     digits: bool,
     /// Which of the status labels (`STATUS`) it is in.
     statuses: [bool; 3],
+    /// No control characters (which a value's text never has and a length byte may be).
+    printable: bool,
 }
 
 impl Needle {
@@ -188,6 +181,7 @@ impl Needle {
             ascii: lower.is_ascii(),
             digits: !lower.is_empty() && lower.bytes().all(|b| b.is_ascii_digit()),
             statuses,
+            printable: !lower.chars().any(char::is_control),
             lower,
         }
     }
@@ -257,18 +251,15 @@ impl DeviceTable {
             put_varint(&mut out, u64::from(n));
             put_str(&mut out, Some(value));
         }
-        match &d.source {
-            Source::Manual => put_varint(&mut out, 0),
-            Source::File { name, line } => {
-                let n = self.name(name);
-                put_varint(&mut out, u64::from(n) + 1);
-                put_varint(&mut out, *line);
-            }
-        }
+        let (file, line) = match &d.source {
+            Source::Manual => (0, 0),
+            Source::File { name, line } => (self.name(name) + 1, *line),
+        };
         let ascii = d.ids.serial.as_deref().is_none_or(str::is_ascii)
             && d.ids.manufacturer.as_deref().is_none_or(str::is_ascii)
             && d.attributes.iter().all(|(_, v)| v.is_ascii());
         let len = (out.len() - start) as u32;
+        let plain = structure_is_plain(&out[start..]);
         self.text = out;
         let (status, status_at) = match d.status {
             Status::Pending => (0, 0),
@@ -280,9 +271,11 @@ impl DeviceTable {
             created: nanos(d.created),
             modified: nanos(d.modified),
             status_at,
+            line,
+            file,
             seq: d.seq,
         };
-        (row, Hot { text: start as u32, len, status, ascii })
+        (row, Hot { text: start as u32, len, status, ascii, plain })
     }
 
     /// Appends a device after the last one (devices are read in sequence order).
@@ -315,9 +308,9 @@ impl DeviceTable {
                 2 => Status::Kitted(time(row.status_at)),
                 _ => Status::Pending,
             },
-            source: match t.source {
-                None => Source::Manual,
-                Some((n, line)) => Source::File { name: self.names[n as usize].clone(), line },
+            source: match row.file {
+                0 => Source::Manual,
+                n => Source::File { name: self.names[n as usize - 1].clone(), line: row.line },
             },
             created: time(row.created),
             modified: time(row.modified),
@@ -411,12 +404,125 @@ impl DeviceTable {
             return true;
         }
         let bytes = self.bytes(hot);
-        if needle.ascii && hot.ascii {
-            any_value(bytes, |v| has_ascii(v, needle.lower.as_bytes()))
+        if needle.ascii && hot.ascii && hot.plain && needle.printable {
+            // Nothing but values can hold what was typed: one search of the whole text.
+            has_ascii_long(bytes, needle.lower.as_bytes())
+        } else if needle.ascii && hot.ascii {
+            row_has_ascii(bytes, needle.lower.as_bytes())
         } else {
             any_value(bytes, |v| needle.in_str(std::str::from_utf8(v).unwrap_or_default()))
         }
     }
+}
+
+/// Is `needle` (lower-cased ASCII) in one of the values of a row's text? The whole text is searched at
+/// once for the needle's first byte (SIMD); only where the needle is found are the values' bounds read,
+/// since a length byte or the join of two values could look like text.
+#[inline]
+fn row_has_ascii(row: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else { return true };
+    if row.len() < needle.len() {
+        return false;
+    }
+    let upper = first.to_ascii_uppercase();
+    let last = row.len() - needle.len();
+    let mut spans: Option<[(usize, usize); 8]> = None;
+    let mut from = 0;
+    while from <= last {
+        let Some(i) = memchr::memchr2(first, upper, &row[from..=last]) else { return false };
+        let at = from + i;
+        if row[at + 1..at + needle.len()].eq_ignore_ascii_case(rest) {
+            let end = at + needle.len();
+            let spans = spans.get_or_insert_with(|| value_spans(row));
+            if spans.iter().any(|&(s, e)| s <= at && end <= e) {
+                return true;
+            }
+            // More values than `value_spans` keeps: look at them one by one.
+            if spans[7] == (usize::MAX, 0) {
+                return any_value(row, |v| has_ascii(v, needle));
+            }
+        }
+        from = at + 1;
+    }
+    false
+}
+
+/// `has_ascii` for a whole row's text: the first byte found with a vector search.
+#[inline]
+fn has_ascii_long(hay: &[u8], needle: &[u8]) -> bool {
+    let Some((&first, rest)) = needle.split_first() else { return true };
+    if hay.len() < needle.len() {
+        return false;
+    }
+    let last = hay.len() - needle.len();
+    let upper = first.to_ascii_uppercase();
+    let mut from = 0;
+    while from <= last {
+        let Some(i) = memchr::memchr2(first, upper, &hay[from..=last]) else { return false };
+        let at = from + i;
+        if hay[at + 1..at + needle.len()].eq_ignore_ascii_case(rest) {
+            return true;
+        }
+        from = at + 1;
+    }
+    false
+}
+
+/// Are the bytes of a row's text that are not values' (lengths, counts, names' numbers) all below 0x20?
+fn structure_is_plain(b: &[u8]) -> bool {
+    let mut at = 0;
+    let mut plain = true;
+    let mut step = |at: &mut usize, value: bool| {
+        let from = *at;
+        let n = varint(b, at) as usize;
+        plain &= b[from..*at].iter().all(|&x| x < 0x20);
+        if value {
+            *at += n.saturating_sub(1);
+        }
+    };
+    step(&mut at, true);
+    step(&mut at, true);
+    let from = at;
+    let count = varint(b, &mut at);
+    let mut plain_all = plain && b[from..at].iter().all(|&x| x < 0x20);
+    for _ in 0..count {
+        let mut ok = true;
+        let f = at;
+        varint(b, &mut at);
+        ok &= b[f..at].iter().all(|&x| x < 0x20);
+        let f = at;
+        let n = varint(b, &mut at) as usize;
+        ok &= b[f..at].iter().all(|&x| x < 0x20);
+        at += n.saturating_sub(1);
+        plain_all &= ok;
+    }
+    plain_all
+}
+
+/// Where the values of a row's text lie (start, end); the first 7, and `(MAX, 0)` last when there are
+/// more.
+fn value_spans(b: &[u8]) -> [(usize, usize); 8] {
+    let mut spans = [(0, 0); 8];
+    let mut k = 0;
+    let mut at = 0;
+    let mut value = |at: &mut usize, k: &mut usize| {
+        let n = varint(b, at) as usize;
+        if n > 0 && *k < 7 {
+            spans[*k] = (*at, *at + n - 1);
+            *k += 1;
+        } else if n > 0 {
+            spans[7] = (usize::MAX, 0);
+        }
+        *at += n.saturating_sub(1);
+    };
+    value(&mut at, &mut k);
+    value(&mut at, &mut k);
+    let count = varint(b, &mut at);
+    for _ in 0..count {
+        varint(b, &mut at);
+        value(&mut at, &mut k);
+    }
+    spans
 }
 
 /// Calls `f` on the serial number, the manufacturer and each attribute value of a row's text, in place,
@@ -583,6 +689,14 @@ mod tests {
         assert_eq!(matching("asset"), Vec::<DeviceSeq>::new(), "attribute names are not values");
         assert_eq!(matching("yyyy"), vec![8]);
         assert_eq!(&imei_digits(12_345_678_901_234), b"012345678901234", "leading zeros are digits too");
+        // A 64-character value's length byte is 'A' (65): text around it is not one value's.
+        let long: DeviceTable = [device(0, Some(&"B".repeat(64)), &[("Tag", "xyz")], Status::Pending, Source::Manual)]
+            .into_iter()
+            .collect();
+        let has = |needle: &str| long.matches(0, &Needle::new(needle));
+        assert!(!has("ab"), "the length byte and the serial are not one value");
+        assert!(has("bbb") && has("xyz") && has("zebra"));
+        assert!(!has("bzebra"), "two values are never joined");
         assert_eq!(&imei_digits(490_154_203_237_518), b"490154203237518");
     }
 }
