@@ -10,9 +10,9 @@ use std::sync::mpsc::Sender;
 
 use chrono::{DateTime, Utc};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
-use ratatui_textarea::TextArea;
 
 pub use super::form::{Check, Form, FormField, NOT_SET, PickOption, input_text, line_input};
+pub use super::widgets::table::{Cursor, Filter, contains_lower};
 
 use super::action::Action;
 pub use super::dep::{CatalogState, DepDetailState, DepListState};
@@ -63,51 +63,6 @@ pub enum TaskMsg {
 pub enum Level {
     Info,
     Error,
-}
-
-/// A table's cursor, scroll position and filter, over `len` rows shown `height` at a time.
-#[derive(Debug, Default)]
-pub struct Cursor {
-    pub row: usize,
-    pub offset: usize,
-}
-
-impl Cursor {
-    pub fn apply(&mut self, action: Action, len: usize, height: usize) -> bool {
-        let page = height.max(1);
-        let last = len.saturating_sub(1);
-        let row = match action {
-            Action::Up => self.row.saturating_sub(1),
-            Action::Down => (self.row + 1).min(last),
-            Action::PageUp => self.row.saturating_sub(page),
-            Action::PageDown => (self.row + page).min(last),
-            Action::Top => 0,
-            Action::Bottom => last,
-            _ => return false,
-        };
-        self.row = row;
-        self.fit(len, height);
-        true
-    }
-
-    /// Keeps the cursor inside the rows and the rows it is on in view.
-    pub fn fit(&mut self, len: usize, height: usize) {
-        let height = height.max(1);
-        self.row = self.row.min(len.saturating_sub(1));
-        if self.row < self.offset {
-            self.offset = self.row;
-        } else if self.row >= self.offset + height {
-            self.offset = self.row + 1 - height;
-        }
-        self.offset = self.offset.min(len.saturating_sub(height));
-    }
-}
-
-/// A filter being typed, or kept.
-#[derive(Debug, Default)]
-pub struct Filter {
-    pub input: Option<TextArea<'static>>,
-    pub text: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -283,7 +238,7 @@ pub enum Screen {
     DepDevice(Box<DepDetailState>),
     Users(UsersState),
     Catalog(Box<CatalogState>),
-    Audit(Box<super::audit::AuditState>),
+    Audit(Box<super::screens::audit::AuditState>),
     Scan(Box<super::screens::scan::ScanState>),
     Search(Box<super::screens::search::SearchState>),
     CheckIn(Box<super::screens::checkin::CheckInState>),
@@ -2108,16 +2063,6 @@ impl App {
                 }
             }
         }
-    }
-}
-
-/// Whether `s` contains `needle` (already lower-case), ignoring case; without allocating for ASCII text,
-/// which is what a filter over many rows mostly meets.
-pub(super) fn contains_lower(s: &str, needle: &str) -> bool {
-    if needle.is_ascii() && s.is_ascii() {
-        s.as_bytes().windows(needle.len()).any(|w| w.eq_ignore_ascii_case(needle.as_bytes()))
-    } else {
-        s.to_lowercase().contains(needle)
     }
 }
 

@@ -6,7 +6,6 @@
 
 pub mod action;
 pub mod app;
-pub mod audit;
 pub mod dep;
 mod dep_view;
 pub mod device_table;
@@ -16,6 +15,7 @@ pub mod keymap;
 pub mod screens;
 pub mod theme;
 pub mod view;
+pub mod widgets;
 
 use std::io::{self, Write};
 use std::sync::mpsc::{Receiver, channel};

@@ -1,8 +1,6 @@
 //! Drawing. `render` reads the app state and draws; it changes nothing and never touches the store.
 //! Every text that comes from a file or the database goes through `safe` (control characters escaped).
 
-use std::borrow::Cow;
-
 use ratatui::Frame;
 use ratatui::buffer::Buffer;
 use ratatui::layout::{Alignment, Constraint, Layout, Rect};
@@ -17,11 +15,10 @@ use super::app::{
     Wizard, WizardJob, WizardReport, WizardStage,
 };
 use super::dep_view;
-use super::form::{FieldKind, FormField, input_text};
+use super::form::{FieldKind, FormField};
 use super::keymap::Context;
 use super::theme::{CURSOR, MARK, Theme};
 use crate::domain::Device;
-use crate::domain::text::sanitize;
 
 /// Rows every screen spends outside its body: title, status line, footer.
 const FRAME_ROWS: u16 = 3;
@@ -39,7 +36,7 @@ pub fn table_rows(screen: &Screen, height: u16) -> usize {
             // filter line + table header
             Screen::Dep(_) => 2,
             // filter line + table header + the selected entry
-            Screen::Audit(_) => 2 + super::audit::DETAIL_ROWS,
+            Screen::Audit(_) => 2 + super::screens::audit::DETAIL_ROWS,
             // table header
             Screen::Users(_)
             | Screen::Catalog(_)
@@ -53,13 +50,8 @@ pub fn table_rows(screen: &Screen, height: u16) -> usize {
     usize::from(height.saturating_sub(chrome)).max(1)
 }
 
-pub(super) fn safe(s: &str) -> Cow<'_, str> {
-    sanitize(s)
-}
-
-pub(super) fn owned(s: &str) -> String {
-    sanitize(s).into_owned()
-}
+pub(crate) use super::widgets::table::filter_line;
+pub(crate) use super::widgets::text::{owned, safe};
 
 pub fn render(app: &App, frame: &mut Frame) {
     let area = frame.area();
@@ -113,7 +105,7 @@ pub fn render(app: &App, frame: &mut Frame) {
         Screen::Dep(l) => dep_view::dep_list(app, l, body, frame),
         Screen::DepDevice(d) => dep_view::dep_device(app, d, body, frame),
         Screen::Catalog(c) => dep_view::catalog(app, c, body, frame),
-        Screen::Audit(a) => super::audit::draw(app, a, body, frame),
+        Screen::Audit(a) => super::screens::audit::draw(t, a, body, frame),
         Screen::Search(s) => super::screens::search::draw(t, s, body, frame),
         Screen::CheckIn(s) => {
             let switch = app.keymap.key_label(Context::CheckIn, Action::SwitchKind).unwrap_or_default();
@@ -236,22 +228,6 @@ fn draw_footer(app: &App, context: Context, area: Rect, frame: &mut Frame) {
         spans.push(Span::styled(format!(" {what}"), t.dim));
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), area);
-}
-
-pub(super) fn filter_line<'a>(t: &Theme, filter: &'a super::app::Filter, shown: usize, total: usize) -> Line<'a> {
-    match &filter.input {
-        Some(input) => Line::from(vec![
-            Span::styled("/", t.key),
-            Span::styled(owned(&input_text(input)), t.input),
-            Span::styled("█", t.input),
-            Span::styled(format!("   {shown} of {total}  (Enter keeps, Esc clears)"), t.dim),
-        ]),
-        None if !filter.text.is_empty() => Line::from(vec![
-            Span::styled(format!("filter: {}", safe(&filter.text)), t.warn),
-            Span::styled(format!("   {shown} of {total}"), t.dim),
-        ]),
-        None => Line::from(Span::styled(format!("{total} shown"), t.dim)),
-    }
 }
 
 /// The token's expiry: date and days left (`short` for the profiles table).

@@ -3,6 +3,7 @@
 //! `App` what to do next with an `Effect`. (The older screens still live in `app.rs` and `view.rs`; they
 //! move here one by one.)
 
+pub mod audit;
 pub mod checkin;
 pub mod qr;
 pub mod scan;

@@ -6,11 +6,11 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
 
-use super::app::{App, Cursor, Filter, contains_lower};
-use super::theme::CURSOR;
-use super::view::{filter_line, owned};
 use crate::domain::audit::{AuditEntry, AuditOutcome, AuditQuery};
 use crate::store::{Store, StoreError};
+use crate::tui::theme::{CURSOR, Theme};
+use crate::tui::widgets::table::{Cursor, Filter, contains_lower, filter_line};
+use crate::tui::widgets::text::owned;
 
 /// How many of the newest entries the tab reads (`kitting audit` lists them all).
 pub const SHOWN: usize = 5000;
@@ -32,7 +32,7 @@ impl AuditState {
         self.view.get(self.cursor.row).map(|&i| &self.entries[i])
     }
 
-    pub(super) fn reload(&mut self, store: &dyn Store) -> Result<(), StoreError> {
+    pub fn reload(&mut self, store: &dyn Store) -> Result<(), StoreError> {
         let selected = self.selected().map(|e| e.id);
         self.entries = store.audit(&AuditQuery { limit: Some(SHOWN), ..AuditQuery::default() })?;
         self.rebuild();
@@ -66,8 +66,7 @@ impl AuditState {
     }
 }
 
-pub(super) fn draw(app: &App, a: &AuditState, area: Rect, frame: &mut Frame) {
-    let t = &app.theme;
+pub fn draw(t: &Theme, a: &AuditState, area: Rect, frame: &mut Frame) {
     let [filter, table, detail] =
         Layout::vertical([Constraint::Length(1), Constraint::Min(1), Constraint::Length(DETAIL_ROWS)]).areas(area);
     frame.render_widget(Paragraph::new(filter_line(t, &a.filter, a.view.len(), a.entries.len())), filter);
