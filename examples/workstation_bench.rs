@@ -53,6 +53,14 @@ fn draw(terminal: &mut Terminal<TestBackend>, app: &mut App) {
 }
 
 /// Times `open` and the frame after it.
+/// Hands the app what the background reads have answered, until they are quiet for a while: the next
+/// screen's first frame is then measured alone, not beside the previous screen's background read.
+fn settle(app: &mut App, rx: &std::sync::mpsc::Receiver<kitting::tui::app::TaskMsg>) {
+    while let Ok(msg) = rx.recv_timeout(std::time::Duration::from_millis(300)) {
+        app.on_task(msg);
+    }
+}
+
 fn frame(
     name: &str,
     terminal: &mut Terminal<TestBackend>,
@@ -89,20 +97,41 @@ fn screens(csv: &str) {
     let report = ops::dep::import(&common::core(&store), command, &mut |_| true).expect("DEP import");
     println!("profile of {devices} devices, {} DEP records, 500 users; terminal 120x40", report.devices_created);
 
+    const ROUNDS: usize = 5;
+    let mut rounds: Vec<Vec<(String, f64)>> = Vec::new();
+    for _ in 0..ROUNDS {
+        rounds.push(round(&store));
+    }
+    println!(
+        "first frame of each screen (open + draw, each after the previous one's background reads), {ROUNDS} rounds, target <= 50 ms:"
+    );
+    for (k, (name, _)) in rounds[0].iter().enumerate() {
+        let mut times: Vec<f64> = rounds.iter().map(|r| r[k].1).collect();
+        times.sort_by(f64::total_cmp);
+        println!("  {name:<24} median {:>7.1} ms   max {:>7.1} ms", times[times.len() / 2], times[times.len() - 1]);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// One round: the workstation opened afresh and every screen's first frame.
+fn round(store: &Arc<SledStore>) -> Vec<(String, f64)> {
     let mut terminal = Terminal::new(TestBackend::new(120, 40)).unwrap();
     let mut results = Vec::new();
     let mut app = None;
     let t = Instant::now();
-    let mut ws = common::workstation(&store);
+    let mut ws = common::workstation(store);
     // Reads in the background report here, as to the event loop (the first frame does not wait for them).
-    let (tx, _rx) = std::sync::mpsc::channel();
+    let (tx, rx) = std::sync::mpsc::channel();
     ws.set_task_sender(tx);
     draw(&mut terminal, &mut ws);
     results.push(("Profiles (start)".to_string(), ms(t)));
     app.replace(ws);
     let app = app.as_mut().unwrap();
+    settle(app, &rx);
     frame("Profile detail", &mut terminal, app, |a| a.update(Action::Open), &mut results);
+    settle(app, &rx);
     frame("QR code", &mut terminal, app, |a| a.update(Action::Qr), &mut results);
+    settle(app, &rx);
     app.update(Action::Back);
     frame(
         "Scan station",
@@ -114,14 +143,21 @@ fn screens(csv: &str) {
         },
         &mut results,
     );
+    settle(app, &rx);
     key(app, KeyCode::Esc);
     frame("Check-in", &mut terminal, app, |a| a.update(Action::CheckIn), &mut results);
+    settle(app, &rx);
     key(app, KeyCode::Esc);
     frame("DEP devices", &mut terminal, app, |a| a.switch_tab(Tab::Dep), &mut results);
+    settle(app, &rx);
     frame("DEP record", &mut terminal, app, |a| a.update(Action::Open), &mut results);
+    settle(app, &rx);
     frame("Users", &mut terminal, app, |a| a.switch_tab(Tab::Users), &mut results);
+    settle(app, &rx);
     frame("Catalog", &mut terminal, app, |a| a.switch_tab(Tab::Catalog), &mut results);
+    settle(app, &rx);
     frame("Audit", &mut terminal, app, |a| a.switch_tab(Tab::Audit), &mut results);
+    settle(app, &rx);
     frame(
         "Find (a DEP identifier)",
         &mut terminal,
@@ -135,12 +171,8 @@ fn screens(csv: &str) {
         },
         &mut results,
     );
-    println!("first frame of each screen (open + draw), target <= 50 ms:");
-    for (name, took) in &results {
-        println!("  {name:<24} {took:>8.1} ms");
-    }
-    drop(results);
-    let _ = std::fs::remove_dir_all(&dir);
+    settle(app, &rx);
+    results
 }
 
 fn memory(csv: &str) {
