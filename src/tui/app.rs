@@ -22,7 +22,7 @@ use super::theme::Theme;
 use crate::csv::android::{self as android_csv, ImportReport, Progress};
 use crate::csv::dep::DepReport;
 use crate::domain::dep::CatalogKind;
-use crate::domain::{Device, DeviceSeq, NewProfile, Profile, ProfileId, User};
+use crate::domain::{Device, DeviceSeq, NewProfile, Profile, ProfileId};
 use crate::ops;
 use crate::settings::Settings;
 use crate::store::{Lookup, Store, StoreError};
@@ -223,12 +223,6 @@ enum DetailChange {
     Deleted(Vec<DeviceSeq>),
 }
 
-#[derive(Debug, Default)]
-pub struct UsersState {
-    pub users: Vec<User>,
-    pub cursor: Cursor,
-}
-
 #[derive(Debug)]
 pub enum Screen {
     Profiles(Box<ProfilesState>),
@@ -236,7 +230,7 @@ pub enum Screen {
     Qr(Box<super::screens::qr::QrState>),
     Dep(Box<DepListState>),
     DepDevice(Box<DepDetailState>),
-    Users(UsersState),
+    Users(super::screens::users::UsersState),
     Catalog(Box<CatalogState>),
     Audit(Box<super::screens::audit::AuditState>),
     Scan(Box<super::screens::scan::ScanState>),
@@ -276,7 +270,7 @@ impl Tab {
         match self {
             Tab::Profiles => Screen::Profiles(Box::default()),
             Tab::Dep => Screen::Dep(Box::default()),
-            Tab::Users => Screen::Users(UsersState::default()),
+            Tab::Users => Screen::Users(Default::default()),
             Tab::Catalog => Screen::Catalog(Box::default()),
             Tab::Audit => Screen::Audit(Box::default()),
         }
@@ -585,8 +579,11 @@ impl App {
             Effect::Back => {
                 if self.screens.len() > 1 {
                     self.screens.pop();
+                } else {
+                    self.switch_tab(Tab::Profiles);
                 }
             }
+            Effect::Ask(text, purpose) => self.modal = Some(Modal::Confirm { text, purpose }),
             Effect::Form(form) => self.modal = Some(Modal::Form(form)),
         }
     }
@@ -750,7 +747,7 @@ impl App {
                     d.marked.retain(|&s| devices.position(s).is_ok());
                     d.rebuild();
                 }
-                Screen::Users(u) => u.users = store.users()?,
+                Screen::Users(u) => u.reload(store.as_ref())?,
                 Screen::Dep(l) => {
                     if l.reload(store.as_ref(), background.then_some(FIRST_READ))? {
                         self.loads += 1;
@@ -1372,40 +1369,10 @@ impl App {
     }
 
     fn users_action(&mut self, action: Action) {
+        let store = self.store.clone();
         let Screen::Users(u) = self.screen_mut() else { return };
-        let selected = u.users.get(u.cursor.row).cloned();
-        match action {
-            Action::Back => self.back(),
-            Action::AddUser => {
-                let mut fields = vec![FormField::text("Username", "", "unique (case does not count)")];
-                fields.extend(user_fields(&User::default(), self.catalog_options(CatalogKind::Organization)));
-                self.modal = Some(Modal::Form(Form::new("Add user", FormPurpose::AddUser, fields)))
-            }
-            Action::EditUser => {
-                if let Some(u) = selected {
-                    self.modal = Some(Modal::Form(Form::new(
-                        format!("Edit user {}", u.username),
-                        FormPurpose::EditUser(u.username.clone()),
-                        user_fields(&u, self.catalog_options(CatalogKind::Organization)),
-                    )))
-                }
-            }
-            Action::Delete => {
-                // Refused before it is asked: a question is never answered only to be refused.
-                if let Some(u) = &selected
-                    && let Some(why) = ops::users::delete_refusal(self.store.as_ref(), &u.username).unwrap_or(None)
-                {
-                    return self.error(format!("cannot delete: {why}"));
-                }
-                if let Some(u) = selected {
-                    self.modal = Some(Modal::Confirm {
-                        text: format!("Delete user {}?", u.username),
-                        purpose: ConfirmPurpose::DeleteUser(u.username),
-                    })
-                }
-            }
-            _ => {}
-        }
+        let effect = u.action(action, store.as_ref());
+        self.apply(effect);
     }
 
     fn update_modal(&mut self, action: Action) {
@@ -1665,24 +1632,9 @@ impl App {
                     Ok(())
                 };
             }
-            FormPurpose::AddUser => {
-                let mut user = User { username: form.value("Username"), ..User::default() };
-                set_user_fields(&mut user, form);
-                ops::users::add(&core, ops::users::AddUser { user }).map_err(form_error)?;
-                "user added".into()
-            }
+            FormPurpose::AddUser => super::screens::users::add(&core, form).map_err(form_error)?,
             FormPurpose::EditUser(username) => {
-                let mut u = User::default();
-                set_user_fields(&mut u, form);
-                let command = ops::users::EditUser {
-                    username: username.clone(),
-                    name: Some(u.name),
-                    email: Some(u.email),
-                    description: Some(u.description),
-                    organizations: Some(u.organizations),
-                };
-                ops::users::edit(&core, command).map_err(form_error)?;
-                "user saved".into()
+                super::screens::users::edit(&core, username, form).map_err(form_error)?
             }
             FormPurpose::DepImport => {
                 drop(core);
@@ -2125,15 +2077,6 @@ fn device_lines(p: &Profile, d: &Device) -> Vec<(String, String)> {
     lines
 }
 
-fn user_fields(u: &User, organizations: Vec<PickOption>) -> Vec<FormField> {
-    vec![
-        FormField::text("Name", &u.name, ""),
-        FormField::text("Email", &u.email, ""),
-        FormField::text("Description", &u.description, "optional"),
-        FormField::several(ORGANIZATIONS, &u.organizations, organizations, "Space picks, from the Catalog tab"),
-    ]
-}
-
 /// A refusal as a form shows it: a conflict says that the form keeps what was typed.
 fn form_error(e: ops::OpError) -> String {
     match e {
@@ -2141,15 +2084,6 @@ fn form_error(e: ops::OpError) -> String {
         e => e.to_string(),
     }
 }
-
-fn set_user_fields(u: &mut User, form: &Form) {
-    u.name = form.value("Name");
-    u.email = form.value("Email");
-    u.description = form.value("Description");
-    u.organizations = split_names(&form.value(ORGANIZATIONS));
-}
-
-const ORGANIZATIONS: &str = "Organizations";
 
 /// Names separated by `|`, trimmed, blanks left out.
 pub(super) fn split_names(v: &str) -> Vec<String> {

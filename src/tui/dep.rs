@@ -8,8 +8,8 @@ use chrono::Utc;
 
 use super::action::Action;
 use super::app::{
-    App, CSV_FILE, Check, ConfirmPurpose, Cursor, Filter, Form, FormField, FormPurpose, Modal, PickOption, Screen,
-    WizardJob, contains_lower, import_path, plural,
+    App, CSV_FILE, Check, ConfirmPurpose, Cursor, Filter, Form, FormField, FormPurpose, Modal, Screen, WizardJob,
+    contains_lower, import_path, plural,
 };
 use crate::csv::RowProblem;
 use crate::csv::dep::DepReport;
@@ -335,21 +335,6 @@ impl App {
         }
     }
 
-    /// A catalog list as pick-list entries: the name, and its description beside it.
-    pub(super) fn catalog_options(&self, kind: CatalogKind) -> Vec<PickOption> {
-        let entries = self.store.catalog(kind).unwrap_or_default();
-        entries
-            .into_iter()
-            .map(|e| {
-                let label = match &e.description {
-                    Some(desc) => format!("{}  {desc}", e.name),
-                    None => e.name.clone(),
-                };
-                PickOption { value: e.name, label }
-            })
-            .collect()
-    }
-
     /// The device form: Add (no record) or Edit. The DEP Enrollment section is the seed's.
     pub fn record_form(&self, d: Option<&DepDevice>) -> Form {
         let v = |f: fn(&DepDevice) -> &Option<String>| d.map(|d| opt(f(d)).to_string()).unwrap_or_default();
@@ -364,10 +349,10 @@ impl App {
         }
         let user = self.user_picker(USER, d.and_then(|d| d.user.as_deref()).unwrap_or(""));
         fields.push(if d.is_some() { user.in_section("Device information") } else { user });
-        let options = self.catalog_options(CatalogKind::Template);
+        let options = super::form::catalog_options(self.store.as_ref(), CatalogKind::Template);
         fields.push(FormField::pick(TEMPLATE, &v(|d| &d.template), options, "optional: from the Catalog tab"));
         let tags = d.map(|d| d.tags.clone()).unwrap_or_default();
-        let options = self.catalog_options(CatalogKind::Tag);
+        let options = super::form::catalog_options(self.store.as_ref(), CatalogKind::Tag);
         fields.push(FormField::several(TAGS, &tags, options, "optional: Space picks, from the Catalog tab"));
         fields.push(FormField::text(DISPLAY_NAME, &v(|d| &d.display_name), "optional"));
         fields.push(FormField::text(DESCRIPTION, &v(|d| &d.description), "optional"));

@@ -75,6 +75,21 @@ impl Check {
     }
 }
 
+/// A catalog list as pick-list entries: the name, and its description beside it.
+pub fn catalog_options(store: &dyn crate::store::Store, kind: crate::domain::dep::CatalogKind) -> Vec<PickOption> {
+    let entries = store.catalog(kind).unwrap_or_default();
+    entries
+        .into_iter()
+        .map(|e| {
+            let label = match &e.description {
+                Some(desc) => format!("{}  {desc}", e.name),
+                None => e.name.clone(),
+            };
+            PickOption { value: e.name, label }
+        })
+        .collect()
+}
+
 /// One pick-list entry: the value it stands for and what is shown.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PickOption {

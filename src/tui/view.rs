@@ -11,8 +11,8 @@ use ratatui::widgets::{Block, Borders, Cell, Clear, Gauge, Paragraph, Row, Table
 
 use super::action::Action;
 use super::app::{
-    App, DetailState, Form, FormPurpose, Level, MIN_SIZE, Modal, ProfileColumn, ProfilesState, Screen, Tab, UsersState,
-    Wizard, WizardJob, WizardReport, WizardStage,
+    App, DetailState, Form, FormPurpose, Level, MIN_SIZE, Modal, ProfileColumn, ProfilesState, Screen, Tab, Wizard,
+    WizardJob, WizardReport, WizardStage,
 };
 use super::dep_view;
 use super::form::{FieldKind, FormField};
@@ -101,7 +101,7 @@ pub fn render(app: &App, frame: &mut Frame) {
         Screen::Profiles(p) => profiles(app, p, body, frame),
         Screen::Detail(d) => detail(app, d, body, frame),
         Screen::Qr(q) => super::screens::qr::draw(t, q, app.graphics.as_ref(), body, frame),
-        Screen::Users(u) => users(t, u, body, frame),
+        Screen::Users(u) => super::screens::users::draw(t, u, body, frame),
         Screen::Dep(l) => dep_view::dep_list(app, l, body, frame),
         Screen::DepDevice(d) => dep_view::dep_device(app, d, body, frame),
         Screen::Catalog(c) => dep_view::catalog(app, c, body, frame),
@@ -460,40 +460,6 @@ fn detail(app: &App, d: &DetailState, area: Rect, frame: &mut Frame) {
         })
     });
     frame.render_widget(Table::new(rows, widths).header(header).column_spacing(1), table);
-}
-
-fn users(t: &Theme, u: &UsersState, area: Rect, frame: &mut Frame) {
-    if u.users.is_empty() {
-        frame.render_widget(
-            Paragraph::new("No user yet. Press n to add one.").style(t.dim).alignment(Alignment::Center),
-            area,
-        );
-        return;
-    }
-    let wide = area.width >= 120;
-    let mut titles = vec!["Username", "Name", "Email", "Organizations"];
-    let mut widths = vec![Constraint::Length(20), Constraint::Length(20), Constraint::Length(24), Constraint::Min(12)];
-    if wide {
-        titles.push("Description");
-        widths.push(Constraint::Min(20));
-    }
-    let header = Row::new(titles).style(t.header);
-    let height = usize::from(area.height.saturating_sub(1));
-    let rows = u.users.iter().enumerate().skip(u.cursor.offset).take(height).map(|(i, user)| {
-        let here = i == u.cursor.row;
-        let mut cells = vec![
-            format!("{}{}", if here { CURSOR } else { "  " }, safe(&user.username)),
-            owned(&user.name),
-            owned(&user.email),
-            owned(&user.organizations.join("|")),
-        ];
-        if wide {
-            cells.push(owned(&user.description));
-        }
-        let row = Row::new(cells);
-        if here { row.style(t.selected) } else { row.style(t.base) }
-    });
-    frame.render_widget(Table::new(rows, widths).header(header), area);
 }
 
 /// A dialog's place, centred. One that would leave a margin of a column or two of the screen below takes

@@ -8,6 +8,7 @@ pub mod checkin;
 pub mod qr;
 pub mod scan;
 pub mod search;
+pub mod users;
 
 use super::app::Level;
 
@@ -15,10 +16,13 @@ use super::app::Level;
 #[derive(Debug)]
 pub enum Effect {
     None,
-    /// Close this screen; it changed nothing, so the one below is shown as it was.
+    /// Close this screen; it changed nothing, so the one below is shown as it was. On a tab's first
+    /// screen: go to the Profiles tab.
     Back,
     /// Open a form (its submission comes back through `App`).
     Form(super::form::Form),
+    /// Ask a yes/no question; yes carries out the purpose.
+    Ask(String, super::app::ConfirmPurpose),
     /// Close this screen, with a status message for the one below.
     Pop(String),
     /// A message on the status line.

@@ -1,0 +1,142 @@
+//! The Users tab: every user, newest changes read from the store; add and edit in a form (organizations
+//! picked from the catalog), delete after asking (refused before asking while a profile or a DEP record
+//! names the user).
+
+use ratatui::Frame;
+use ratatui::layout::{Alignment, Constraint, Rect};
+use ratatui::widgets::{Paragraph, Row, Table};
+
+use super::Effect;
+use crate::domain::User;
+use crate::domain::dep::CatalogKind;
+use crate::ops::{self, OpError};
+use crate::store::{Store, StoreError};
+use crate::tui::action::Action;
+use crate::tui::app::{ConfirmPurpose, FormPurpose, split_names};
+use crate::tui::form::{Form, FormField, catalog_options};
+use crate::tui::theme::{CURSOR, Theme};
+use crate::tui::widgets::table::Cursor;
+use crate::tui::widgets::text::{owned, safe};
+
+const ORGANIZATIONS: &str = "Organizations";
+
+#[derive(Debug, Default)]
+pub struct UsersState {
+    pub users: Vec<User>,
+    pub cursor: Cursor,
+}
+
+impl UsersState {
+    pub fn reload(&mut self, store: &dyn Store) -> Result<(), StoreError> {
+        self.users = store.users()?;
+        Ok(())
+    }
+
+    pub fn selected(&self) -> Option<&User> {
+        self.users.get(self.cursor.row)
+    }
+
+    pub fn action(&mut self, action: Action, store: &dyn Store) -> Effect {
+        let selected = self.selected().cloned();
+        match action {
+            Action::Back => Effect::Back,
+            Action::AddUser => {
+                let mut fields = vec![FormField::text("Username", "", "unique (case does not count)")];
+                fields.extend(fields_of(&User::default(), store));
+                Effect::Form(Form::new("Add user", FormPurpose::AddUser, fields))
+            }
+            Action::EditUser => match selected {
+                Some(u) => Effect::Form(Form::new(
+                    format!("Edit user {}", u.username),
+                    FormPurpose::EditUser(u.username.clone()),
+                    fields_of(&u, store),
+                )),
+                None => Effect::None,
+            },
+            Action::Delete => match selected {
+                // Refused before it is asked: a question is never answered only to be refused.
+                Some(u) => match ops::users::delete_refusal(store, &u.username).unwrap_or(None) {
+                    Some(why) => Effect::Status(crate::tui::app::Level::Error, format!("cannot delete: {why}")),
+                    None => Effect::Ask(format!("Delete user {}?", u.username), ConfirmPurpose::DeleteUser(u.username)),
+                },
+                None => Effect::None,
+            },
+            _ => Effect::None,
+        }
+    }
+}
+
+/// The form's fields for a user (the username is typed only when adding).
+fn fields_of(u: &User, store: &dyn Store) -> Vec<FormField> {
+    let organizations = catalog_options(store, CatalogKind::Organization);
+    vec![
+        FormField::text("Name", &u.name, ""),
+        FormField::text("Email", &u.email, ""),
+        FormField::text("Description", &u.description, "optional"),
+        FormField::several(ORGANIZATIONS, &u.organizations, organizations, "Space picks, from the Catalog tab"),
+    ]
+}
+
+fn read_fields(u: &mut User, form: &Form) {
+    u.name = form.value("Name");
+    u.email = form.value("Email");
+    u.description = form.value("Description");
+    u.organizations = split_names(&form.value(ORGANIZATIONS));
+}
+
+/// Saves the Add user form; the status line's message.
+pub fn add(core: &ops::Ctx, form: &Form) -> Result<String, OpError> {
+    let mut user = User { username: form.value("Username"), ..User::default() };
+    read_fields(&mut user, form);
+    ops::users::add(core, ops::users::AddUser { user })?;
+    Ok("user added".into())
+}
+
+/// Saves the Edit user form.
+pub fn edit(core: &ops::Ctx, username: &str, form: &Form) -> Result<String, OpError> {
+    let mut u = User::default();
+    read_fields(&mut u, form);
+    let command = ops::users::EditUser {
+        username: username.to_string(),
+        name: Some(u.name),
+        email: Some(u.email),
+        description: Some(u.description),
+        organizations: Some(u.organizations),
+    };
+    ops::users::edit(core, command)?;
+    Ok("user saved".into())
+}
+
+pub fn draw(t: &Theme, u: &UsersState, area: Rect, frame: &mut Frame) {
+    if u.users.is_empty() {
+        frame.render_widget(
+            Paragraph::new("No user yet. Press n to add one.").style(t.dim).alignment(Alignment::Center),
+            area,
+        );
+        return;
+    }
+    let wide = area.width >= 120;
+    let mut titles = vec!["Username", "Name", "Email", "Organizations"];
+    let mut widths = vec![Constraint::Length(20), Constraint::Length(20), Constraint::Length(24), Constraint::Min(12)];
+    if wide {
+        titles.push("Description");
+        widths.push(Constraint::Min(20));
+    }
+    let header = Row::new(titles).style(t.header);
+    let height = usize::from(area.height.saturating_sub(1));
+    let rows = u.users.iter().enumerate().skip(u.cursor.offset).take(height).map(|(i, user)| {
+        let here = i == u.cursor.row;
+        let mut cells = vec![
+            format!("{}{}", if here { CURSOR } else { "  " }, safe(&user.username)),
+            owned(&user.name),
+            owned(&user.email),
+            owned(&user.organizations.join("|")),
+        ];
+        if wide {
+            cells.push(owned(&user.description));
+        }
+        let row = Row::new(cells);
+        if here { row.style(t.selected) } else { row.style(t.base) }
+    });
+    frame.render_widget(Table::new(rows, widths).header(header), area);
+}
