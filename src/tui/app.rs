@@ -15,9 +15,10 @@ pub use super::form::{Check, Form, FormField, NOT_SET, PickOption, input_text, l
 pub use super::widgets::table::{Cursor, Filter, contains_lower};
 
 use super::action::Action;
-pub use super::dep::{CatalogState, DepDetailState, DepListState};
+pub use super::dep::{DepDetailState, DepListState};
 use super::device_table::{DeviceTable, Needle};
 use super::keymap::{Context, Key, Keymap};
+pub use super::screens::catalog::CatalogState;
 use super::theme::Theme;
 use crate::csv::android::{self as android_csv, ImportReport, Progress};
 use crate::csv::dep::DepReport;

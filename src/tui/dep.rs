@@ -13,7 +13,7 @@ use super::app::{
 };
 use crate::csv::RowProblem;
 use crate::csv::dep::DepReport;
-use crate::domain::dep::{self as rules, CatalogEntry, CatalogKind, DepDevice, DepState};
+use crate::domain::dep::{self as rules, CatalogKind, DepDevice, DepState};
 use crate::ops;
 use crate::store::{Store, StoreError};
 
@@ -106,31 +106,6 @@ impl DepDetailState {
     }
 }
 
-/// The Catalog tab: organizations, templates and device tags in one table.
-#[derive(Debug, Default)]
-pub struct CatalogState {
-    pub rows: Vec<(CatalogKind, CatalogEntry)>,
-    pub cursor: Cursor,
-}
-
-impl CatalogState {
-    pub fn selected(&self) -> Option<&(CatalogKind, CatalogEntry)> {
-        self.rows.get(self.cursor.row)
-    }
-
-    pub(super) fn reload(&mut self, store: &dyn Store) -> Result<(), StoreError> {
-        let selected = self.selected().map(|(k, e)| (*k, e.name.clone()));
-        self.rows.clear();
-        for kind in CatalogKind::ALL {
-            self.rows.extend(store.catalog(kind)?.into_iter().map(|e| (kind, e)));
-        }
-        if let Some(row) = selected.and_then(|(k, n)| self.rows.iter().position(|(rk, e)| *rk == k && e.name == n)) {
-            self.cursor.row = row;
-        }
-        Ok(())
-    }
-}
-
 // The device form's fields, and the DEP CSV column each one stands for.
 const IDENTIFIER: &str = "Identifier";
 const OS: &str = "OS";
@@ -173,8 +148,6 @@ const COLUMNS: [(&str, &str); 16] = [
 
 const OS_CHOICES: &[&str] = &["ios", "android", "windows"];
 const METHODS: &[&str] = &["Serial", KEY_CODE];
-const KINDS: &[&str] = &["organization", "template", "device tag"];
-
 /// The DEP Enrollment section shows the method only when DEP is on, and the serial only for Serial.
 pub fn enrollment_visibility(form: &mut Form) {
     let on = form.on(USE_DEP);
@@ -290,49 +263,10 @@ impl App {
     }
 
     pub(super) fn catalog_action(&mut self, action: Action) {
+        let store = self.store.clone();
         let Screen::Catalog(c) = self.screen() else { return };
-        let selected = c.selected().cloned();
-        match action {
-            Action::Back => self.back(),
-            Action::AddEntry => {
-                self.modal = Some(Modal::Form(Form::new(
-                    "Add to the catalog",
-                    FormPurpose::AddEntry,
-                    vec![
-                        FormField::choice("Kind", KINDS, "", "Space or Left/Right changes it"),
-                        FormField::text("Name", "", "1 to 64 characters, no |"),
-                        FormField::text("Description", "", "optional"),
-                    ],
-                )))
-            }
-            Action::EditEntry => {
-                if let Some((kind, e)) = selected {
-                    self.modal = Some(Modal::Form(Form::new(
-                        format!("Edit {} {}", kind.title(), e.name),
-                        FormPurpose::EditEntry(kind, e.name.clone()),
-                        vec![
-                            FormField::text("Name", &e.name, "a new name is carried to every record that uses it"),
-                            FormField::text("Description", opt(&e.description), "optional"),
-                        ],
-                    )))
-                }
-            }
-            Action::Delete => {
-                if let Some((kind, e)) = &selected
-                    && let Some(why) =
-                        crate::ops::catalog::delete_refusal(self.store.as_ref(), *kind, &e.name).unwrap_or(None)
-                {
-                    return self.error(format!("cannot delete: {why}"));
-                }
-                if let Some((kind, e)) = selected {
-                    self.modal = Some(Modal::Confirm {
-                        text: format!("Delete {} {}?", kind.title(), e.name),
-                        purpose: ConfirmPurpose::DeleteEntry(kind, e.name),
-                    })
-                }
-            }
-            _ => {}
-        }
+        let effect = c.action(action, store.as_ref());
+        self.apply(effect);
     }
 
     /// The device form: Add (no record) or Edit. The DEP Enrollment section is the seed's.
@@ -406,38 +340,10 @@ impl App {
     /// Saves a DEP form (device record, catalog entry, export); returns what to say.
     pub(super) fn submit_dep(&mut self, form: &Form) -> Result<String, String> {
         let store = self.store.clone();
-        let e = |e: ops::OpError| e.to_string();
         match &form.purpose {
             FormPurpose::AddRecord | FormPurpose::EditRecord(_) => self.save_record(form),
-            FormPurpose::AddEntry => {
-                let kind = CatalogKind::ALL[KINDS.iter().position(|k| *k == form.value("Kind")).unwrap_or(0)];
-                let name = rules::check_catalog_name(kind, &form.value("Name"))?;
-                let description = Some(form.value("Description"));
-                let command = ops::catalog::CatalogAdd { kind, name: name.clone(), description };
-                ops::catalog::add(&self.core(), command).map_err(e)?;
-                Ok(format!("added {} {name}", kind.title()))
-            }
-            FormPurpose::EditEntry(kind, old) => {
-                let name = rules::check_catalog_name(*kind, &form.value("Name"))?;
-                let description = Some(form.value("Description"));
-                let command = ops::catalog::CatalogEdit {
-                    kind: *kind,
-                    name: old.clone(),
-                    rename: Some(name.clone()),
-                    description,
-                };
-                let n = ops::catalog::edit(&self.core(), command).map_err(e)?;
-                Ok(if &name == old {
-                    format!("saved {} {name}", kind.title())
-                } else {
-                    format!(
-                        "renamed {} {old} to {name}; {n} record{} follow{}",
-                        kind.title(),
-                        plural(n),
-                        if n == 1 { "s" } else { "" }
-                    )
-                })
-            }
+            FormPurpose::AddEntry => super::screens::catalog::add(&self.core(), form),
+            FormPurpose::EditEntry(kind, old) => super::screens::catalog::edit(&self.core(), *kind, old, form),
             FormPurpose::DepExport => {
                 let path = PathBuf::from(form.value("File"));
                 if path.as_os_str().is_empty() {

@@ -8,7 +8,7 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
 
 use super::action::Action;
-use super::app::{App, CatalogState, DepDetailState, DepListState};
+use super::app::{App, DepDetailState, DepListState};
 use super::keymap::Context;
 use super::theme::{CURSOR, Theme};
 use super::view::{filter_line, owned, safe};
@@ -172,35 +172,6 @@ pub(super) fn dep_device(app: &App, s: &DepDetailState, area: Rect, frame: &mut 
     let [l, r] = Layout::horizontal([Constraint::Percentage(50), Constraint::Percentage(50)]).areas(body);
     frame.render_widget(Paragraph::new(left).wrap(Wrap { trim: false }), l);
     frame.render_widget(Paragraph::new(right).wrap(Wrap { trim: false }), r);
-}
-
-pub(super) fn catalog(app: &App, c: &CatalogState, area: Rect, frame: &mut Frame) {
-    let t = &app.theme;
-    if c.rows.is_empty() {
-        let add = key(app, Context::Catalog, Action::AddEntry);
-        frame.render_widget(
-            Paragraph::new(format!(
-                "The catalog is empty. Press {add} to add an organization, a template or a device tag."
-            ))
-            .style(t.dim)
-            .alignment(Alignment::Center),
-            area,
-        );
-        return;
-    }
-    let header = Row::new(["Kind", "Name", "Description"]).style(t.header);
-    let height = usize::from(area.height.saturating_sub(1));
-    let rows = c.rows.iter().enumerate().skip(c.cursor.offset).take(height).map(|(i, (kind, e))| {
-        let here = i == c.cursor.row;
-        let row = Row::new([
-            format!("{}{}", if here { CURSOR } else { "  " }, kind.title()),
-            owned(&e.name),
-            owned(e.description.as_deref().unwrap_or("")),
-        ]);
-        if here { row.style(t.selected) } else { row.style(t.base) }
-    });
-    let widths = [Constraint::Length(16), Constraint::Length(28), Constraint::Min(20)];
-    frame.render_widget(Table::new(rows, widths).header(header).column_spacing(1), area);
 }
 
 /// What a DEP import will do: the mode, the counts, and the stored values it clears (at most `room` lines).

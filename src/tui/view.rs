@@ -104,7 +104,10 @@ pub fn render(app: &App, frame: &mut Frame) {
         Screen::Users(u) => super::screens::users::draw(t, u, body, frame),
         Screen::Dep(l) => dep_view::dep_list(app, l, body, frame),
         Screen::DepDevice(d) => dep_view::dep_device(app, d, body, frame),
-        Screen::Catalog(c) => dep_view::catalog(app, c, body, frame),
+        Screen::Catalog(c) => {
+            let add = app.keymap.key_label(Context::Catalog, Action::AddEntry).unwrap_or_default();
+            super::screens::catalog::draw(t, c, &add, body, frame)
+        }
         Screen::Audit(a) => super::screens::audit::draw(t, a, body, frame),
         Screen::Search(s) => super::screens::search::draw(t, s, body, frame),
         Screen::CheckIn(s) => {

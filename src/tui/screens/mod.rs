@@ -4,6 +4,7 @@
 //! move here one by one.)
 
 pub mod audit;
+pub mod catalog;
 pub mod checkin;
 pub mod qr;
 pub mod scan;
