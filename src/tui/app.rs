@@ -169,6 +169,16 @@ pub struct DetailState {
     pub loading: Option<u64>,
     /// The filter `view` was made for, and the devices' version then (a grown filter narrows it).
     filtered: Option<(String, u64)>,
+    /// The background read's stop flag: set when this screen closes before the read ends.
+    reader: Option<Arc<AtomicBool>>,
+}
+
+impl Drop for DetailState {
+    fn drop(&mut self) {
+        if let Some(stop) = &self.reader {
+            stop.store(true, Ordering::Relaxed);
+        }
+    }
 }
 
 impl DetailState {
@@ -478,9 +488,8 @@ pub struct App {
     /// The tab shown (its screens are `screens`) and the screens of the others, by `Tab::index`.
     pub tab: Tab,
     parked: Vec<Vec<Screen>>,
-    pub(super) tasks: Option<Sender<TaskMsg>>,
-    /// Numbers the background device reads, so that a stale answer is recognised.
-    loads: u64,
+    /// The background jobs (device and DEP reads, searches, imports, exports).
+    pub jobs: super::jobs::Jobs,
     /// Who works at this workstation: every change goes through the core as this actor.
     pub actor: crate::domain::audit::Actor,
     /// Terminal bells to ring after the next frame (refused scans).
@@ -526,8 +535,7 @@ impl App {
             clock: Utc::now,
             tab: Tab::Profiles,
             parked: Tab::ALL.iter().map(|_| Vec::new()).collect(),
-            tasks: None,
-            loads: 0,
+            jobs: Default::default(),
             actor: ops::actor_of_process(crate::domain::audit::FrontEnd::Workstation),
             bells: 0,
             messages: std::collections::VecDeque::new(),
@@ -539,7 +547,7 @@ impl App {
 
     /// Where work off the UI thread reports.
     pub fn set_task_sender(&mut self, tx: Sender<TaskMsg>) {
-        self.tasks = Some(tx);
+        self.jobs.set_sender(tx);
     }
 
     pub fn now(&self) -> DateTime<Utc> {
@@ -711,9 +719,7 @@ impl App {
     pub fn reload(&mut self) -> Result<(), StoreError> {
         let store = self.store.clone();
         let rows = self.size.1;
-        let background = self.tasks.is_some();
-        let mut dep_reads = Vec::new();
-        let mut device_reads = Vec::new();
+        let background = self.jobs.background();
         for screen in &mut self.screens {
             match screen {
                 Screen::Profiles(p) => {
@@ -734,9 +740,12 @@ impl App {
                         // A large profile is read again in the background: its devices stay on screen
                         // meanwhile (the answer replaces them), and the workstation answers keys.
                         d.profile = profile;
-                        self.loads += 1;
-                        d.loading = Some(self.loads);
-                        device_reads.push((d.profile.id, self.loads));
+                        if let Some(old) = d.loading {
+                            self.jobs.stop(old);
+                        }
+                        let job = device_read(&mut self.jobs, &store, d.profile.id);
+                        d.loading = job.as_ref().map(|j| j.id);
+                        d.reader = job.map(|j| j.stop);
                         screen.fit_cursor(rows);
                         continue;
                     }
@@ -751,9 +760,14 @@ impl App {
                 Screen::Users(u) => u.reload(store.as_ref())?,
                 Screen::Dep(l) => {
                     if l.reload(store.as_ref(), background.then_some(FIRST_READ))? {
-                        self.loads += 1;
-                        l.loading = Some(self.loads);
-                        dep_reads.push(self.loads);
+                        let store = store.clone();
+                        l.loading = self
+                            .jobs
+                            .start("reading the DEP records", move |ctx| TaskMsg::DepRecords {
+                                load: ctx.id,
+                                result: store.dep_devices().map_err(|e| e.to_string()),
+                            })
+                            .map(|job| job.id);
                     }
                 }
                 Screen::DepDevice(d) => d.reload(store.as_ref())?,
@@ -764,22 +778,7 @@ impl App {
             }
             screen.fit_cursor(rows);
         }
-        for load in dep_reads {
-            self.spawn_dep_read(load);
-        }
-        for (profile, load) in device_reads {
-            self.spawn_device_read(profile, load);
-        }
         Ok(())
-    }
-
-    fn spawn_dep_read(&self, load: u64) {
-        let Some(tx) = self.tasks.clone() else { return };
-        let store = self.store.clone();
-        std::thread::spawn(move || {
-            let result = store.dep_devices().map_err(|e| e.to_string());
-            let _ = tx.send(TaskMsg::DepRecords { load, result });
-        });
     }
 
     pub(super) fn reload_or_report(&mut self) {
@@ -1179,14 +1178,11 @@ impl App {
     }
 
     pub fn open_profile(&mut self, profile: Profile) {
-        let background = self.tasks.is_some() && profile.device_count > FIRST_READ as u64;
+        let background = self.jobs.background() && profile.device_count > FIRST_READ as u64;
         match load_devices(self.store.as_ref(), profile.id, background.then_some(FIRST_READ)) {
             Ok(devices) => {
-                let loading = background.then(|| {
-                    self.loads += 1;
-                    self.spawn_device_read(profile.id, self.loads);
-                    self.loads
-                });
+                let job = if background { device_read(&mut self.jobs, &self.store, profile.id) } else { None };
+                let loading = job.as_ref().map(|j| j.id);
                 let mut d = DetailState {
                     profile,
                     devices,
@@ -1199,21 +1195,13 @@ impl App {
                     shown_attrs: std::cell::Cell::new(usize::MAX),
                     loading,
                     filtered: None,
+                    reader: job.map(|j| j.stop),
                 };
                 d.rebuild();
                 self.screens.push(Screen::Detail(Box::new(d)));
             }
             Err(e) => self.error(e.to_string()),
         }
-    }
-
-    fn spawn_device_read(&self, profile: ProfileId, load: u64) {
-        let Some(tx) = self.tasks.clone() else { return };
-        let store = self.store.clone();
-        std::thread::spawn(move || {
-            let result = load_devices(store.as_ref(), profile, None).map_err(|e| e.to_string());
-            let _ = tx.send(TaskMsg::Devices { profile, load, result });
-        });
     }
 
     fn detail_action(&mut self, action: Action) {
@@ -1568,24 +1556,23 @@ impl App {
                 let rest = query.dep_fields(store.as_ref(), None, &mut found).map_err(|e| e.to_string())?;
                 drop(core);
                 self.modal = None;
-                let searching = match (rest, self.tasks.clone()) {
-                    (Some(after), Some(tx)) => {
-                        self.loads += 1;
-                        let (load, stop) = (self.loads, Arc::new(AtomicBool::new(false)));
-                        let (store, flag) = (self.store.clone(), stop.clone());
-                        std::thread::spawn(move || {
-                            let result = super::screens::search::search_rest(store.as_ref(), &query, after, &flag);
-                            let _ = tx.send(TaskMsg::Found { load, result });
-                        });
-                        Some((load, stop))
+                let searching = match rest {
+                    Some(after) if self.jobs.background() => {
+                        let store = self.store.clone();
+                        self.jobs
+                            .start("finding a device", move |ctx| TaskMsg::Found {
+                                load: ctx.id,
+                                result: super::screens::search::search_rest(store.as_ref(), &query, after, &ctx.stop),
+                            })
+                            .map(|job| (job.id, job.stop))
                     }
-                    (Some(after), None) => {
+                    Some(after) => {
                         let never = AtomicBool::new(false);
                         let rest = super::screens::search::search_rest(store.as_ref(), &query, after, &never)?;
                         found.extend(rest.unwrap_or_default());
                         None
                     }
-                    (None, _) => None,
+                    None => None,
                 };
                 match (found.len(), &searching) {
                     (0, None) => {
@@ -1802,8 +1789,7 @@ impl App {
         self.modal = Some(Modal::Wizard(Box::new(wizard)));
     }
 
-    pub(super) fn spawn_import(&self, w: &Wizard, dry_run: bool, skip_invalid: bool) {
-        let Some(tx) = self.tasks.clone() else { return };
+    pub(super) fn spawn_import(&mut self, w: &Wizard, dry_run: bool, skip_invalid: bool) {
         let store = self.store.clone();
         let settings = self.settings.clone();
         let job = w.job.clone();
@@ -1811,7 +1797,9 @@ impl App {
         let cancel = w.cancel.clone();
         let now = self.now();
         let actor = self.actor.clone();
-        std::thread::spawn(move || {
+        let what = if dry_run { "checking a file" } else { "importing a file" };
+        self.jobs.start(what, move |ctx| {
+            let tx = &ctx.tx;
             let started = std::time::Instant::now();
             let core = ops::Ctx::new(store.as_ref(), actor, now);
             let result = {
@@ -1823,7 +1811,7 @@ impl App {
                         total_bytes: p.total_bytes,
                         elapsed_ms: started.elapsed().as_millis() as u64,
                     });
-                    !cancel.load(Ordering::Relaxed)
+                    !cancel.load(Ordering::Relaxed) && !ctx.stopped()
                 };
                 let report = match job {
                     WizardJob::Profile(new) => {
@@ -1847,20 +1835,19 @@ impl App {
                     other => other.to_string(),
                 })
             };
-            let _ = tx.send(if dry_run { TaskMsg::Validated(result) } else { TaskMsg::Imported(result) });
+            if dry_run { TaskMsg::Validated(result) } else { TaskMsg::Imported(result) }
         });
     }
 
-    fn spawn_export(&self, profile: Profile, path: PathBuf) {
-        let Some(tx) = self.tasks.clone() else { return };
+    fn spawn_export(&mut self, profile: Profile, path: PathBuf) {
         let store = self.store.clone();
-        std::thread::spawn(move || {
+        self.jobs.start("exporting a profile", move |_| {
             let result = (|| {
                 let file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
                 let n = android_csv::export(store.as_ref(), &profile, std::io::BufWriter::new(file))?;
                 Ok((n, path))
             })();
-            let _ = tx.send(TaskMsg::Exported(result));
+            TaskMsg::Exported(result)
         });
     }
 
@@ -2235,17 +2222,66 @@ pub(super) fn rejects_path(csv: &Path) -> PathBuf {
     csv.with_file_name(format!("{stem}-rejected.csv"))
 }
 
+/// Starts reading every device of a profile in the background (`None` without a background); its answer
+/// carries the job's number. The read ends early when the job is stopped (its screen closed).
+fn device_read(jobs: &mut super::jobs::Jobs, store: &Arc<dyn Store>, profile: ProfileId) -> Option<super::jobs::Job> {
+    let store = store.clone();
+    jobs.start("reading the devices", move |ctx| {
+        let result = load_devices_until(store.as_ref(), profile, None, &ctx.stop).map_err(|e| e.to_string());
+        TaskMsg::Devices { profile, load: ctx.id, result }
+    })
+}
+
 pub(super) fn plural(n: u64) -> &'static str {
     if n == 1 { "" } else { "s" }
 }
 
 /// A profile's devices in order, all of them or the first `limit`, held compactly as they are read.
 pub fn load_devices(store: &dyn Store, id: ProfileId, limit: Option<usize>) -> Result<DeviceTable, StoreError> {
+    load_devices_until(store, id, limit, &AtomicBool::new(false))
+}
+
+/// `load_devices`, ending early (with what was read) once `stop` is set.
+fn load_devices_until(
+    store: &dyn Store,
+    id: ProfileId,
+    limit: Option<usize>,
+    stop: &AtomicBool,
+) -> Result<DeviceTable, StoreError> {
     let limit = limit.unwrap_or(usize::MAX);
     let mut devices = DeviceTable::new();
     crate::store::each_device(store, id, &mut |d| {
         devices.push(&d);
-        devices.len() < limit
+        devices.len() < limit && !stop.load(Ordering::Relaxed)
     })?;
     Ok(devices)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::audit::{Actor, FrontEnd};
+
+    #[test]
+    fn a_stopped_device_read_ends_at_once_with_what_it_read() {
+        let store = crate::store::MemoryStore::new();
+        let ctx = ops::Ctx::new(&store, Actor::named("t", FrontEnd::Workstation), Utc::now());
+        let new = NewProfile { name: "P".into(), description: None, without_token: true, user: None, token_days: None };
+        let p =
+            ops::profiles::create(&ctx, ops::profiles::CreateProfile { profile: new, default_token_days: 7 }).unwrap();
+        for i in 0..5 {
+            let device = ops::devices::AddDevice {
+                profile: "P".into(),
+                imei: String::new(),
+                serial: format!("SN{i}"),
+                manufacturer: "Acme".into(),
+                attributes: Vec::new(),
+            };
+            ops::devices::add(&ctx, device).unwrap();
+        }
+        let stop = AtomicBool::new(false);
+        assert_eq!(load_devices_until(&store, p.id, None, &stop).unwrap().len(), 5);
+        stop.store(true, Ordering::Relaxed);
+        assert_eq!(load_devices_until(&store, p.id, None, &stop).unwrap().len(), 1, "the read ends after one device");
+    }
 }

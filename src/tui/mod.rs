@@ -11,6 +11,7 @@ mod dep_view;
 pub mod device_table;
 pub mod form;
 pub mod graphics;
+pub mod jobs;
 pub mod keymap;
 pub mod screens;
 pub mod theme;
@@ -168,6 +169,8 @@ pub fn run(mut app: App) -> Result<(), String> {
             let _ = io::stdout().flush();
         },
     );
+    // Reads and searches still running are told to stop (an import stops before its commit).
+    app.jobs.stop_all();
     drop(terminal);
     result
 }
