@@ -9,6 +9,7 @@ pub mod app;
 pub mod dep;
 mod dep_view;
 pub mod device_table;
+pub mod facade;
 pub mod form;
 pub mod graphics;
 pub mod jobs;
