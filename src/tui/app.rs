@@ -15,10 +15,11 @@ pub use super::form::{Check, Form, FormField, NOT_SET, PickOption, input_text, l
 pub use super::widgets::table::{Cursor, Filter, contains_lower};
 
 use super::action::Action;
-pub use super::dep::{DepDetailState, DepListState};
 use super::device_table::{DeviceTable, Needle};
 use super::keymap::{Context, Key, Keymap};
 pub use super::screens::catalog::CatalogState;
+pub use super::screens::dep_list::DepListState;
+pub use super::screens::dep_record::DepDetailState;
 use super::theme::Theme;
 use crate::csv::android::{self as android_csv, ImportReport, Progress};
 use crate::csv::dep::DepReport;
@@ -514,6 +515,11 @@ pub const LARGE_DELETE: usize = 1000;
 pub const MIN_SIZE: (u16, u16) = (80, 24);
 
 impl App {
+    /// What the screens draw with.
+    pub fn draw_ctx(&self) -> super::screens::DrawCtx<'_> {
+        super::screens::DrawCtx { theme: &self.theme, keymap: &self.keymap, now: self.now() }
+    }
+
     pub fn new(
         store: Arc<dyn Store>,
         settings: Settings,
@@ -633,7 +639,7 @@ impl App {
             ops::find::Found::Dep { record, .. } => {
                 self.switch_tab(Tab::Dep);
                 self.screens.truncate(1);
-                self.screens.push(Screen::DepDevice(Box::new(super::dep::DepDetailState { device: *record })));
+                self.screens.push(Screen::DepDevice(Box::new(DepDetailState { device: *record })));
             }
         }
     }

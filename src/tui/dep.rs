@@ -8,103 +8,14 @@ use chrono::Utc;
 
 use super::action::Action;
 use super::app::{
-    App, CSV_FILE, Check, ConfirmPurpose, Cursor, Filter, Form, FormField, FormPurpose, Modal, Screen, WizardJob,
-    contains_lower, import_path, plural,
+    App, CSV_FILE, Check, ConfirmPurpose, DepDetailState, Form, FormField, FormPurpose, Modal, Screen, WizardJob,
+    import_path, plural,
 };
 use crate::csv::RowProblem;
 use crate::csv::dep::DepReport;
 use crate::domain::dep::{self as rules, CatalogKind, DepDevice, DepState};
 use crate::ops;
-use crate::store::{Store, StoreError};
-
-/// The DEP devices tab: every device record, filtered.
-#[derive(Debug, Default)]
-pub struct DepListState {
-    pub all: Vec<DepDevice>,
-    /// Indices into `all`, filtered.
-    pub view: Vec<usize>,
-    pub cursor: Cursor,
-    pub filter: Filter,
-    /// The record to put the cursor on at the next read (one just added).
-    pub(super) want: Option<String>,
-    /// While the rest of the records are read in the background: which read (only its answer counts).
-    pub loading: Option<u64>,
-}
-
-impl DepListState {
-    pub fn selected(&self) -> Option<&DepDevice> {
-        self.view.get(self.cursor.row).map(|&i| &self.all[i])
-    }
-
-    /// Reads every record; or, with `first_page`, only that many, and says whether more are left to read
-    /// in the background (the first frame does not wait for 200,000 records).
-    pub(super) fn reload(&mut self, store: &dyn Store, first_page: Option<usize>) -> Result<bool, StoreError> {
-        let records = match first_page {
-            Some(n) => store.dep_devices_page(None, n)?,
-            None => store.dep_devices()?,
-        };
-        let more = first_page.is_some_and(|n| records.len() >= n);
-        self.show(records);
-        Ok(more)
-    }
-
-    /// Shows these records, the cursor kept on the record it was on (or the one just added).
-    pub(super) fn show(&mut self, records: Vec<DepDevice>) {
-        let selected = self.want.take().or_else(|| self.selected().map(|d| d.identifier.clone()));
-        self.all = records;
-        self.loading = None;
-        self.rebuild();
-        if let Some(key) = selected {
-            self.select(&key);
-        }
-    }
-
-    /// Puts the cursor on the record with that identifier, if it is shown.
-    pub(super) fn select(&mut self, identifier: &str) {
-        let key = DepDevice::key(identifier);
-        if let Some(row) = self.view.iter().position(|&i| DepDevice::key(&self.all[i].identifier) == key) {
-            self.cursor.row = row;
-        }
-    }
-
-    /// Re-applies the filter: identifier, names, user, identifiers, template, tags, state; case-insensitively.
-    pub fn rebuild(&mut self) {
-        let needle = self.filter.text.to_lowercase();
-        self.view = (0..self.all.len())
-            .filter(|&i| {
-                let d = &self.all[i];
-                let has = |v: &str| contains_lower(v, &needle);
-                let o = |v: &Option<String>| v.as_deref().is_some_and(has);
-                needle.is_empty()
-                    || has(&d.identifier)
-                    || o(&d.display_name)
-                    || o(&d.description)
-                    || o(&d.user)
-                    || o(&d.serial)
-                    || o(&d.imei)
-                    || o(&d.template)
-                    || d.tags.iter().any(|t| has(t))
-                    || has(d.state.label())
-                    || has(d.os.as_str())
-            })
-            .collect();
-    }
-}
-
-/// One device record's information.
-#[derive(Debug)]
-pub struct DepDetailState {
-    pub device: DepDevice,
-}
-
-impl DepDetailState {
-    pub(super) fn reload(&mut self, store: &dyn Store) -> Result<(), StoreError> {
-        self.device = store
-            .dep_device(&self.device.identifier)?
-            .ok_or_else(|| StoreError::NotFound(format!("device {} was deleted", self.device.identifier)))?;
-        Ok(())
-    }
-}
+use crate::store::StoreError;
 
 // The device form's fields, and the DEP CSV column each one stands for.
 const IDENTIFIER: &str = "Identifier";

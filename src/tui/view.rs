@@ -102,8 +102,8 @@ pub fn render(app: &App, frame: &mut Frame) {
         Screen::Detail(d) => detail(app, d, body, frame),
         Screen::Qr(q) => super::screens::qr::draw(t, q, app.graphics.as_ref(), body, frame),
         Screen::Users(u) => super::screens::users::draw(t, u, body, frame),
-        Screen::Dep(l) => dep_view::dep_list(app, l, body, frame),
-        Screen::DepDevice(d) => dep_view::dep_device(app, d, body, frame),
+        Screen::Dep(l) => super::screens::dep_list::draw(&app.draw_ctx(), l, body, frame),
+        Screen::DepDevice(d) => super::screens::dep_record::draw(&app.draw_ctx(), d, body, frame),
         Screen::Catalog(c) => {
             let add = app.keymap.key_label(Context::Catalog, Action::AddEntry).unwrap_or_default();
             super::screens::catalog::draw(t, c, &add, body, frame)

@@ -6,12 +6,33 @@
 pub mod audit;
 pub mod catalog;
 pub mod checkin;
+pub mod dep_list;
+pub mod dep_record;
 pub mod qr;
 pub mod scan;
 pub mod search;
 pub mod users;
 
+use chrono::{DateTime, Utc};
+
+use super::action::Action;
 use super::app::Level;
+use super::keymap::{Context, Keymap};
+use super::theme::Theme;
+
+/// What a screen sees when it draws: the theme, the keys (to name them), the time.
+pub struct DrawCtx<'a> {
+    pub theme: &'a Theme,
+    pub keymap: &'a Keymap,
+    pub now: DateTime<Utc>,
+}
+
+impl DrawCtx<'_> {
+    /// The first key of an action, as a label ("d", "Ctrl-r"); empty when none is bound.
+    pub fn key(&self, context: Context, action: Action) -> String {
+        self.keymap.key_label(context, action).unwrap_or_default()
+    }
+}
 
 /// What a screen asks of the shell after a key.
 #[derive(Debug)]
