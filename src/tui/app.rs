@@ -20,6 +20,7 @@ use super::keymap::{Context, Key, Keymap};
 pub use super::screens::catalog::CatalogState;
 pub use super::screens::dep_list::DepListState;
 pub use super::screens::dep_record::DepDetailState;
+pub use super::screens::profiles::{ProfileColumn, ProfilesState};
 use super::theme::Theme;
 use crate::csv::android::{self as android_csv, ImportReport, Progress};
 use crate::csv::dep::DepReport;
@@ -65,90 +66,6 @@ pub enum TaskMsg {
 pub enum Level {
     Info,
     Error,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum ProfileColumn {
-    Name,
-    Description,
-    Modified,
-    Kind,
-    Devices,
-    User,
-    Expiry,
-}
-
-impl ProfileColumn {
-    pub const ALL: [ProfileColumn; 7] = [
-        ProfileColumn::Name,
-        ProfileColumn::Description,
-        ProfileColumn::Modified,
-        ProfileColumn::Kind,
-        ProfileColumn::Devices,
-        ProfileColumn::User,
-        ProfileColumn::Expiry,
-    ];
-
-    pub fn title(self) -> &'static str {
-        match self {
-            ProfileColumn::Name => "Profile Name",
-            ProfileColumn::Description => "Description",
-            ProfileColumn::Modified => "Last modified",
-            ProfileColumn::Kind => "Type",
-            ProfileColumn::Devices => "No of Devices",
-            ProfileColumn::User => "Associated User",
-            ProfileColumn::Expiry => "Token Expiry",
-        }
-    }
-}
-
-#[derive(Debug, Default)]
-pub struct ProfilesState {
-    pub all: Vec<Profile>,
-    /// Indices into `all`, filtered and sorted.
-    pub view: Vec<usize>,
-    pub cursor: Cursor,
-    pub sort: usize,
-    pub descending: bool,
-    pub filter: Filter,
-}
-
-impl ProfilesState {
-    pub fn selected(&self) -> Option<&Profile> {
-        self.view.get(self.cursor.row).map(|&i| &self.all[i])
-    }
-
-    fn rebuild(&mut self) {
-        let needle = self.filter.text.to_lowercase();
-        let mut view: Vec<usize> = (0..self.all.len())
-            .filter(|&i| {
-                let p = &self.all[i];
-                needle.is_empty()
-                    || p.name.to_lowercase().contains(&needle)
-                    || p.description.as_deref().unwrap_or("").to_lowercase().contains(&needle)
-                    || p.user.as_deref().unwrap_or("").to_lowercase().contains(&needle)
-            })
-            .collect();
-        let column = ProfileColumn::ALL[self.sort % ProfileColumn::ALL.len()];
-        let all = &self.all;
-        view.sort_by(|&a, &b| {
-            let (a, b) = (&all[a], &all[b]);
-            let o = match column {
-                ProfileColumn::Name => a.name.to_lowercase().cmp(&b.name.to_lowercase()),
-                ProfileColumn::Description => a.description.cmp(&b.description),
-                ProfileColumn::Modified => a.modified.cmp(&b.modified),
-                ProfileColumn::Kind => a.kind.cmp(&b.kind),
-                ProfileColumn::Devices => a.device_count.cmp(&b.device_count),
-                ProfileColumn::User => a.user.cmp(&b.user),
-                ProfileColumn::Expiry => a.token.as_ref().map(|t| t.expires).cmp(&b.token.as_ref().map(|t| t.expires)),
-            };
-            o.then_with(|| a.name.to_lowercase().cmp(&b.name.to_lowercase()))
-        });
-        if self.descending {
-            view.reverse();
-        }
-        self.view = view;
-    }
 }
 
 #[derive(Debug)]

@@ -11,8 +11,8 @@ use ratatui::widgets::{Block, Borders, Cell, Clear, Gauge, Paragraph, Row, Table
 
 use super::action::Action;
 use super::app::{
-    App, DetailState, Form, FormPurpose, Level, MIN_SIZE, Modal, ProfileColumn, ProfilesState, Screen, Tab, Wizard,
-    WizardJob, WizardReport, WizardStage,
+    App, DetailState, Form, FormPurpose, Level, MIN_SIZE, Modal, Screen, Tab, Wizard, WizardJob, WizardReport,
+    WizardStage,
 };
 use super::dep_view;
 use super::form::{FieldKind, FormField};
@@ -98,7 +98,7 @@ pub fn render(app: &App, frame: &mut Frame) {
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), title);
     match app.screen() {
-        Screen::Profiles(p) => profiles(app, p, body, frame),
+        Screen::Profiles(p) => super::screens::profiles::draw(&app.draw_ctx(), p, body, frame),
         Screen::Detail(d) => detail(app, d, body, frame),
         Screen::Qr(q) => super::screens::qr::draw(t, q, app.graphics.as_ref(), body, frame),
         Screen::Users(u) => super::screens::users::draw(t, u, body, frame),
@@ -234,102 +234,6 @@ fn draw_footer(app: &App, context: Context, area: Rect, frame: &mut Frame) {
 }
 
 /// The token's expiry: date and days left (`short` for the profiles table).
-fn expiry(app: &App, p: &crate::domain::Profile, short: bool) -> (String, Style) {
-    let t = &app.theme;
-    match &p.token {
-        None => ("no token".into(), t.dim),
-        Some(token) => {
-            let now = app.now();
-            let date = token.expires.format("%Y-%m-%d").to_string();
-            if token.is_expired(now) {
-                (format!("{date} (expired)"), t.error)
-            } else {
-                let left = token.days_left(now);
-                let style = if token.expires - now < chrono::Duration::days(2) { t.warn } else { t.base };
-                if short {
-                    (format!("{date} ({left}d)"), style)
-                } else {
-                    (format!("{date} ({left} day{} left)", if left == 1 { "" } else { "s" }), style)
-                }
-            }
-        }
-    }
-}
-
-fn profiles(app: &App, p: &ProfilesState, area: Rect, frame: &mut Frame) {
-    let t = &app.theme;
-    let [filter, table] = Layout::vertical([Constraint::Length(1), Constraint::Min(1)]).areas(area);
-    // The sort is said on the filter line as well as by the header's arrow, which a hidden or a full
-    // column ("No of Devices", "Associated User" at 80 columns) cannot show.
-    let sorted = ProfileColumn::ALL[p.sort];
-    let sort_text = format!("sorted by {} {} ", sorted.title(), if p.descending { "▼" } else { "▲" });
-    let [filter, sort_area] =
-        Layout::horizontal([Constraint::Min(1), Constraint::Length(sort_text.chars().count() as u16)]).areas(filter);
-    frame.render_widget(Paragraph::new(filter_line(t, &p.filter, p.view.len(), p.all.len())), filter);
-    frame.render_widget(Paragraph::new(Span::styled(sort_text, t.dim)).alignment(Alignment::Right), sort_area);
-    if p.all.is_empty() {
-        let key = app.keymap.key_label(Context::Profiles, Action::NewProfile).unwrap_or_default();
-        let quit = app.keymap.key_label(Context::Global, Action::Quit).unwrap_or_default();
-        frame.render_widget(
-            Paragraph::new(format!(
-                "No profile yet. Press {key} to add one from a CSV file.\n\n\
-                 To try kitting on a scratch database, quit with {quit} and start it as\n\
-                 kitting --db /tmp/kitting-try"
-            ))
-            .style(t.dim)
-            .alignment(Alignment::Center),
-            table,
-        );
-        return;
-    }
-    let wide = area.width >= 120;
-    let columns: Vec<ProfileColumn> = ProfileColumn::ALL
-        .into_iter()
-        .filter(|c| wide || !matches!(c, ProfileColumn::Description | ProfileColumn::Kind))
-        .collect();
-    let header = Row::new(columns.iter().map(|c| {
-        let arrow = if *c == sorted { if p.descending { " ▼" } else { " ▲" } } else { "" };
-        Cell::from(format!("{}{arrow}", c.title()))
-    }))
-    .style(t.header);
-    let height = usize::from(table.height.saturating_sub(1));
-    let rows = p.view.iter().enumerate().skip(p.cursor.offset).take(height).map(|(i, &index)| {
-        let profile = &p.all[index];
-        let here = i == p.cursor.row;
-        let cells = columns.iter().map(|c| -> Cell {
-            match c {
-                ProfileColumn::Name => {
-                    Cell::from(format!("{}{}", if here { CURSOR } else { "  " }, safe(&profile.name)))
-                }
-                ProfileColumn::Description => Cell::from(owned(profile.description.as_deref().unwrap_or(""))),
-                ProfileColumn::Modified => Cell::from(profile.modified.format("%Y-%m-%d %H:%M").to_string()),
-                ProfileColumn::Kind => Cell::from(owned(&profile.kind)),
-                ProfileColumn::Devices => Cell::from(format!("{:>9}", profile.device_count)),
-                ProfileColumn::User => Cell::from(owned(profile.user.as_deref().unwrap_or(""))),
-                ProfileColumn::Expiry => {
-                    let (text, style) = expiry(app, profile, true);
-                    Cell::from(Span::styled(text, if here { Style::default() } else { style }))
-                }
-            }
-        });
-        let row = Row::new(cells);
-        if here { row.style(t.selected) } else { row.style(t.base) }
-    });
-    let widths: Vec<Constraint> = columns
-        .iter()
-        .map(|c| match c {
-            ProfileColumn::Name => Constraint::Min(16),
-            ProfileColumn::Description => Constraint::Min(12),
-            ProfileColumn::Modified => Constraint::Length(16),
-            ProfileColumn::Kind => Constraint::Length(15),
-            ProfileColumn::Devices => Constraint::Length(13),
-            ProfileColumn::User => Constraint::Length(15),
-            ProfileColumn::Expiry => Constraint::Length(18),
-        })
-        .collect();
-    frame.render_widget(Table::new(rows, widths).header(header).column_spacing(1), table);
-}
-
 /// The device columns: identifiers, the profile's custom attributes, status.
 fn device_columns(d: &DetailState, width: u16) -> Vec<(String, Constraint)> {
     let mut cols = vec![
@@ -376,7 +280,7 @@ fn detail(app: &App, d: &DetailState, area: Rect, frame: &mut Frame) {
         Some(tok) if d.reveal => Span::styled(tok.value.clone(), t.warn),
         Some(tok) => Span::styled(tok.masked(), t.base),
     };
-    let (expiry_line, expiry_style) = expiry(app, p, false);
+    let (expiry_line, expiry_style) = super::screens::profiles::expiry(&app.draw_ctx(), p, false);
     let label = |s: &'static str| Span::styled(format!("{s:<13}"), t.dim);
     let lines = vec![
         Line::from(vec![label("Profile"), Span::styled(owned(&p.name), t.title)]),
