@@ -15,11 +15,12 @@ pub use super::form::{Check, Form, FormField, NOT_SET, PickOption, input_text, l
 pub use super::widgets::table::{Cursor, Filter, contains_lower};
 
 use super::action::Action;
-use super::device_table::{DeviceTable, Needle};
+use super::device_table::DeviceTable;
 use super::keymap::{Context, Key, Keymap};
 pub use super::screens::catalog::CatalogState;
 pub use super::screens::dep_list::DepListState;
 pub use super::screens::dep_record::DepDetailState;
+pub use super::screens::detail::{DetailChange, DetailState};
 pub use super::screens::profiles::{ProfileColumn, ProfilesState};
 use super::theme::Theme;
 use crate::csv::android::{self as android_csv, ImportReport, Progress};
@@ -66,90 +67,6 @@ pub enum TaskMsg {
 pub enum Level {
     Info,
     Error,
-}
-
-#[derive(Debug)]
-pub struct DetailState {
-    pub profile: Profile,
-    /// Compact (`DeviceTable`): a device is decoded when it is drawn or acted on.
-    pub devices: DeviceTable,
-    /// Indices into `devices`, filtered.
-    pub view: Vec<u32>,
-    pub cursor: Cursor,
-    pub marked: HashSet<DeviceSeq>,
-    pub filter: Filter,
-    pub reveal: bool,
-    /// The first custom attribute shown (Left/Right scroll the attribute columns that do not fit).
-    pub first_attr: usize,
-    /// How many attribute columns the last frame had room for (the drawn layout, not a guess).
-    pub shown_attrs: std::cell::Cell<usize>,
-    /// While the rest of the devices are read in the background: which read (only its answer counts).
-    pub loading: Option<u64>,
-    /// The filter `view` was made for, and the devices' version then (a grown filter narrows it).
-    filtered: Option<(String, u64)>,
-    /// The background read's stop flag: set when this screen closes before the read ends.
-    reader: Option<Arc<AtomicBool>>,
-}
-
-impl Drop for DetailState {
-    fn drop(&mut self) {
-        if let Some(stop) = &self.reader {
-            stop.store(true, Ordering::Relaxed);
-        }
-    }
-}
-
-impl DetailState {
-    /// What one change made here returned, applied in place: the devices are not read again, so a change
-    /// on a profile of 200,000 devices costs what it costs on an empty one. `None` when a background read
-    /// is still on the way (its answer would not have the change): then the screen is read again.
-    fn applied(&mut self, change: DetailChange, profile: Option<Profile>) -> Option<()> {
-        if self.loading.is_some() {
-            return None;
-        }
-        match change {
-            DetailChange::Saved(d) => self.devices.put(&d),
-            DetailChange::Deleted(seqs) => {
-                let gone: HashSet<DeviceSeq> = seqs.into_iter().collect();
-                self.devices.remove(&gone);
-                self.marked.retain(|s| !gone.contains(s));
-            }
-        }
-        if let Some(p) = profile {
-            self.profile = p;
-        }
-        self.rebuild();
-        Some(())
-    }
-
-    /// The device under the cursor, decoded.
-    pub fn current(&self) -> Option<Device> {
-        self.view.get(self.cursor.row).and_then(|&i| self.devices.get(i as usize))
-    }
-
-    /// Re-applies the filter: every column (identifiers, attributes, status), case-insensitively. A filter
-    /// that only grew (a key typed) looks at the devices it showed, not at all of them again.
-    pub fn rebuild(&mut self) {
-        let needle = Needle::new(&self.filter.text);
-        if needle.is_empty() {
-            self.view = (0..self.devices.len() as u32).collect();
-            self.filtered = None;
-            return;
-        }
-        let narrower = self
-            .filtered
-            .as_ref()
-            .is_some_and(|(was, version)| *version == self.devices.version() && needle.text().contains(was.as_str()));
-        self.view = self.devices.filter(narrower.then_some(&self.view[..]), &needle);
-        self.filtered = Some((needle.text().to_string(), self.devices.version()));
-    }
-}
-
-/// A change to the devices on the profile screen, as the command returned it.
-enum DetailChange {
-    /// Added or edited.
-    Saved(Device),
-    Deleted(Vec<DeviceSeq>),
 }
 
 #[derive(Debug)]

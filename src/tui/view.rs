@@ -3,28 +3,23 @@
 
 use ratatui::Frame;
 use ratatui::buffer::Buffer;
-use ratatui::layout::{Alignment, Constraint, Layout, Rect};
+use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
-use ratatui::widgets::{Block, Borders, Cell, Clear, Gauge, Paragraph, Row, Table, Wrap};
+use ratatui::widgets::{Block, Borders, Clear, Gauge, Paragraph, Wrap};
 
 use super::action::Action;
 use super::app::{
-    App, DetailState, Form, FormPurpose, Level, MIN_SIZE, Modal, Screen, Tab, Wizard, WizardJob, WizardReport,
-    WizardStage,
+    App, Form, FormPurpose, Level, MIN_SIZE, Modal, Screen, Tab, Wizard, WizardJob, WizardReport, WizardStage,
 };
 use super::dep_view;
 use super::form::{FieldKind, FormField};
 use super::keymap::Context;
-use super::theme::{CURSOR, MARK, Theme};
-use crate::domain::Device;
+use super::theme::{CURSOR, Theme};
 
 /// Rows every screen spends outside its body: title, status line, footer.
 const FRAME_ROWS: u16 = 3;
-/// The profile header above the device table.
-const DETAIL_HEAD_ROWS: u16 = 6;
-
 /// Rows of the current screen's table (the layout below decides them; `App` pages by them).
 pub fn table_rows(screen: &Screen, height: u16) -> usize {
     let chrome = FRAME_ROWS
@@ -32,7 +27,7 @@ pub fn table_rows(screen: &Screen, height: u16) -> usize {
             // filter line + table header
             Screen::Profiles(_) => 2,
             // header + filter line + table header
-            Screen::Detail(_) => DETAIL_HEAD_ROWS + 2,
+            Screen::Detail(_) => super::screens::detail::HEAD_ROWS + 2,
             // filter line + table header
             Screen::Dep(_) => 2,
             // filter line + table header + the selected entry
@@ -50,7 +45,6 @@ pub fn table_rows(screen: &Screen, height: u16) -> usize {
     usize::from(height.saturating_sub(chrome)).max(1)
 }
 
-pub(crate) use super::widgets::table::filter_line;
 pub(crate) use super::widgets::text::{owned, safe};
 
 pub fn render(app: &App, frame: &mut Frame) {
@@ -99,7 +93,7 @@ pub fn render(app: &App, frame: &mut Frame) {
     frame.render_widget(Paragraph::new(Line::from(spans)), title);
     match app.screen() {
         Screen::Profiles(p) => super::screens::profiles::draw(&app.draw_ctx(), p, body, frame),
-        Screen::Detail(d) => detail(app, d, body, frame),
+        Screen::Detail(d) => super::screens::detail::draw(&app.draw_ctx(), d, body, frame),
         Screen::Qr(q) => super::screens::qr::draw(t, q, app.graphics.as_ref(), body, frame),
         Screen::Users(u) => super::screens::users::draw(t, u, body, frame),
         Screen::Dep(l) => super::screens::dep_list::draw(&app.draw_ctx(), l, body, frame),
@@ -234,141 +228,6 @@ fn draw_footer(app: &App, context: Context, area: Rect, frame: &mut Frame) {
 }
 
 /// The token's expiry: date and days left (`short` for the profiles table).
-/// The device columns: identifiers, the profile's custom attributes, status.
-fn device_columns(d: &DetailState, width: u16) -> Vec<(String, Constraint)> {
-    let mut cols = vec![
-        ("IMEI".to_string(), Constraint::Length(15)),
-        ("Serial".to_string(), Constraint::Length(14)),
-        ("Manufacturer".to_string(), Constraint::Length(12)),
-    ];
-    // Identifiers, status and the spaces between columns; what is left goes to custom attributes.
-    let fixed: u16 = 15 + 14 + 12 + 10 + 5;
-    let room = width.saturating_sub(fixed);
-    let total = d.profile.attributes.len();
-    let fit = usize::from(room / 12).min(total);
-    // Scrolled no further than the last columns that fit.
-    let first = d.first_attr.min(total - fit);
-    for a in d.profile.attributes.iter().skip(first).take(fit) {
-        cols.push((owned(a), Constraint::Min(11)));
-    }
-    d.shown_attrs.set(fit);
-    cols.push(("Status".to_string(), Constraint::Length(10)));
-    cols
-}
-
-fn device_row(d: &DetailState, device: &Device, shown_attrs: usize) -> Vec<Cell<'static>> {
-    let mut cells = vec![
-        Cell::from(device.ids.imei.map(|i| i.to_string()).unwrap_or_default()),
-        Cell::from(owned(device.ids.serial.as_deref().unwrap_or(""))),
-        Cell::from(owned(device.ids.manufacturer.as_deref().unwrap_or(""))),
-    ];
-    let first = d.first_attr.min(d.profile.attributes.len() - shown_attrs);
-    for a in d.profile.attributes.iter().skip(first).take(shown_attrs) {
-        cells.push(Cell::from(owned(device.attribute(a).unwrap_or(""))));
-    }
-    cells.push(Cell::from(device.status.label()));
-    cells
-}
-
-fn detail(app: &App, d: &DetailState, area: Rect, frame: &mut Frame) {
-    let t = &app.theme;
-    let p = &d.profile;
-    let [head, filter, table] =
-        Layout::vertical([Constraint::Length(DETAIL_HEAD_ROWS), Constraint::Length(1), Constraint::Min(1)]).areas(area);
-    let token = match &p.token {
-        None => Span::styled("none (Assign custom attributes without token)", t.dim),
-        Some(tok) if d.reveal => Span::styled(tok.value.clone(), t.warn),
-        Some(tok) => Span::styled(tok.masked(), t.base),
-    };
-    let (expiry_line, expiry_style) = super::screens::profiles::expiry(&app.draw_ctx(), p, false);
-    let label = |s: &'static str| Span::styled(format!("{s:<13}"), t.dim);
-    let lines = vec![
-        Line::from(vec![label("Profile"), Span::styled(owned(&p.name), t.title)]),
-        Line::from(vec![label("Description"), Span::raw(owned(p.description.as_deref().unwrap_or("")))]),
-        Line::from(vec![
-            label("Type"),
-            Span::raw(format!("{:<30}", safe(&p.kind))),
-            Span::styled("User ", t.dim),
-            Span::raw(owned(p.user.as_deref().unwrap_or("none"))),
-        ]),
-        Line::from(vec![label("Token"), token]),
-        Line::from(vec![
-            label("Expiry"),
-            Span::styled(format!("{expiry_line:<30}"), expiry_style),
-            Span::styled("Devices ", t.dim),
-            Span::raw(p.device_count.to_string()),
-            Span::styled(
-                if d.marked.is_empty() { String::new() } else { format!("   {} selected", d.marked.len()) },
-                t.marked,
-            ),
-        ]),
-    ];
-    frame.render_widget(
-        Paragraph::new(lines).block(Block::default().borders(Borders::BOTTOM).border_style(t.border)),
-        head,
-    );
-    let mut line = filter_line(t, &d.filter, d.view.len(), d.devices.len());
-    // Attribute columns that do not fit: which are shown, and how to reach the others.
-    let cols = device_columns(d, table.width.saturating_sub(3));
-    let (shown_attrs, total) = (cols.len() - 4, d.profile.attributes.len());
-    if shown_attrs < total && !d.devices.is_empty() {
-        let first = d.first_attr.min(total - shown_attrs);
-        let key = |a| app.keymap.key_label(Context::Detail, a).unwrap_or_default();
-        let shown = match shown_attrs {
-            0 => format!("   {total} attributes hidden"),
-            _ => format!("   attributes {}-{} of {total}", first + 1, first + shown_attrs),
-        };
-        line.push_span(Span::styled(shown, t.warn));
-        line.push_span(Span::styled(
-            format!(": {}/{}, {} in full", key(Action::ScrollLeft), key(Action::ScrollRight), key(Action::ShowDevice)),
-            t.dim,
-        ));
-    }
-    if d.loading.is_some() {
-        line.push_span(Span::styled(
-            format!("   reading the other {} devices…", p.device_count.saturating_sub(d.devices.len() as u64)),
-            t.warn,
-        ));
-    }
-    frame.render_widget(Paragraph::new(line), filter);
-    if d.devices.is_empty() {
-        let key = app.keymap.key_label(Context::Detail, Action::AddDevices).unwrap_or_default();
-        frame.render_widget(
-            Paragraph::new(format!("No device. Press {key} to add one.")).style(t.dim).alignment(Alignment::Center),
-            table,
-        );
-        return;
-    }
-    let cols = device_columns(d, table.width.saturating_sub(3));
-    let shown_attrs = cols.len() - 4;
-
-    let mut widths = vec![Constraint::Length(2)];
-    widths.extend(cols.iter().map(|(_, w)| *w));
-    let mut header_cells = vec![Cell::from("")];
-    header_cells.extend(cols.iter().map(|(n, _)| Cell::from(n.clone())));
-    let header = Row::new(header_cells).style(t.header);
-    let height = usize::from(table.height.saturating_sub(1));
-    // Only the rows in view are built: the table stays as fast with 200,000 devices as with 20.
-    let rows = d.view.iter().enumerate().skip(d.cursor.offset).take(height).filter_map(|(i, &index)| {
-        let device = d.devices.get(index as usize)?;
-        let here = i == d.cursor.row;
-        let marked = d.marked.contains(&device.seq);
-        let marker =
-            format!("{}{}", if here { CURSOR.trim_end() } else { " " }, if marked { MARK.trim_end() } else { " " });
-        let mut cells = vec![Cell::from(marker)];
-        cells.extend(device_row(d, &device, shown_attrs));
-        let row = Row::new(cells);
-        Some(if here {
-            row.style(t.selected)
-        } else if marked {
-            row.style(t.marked)
-        } else {
-            row.style(t.base)
-        })
-    });
-    frame.render_widget(Table::new(rows, widths).header(header).column_spacing(1), table);
-}
-
 /// A dialog's place, centred. One that would leave a margin of a column or two of the screen below takes
 /// the whole width instead (a sliver of the table at each edge looks garbled).
 pub fn popup(area: Rect, width: u16, height: u16) -> Rect {

@@ -8,6 +8,7 @@ pub mod catalog;
 pub mod checkin;
 pub mod dep_list;
 pub mod dep_record;
+pub mod detail;
 pub mod profiles;
 pub mod qr;
 pub mod scan;
