@@ -180,3 +180,24 @@ fn back_from_the_qr_code_shows_the_profile_as_it_was() {
     app.update(Action::Back);
     assert!(matches!(app.screen(), Screen::Detail(_)));
 }
+
+/// The image's escape sequence (thousands of characters in the code's first cell) named instead, so that
+/// a snapshot shows the layout around it.
+fn masked(buffer: &ratatui::buffer::Buffer) -> String {
+    let mut b = buffer.clone();
+    let (x, y, seq) = image_sequence(&b);
+    let name = if seq.contains("\x1bP") { "[sixel image]" } else { "[image]" };
+    b[(x, y)].set_symbol(name);
+    buffer_text(&b)
+}
+
+#[test]
+fn snapshots_of_the_qr_code_as_an_image_at_80x24_and_120x40() {
+    let fx = Fixture::new();
+    configured(&fx);
+    let mut app = open_qr(&fx, Some(picker(ProtocolType::Sixel)));
+    for (w, h) in [(80, 24), (120, 40)] {
+        let text = masked(&draw(&mut app, w, h));
+        insta::assert_snapshot!(format!("qr_sixel_image_{w}x{h}"), mask(&text));
+    }
+}

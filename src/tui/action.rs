@@ -82,7 +82,7 @@ actions! {
     RefreshToken => "refresh_token", "new token", "Refresh Token: issue a new token (the old one stops working)";
     ExtendToken => "extend_token", "extend", "Extend the token by 7 to 99 days";
     RevealToken => "reveal_token", "reveal", "Show or mask the enrollment token";
-    Compact => "compact", "compact", "Switch between half-block and compact (2x2 modules per cell) drawing";
+    Compact => "compact", "drawing", "QR code: the next drawing (an image where the terminal shows one, half blocks, compact: 2x2 modules per cell)";
     SavePng => "save_png", "PNG", "Save the QR code as a PNG file";
     SaveSvg => "save_svg", "SVG", "Save the QR code as an SVG file";
     AddUser => "add_user", "add", "Add a user";
