@@ -7,7 +7,7 @@ use super::widgets::text::safe;
 use crate::csv::dep::DepReport;
 
 /// What a DEP import will do: the mode, the counts, and the stored values it clears (at most `room` lines).
-pub(super) fn report_lines<'a>(t: &Theme, r: &'a DepReport, room: usize) -> Vec<Line<'a>> {
+pub(crate) fn report_lines<'a>(t: &Theme, r: &'a DepReport, room: usize) -> Vec<Line<'a>> {
     let mut lines = vec![
         Line::from(format!("The header says: {}.", r.mode.map(|m| m.describe()).unwrap_or("nothing"))),
         Line::from(format!(

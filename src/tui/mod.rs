@@ -7,13 +7,14 @@
 pub mod action;
 pub mod app;
 pub mod dep;
-mod dep_view;
+pub(crate) mod dep_view;
 pub mod device_table;
 pub mod facade;
 pub mod form;
 pub mod graphics;
 pub mod jobs;
 pub mod keymap;
+pub mod modals;
 pub mod screens;
 pub mod theme;
 pub mod view;
