@@ -720,7 +720,9 @@ impl App {
     fn check_form(&mut self) {
         if let Some(Modal::Form(form)) = &mut self.modal {
             match form.purpose {
-                FormPurpose::AddRecord | FormPurpose::EditRecord(_) => super::dep::enrollment_visibility(form),
+                FormPurpose::AddRecord | FormPurpose::EditRecord(_) => {
+                    super::screens::dep_record::enrollment_visibility(form)
+                }
                 // A profile without token has no token lifetime to ask for.
                 FormPurpose::NewProfile => {
                     let without = form.on("Without token");
@@ -1000,21 +1002,7 @@ impl App {
     /// the rest in the background, so that the screen appears at once whatever the profile's size.
     /// A user picked from a list that typing filters (username, name or email); nothing picked: no user.
     pub(super) fn user_picker(&self, label: &str, current: &str) -> FormField {
-        let users = self.store.users().unwrap_or_default();
-        let options = users
-            .into_iter()
-            .map(|u| {
-                let mut label = u.username.clone();
-                if !u.name.is_empty() {
-                    label.push_str(&format!("  {}", u.name));
-                }
-                if !u.email.is_empty() {
-                    label.push_str(&format!("  <{}>", u.email));
-                }
-                PickOption { value: u.username, label }
-            })
-            .collect();
-        FormField::pick(label, current, options, "optional: type to filter, Up/Down to pick; empty for none")
+        super::form::user_picker(self.store.as_ref(), label, current)
     }
 
     pub fn open_profile(&mut self, profile: Profile) {

@@ -90,6 +90,25 @@ pub fn catalog_options(store: &dyn crate::store::Store, kind: crate::domain::dep
         .collect()
 }
 
+/// A user picked from a list that typing filters (username, name or email); nothing picked: no user.
+pub fn user_picker(store: &dyn crate::store::Store, label: &str, current: &str) -> FormField {
+    let users = store.users().unwrap_or_default();
+    let options = users
+        .into_iter()
+        .map(|u| {
+            let mut label = u.username.clone();
+            if !u.name.is_empty() {
+                label.push_str(&format!("  {}", u.name));
+            }
+            if !u.email.is_empty() {
+                label.push_str(&format!("  <{}>", u.email));
+            }
+            PickOption { value: u.username, label }
+        })
+        .collect();
+    FormField::pick(label, current, options, "optional: type to filter, Up/Down to pick; empty for none")
+}
+
 /// One pick-list entry: the value it stands for and what is shown.
 #[derive(Clone, Debug, PartialEq)]
 pub struct PickOption {
