@@ -663,7 +663,7 @@ impl App {
         if let Some(Modal::Help { scroll }) = &self.modal
             && matches!(key.code, KeyCode::PageUp | KeyCode::PageDown | KeyCode::Home | KeyCode::End)
         {
-            let max = super::view::help_max_scroll(self);
+            let max = super::modals::help::help_max_scroll(self);
             let page = self.size.1.saturating_sub(6).max(1);
             let scroll = match key.code {
                 KeyCode::PageUp => scroll.saturating_sub(page),
@@ -951,7 +951,8 @@ impl App {
             }
             Action::ModifyUser => {
                 if let Some(p) = selected {
-                    let field = self.user_picker("Username", p.user.as_deref().unwrap_or(""));
+                    let field =
+                        super::form::user_picker(self.store.as_ref(), "Username", p.user.as_deref().unwrap_or(""));
                     let title = format!("Modify the user of {}", p.name);
                     let mut form = Form::new(title, FormPurpose::ModifyUser(p.id), vec![field]);
                     form.expect_version = Some(p.version);
@@ -992,7 +993,7 @@ impl App {
                 FormField::text("Description", "", "optional"),
                 FormField::path(CSV_FILE, "", "Tab completes; Ctrl-t writes the template here"),
                 FormField::toggle("Without token", false, "Assign custom attributes without token (Space)"),
-                self.user_picker("User", ""),
+                super::form::user_picker(self.store.as_ref(), "User", ""),
                 FormField::text("Token days", &days, "7 to 99").with_check(Check::Days),
             ],
         )
@@ -1000,11 +1001,6 @@ impl App {
 
     /// Opens a profile's screen. With a task sender and a large profile, the first page is read now and
     /// the rest in the background, so that the screen appears at once whatever the profile's size.
-    /// A user picked from a list that typing filters (username, name or email); nothing picked: no user.
-    pub(super) fn user_picker(&self, label: &str, current: &str) -> FormField {
-        super::form::user_picker(self.store.as_ref(), label, current)
-    }
-
     pub fn open_profile(&mut self, profile: Profile) {
         let background = self.jobs.background() && profile.device_count > FIRST_READ as u64;
         match load_devices(self.store.as_ref(), profile.id, background.then_some(FIRST_READ)) {
@@ -1217,7 +1213,7 @@ impl App {
                 self.modal = match action {
                     Action::Back | Action::Cancel | Action::Confirm => None,
                     Action::NextField => {
-                        Some(Modal::Help { scroll: (scroll + 1).min(super::view::help_max_scroll(self)) })
+                        Some(Modal::Help { scroll: (scroll + 1).min(super::modals::help::help_max_scroll(self)) })
                     }
                     Action::PrevField => Some(Modal::Help { scroll: scroll.saturating_sub(1) }),
                     _ => Some(Modal::Help { scroll }),

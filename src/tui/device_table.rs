@@ -259,7 +259,13 @@ impl DeviceTable {
             && d.ids.manufacturer.as_deref().is_none_or(str::is_ascii)
             && d.attributes.iter().all(|(_, v)| v.is_ascii());
         let len = (out.len() - start) as u32;
-        let plain = structure_is_plain(&out[start..]);
+        // The lengths, the count and the names' numbers are one varint byte each, equal to the number,
+        // when below 0x20.
+        let short = |s: Option<&str>| s.is_none_or(|s| s.len() + 1 < 0x20);
+        let plain = short(d.ids.serial.as_deref())
+            && short(d.ids.manufacturer.as_deref())
+            && d.attributes.len() < 0x20
+            && d.attributes.iter().all(|(name, v)| self.index.get(name).is_some_and(|&n| n < 0x20) && short(Some(v)));
         self.text = out;
         let (status, status_at) = match d.status {
             Status::Pending => (0, 0),
@@ -408,43 +414,11 @@ impl DeviceTable {
             // Nothing but values can hold what was typed: one search of the whole text.
             has_ascii_long(bytes, needle.lower.as_bytes())
         } else if needle.ascii && hot.ascii {
-            row_has_ascii(bytes, needle.lower.as_bytes())
+            any_value(bytes, |v| has_ascii(v, needle.lower.as_bytes()))
         } else {
             any_value(bytes, |v| needle.in_str(std::str::from_utf8(v).unwrap_or_default()))
         }
     }
-}
-
-/// Is `needle` (lower-cased ASCII) in one of the values of a row's text? The whole text is searched at
-/// once for the needle's first byte (SIMD); only where the needle is found are the values' bounds read,
-/// since a length byte or the join of two values could look like text.
-#[inline]
-fn row_has_ascii(row: &[u8], needle: &[u8]) -> bool {
-    let Some((&first, rest)) = needle.split_first() else { return true };
-    if row.len() < needle.len() {
-        return false;
-    }
-    let upper = first.to_ascii_uppercase();
-    let last = row.len() - needle.len();
-    let mut spans: Option<[(usize, usize); 8]> = None;
-    let mut from = 0;
-    while from <= last {
-        let Some(i) = memchr::memchr2(first, upper, &row[from..=last]) else { return false };
-        let at = from + i;
-        if row[at + 1..at + needle.len()].eq_ignore_ascii_case(rest) {
-            let end = at + needle.len();
-            let spans = spans.get_or_insert_with(|| value_spans(row));
-            if spans.iter().any(|&(s, e)| s <= at && end <= e) {
-                return true;
-            }
-            // More values than `value_spans` keeps: look at them one by one.
-            if spans[7] == (usize::MAX, 0) {
-                return any_value(row, |v| has_ascii(v, needle));
-            }
-        }
-        from = at + 1;
-    }
-    false
 }
 
 /// `has_ascii` for a whole row's text: the first byte found with a vector search.
@@ -466,63 +440,6 @@ fn has_ascii_long(hay: &[u8], needle: &[u8]) -> bool {
         from = at + 1;
     }
     false
-}
-
-/// Are the bytes of a row's text that are not values' (lengths, counts, names' numbers) all below 0x20?
-fn structure_is_plain(b: &[u8]) -> bool {
-    let mut at = 0;
-    let mut plain = true;
-    let mut step = |at: &mut usize, value: bool| {
-        let from = *at;
-        let n = varint(b, at) as usize;
-        plain &= b[from..*at].iter().all(|&x| x < 0x20);
-        if value {
-            *at += n.saturating_sub(1);
-        }
-    };
-    step(&mut at, true);
-    step(&mut at, true);
-    let from = at;
-    let count = varint(b, &mut at);
-    let mut plain_all = plain && b[from..at].iter().all(|&x| x < 0x20);
-    for _ in 0..count {
-        let mut ok = true;
-        let f = at;
-        varint(b, &mut at);
-        ok &= b[f..at].iter().all(|&x| x < 0x20);
-        let f = at;
-        let n = varint(b, &mut at) as usize;
-        ok &= b[f..at].iter().all(|&x| x < 0x20);
-        at += n.saturating_sub(1);
-        plain_all &= ok;
-    }
-    plain_all
-}
-
-/// Where the values of a row's text lie (start, end); the first 7, and `(MAX, 0)` last when there are
-/// more.
-fn value_spans(b: &[u8]) -> [(usize, usize); 8] {
-    let mut spans = [(0, 0); 8];
-    let mut k = 0;
-    let mut at = 0;
-    let mut value = |at: &mut usize, k: &mut usize| {
-        let n = varint(b, at) as usize;
-        if n > 0 && *k < 7 {
-            spans[*k] = (*at, *at + n - 1);
-            *k += 1;
-        } else if n > 0 {
-            spans[7] = (usize::MAX, 0);
-        }
-        *at += n.saturating_sub(1);
-    };
-    value(&mut at, &mut k);
-    value(&mut at, &mut k);
-    let count = varint(b, &mut at);
-    for _ in 0..count {
-        varint(b, &mut at);
-        value(&mut at, &mut k);
-    }
-    spans
 }
 
 /// Calls `f` on the serial number, the manufacturer and each attribute value of a row's text, in place,

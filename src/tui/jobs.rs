@@ -59,8 +59,8 @@ impl Jobs {
         self.tx.is_some()
     }
 
-    /// A fresh number (also for work done in place, so that a later answer is told from an earlier one).
-    pub fn next_id(&mut self) -> u64 {
+    /// A fresh number: never one an earlier job had.
+    fn next_id(&mut self) -> u64 {
         self.next += 1;
         self.next
     }

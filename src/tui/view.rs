@@ -41,7 +41,7 @@ pub fn table_rows(screen: &Screen, height: u16) -> usize {
 
 pub use super::modals::help::help_max_scroll;
 pub use super::modals::popup;
-pub(crate) use super::widgets::text::{owned, safe};
+use super::widgets::text::safe;
 
 pub fn render(app: &App, frame: &mut Frame) {
     let area = frame.area();

@@ -22,7 +22,7 @@ use crate::qr::render::Qr;
 use crate::tui::action::Action;
 use crate::tui::form::{Form, FormField};
 use crate::tui::theme::Theme;
-use crate::tui::view::owned;
+use crate::tui::widgets::text::owned;
 
 /// Fewest pixels per module for an image: below it a phone camera rarely reads a code off a screen.
 pub const MIN_SCALE: usize = 2;
