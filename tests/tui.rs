@@ -623,7 +623,7 @@ fn help_scrolls_to_its_last_line_and_no_further() {
         key(&mut app, KeyCode::Down);
     }
     let Some(Modal::Help { scroll }) = app.modal else { panic!("help closed") };
-    assert_eq!(scroll, view::help_max_scroll(&app));
+    assert_eq!(scroll, view::help_max_scroll(&app.draw_ctx(), app.size));
     snapshots(&mut app, "help_scrolled_to_the_end");
     let text = screen(&mut app, 80, 24);
     assert!(text.contains("Ctrl-C always quits") && !text.contains("↓ more"), "{text}");

@@ -3,7 +3,7 @@
 //! every change made here.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
@@ -11,11 +11,20 @@ use std::sync::mpsc::Sender;
 use chrono::{DateTime, Utc};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
-pub use super::form::{Check, Form, FormField, NOT_SET, PickOption, input_text, line_input};
+pub use super::files::file_stem;
+use super::files::{CSV_FILE, export_form, import_path, rejects_path, write_template};
+pub use super::form::{
+    Check, ConfirmPurpose, Form, FormField, FormPurpose, NOT_SET, PickOption, input_text, line_input, split_names,
+};
+pub use super::jobs::TaskMsg;
+pub use super::modals::Modal;
+pub use super::modals::wizard::{Wizard, WizardJob, WizardReport, WizardStage};
+pub use super::screens::detail::{FIRST_READ, device_read, load_devices};
+pub use super::screens::{Level, MIN_SIZE, Screen, Tab, refilter};
 pub use super::widgets::table::{Cursor, Filter, contains_lower};
+use super::widgets::text::plural;
 
 use super::action::Action;
-use super::device_table::DeviceTable;
 use super::keymap::{Context, Key, Keymap};
 pub use super::screens::catalog::CatalogState;
 pub use super::screens::dep_list::DepListState;
@@ -23,288 +32,11 @@ pub use super::screens::dep_record::DepDetailState;
 pub use super::screens::detail::{DetailChange, DetailState};
 pub use super::screens::profiles::{ProfileColumn, ProfilesState};
 use super::theme::Theme;
-use crate::csv::android::{self as android_csv, ImportReport, Progress};
-use crate::csv::dep::DepReport;
-use crate::domain::dep::CatalogKind;
+use crate::csv::android::{self as android_csv, Progress};
 use crate::domain::{Device, DeviceSeq, NewProfile, Profile, ProfileId};
 use crate::ops;
 use crate::settings::Settings;
 use crate::store::{Lookup, Store, StoreError};
-
-/// Messages from work running off the UI thread.
-#[derive(Debug)]
-pub enum TaskMsg {
-    Progress {
-        rows: u64,
-        bytes: u64,
-        total_bytes: u64,
-        elapsed_ms: u64,
-    },
-    Validated(Result<WizardReport, String>),
-    Imported(Result<WizardReport, String>),
-    Exported(Result<(u64, PathBuf), String>),
-    /// A change committed by someone else (another workstation, a command, another thread).
-    Changed(Box<crate::store::Change>),
-    /// The rest of a Find: the DEP records whose other fields hold the value (`None`: stopped).
-    Found {
-        load: u64,
-        result: Result<Option<Vec<ops::find::Found>>, String>,
-    },
-    /// Every DEP record, read in the background after the first page was shown.
-    DepRecords {
-        load: u64,
-        result: Result<Vec<crate::domain::dep::DepDevice>, String>,
-    },
-    /// All the devices of a profile, read in the background after the first page was shown.
-    Devices {
-        profile: ProfileId,
-        load: u64,
-        result: Result<DeviceTable, String>,
-    },
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Level {
-    Info,
-    Error,
-}
-
-#[derive(Debug)]
-pub enum Screen {
-    Profiles(Box<ProfilesState>),
-    Detail(Box<DetailState>),
-    Qr(Box<super::screens::qr::QrState>),
-    Dep(Box<DepListState>),
-    DepDevice(Box<DepDetailState>),
-    Users(super::screens::users::UsersState),
-    Catalog(Box<CatalogState>),
-    Audit(Box<super::screens::audit::AuditState>),
-    Scan(Box<super::screens::scan::ScanState>),
-    Search(Box<super::screens::search::SearchState>),
-    CheckIn(Box<super::screens::checkin::CheckInState>),
-}
-
-/// The workstation's tabs; each keeps its own screens while another is shown.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Tab {
-    Profiles,
-    Dep,
-    Users,
-    Catalog,
-    Audit,
-}
-
-impl Tab {
-    pub const ALL: [Tab; 5] = [Tab::Profiles, Tab::Dep, Tab::Users, Tab::Catalog, Tab::Audit];
-
-    pub fn title(self) -> &'static str {
-        match self {
-            Tab::Profiles => "Profiles",
-            Tab::Dep => "DEP devices",
-            Tab::Users => "Users",
-            Tab::Catalog => "Catalog",
-            Tab::Audit => "Audit",
-        }
-    }
-
-    fn index(self) -> usize {
-        Tab::ALL.iter().position(|t| *t == self).expect("every tab is in ALL")
-    }
-
-    /// The screen a tab opens on.
-    fn home(self) -> Screen {
-        match self {
-            Tab::Profiles => Screen::Profiles(Box::default()),
-            Tab::Dep => Screen::Dep(Box::default()),
-            Tab::Users => Screen::Users(Default::default()),
-            Tab::Catalog => Screen::Catalog(Box::default()),
-            Tab::Audit => Screen::Audit(Box::default()),
-        }
-    }
-}
-
-impl Screen {
-    /// Keeps the table's cursor inside its rows and in view, on a terminal `rows` high.
-    pub fn fit_cursor(&mut self, rows: u16) {
-        let height = super::view::table_rows(self, rows);
-        if let Some((cursor, len)) = self.table() {
-            cursor.fit(len, height);
-        }
-    }
-
-    /// The table's cursor and how many rows it moves over, on screens with a table.
-    fn table(&mut self) -> Option<(&mut Cursor, usize)> {
-        match self {
-            Screen::Profiles(p) => Some((&mut p.cursor, p.view.len())),
-            Screen::Detail(d) => Some((&mut d.cursor, d.view.len())),
-            Screen::Users(u) => Some((&mut u.cursor, u.users.len())),
-            Screen::Dep(l) => Some((&mut l.cursor, l.view.len())),
-            Screen::Catalog(c) => Some((&mut c.cursor, c.rows.len())),
-            Screen::Audit(a) => Some((&mut a.cursor, a.view.len())),
-            Screen::Search(s) => Some((&mut s.cursor, s.results.len())),
-            Screen::Qr(_) | Screen::DepDevice(_) | Screen::Scan(_) | Screen::CheckIn(_) => None,
-        }
-    }
-
-    /// The table's filter, on screens that have one.
-    fn filter_mut(&mut self) -> Option<&mut Filter> {
-        match self {
-            Screen::Profiles(p) => Some(&mut p.filter),
-            Screen::Detail(d) => Some(&mut d.filter),
-            Screen::Dep(l) => Some(&mut l.filter),
-            Screen::Audit(a) => Some(&mut a.filter),
-            _ => None,
-        }
-    }
-
-    fn filter(&self) -> Option<&Filter> {
-        match self {
-            Screen::Profiles(p) => Some(&p.filter),
-            Screen::Detail(d) => Some(&d.filter),
-            Screen::Dep(l) => Some(&l.filter),
-            Screen::Audit(a) => Some(&a.filter),
-            _ => None,
-        }
-    }
-
-    pub fn context(&self) -> Context {
-        match self {
-            Screen::Profiles(_) => Context::Profiles,
-            Screen::Detail(_) => Context::Detail,
-            Screen::Qr(_) => Context::Qr,
-            Screen::Users(_) => Context::Users,
-            Screen::Dep(_) => Context::Dep,
-            Screen::DepDevice(_) => Context::DepDevice,
-            Screen::Catalog(_) => Context::Catalog,
-            Screen::Audit(_) => Context::Audit,
-            Screen::Scan(_) => Context::Scan,
-            Screen::Search(_) => Context::Search,
-            Screen::CheckIn(_) => Context::CheckIn,
-        }
-    }
-}
-
-/// What a form does when it is confirmed.
-#[derive(Clone, Debug, PartialEq)]
-pub enum FormPurpose {
-    NewProfile,
-    EditProfile(ProfileId),
-    ModifyUser(ProfileId),
-    Export(ProfileId),
-    ExtendToken(ProfileId),
-    RefreshToken(ProfileId),
-    AddUser,
-    EditUser(String),
-    AddDevice(ProfileId),
-    EditDevice(ProfileId, DeviceSeq),
-    SetAttribute(ProfileId),
-    ModifyConfig(ProfileId),
-    SaveQr {
-        png: bool,
-    },
-    DepImport,
-    DepExport,
-    AddRecord,
-    EditRecord(String),
-    AddEntry,
-    EditEntry(CatalogKind, String),
-    /// Opens the scan station on the profile named.
-    ScanStation(String),
-    /// A large delete: carried out when the field holds `expected` (the profile's name, the count).
-    TypedConfirm {
-        purpose: ConfirmPurpose,
-        expected: String,
-    },
-    Find,
-}
-
-#[derive(Clone, Debug, PartialEq)]
-pub enum ConfirmPurpose {
-    DeleteProfile(ProfileId),
-    DeleteDevices(ProfileId, Vec<DeviceSeq>),
-    DeleteUser(String),
-    DeleteRecord(String),
-    WithdrawRecord(String),
-    DeleteEntry(CatalogKind, String),
-}
-
-/// What a wizard imports: a new Android profile's devices, or DEP device information.
-#[derive(Clone, Debug)]
-pub enum WizardJob {
-    Profile(NewProfile),
-    Dep,
-}
-
-/// A wizard's validation report, or what its import did.
-#[derive(Debug)]
-pub enum WizardReport {
-    Profile(Box<ImportReport>),
-    Dep(Box<DepReport>),
-}
-
-impl WizardReport {
-    pub fn valid(&self) -> u64 {
-        match self {
-            WizardReport::Profile(r) => r.valid,
-            WizardReport::Dep(r) => r.valid(),
-        }
-    }
-
-    pub fn rejected(&self) -> &[crate::csv::Rejected] {
-        match self {
-            WizardReport::Profile(r) => &r.rejected,
-            WizardReport::Dep(r) => &r.rejected,
-        }
-    }
-
-    /// The file read, its rows, encoding and delimiter.
-    pub fn file(&self) -> (&str, u64, &'static str, char) {
-        match self {
-            WizardReport::Profile(r) => (&r.file, r.rows, r.encoding, r.delimiter),
-            WizardReport::Dep(r) => (&r.file, r.rows, r.encoding, r.delimiter),
-        }
-    }
-}
-
-/// An import after its form: the validation report, the import's progress.
-#[derive(Debug)]
-pub struct Wizard {
-    pub job: WizardJob,
-    pub path: PathBuf,
-    pub stage: WizardStage,
-    pub cancel: Arc<AtomicBool>,
-    pub progress: Option<(u64, u64, u64, u64)>,
-    /// The first reason shown in the report (Up/Down, PageUp/PageDown scroll them).
-    pub scroll: usize,
-}
-
-#[derive(Debug)]
-pub enum WizardStage {
-    Validating,
-    Report(Box<WizardReport>),
-    Importing { skip_invalid: bool },
-}
-
-#[derive(Debug)]
-pub enum Modal {
-    Help {
-        scroll: u16,
-    },
-    /// The status line's last messages, newest first.
-    Messages,
-    Confirm {
-        text: String,
-        purpose: ConfirmPurpose,
-    },
-    Form(Form),
-    Wizard(Box<Wizard>),
-    /// One record in full, read-only: label and value lines (a device whose columns do not all fit).
-    Record {
-        title: String,
-        lines: Vec<(String, String)>,
-        scroll: u16,
-    },
-}
 
 pub struct App {
     pub store: Arc<dyn Store>,
@@ -338,15 +70,8 @@ pub struct App {
 /// How many of the status line's messages are kept for the messages overlay.
 pub const MESSAGES: usize = 50;
 
-/// Devices read before the profile screen's first frame when the rest come in the background: one stored
-/// chunk, more than any terminal shows.
-pub const FIRST_READ: usize = 1024;
-
 /// Deleting more devices than this at once asks for their count to be typed.
 pub const LARGE_DELETE: usize = 1000;
-
-/// The smallest terminal the workstation draws in.
-pub const MIN_SIZE: (u16, u16) = (80, 24);
 
 impl App {
     /// What the screens draw with.
@@ -663,7 +388,7 @@ impl App {
         if let Some(Modal::Help { scroll }) = &self.modal
             && matches!(key.code, KeyCode::PageUp | KeyCode::PageDown | KeyCode::Home | KeyCode::End)
         {
-            let max = super::modals::help::help_max_scroll(self);
+            let max = super::modals::help::help_max_scroll(&self.draw_ctx(), self.size);
             let page = self.size.1.saturating_sub(6).max(1);
             let scroll = match key.code {
                 KeyCode::PageUp => scroll.saturating_sub(page),
@@ -1212,9 +937,9 @@ impl App {
             Modal::Help { scroll } => {
                 self.modal = match action {
                     Action::Back | Action::Cancel | Action::Confirm => None,
-                    Action::NextField => {
-                        Some(Modal::Help { scroll: (scroll + 1).min(super::modals::help::help_max_scroll(self)) })
-                    }
+                    Action::NextField => Some(Modal::Help {
+                        scroll: (scroll + 1).min(super::modals::help::help_max_scroll(&self.draw_ctx(), self.size)),
+                    }),
                     Action::PrevField => Some(Modal::Help { scroll: scroll.saturating_sub(1) }),
                     _ => Some(Modal::Help { scroll }),
                 }
@@ -1830,18 +1555,6 @@ impl App {
     }
 }
 
-/// Applies the filter again and keeps the cursor in view, on a terminal `rows` high.
-fn refilter(screen: &mut Screen, rows: u16) {
-    match screen {
-        Screen::Profiles(p) => p.rebuild(),
-        Screen::Detail(d) => d.rebuild(),
-        Screen::Dep(l) => l.rebuild(),
-        Screen::Audit(a) => a.rebuild(),
-        _ => {}
-    }
-    screen.fit_cursor(rows);
-}
-
 /// The devices an action applies to: the selected ones, or the one under the cursor.
 fn targets(d: &DetailState) -> Vec<DeviceSeq> {
     if d.marked.is_empty() {
@@ -1853,7 +1566,6 @@ fn targets(d: &DetailState) -> Vec<DeviceSeq> {
     }
 }
 
-pub(super) const CSV_FILE: &str = "CSV file";
 const VENDOR_KEYS: &str = "Vendor keys";
 const CUSTOM_KEYS: &str = "Custom keys";
 const ATTRIBUTES: &str = "Custom attributes";
@@ -1895,11 +1607,6 @@ fn form_error(e: ops::OpError) -> String {
         ops::OpError::Conflict(m) => format!("{m} (the form keeps what you typed: Esc, then open it again)"),
         e => e.to_string(),
     }
-}
-
-/// Names separated by `|`, trimmed, blanks left out.
-pub(super) fn split_names(v: &str) -> Vec<String> {
-    v.split('|').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
 }
 
 /// Identifier fields, checked as they are typed.
@@ -1992,120 +1699,4 @@ fn config_form(p: &Profile) -> Form {
         Form::new(format!("Modify the configuration of {}", p.name), FormPurpose::ModifyConfig(p.id), fields);
     form.expect_version = Some(p.version);
     form
-}
-
-/// The import form's CSV file: it must exist; a `.csv` name that does not is given the `template` to fill in.
-pub(super) fn import_path(form: &Form, template: &str) -> Result<PathBuf, String> {
-    let path = PathBuf::from(form.value(CSV_FILE));
-    if path.as_os_str().is_empty() {
-        return Err("type the CSV file's path (Tab completes)".into());
-    }
-    if path.is_dir() || !path.exists() {
-        if path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) && !path.exists() {
-            std::fs::write(&path, template).map_err(|e| format!("{}: {e}", path.display()))?;
-            return Err(format!("{} did not exist: the template is written there; fill it in", path.display()));
-        }
-        return Err(format!("{}: no such file", path.display()));
-    }
-    Ok(path)
-}
-
-/// Writes the Android CSV template at `typed`: a new `.csv` path, or `devices.csv` in a folder (empty: the
-/// current one). An existing file is never overwritten.
-pub(super) fn write_template(typed: &str, name: &str, template: &str) -> Result<PathBuf, String> {
-    let typed = Path::new(if typed.is_empty() { "." } else { typed });
-    let path = if typed.is_dir() { typed.join(name) } else { typed.to_path_buf() };
-    if !path.extension().is_some_and(|e| e.eq_ignore_ascii_case("csv")) {
-        return Err(format!("{}: type a folder or a new .csv file name for the template", path.display()));
-    }
-    let mut file = std::fs::OpenOptions::new()
-        .write(true)
-        .create_new(true)
-        .open(&path)
-        .map_err(|e| format!("{}: {e} (an existing file is not overwritten)", path.display()))?;
-    std::io::Write::write_all(&mut file, template.as_bytes()).map_err(|e| format!("{}: {e}", path.display()))?;
-    Ok(path)
-}
-
-pub(super) fn export_form(p: &Profile) -> Form {
-    let path = format!("{}-inventory-{}.csv", file_stem(&p.name), Utc::now().format("%Y%m%d"));
-    Form::new(
-        format!("Download the inventory of {}", p.name),
-        FormPurpose::Export(p.id),
-        vec![FormField::path("File", &path, "Tab completes the path")],
-    )
-}
-
-/// A profile name as a safe file name part.
-pub fn file_stem(name: &str) -> String {
-    name.chars().map(|c| if c.is_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect()
-}
-
-pub(super) fn rejects_path(csv: &Path) -> PathBuf {
-    let stem = csv.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "import".into());
-    csv.with_file_name(format!("{stem}-rejected.csv"))
-}
-
-/// Starts reading every device of a profile in the background (`None` without a background); its answer
-/// carries the job's number. The read ends early when the job is stopped (its screen closed).
-fn device_read(jobs: &mut super::jobs::Jobs, store: &Arc<dyn Store>, profile: ProfileId) -> Option<super::jobs::Job> {
-    let store = store.clone();
-    jobs.start("reading the devices", move |ctx| {
-        let result = load_devices_until(store.as_ref(), profile, None, &ctx.stop).map_err(|e| e.to_string());
-        TaskMsg::Devices { profile, load: ctx.id, result }
-    })
-}
-
-pub(super) fn plural(n: u64) -> &'static str {
-    if n == 1 { "" } else { "s" }
-}
-
-/// A profile's devices in order, all of them or the first `limit`, held compactly as they are read.
-pub fn load_devices(store: &dyn Store, id: ProfileId, limit: Option<usize>) -> Result<DeviceTable, StoreError> {
-    load_devices_until(store, id, limit, &AtomicBool::new(false))
-}
-
-/// `load_devices`, ending early (with what was read) once `stop` is set.
-fn load_devices_until(
-    store: &dyn Store,
-    id: ProfileId,
-    limit: Option<usize>,
-    stop: &AtomicBool,
-) -> Result<DeviceTable, StoreError> {
-    let limit = limit.unwrap_or(usize::MAX);
-    let mut devices = DeviceTable::new();
-    crate::store::each_device(store, id, &mut |d| {
-        devices.push(&d);
-        devices.len() < limit && !stop.load(Ordering::Relaxed)
-    })?;
-    Ok(devices)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::domain::audit::{Actor, FrontEnd};
-
-    #[test]
-    fn a_stopped_device_read_ends_at_once_with_what_it_read() {
-        let store = crate::store::MemoryStore::new();
-        let ctx = ops::Ctx::new(&store, Actor::named("t", FrontEnd::Workstation), Utc::now());
-        let new = NewProfile { name: "P".into(), description: None, without_token: true, user: None, token_days: None };
-        let p =
-            ops::profiles::create(&ctx, ops::profiles::CreateProfile { profile: new, default_token_days: 7 }).unwrap();
-        for i in 0..5 {
-            let device = ops::devices::AddDevice {
-                profile: "P".into(),
-                imei: String::new(),
-                serial: format!("SN{i}"),
-                manufacturer: "Acme".into(),
-                attributes: Vec::new(),
-            };
-            ops::devices::add(&ctx, device).unwrap();
-        }
-        let stop = AtomicBool::new(false);
-        assert_eq!(load_devices_until(&store, p.id, None, &stop).unwrap().len(), 5);
-        stop.store(true, Ordering::Relaxed);
-        assert_eq!(load_devices_until(&store, p.id, None, &stop).unwrap().len(), 1, "the read ends after one device");
-    }
 }

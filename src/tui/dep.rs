@@ -7,10 +7,14 @@ use std::path::PathBuf;
 use chrono::Utc;
 
 use super::action::Action;
-use super::app::{
-    App, CSV_FILE, ConfirmPurpose, DepDetailState, Form, FormField, FormPurpose, Modal, Screen, WizardJob, import_path,
-    plural,
-};
+use super::app::App;
+use super::files::{CSV_FILE, import_path};
+use super::form::{ConfirmPurpose, Form, FormField, FormPurpose};
+use super::modals::Modal;
+use super::modals::wizard::WizardJob;
+use super::screens::Screen;
+use super::screens::dep_record::DepDetailState;
+use super::widgets::text::plural;
 use crate::csv::dep::DepReport;
 use crate::domain::dep::{DepDevice, DepState};
 use crate::ops;

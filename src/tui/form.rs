@@ -4,8 +4,9 @@ use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 use ratatui_textarea::TextArea;
 
 use super::action::Action;
-use super::app::FormPurpose;
 use crate::domain::android::{ExtraKind, SystemExtra, parse_extra};
+use crate::domain::dep::CatalogKind;
+use crate::domain::{DeviceSeq, ProfileId};
 use crate::domain::{Identifiers, check_attribute_value};
 
 /// A one-line text input (ratatui-textarea) that starts with `text`.
@@ -611,4 +612,53 @@ mod tests {
         let ctrl_s = KeyEvent::new(KeyCode::Char('s'), KeyModifiers::CONTROL);
         assert!(!form.key(ctrl_s, Some(Action::Confirm)), "Ctrl-S is left to the keymap");
     }
+}
+
+/// What a form does when it is confirmed.
+#[derive(Clone, Debug, PartialEq)]
+pub enum FormPurpose {
+    NewProfile,
+    EditProfile(ProfileId),
+    ModifyUser(ProfileId),
+    Export(ProfileId),
+    ExtendToken(ProfileId),
+    RefreshToken(ProfileId),
+    AddUser,
+    EditUser(String),
+    AddDevice(ProfileId),
+    EditDevice(ProfileId, DeviceSeq),
+    SetAttribute(ProfileId),
+    ModifyConfig(ProfileId),
+    SaveQr {
+        png: bool,
+    },
+    DepImport,
+    DepExport,
+    AddRecord,
+    EditRecord(String),
+    AddEntry,
+    EditEntry(CatalogKind, String),
+    /// Opens the scan station on the profile named.
+    ScanStation(String),
+    /// A large delete: carried out when the field holds `expected` (the profile's name, the count).
+    TypedConfirm {
+        purpose: ConfirmPurpose,
+        expected: String,
+    },
+    Find,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub enum ConfirmPurpose {
+    DeleteProfile(ProfileId),
+    DeleteDevices(ProfileId, Vec<DeviceSeq>),
+    DeleteUser(String),
+    DeleteRecord(String),
+    WithdrawRecord(String),
+    DeleteEntry(CatalogKind, String),
+}
+
+/// Names separated by `|`, trimmed, blanks left out.
+pub fn split_names(v: &str) -> Vec<String> {
+    v.split('|').map(str::trim).filter(|s| !s.is_empty()).map(String::from).collect()
 }

@@ -10,7 +10,12 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex};
 
-use super::app::TaskMsg;
+use std::path::PathBuf;
+
+use super::device_table::DeviceTable;
+use super::modals::wizard::WizardReport;
+use crate::domain::ProfileId;
+use crate::ops;
 
 /// What a running job is given: its number, its stop flag (set by `Jobs::stop`), and where to report
 /// progress.
@@ -131,4 +136,36 @@ mod tests {
         assert!(jobs.running().is_empty(), "it took itself off");
         assert!(jobs.next_id() > job.id, "numbers are never reused");
     }
+}
+
+/// Messages from work running off the UI thread.
+#[derive(Debug)]
+pub enum TaskMsg {
+    Progress {
+        rows: u64,
+        bytes: u64,
+        total_bytes: u64,
+        elapsed_ms: u64,
+    },
+    Validated(Result<WizardReport, String>),
+    Imported(Result<WizardReport, String>),
+    Exported(Result<(u64, PathBuf), String>),
+    /// A change committed by someone else (another workstation, a command, another thread).
+    Changed(Box<crate::store::Change>),
+    /// The rest of a Find: the DEP records whose other fields hold the value (`None`: stopped).
+    Found {
+        load: u64,
+        result: Result<Option<Vec<ops::find::Found>>, String>,
+    },
+    /// Every DEP record, read in the background after the first page was shown.
+    DepRecords {
+        load: u64,
+        result: Result<Vec<crate::domain::dep::DepDevice>, String>,
+    },
+    /// All the devices of a profile, read in the background after the first page was shown.
+    Devices {
+        profile: ProfileId,
+        load: u64,
+        result: Result<DeviceTable, String>,
+    },
 }

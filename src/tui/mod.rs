@@ -10,6 +10,7 @@ pub mod dep;
 pub(crate) mod dep_view;
 pub mod device_table;
 pub mod facade;
+pub mod files;
 pub mod form;
 pub mod graphics;
 pub mod jobs;

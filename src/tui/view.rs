@@ -125,12 +125,12 @@ pub fn render(app: &App, frame: &mut Frame) {
     }
     draw_footer(app, context, footer, frame);
     match &app.modal {
-        Some(Modal::Help { scroll }) => modals::help::help(app, *scroll, area, frame),
-        Some(Modal::Messages) => modals::help::messages(app, area, frame),
-        Some(Modal::Record { title, lines, scroll }) => modals::help::record(app, title, lines, *scroll, area, frame),
-        Some(Modal::Confirm { text, .. }) => modals::confirm::confirm(app, text, area, frame),
-        Some(Modal::Form(form)) => modals::form::draw_form(app, form, area, frame),
-        Some(Modal::Wizard(w)) => modals::wizard::wizard(app, w, area, frame),
+        Some(Modal::Help { scroll }) => modals::help::help(&app.draw_ctx(), *scroll, area, frame),
+        Some(Modal::Messages) => modals::help::messages(t, &app.messages, area, frame),
+        Some(Modal::Record { title, lines, scroll }) => modals::help::record(t, title, lines, *scroll, area, frame),
+        Some(Modal::Confirm { text, .. }) => modals::confirm::confirm(t, text, area, frame),
+        Some(Modal::Form(form)) => modals::form::draw_form(&app.draw_ctx(), form, area, frame),
+        Some(Modal::Wizard(w)) => modals::wizard::wizard(&app.draw_ctx(), w, area, frame),
         None => {}
     }
 }

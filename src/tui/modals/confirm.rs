@@ -5,13 +5,12 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Wrap};
 
-use crate::tui::app::App;
+use crate::tui::theme::Theme;
 use crate::tui::widgets::text::owned;
 
 use super::{boxed, popup};
 
-pub(crate) fn confirm(app: &App, text: &str, area: Rect, frame: &mut Frame) {
-    let t = &app.theme;
+pub(crate) fn confirm(t: &Theme, text: &str, area: Rect, frame: &mut Frame) {
     let r = popup(area, 64, 7);
     frame.render_widget(Clear, r);
     let lines = vec![

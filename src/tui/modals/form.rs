@@ -10,9 +10,10 @@ use ratatui::widgets::Widget;
 use ratatui::widgets::{Clear, Paragraph};
 
 use crate::tui::action::Action;
-use crate::tui::app::{App, Form};
+use crate::tui::form::Form;
 use crate::tui::form::{FieldKind, FormField};
 use crate::tui::keymap::Context;
+use crate::tui::screens::DrawCtx;
 use crate::tui::theme::{CURSOR, Theme};
 use crate::tui::widgets::text::{owned, safe};
 
@@ -35,8 +36,8 @@ pub(crate) fn field_rows(field: &FormField, focused: bool) -> (u16, u16) {
     (heading, value + 1)
 }
 
-pub(crate) fn draw_form(app: &App, form: &Form, area: Rect, frame: &mut Frame) {
-    let t = &app.theme;
+pub(crate) fn draw_form(cx: &DrawCtx, form: &Form, area: Rect, frame: &mut Frame) {
+    let t = cx.theme;
     let rows: Vec<(u16, u16)> = form.fields.iter().enumerate().map(|(i, f)| field_rows(f, i == form.focus)).collect();
     let total: u16 = rows.iter().map(|(h, v)| h + v).sum();
     let label_w = form.fields.iter().map(|f| f.label.chars().count()).max().unwrap_or(0).clamp(14, 30) as u16 + 3;
@@ -74,7 +75,7 @@ pub(crate) fn draw_form(app: &App, form: &Form, area: Rect, frame: &mut Frame) {
         (None, Some(n)) => Line::from(Span::styled(owned(n), t.warn)),
         (None, None) => Line::from(""),
     };
-    let key = |a: Action| app.keymap.key_label(Context::Dialog, a).unwrap_or_default();
+    let key = |a: Action| cx.keymap.key_label(Context::Dialog, a).unwrap_or_default();
     let mut keys = Vec::new();
     let mut push = |k: String, what: &str| {
         keys.push(Span::styled(k, t.key));
@@ -84,7 +85,7 @@ pub(crate) fn draw_form(app: &App, form: &Form, area: Rect, frame: &mut Frame) {
         FieldKind::Lines => {
             push("Enter".into(), "new line");
             let save =
-                app.keymap.bindings(Context::Dialog).find(|(a, _)| *a == Action::Confirm).and_then(|(_, keys)| {
+                cx.keymap.bindings(Context::Dialog).find(|(a, _)| *a == Action::Confirm).and_then(|(_, keys)| {
                     keys.iter()
                         .find(|k| k.mods.contains(ratatui::crossterm::event::KeyModifiers::CONTROL))
                         .map(|k| k.label())

@@ -6,8 +6,13 @@ use ratatui::layout::Rect;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Paragraph, Wrap};
 
-use crate::tui::app::{App, Level, MIN_SIZE};
+use std::collections::VecDeque;
+
+use chrono::{DateTime, Utc};
+
 use crate::tui::keymap::Context;
+use crate::tui::screens::{DrawCtx, Level, MIN_SIZE};
+use crate::tui::theme::Theme;
 use crate::tui::widgets::text::{owned, safe};
 
 use super::{boxed, popup};
@@ -15,12 +20,12 @@ use super::{boxed, popup};
 /// The help overlay's text, every binding of every context with its description from the keymap, at
 /// `width` columns inside its box: a description too long for the line goes on
 /// under itself (never cut off), so scrolling counts real rows.
-pub(crate) fn help_lines(app: &App, width: u16) -> Vec<Line<'static>> {
-    let t = &app.theme;
+pub(crate) fn help_lines(cx: &DrawCtx, width: u16) -> Vec<Line<'static>> {
+    let t = cx.theme;
     let room = usize::from(width).saturating_sub(20).max(20);
     let mut lines = Vec::new();
     for context in Context::ALL {
-        let bindings: Vec<_> = app.keymap.bindings(context).collect();
+        let bindings: Vec<_> = cx.keymap.bindings(context).collect();
         if bindings.is_empty() {
             continue;
         }
@@ -62,32 +67,31 @@ pub(crate) fn help_box(area: Rect) -> Rect {
 }
 
 /// How far the help overlay scrolls on a terminal of (columns, rows): until its last line is in view.
-pub fn help_max_scroll(app: &App) -> u16 {
-    let area = Rect::new(0, 0, app.size.0.max(MIN_SIZE.0), app.size.1.max(MIN_SIZE.1));
+pub fn help_max_scroll(cx: &DrawCtx, size: (u16, u16)) -> u16 {
+    let area = Rect::new(0, 0, size.0.max(MIN_SIZE.0), size.1.max(MIN_SIZE.1));
     let r = help_box(area);
     let inside = r.height.saturating_sub(2);
-    (help_lines(app, r.width.saturating_sub(2)).len() as u16).saturating_sub(inside)
+    (help_lines(cx, r.width.saturating_sub(2)).len() as u16).saturating_sub(inside)
 }
 
-pub(crate) fn help(app: &App, scroll: u16, area: Rect, frame: &mut Frame) {
-    let t = &app.theme;
+pub(crate) fn help(cx: &DrawCtx, scroll: u16, area: Rect, frame: &mut Frame) {
+    let t = cx.theme;
     let r = help_box(area);
     frame.render_widget(Clear, r);
-    let more = if scroll < help_max_scroll(app) { " ↓ more" } else { "" };
+    let more = if scroll < help_max_scroll(cx, (area.width, area.height)) { " ↓ more" } else { "" };
     let title = format!("Help (Up/Down, PgUp/PgDn scroll, Esc closes){more}");
-    let lines = help_lines(app, r.width.saturating_sub(2));
+    let lines = help_lines(cx, r.width.saturating_sub(2));
     frame.render_widget(Paragraph::new(lines).block(boxed(t, title)).scroll((scroll, 0)), r);
 }
 
 /// The status line's last messages, newest first, each whole (wrapped).
-pub(crate) fn messages(app: &App, area: Rect, frame: &mut Frame) {
-    let t = &app.theme;
+pub(crate) fn messages(t: &Theme, messages: &VecDeque<(Level, String, DateTime<Utc>)>, area: Rect, frame: &mut Frame) {
     let r = help_box(area);
     frame.render_widget(Clear, r);
-    let lines: Vec<Line> = if app.messages.is_empty() {
+    let lines: Vec<Line> = if messages.is_empty() {
         vec![Line::styled("no messages yet", t.dim)]
     } else {
-        app.messages
+        messages
             .iter()
             .map(|(level, msg, at)| {
                 let style = if *level == Level::Error { t.error } else { t.ok };
@@ -103,8 +107,7 @@ pub(crate) fn messages(app: &App, area: Rect, frame: &mut Frame) {
 }
 
 /// One record in full: a label column and the values, wrapped; Up/Down scroll.
-pub(crate) fn record(app: &App, title: &str, lines: &[(String, String)], scroll: u16, area: Rect, frame: &mut Frame) {
-    let t = &app.theme;
+pub(crate) fn record(t: &Theme, title: &str, lines: &[(String, String)], scroll: u16, area: Rect, frame: &mut Frame) {
     let r = help_box(area);
     frame.render_widget(Clear, r);
     let width = lines.iter().map(|(l, _)| l.chars().count()).max().unwrap_or(0).min(24);

@@ -5,13 +5,20 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Clear, Gauge, Paragraph, Wrap};
 
-use crate::tui::app::{App, Wizard, WizardJob, WizardReport, WizardStage};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use crate::csv::android::ImportReport;
+use crate::csv::dep::DepReport;
+use crate::domain::NewProfile;
+use crate::tui::screens::DrawCtx;
 use crate::tui::widgets::text::safe;
 
 use super::{boxed, popup};
 
-pub(crate) fn wizard(app: &App, w: &Wizard, area: Rect, frame: &mut Frame) {
-    let t = &app.theme;
+pub(crate) fn wizard(cx: &DrawCtx, w: &Wizard, area: Rect, frame: &mut Frame) {
+    let t = cx.theme;
     let r = popup(area, 78, 20);
     frame.render_widget(Clear, r);
     let title = match &w.job {
@@ -123,4 +130,61 @@ pub(crate) fn wizard(app: &App, w: &Wizard, area: Rect, frame: &mut Frame) {
 /// The last part of a path: what the wizard names (the technician picked the directory).
 pub(crate) fn file_name(path: &std::path::Path) -> String {
     path.file_name().unwrap_or(path.as_os_str()).to_string_lossy().into_owned()
+}
+
+/// What a wizard imports: a new Android profile's devices, or DEP device information.
+#[derive(Clone, Debug)]
+pub enum WizardJob {
+    Profile(NewProfile),
+    Dep,
+}
+
+/// A wizard's validation report, or what its import did.
+#[derive(Debug)]
+pub enum WizardReport {
+    Profile(Box<ImportReport>),
+    Dep(Box<DepReport>),
+}
+
+impl WizardReport {
+    pub fn valid(&self) -> u64 {
+        match self {
+            WizardReport::Profile(r) => r.valid,
+            WizardReport::Dep(r) => r.valid(),
+        }
+    }
+
+    pub fn rejected(&self) -> &[crate::csv::Rejected] {
+        match self {
+            WizardReport::Profile(r) => &r.rejected,
+            WizardReport::Dep(r) => &r.rejected,
+        }
+    }
+
+    /// The file read, its rows, encoding and delimiter.
+    pub fn file(&self) -> (&str, u64, &'static str, char) {
+        match self {
+            WizardReport::Profile(r) => (&r.file, r.rows, r.encoding, r.delimiter),
+            WizardReport::Dep(r) => (&r.file, r.rows, r.encoding, r.delimiter),
+        }
+    }
+}
+
+/// An import after its form: the validation report, the import's progress.
+#[derive(Debug)]
+pub struct Wizard {
+    pub job: WizardJob,
+    pub path: PathBuf,
+    pub stage: WizardStage,
+    pub cancel: Arc<AtomicBool>,
+    pub progress: Option<(u64, u64, u64, u64)>,
+    /// The first reason shown in the report (Up/Down, PageUp/PageDown scroll them).
+    pub scroll: usize,
+}
+
+#[derive(Debug)]
+pub enum WizardStage {
+    Validating,
+    Report(Box<WizardReport>),
+    Importing { skip_invalid: bool },
 }

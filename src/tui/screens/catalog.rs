@@ -6,15 +6,17 @@ use ratatui::layout::{Alignment, Constraint, Rect};
 use ratatui::widgets::{Paragraph, Row, Table};
 
 use super::Effect;
+use super::Level;
 use crate::domain::dep::{self as rules, CatalogEntry, CatalogKind};
 use crate::ops;
 use crate::store::{Store, StoreError};
 use crate::tui::action::Action;
-use crate::tui::app::{ConfirmPurpose, FormPurpose, Level, plural};
+use crate::tui::form::{ConfirmPurpose, FormPurpose};
 use crate::tui::form::{Form, FormField};
 use crate::tui::theme::{CURSOR, Theme};
 use crate::tui::widgets::table::Cursor;
 use crate::tui::widgets::text::owned;
+use crate::tui::widgets::text::plural;
 
 const KINDS: &[&str] = &["organization", "template", "device tag"];
 

@@ -151,11 +151,7 @@ impl CheckInState {
         self.focus = usize::from(self.kind == Kind::Android && !self.values[0].is_empty());
         self.history.push_front((ok, text.clone()));
         self.history.truncate(20);
-        if ok {
-            Effect::Status(crate::tui::app::Level::Info, text)
-        } else {
-            Effect::Status(crate::tui::app::Level::Error, text)
-        }
+        if ok { Effect::Status(super::Level::Info, text) } else { Effect::Status(super::Level::Error, text) }
     }
 }
 

@@ -14,7 +14,7 @@ use crate::csv::RowProblem;
 use crate::domain::dep::{self as rules, CatalogKind, DepDevice, DepMethod, DepState};
 use crate::ops;
 use crate::store::{Store, StoreError};
-use crate::tui::app::FormPurpose;
+use crate::tui::form::FormPurpose;
 use crate::tui::form::{Check, Form, FormField, catalog_options, user_picker};
 use crate::tui::theme::Theme;
 use crate::tui::widgets::text::owned;

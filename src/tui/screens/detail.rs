@@ -12,9 +12,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
 
 use super::DrawCtx;
-use crate::domain::{Device, DeviceSeq, Profile};
+use crate::domain::{Device, DeviceSeq, Profile, ProfileId};
+use crate::store::{Store, StoreError};
 use crate::tui::action::Action;
 use crate::tui::device_table::{DeviceTable, Needle};
+use crate::tui::jobs::{Job, Jobs, TaskMsg};
 use crate::tui::keymap::Context;
 use crate::tui::theme::{CURSOR, MARK};
 use crate::tui::widgets::table::{Cursor, Filter, filter_line};
@@ -240,4 +242,71 @@ pub fn draw(cx: &DrawCtx, d: &DetailState, area: Rect, frame: &mut Frame) {
         })
     });
     frame.render_widget(Table::new(rows, widths).header(header).column_spacing(1), table);
+}
+
+/// Devices read before the profile screen's first frame when the rest come in the background: one stored
+/// chunk, more than any terminal shows.
+pub const FIRST_READ: usize = 1024;
+
+/// Starts reading every device of a profile in the background (`None` without a background); its answer
+/// carries the job's number. The read ends early when the job is stopped (its screen closed).
+pub fn device_read(jobs: &mut Jobs, store: &Arc<dyn Store>, profile: ProfileId) -> Option<Job> {
+    let store = store.clone();
+    jobs.start("reading the devices", move |ctx| {
+        let result = load_devices_until(store.as_ref(), profile, None, &ctx.stop).map_err(|e| e.to_string());
+        TaskMsg::Devices { profile, load: ctx.id, result }
+    })
+}
+
+/// A profile's devices in order, all of them or the first `limit`, held compactly as they are read.
+pub fn load_devices(store: &dyn Store, id: ProfileId, limit: Option<usize>) -> Result<DeviceTable, StoreError> {
+    load_devices_until(store, id, limit, &AtomicBool::new(false))
+}
+
+/// `load_devices`, ending early (with what was read) once `stop` is set.
+fn load_devices_until(
+    store: &dyn Store,
+    id: ProfileId,
+    limit: Option<usize>,
+    stop: &AtomicBool,
+) -> Result<DeviceTable, StoreError> {
+    let limit = limit.unwrap_or(usize::MAX);
+    let mut devices = DeviceTable::new();
+    crate::store::each_device(store, id, &mut |d| {
+        devices.push(&d);
+        devices.len() < limit && !stop.load(Ordering::Relaxed)
+    })?;
+    Ok(devices)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::NewProfile;
+    use crate::domain::audit::{Actor, FrontEnd};
+    use crate::ops;
+    use chrono::Utc;
+
+    #[test]
+    fn a_stopped_device_read_ends_at_once_with_what_it_read() {
+        let store = crate::store::MemoryStore::new();
+        let ctx = ops::Ctx::new(&store, Actor::named("t", FrontEnd::Workstation), Utc::now());
+        let new = NewProfile { name: "P".into(), description: None, without_token: true, user: None, token_days: None };
+        let p =
+            ops::profiles::create(&ctx, ops::profiles::CreateProfile { profile: new, default_token_days: 7 }).unwrap();
+        for i in 0..5 {
+            let device = ops::devices::AddDevice {
+                profile: "P".into(),
+                imei: String::new(),
+                serial: format!("SN{i}"),
+                manufacturer: "Acme".into(),
+                attributes: Vec::new(),
+            };
+            ops::devices::add(&ctx, device).unwrap();
+        }
+        let stop = AtomicBool::new(false);
+        assert_eq!(load_devices_until(&store, p.id, None, &stop).unwrap().len(), 5);
+        stop.store(true, Ordering::Relaxed);
+        assert_eq!(load_devices_until(&store, p.id, None, &stop).unwrap().len(), 1, "the read ends after one device");
+    }
 }

@@ -105,10 +105,10 @@ impl QrState {
             Action::SavePng | Action::SaveSvg => {
                 let png = action == Action::SavePng;
                 let path =
-                    format!("{}-qr.{}", crate::tui::app::file_stem(&self.profile), if png { "png" } else { "svg" });
+                    format!("{}-qr.{}", crate::tui::files::file_stem(&self.profile), if png { "png" } else { "svg" });
                 Effect::Form(Form::new(
                     format!("Save the QR code as {}", if png { "PNG" } else { "SVG" }),
-                    crate::tui::app::FormPurpose::SaveQr { png },
+                    crate::tui::form::FormPurpose::SaveQr { png },
                     vec![FormField::path("File", &path, "Tab completes the path")],
                 ))
             }

@@ -17,10 +17,11 @@ use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, List, ListItem, Paragraph, Wrap};
 
 use super::Effect;
+use super::Level;
 use crate::domain::scan::{GS, MAX_SCAN};
 use crate::ops::scan::{Scan, ScanMode, Station, Undo, UndoScan};
 use crate::ops::{self, OpError};
-use crate::tui::app::{Check, Form, FormField, FormPurpose, Level};
+use crate::tui::form::{Check, Form, FormField, FormPurpose};
 use crate::tui::theme::Theme;
 
 /// How many of the last scans are listed.

@@ -11,8 +11,9 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::ops::find::{Found, Query};
-use crate::tui::app::{Check, Cursor, Form, FormField, FormPurpose};
+use crate::tui::form::{Check, Form, FormField, FormPurpose};
 use crate::tui::theme::{CURSOR, Theme};
+use crate::tui::widgets::table::Cursor;
 
 #[derive(Debug)]
 pub struct SearchState {

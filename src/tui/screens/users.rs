@@ -12,7 +12,7 @@ use crate::domain::dep::CatalogKind;
 use crate::ops::{self, OpError};
 use crate::store::{Store, StoreError};
 use crate::tui::action::Action;
-use crate::tui::app::{ConfirmPurpose, FormPurpose, split_names};
+use crate::tui::form::{ConfirmPurpose, FormPurpose, split_names};
 use crate::tui::form::{Form, FormField, catalog_options};
 use crate::tui::theme::{CURSOR, Theme};
 use crate::tui::widgets::table::Cursor;
@@ -56,7 +56,7 @@ impl UsersState {
             Action::Delete => match selected {
                 // Refused before it is asked: a question is never answered only to be refused.
                 Some(u) => match ops::users::delete_refusal(store, &u.username).unwrap_or(None) {
-                    Some(why) => Effect::Status(crate::tui::app::Level::Error, format!("cannot delete: {why}")),
+                    Some(why) => Effect::Status(super::Level::Error, format!("cannot delete: {why}")),
                     None => Effect::Ask(format!("Delete user {}?", u.username), ConfirmPurpose::DeleteUser(u.username)),
                 },
                 None => Effect::None,

@@ -12,3 +12,7 @@ pub fn safe(s: &str) -> Cow<'_, str> {
 pub fn owned(s: &str) -> String {
     sanitize(s).into_owned()
 }
+
+pub fn plural(n: u64) -> &'static str {
+    if n == 1 { "" } else { "s" }
+}
