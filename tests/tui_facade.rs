@@ -57,3 +57,46 @@ fn open_filter_show_add_scan_undo_and_find_as_a_technician_would() {
     assert_eq!(w.place(), "Profile detail");
     assert!(w.status().unwrap_or("").contains("in profile Warehouse A"), "{:?}", w.status());
 }
+
+/// A page is as long as the table the last frame drew: at 80x24 and, after a resize, at 120x40.
+#[test]
+fn a_page_is_what_the_frame_drew() {
+    let fx = Fixture::new();
+    let mut csv = String::from("IMEI,Serial Number,Manufacturer\n");
+    for i in 0..200 {
+        csv.push_str(&format!(",SN-{i:03},Zebra\n"));
+    }
+    fx.import("Big", &csv);
+    let mut w = Workstation::new(fx.app(ThemeName::NoColor));
+    w.press(Action::Open);
+    // The serial on each device line drawn, and the one under the cursor.
+    let shown = |text: &str| -> (Vec<usize>, usize) {
+        let mut rows = Vec::new();
+        let mut cursor = usize::MAX;
+        for line in text.lines() {
+            if let Some(at) = line.find("SN-") {
+                let n: usize = line[at + 3..at + 6].parse().unwrap();
+                rows.push(n);
+                if line.trim_start().starts_with('>') {
+                    cursor = n;
+                }
+            }
+        }
+        (rows, cursor)
+    };
+    let (rows, cursor) = shown(&w.text());
+    assert_eq!((rows[0], cursor), (0, 0));
+    let page = rows.len();
+    w.key(KeyCode::PageDown);
+    let (rows, cursor) = shown(&w.text());
+    assert_eq!(cursor, page, "one page down is the first device below the frame");
+    assert_eq!(rows.last(), Some(&page), "and it is in view, at the bottom");
+
+    w.resize(120, 40);
+    let (rows, _) = shown(&w.text());
+    let tall = rows.len();
+    assert!(tall > page, "{tall} rows at 120x40, {page} at 80x24");
+    w.key(KeyCode::PageDown);
+    let (_, cursor) = shown(&w.text());
+    assert_eq!(cursor, page + tall, "the page after the resize is the taller table");
+}

@@ -167,12 +167,11 @@ impl App {
     fn detail_changed(&mut self, change: DetailChange) {
         let Screen::Detail(d) = self.screen() else { return self.reload_or_report() };
         let profile = self.store.profile_by_id(d.profile.id).ok().flatten();
-        let rows = self.size.1;
         let Some(Screen::Detail(d)) = self.screens.last_mut() else { return };
         if d.applied(change, profile).is_none() {
             return self.reload_or_report();
         }
-        self.screen_mut().fit_cursor(rows);
+        self.screen_mut().fit_cursor();
     }
 
     /// Opens a device found by Find where it lives: its profile, filtered to it; or its DEP record.
@@ -186,12 +185,11 @@ impl App {
                 self.switch_tab(Tab::Profiles);
                 self.screens.truncate(1);
                 self.open_profile(p);
-                let rows = self.size.1;
                 if let Screen::Detail(d) = self.screen_mut() {
                     d.filter.text = filter;
                     d.rebuild();
                     d.cursor = Cursor::default();
-                    self.screen_mut().fit_cursor(rows);
+                    self.screen_mut().fit_cursor();
                     self.info(format!("{} in profile {profile} (Esc clears the filter)", device.label()));
                 }
             }
@@ -233,13 +231,8 @@ impl App {
 
     /// A new terminal size: every table keeps the row under its cursor in view.
     pub fn resize(&mut self, columns: u16, rows: u16) {
-        if self.size == (columns, rows) {
-            return;
-        }
+        // Each table keeps its cursor's row in view when it is drawn at the new size.
         self.size = (columns, rows);
-        for screen in self.screens.iter_mut().chain(self.parked.iter_mut().flatten()) {
-            screen.fit_cursor(rows);
-        }
     }
 
     /// Shows another tab, with the screens it had; what it shows is read again.
@@ -263,11 +256,6 @@ impl App {
         self.switch_tab(Tab::ALL[(self.tab.index() + step) % n]);
     }
 
-    /// Rows of the table on the current screen.
-    pub fn table_height(&self) -> usize {
-        super::view::table_rows(self.screen(), self.size.1)
-    }
-
     /// The contexts whose bindings apply now, most specific first.
     pub fn contexts(&self) -> Vec<Context> {
         if self.modal.is_some() {
@@ -283,7 +271,6 @@ impl App {
     /// Reads everything the current screens show from the store again.
     pub fn reload(&mut self) -> Result<(), StoreError> {
         let store = self.store.clone();
-        let rows = self.size.1;
         let background = self.jobs.background();
         for screen in &mut self.screens {
             match screen {
@@ -311,7 +298,7 @@ impl App {
                         let job = device_read(&mut self.jobs, &store, d.profile.id);
                         d.loading = job.as_ref().map(|j| j.id);
                         d.reader = job.map(|j| j.stop);
-                        screen.fit_cursor(rows);
+                        screen.fit_cursor();
                         continue;
                     }
                     d.devices = load_devices(store.as_ref(), profile.id, None)?;
@@ -341,7 +328,7 @@ impl App {
                 // The station shows what its own scans returned; it reads nothing.
                 Screen::Qr(_) | Screen::Scan(_) | Screen::Search(_) | Screen::CheckIn(_) => {}
             }
-            screen.fit_cursor(rows);
+            screen.fit_cursor();
         }
         Ok(())
     }
@@ -505,7 +492,6 @@ impl App {
     }
 
     fn filter_key(&mut self, key: KeyEvent, k: Key) {
-        let rows = self.size.1;
         let action = self.keymap.lookup(&[Context::Dialog], k);
         let screen = self.screen_mut();
         let Some(filter) = screen.filter_mut() else { return };
@@ -522,7 +508,7 @@ impl App {
                 filter.text = input_text(input);
             }
         }
-        refilter(screen, rows);
+        refilter(screen);
     }
 
     /// Carries out an action on the current screen.
@@ -571,21 +557,19 @@ impl App {
             self.update_modal(action);
             return;
         }
-        let height = self.table_height();
         if let Some((cursor, len)) = self.screen_mut().table()
-            && cursor.apply(action, len, height)
+            && cursor.apply(action, len)
         {
             return;
         }
         // Esc clears a kept filter before it goes back.
         if action == Action::Back {
-            let rows = self.size.1;
             let screen = self.screen_mut();
             if let Some(f) = screen.filter_mut()
                 && !f.text.is_empty()
             {
                 f.text.clear();
-                refilter(screen, rows);
+                refilter(screen);
                 return;
             }
         }
@@ -766,10 +750,7 @@ impl App {
                     }
                     let len = d.view.len();
                     d.cursor.row = (d.cursor.row + 1).min(len.saturating_sub(1));
-                    let h = self.table_height();
-                    if let Screen::Detail(d) = self.screen_mut() {
-                        d.cursor.fit(len, h);
-                    }
+                    d.cursor.fit(len);
                 }
             }
             Action::SelectAll if d.loading.is_some() => {
@@ -1509,7 +1490,6 @@ impl App {
                 }
             }
             TaskMsg::DepRecords { load, result } => {
-                let rows = self.size.1;
                 let waiting = self
                     .screens
                     .iter_mut()
@@ -1520,7 +1500,7 @@ impl App {
                 match result {
                     Ok(records) => {
                         l.show(records);
-                        screen.fit_cursor(rows);
+                        screen.fit_cursor();
                     }
                     Err(e) => {
                         l.loading = None;
@@ -1529,7 +1509,6 @@ impl App {
                 }
             }
             TaskMsg::Devices { profile, load, result } => {
-                let rows = self.size.1;
                 let waiting = self
                     .screens
                     .iter_mut()
@@ -1542,7 +1521,7 @@ impl App {
                     Ok(devices) => {
                         d.marked.retain(|&s| devices.position(s).is_ok());
                         d.devices = devices;
-                        refilter(screen, rows);
+                        refilter(screen);
                         None
                     }
                     Err(e) => Some(e),

@@ -12,33 +12,6 @@ use super::app::{App, FormPurpose, Level, MIN_SIZE, Modal, Screen, Tab};
 use super::keymap::Context;
 use super::modals;
 
-/// Rows every screen spends outside its body: title, status line, footer.
-const FRAME_ROWS: u16 = 3;
-/// Rows of the current screen's table (the layout below decides them; `App` pages by them).
-pub fn table_rows(screen: &Screen, height: u16) -> usize {
-    let chrome = FRAME_ROWS
-        + match screen {
-            // filter line + table header
-            Screen::Profiles(_) => 2,
-            // header + filter line + table header
-            Screen::Detail(_) => super::screens::detail::HEAD_ROWS + 2,
-            // filter line + table header
-            Screen::Dep(_) => 2,
-            // filter line + table header + the selected entry
-            Screen::Audit(_) => 2 + super::screens::audit::DETAIL_ROWS,
-            // table header
-            Screen::Users(_)
-            | Screen::Catalog(_)
-            | Screen::Qr(_)
-            | Screen::DepDevice(_)
-            | Screen::Scan(_)
-            | Screen::CheckIn(_) => 1,
-            // title line + table header
-            Screen::Search(_) => 2,
-        };
-    usize::from(height.saturating_sub(chrome)).max(1)
-}
-
 pub use super::modals::help::help_max_scroll;
 pub use super::modals::popup;
 use super::widgets::text::safe;

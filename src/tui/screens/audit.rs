@@ -83,7 +83,7 @@ pub fn draw(t: &Theme, a: &AuditState, area: Rect, frame: &mut Frame) {
     columns.push(("Outcome", Constraint::Length(8)));
     let header = Row::new(columns.iter().map(|(n, _)| Cell::from(*n))).style(t.header);
     let height = usize::from(table.height.saturating_sub(1));
-    let rows = a.view.iter().enumerate().skip(a.cursor.offset).take(height).map(|(i, &index)| {
+    let rows = a.view.iter().enumerate().skip(a.cursor.window(a.view.len(), height)).take(height).map(|(i, &index)| {
         let e = &a.entries[index];
         let here = i == a.cursor.row;
         let time = if wide { e.at.format("%Y-%m-%d %H:%M:%S") } else { e.at.format("%m-%d %H:%M") };

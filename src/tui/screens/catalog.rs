@@ -129,15 +129,16 @@ pub fn draw(t: &Theme, c: &CatalogState, add: &str, area: Rect, frame: &mut Fram
     }
     let header = Row::new(["Kind", "Name", "Description"]).style(t.header);
     let height = usize::from(area.height.saturating_sub(1));
-    let rows = c.rows.iter().enumerate().skip(c.cursor.offset).take(height).map(|(i, (kind, e))| {
-        let here = i == c.cursor.row;
-        let row = Row::new([
-            format!("{}{}", if here { CURSOR } else { "  " }, kind.title()),
-            owned(&e.name),
-            owned(e.description.as_deref().unwrap_or("")),
-        ]);
-        if here { row.style(t.selected) } else { row.style(t.base) }
-    });
+    let rows =
+        c.rows.iter().enumerate().skip(c.cursor.window(c.rows.len(), height)).take(height).map(|(i, (kind, e))| {
+            let here = i == c.cursor.row;
+            let row = Row::new([
+                format!("{}{}", if here { CURSOR } else { "  " }, kind.title()),
+                owned(&e.name),
+                owned(e.description.as_deref().unwrap_or("")),
+            ]);
+            if here { row.style(t.selected) } else { row.style(t.base) }
+        });
     let widths = [Constraint::Length(16), Constraint::Length(28), Constraint::Min(20)];
     frame.render_widget(Table::new(rows, widths).header(header).column_spacing(1), area);
 }

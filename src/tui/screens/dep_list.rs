@@ -124,7 +124,7 @@ pub fn draw(cx: &DrawCtx, l: &DepListState, area: Rect, frame: &mut Frame) {
     columns.push(("State", Constraint::Length(10)));
     let header = Row::new(columns.iter().map(|(n, _)| Cell::from(*n))).style(t.header);
     let height = usize::from(table.height.saturating_sub(1));
-    let rows = l.view.iter().enumerate().skip(l.cursor.offset).take(height).map(|(i, &index)| {
+    let rows = l.view.iter().enumerate().skip(l.cursor.window(l.view.len(), height)).take(height).map(|(i, &index)| {
         let d = &l.all[index];
         let here = i == l.cursor.row;
         let mut cells = vec![

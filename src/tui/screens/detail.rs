@@ -224,23 +224,24 @@ pub fn draw(cx: &DrawCtx, d: &DetailState, area: Rect, frame: &mut Frame) {
     let header = Row::new(header_cells).style(t.header);
     let height = usize::from(table.height.saturating_sub(1));
     // Only the rows in view are built: the table stays as fast with 200,000 devices as with 20.
-    let rows = d.view.iter().enumerate().skip(d.cursor.offset).take(height).filter_map(|(i, &index)| {
-        let device = d.devices.get(index as usize)?;
-        let here = i == d.cursor.row;
-        let marked = d.marked.contains(&device.seq);
-        let marker =
-            format!("{}{}", if here { CURSOR.trim_end() } else { " " }, if marked { MARK.trim_end() } else { " " });
-        let mut cells = vec![Cell::from(marker)];
-        cells.extend(device_row(d, &device, shown_attrs));
-        let row = Row::new(cells);
-        Some(if here {
-            row.style(t.selected)
-        } else if marked {
-            row.style(t.marked)
-        } else {
-            row.style(t.base)
-        })
-    });
+    let rows =
+        d.view.iter().enumerate().skip(d.cursor.window(d.view.len(), height)).take(height).filter_map(|(i, &index)| {
+            let device = d.devices.get(index as usize)?;
+            let here = i == d.cursor.row;
+            let marked = d.marked.contains(&device.seq);
+            let marker =
+                format!("{}{}", if here { CURSOR.trim_end() } else { " " }, if marked { MARK.trim_end() } else { " " });
+            let mut cells = vec![Cell::from(marker)];
+            cells.extend(device_row(d, &device, shown_attrs));
+            let row = Row::new(cells);
+            Some(if here {
+                row.style(t.selected)
+            } else if marked {
+                row.style(t.marked)
+            } else {
+                row.style(t.base)
+            })
+        });
     frame.render_widget(Table::new(rows, widths).header(header).column_spacing(1), table);
 }
 

@@ -117,10 +117,9 @@ impl Tab {
 
 impl Screen {
     /// Keeps the table's cursor inside its rows and in view, on a terminal `rows` high.
-    pub fn fit_cursor(&mut self, rows: u16) {
-        let height = crate::tui::view::table_rows(self, rows);
+    pub fn fit_cursor(&mut self) {
         if let Some((cursor, len)) = self.table() {
-            cursor.fit(len, height);
+            cursor.fit(len);
         }
     }
 
@@ -180,7 +179,7 @@ impl Screen {
 pub const MIN_SIZE: (u16, u16) = (80, 24);
 
 /// Applies the filter again and keeps the cursor in view, on a terminal `rows` high.
-pub fn refilter(screen: &mut Screen, rows: u16) {
+pub fn refilter(screen: &mut Screen) {
     match screen {
         Screen::Profiles(p) => p.rebuild(),
         Screen::Detail(d) => d.rebuild(),
@@ -188,5 +187,5 @@ pub fn refilter(screen: &mut Screen, rows: u16) {
         Screen::Audit(a) => a.rebuild(),
         _ => {}
     }
-    screen.fit_cursor(rows);
+    screen.fit_cursor();
 }

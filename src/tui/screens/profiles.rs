@@ -159,7 +159,7 @@ pub fn draw(cx: &DrawCtx, p: &ProfilesState, area: Rect, frame: &mut Frame) {
     }))
     .style(t.header);
     let height = usize::from(table.height.saturating_sub(1));
-    let rows = p.view.iter().enumerate().skip(p.cursor.offset).take(height).map(|(i, &index)| {
+    let rows = p.view.iter().enumerate().skip(p.cursor.window(p.view.len(), height)).take(height).map(|(i, &index)| {
         let profile = &p.all[index];
         let here = i == p.cursor.row;
         let cells = columns.iter().map(|c| -> Cell {

@@ -96,7 +96,7 @@ pub fn draw(t: &Theme, s: &SearchState, area: Rect, frame: &mut Frame) {
         .results
         .iter()
         .enumerate()
-        .skip(s.cursor.offset)
+        .skip(s.cursor.window(s.results.len(), usize::from(table.height.saturating_sub(1))))
         .map(|(i, f)| {
             let mark = if i == s.cursor.row { CURSOR } else { "  " };
             let cells = match f {

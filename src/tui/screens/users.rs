@@ -124,7 +124,7 @@ pub fn draw(t: &Theme, u: &UsersState, area: Rect, frame: &mut Frame) {
     }
     let header = Row::new(titles).style(t.header);
     let height = usize::from(area.height.saturating_sub(1));
-    let rows = u.users.iter().enumerate().skip(u.cursor.offset).take(height).map(|(i, user)| {
+    let rows = u.users.iter().enumerate().skip(u.cursor.window(u.users.len(), height)).take(height).map(|(i, user)| {
         let here = i == u.cursor.row;
         let mut cells = vec![
             format!("{}{}", if here { CURSOR } else { "  " }, safe(&user.username)),

@@ -1,5 +1,7 @@
 //! A table with a cursor and a filter: where the cursor is, which rows are in view, and the filter line.
 
+use std::cell::Cell;
+
 use ratatui::text::{Line, Span};
 use ratatui_textarea::TextArea;
 
@@ -8,16 +10,30 @@ use crate::tui::action::Action;
 use crate::tui::form::input_text;
 use crate::tui::theme::Theme;
 
-/// A table's cursor, scroll position and filter, over `len` rows shown `height` at a time.
+/// A table's cursor and scroll position. How many rows a page holds is what the last frame drew (its
+/// layout), never a height kept by hand beside the drawing.
 #[derive(Debug, Default)]
 pub struct Cursor {
     pub row: usize,
-    pub offset: usize,
+    /// The first row in view, as the last frame drew it.
+    offset: Cell<usize>,
+    /// The rows the last frame had for the table (0 before the first frame).
+    height: Cell<usize>,
 }
 
 impl Cursor {
-    pub fn apply(&mut self, action: Action, len: usize, height: usize) -> bool {
-        let page = height.max(1);
+    /// The first row in view.
+    pub fn offset(&self) -> usize {
+        self.offset.get()
+    }
+
+    /// Rows in a page: the table's height in the last frame.
+    pub fn page(&self) -> usize {
+        self.height.get().max(1)
+    }
+
+    pub fn apply(&mut self, action: Action, len: usize) -> bool {
+        let page = self.page();
         let last = len.saturating_sub(1);
         let row = match action {
             Action::Up => self.row.saturating_sub(1),
@@ -29,20 +45,31 @@ impl Cursor {
             _ => return false,
         };
         self.row = row;
-        self.fit(len, height);
+        self.fit(len);
         true
     }
 
     /// Keeps the cursor inside the rows and the rows it is on in view.
-    pub fn fit(&mut self, len: usize, height: usize) {
-        let height = height.max(1);
+    pub fn fit(&mut self, len: usize) {
         self.row = self.row.min(len.saturating_sub(1));
-        if self.row < self.offset {
-            self.offset = self.row;
-        } else if self.row >= self.offset + height {
-            self.offset = self.row + 1 - height;
+        self.window(len, self.height.get());
+    }
+
+    /// For drawing: the table shows `height` of `len` rows. Records the height (the next page is that
+    /// long) and returns the first row to draw, moved as little as keeps the cursor in view.
+    pub fn window(&self, len: usize, height: usize) -> usize {
+        self.height.set(height);
+        let height = height.max(1);
+        let row = self.row.min(len.saturating_sub(1));
+        let mut offset = self.offset.get();
+        if row < offset {
+            offset = row;
+        } else if row >= offset + height {
+            offset = row + 1 - height;
         }
-        self.offset = self.offset.min(len.saturating_sub(height));
+        offset = offset.min(len.saturating_sub(height));
+        self.offset.set(offset);
+        offset
     }
 }
 
