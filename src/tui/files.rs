@@ -3,7 +3,7 @@
 
 use std::path::{Path, PathBuf};
 
-use chrono::Utc;
+use chrono::{DateTime, Utc};
 
 use super::form::{Form, FormField, FormPurpose};
 use crate::domain::Profile;
@@ -43,8 +43,8 @@ pub fn write_template(typed: &str, name: &str, template: &str) -> Result<PathBuf
     Ok(path)
 }
 
-pub fn export_form(p: &Profile) -> Form {
-    let path = format!("{}-inventory-{}.csv", file_stem(&p.name), Utc::now().format("%Y%m%d"));
+pub fn export_form(p: &Profile, now: DateTime<Utc>) -> Form {
+    let path = format!("{}-inventory-{}.csv", file_stem(&p.name), now.format("%Y%m%d"));
     Form::new(
         format!("Download the inventory of {}", p.name),
         FormPurpose::Export(p.id),

@@ -6,7 +6,6 @@
 
 pub mod action;
 pub mod app;
-pub mod dep;
 pub(crate) mod dep_view;
 pub mod device_table;
 pub mod facade;

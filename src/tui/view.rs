@@ -60,28 +60,7 @@ pub fn render(app: &App, frame: &mut Frame) {
         }
     }
     frame.render_widget(Paragraph::new(Line::from(spans)), title);
-    match app.screen() {
-        Screen::Profiles(p) => super::screens::profiles::draw(&app.draw_ctx(), p, body, frame),
-        Screen::Detail(d) => super::screens::detail::draw(&app.draw_ctx(), d, body, frame),
-        Screen::Qr(q) => super::screens::qr::draw(t, q, app.graphics.as_ref(), body, frame),
-        Screen::Users(u) => super::screens::users::draw(t, u, body, frame),
-        Screen::Dep(l) => super::screens::dep_list::draw(&app.draw_ctx(), l, body, frame),
-        Screen::DepDevice(d) => super::screens::dep_record::draw(&app.draw_ctx(), d, body, frame),
-        Screen::Catalog(c) => {
-            let add = app.keymap.key_label(Context::Catalog, Action::AddEntry).unwrap_or_default();
-            super::screens::catalog::draw(t, c, &add, body, frame)
-        }
-        Screen::Audit(a) => super::screens::audit::draw(t, a, body, frame),
-        Screen::Search(s) => super::screens::search::draw(t, s, body, frame),
-        Screen::CheckIn(s) => {
-            let switch = app.keymap.key_label(Context::CheckIn, Action::SwitchKind).unwrap_or_default();
-            super::screens::checkin::draw(t, s, &switch, body, frame)
-        }
-        Screen::Scan(s) => {
-            let undo = app.keymap.key_label(Context::Scan, Action::UndoScan).unwrap_or_default();
-            super::screens::scan::draw(t, s, &undo, body, frame)
-        }
-    }
+    app.screen().unit().draw(&app.draw_ctx(), body, frame);
     if let Some((level, msg)) = &app.status {
         let style = if *level == Level::Error { t.error } else { t.ok };
         // A message too long for the line says where to read it whole.

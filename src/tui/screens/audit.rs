@@ -6,8 +6,11 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
 
+use super::{Ctx, DrawCtx, Effect};
 use crate::domain::audit::{AuditEntry, AuditOutcome, AuditQuery};
 use crate::store::{Store, StoreError};
+use crate::tui::action::Action;
+use crate::tui::keymap::Context;
 use crate::tui::theme::{CURSOR, Theme};
 use crate::tui::widgets::table::{Cursor, Filter, contains_lower, filter_line};
 use crate::tui::widgets::text::owned;
@@ -137,4 +140,28 @@ fn details(e: &AuditEntry) -> Vec<Line<'static>> {
         )));
     }
     lines
+}
+
+impl super::Unit for AuditState {
+    fn context(&self) -> Context {
+        Context::Audit
+    }
+
+    fn action(&mut self, action: Action, _cx: &mut Ctx) -> Effect {
+        match action {
+            Action::Filter => super::start_filter(&mut self.filter),
+            Action::Back => Effect::Back,
+            _ => Effect::None,
+        }
+    }
+
+    fn reload(&mut self, cx: &mut Ctx) -> Result<(), StoreError> {
+        AuditState::reload(self, cx.store.as_ref())
+    }
+
+    table_of!(view, filtered);
+
+    fn draw(&self, cx: &DrawCtx, area: Rect, frame: &mut Frame) {
+        draw(cx.theme, self, area, frame)
+    }
 }

@@ -5,14 +5,15 @@ use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Rect};
 use ratatui::widgets::{Paragraph, Row, Table};
 
-use super::Effect;
 use super::Level;
+use super::{Ctx, DrawCtx, Effect};
 use crate::domain::dep::{self as rules, CatalogEntry, CatalogKind};
 use crate::ops;
 use crate::store::{Store, StoreError};
 use crate::tui::action::Action;
 use crate::tui::form::{ConfirmPurpose, FormPurpose};
 use crate::tui::form::{Form, FormField};
+use crate::tui::keymap::Context;
 use crate::tui::theme::{CURSOR, Theme};
 use crate::tui::widgets::table::Cursor;
 use crate::tui::widgets::text::owned;
@@ -46,7 +47,7 @@ impl CatalogState {
 }
 
 impl CatalogState {
-    pub fn action(&self, action: Action, store: &dyn Store) -> Effect {
+    fn act(&self, action: Action, store: &dyn Store) -> Effect {
         let selected = self.selected().cloned();
         match action {
             Action::Back => Effect::Back,
@@ -87,7 +88,7 @@ impl CatalogState {
 }
 
 /// Saves the Add form; the status line's message.
-pub fn add(core: &ops::Ctx, form: &Form) -> Result<String, String> {
+fn add(core: &ops::Ctx, form: &Form) -> Result<String, String> {
     let kind = CatalogKind::ALL[KINDS.iter().position(|k| *k == form.value("Kind")).unwrap_or(0)];
     let name = rules::check_catalog_name(kind, &form.value("Name"))?;
     let description = Some(form.value("Description"));
@@ -97,7 +98,7 @@ pub fn add(core: &ops::Ctx, form: &Form) -> Result<String, String> {
 }
 
 /// Saves the Edit form: a rename is carried to every record that uses the entry.
-pub fn edit(core: &ops::Ctx, kind: CatalogKind, old: &str, form: &Form) -> Result<String, String> {
+fn edit(core: &ops::Ctx, kind: CatalogKind, old: &str, form: &Form) -> Result<String, String> {
     let name = rules::check_catalog_name(kind, &form.value("Name"))?;
     let description = Some(form.value("Description"));
     let command = ops::catalog::CatalogEdit { kind, name: old.to_string(), rename: Some(name.clone()), description };
@@ -141,4 +142,41 @@ pub fn draw(t: &Theme, c: &CatalogState, add: &str, area: Rect, frame: &mut Fram
         });
     let widths = [Constraint::Length(16), Constraint::Length(28), Constraint::Min(20)];
     frame.render_widget(Table::new(rows, widths).header(header).column_spacing(1), area);
+}
+
+impl super::Unit for CatalogState {
+    fn context(&self) -> Context {
+        Context::Catalog
+    }
+
+    fn action(&mut self, action: Action, cx: &mut Ctx) -> Effect {
+        self.act(action, cx.store.as_ref())
+    }
+
+    fn submit(&mut self, form: &Form, cx: &mut Ctx) -> Result<Effect, String> {
+        let core = cx.core();
+        match &form.purpose {
+            FormPurpose::AddEntry => add(&core, form),
+            FormPurpose::EditEntry(kind, old) => edit(&core, *kind, old, form),
+            _ => Err("not a catalog form".into()),
+        }
+        .map(Effect::Saved)
+    }
+
+    fn confirmed(&mut self, purpose: ConfirmPurpose, cx: &mut Ctx) -> Result<Effect, String> {
+        let ConfirmPurpose::DeleteEntry(kind, name) = purpose else { return Err("not a catalog question".into()) };
+        let command = ops::catalog::CatalogDelete { kind, name: name.clone() };
+        ops::catalog::delete(&cx.core(), command).map_err(|e| e.to_string())?;
+        Ok(Effect::Saved(format!("deleted {} {name}", kind.title())))
+    }
+
+    fn reload(&mut self, cx: &mut Ctx) -> Result<(), StoreError> {
+        CatalogState::reload(self, cx.store.as_ref())
+    }
+
+    table_of!(rows);
+
+    fn draw(&self, cx: &DrawCtx, area: Rect, frame: &mut Frame) {
+        draw(cx.theme, self, &cx.key(Context::Catalog, Action::AddEntry), area, frame)
+    }
 }

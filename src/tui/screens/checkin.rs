@@ -12,9 +12,11 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph};
 
-use super::Effect;
+use super::{Ctx, DrawCtx, Effect};
 use crate::domain::registration::Outcome;
 use crate::ops;
+use crate::tui::action::Action;
+use crate::tui::keymap::Context;
 use crate::tui::theme::Theme;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -69,7 +71,7 @@ impl CheckInState {
 
     /// Keys: text into the focused field, Tab / Down and Shift-Tab / Up between fields, Enter checks in,
     /// `switch_key` switches Android / DEP, Esc leaves. `None`: a key the screen does not use.
-    pub fn key(&mut self, key: KeyEvent, switch_key: bool, core: &ops::Ctx) -> Option<Effect> {
+    pub fn checkin_key(&mut self, key: KeyEvent, switch_key: bool, core: &ops::Ctx) -> Option<Effect> {
         if switch_key {
             self.switch();
             return Some(Effect::None);
@@ -196,4 +198,22 @@ pub fn draw(t: &Theme, s: &CheckInState, switch_key: &str, area: Rect, frame: &m
             .block(Block::default().borders(Borders::TOP).border_style(t.border).title(" last check-ins ")),
         history,
     );
+}
+
+impl super::Unit for CheckInState {
+    fn context(&self) -> Context {
+        Context::CheckIn
+    }
+
+    fn key(&mut self, key: KeyEvent, own: Option<Action>, cx: &mut Ctx) -> Option<Effect> {
+        self.checkin_key(key, own == Some(Action::SwitchKind), &cx.core())
+    }
+
+    fn action(&mut self, _action: Action, _cx: &mut Ctx) -> Effect {
+        Effect::None
+    }
+
+    fn draw(&self, cx: &DrawCtx, area: Rect, frame: &mut Frame) {
+        draw(cx.theme, self, &cx.key(Context::CheckIn, Action::SwitchKind), area, frame)
+    }
 }

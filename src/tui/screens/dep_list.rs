@@ -7,14 +7,21 @@ use ratatui::style::Style;
 use ratatui::text::Span;
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
-use super::DrawCtx;
+use super::dep_record::DepDetailState;
 use super::dep_record::{enrollment, state_style};
+use super::detail::FIRST_READ;
+use super::{Ctx, DrawCtx, Effect, Level, Screen};
 use crate::domain::dep::DepDevice;
 use crate::store::{Store, StoreError};
 use crate::tui::action::Action;
+use crate::tui::files::{CSV_FILE, import_path};
+use crate::tui::form::{ConfirmPurpose, Form, FormField, FormPurpose};
+use crate::tui::jobs::TaskMsg;
 use crate::tui::keymap::Context;
+use crate::tui::modals::wizard::WizardJob;
 use crate::tui::theme::CURSOR;
 use crate::tui::widgets::table::{Cursor, Filter, contains_lower, filter_line};
+use crate::tui::widgets::text::plural;
 use crate::tui::widgets::text::{owned, safe};
 
 /// The DEP devices tab: every device record, filtered.
@@ -38,7 +45,7 @@ impl DepListState {
 
     /// Reads every record; or, with `first_page`, only that many, and says whether more are left to read
     /// in the background (the first frame does not wait for 200,000 records).
-    pub fn reload(&mut self, store: &dyn Store, first_page: Option<usize>) -> Result<bool, StoreError> {
+    pub fn read(&mut self, store: &dyn Store, first_page: Option<usize>) -> Result<bool, StoreError> {
         let records = match first_page {
             Some(n) => store.dep_devices_page(None, n)?,
             None => store.dep_devices()?,
@@ -145,4 +152,92 @@ pub fn draw(cx: &DrawCtx, l: &DepListState, area: Rect, frame: &mut Frame) {
     });
     let widths: Vec<Constraint> = columns.iter().map(|(_, w)| *w).collect();
     frame.render_widget(Table::new(rows, widths).header(header).column_spacing(1), table);
+}
+
+impl super::Unit for DepListState {
+    fn context(&self) -> Context {
+        Context::Dep
+    }
+
+    fn action(&mut self, action: Action, cx: &mut Ctx) -> Effect {
+        let selected = self.selected().cloned();
+        match action {
+            Action::Back => Effect::Back,
+            Action::Filter => super::start_filter(&mut self.filter),
+            Action::Open => selected
+                .map_or(Effect::None, |device| Effect::Push(Screen::DepDevice(Box::new(DepDetailState { device })))),
+            Action::AddRecord => Effect::Form(super::dep_record::record_form(cx.store.as_ref(), None)),
+            Action::Import => Effect::Form(Form::new(
+                "Import DEP device information",
+                FormPurpose::DepImport,
+                vec![FormField::path(CSV_FILE, "", "Tab completes; Ctrl-t writes the template here")],
+            )),
+            Action::Export => {
+                let path = format!("dep-devices-{}.csv", cx.now.format("%Y%m%d"));
+                Effect::Form(Form::new(
+                    "Export the users and devices (the import's format)",
+                    FormPurpose::DepExport,
+                    vec![FormField::path("File", &path, "Tab completes the path")],
+                ))
+            }
+            _ => {
+                selected.map_or(Effect::None, |d| super::dep_record::record_action(action, d, true, cx.store.as_ref()))
+            }
+        }
+    }
+
+    fn submit(&mut self, form: &Form, cx: &mut Ctx) -> Result<Effect, String> {
+        match &form.purpose {
+            FormPurpose::AddRecord | FormPurpose::EditRecord(_) => {
+                let (msg, identifier) = super::dep_record::save(&cx.core(), cx.store.as_ref(), form)?;
+                // The list is read again after the save; the cursor goes to this record then.
+                self.want = Some(identifier);
+                Ok(Effect::Saved(msg))
+            }
+            FormPurpose::DepImport => Ok(Effect::Wizard(WizardJob::Dep, import_path(form, crate::csv::dep::TEMPLATE)?)),
+            FormPurpose::DepExport => {
+                let path = std::path::PathBuf::from(form.value("File"));
+                if path.as_os_str().is_empty() {
+                    return Err("type the file to write".into());
+                }
+                let file = std::fs::File::create(&path).map_err(|err| format!("{}: {err}", path.display()))?;
+                let n = crate::csv::dep::export(cx.store.as_ref(), std::io::BufWriter::new(file))?;
+                Ok(Effect::Status(Level::Info, format!("wrote {n} row{} to {}", plural(n), path.display())))
+            }
+            _ => Err("not a DEP form".into()),
+        }
+    }
+
+    fn confirmed(&mut self, purpose: ConfirmPurpose, cx: &mut Ctx) -> Result<Effect, String> {
+        super::dep_record::record_confirmed(purpose, cx)
+    }
+
+    /// The first page at once when a background can read the rest (the first frame does not wait for
+    /// 200,000 records).
+    fn form_changed(&mut self, form: &mut Form, _cx: &Ctx) {
+        if matches!(form.purpose, FormPurpose::AddRecord | FormPurpose::EditRecord(_)) {
+            super::dep_record::enrollment_visibility(form);
+        }
+    }
+
+    fn reload(&mut self, cx: &mut Ctx) -> Result<(), StoreError> {
+        let background = cx.jobs.background();
+        if self.read(cx.store.as_ref(), background.then_some(FIRST_READ))? {
+            let store = cx.store.clone();
+            self.loading = cx
+                .jobs
+                .start("reading the DEP records", move |ctx| TaskMsg::DepRecords {
+                    load: ctx.id,
+                    result: store.dep_devices().map_err(|e| e.to_string()),
+                })
+                .map(|job| job.id);
+        }
+        Ok(())
+    }
+
+    table_of!(view, filtered);
+
+    fn draw(&self, cx: &DrawCtx, area: Rect, frame: &mut Frame) {
+        draw(cx, self, area, frame)
+    }
 }

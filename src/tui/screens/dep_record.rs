@@ -9,13 +9,16 @@ use ratatui::style::Style;
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, Paragraph, Wrap};
 
-use super::DrawCtx;
+use super::{Ctx, DrawCtx, Effect, Level, Screen};
 use crate::csv::RowProblem;
 use crate::domain::dep::{self as rules, CatalogKind, DepDevice, DepMethod, DepState};
 use crate::ops;
 use crate::store::{Store, StoreError};
+use crate::tui::action::Action;
+use crate::tui::form::ConfirmPurpose;
 use crate::tui::form::FormPurpose;
 use crate::tui::form::{Check, Form, FormField, catalog_options, user_picker};
+use crate::tui::keymap::Context;
 use crate::tui::theme::Theme;
 use crate::tui::widgets::text::owned;
 
@@ -322,4 +325,93 @@ pub fn save(core: &ops::Ctx, store: &dyn Store, form: &Form) -> Result<(String, 
         msg.push_str("; check-in email queued (kitting dep outbox)");
     }
     Ok((msg, saved.identifier))
+}
+
+/// Edit, withdraw or delete one record, from the list (`listed`) or its own screen.
+pub fn record_action(action: Action, d: DepDevice, listed: bool, store: &dyn Store) -> Effect {
+    let id = d.identifier.clone();
+    match action {
+        Action::EditRecord => match d.state.read_only() {
+            Some(why) => {
+                let said = Effect::Status(Level::Error, format!("read-only: {why}"));
+                if listed {
+                    Effect::Many(vec![Effect::Push(Screen::DepDevice(Box::new(DepDetailState { device: d }))), said])
+                } else {
+                    said
+                }
+            }
+            None => Effect::Form(record_form(store, Some(&d))),
+        },
+        Action::Withdraw => match d.state {
+            DepState::Withdrawn { .. } => Effect::Status(Level::Error, format!("{id} is withdrawn already")),
+            _ => Effect::Ask(
+                format!(
+                    "Withdraw {id}? It can no longer check in and its record becomes read-only. This cannot be \
+                     undone."
+                ),
+                ConfirmPurpose::WithdrawRecord(id),
+            ),
+        },
+        Action::Delete => Effect::Ask(
+            format!("Delete the device record {id} ({})? This cannot be undone.", d.state.label()),
+            ConfirmPurpose::DeleteRecord(id),
+        ),
+        _ => Effect::None,
+    }
+}
+
+/// A withdrawal or a deletion, confirmed.
+pub fn record_confirmed(purpose: ConfirmPurpose, cx: &mut Ctx) -> Result<Effect, String> {
+    let core = cx.core();
+    let msg = match purpose {
+        ConfirmPurpose::DeleteRecord(id) => ops::dep::delete(&core, ops::dep::DepDelete { identifier: id.clone() })
+            .map(|()| format!("deleted device {id}")),
+        ConfirmPurpose::WithdrawRecord(id) => ops::dep::withdraw(&core, ops::dep::DepWithdraw { identifier: id })
+            .map(|d| format!("withdrew {}", d.identifier)),
+        _ => return Err("not a DEP question".into()),
+    };
+    msg.map(Effect::Saved).map_err(|e| e.to_string())
+}
+
+impl super::Unit for DepDetailState {
+    fn context(&self) -> Context {
+        Context::DepDevice
+    }
+
+    fn action(&mut self, action: Action, cx: &mut Ctx) -> Effect {
+        match action {
+            // The list below is read again: this record may have changed.
+            Action::Back => Effect::Pop(String::new()),
+            _ => record_action(action, self.device.clone(), false, cx.store.as_ref()),
+        }
+    }
+
+    fn submit(&mut self, form: &Form, cx: &mut Ctx) -> Result<Effect, String> {
+        let (msg, _) = save(&cx.core(), cx.store.as_ref(), form)?;
+        Ok(Effect::Saved(msg))
+    }
+
+    fn confirmed(&mut self, purpose: ConfirmPurpose, cx: &mut Ctx) -> Result<Effect, String> {
+        let deleted = matches!(purpose, ConfirmPurpose::DeleteRecord(_));
+        let effect = record_confirmed(purpose, cx)?;
+        // A deleted record's screen closes; the list says what happened.
+        Ok(match effect {
+            Effect::Saved(msg) if deleted => Effect::Pop(msg),
+            other => other,
+        })
+    }
+
+    fn form_changed(&mut self, form: &mut Form, _cx: &Ctx) {
+        if matches!(form.purpose, FormPurpose::AddRecord | FormPurpose::EditRecord(_)) {
+            super::dep_record::enrollment_visibility(form);
+        }
+    }
+
+    fn reload(&mut self, cx: &mut Ctx) -> Result<(), StoreError> {
+        DepDetailState::reload(self, cx.store.as_ref())
+    }
+
+    fn draw(&self, cx: &DrawCtx, area: Rect, frame: &mut Frame) {
+        draw(cx, self, area, frame)
+    }
 }

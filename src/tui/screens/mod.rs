@@ -1,7 +1,32 @@
-//! Screens as units: each module holds one screen's state, its key handling, its drawing and the
-//! submission of its forms. A screen sees the core (and the theme when drawing), never `App`, and tells
-//! `App` what to do next with an `Effect`. (The older screens still live in `app.rs` and `view.rs`; they
-//! move here one by one.)
+//! Screens as units: each module holds one screen's state, its key handling, its drawing, its forms and
+//! their submission, behind `Unit`. A screen sees a `Ctx` (the core, settings, job runner, clock) when it
+//! acts and a `DrawCtx` (theme, keys, clock) when it draws, never `App`, and tells `App` what to do next
+//! with an `Effect`. Adding a screen: its module, a `Screen` variant, and one line in `unit`/`unit_mut`.
+
+/// A unit's table methods, for a screen whose rows are `self.$rows` under `self.cursor`; `filtered`: with
+/// `self.filter` and an inherent `rebuild` that applies it.
+macro_rules! table_of {
+    ($rows:ident) => {
+        fn table(&mut self) -> Option<(&mut crate::tui::widgets::table::Cursor, usize)> {
+            Some((&mut self.cursor, self.$rows.len()))
+        }
+    };
+    ($rows:ident, filtered) => {
+        table_of!($rows);
+
+        fn filter(&self) -> Option<&crate::tui::widgets::table::Filter> {
+            Some(&self.filter)
+        }
+
+        fn filter_mut(&mut self) -> Option<&mut crate::tui::widgets::table::Filter> {
+            Some(&mut self.filter)
+        }
+
+        fn rebuild(&mut self) {
+            Self::rebuild(self)
+        }
+    };
+}
 
 pub mod audit;
 pub mod catalog;
@@ -15,18 +40,111 @@ pub mod scan;
 pub mod search;
 pub mod users;
 
+use std::path::PathBuf;
+use std::sync::Arc;
+
 use chrono::{DateTime, Utc};
+use ratatui::Frame;
+use ratatui::crossterm::event::KeyEvent;
+use ratatui::layout::Rect;
 
 use super::action::Action;
+use super::form::{ConfirmPurpose, Form};
+use super::jobs::Jobs;
 use super::keymap::{Context, Keymap};
+use super::modals::Modal;
+use super::modals::wizard::WizardJob;
 use super::theme::Theme;
 use super::widgets::table::{Cursor, Filter};
+use crate::domain::audit::Actor;
+use crate::ops;
+use crate::settings::Settings;
+use crate::store::{Store, StoreError};
+
+/// What a screen sees when it acts: the store through the core (as this workstation's technician, now),
+/// the settings, the job runner, whether the terminal shows images.
+pub struct Ctx<'a> {
+    pub store: &'a Arc<dyn Store>,
+    pub actor: &'a Actor,
+    pub now: DateTime<Utc>,
+    pub settings: &'a Settings,
+    /// Where the settings were read (named in a message about them).
+    pub settings_source: &'a str,
+    pub jobs: &'a mut Jobs,
+    pub graphics: bool,
+}
+
+impl Ctx<'_> {
+    /// The core, acting as this workstation's technician.
+    pub fn core(&self) -> ops::Ctx<'_> {
+        ops::Ctx::new(self.store.as_ref(), self.actor.clone(), self.now)
+    }
+}
+
+/// One screen. Every method but `context` and `draw` has a default: a screen without a table, a filter,
+/// forms or questions says nothing about them.
+pub trait Unit {
+    fn context(&self) -> Context;
+
+    /// A key before the keymap sees it, on screens a scanner types into; `own` is what the screen's own
+    /// bindings make of it. `None`: the keymap decides.
+    fn key(&mut self, _key: KeyEvent, _own: Option<Action>, _cx: &mut Ctx) -> Option<Effect> {
+        None
+    }
+
+    /// An action of the keymap (moving in the table and Esc clearing the filter are done already).
+    fn action(&mut self, action: Action, cx: &mut Ctx) -> Effect;
+
+    /// A form this screen opened, confirmed: `Err` keeps it open with the message.
+    fn submit(&mut self, _form: &Form, _cx: &mut Ctx) -> Result<Effect, String> {
+        Err("this form does not belong here".into())
+    }
+
+    /// A question this screen asked, answered yes.
+    fn confirmed(&mut self, _purpose: ConfirmPurpose, _cx: &mut Ctx) -> Result<Effect, String> {
+        Err("this question does not belong here".into())
+    }
+
+    /// The open form (one this screen opened) after a key changed it: fields shown or hidden by others,
+    /// a note on what the values make together.
+    fn form_changed(&mut self, _form: &mut Form, _cx: &Ctx) {}
+
+    /// Whether this key, in a form this screen opened, confirms it (besides the keymap's keys).
+    fn submits_on(&self, _form: &Form, _key: &KeyEvent) -> bool {
+        false
+    }
+
+    /// Reads what it shows from the store again.
+    fn reload(&mut self, _cx: &mut Ctx) -> Result<(), StoreError> {
+        Ok(())
+    }
+
+    /// The table's cursor and how many rows it moves over.
+    fn table(&mut self) -> Option<(&mut Cursor, usize)> {
+        None
+    }
+
+    fn filter(&self) -> Option<&Filter> {
+        None
+    }
+
+    fn filter_mut(&mut self) -> Option<&mut Filter> {
+        None
+    }
+
+    /// Applies the filter (and the sort) again.
+    fn rebuild(&mut self) {}
+
+    fn draw(&self, cx: &DrawCtx, area: Rect, frame: &mut Frame);
+}
 
 /// What a screen sees when it draws: the theme, the keys (to name them), the time.
 pub struct DrawCtx<'a> {
     pub theme: &'a Theme,
     pub keymap: &'a Keymap,
     pub now: DateTime<Utc>,
+    /// The terminal's image protocol (the QR code is drawn as an image with it).
+    pub graphics: Option<&'a ratatui_image::picker::Picker>,
 }
 
 impl DrawCtx<'_> {
@@ -53,6 +171,20 @@ pub enum Effect {
     Status(Level, String),
     /// Ring the terminal bell.
     Bell,
+    /// Open a dialog (a record in full, …).
+    Dialog(Modal),
+    /// Open a screen over this one.
+    Push(Screen),
+    /// Show another tab.
+    Tab(Tab),
+    /// The store changed: read what the screens show again, then say this.
+    Saved(String),
+    /// Check a file and show the import wizard.
+    Wizard(WizardJob, PathBuf),
+    /// Open a device found by Find where it lives.
+    Open(ops::find::Found),
+    /// Several, in order.
+    Many(Vec<Effect>),
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -116,76 +248,70 @@ impl Tab {
 }
 
 impl Screen {
-    /// Keeps the table's cursor inside its rows and in view, on a terminal `rows` high.
+    /// The screen as a unit: the one place that lists every kind.
+    pub fn unit(&self) -> &dyn Unit {
+        match self {
+            Screen::Profiles(s) => s.as_ref(),
+            Screen::Detail(s) => s.as_ref(),
+            Screen::Qr(s) => s.as_ref(),
+            Screen::Dep(s) => s.as_ref(),
+            Screen::DepDevice(s) => s.as_ref(),
+            Screen::Users(s) => s,
+            Screen::Catalog(s) => s.as_ref(),
+            Screen::Audit(s) => s.as_ref(),
+            Screen::Scan(s) => s.as_ref(),
+            Screen::Search(s) => s.as_ref(),
+            Screen::CheckIn(s) => s.as_ref(),
+        }
+    }
+
+    pub fn unit_mut(&mut self) -> &mut dyn Unit {
+        match self {
+            Screen::Profiles(s) => s.as_mut(),
+            Screen::Detail(s) => s.as_mut(),
+            Screen::Qr(s) => s.as_mut(),
+            Screen::Dep(s) => s.as_mut(),
+            Screen::DepDevice(s) => s.as_mut(),
+            Screen::Users(s) => s,
+            Screen::Catalog(s) => s.as_mut(),
+            Screen::Audit(s) => s.as_mut(),
+            Screen::Scan(s) => s.as_mut(),
+            Screen::Search(s) => s.as_mut(),
+            Screen::CheckIn(s) => s.as_mut(),
+        }
+    }
+
+    /// Keeps the table's cursor inside its rows (drawing keeps it in view).
     pub fn fit_cursor(&mut self) {
-        if let Some((cursor, len)) = self.table() {
+        if let Some((cursor, len)) = self.unit_mut().table() {
             cursor.fit(len);
         }
     }
 
-    /// The table's cursor and how many rows it moves over, on screens with a table.
-    pub(crate) fn table(&mut self) -> Option<(&mut Cursor, usize)> {
-        match self {
-            Screen::Profiles(p) => Some((&mut p.cursor, p.view.len())),
-            Screen::Detail(d) => Some((&mut d.cursor, d.view.len())),
-            Screen::Users(u) => Some((&mut u.cursor, u.users.len())),
-            Screen::Dep(l) => Some((&mut l.cursor, l.view.len())),
-            Screen::Catalog(c) => Some((&mut c.cursor, c.rows.len())),
-            Screen::Audit(a) => Some((&mut a.cursor, a.view.len())),
-            Screen::Search(s) => Some((&mut s.cursor, s.results.len())),
-            Screen::Qr(_) | Screen::DepDevice(_) | Screen::Scan(_) | Screen::CheckIn(_) => None,
-        }
-    }
-
-    /// The table's filter, on screens that have one.
-    pub(crate) fn filter_mut(&mut self) -> Option<&mut Filter> {
-        match self {
-            Screen::Profiles(p) => Some(&mut p.filter),
-            Screen::Detail(d) => Some(&mut d.filter),
-            Screen::Dep(l) => Some(&mut l.filter),
-            Screen::Audit(a) => Some(&mut a.filter),
-            _ => None,
-        }
-    }
-
-    pub(crate) fn filter(&self) -> Option<&Filter> {
-        match self {
-            Screen::Profiles(p) => Some(&p.filter),
-            Screen::Detail(d) => Some(&d.filter),
-            Screen::Dep(l) => Some(&l.filter),
-            Screen::Audit(a) => Some(&a.filter),
-            _ => None,
-        }
-    }
-
     pub fn context(&self) -> Context {
-        match self {
-            Screen::Profiles(_) => Context::Profiles,
-            Screen::Detail(_) => Context::Detail,
-            Screen::Qr(_) => Context::Qr,
-            Screen::Users(_) => Context::Users,
-            Screen::Dep(_) => Context::Dep,
-            Screen::DepDevice(_) => Context::DepDevice,
-            Screen::Catalog(_) => Context::Catalog,
-            Screen::Audit(_) => Context::Audit,
-            Screen::Scan(_) => Context::Scan,
-            Screen::Search(_) => Context::Search,
-            Screen::CheckIn(_) => Context::CheckIn,
-        }
+        self.unit().context()
     }
 }
 
 /// The smallest terminal the workstation draws in.
 pub const MIN_SIZE: (u16, u16) = (80, 24);
 
-/// Applies the filter again and keeps the cursor in view, on a terminal `rows` high.
+/// Applies the filter again and keeps the cursor inside the rows.
 pub fn refilter(screen: &mut Screen) {
-    match screen {
-        Screen::Profiles(p) => p.rebuild(),
-        Screen::Detail(d) => d.rebuild(),
-        Screen::Dep(l) => l.rebuild(),
-        Screen::Audit(a) => a.rebuild(),
-        _ => {}
-    }
+    screen.unit_mut().rebuild();
     screen.fit_cursor();
+}
+
+/// A refusal as a form shows it: a conflict says that the form keeps what was typed.
+pub fn form_error(e: ops::OpError) -> String {
+    match e {
+        ops::OpError::Conflict(m) => format!("{m} (the form keeps what you typed: Esc, then open it again)"),
+        e => e.to_string(),
+    }
+}
+
+/// Starts typing the filter of a screen that has one.
+pub fn start_filter(filter: &mut Filter) -> Effect {
+    filter.input = Some(super::form::line_input(&filter.text));
+    Effect::None
 }

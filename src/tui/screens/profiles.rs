@@ -7,12 +7,20 @@ use ratatui::style::Style;
 use ratatui::text::Span;
 use ratatui::widgets::{Cell, Paragraph, Row, Table};
 
-use super::DrawCtx;
-use crate::domain::Profile;
+use super::{Ctx, DrawCtx, Effect, Level, Screen, Tab, form_error};
+use crate::csv::android as android_csv;
+use crate::domain::{NewProfile, Profile, ProfileId};
+use crate::ops;
+use crate::store::StoreError;
 use crate::tui::action::Action;
+use crate::tui::files::{CSV_FILE, export_form, import_path};
+use crate::tui::form::{Check, ConfirmPurpose, Form, FormField, FormPurpose, user_picker};
+use crate::tui::jobs::TaskMsg;
 use crate::tui::keymap::Context;
+use crate::tui::modals::wizard::WizardJob;
 use crate::tui::theme::CURSOR;
 use crate::tui::widgets::table::{Cursor, Filter, filter_line};
+use crate::tui::widgets::text::plural;
 use crate::tui::widgets::text::{owned, safe};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -194,4 +202,230 @@ pub fn draw(cx: &DrawCtx, p: &ProfilesState, area: Rect, frame: &mut Frame) {
         })
         .collect();
     frame.render_widget(Table::new(rows, widths).header(header).column_spacing(1), table);
+}
+
+/// The current name of a profile the screens know by id.
+pub fn profile_name(cx: &Ctx, id: ProfileId) -> Result<String, String> {
+    Ok(profile_by_id(cx, id)?.name)
+}
+
+pub fn profile_by_id(cx: &Ctx, id: ProfileId) -> Result<Profile, String> {
+    cx.store.profile_by_id(id).map_err(|e| e.to_string())?.ok_or_else(|| "the profile was deleted".into())
+}
+
+/// The Export form confirmed (from the list or the profile's screen): the file is written in the
+/// background.
+pub fn start_export(cx: &mut Ctx, id: ProfileId, form: &Form) -> Result<Effect, String> {
+    let path = std::path::PathBuf::from(form.value("File"));
+    if path.as_os_str().is_empty() {
+        return Err("type the file to write".into());
+    }
+    let profile = profile_by_id(cx, id)?;
+    let store = cx.store.clone();
+    cx.jobs.start("exporting a profile", move |_| {
+        let result = (|| {
+            let file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
+            let n = android_csv::export(store.as_ref(), &profile, std::io::BufWriter::new(file))?;
+            Ok((n, path))
+        })();
+        TaskMsg::Exported(result)
+    });
+    Ok(Effect::Status(Level::Info, "exporting…".into()))
+}
+
+fn new_profile_form(cx: &Ctx) -> Form {
+    let days = cx.settings.token_days().to_string();
+    Form::new(
+        "Add profile",
+        FormPurpose::NewProfile,
+        vec![
+            FormField::text("Name", "", "1 to 64 characters, unique"),
+            FormField::text("Description", "", "optional"),
+            FormField::path(CSV_FILE, "", "Tab completes; Ctrl-t writes the template here"),
+            FormField::toggle("Without token", false, "Assign custom attributes without token (Space)"),
+            user_picker(cx.store.as_ref(), "User", ""),
+            FormField::text("Token days", &days, "7 to 99").with_check(Check::Days),
+        ],
+    )
+}
+
+/// Add profile confirmed: the name and user checked, then the file is checked by the wizard.
+fn new_profile(cx: &Ctx, form: &Form) -> Result<Effect, String> {
+    let name = crate::domain::check_profile_name(&form.value("Name"))?;
+    if cx.store.profile(&name).map_err(|e| e.to_string())?.is_some() {
+        return Err(format!("a profile named {name} exists already"));
+    }
+    let without_token = form.on("Without token");
+    let token_days = if without_token {
+        None
+    } else {
+        let days: u32 = form.value("Token days").parse().map_err(|_| "token days must be a number from 7 to 99")?;
+        Some(crate::domain::token::check_days(days)?)
+    };
+    let user = Some(form.value("User")).filter(|u| !u.is_empty());
+    if let Some(u) = &user
+        && cx.store.user(u).map_err(|e| e.to_string())?.is_none()
+    {
+        return Err(format!("no user {u}; add it in Users first"));
+    }
+    let path = import_path(form, android_csv::TEMPLATE)?;
+    let new = NewProfile {
+        name,
+        description: Some(form.value("Description")).filter(|d| !d.is_empty()),
+        without_token,
+        user,
+        token_days,
+    };
+    Ok(Effect::Wizard(WizardJob::Profile(new), path))
+}
+
+impl super::Unit for ProfilesState {
+    fn context(&self) -> Context {
+        Context::Profiles
+    }
+
+    fn action(&mut self, action: Action, cx: &mut Ctx) -> Effect {
+        let selected = self.selected().cloned();
+        match action {
+            Action::Filter => super::start_filter(&mut self.filter),
+            Action::SortNext => {
+                self.sort = (self.sort + 1) % ProfileColumn::ALL.len();
+                self.rebuild();
+                Effect::Status(Level::Info, format!("sorted by {}", ProfileColumn::ALL[self.sort].title()))
+            }
+            Action::SortReverse => {
+                self.descending = !self.descending;
+                self.rebuild();
+                Effect::None
+            }
+            Action::Open => match selected {
+                Some(profile) => match super::detail::DetailState::open(cx, profile) {
+                    Ok(d) => Effect::Push(Screen::Detail(Box::new(d))),
+                    Err(e) => Effect::Status(Level::Error, e.to_string()),
+                },
+                None => Effect::None,
+            },
+            Action::Users => Effect::Tab(Tab::Users),
+            Action::NewProfile => Effect::Form(new_profile_form(cx)),
+            Action::EditProfile => match selected {
+                Some(p) => {
+                    let mut form = Form::new(
+                        format!("Edit profile {}", p.name),
+                        FormPurpose::EditProfile(p.id),
+                        vec![
+                            FormField::text("Name", &p.name, "1 to 64 characters"),
+                            FormField::text("Description", p.description.as_deref().unwrap_or(""), "optional"),
+                        ],
+                    );
+                    form.expect_version = Some(p.version);
+                    Effect::Form(form)
+                }
+                None => Effect::None,
+            },
+            Action::ModifyUser => match selected {
+                Some(p) => {
+                    let field = user_picker(cx.store.as_ref(), "Username", p.user.as_deref().unwrap_or(""));
+                    let title = format!("Modify the user of {}", p.name);
+                    let mut form = Form::new(title, FormPurpose::ModifyUser(p.id), vec![field]);
+                    form.expect_version = Some(p.version);
+                    Effect::Form(form)
+                }
+                None => Effect::None,
+            },
+            // A whole profile goes only when its name is typed (y is too easy to press by mistake).
+            Action::Delete => match selected {
+                Some(p) => {
+                    let title = format!(
+                        "Delete profile {} and its {} device{}? This cannot be undone.",
+                        p.name,
+                        p.device_count,
+                        plural(p.device_count)
+                    );
+                    let field = FormField::text("Profile name", "", "type the profile's name to delete it");
+                    let purpose =
+                        FormPurpose::TypedConfirm { purpose: ConfirmPurpose::DeleteProfile(p.id), expected: p.name };
+                    Effect::Form(Form::new(title, purpose, vec![field]))
+                }
+                None => Effect::None,
+            },
+            Action::Export => selected.map_or(Effect::None, |p| Effect::Form(export_form(&p, cx.now))),
+            _ => Effect::None,
+        }
+    }
+
+    fn submit(&mut self, form: &Form, cx: &mut Ctx) -> Result<Effect, String> {
+        let core = cx.core();
+        match &form.purpose {
+            FormPurpose::NewProfile => new_profile(cx, form),
+            FormPurpose::EditProfile(id) => {
+                let command = ops::profiles::EditProfile {
+                    profile: profile_name(cx, *id)?,
+                    rename: Some(form.value("Name")),
+                    description: Some(form.value("Description")),
+                    expect: form.expect_version,
+                };
+                ops::profiles::edit(&core, command).map_err(form_error)?;
+                Ok(Effect::Saved("profile saved".into()))
+            }
+            FormPurpose::ModifyUser(id) => {
+                let user = Some(form.value("Username")).filter(|u| !u.is_empty());
+                let command = ops::profiles::SetProfileUser {
+                    profile: profile_name(cx, *id)?,
+                    user: user.clone(),
+                    expect: form.expect_version,
+                };
+                ops::profiles::set_user(&core, command).map_err(|err| match err {
+                    ops::OpError::Invalid { field: "user", .. } => {
+                        format!("no user {}; add it in Users (U) first", user.clone().unwrap_or_default())
+                    }
+                    err => form_error(err),
+                })?;
+                Ok(Effect::Saved(match user {
+                    Some(u) => format!("associated user set to {u}"),
+                    None => "associated user removed".into(),
+                }))
+            }
+            FormPurpose::Export(id) => {
+                drop(core);
+                start_export(cx, *id, form)
+            }
+            _ => Err("not a profile form".into()),
+        }
+    }
+
+    fn confirmed(&mut self, purpose: ConfirmPurpose, cx: &mut Ctx) -> Result<Effect, String> {
+        let ConfirmPurpose::DeleteProfile(id) = purpose else { return Err("not a profile question".into()) };
+        let profile = profile_name(cx, id)?;
+        let n =
+            ops::profiles::delete(&cx.core(), ops::profiles::DeleteProfile { profile }).map_err(|e| e.to_string())?;
+        Ok(Effect::Saved(format!("deleted the profile and its {n} device{}", plural(n))))
+    }
+
+    /// A profile without token has no token lifetime to ask for.
+    fn form_changed(&mut self, form: &mut Form, _cx: &Ctx) {
+        if form.purpose == FormPurpose::NewProfile {
+            let without = form.on("Without token");
+            if let Some(f) = form.field_mut("Token days") {
+                f.hidden = without;
+            }
+        }
+    }
+
+    fn reload(&mut self, cx: &mut Ctx) -> Result<(), StoreError> {
+        let selected = self.selected().map(|p| p.id);
+        self.all = cx.store.profiles()?;
+        self.rebuild();
+        if let Some(id) = selected
+            && let Some(row) = self.view.iter().position(|&i| self.all[i].id == id)
+        {
+            self.cursor.row = row;
+        }
+        Ok(())
+    }
+
+    table_of!(view, filtered);
+
+    fn draw(&self, cx: &DrawCtx, area: Rect, frame: &mut Frame) {
+        draw(cx, self, area, frame)
+    }
 }

@@ -17,10 +17,12 @@ use ratatui_image::picker::Picker;
 use ratatui_image::protocol::Protocol;
 use ratatui_image::{Image, Resize};
 
-use super::Effect;
+use super::{Ctx, DrawCtx, Effect};
 use crate::qr::render::Qr;
 use crate::tui::action::Action;
+use crate::tui::form::FormPurpose;
 use crate::tui::form::{Form, FormField};
+use crate::tui::keymap::Context;
 use crate::tui::theme::Theme;
 use crate::tui::widgets::text::owned;
 
@@ -90,7 +92,7 @@ impl QrState {
         })
     }
 
-    pub fn action(&mut self, action: Action, graphics: bool) -> Effect {
+    fn act(&mut self, action: Action, graphics: bool) -> Effect {
         match action {
             Action::Back => Effect::Back,
             Action::Compact => {
@@ -108,7 +110,7 @@ impl QrState {
                     format!("{}-qr.{}", crate::tui::files::file_stem(&self.profile), if png { "png" } else { "svg" });
                 Effect::Form(Form::new(
                     format!("Save the QR code as {}", if png { "PNG" } else { "SVG" }),
-                    crate::tui::form::FormPurpose::SaveQr { png },
+                    FormPurpose::SaveQr { png },
                     vec![FormField::path("File", &path, "Tab completes the path")],
                 ))
             }
@@ -285,4 +287,26 @@ fn draw_image(t: &Theme, q: &QrState, picker: &Picker, next: &str, area: Rect, f
     );
     frame.render_widget(Paragraph::new(info(t, q, how, next)), rest);
     true
+}
+
+impl super::Unit for QrState {
+    fn context(&self) -> Context {
+        Context::Qr
+    }
+
+    fn action(&mut self, action: Action, cx: &mut Ctx) -> Effect {
+        self.act(action, cx.graphics)
+    }
+
+    fn submit(&mut self, form: &Form, _cx: &mut Ctx) -> Result<Effect, String> {
+        let FormPurpose::SaveQr { png } = form.purpose else { return Err("not a QR code form".into()) };
+        let path = std::path::PathBuf::from(form.value("File"));
+        let bytes = if png { self.qr.png(8)? } else { self.qr.svg().into_bytes() };
+        std::fs::write(&path, bytes).map_err(|err| format!("{}: {err}", path.display()))?;
+        Ok(Effect::Status(super::Level::Info, format!("wrote {}", path.display())))
+    }
+
+    fn draw(&self, cx: &DrawCtx, area: Rect, frame: &mut Frame) {
+        draw(cx.theme, self, cx.graphics, area, frame)
+    }
 }

@@ -16,12 +16,14 @@ use ratatui::style::{Color, Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::{Block, Borders, List, ListItem, Paragraph, Wrap};
 
-use super::Effect;
 use super::Level;
+use super::{Ctx, DrawCtx, Effect};
 use crate::domain::scan::{GS, MAX_SCAN};
 use crate::ops::scan::{Scan, ScanMode, Station, Undo, UndoScan};
 use crate::ops::{self, OpError};
+use crate::tui::action::Action;
 use crate::tui::form::{Check, Form, FormField, FormPurpose};
+use crate::tui::keymap::Context;
 use crate::tui::theme::Theme;
 
 /// How many of the last scans are listed.
@@ -103,7 +105,7 @@ impl ScanState {
 
     /// The screen's keys: text for the scan line, the scan's end, Backspace, undo (`undo_key`), leave
     /// (Esc). Returns `None` for a key the screen does not use (help, quit by Ctrl-C).
-    pub fn key(&mut self, key: KeyEvent, undo_key: bool, core: &ops::Ctx) -> Option<Effect> {
+    pub fn scan_key(&mut self, key: KeyEvent, undo_key: bool, core: &ops::Ctx) -> Option<Effect> {
         let ctrl = key.modifiers.contains(KeyModifiers::CONTROL);
         if undo_key {
             return Some(self.undo_last(core));
@@ -387,4 +389,22 @@ pub fn parse_attributes(text: &str) -> Result<Vec<(String, String)>, String> {
                 .ok_or_else(|| format!("attribute {p:?}: write NAME=VALUE"))
         })
         .collect()
+}
+
+impl super::Unit for ScanState {
+    fn context(&self) -> Context {
+        Context::Scan
+    }
+
+    fn key(&mut self, key: KeyEvent, own: Option<Action>, cx: &mut Ctx) -> Option<Effect> {
+        self.scan_key(key, own == Some(Action::UndoScan), &cx.core())
+    }
+
+    fn action(&mut self, _action: Action, _cx: &mut Ctx) -> Effect {
+        Effect::None
+    }
+
+    fn draw(&self, cx: &DrawCtx, area: Rect, frame: &mut Frame) {
+        draw(cx.theme, self, &cx.key(Context::Scan, Action::UndoScan), area, frame)
+    }
 }

@@ -10,8 +10,11 @@ use ratatui::widgets::{Cell, Paragraph, Row, Table};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use super::{Ctx, DrawCtx, Effect};
 use crate::ops::find::{Found, Query};
+use crate::tui::action::Action;
 use crate::tui::form::{Check, Form, FormField, FormPurpose};
+use crate::tui::keymap::Context;
 use crate::tui::theme::{CURSOR, Theme};
 use crate::tui::widgets::table::Cursor;
 
@@ -128,4 +131,24 @@ pub fn draw(t: &Theme, s: &SearchState, area: Rect, frame: &mut Frame) {
     ];
     let header = Row::new(["  Where", "Name", "Device", "Matched", "Status"]).style(t.header);
     frame.render_widget(Table::new(rows, widths).header(header), table);
+}
+
+impl super::Unit for SearchState {
+    fn context(&self) -> Context {
+        Context::Search
+    }
+
+    fn action(&mut self, action: Action, _cx: &mut Ctx) -> Effect {
+        match action {
+            Action::Open => self.selected().cloned().map_or(Effect::None, Effect::Open),
+            Action::Back => Effect::Back,
+            _ => Effect::None,
+        }
+    }
+
+    table_of!(results);
+
+    fn draw(&self, cx: &DrawCtx, area: Rect, frame: &mut Frame) {
+        draw(cx.theme, self, area, frame)
+    }
 }

@@ -6,7 +6,7 @@ use ratatui::Frame;
 use ratatui::layout::{Alignment, Constraint, Rect};
 use ratatui::widgets::{Paragraph, Row, Table};
 
-use super::Effect;
+use super::{Ctx, DrawCtx, Effect};
 use crate::domain::User;
 use crate::domain::dep::CatalogKind;
 use crate::ops::{self, OpError};
@@ -14,6 +14,7 @@ use crate::store::{Store, StoreError};
 use crate::tui::action::Action;
 use crate::tui::form::{ConfirmPurpose, FormPurpose, split_names};
 use crate::tui::form::{Form, FormField, catalog_options};
+use crate::tui::keymap::Context;
 use crate::tui::theme::{CURSOR, Theme};
 use crate::tui::widgets::table::Cursor;
 use crate::tui::widgets::text::{owned, safe};
@@ -36,7 +37,7 @@ impl UsersState {
         self.users.get(self.cursor.row)
     }
 
-    pub fn action(&mut self, action: Action, store: &dyn Store) -> Effect {
+    fn act(&mut self, action: Action, store: &dyn Store) -> Effect {
         let selected = self.selected().cloned();
         match action {
             Action::Back => Effect::Back,
@@ -85,7 +86,7 @@ fn read_fields(u: &mut User, form: &Form) {
 }
 
 /// Saves the Add user form; the status line's message.
-pub fn add(core: &ops::Ctx, form: &Form) -> Result<String, OpError> {
+fn add(core: &ops::Ctx, form: &Form) -> Result<String, OpError> {
     let mut user = User { username: form.value("Username"), ..User::default() };
     read_fields(&mut user, form);
     ops::users::add(core, ops::users::AddUser { user })?;
@@ -93,7 +94,7 @@ pub fn add(core: &ops::Ctx, form: &Form) -> Result<String, OpError> {
 }
 
 /// Saves the Edit user form.
-pub fn edit(core: &ops::Ctx, username: &str, form: &Form) -> Result<String, OpError> {
+fn edit(core: &ops::Ctx, username: &str, form: &Form) -> Result<String, OpError> {
     let mut u = User::default();
     read_fields(&mut u, form);
     let command = ops::users::EditUser {
@@ -139,4 +140,40 @@ pub fn draw(t: &Theme, u: &UsersState, area: Rect, frame: &mut Frame) {
         if here { row.style(t.selected) } else { row.style(t.base) }
     });
     frame.render_widget(Table::new(rows, widths).header(header), area);
+}
+
+impl super::Unit for UsersState {
+    fn context(&self) -> Context {
+        Context::Users
+    }
+
+    fn action(&mut self, action: Action, cx: &mut Ctx) -> Effect {
+        self.act(action, cx.store.as_ref())
+    }
+
+    fn submit(&mut self, form: &Form, cx: &mut Ctx) -> Result<Effect, String> {
+        let core = cx.core();
+        let msg = match &form.purpose {
+            FormPurpose::AddUser => add(&core, form),
+            FormPurpose::EditUser(username) => edit(&core, username, form),
+            _ => return Err("not a user form".into()),
+        };
+        msg.map(Effect::Saved).map_err(super::form_error)
+    }
+
+    fn confirmed(&mut self, purpose: ConfirmPurpose, cx: &mut Ctx) -> Result<Effect, String> {
+        let ConfirmPurpose::DeleteUser(name) = purpose else { return Err("not a user question".into()) };
+        ops::users::delete(&cx.core(), ops::users::DeleteUser { username: name.clone() }).map_err(|e| e.to_string())?;
+        Ok(Effect::Saved(format!("deleted user {name}")))
+    }
+
+    fn reload(&mut self, cx: &mut Ctx) -> Result<(), StoreError> {
+        UsersState::reload(self, cx.store.as_ref())
+    }
+
+    table_of!(users);
+
+    fn draw(&self, cx: &DrawCtx, area: Rect, frame: &mut Frame) {
+        draw(cx.theme, self, area, frame)
+    }
 }
