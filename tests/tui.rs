@@ -471,9 +471,9 @@ fn modify_configuration_edits_the_three_groups_with_typed_extras() {
 
     // The form opens on what is stored; clearing a choice and a list removes them.
     app.update(Action::ModifyConfig);
-    assert_eq!(form(&app).value("Vendor keys"), "tenant = acme\nsite = Osaka");
-    assert_eq!(form(&app).value("Wi-Fi security type"), "WPA");
-    assert_eq!(form(&app).value("Locale"), "ja_JP");
+    assert_eq!(form(&app).labelled("Vendor keys"), "tenant = acme\nsite = Osaka");
+    assert_eq!(form(&app).labelled("Wi-Fi security type"), "WPA");
+    assert_eq!(form(&app).labelled("Locale"), "ja_JP");
     backspace(&mut app, 30); // vendor keys gone
     for _ in 0..3 {
         key(&mut app, KeyCode::Tab);
@@ -514,7 +514,7 @@ fn add_more_devices_checks_as_you_type_and_stays_open_for_the_next() {
     key(&mut app, KeyCode::Enter);
     let f = form(&app);
     assert!(f.note.as_deref().unwrap().starts_with("added IMEI 353918051234579"), "{:?}", f.note);
-    assert_eq!((f.value("IMEI"), f.value("Asset Tag"), f.focus), (String::new(), "A-100".into(), 0));
+    assert_eq!((f.labelled("IMEI"), f.labelled("Asset Tag"), f.focus), (String::new(), "A-100".into(), 0));
     // The next one by serial: the pair is needed.
     key(&mut app, KeyCode::Tab);
     type_text(&mut app, "SN-NEW-1");
@@ -546,8 +546,8 @@ fn edit_changes_one_devices_identifiers_or_an_attribute_on_several() {
     app.update(Action::Open);
     app.update(Action::Bottom); // SN-ZEBRA-7
     app.update(Action::EditDevice);
-    assert_eq!(form(&app).value("Serial"), "SN-ZEBRA-7");
-    assert_eq!(form(&app).value("Department"), "Warehouse");
+    assert_eq!(form(&app).labelled("Serial"), "SN-ZEBRA-7");
+    assert_eq!(form(&app).labelled("Department"), "Warehouse");
     snapshots(&mut app, "edit_device");
     // A serial already used by another device is said before saving.
     key(&mut app, KeyCode::Tab);
@@ -736,7 +736,7 @@ fn the_wizard_writes_the_csv_template_where_the_path_points_and_never_over_a_fil
     ctrl(&mut app, 't');
     let written = fx.dir.path().join("devices.csv");
     assert_eq!(std::fs::read_to_string(&written).unwrap(), kitting::csv::android::TEMPLATE);
-    assert_eq!(form(&app).value("CSV file"), written.to_str().unwrap(), "the field points at it");
+    assert_eq!(form(&app).labelled("CSV file"), written.to_str().unwrap(), "the field points at it");
     assert!(form(&app).note.as_deref().unwrap().starts_with("wrote the template"));
     assert!(screen(&mut app, 120, 40).contains("Ctrl-t template"), "the footer offers it here");
     std::fs::write(&written, "mine").unwrap();

@@ -120,7 +120,7 @@ fn a_save_over_someone_elses_change_is_a_conflict_that_keeps_what_was_typed() {
     let error = form.error.as_deref().unwrap();
     assert!(error.contains("was changed by alice@localhost"), "{error}");
     assert!(error.contains("keeps what you typed"), "{error}");
-    assert_eq!(form.value("Description"), "Kitting line 1 (mine)");
+    assert_eq!(form.labelled("Description"), "Kitting line 1 (mine)");
     assert_eq!(fx.store.profile("Dock 3").unwrap().unwrap().description.as_deref(), Some("theirs"), "not undone");
 }
 

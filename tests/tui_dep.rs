@@ -9,7 +9,7 @@ use common::tui::*;
 use kitting::domain::dep::{CatalogKind, CheckIn, DepMethod, DepState};
 use kitting::store::{DepStore, Store};
 use kitting::tui::action::Action;
-use kitting::tui::app::{App, Modal, Screen, Tab, TaskMsg, WizardStage};
+use kitting::tui::app::{App, FieldId, Modal, Screen, Tab, TaskMsg, WizardStage};
 use kitting::tui::theme::ThemeName;
 use ratatui::crossterm::event::KeyCode;
 
@@ -152,11 +152,17 @@ fn the_dep_enrollment_section_shows_the_serial_only_for_the_serial_method() {
     let fx = dep_fixture();
     let mut app = dep_app(&fx);
     app.update(Action::AddRecord);
-    assert!(!form(&app).shows("DEP Enrollment Method") && !form(&app).shows("Serial"), "DEP is off at first");
+    assert!(
+        !form(&app).shows(FieldId::Dep("DEPMethod")) && !form(&app).shows(FieldId::Dep("Serial")),
+        "DEP is off at first"
+    );
     type_text(&mut app, "ipad-07");
     focus(&mut app, "Use DEP to Enroll");
     key(&mut app, KeyCode::Char(' '));
-    assert!(form(&app).shows("DEP Enrollment Method") && form(&app).shows("Serial"), "Serial is the first method");
+    assert!(
+        form(&app).shows(FieldId::Dep("DEPMethod")) && form(&app).shows(FieldId::Dep("Serial")),
+        "Serial is the first method"
+    );
     focus(&mut app, "Serial");
     snapshots(&mut app, "dep_enrollment_serial");
     // Serial without a serial number: refused, naming the field.
@@ -165,8 +171,8 @@ fn the_dep_enrollment_section_shows_the_serial_only_for_the_serial_method() {
     assert!(error.contains("DEP Enrollment Method: DEPMethod Serial needs a Serial"), "{error}");
     key(&mut app, KeyCode::BackTab);
     key(&mut app, KeyCode::Char(' '));
-    assert_eq!(form(&app).value("DEP Enrollment Method"), "Key Code");
-    assert!(!form(&app).shows("Serial"), "no serial field for Key Code");
+    assert_eq!(form(&app).labelled("DEP Enrollment Method"), "Key Code");
+    assert!(!form(&app).shows(FieldId::Dep("Serial")), "no serial field for Key Code");
     snapshots(&mut app, "dep_enrollment_key_code");
     let text = screen(&mut app, 120, 40);
     assert!(!text.contains("the serial number of the DEP device"), "{text}");
@@ -204,10 +210,10 @@ fn the_device_form_follows_the_csv_rules() {
     assert!(form(&app).title.contains("DEVICE01"));
     // Tags are picked from the catalog (issue 11, defect 9): typing filters, nothing else can be picked.
     focus(&mut app, "Device tags");
-    assert_eq!(form(&app).value("Device tags"), "lobby");
+    assert_eq!(form(&app).labelled("Device tags"), "lobby");
     type_text(&mut app, "nosuch");
     key(&mut app, KeyCode::Char(' '));
-    assert_eq!(form(&app).value("Device tags"), "lobby", "no entry matches: nothing picked");
+    assert_eq!(form(&app).labelled("Device tags"), "lobby", "no entry matches: nothing picked");
     backspace(&mut app, 6);
     // A format checked as typed.
     focus(&mut app, "MEID");
@@ -217,7 +223,7 @@ fn the_device_form_follows_the_csv_rules() {
     // Blank clears; the code stays when left blank; a registration email queues a check-in email.
     focus(&mut app, "Device tags");
     key(&mut app, KeyCode::Char(' '));
-    assert_eq!(form(&app).value("Device tags"), "", "Space unpicks the highlighted tag");
+    assert_eq!(form(&app).labelled("Device tags"), "", "Space unpicks the highlighted tag");
     focus(&mut app, "Display name");
     backspace(&mut app, 20);
     focus(&mut app, "Registration email");
@@ -239,7 +245,7 @@ fn the_device_form_follows_the_csv_rules() {
     key(&mut app, KeyCode::Esc);
     key(&mut app, KeyCode::Esc); // a changed form: the second Esc discards it
     app.update(Action::EditRecord);
-    assert!(!form(&app).shows("OS") && !form(&app).shows("Identifier"));
+    assert!(!form(&app).shows(FieldId::Dep("OS")) && !form(&app).shows(FieldId::Dep("Identifier")));
 }
 
 #[test]
@@ -313,7 +319,7 @@ fn the_dep_import_form_writes_the_dep_template() {
     ));
     let written = fx.dir.path().join("dep-devices.csv");
     assert_eq!(std::fs::read_to_string(&written).unwrap(), kitting::csv::dep::TEMPLATE);
-    assert_eq!(form(&app).value("CSV file"), written.to_str().unwrap());
+    assert_eq!(form(&app).labelled("CSV file"), written.to_str().unwrap());
     // Enter on a .csv name that does not exist writes the template there too, and says so.
     key(&mut app, KeyCode::Esc);
     key(&mut app, KeyCode::Esc); // a changed form: the second Esc discards it
@@ -344,7 +350,7 @@ fn withdraw_and_delete_ask_first_and_the_catalog_names_what_uses_an_entry() {
     // Catalog: add, rename (records follow), and a refused delete that names the user.
     app.switch_tab(Tab::Catalog);
     app.update(Action::AddEntry);
-    assert_eq!(form(&app).value("Kind"), "organization");
+    assert_eq!(form(&app).labelled("Kind"), "organization");
     focus(&mut app, "Name");
     type_text(&mut app, "Support");
     key(&mut app, KeyCode::Enter);
@@ -378,7 +384,7 @@ fn withdraw_and_delete_ask_first_and_the_catalog_names_what_uses_an_entry() {
     assert!(text.contains("[x] Support") && text.contains("[ ] Sales JP"), "{text}");
     // With the filter cleared the first entry is highlighted again.
     key(&mut app, KeyCode::Char(' '));
-    assert_eq!(form(&app).value("Organizations"), "Sales JP|Support", "in the catalog's order");
+    assert_eq!(form(&app).labelled("Organizations"), "Sales JP|Support", "in the catalog's order");
     key(&mut app, KeyCode::Enter);
     assert_eq!(fx.store.user("jiro").unwrap().unwrap().organizations, ["Sales JP", "Support"]);
 }

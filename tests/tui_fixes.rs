@@ -8,7 +8,7 @@ use kitting::domain::NewProfile;
 use kitting::ops;
 use kitting::store::Store;
 use kitting::tui::action::Action;
-use kitting::tui::app::{Modal, Screen, TaskMsg};
+use kitting::tui::app::{FieldId, Modal, Screen, TaskMsg};
 use kitting::tui::theme::ThemeName;
 use ratatui::crossterm::event::KeyCode;
 
@@ -28,8 +28,8 @@ fn the_wizard_creates_a_profile_without_token() {
     type_text(&mut app, csv.to_str().unwrap());
     app.update(Action::NextField); // Tab completes the path here
     key(&mut app, KeyCode::Char(' '));
-    assert!(form(&app).on("Without token"));
-    assert!(!form(&app).shows("Token days"), "no token, no token days");
+    assert!(form(&app).on(FieldId::WithoutToken));
+    assert!(!form(&app).shows(FieldId::TokenDays), "no token, no token days");
     assert!(!screen(&mut app, 120, 40).contains("Token days"));
     key(&mut app, KeyCode::Enter);
     assert!(matches!(&app.modal, Some(Modal::Wizard(_))), "the wizard starts: {:?}", app.modal);
@@ -49,7 +49,7 @@ fn the_wizard_creates_a_profile_without_token() {
     }
     key(&mut app, KeyCode::Char(' '));
     key(&mut app, KeyCode::Char(' '));
-    assert!(form(&app).shows("Token days"));
+    assert!(form(&app).shows(FieldId::TokenDays));
 }
 
 /// Bug 4: setting an attribute on several devices with a name that differs only in case uses the
@@ -62,7 +62,7 @@ fn set_attribute_on_several_devices_uses_the_profiles_spelling() {
     app.update(Action::Open);
     app.update(Action::SelectAll);
     app.update(Action::EditDevice);
-    let picker = form(&app).field("Attribute").unwrap();
+    let picker = form(&app).field(FieldId::AttributeName).unwrap();
     let offered: Vec<&str> = picker.options.iter().map(|o| o.value.as_str()).collect();
     assert_eq!(offered, ["Asset Tag", "Department"], "the form offers the profile's names");
     type_text(&mut app, "department");
@@ -102,7 +102,7 @@ fn refresh_token_offers_the_profiles_own_lifetime() {
     let mut app = fx.app(ThemeName::Dark);
     app.update(Action::Open);
     app.update(Action::RefreshToken);
-    assert_eq!(form(&app).value("Days"), "30");
+    assert_eq!(form(&app).labelled("Days"), "30");
     app.update(Action::Confirm);
     let t = fx.store.profile("Long").unwrap().unwrap().token.unwrap();
     assert_eq!(t.days, Some(30));
@@ -123,8 +123,8 @@ fn letters_on_a_toggle_never_act_on_the_form_and_esc_asks_before_discarding() {
     assert_eq!(form(&app).fields[form(&app).focus].label, "Without token");
     type_text(&mut app, "nyq");
     let Some(Modal::Form(f)) = &app.modal else { panic!("the form is still open") };
-    assert_eq!(f.value("Name"), "Bench", "what was typed is kept");
-    assert!(!f.on("Without token"), "letters do not switch it either");
+    assert_eq!(f.labelled("Name"), "Bench", "what was typed is kept");
+    assert!(!f.on(FieldId::WithoutToken), "letters do not switch it either");
     key(&mut app, KeyCode::Esc);
     assert!(app.modal.is_some(), "a changed form asks first");
     assert!(form(&app).error.as_deref().unwrap().contains("Esc again discards"));
@@ -151,12 +151,12 @@ fn add_more_devices_takes_scans_one_after_the_other() {
     key(&mut app, KeyCode::Enter);
     let f = form(&app);
     assert!(f.error.as_deref().unwrap().contains("refused 490154203237518"), "{:?}", f.error);
-    assert_eq!(f.value("IMEI"), "");
+    assert_eq!(f.labelled("IMEI"), "");
     // The next scans end with Tab: each is added, the focus stays on the IMEI.
     for imei in ["352099001761481", "353918051234561"] {
         type_text(&mut app, imei);
         key(&mut app, KeyCode::Tab);
-        assert_eq!((form(&app).value("IMEI"), form(&app).focus), (String::new(), 0), "{imei}");
+        assert_eq!((form(&app).labelled("IMEI"), form(&app).focus), (String::new(), 0), "{imei}");
     }
     // By serial: the manufacturer typed once is kept for the next.
     key(&mut app, KeyCode::Down);
@@ -164,7 +164,7 @@ fn add_more_devices_takes_scans_one_after_the_other() {
     key(&mut app, KeyCode::Down);
     type_text(&mut app, "Zebra");
     key(&mut app, KeyCode::Enter);
-    assert_eq!(form(&app).value("Manufacturer"), "Zebra");
+    assert_eq!(form(&app).labelled("Manufacturer"), "Zebra");
     key(&mut app, KeyCode::Down);
     type_text(&mut app, "SNA2");
     key(&mut app, KeyCode::Enter);
@@ -307,7 +307,7 @@ fn modify_configuration_checks_the_time_zone_and_masks_the_wifi_password() {
     assert!(form(&app).fields[form(&app).focus].problem.as_deref().unwrap().contains("not an IANA time zone"));
     backspace(&mut app, 9);
     type_text(&mut app, "asia/tok");
-    assert_eq!(form(&app).value("Time zone"), "Asia/Tokyo", "picked from the list");
+    assert_eq!(form(&app).labelled("Time zone"), "Asia/Tokyo", "picked from the list");
     app.update(Action::Confirm);
     assert!(app.modal.is_none(), "{:?}", app.modal);
     let p = fx.store.profile("Dock").unwrap().unwrap();
@@ -332,7 +332,7 @@ fn tab_in_a_path_field_completes_lists_then_moves_on() {
     }
     type_text(&mut app, &format!("{}/do", dir.display()));
     key(&mut app, KeyCode::Tab);
-    assert_eq!(form(&app).value("CSV file"), format!("{}/dock-", dir.display()), "the common part");
+    assert_eq!(form(&app).labelled("CSV file"), format!("{}/dock-", dir.display()), "the common part");
     assert_eq!(form(&app).note.as_deref(), Some("2 match: dock-a.csv  dock-b.csv"), "the matches are listed");
     // Nothing more to complete and the matches already listed: Tab leaves the field.
     key(&mut app, KeyCode::Tab);
@@ -341,7 +341,7 @@ fn tab_in_a_path_field_completes_lists_then_moves_on() {
     app.update(Action::PrevField);
     type_text(&mut app, "b");
     key(&mut app, KeyCode::Tab);
-    assert_eq!(form(&app).value("CSV file"), format!("{}/dock-b.csv", dir.display()));
+    assert_eq!(form(&app).labelled("CSV file"), format!("{}/dock-b.csv", dir.display()));
     key(&mut app, KeyCode::Tab);
     assert_ne!(csv_field(&app), "CSV file");
 }

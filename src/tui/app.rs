@@ -12,9 +12,10 @@ use chrono::{DateTime, Utc};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 pub use super::files::file_stem;
-use super::files::{CSV_FILE, rejects_path, write_template};
+use super::files::{rejects_path, write_template};
 pub use super::form::{
-    Check, ConfirmPurpose, Form, FormField, FormPurpose, NOT_SET, PickOption, input_text, line_input, split_names,
+    Check, ConfirmPurpose, FieldId, Form, FormField, FormPurpose, NOT_SET, PickOption, input_text, line_input,
+    split_names,
 };
 pub use super::jobs::TaskMsg;
 pub use super::modals::Modal;
@@ -241,7 +242,7 @@ impl App {
     /// Find confirmed: one place opens at once, several are listed; the DEP records' other fields are read
     /// in the background past the first page.
     fn find(&mut self, form: &Form) -> Result<(), String> {
-        let value = form.value("Value");
+        let value = form.value(FieldId::Value);
         let query = ops::find::Query::new(&value);
         let store = self.store.clone();
         let mut found = query.indexed(store.as_ref()).map_err(|e| e.to_string())?;
@@ -628,9 +629,9 @@ impl App {
                         FormPurpose::NewProfile => ("devices.csv", android_csv::TEMPLATE),
                         _ => ("dep-devices.csv", crate::csv::dep::TEMPLATE),
                     };
-                    match write_template(&form.value(CSV_FILE), name, template) {
+                    match write_template(&form.value(FieldId::CsvFile), name, template) {
                         Ok(path) => {
-                            let field = form.field_mut(CSV_FILE).expect("CSV field");
+                            let field = form.field_mut(FieldId::CsvFile).expect("CSV field");
                             field.input = line_input(&path.display().to_string());
                             form.note =
                                 Some(format!("wrote the template to {}; fill it in, then Enter", path.display()));

@@ -99,7 +99,7 @@ impl Workstation {
     /// The value a field of the open form stands for (`None`: no form, or no such field).
     pub fn field(&self, label: &str) -> Option<String> {
         match &self.app.modal {
-            Some(Modal::Form(f)) => f.field(label).map(|x| x.value()),
+            Some(Modal::Form(f)) => f.field_labelled(label).map(|x| x.value()),
             _ => None,
         }
     }

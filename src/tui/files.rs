@@ -5,14 +5,14 @@ use std::path::{Path, PathBuf};
 
 use chrono::{DateTime, Utc};
 
-use super::form::{Form, FormField, FormPurpose};
+use super::form::{FieldId, Form, FormField, FormPurpose};
 use crate::domain::Profile;
 
 pub const CSV_FILE: &str = "CSV file";
 
 /// The import form's CSV file: it must exist; a `.csv` name that does not is given the `template` to fill in.
 pub fn import_path(form: &Form, template: &str) -> Result<PathBuf, String> {
-    let path = PathBuf::from(form.value(CSV_FILE));
+    let path = PathBuf::from(form.value(FieldId::CsvFile));
     if path.as_os_str().is_empty() {
         return Err("type the CSV file's path (Tab completes)".into());
     }
@@ -48,7 +48,7 @@ pub fn export_form(p: &Profile, now: DateTime<Utc>) -> Form {
     Form::new(
         format!("Download the inventory of {}", p.name),
         FormPurpose::Export(p.id),
-        vec![FormField::path("File", &path, "Tab completes the path")],
+        vec![FormField::path(FieldId::File, "File", &path, "Tab completes the path")],
     )
 }
 

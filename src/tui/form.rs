@@ -38,6 +38,50 @@ pub enum FieldKind {
     Several,
 }
 
+/// What a form field stands for. A form is read by these, never by the label it shows: a label can be
+/// reworded (or translated) without a save reading the wrong field.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum FieldId {
+    Name,
+    Description,
+    /// The CSV file an import reads.
+    CsvFile,
+    /// The file an export or a save writes.
+    File,
+    WithoutToken,
+    User,
+    Username,
+    Email,
+    Organizations,
+    TokenDays,
+    /// A token's lifetime (refresh, extend).
+    Days,
+    /// A catalog entry's kind.
+    Kind,
+    /// What Find looks for; the value an attribute is set to.
+    Value,
+    /// A typed confirmation (a profile's name, a count).
+    Typed,
+    Imei,
+    Serial,
+    Manufacturer,
+    /// A custom attribute of the profile, by its name.
+    Attribute(String),
+    /// Which attribute to set on several devices.
+    AttributeName,
+    VendorKeys,
+    CustomKeys,
+    /// A pre-defined Android system extra, by its name in the payload (`wifi_security_type`, …).
+    Extra(&'static str),
+    ScanMode,
+    ScanAttributes,
+    PairSerial,
+    StripS,
+    /// A DEP record form's field, by the import column it fills (`UserName`, `DeviceTags`, …).
+    Dep(&'static str),
+    UseDep,
+}
+
 /// What a field's text must be, checked on every key.
 #[derive(Clone, Debug)]
 pub enum Check {
@@ -92,7 +136,7 @@ pub fn catalog_options(store: &dyn crate::store::Store, kind: crate::domain::dep
 }
 
 /// A user picked from a list that typing filters (username, name or email); nothing picked: no user.
-pub fn user_picker(store: &dyn crate::store::Store, label: &str, current: &str) -> FormField {
+pub fn user_picker(store: &dyn crate::store::Store, id: FieldId, label: &str, current: &str) -> FormField {
     let users = store.users().unwrap_or_default();
     let options = users
         .into_iter()
@@ -107,7 +151,7 @@ pub fn user_picker(store: &dyn crate::store::Store, label: &str, current: &str) 
             PickOption { value: u.username, label }
         })
         .collect();
-    FormField::pick(label, current, options, "optional: type to filter, Up/Down to pick; empty for none")
+    FormField::pick(id, label, current, options, "optional: type to filter, Up/Down to pick; empty for none")
 }
 
 /// One pick-list entry: the value it stands for and what is shown.
@@ -119,6 +163,7 @@ pub struct PickOption {
 
 #[derive(Debug)]
 pub struct FormField {
+    pub id: FieldId,
     pub label: String,
     pub kind: FieldKind,
     pub input: TextArea<'static>,
@@ -144,8 +189,9 @@ pub struct FormField {
 }
 
 impl FormField {
-    fn new(label: impl Into<String>, kind: FieldKind, value: &str, hint: impl Into<String>) -> FormField {
+    fn new(id: FieldId, label: impl Into<String>, kind: FieldKind, value: &str, hint: impl Into<String>) -> FormField {
         FormField {
+            id,
             label: label.into(),
             kind,
             input: line_input(value),
@@ -164,45 +210,53 @@ impl FormField {
         }
     }
 
-    pub fn text(label: impl Into<String>, value: &str, hint: impl Into<String>) -> FormField {
-        FormField::new(label, FieldKind::Text, value, hint)
+    pub fn text(id: FieldId, label: impl Into<String>, value: &str, hint: impl Into<String>) -> FormField {
+        FormField::new(id, label, FieldKind::Text, value, hint)
     }
 
-    pub fn path(label: impl Into<String>, value: &str, hint: impl Into<String>) -> FormField {
-        FormField::new(label, FieldKind::Path, value, hint)
+    pub fn path(id: FieldId, label: impl Into<String>, value: &str, hint: impl Into<String>) -> FormField {
+        FormField::new(id, label, FieldKind::Path, value, hint)
     }
 
-    pub fn toggle(label: impl Into<String>, on: bool, hint: impl Into<String>) -> FormField {
-        FormField { on, ..FormField::new(label, FieldKind::Toggle, "", hint) }
+    pub fn toggle(id: FieldId, label: impl Into<String>, on: bool, hint: impl Into<String>) -> FormField {
+        FormField { on, ..FormField::new(id, label, FieldKind::Toggle, "", hint) }
     }
 
     /// A choice among `options`; `value` selects the matching one (case-insensitively), else the first.
     pub fn choice(
+        id: FieldId,
         label: impl Into<String>,
         options: &'static [&'static str],
         value: &str,
         hint: impl Into<String>,
     ) -> FormField {
         let choice = options.iter().position(|o| o.eq_ignore_ascii_case(value)).unwrap_or(0);
-        FormField { choice, ..FormField::new(label, FieldKind::Choice(options), "", hint) }
+        FormField { choice, ..FormField::new(id, label, FieldKind::Choice(options), "", hint) }
     }
 
-    pub fn lines(label: impl Into<String>, value: &str, hint: impl Into<String>) -> FormField {
+    pub fn lines(id: FieldId, label: impl Into<String>, value: &str, hint: impl Into<String>) -> FormField {
         let lines: Vec<String> =
             if value.is_empty() { vec![String::new()] } else { value.lines().map(String::from).collect() };
         let mut input = TextArea::new(lines);
         input.move_cursor(ratatui_textarea::CursorMove::Bottom);
         input.move_cursor(ratatui_textarea::CursorMove::End);
-        FormField { input, ..FormField::new(label, FieldKind::Lines, "", hint) }
+        FormField { input, ..FormField::new(id, label, FieldKind::Lines, "", hint) }
     }
 
-    pub fn pick(label: impl Into<String>, value: &str, options: Vec<PickOption>, hint: impl Into<String>) -> FormField {
-        FormField { options, ..FormField::new(label, FieldKind::Pick, value, hint) }
+    pub fn pick(
+        id: FieldId,
+        label: impl Into<String>,
+        value: &str,
+        options: Vec<PickOption>,
+        hint: impl Into<String>,
+    ) -> FormField {
+        FormField { options, ..FormField::new(id, label, FieldKind::Pick, value, hint) }
     }
 
     /// Several values from `options`, `chosen` picked. A chosen value that is not an option (the catalog
     /// lost it) stays an option, so that saving does not drop it unasked.
     pub fn several(
+        id: FieldId,
         label: impl Into<String>,
         chosen: &[String],
         mut options: Vec<PickOption>,
@@ -219,7 +273,7 @@ impl FormField {
             .map(|o| o.value.clone())
             .collect();
         let picked = (!options.is_empty()).then_some(0);
-        FormField { options, chosen, picked, ..FormField::new(label, FieldKind::Several, "", hint) }
+        FormField { options, chosen, picked, ..FormField::new(id, label, FieldKind::Several, "", hint) }
     }
 
     /// A password field, masked until revealed.
@@ -323,25 +377,40 @@ impl Form {
         }
     }
 
-    pub fn field(&self, label: &str) -> Option<&FormField> {
+    pub fn field(&self, id: FieldId) -> Option<&FormField> {
+        self.fields.iter().find(|f| f.id == id)
+    }
+
+    pub fn field_mut(&mut self, id: FieldId) -> Option<&mut FormField> {
+        self.fields.iter_mut().find(|f| f.id == id)
+    }
+
+    /// The field a technician knows by this label (tests drive forms by what they show).
+    pub fn field_labelled(&self, label: &str) -> Option<&FormField> {
         self.fields.iter().find(|f| f.label == label)
     }
 
-    pub fn field_mut(&mut self, label: &str) -> Option<&mut FormField> {
-        self.fields.iter_mut().find(|f| f.label == label)
+    /// The value of the field shown with this label.
+    pub fn labelled(&self, label: &str) -> String {
+        self.field_labelled(label).map(FormField::value).unwrap_or_default()
     }
 
-    /// Whether a field of that label is on the form and shown.
-    pub fn shows(&self, label: &str) -> bool {
-        self.field(label).is_some_and(|f| !f.hidden)
+    /// Whether that field is on the form and shown.
+    pub fn shows(&self, id: FieldId) -> bool {
+        self.field(id).is_some_and(|f| !f.hidden)
     }
 
-    pub fn value(&self, label: &str) -> String {
-        self.field(label).map(FormField::value).unwrap_or_default()
+    pub fn value(&self, id: FieldId) -> String {
+        self.field(id).map(FormField::value).unwrap_or_default()
     }
 
-    pub fn on(&self, label: &str) -> bool {
-        self.field(label).is_some_and(|f| f.on)
+    pub fn on(&self, id: FieldId) -> bool {
+        self.field(id).is_some_and(|f| f.on)
+    }
+
+    /// The focused field's id.
+    pub fn focused(&self) -> &FieldId {
+        &self.fields[self.focus].id
     }
 
     /// The first problem of a shown field, named by its field.
@@ -351,7 +420,7 @@ impl Form {
 
     /// The identifiers typed in a device form (IMEI, Serial, Manufacturer), checked together.
     pub fn identifiers(&self) -> Result<Identifiers, String> {
-        Identifiers::parse(&self.value("IMEI"), &self.value("Serial"), &self.value("Manufacturer"))
+        Identifiers::parse(&self.value(FieldId::Imei), &self.value(FieldId::Serial), &self.value(FieldId::Manufacturer))
             .map_err(|p| p.into_iter().map(|(_, m)| m).collect::<Vec<_>>().join("; "))
     }
 
@@ -552,9 +621,29 @@ mod tests {
     }
 
     #[test]
+    fn a_form_is_read_by_field_ids_whatever_its_labels_say() {
+        // Two fields with the same label (a DEP form's serial and a device's) and reworded labels.
+        let fields = vec![
+            FormField::text(FieldId::Imei, "IMEI (15 digits)", "490154203237518", ""),
+            FormField::text(FieldId::Serial, "Serial", "SN-1", ""),
+            FormField::text(FieldId::Dep("Serial"), "Serial", "DEP-9", ""),
+            FormField::text(FieldId::Manufacturer, "Maker", "Zebra", ""),
+        ];
+        let form = Form::new("t", FormPurpose::AddUser, fields);
+        let ids = form.identifiers().unwrap();
+        assert_eq!(ids.imei.map(|i| i.to_string()).as_deref(), Some("490154203237518"));
+        assert_eq!((ids.serial.as_deref(), ids.manufacturer.as_deref()), (Some("SN-1"), Some("Zebra")));
+        assert_eq!(form.value(FieldId::Dep("Serial")), "DEP-9");
+        assert_eq!(form.labelled("Maker"), "Zebra", "tests may still read what a technician sees");
+    }
+
+    #[test]
     fn a_field_is_checked_on_every_key() {
-        let mut form =
-            Form::new("t", FormPurpose::AddUser, vec![FormField::text("IMEI", "", "").with_check(Check::Imei)]);
+        let mut form = Form::new(
+            "t",
+            FormPurpose::AddUser,
+            vec![FormField::text(FieldId::Imei, "IMEI", "", "").with_check(Check::Imei)],
+        );
         typed(&mut form, "49015420323751");
         assert!(form.fields[0].problem.as_deref().unwrap().contains("15 digits"), "{:?}", form.fields[0].problem);
         typed(&mut form, "8");
@@ -567,24 +656,26 @@ mod tests {
 
     #[test]
     fn a_pick_list_filters_as_you_type_and_moves_with_arrows() {
-        let mut form = Form::new("t", FormPurpose::AddUser, vec![FormField::pick("User", "", users(), "")]);
+        let mut form =
+            Form::new("t", FormPurpose::AddUser, vec![FormField::pick(FieldId::User, "User", "", users(), "")]);
         assert_eq!(form.fields[0].matches().len(), 3);
-        assert_eq!(form.value("User"), "", "nothing typed, nothing picked: no user");
+        assert_eq!(form.value(FieldId::User), "", "nothing typed, nothing picked: no user");
         typed(&mut form, "al");
         let names: Vec<&str> = form.fields[0].matches().iter().map(|o| o.value.as_str()).collect();
         assert_eq!(names, ["alice", "alina"]);
-        assert_eq!(form.value("User"), "alice", "the first match is highlighted");
+        assert_eq!(form.value(FieldId::User), "alice", "the first match is highlighted");
         assert!(press(&mut form, KeyCode::Down));
-        assert_eq!(form.value("User"), "alina");
+        assert_eq!(form.value(FieldId::User), "alina");
         assert!(press(&mut form, KeyCode::Down));
-        assert_eq!(form.value("User"), "alice", "wraps");
+        assert_eq!(form.value(FieldId::User), "alice", "wraps");
         assert!(press(&mut form, KeyCode::Up));
-        assert_eq!(form.value("User"), "alina");
+        assert_eq!(form.value(FieldId::User), "alina");
         typed(&mut form, "zz");
         assert!(form.fields[0].matches().is_empty());
-        assert_eq!(form.value("User"), "alzz", "no match: the text itself (the form refuses an unknown user)");
+        assert_eq!(form.value(FieldId::User), "alzz", "no match: the text itself (the form refuses an unknown user)");
         // Matching is on the label too.
-        let mut form = Form::new("t", FormPurpose::AddUser, vec![FormField::pick("User", "", users(), "")]);
+        let mut form =
+            Form::new("t", FormPurpose::AddUser, vec![FormField::pick(FieldId::User, "User", "", users(), "")]);
         typed(&mut form, "(NAME");
         assert_eq!(form.fields[0].matches().len(), 3);
     }
@@ -595,20 +686,26 @@ mod tests {
             "t",
             FormPurpose::AddUser,
             vec![
-                FormField::choice("Security", &[NOT_SET, "NONE", "WPA"], "wpa", ""),
-                FormField::lines("Keys", "a = 1", ""),
+                FormField::choice(
+                    FieldId::Extra("wifi_security_type"),
+                    "Security",
+                    &[NOT_SET, "NONE", "WPA"],
+                    "wpa",
+                    "",
+                ),
+                FormField::lines(FieldId::VendorKeys, "Keys", "a = 1", ""),
             ],
         );
-        assert_eq!(form.value("Security"), "WPA");
+        assert_eq!(form.value(FieldId::Extra("wifi_security_type")), "WPA");
         assert!(press(&mut form, KeyCode::Char(' ')));
-        assert_eq!(form.value("Security"), NOT_SET);
+        assert_eq!(form.value(FieldId::Extra("wifi_security_type")), NOT_SET);
         assert!(press(&mut form, KeyCode::Left));
-        assert_eq!(form.value("Security"), "WPA");
+        assert_eq!(form.value(FieldId::Extra("wifi_security_type")), "WPA");
         assert!(!press(&mut form, KeyCode::Enter), "Enter confirms the form from a choice");
         form.focus_next();
         assert!(press(&mut form, KeyCode::Enter), "Enter starts a new line in a list");
         typed(&mut form, "b = 2");
-        assert_eq!(form.value("Keys"), "a = 1\nb = 2");
+        assert_eq!(form.value(FieldId::VendorKeys), "a = 1\nb = 2");
         let ctrl_s = KeyEvent::new(KeyCode::Char('s'), KeyModifiers::CONTROL);
         assert!(!form.key(ctrl_s, Some(Action::Confirm)), "Ctrl-S is left to the keymap");
     }

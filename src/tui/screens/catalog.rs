@@ -11,7 +11,7 @@ use crate::domain::dep::{self as rules, CatalogEntry, CatalogKind};
 use crate::ops;
 use crate::store::{Store, StoreError};
 use crate::tui::action::Action;
-use crate::tui::form::{ConfirmPurpose, FormPurpose};
+use crate::tui::form::{ConfirmPurpose, FieldId, FormPurpose};
 use crate::tui::form::{Form, FormField};
 use crate::tui::keymap::Context;
 use crate::tui::theme::{CURSOR, Theme};
@@ -55,9 +55,9 @@ impl CatalogState {
                 "Add to the catalog",
                 FormPurpose::AddEntry,
                 vec![
-                    FormField::choice("Kind", KINDS, "", "Space or Left/Right changes it"),
-                    FormField::text("Name", "", "1 to 64 characters, no |"),
-                    FormField::text("Description", "", "optional"),
+                    FormField::choice(FieldId::Kind, "Kind", KINDS, "", "Space or Left/Right changes it"),
+                    FormField::text(FieldId::Name, "Name", "", "1 to 64 characters, no |"),
+                    FormField::text(FieldId::Description, "Description", "", "optional"),
                 ],
             )),
             Action::EditEntry => match selected {
@@ -65,8 +65,18 @@ impl CatalogState {
                     format!("Edit {} {}", kind.title(), e.name),
                     FormPurpose::EditEntry(kind, e.name.clone()),
                     vec![
-                        FormField::text("Name", &e.name, "a new name is carried to every record that uses it"),
-                        FormField::text("Description", e.description.as_deref().unwrap_or(""), "optional"),
+                        FormField::text(
+                            FieldId::Name,
+                            "Name",
+                            &e.name,
+                            "a new name is carried to every record that uses it",
+                        ),
+                        FormField::text(
+                            FieldId::Description,
+                            "Description",
+                            e.description.as_deref().unwrap_or(""),
+                            "optional",
+                        ),
                     ],
                 )),
                 None => Effect::None,
@@ -89,9 +99,9 @@ impl CatalogState {
 
 /// Saves the Add form; the status line's message.
 fn add(core: &ops::Ctx, form: &Form) -> Result<String, String> {
-    let kind = CatalogKind::ALL[KINDS.iter().position(|k| *k == form.value("Kind")).unwrap_or(0)];
-    let name = rules::check_catalog_name(kind, &form.value("Name"))?;
-    let description = Some(form.value("Description"));
+    let kind = CatalogKind::ALL[KINDS.iter().position(|k| *k == form.value(FieldId::Kind)).unwrap_or(0)];
+    let name = rules::check_catalog_name(kind, &form.value(FieldId::Name))?;
+    let description = Some(form.value(FieldId::Description));
     let command = ops::catalog::CatalogAdd { kind, name: name.clone(), description };
     ops::catalog::add(core, command).map_err(|e| e.to_string())?;
     Ok(format!("added {} {name}", kind.title()))
@@ -99,8 +109,8 @@ fn add(core: &ops::Ctx, form: &Form) -> Result<String, String> {
 
 /// Saves the Edit form: a rename is carried to every record that uses the entry.
 fn edit(core: &ops::Ctx, kind: CatalogKind, old: &str, form: &Form) -> Result<String, String> {
-    let name = rules::check_catalog_name(kind, &form.value("Name"))?;
-    let description = Some(form.value("Description"));
+    let name = rules::check_catalog_name(kind, &form.value(FieldId::Name))?;
+    let description = Some(form.value(FieldId::Description));
     let command = ops::catalog::CatalogEdit { kind, name: old.to_string(), rename: Some(name.clone()), description };
     let n = ops::catalog::edit(core, command).map_err(|e| e.to_string())?;
     Ok(if name == old {

@@ -15,7 +15,7 @@ use crate::domain::dep::DepDevice;
 use crate::store::{Store, StoreError};
 use crate::tui::action::Action;
 use crate::tui::files::{CSV_FILE, import_path};
-use crate::tui::form::{ConfirmPurpose, Form, FormField, FormPurpose};
+use crate::tui::form::{ConfirmPurpose, FieldId, Form, FormField, FormPurpose};
 use crate::tui::jobs::TaskMsg;
 use crate::tui::keymap::Context;
 use crate::tui::modals::wizard::WizardJob;
@@ -170,14 +170,14 @@ impl super::Unit for DepListState {
             Action::Import => Effect::Form(Form::new(
                 "Import DEP device information",
                 FormPurpose::DepImport,
-                vec![FormField::path(CSV_FILE, "", "Tab completes; Ctrl-t writes the template here")],
+                vec![FormField::path(FieldId::CsvFile, CSV_FILE, "", "Tab completes; Ctrl-t writes the template here")],
             )),
             Action::Export => {
                 let path = format!("dep-devices-{}.csv", cx.now.format("%Y%m%d"));
                 Effect::Form(Form::new(
                     "Export the users and devices (the import's format)",
                     FormPurpose::DepExport,
-                    vec![FormField::path("File", &path, "Tab completes the path")],
+                    vec![FormField::path(FieldId::File, "File", &path, "Tab completes the path")],
                 ))
             }
             _ => {
@@ -196,7 +196,7 @@ impl super::Unit for DepListState {
             }
             FormPurpose::DepImport => Ok(Effect::Wizard(WizardJob::Dep, import_path(form, crate::csv::dep::TEMPLATE)?)),
             FormPurpose::DepExport => {
-                let path = std::path::PathBuf::from(form.value("File"));
+                let path = std::path::PathBuf::from(form.value(FieldId::File));
                 if path.as_os_str().is_empty() {
                     return Err("type the file to write".into());
                 }

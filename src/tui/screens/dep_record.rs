@@ -17,7 +17,7 @@ use crate::store::{Store, StoreError};
 use crate::tui::action::Action;
 use crate::tui::form::ConfirmPurpose;
 use crate::tui::form::FormPurpose;
-use crate::tui::form::{Check, Form, FormField, catalog_options, user_picker};
+use crate::tui::form::{Check, FieldId, Form, FormField, catalog_options, user_picker};
 use crate::tui::keymap::Context;
 use crate::tui::theme::Theme;
 use crate::tui::widgets::text::owned;
@@ -180,14 +180,20 @@ const OS_CHOICES: &[&str] = &["ios", "android", "windows"];
 const METHODS: &[&str] = &["Serial", KEY_CODE];
 /// The DEP Enrollment section shows the method only when DEP is on, and the serial only for Serial.
 pub fn enrollment_visibility(form: &mut Form) {
-    let on = form.on(USE_DEP);
-    let serial = on && form.value(METHOD) == "Serial";
-    if let Some(f) = form.field_mut(METHOD) {
+    let on = form.on(FieldId::UseDep);
+    let serial = on && form.value(FieldId::Dep("DEPMethod")) == "Serial";
+    if let Some(f) = form.field_mut(FieldId::Dep("DEPMethod")) {
         f.hidden = !on;
     }
-    if let Some(f) = form.field_mut(SERIAL) {
+    if let Some(f) = form.field_mut(FieldId::Dep("Serial")) {
         f.hidden = !serial;
     }
+}
+
+/// The id of the field with this label: the import column it fills.
+fn field_id(label: &str) -> FieldId {
+    let column = COLUMNS.iter().find(|(l, _)| *l == label).map_or("Identifier", |(_, c)| c);
+    FieldId::Dep(column)
 }
 
 /// A problem of the one-row import, named by the form's field.
@@ -214,31 +220,58 @@ pub fn record_form(store: &dyn Store, d: Option<&DepDevice>) -> Form {
     let mut fields = Vec::new();
     if d.is_none() {
         fields.push(
-            FormField::text(IDENTIFIER, "", "1 to 20 letters, digits, . - _ (case does not count)")
-                .with_check(Check::Rule(rules::check_identifier))
-                .in_section("Device information"),
+            FormField::text(
+                FieldId::Dep("Identifier"),
+                IDENTIFIER,
+                "",
+                "1 to 20 letters, digits, . - _ (case does not count)",
+            )
+            .with_check(Check::Rule(rules::check_identifier))
+            .in_section("Device information"),
         );
-        fields.push(FormField::choice(OS, OS_CHOICES, "", "fixed once the device is created"));
+        fields.push(FormField::choice(FieldId::Dep("OS"), OS, OS_CHOICES, "", "fixed once the device is created"));
     }
-    let user = user_picker(store, USER, d.and_then(|d| d.user.as_deref()).unwrap_or(""));
+    let user = user_picker(store, FieldId::Dep("UserName"), USER, d.and_then(|d| d.user.as_deref()).unwrap_or(""));
     fields.push(if d.is_some() { user.in_section("Device information") } else { user });
     let options = catalog_options(store, CatalogKind::Template);
-    fields.push(FormField::pick(TEMPLATE, &v(|d| &d.template), options, "optional: from the Catalog tab"));
+    fields.push(FormField::pick(
+        FieldId::Dep("Template"),
+        TEMPLATE,
+        &v(|d| &d.template),
+        options,
+        "optional: from the Catalog tab",
+    ));
     let tags = d.map(|d| d.tags.clone()).unwrap_or_default();
     let options = catalog_options(store, CatalogKind::Tag);
-    fields.push(FormField::several(TAGS, &tags, options, "optional: Space picks, from the Catalog tab"));
-    fields.push(FormField::text(DISPLAY_NAME, &v(|d| &d.display_name), "optional"));
-    fields.push(FormField::text(DESCRIPTION, &v(|d| &d.description), "optional"));
+    fields.push(FormField::several(
+        FieldId::Dep("DeviceTags"),
+        TAGS,
+        &tags,
+        options,
+        "optional: Space picks, from the Catalog tab",
+    ));
+    fields.push(FormField::text(FieldId::Dep("DisplayName"), DISPLAY_NAME, &v(|d| &d.display_name), "optional"));
+    fields.push(FormField::text(FieldId::Dep("Description"), DESCRIPTION, &v(|d| &d.description), "optional"));
     let code_hint = if d.is_some() { "blank: kept" } else { "blank: generated (8 characters)" };
-    fields.push(FormField::text(CODE, "", code_hint).with_check(Check::Rule(rules::check_code)));
+    fields.push(FormField::text(FieldId::Dep("Code"), CODE, "", code_hint).with_check(Check::Rule(rules::check_code)));
     let days = d.map(|d| d.expiration_days).unwrap_or(rules::DEFAULT_EXPIRATION_DAYS).to_string();
     fields.push(
-        FormField::text(DAYS, &days, "1 to 365 (blank: 7); a new number counts from now")
-            .with_check(Check::Rule(|v| rules::check_expiration_days(v).map(|_| ()))),
+        FormField::text(
+            FieldId::Dep("ExpirationDays"),
+            DAYS,
+            &days,
+            "1 to 365 (blank: 7); a new number counts from now",
+        )
+        .with_check(Check::Rule(|v| rules::check_expiration_days(v).map(|_| ()))),
     );
     fields.push(
-        FormField::text(EMAIL, &v(|d| &d.registration_email), "optional: saving queues a check-in email")
-            .with_check(Check::Rule(|v| rules::check_email("email address", v))),
+        FormField::text(
+            FieldId::Dep("RegistrationEmail"),
+            EMAIL,
+            &v(|d| &d.registration_email),
+            "optional: saving queues a check-in email",
+        )
+        .with_check(Check::Rule(|v| rules::check_email("email address", v))),
     );
     let restrictions: [(&str, Field, Rule); 4] = [
         (WIFI_MAC, |d| &d.wifi_mac, rules::check_wifi_mac),
@@ -247,20 +280,27 @@ pub fn record_form(store: &dyn Store, d: Option<&DepDevice>) -> Form {
         (UDID, |d| &d.udid, rules::check_udid),
     ];
     for (i, (label, get, rule)) in restrictions.into_iter().enumerate() {
-        let f = FormField::text(label, &v(get), "optional").with_check(Check::Rule(rule));
+        let f = FormField::text(field_id(label), label, &v(get), "optional").with_check(Check::Rule(rule));
         fields.push(if i == 0 { f.in_section("Check-in only from the device with (optional)") } else { f });
     }
     let method = d.and_then(|d| d.dep_method);
     fields.push(
-        FormField::toggle(USE_DEP, method.is_some(), "Space: set up through Apple DEP").in_section("DEP Enrollment"),
+        FormField::toggle(FieldId::UseDep, USE_DEP, method.is_some(), "Space: set up through Apple DEP")
+            .in_section("DEP Enrollment"),
     );
     let chosen = match method {
         Some(rules::DepMethod::Keycode) => KEY_CODE,
         _ => "Serial",
     };
-    fields.push(FormField::choice(METHOD, METHODS, chosen, "how the DEP device is matched during setup"));
+    fields.push(FormField::choice(
+        FieldId::Dep("DEPMethod"),
+        METHOD,
+        METHODS,
+        chosen,
+        "how the DEP device is matched during setup",
+    ));
     fields.push(
-        FormField::text(SERIAL, &v(|d| &d.serial), "the serial number of the DEP device")
+        FormField::text(FieldId::Dep("Serial"), SERIAL, &v(|d| &d.serial), "the serial number of the DEP device")
             .with_check(Check::Rule(rules::check_serial)),
     );
     let (title, purpose) = match d {
@@ -282,7 +322,7 @@ pub fn save(core: &ops::Ctx, store: &dyn Store, form: &Form) -> Result<(String, 
     let create = form.purpose == FormPurpose::AddRecord;
     let identifier = match &form.purpose {
         FormPurpose::EditRecord(id) => id.clone(),
-        _ => form.value(IDENTIFIER),
+        _ => form.value(FieldId::Dep("Identifier")),
     };
     if identifier.is_empty() {
         return Err(format!("{IDENTIFIER}: type the device's identifier"));
@@ -290,18 +330,18 @@ pub fn save(core: &ops::Ctx, store: &dyn Store, form: &Form) -> Result<(String, 
     if create && let Some(d) = store.dep_device(&identifier).map_err(e)? {
         return Err(format!("{IDENTIFIER}: device {} exists already (identifiers ignore case)", d.identifier));
     }
-    let user = form.value(USER);
+    let user = form.value(FieldId::Dep("UserName"));
     if !user.is_empty() && store.user(&user).map_err(e)?.is_none() {
         return Err(format!("{USER}: no user {user}; add it in the Users tab first"));
     }
     let mut cells = vec![("Identifier".to_string(), identifier.clone())];
     // Identifier (first) is given above; DEPMethod (last) comes from the toggle and the choice below.
-    for (label, column) in &COLUMNS[1..COLUMNS.len() - 1] {
-        if form.shows(label) {
-            cells.push((column.to_string(), form.value(label)));
+    for (_, column) in &COLUMNS[1..COLUMNS.len() - 1] {
+        if form.shows(FieldId::Dep(column)) {
+            cells.push((column.to_string(), form.value(FieldId::Dep(column))));
         }
     }
-    let method = match (form.on(USE_DEP), form.value(METHOD).as_str()) {
+    let method = match (form.on(FieldId::UseDep), form.value(FieldId::Dep("DEPMethod")).as_str()) {
         (false, _) => "",
         (true, "Serial") => "Serial",
         (true, _) => "Keycode",

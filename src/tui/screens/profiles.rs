@@ -14,7 +14,7 @@ use crate::ops;
 use crate::store::StoreError;
 use crate::tui::action::Action;
 use crate::tui::files::{CSV_FILE, export_form, import_path};
-use crate::tui::form::{Check, ConfirmPurpose, Form, FormField, FormPurpose, user_picker};
+use crate::tui::form::{Check, ConfirmPurpose, FieldId, Form, FormField, FormPurpose, user_picker};
 use crate::tui::jobs::TaskMsg;
 use crate::tui::keymap::Context;
 use crate::tui::modals::wizard::WizardJob;
@@ -216,7 +216,7 @@ pub fn profile_by_id(cx: &Ctx, id: ProfileId) -> Result<Profile, String> {
 /// The Export form confirmed (from the list or the profile's screen): the file is written in the
 /// background.
 pub fn start_export(cx: &mut Ctx, id: ProfileId, form: &Form) -> Result<Effect, String> {
-    let path = std::path::PathBuf::from(form.value("File"));
+    let path = std::path::PathBuf::from(form.value(FieldId::File));
     if path.as_os_str().is_empty() {
         return Err("type the file to write".into());
     }
@@ -239,30 +239,36 @@ fn new_profile_form(cx: &Ctx) -> Form {
         "Add profile",
         FormPurpose::NewProfile,
         vec![
-            FormField::text("Name", "", "1 to 64 characters, unique"),
-            FormField::text("Description", "", "optional"),
-            FormField::path(CSV_FILE, "", "Tab completes; Ctrl-t writes the template here"),
-            FormField::toggle("Without token", false, "Assign custom attributes without token (Space)"),
-            user_picker(cx.store.as_ref(), "User", ""),
-            FormField::text("Token days", &days, "7 to 99").with_check(Check::Days),
+            FormField::text(FieldId::Name, "Name", "", "1 to 64 characters, unique"),
+            FormField::text(FieldId::Description, "Description", "", "optional"),
+            FormField::path(FieldId::CsvFile, CSV_FILE, "", "Tab completes; Ctrl-t writes the template here"),
+            FormField::toggle(
+                FieldId::WithoutToken,
+                "Without token",
+                false,
+                "Assign custom attributes without token (Space)",
+            ),
+            user_picker(cx.store.as_ref(), FieldId::User, "User", ""),
+            FormField::text(FieldId::TokenDays, "Token days", &days, "7 to 99").with_check(Check::Days),
         ],
     )
 }
 
 /// Add profile confirmed: the name and user checked, then the file is checked by the wizard.
 fn new_profile(cx: &Ctx, form: &Form) -> Result<Effect, String> {
-    let name = crate::domain::check_profile_name(&form.value("Name"))?;
+    let name = crate::domain::check_profile_name(&form.value(FieldId::Name))?;
     if cx.store.profile(&name).map_err(|e| e.to_string())?.is_some() {
         return Err(format!("a profile named {name} exists already"));
     }
-    let without_token = form.on("Without token");
+    let without_token = form.on(FieldId::WithoutToken);
     let token_days = if without_token {
         None
     } else {
-        let days: u32 = form.value("Token days").parse().map_err(|_| "token days must be a number from 7 to 99")?;
+        let days: u32 =
+            form.value(FieldId::TokenDays).parse().map_err(|_| "token days must be a number from 7 to 99")?;
         Some(crate::domain::token::check_days(days)?)
     };
-    let user = Some(form.value("User")).filter(|u| !u.is_empty());
+    let user = Some(form.value(FieldId::User)).filter(|u| !u.is_empty());
     if let Some(u) = &user
         && cx.store.user(u).map_err(|e| e.to_string())?.is_none()
     {
@@ -271,7 +277,7 @@ fn new_profile(cx: &Ctx, form: &Form) -> Result<Effect, String> {
     let path = import_path(form, android_csv::TEMPLATE)?;
     let new = NewProfile {
         name,
-        description: Some(form.value("Description")).filter(|d| !d.is_empty()),
+        description: Some(form.value(FieldId::Description)).filter(|d| !d.is_empty()),
         without_token,
         user,
         token_days,
@@ -313,8 +319,13 @@ impl super::Unit for ProfilesState {
                         format!("Edit profile {}", p.name),
                         FormPurpose::EditProfile(p.id),
                         vec![
-                            FormField::text("Name", &p.name, "1 to 64 characters"),
-                            FormField::text("Description", p.description.as_deref().unwrap_or(""), "optional"),
+                            FormField::text(FieldId::Name, "Name", &p.name, "1 to 64 characters"),
+                            FormField::text(
+                                FieldId::Description,
+                                "Description",
+                                p.description.as_deref().unwrap_or(""),
+                                "optional",
+                            ),
                         ],
                     );
                     form.expect_version = Some(p.version);
@@ -324,7 +335,8 @@ impl super::Unit for ProfilesState {
             },
             Action::ModifyUser => match selected {
                 Some(p) => {
-                    let field = user_picker(cx.store.as_ref(), "Username", p.user.as_deref().unwrap_or(""));
+                    let field =
+                        user_picker(cx.store.as_ref(), FieldId::Username, "Username", p.user.as_deref().unwrap_or(""));
                     let title = format!("Modify the user of {}", p.name);
                     let mut form = Form::new(title, FormPurpose::ModifyUser(p.id), vec![field]);
                     form.expect_version = Some(p.version);
@@ -341,7 +353,8 @@ impl super::Unit for ProfilesState {
                         p.device_count,
                         plural(p.device_count)
                     );
-                    let field = FormField::text("Profile name", "", "type the profile's name to delete it");
+                    let field =
+                        FormField::text(FieldId::Typed, "Profile name", "", "type the profile's name to delete it");
                     let purpose =
                         FormPurpose::TypedConfirm { purpose: ConfirmPurpose::DeleteProfile(p.id), expected: p.name };
                     Effect::Form(Form::new(title, purpose, vec![field]))
@@ -360,15 +373,15 @@ impl super::Unit for ProfilesState {
             FormPurpose::EditProfile(id) => {
                 let command = ops::profiles::EditProfile {
                     profile: profile_name(cx, *id)?,
-                    rename: Some(form.value("Name")),
-                    description: Some(form.value("Description")),
+                    rename: Some(form.value(FieldId::Name)),
+                    description: Some(form.value(FieldId::Description)),
                     expect: form.expect_version,
                 };
                 ops::profiles::edit(&core, command).map_err(form_error)?;
                 Ok(Effect::Saved("profile saved".into()))
             }
             FormPurpose::ModifyUser(id) => {
-                let user = Some(form.value("Username")).filter(|u| !u.is_empty());
+                let user = Some(form.value(FieldId::Username)).filter(|u| !u.is_empty());
                 let command = ops::profiles::SetProfileUser {
                     profile: profile_name(cx, *id)?,
                     user: user.clone(),
@@ -404,8 +417,8 @@ impl super::Unit for ProfilesState {
     /// A profile without token has no token lifetime to ask for.
     fn form_changed(&mut self, form: &mut Form, _cx: &Ctx) {
         if form.purpose == FormPurpose::NewProfile {
-            let without = form.on("Without token");
-            if let Some(f) = form.field_mut("Token days") {
+            let without = form.on(FieldId::WithoutToken);
+            if let Some(f) = form.field_mut(FieldId::TokenDays) {
                 f.hidden = without;
             }
         }

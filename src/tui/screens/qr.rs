@@ -21,7 +21,7 @@ use super::{Ctx, DrawCtx, Effect};
 use crate::qr::render::Qr;
 use crate::tui::action::Action;
 use crate::tui::form::FormPurpose;
-use crate::tui::form::{Form, FormField};
+use crate::tui::form::{FieldId, Form, FormField};
 use crate::tui::keymap::Context;
 use crate::tui::theme::Theme;
 use crate::tui::widgets::text::owned;
@@ -111,7 +111,7 @@ impl QrState {
                 Effect::Form(Form::new(
                     format!("Save the QR code as {}", if png { "PNG" } else { "SVG" }),
                     FormPurpose::SaveQr { png },
-                    vec![FormField::path("File", &path, "Tab completes the path")],
+                    vec![FormField::path(FieldId::File, "File", &path, "Tab completes the path")],
                 ))
             }
             _ => Effect::None,
@@ -300,7 +300,7 @@ impl super::Unit for QrState {
 
     fn submit(&mut self, form: &Form, _cx: &mut Ctx) -> Result<Effect, String> {
         let FormPurpose::SaveQr { png } = form.purpose else { return Err("not a QR code form".into()) };
-        let path = std::path::PathBuf::from(form.value("File"));
+        let path = std::path::PathBuf::from(form.value(FieldId::File));
         let bytes = if png { self.qr.png(8)? } else { self.qr.svg().into_bytes() };
         std::fs::write(&path, bytes).map_err(|err| format!("{}: {err}", path.display()))?;
         Ok(Effect::Status(super::Level::Info, format!("wrote {}", path.display())))

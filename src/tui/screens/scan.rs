@@ -22,7 +22,7 @@ use crate::domain::scan::{GS, MAX_SCAN};
 use crate::ops::scan::{Scan, ScanMode, Station, Undo, UndoScan};
 use crate::ops::{self, OpError};
 use crate::tui::action::Action;
-use crate::tui::form::{Check, Form, FormField, FormPurpose};
+use crate::tui::form::{Check, FieldId, Form, FormField, FormPurpose};
 use crate::tui::keymap::Context;
 use crate::tui::theme::Theme;
 
@@ -346,34 +346,46 @@ pub fn station_form(profile: &str, defaults: &crate::settings::ScanSettings) -> 
         FormPurpose::ScanStation(profile.to_string()),
         vec![
             FormField::choice(
+                FieldId::ScanMode,
                 "Mode",
                 &["receive", "verify"],
                 "receive",
                 "receive adds each scan; verify marks it kitted",
             ),
-            FormField::text("Manufacturer", "", "of every device received by serial number")
+            FormField::text(FieldId::Manufacturer, "Manufacturer", "", "of every device received by serial number")
                 .with_check(Check::Identifier("manufacturer")),
-            FormField::text("Attributes", "", "NAME=VALUE; NAME=VALUE: set on every device received"),
+            FormField::text(
+                FieldId::ScanAttributes,
+                "Attributes",
+                "",
+                "NAME=VALUE; NAME=VALUE: set on every device received",
+            ),
             FormField::toggle(
+                FieldId::PairSerial,
                 "Pair serial with IMEI",
                 defaults.pair_serial,
                 "a serial right after an IMEI: one device",
             ),
-            FormField::toggle("Strip leading S", defaults.strip_serial_s, "serial labels printed with an S identifier"),
+            FormField::toggle(
+                FieldId::StripS,
+                "Strip leading S",
+                defaults.strip_serial_s,
+                "serial labels printed with an S identifier",
+            ),
         ],
     )
 }
 
 /// The station the form describes.
 pub fn station_of(form: &Form, profile: &str) -> Result<Station, String> {
-    let mode = if form.value("Mode") == "verify" { ScanMode::Verify } else { ScanMode::Receive };
+    let mode = if form.value(FieldId::ScanMode) == "verify" { ScanMode::Verify } else { ScanMode::Receive };
     Ok(Station {
         profile: profile.to_string(),
         mode,
-        manufacturer: form.value("Manufacturer").trim().to_string(),
-        attributes: parse_attributes(&form.value("Attributes"))?,
-        pair_serial: form.on("Pair serial with IMEI"),
-        strip_serial_s: form.on("Strip leading S"),
+        manufacturer: form.value(FieldId::Manufacturer).trim().to_string(),
+        attributes: parse_attributes(&form.value(FieldId::ScanAttributes))?,
+        pair_serial: form.on(FieldId::PairSerial),
+        strip_serial_s: form.on(FieldId::StripS),
     })
 }
 

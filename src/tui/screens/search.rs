@@ -13,7 +13,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use super::{Ctx, DrawCtx, Effect};
 use crate::ops::find::{Found, Query};
 use crate::tui::action::Action;
-use crate::tui::form::{Check, Form, FormField, FormPurpose};
+use crate::tui::form::{Check, FieldId, Form, FormField, FormPurpose};
 use crate::tui::keymap::Context;
 use crate::tui::theme::{CURSOR, Theme};
 use crate::tui::widgets::table::Cursor;
@@ -67,8 +67,13 @@ pub fn find_form() -> Form {
         "Find a device anywhere",
         FormPurpose::Find,
         vec![
-            FormField::text("Value", "", "an IMEI, a serial number or a DEP identifier (a scan works too)")
-                .with_check(Check::None),
+            FormField::text(
+                FieldId::Value,
+                "Value",
+                "",
+                "an IMEI, a serial number or a DEP identifier (a scan works too)",
+            )
+            .with_check(Check::None),
         ],
     )
 }

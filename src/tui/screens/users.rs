@@ -12,7 +12,7 @@ use crate::domain::dep::CatalogKind;
 use crate::ops::{self, OpError};
 use crate::store::{Store, StoreError};
 use crate::tui::action::Action;
-use crate::tui::form::{ConfirmPurpose, FormPurpose, split_names};
+use crate::tui::form::{ConfirmPurpose, FieldId, FormPurpose, split_names};
 use crate::tui::form::{Form, FormField, catalog_options};
 use crate::tui::keymap::Context;
 use crate::tui::theme::{CURSOR, Theme};
@@ -42,7 +42,8 @@ impl UsersState {
         match action {
             Action::Back => Effect::Back,
             Action::AddUser => {
-                let mut fields = vec![FormField::text("Username", "", "unique (case does not count)")];
+                let mut fields =
+                    vec![FormField::text(FieldId::Username, "Username", "", "unique (case does not count)")];
                 fields.extend(fields_of(&User::default(), store));
                 Effect::Form(Form::new("Add user", FormPurpose::AddUser, fields))
             }
@@ -71,23 +72,29 @@ impl UsersState {
 fn fields_of(u: &User, store: &dyn Store) -> Vec<FormField> {
     let organizations = catalog_options(store, CatalogKind::Organization);
     vec![
-        FormField::text("Name", &u.name, ""),
-        FormField::text("Email", &u.email, ""),
-        FormField::text("Description", &u.description, "optional"),
-        FormField::several(ORGANIZATIONS, &u.organizations, organizations, "Space picks, from the Catalog tab"),
+        FormField::text(FieldId::Name, "Name", &u.name, ""),
+        FormField::text(FieldId::Email, "Email", &u.email, ""),
+        FormField::text(FieldId::Description, "Description", &u.description, "optional"),
+        FormField::several(
+            FieldId::Organizations,
+            ORGANIZATIONS,
+            &u.organizations,
+            organizations,
+            "Space picks, from the Catalog tab",
+        ),
     ]
 }
 
 fn read_fields(u: &mut User, form: &Form) {
-    u.name = form.value("Name");
-    u.email = form.value("Email");
-    u.description = form.value("Description");
-    u.organizations = split_names(&form.value(ORGANIZATIONS));
+    u.name = form.value(FieldId::Name);
+    u.email = form.value(FieldId::Email);
+    u.description = form.value(FieldId::Description);
+    u.organizations = split_names(&form.value(FieldId::Organizations));
 }
 
 /// Saves the Add user form; the status line's message.
 fn add(core: &ops::Ctx, form: &Form) -> Result<String, OpError> {
-    let mut user = User { username: form.value("Username"), ..User::default() };
+    let mut user = User { username: form.value(FieldId::Username), ..User::default() };
     read_fields(&mut user, form);
     ops::users::add(core, ops::users::AddUser { user })?;
     Ok("user added".into())

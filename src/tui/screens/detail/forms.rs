@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use super::DetailState;
 use crate::domain::{Device, DeviceSeq, Profile, ProfileId};
 use crate::store::{Lookup, Store};
-use crate::tui::form::{Check, Form, FormField, FormPurpose, PickOption, line_input};
+use crate::tui::form::{Check, FieldId, Form, FormField, FormPurpose, PickOption, line_input};
 /// The devices an action applies to: the selected ones, or the one under the cursor.
 pub(super) fn targets(d: &DetailState) -> Vec<DeviceSeq> {
     if d.marked.is_empty() {
@@ -59,9 +59,11 @@ pub(super) fn identifier_fields(ids: Option<&crate::domain::Identifiers>) -> Vec
     let serial = ids.and_then(|i| i.serial.clone()).unwrap_or_default();
     let manufacturer = ids.and_then(|i| i.manufacturer.clone()).unwrap_or_default();
     vec![
-        FormField::text("IMEI", &imei, "15 digits; or serial number and manufacturer").with_check(Check::Imei),
-        FormField::text("Serial", &serial, "serial number").with_check(Check::Identifier("serial number")),
-        FormField::text("Manufacturer", &manufacturer, "as the device reports it")
+        FormField::text(FieldId::Imei, "IMEI", &imei, "15 digits; or serial number and manufacturer")
+            .with_check(Check::Imei),
+        FormField::text(FieldId::Serial, "Serial", &serial, "serial number")
+            .with_check(Check::Identifier("serial number")),
+        FormField::text(FieldId::Manufacturer, "Manufacturer", &manufacturer, "as the device reports it")
             .with_check(Check::Identifier("manufacturer")),
     ]
 }
@@ -72,7 +74,8 @@ pub(super) fn attribute_fields(p: &Profile, value: impl Fn(&str) -> String) -> V
         .iter()
         .enumerate()
         .map(|(i, name)| {
-            let f = FormField::text(name.clone(), &value(name), "optional").with_check(Check::Attribute(name.clone()));
+            let f = FormField::text(FieldId::Attribute(name.clone()), name.clone(), &value(name), "optional")
+                .with_check(Check::Attribute(name.clone()));
             if i == 0 { f.in_section(ATTRIBUTES) } else { f }
         })
         .collect()
@@ -81,18 +84,26 @@ pub(super) fn attribute_fields(p: &Profile, value: impl Fn(&str) -> String) -> V
 /// The attribute to set on several devices: one of the profile's (typing filters them), or a new name.
 pub(super) fn attribute_picker(p: &Profile) -> FormField {
     let options = p.attributes.iter().map(|a| PickOption { value: a.clone(), label: a.clone() }).collect::<Vec<_>>();
-    FormField::pick("Attribute", "", options, "one of the profile's columns (type to filter), or a new name")
+    FormField::pick(
+        FieldId::AttributeName,
+        "Attribute",
+        "",
+        options,
+        "one of the profile's columns (type to filter), or a new name",
+    )
 }
 
 /// Add More Devices; `previous` (after a device was added) keeps the manufacturer and the attribute values.
 pub(super) fn add_device_form(p: &Profile, previous: Option<&Form>) -> Form {
     let mut fields = identifier_fields(None);
-    if let Some(m) = previous.map(|f| f.value("Manufacturer")).filter(|m| !m.is_empty())
-        && let Some(f) = fields.iter_mut().find(|f| f.label == "Manufacturer")
+    if let Some(m) = previous.map(|f| f.value(FieldId::Manufacturer)).filter(|m| !m.is_empty())
+        && let Some(f) = fields.iter_mut().find(|f| f.id == FieldId::Manufacturer)
     {
         f.input = line_input(&m);
     }
-    fields.extend(attribute_fields(p, |name| previous.map(|f| f.value(name)).unwrap_or_default()));
+    fields.extend(attribute_fields(p, |name| {
+        previous.map(|f| f.value(FieldId::Attribute(name.to_string()))).unwrap_or_default()
+    }));
     Form::new(format!("Add devices to {}", p.name), FormPurpose::AddDevice(p.id), fields)
 }
 
@@ -109,34 +120,52 @@ pub(super) fn config_form(p: &Profile) -> Form {
     use crate::domain::android::{KeyGroup, SYSTEM_EXTRAS};
     let c = &p.config;
     let mut fields = vec![
-        FormField::lines(VENDOR_KEYS, &c.lines(KeyGroup::Vendor), "key = value, one per line")
+        FormField::lines(FieldId::VendorKeys, VENDOR_KEYS, &c.lines(KeyGroup::Vendor), "key = value, one per line")
             .in_section("Vendor keys"),
     ];
     for (i, extra) in SYSTEM_EXTRAS.iter().enumerate() {
         let value = c.system.iter().find(|(n, _)| n == extra.name).map(|(_, v)| v.to_string()).unwrap_or_default();
         let field = match crate::tui::form::extra_choices(extra) {
-            Some(options) => FormField::choice(extra.label, options, &value, "Space or Left/Right changes it"),
+            Some(options) => FormField::choice(
+                FieldId::Extra(extra.name),
+                extra.label,
+                options,
+                &value,
+                "Space or Left/Right changes it",
+            ),
             None if extra.kind == crate::domain::android::ExtraKind::TimeZone => {
                 let zones = crate::domain::android::time_zone_names()
                     .map(|n| PickOption { value: n.to_string(), label: n.to_string() })
                     .collect();
-                FormField::pick(extra.label, &value, zones, "an IANA name: type to filter, Up/Down to pick")
-                    .with_check(Check::Extra(extra))
+                FormField::pick(
+                    FieldId::Extra(extra.name),
+                    extra.label,
+                    &value,
+                    zones,
+                    "an IANA name: type to filter, Up/Down to pick",
+                )
+                .with_check(Check::Extra(extra))
             }
             None => {
                 let hint = match extra.kind {
                     crate::domain::android::ExtraKind::Locale => "like en_US; empty: not set",
                     _ => "empty: not set",
                 };
-                let f = FormField::text(extra.label, &value, hint).with_check(Check::Extra(extra));
+                let f = FormField::text(FieldId::Extra(extra.name), extra.label, &value, hint)
+                    .with_check(Check::Extra(extra));
                 if extra.name == "wifi_password" { f.secret() } else { f }
             }
         };
         fields.push(if i == 0 { field.in_section("Pre-defined Android system extras") } else { field });
     }
     fields.push(
-        FormField::lines(CUSTOM_KEYS, &c.lines(KeyGroup::Custom), "android.app.extra.KEY = value, one per line")
-            .in_section("Custom Android system keys"),
+        FormField::lines(
+            FieldId::CustomKeys,
+            CUSTOM_KEYS,
+            &c.lines(KeyGroup::Custom),
+            "android.app.extra.KEY = value, one per line",
+        )
+        .in_section("Custom Android system keys"),
     );
     let mut form =
         Form::new(format!("Modify the configuration of {}", p.name), FormPurpose::ModifyConfig(p.id), fields);
@@ -147,7 +176,7 @@ pub(super) fn config_form(p: &Profile) -> Form {
 /// What the identifiers typed make together: a device, or one already in a profile (`exclude`: the device
 /// being edited).
 pub(super) fn device_note(store: &dyn Store, form: &Form, exclude: Option<(ProfileId, DeviceSeq)>) -> Option<String> {
-    if ["IMEI", "Serial", "Manufacturer"].iter().all(|l| form.value(l).is_empty())
+    if [FieldId::Imei, FieldId::Serial, FieldId::Manufacturer].into_iter().all(|id| form.value(id).is_empty())
         || form.fields.iter().any(|f| f.problem.is_some())
     {
         return None;

@@ -14,10 +14,7 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table};
 
 mod forms;
 
-use forms::{
-    CUSTOM_KEYS, VENDOR_KEYS, add_device_form, attribute_picker, config_form, device_lines, device_note,
-    edit_device_form, targets,
-};
+use forms::{add_device_form, attribute_picker, config_form, device_lines, device_note, edit_device_form, targets};
 
 use super::{Ctx, DrawCtx, Effect, Level, Screen, form_error};
 use crate::domain::{Device, DeviceSeq, Profile, ProfileId};
@@ -26,7 +23,7 @@ use crate::store::{Store, StoreError};
 use crate::tui::action::Action;
 use crate::tui::device_table::{DeviceTable, Needle};
 use crate::tui::files::export_form;
-use crate::tui::form::{Check, ConfirmPurpose, Form, FormField, FormPurpose, NOT_SET};
+use crate::tui::form::{Check, ConfirmPurpose, FieldId, Form, FormField, FormPurpose, NOT_SET};
 use crate::tui::jobs::{Job, Jobs, TaskMsg};
 use crate::tui::keymap::Context;
 use crate::tui::modals::Modal;
@@ -347,7 +344,7 @@ impl DetailState {
         let purpose = ConfirmPurpose::DeleteDevices(profile.id, seqs);
         if n > LARGE_DELETE {
             // More than a thousand: the count is typed, not confirmed with a key.
-            let field = FormField::text("Count", "", format!("type {n} to delete them"));
+            let field = FormField::text(FieldId::Typed, "Count", "", format!("type {n} to delete them"));
             let purpose = FormPurpose::TypedConfirm { purpose, expected: n.to_string() };
             return Effect::Form(Form::new(text, purpose, vec![field]));
         }
@@ -374,7 +371,7 @@ impl DetailState {
         Effect::Form(Form::new(
             title,
             purpose,
-            vec![FormField::text("Days", &days.to_string(), "7 to 99").with_check(Check::Days)],
+            vec![FormField::text(FieldId::Days, "Days", &days.to_string(), "7 to 99").with_check(Check::Days)],
         ))
     }
 
@@ -384,10 +381,10 @@ impl DetailState {
         let profile = super::profiles::profile_by_id(cx, self.profile.id)?;
         let command = ops::devices::AddDevice {
             profile: profile.name.clone(),
-            imei: form.value("IMEI"),
-            serial: form.value("Serial"),
-            manufacturer: form.value("Manufacturer"),
-            attributes: profile.attributes.iter().map(|a| (a.clone(), form.value(a))).collect(),
+            imei: form.value(FieldId::Imei),
+            serial: form.value(FieldId::Serial),
+            manufacturer: form.value(FieldId::Manufacturer),
+            attributes: attribute_values(&profile, form),
         };
         let result = ops::devices::add(&cx.core(), command);
         let mut next = add_device_form(&profile, Some(form));
@@ -402,7 +399,7 @@ impl DetailState {
             // identifiers are cleared and the reason names what was refused. A missing manufacturer or a
             // bad attribute keeps what was typed, to be completed.
             Err(err @ (ops::OpError::Refused(_) | ops::OpError::Invalid { field: "imei" | "serial", .. })) => {
-                let refused = [form.value("IMEI"), form.value("Serial")].join(" ").trim().to_string();
+                let refused = [form.value(FieldId::Imei), form.value(FieldId::Serial)].join(" ").trim().to_string();
                 next.saved = form.saved;
                 next.error = Some(format!("refused {refused}: {}", form_error(err)));
                 Ok(Effect::Form(next))
@@ -416,10 +413,10 @@ impl DetailState {
         let command = ops::devices::EditDevice {
             profile: profile.name.clone(),
             device: ops::devices::DeviceRef::Seq(seq),
-            imei: Some(form.value("IMEI")),
-            serial: Some(form.value("Serial")),
-            manufacturer: Some(form.value("Manufacturer")),
-            set: profile.attributes.iter().map(|a| (a.clone(), form.value(a))).collect(),
+            imei: Some(form.value(FieldId::Imei)),
+            serial: Some(form.value(FieldId::Serial)),
+            manufacturer: Some(form.value(FieldId::Manufacturer)),
+            set: attribute_values(&profile, form),
             unset: Vec::new(),
             expect: form.expect_stamp,
         };
@@ -432,14 +429,14 @@ impl DetailState {
     fn modify_config(&self, form: &Form, cx: &Ctx) -> Result<Effect, String> {
         use crate::domain::android::{AndroidConfig, KeyGroup, SYSTEM_EXTRAS};
         let mut config = AndroidConfig::default();
-        config.set_lines(KeyGroup::Vendor, &form.value(VENDOR_KEYS))?;
+        config.set_lines(KeyGroup::Vendor, &form.value(FieldId::VendorKeys))?;
         for extra in SYSTEM_EXTRAS {
-            let v = form.value(extra.label);
+            let v = form.value(FieldId::Extra(extra.name));
             if !v.is_empty() && v != NOT_SET {
                 config.set_system(extra.name, &v)?;
             }
         }
-        config.set_lines(KeyGroup::Custom, &form.value(CUSTOM_KEYS))?;
+        config.set_lines(KeyGroup::Custom, &form.value(FieldId::CustomKeys))?;
         let command = ops::profiles::ModifyConfiguration {
             profile: super::profiles::profile_name(cx, self.profile.id)?,
             change: ops::profiles::ConfigChange::Replace(config),
@@ -451,8 +448,8 @@ impl DetailState {
 
     fn set_attribute(&self, form: &Form, cx: &Ctx) -> Result<Effect, String> {
         let devices = targets(self).into_iter().map(ops::devices::DeviceRef::Seq).collect();
-        let value = Some(form.value("Value")).filter(|v| !v.is_empty());
-        let name = form.value("Attribute");
+        let value = Some(form.value(FieldId::Value)).filter(|v| !v.is_empty());
+        let name = form.value(FieldId::AttributeName);
         let command = ops::devices::SetAttribute {
             profile: super::profiles::profile_name(cx, self.profile.id)?,
             devices,
@@ -467,7 +464,7 @@ impl DetailState {
 
     fn token(&self, form: &Form, cx: &Ctx) -> Result<Effect, String> {
         let e = |e: ops::OpError| e.to_string();
-        let days: u32 = form.value("Days").parse().map_err(|_| "days must be a number from 7 to 99")?;
+        let days: u32 = form.value(FieldId::Days).parse().map_err(|_| "days must be a number from 7 to 99")?;
         crate::domain::token::check_days(days)?;
         let profile = super::profiles::profile_name(cx, self.profile.id)?;
         let core = cx.core();
@@ -479,6 +476,11 @@ impl DetailState {
         let expires = p.token.as_ref().map(|t| t.expires.format("%Y-%m-%d %H:%M UTC").to_string());
         Ok(Effect::Saved(format!("token valid until {}", expires.unwrap_or_default())))
     }
+}
+
+/// The custom attributes typed in a device form, by name.
+fn attribute_values(profile: &Profile, form: &Form) -> Vec<(String, String)> {
+    profile.attributes.iter().map(|a| (a.clone(), form.value(FieldId::Attribute(a.clone())))).collect()
 }
 
 const NO_TOKEN: &str = "this profile has no token (Assign custom attributes without token)";
@@ -580,7 +582,10 @@ impl super::Unit for DetailState {
                     _ => Effect::Form(Form::new(
                         format!("Set a custom attribute on {} devices", seqs.len()),
                         FormPurpose::SetAttribute(profile.id),
-                        vec![attribute_picker(profile), FormField::text("Value", "", "empty clears it")],
+                        vec![
+                            attribute_picker(profile),
+                            FormField::text(FieldId::Value, "Value", "", "empty clears it"),
+                        ],
                     )),
                 }
             }
@@ -622,9 +627,9 @@ impl super::Unit for DetailState {
     fn submits_on(&self, form: &Form, key: &KeyEvent) -> bool {
         key.code == KeyCode::Tab
             && matches!(form.purpose, FormPurpose::AddDevice(_))
-            && form.fields[form.focus].label == "IMEI"
-            && form.value("Serial").is_empty()
-            && crate::domain::Imei::parse(&form.value("IMEI")).is_ok()
+            && *form.focused() == FieldId::Imei
+            && form.value(FieldId::Serial).is_empty()
+            && crate::domain::Imei::parse(&form.value(FieldId::Imei)).is_ok()
     }
 
     /// A device form says whether the identifiers make a device and whether it exists already.
