@@ -435,15 +435,16 @@ fn every_change_is_audited_in_order_and_told_to_subscribers(f: &Fresh) {
     let s = f.s();
     let feed = s.subscribe();
     let p = profile(s, "P");
-    s.add_device(p.id, device(&imei(1), "", ""), &audit("device.add")).unwrap();
+    let d = s.add_device(p.id, device(&imei(1), "", ""), &audit("device.add")).unwrap();
     // A refused change writes no entry and tells nobody; the core records the refusal on its own.
     refused(s.add_device(p.id, device(&imei(1), "", ""), &audit("device.add")));
     let mut refusal = audit("device.add");
     refusal.outcome = AuditOutcome::Refused("duplicate".into());
     s.append_audit(&refusal).unwrap();
     let changes: Vec<_> = feed.try_iter().collect();
-    let subjects: Vec<Subject> = changes.iter().map(|c| c.subject).collect();
-    assert_eq!(subjects, [Subject::Profiles, Subject::Profile(p.id), Subject::Nothing]);
+    let subjects: Vec<Subject> = changes.iter().map(|c| c.subject.clone()).collect();
+    // A change to one device names it: a screen showing the profile reads that device, not all of them.
+    assert_eq!(subjects, [Subject::Profiles, Subject::Devices(p.id, vec![d.seq]), Subject::Nothing]);
     assert_eq!(changes[1].entry.actor.user, "contract");
     let entries = s.audit(&AuditQuery::default()).unwrap();
     assert_eq!(entries.len(), 3);
@@ -456,8 +457,15 @@ fn every_change_is_audited_in_order_and_told_to_subscribers(f: &Fresh) {
     let csv: String =
         std::iter::once("IMEI\n".to_string()).chain((10..200).map(|i| format!("{}\n", imei(i)))).collect();
     f.import("P", &csv, false, false);
-    assert_eq!(feed.try_iter().count(), 1);
+    let told: Vec<Subject> = feed.try_iter().map(|c| c.subject).collect();
+    assert_eq!(told, [Subject::Profile(p.id)], "an import is told as the profile, wholesale");
     assert_eq!(s.audit(&AuditQuery::default()).unwrap().len(), 4);
+    // Status, attributes and deletion name their devices too.
+    s.set_status(p.id, d.seq, Status::Kitted(chrono::Utc::now()), &audit("scan.verify")).unwrap();
+    s.set_attribute(p.id, &[d.seq], "Asset Tag", Some("A-1"), &audit("device.set")).unwrap();
+    s.delete_devices(p.id, &[d.seq], &audit("device.delete")).unwrap();
+    let told: Vec<Subject> = feed.try_iter().map(|c| c.subject).collect();
+    assert_eq!(told, vec![Subject::Devices(p.id, vec![d.seq]); 3]);
 }
 
 fn a_second_handle_sees_changes_through_its_feed(f: &Fresh) {

@@ -137,3 +137,70 @@ fn the_workstation_refuses_what_the_command_line_refuses() {
     assert!(form.error.as_deref().unwrap().contains("256"), "{:?}", form.error);
     assert_eq!(fx.store.profile("Dock 3").unwrap().unwrap().description.as_deref(), Some("Kitting line 1"));
 }
+
+/// Someone else's change to a few devices of an open profile of 1,100 (more than the first read, so a
+/// whole re-read would be a background job): the screen reads just those devices, at once.
+#[test]
+fn another_technicians_device_change_reads_those_devices_not_the_profile() {
+    let fx = Fixture::new();
+    let mut csv = String::from("IMEI,Serial Number,Manufacturer,Asset Tag\n");
+    for i in 0..1100 {
+        csv.push_str(&format!(",SN-{i:04},Zebra,A-{i}\n"));
+    }
+    fx.import("Big", &csv);
+    let mut app = fx.app(ThemeName::NoColor);
+    let (tx, rx) = std::sync::mpsc::channel();
+    app.set_task_sender(tx);
+    app.update(Action::Open);
+    let read = next_task(&rx, |m| matches!(m, TaskMsg::Devices { .. }));
+    app.on_task(read);
+    let feed = fx.store.subscribe();
+
+    let alice = other(&fx, "alice", "2026-12-01T10:00:00Z");
+    let edit = ops::devices::EditDevice {
+        profile: "Big".into(),
+        device: ops::devices::DeviceRef::Serial { serial: "SN-0007".into(), manufacturer: "Zebra".into() },
+        imei: None,
+        serial: None,
+        manufacturer: None,
+        set: vec![("Asset Tag".into(), "MOVED-7".into())],
+        unset: Vec::new(),
+        expect: None,
+    };
+    ops::devices::edit(&alice, edit).unwrap();
+    let add = ops::devices::AddDevice {
+        profile: "Big".into(),
+        imei: String::new(),
+        serial: "SN-NEW".into(),
+        manufacturer: "Zebra".into(),
+        attributes: Vec::new(),
+    };
+    ops::devices::add(&alice, add).unwrap();
+    let delete = ops::devices::DeleteDevices {
+        profile: "Big".into(),
+        devices: vec![ops::devices::DeviceRef::Serial { serial: "SN-0001".into(), manufacturer: "Zebra".into() }],
+    };
+    ops::devices::delete(&alice, delete).unwrap();
+    for change in feed.try_iter() {
+        app.on_task(TaskMsg::Changed(Box::new(change)));
+    }
+    assert!(app.jobs.running().is_empty(), "no re-read of the profile: {:?}", app.jobs.running());
+    let Screen::Detail(d) = app.screen() else { panic!("still on the profile") };
+    assert!(d.loading.is_none(), "no background read of the whole profile was started");
+    assert_eq!((d.devices.len(), d.profile.device_count), (1100, 1100), "one added, one deleted");
+    app.update(Action::Filter);
+    type_text(&mut app, "moved-7");
+    key(&mut app, KeyCode::Enter);
+    assert!(screen(&mut app, 120, 40).contains("SN-0007"), "the edit is shown");
+    key(&mut app, KeyCode::Esc);
+    app.update(Action::Filter);
+    type_text(&mut app, "sn-new");
+    key(&mut app, KeyCode::Enter);
+    assert!(screen(&mut app, 120, 40).contains("SN-NEW"), "the new device is shown");
+    key(&mut app, KeyCode::Esc);
+    app.update(Action::Filter);
+    type_text(&mut app, "sn-0001");
+    key(&mut app, KeyCode::Enter);
+    let Screen::Detail(d) = app.screen() else { panic!() };
+    assert!(d.view.is_empty(), "the deleted device is gone");
+}

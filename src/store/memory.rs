@@ -165,9 +165,14 @@ impl MemoryStore {
     /// audit entry, only when `f` succeeds, so every change is all or nothing (a reference store may
     /// copy; readers meanwhile see the data as it was).
     fn change<T>(&self, audit: &AuditEntry, subject: Subject, f: impl FnOnce(&mut Data) -> Result<T>) -> Result<T> {
+        self.change_told(audit, |data| Ok((f(data)?, subject)))
+    }
+
+    /// `change`, where what was touched is known only once it is done (a new device's number).
+    fn change_told<T>(&self, audit: &AuditEntry, f: impl FnOnce(&mut Data) -> Result<(T, Subject)>) -> Result<T> {
         let _turn = self.turn();
         let mut copy = self.read().clone();
-        let value = f(&mut copy)?;
+        let (value, subject) = f(&mut copy)?;
         let change = copy.record(audit, subject);
         *self.read() = copy;
         self.feed.publish(change);
@@ -274,7 +279,7 @@ impl Store for MemoryStore {
     }
 
     fn add_device(&self, id: ProfileId, device: NewDevice, audit: &AuditEntry) -> Result<Device> {
-        self.change(audit, Subject::Profile(id), |data| {
+        self.change_told(audit, |data| {
             let modified = data.profile(id)?.modified;
             let problems = data.conflicts(&device.ids, None);
             if !problems.is_empty() {
@@ -289,7 +294,7 @@ impl Store for MemoryStore {
             p.device_count += 1;
             p.modified = now;
             p.learn_attributes(d.attributes.iter().map(|(n, _)| n.as_ref()));
-            Ok(d)
+            Ok((d, Subject::Devices(id, vec![seq])))
         })
     }
 
@@ -300,7 +305,7 @@ impl Store for MemoryStore {
         expect: Expect<DateTime<Utc>>,
         audit: &AuditEntry,
     ) -> Result<Device> {
-        self.change(audit, Subject::Profile(id), |data| {
+        self.change(audit, Subject::Devices(id, vec![device.seq]), |data| {
             let name = data.profile(id)?.name.clone();
             let seq = device.seq;
             let old = data
@@ -336,7 +341,7 @@ impl Store for MemoryStore {
         value: Option<&str>,
         audit: &AuditEntry,
     ) -> Result<u64> {
-        self.change(audit, Subject::Profile(id), |data| {
+        self.change(audit, Subject::Devices(id, seqs.to_vec()), |data| {
             let now = next_stamp(data.profile(id)?.modified, Utc::now());
             let mut n = 0;
             if let Some(list) = data.devices.get_mut(&id) {
@@ -366,7 +371,7 @@ impl Store for MemoryStore {
         if present == 0 {
             return Ok(0);
         }
-        self.change(audit, Subject::Profile(id), |data| {
+        self.change(audit, Subject::Devices(id, seqs.to_vec()), |data| {
             let mut removed = 0u64;
             if let Some(list) = data.devices.get_mut(&id) {
                 for s in seqs {
@@ -381,7 +386,7 @@ impl Store for MemoryStore {
     }
 
     fn set_status(&self, id: ProfileId, seq: DeviceSeq, status: Status, audit: &AuditEntry) -> Result<Device> {
-        self.change(audit, Subject::Profile(id), |data| {
+        self.change(audit, Subject::Devices(id, vec![seq]), |data| {
             let d = data
                 .devices
                 .get_mut(&id)

@@ -72,12 +72,15 @@ impl ProfileChange {
 }
 
 /// What a committed change touched, for screens that show it.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Subject {
     /// The list of profiles (one created or deleted).
     Profiles,
-    /// One profile: its fields or its devices.
+    /// One profile: its fields, or its devices wholesale (an import).
     Profile(ProfileId),
+    /// These devices of one profile (added, edited, deleted, registered, kitted) and the profile's record:
+    /// a screen that shows them reads just these.
+    Devices(ProfileId, Vec<DeviceSeq>),
     Users,
     /// DEP device records (and the users a DEP import wrote).
     Dep,

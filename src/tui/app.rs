@@ -380,13 +380,17 @@ impl App {
 
     pub(super) fn reload_or_report(&mut self) {
         if let Err(e) = self.reload() {
-            // A profile deleted by someone else: go back to the list.
-            if matches!(e, StoreError::NotFound(_)) {
-                self.screens.truncate(1);
-                let _ = self.reload();
-            }
-            self.error(e.to_string());
+            self.report(e);
         }
+    }
+
+    /// A failed read: a profile or record deleted by someone else goes back to the tab's first screen.
+    fn report(&mut self, e: StoreError) {
+        if matches!(e, StoreError::NotFound(_)) {
+            self.screens.truncate(1);
+            let _ = self.reload();
+        }
+        self.error(e.to_string());
     }
 
     /// A key from the terminal. A focused text input sees it first; then the keymap.
@@ -778,9 +782,18 @@ impl App {
                 if change.entry.actor.session == self.actor.session {
                     return;
                 }
-                let audit_shown = matches!(self.screen(), Screen::Audit(_));
-                if change.subject != crate::store::Subject::Nothing || audit_shown {
-                    self.reload_or_report();
+                // Each screen of this tab takes what concerns it (the others read again when shown).
+                let (screens, mut cx) = self.split();
+                let mut result = Ok(());
+                for screen in screens.iter_mut() {
+                    result = screen.unit_mut().on_change(&change.subject, &mut cx);
+                    screen.fit_cursor();
+                    if result.is_err() {
+                        break;
+                    }
+                }
+                if let Err(e) = result {
+                    self.report(e);
                 }
             }
             TaskMsg::Progress { rows, bytes, total_bytes, elapsed_ms } => {

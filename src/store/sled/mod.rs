@@ -742,7 +742,7 @@ impl Store for SledStore {
         let mut chunk = self.chunk(id, seq / CHUNK)?;
         chunk.push(d.clone());
         let mut batch = sled::Batch::default();
-        let change = self.put_audit(&mut batch, audit, Subject::Profile(id))?;
+        let change = self.put_audit(&mut batch, audit, Subject::Devices(id, vec![seq]))?;
         Self::put_chunk(&mut batch, id, seq / CHUNK, &chunk);
         let mut edit = IndexEdit::default();
         for (index, r) in index_recs(id, &d) {
@@ -797,7 +797,7 @@ impl Store for SledStore {
         Self::put_chunk(&mut batch, id, seq / CHUNK, &chunk);
         rec.profile.modified = next_stamp(rec.profile.modified, device.modified);
         rec.profile.learn_attributes(device.attributes.iter().map(|(n, _)| n.as_ref()));
-        let change = self.put_audit(&mut batch, audit, Subject::Profile(id))?;
+        let change = self.put_audit(&mut batch, audit, Subject::Devices(id, vec![seq]))?;
         batch.insert(&layout::profile_key(id), enc(&rec));
         self.commit_with(batch, change)?;
         Ok(device)
@@ -837,7 +837,7 @@ impl Store for SledStore {
         if value.is_some() {
             rec.profile.learn_attributes([name]);
         }
-        let change = self.put_audit(&mut batch, audit, Subject::Profile(id))?;
+        let change = self.put_audit(&mut batch, audit, Subject::Devices(id, seqs.to_vec()))?;
         batch.insert(&layout::profile_key(id), enc(&rec));
         self.commit_with(batch, change)?;
         Ok(n)
@@ -880,7 +880,7 @@ impl Store for SledStore {
         edit.write_into(&mut batch);
         rec.profile.device_count -= removed;
         rec.profile.modified = next_stamp(rec.profile.modified, Utc::now());
-        let change = self.put_audit(&mut batch, audit, Subject::Profile(id))?;
+        let change = self.put_audit(&mut batch, audit, Subject::Devices(id, seqs.to_vec()))?;
         batch.insert(&layout::profile_key(id), enc(&rec));
         self.commit_with(batch, change)?;
         Ok(removed)
@@ -895,7 +895,7 @@ impl Store for SledStore {
         chunk[pos].status = status;
         let d = chunk[pos].clone();
         let mut batch = sled::Batch::default();
-        let change = self.put_audit(&mut batch, audit, Subject::Profile(id))?;
+        let change = self.put_audit(&mut batch, audit, Subject::Devices(id, vec![seq]))?;
         Self::put_chunk(&mut batch, id, seq / CHUNK, &chunk);
         self.commit_with(batch, change)?;
         Ok(d)

@@ -8,7 +8,7 @@ use ratatui::widgets::{Block, Borders, Cell, Paragraph, Row, Table, Wrap};
 
 use super::{Ctx, DrawCtx, Effect};
 use crate::domain::audit::{AuditEntry, AuditOutcome, AuditQuery};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, Subject};
 use crate::tui::action::Action;
 use crate::tui::keymap::Context;
 use crate::tui::theme::{CURSOR, Theme};
@@ -153,6 +153,11 @@ impl super::Unit for AuditState {
             Action::Back => Effect::Back,
             _ => Effect::None,
         }
+    }
+
+    /// Every change is an entry (a refusal too).
+    fn on_change(&mut self, _subject: &Subject, cx: &mut Ctx) -> Result<(), StoreError> {
+        AuditState::reload(self, cx.store.as_ref())
     }
 
     fn reload(&mut self, cx: &mut Ctx) -> Result<(), StoreError> {

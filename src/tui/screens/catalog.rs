@@ -9,7 +9,7 @@ use super::Level;
 use super::{Ctx, DrawCtx, Effect};
 use crate::domain::dep::{self as rules, CatalogEntry, CatalogKind};
 use crate::ops;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, Subject};
 use crate::tui::action::Action;
 use crate::tui::form::{ConfirmPurpose, FieldId, FormPurpose};
 use crate::tui::form::{Form, FormField};
@@ -178,6 +178,13 @@ impl super::Unit for CatalogState {
         let command = ops::catalog::CatalogDelete { kind, name: name.clone() };
         ops::catalog::delete(&cx.core(), command).map_err(|e| e.to_string())?;
         Ok(Effect::Saved(format!("deleted {} {name}", kind.title())))
+    }
+
+    fn on_change(&mut self, subject: &Subject, cx: &mut Ctx) -> Result<(), StoreError> {
+        match subject {
+            Subject::Catalog => CatalogState::reload(self, cx.store.as_ref()),
+            _ => Ok(()),
+        }
     }
 
     fn reload(&mut self, cx: &mut Ctx) -> Result<(), StoreError> {

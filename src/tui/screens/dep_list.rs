@@ -12,7 +12,7 @@ use super::dep_record::{enrollment, state_style};
 use super::detail::FIRST_READ;
 use super::{Ctx, DrawCtx, Effect, Level, Screen};
 use crate::domain::dep::DepDevice;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, Subject};
 use crate::tui::action::Action;
 use crate::tui::files::{CSV_FILE, import_path};
 use crate::tui::form::{ConfirmPurpose, FieldId, Form, FormField, FormPurpose};
@@ -217,6 +217,13 @@ impl super::Unit for DepListState {
     fn form_changed(&mut self, form: &mut Form, _cx: &Ctx) {
         if matches!(form.purpose, FormPurpose::AddRecord | FormPurpose::EditRecord(_)) {
             super::dep_record::enrollment_visibility(form);
+        }
+    }
+
+    fn on_change(&mut self, subject: &Subject, cx: &mut Ctx) -> Result<(), StoreError> {
+        match subject {
+            Subject::Dep | Subject::Users | Subject::Catalog => super::Unit::reload(self, cx),
+            _ => Ok(()),
         }
     }
 

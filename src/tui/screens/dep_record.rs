@@ -13,7 +13,7 @@ use super::{Ctx, DrawCtx, Effect, Level, Screen};
 use crate::csv::RowProblem;
 use crate::domain::dep::{self as rules, CatalogKind, DepDevice, DepMethod, DepState};
 use crate::ops;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, Subject};
 use crate::tui::action::Action;
 use crate::tui::form::ConfirmPurpose;
 use crate::tui::form::FormPurpose;
@@ -444,6 +444,13 @@ impl super::Unit for DepDetailState {
     fn form_changed(&mut self, form: &mut Form, _cx: &Ctx) {
         if matches!(form.purpose, FormPurpose::AddRecord | FormPurpose::EditRecord(_)) {
             super::dep_record::enrollment_visibility(form);
+        }
+    }
+
+    fn on_change(&mut self, subject: &Subject, cx: &mut Ctx) -> Result<(), StoreError> {
+        match subject {
+            Subject::Dep | Subject::Users | Subject::Catalog => super::Unit::reload(self, cx),
+            _ => Ok(()),
         }
     }
 

@@ -59,7 +59,7 @@ use super::widgets::table::{Cursor, Filter};
 use crate::domain::audit::Actor;
 use crate::ops;
 use crate::settings::Settings;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, Subject};
 
 /// What a screen sees when it acts: the store through the core (as this workstation's technician, now),
 /// the settings, the job runner, whether the terminal shows images.
@@ -112,6 +112,12 @@ pub trait Unit {
     /// Whether this key, in a form this screen opened, confirms it (besides the keymap's keys).
     fn submits_on(&self, _form: &Form, _key: &KeyEvent) -> bool {
         false
+    }
+
+    /// Someone else's change, from the change feed: this screen updates what it shows of it. By default
+    /// it reads again when the change touched anything (a screen that shows one kind of thing says so).
+    fn on_change(&mut self, subject: &Subject, cx: &mut Ctx) -> Result<(), StoreError> {
+        if *subject == Subject::Nothing { Ok(()) } else { self.reload(cx) }
     }
 
     /// Reads what it shows from the store again.

@@ -11,7 +11,7 @@ use super::{Ctx, DrawCtx, Effect, Level, Screen, Tab, form_error};
 use crate::csv::android as android_csv;
 use crate::domain::{NewProfile, Profile, ProfileId};
 use crate::ops;
-use crate::store::StoreError;
+use crate::store::{StoreError, Subject};
 use crate::tui::action::Action;
 use crate::tui::files::{CSV_FILE, export_form, import_path};
 use crate::tui::form::{Check, ConfirmPurpose, FieldId, Form, FormField, FormPurpose, user_picker};
@@ -421,6 +421,15 @@ impl super::Unit for ProfilesState {
             if let Some(f) = form.field_mut(FieldId::TokenDays) {
                 f.hidden = without;
             }
+        }
+    }
+
+    fn on_change(&mut self, subject: &Subject, cx: &mut Ctx) -> Result<(), StoreError> {
+        match subject {
+            Subject::Profiles | Subject::Profile(_) | Subject::Devices(..) | Subject::Users => {
+                super::Unit::reload(self, cx)
+            }
+            _ => Ok(()),
         }
     }
 

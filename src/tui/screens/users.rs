@@ -10,7 +10,7 @@ use super::{Ctx, DrawCtx, Effect};
 use crate::domain::User;
 use crate::domain::dep::CatalogKind;
 use crate::ops::{self, OpError};
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, Subject};
 use crate::tui::action::Action;
 use crate::tui::form::{ConfirmPurpose, FieldId, FormPurpose, split_names};
 use crate::tui::form::{Form, FormField, catalog_options};
@@ -172,6 +172,14 @@ impl super::Unit for UsersState {
         let ConfirmPurpose::DeleteUser(name) = purpose else { return Err("not a user question".into()) };
         ops::users::delete(&cx.core(), ops::users::DeleteUser { username: name.clone() }).map_err(|e| e.to_string())?;
         Ok(Effect::Saved(format!("deleted user {name}")))
+    }
+
+    /// A DEP import writes users too.
+    fn on_change(&mut self, subject: &Subject, cx: &mut Ctx) -> Result<(), StoreError> {
+        match subject {
+            Subject::Users | Subject::Dep | Subject::Catalog => UsersState::reload(self, cx.store.as_ref()),
+            _ => Ok(()),
+        }
     }
 
     fn reload(&mut self, cx: &mut Ctx) -> Result<(), StoreError> {

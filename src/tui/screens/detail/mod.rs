@@ -19,7 +19,7 @@ use forms::{add_device_form, attribute_picker, config_form, device_lines, device
 use super::{Ctx, DrawCtx, Effect, Level, Screen, form_error};
 use crate::domain::{Device, DeviceSeq, Profile, ProfileId};
 use crate::ops;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, Subject};
 use crate::tui::action::Action;
 use crate::tui::device_table::{DeviceTable, Needle};
 use crate::tui::files::export_form;
@@ -640,6 +640,42 @@ impl super::Unit for DetailState {
             _ => return,
         };
         form.note = device_note(cx.store.as_ref(), form, exclude);
+    }
+
+    /// A change to some of this profile's devices reads just those (and the profile's record); an import
+    /// or a change to the profile reads it again; another profile's change is not this screen's.
+    fn on_change(&mut self, subject: &Subject, cx: &mut Ctx) -> Result<(), StoreError> {
+        let id = self.profile.id;
+        match subject {
+            Subject::Devices(pid, seqs) if *pid == id && seqs.len() <= FIRST_READ && self.loading.is_none() => {
+                let mut gone = HashSet::new();
+                for &seq in seqs {
+                    match cx.store.device(id, seq)? {
+                        Some(d) => self.devices.put(&d),
+                        None => {
+                            gone.insert(seq);
+                        }
+                    }
+                }
+                if !gone.is_empty() {
+                    self.devices.remove(&gone);
+                    self.marked.retain(|s| !gone.contains(s));
+                }
+                self.profile = cx
+                    .store
+                    .profile_by_id(id)?
+                    .ok_or_else(|| StoreError::NotFound(format!("profile {} was deleted", self.profile.name)))?;
+                self.rebuild();
+                Ok(())
+            }
+            Subject::Devices(pid, _) | Subject::Profile(pid) if *pid == id => super::Unit::reload(self, cx),
+            // Created or deleted profiles: this one may be among them.
+            Subject::Profiles => match cx.store.profile_by_id(id)? {
+                Some(_) => Ok(()),
+                None => Err(StoreError::NotFound(format!("profile {} was deleted", self.profile.name))),
+            },
+            _ => Ok(()),
+        }
     }
 
     fn reload(&mut self, cx: &mut Ctx) -> Result<(), StoreError> {
