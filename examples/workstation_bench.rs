@@ -11,7 +11,9 @@
 //!
 //! `memory` imports CSV (default bench/out/devices-1000000-sequential.csv, made by `bench/import.sh
 //! 1000000 1`) in a child process first, so that the figure is the workstation's alone: a process that
-//! opens the database, the profile and every device, as `kitting` does.
+//! opens the database, the profile and every device, as `kitting` does. The filter is typed five times
+//! (each key's median and maximum); with `FILTER_ONLY=1` the table's filter alone is timed instead, for
+//! a few needles, without keys or drawing.
 
 mod common;
 
@@ -212,31 +214,55 @@ fn memory(csv: &str) {
     println!(
         "workstation memory: {rss} MiB resident now, {hwm} MiB peak (target <= 150), {before} MiB before opening the database"
     );
-    app.update(Action::Filter);
-    let mut times = Vec::new();
-    for c in "a-0001234".chars() {
-        let t = Instant::now();
-        key(&mut app, KeyCode::Char(c));
-        draw(&mut terminal, &mut app);
-        times.push(ms(t));
+    if std::env::var_os("FILTER_ONLY").is_some() {
+        let Screen::Detail(d) = app.screen() else { panic!() };
+        for text in ["a-00", "3500", "35000000", "zebra"] {
+            let needle = kitting::tui::device_table::Needle::new(text);
+            let mut t: Vec<f64> = (0..7)
+                .map(|_| {
+                    let t = Instant::now();
+                    std::hint::black_box(d.devices.filter(None, &needle));
+                    ms(t)
+                })
+                .collect();
+            t.sort_by(f64::total_cmp);
+            println!("filter alone {text:?}: median {:.1} ms, min {:.1}", t[3], t[0]);
+        }
+        return;
     }
-    let shown = match app.screen() {
-        Screen::Detail(d) => d.view.len(),
-        _ => 0,
-    };
-    let list: Vec<String> = times.iter().map(|t| format!("{t:.1}")).collect();
-    println!("filter per key over {n} devices (ms, target <= 30): {}; {shown} match \"a-0001234\"", list.join(" "));
-    let mut times = Vec::new();
-    key(&mut app, KeyCode::Esc);
-    app.update(Action::Filter);
-    for c in "3500000001".chars() {
-        let t = Instant::now();
-        key(&mut app, KeyCode::Char(c));
-        draw(&mut terminal, &mut app);
-        times.push(ms(t));
+    for typed in ["a-0001234", "3500000001"] {
+        // Typed five times: each key's median and maximum (one run swings with the machine).
+        let mut rounds: Vec<Vec<f64>> = Vec::new();
+        let mut shown = 0;
+        for _ in 0..5 {
+            app.update(Action::Filter);
+            let mut times = Vec::new();
+            for c in typed.chars() {
+                let t = Instant::now();
+                key(&mut app, KeyCode::Char(c));
+                draw(&mut terminal, &mut app);
+                times.push(ms(t));
+            }
+            shown = match app.screen() {
+                Screen::Detail(d) => d.view.len(),
+                _ => 0,
+            };
+            // Esc while typing clears the filter (a second would leave the profile).
+            key(&mut app, KeyCode::Esc);
+            rounds.push(times);
+        }
+        let per_key: Vec<String> = (0..typed.len())
+            .map(|k| {
+                let mut t: Vec<f64> = rounds.iter().map(|r| r[k]).collect();
+                t.sort_by(f64::total_cmp);
+                format!("{:.1}/{:.1}", t[t.len() / 2], t[t.len() - 1])
+            })
+            .collect();
+        println!(
+            "filter per key over {n} devices, {typed:?} (median/max of 5, ms, target <= 30): {}; {shown} match",
+            per_key.join(" ")
+        );
     }
-    let list: Vec<String> = times.iter().map(|t| format!("{t:.1}")).collect();
-    println!("filter per key, digits (ms): {}", list.join(" "));
 }
 
 fn main() {

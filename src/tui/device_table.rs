@@ -53,6 +53,9 @@ pub struct DeviceTable {
     text: Vec<u8>,
     /// Bytes of the arena no row points at any more (edited or deleted devices).
     dead: usize,
+    /// The rows' texts lie in the arena in row order (rows read in order; an edit or an insert appends its
+    /// text out of order until the arena is rewritten): then one search of the arena serves every row.
+    disordered: bool,
     names: Vec<Arc<str>>,
     index: HashMap<Arc<str>, u32>,
     /// Changes whenever the devices do, never the same for two tables (see `version`).
@@ -148,40 +151,80 @@ fn has_ascii(hay: &[u8], needle: &[u8]) -> bool {
 
 /// The 15 digits of an IMEI (leading zeros included, as it is shown).
 #[inline]
-fn imei_digits(mut n: u64) -> [u8; 15] {
+fn imei_digits(n: u64) -> [u8; 15] {
     const PAIRS: &[u8; 200] = b"00010203040506070809101112131415161718192021222324252627282930313233343536373839404142434445464748495051525354555657585960616263646566676869707172737475767778798081828384858687888990919293949596979899";
+    // Two halves in 32-bit arithmetic (a filter formats every IMEI of a profile on each key).
+    let pair = |out: &mut [u8], v: u32| out.copy_from_slice(&PAIRS[v as usize * 2..v as usize * 2 + 2]);
+    let four = |out: &mut [u8], v: u32| {
+        pair(&mut out[..2], v / 100);
+        pair(&mut out[2..], v % 100);
+    };
+    let (hi, lo) = ((n / 100_000_000) as u32, (n % 100_000_000) as u32);
     let mut out = [b'0'; 15];
-    let mut at = 15;
-    while at >= 2 {
-        let pair = (n % 100) as usize * 2;
-        n /= 100;
-        out[at - 2..at].copy_from_slice(&PAIRS[pair..pair + 2]);
-        at -= 2;
-    }
-    out[0] = b'0' + (n % 10) as u8;
+    four(&mut out[7..11], lo / 10_000);
+    four(&mut out[11..15], lo % 10_000);
+    four(&mut out[3..7], hi % 10_000);
+    let top = hi / 10_000 % 1000;
+    out[0] = b'0' + (top / 100) as u8;
+    pair(&mut out[1..3], top % 100);
     out
+}
+
+/// A digits needle as a window of an IMEI's 15 digits: the needle's bytes and a mask, little-endian.
+#[derive(Clone, Copy, Debug)]
+struct DigitWindow {
+    value: u128,
+    mask: u128,
+    len: usize,
+}
+
+impl DigitWindow {
+    fn new(digits: &[u8]) -> Option<DigitWindow> {
+        if digits.is_empty() || digits.len() > 15 {
+            return None;
+        }
+        let mut bytes = [0u8; 16];
+        bytes[..digits.len()].copy_from_slice(digits);
+        let mask = (1u128 << (8 * digits.len())) - 1;
+        Some(DigitWindow { value: u128::from_le_bytes(bytes), mask, len: digits.len() })
+    }
+
+    /// Whether the IMEI's digits hold the needle: each window compared at once, without a loop over bytes.
+    #[inline]
+    fn in_imei(&self, imei: u64) -> bool {
+        let mut bytes = [0u8; 16];
+        bytes[..15].copy_from_slice(&imei_digits(imei));
+        let h = u128::from_le_bytes(bytes);
+        (0..=15 - self.len).any(|at| (h >> (8 * at)) & self.mask == self.value)
+    }
 }
 
 /// What a filter looks for, prepared once for every row.
 pub struct Needle {
     lower: String,
     ascii: bool,
-    digits: bool,
     /// Which of the status labels (`STATUS`) it is in.
     statuses: [bool; 3],
     /// No control characters (which a value's text never has and a length byte may be).
     printable: bool,
+    /// The search of a whole arena, for printable ASCII text.
+    searcher: Option<Searcher>,
+    /// For digits: the window an IMEI must hold.
+    imei: Option<DigitWindow>,
 }
 
 impl Needle {
     pub fn new(text: &str) -> Needle {
         let lower = text.to_lowercase();
         let statuses = STATUS.map(|label| label.contains(&lower));
+        let printable = !lower.chars().any(char::is_control);
+        let digits = !lower.is_empty() && lower.bytes().all(|b| b.is_ascii_digit());
         Needle {
             ascii: lower.is_ascii(),
-            digits: !lower.is_empty() && lower.bytes().all(|b| b.is_ascii_digit()),
             statuses,
-            printable: !lower.chars().any(char::is_control),
+            printable,
+            searcher: if printable { Searcher::new(&lower) } else { None },
+            imei: if digits { DigitWindow::new(lower.as_bytes()) } else { None },
             lower,
         }
     }
@@ -344,17 +387,21 @@ impl DeviceTable {
     /// A device added or edited: replaced in place, or inserted at its sequence number.
     pub fn put(&mut self, d: &Device) {
         let (row, hot) = self.encode(d);
-        match self.position(d.seq) {
+        let at = match self.position(d.seq) {
             Ok(i) => {
                 self.dead += self.hot[i].len as usize;
                 self.rows[i] = row;
                 self.hot[i] = hot;
+                i
             }
             Err(i) => {
                 self.rows.insert(i, row);
                 self.hot.insert(i, hot);
+                i
             }
-        }
+        };
+        // Its text went to the arena's end: in order only when it is the last row.
+        self.disordered |= at + 1 != self.rows.len();
         self.version = next_version();
         self.compact_if_wasteful();
     }
@@ -390,23 +437,22 @@ impl DeviceTable {
         }
         self.text = text;
         self.dead = 0;
+        self.disordered = false;
+    }
+
+    /// Does the device in row `i` match the filter by what is not in its text: its IMEI (for digits) or
+    /// its status?
+    fn quick(&self, i: usize, needle: &Needle) -> bool {
+        let (Some(hot), Some(row)) = (self.hot.get(i), self.rows.get(i)) else { return false };
+        (row.imei != 0 && needle.imei.is_some_and(|w| w.in_imei(row.imei)))
+            || needle.statuses[usize::from(hot.status).min(2)]
     }
 
     /// Does the device in row `i` match the filter: its IMEI (for digits), serial number, manufacturer,
     /// an attribute value or its status, case-insensitively?
     pub fn matches(&self, i: usize, needle: &Needle) -> bool {
         let Some(hot) = self.hot.get(i) else { return false };
-        if needle.is_empty() {
-            return true;
-        }
-        if needle.digits
-            && let Some(row) = self.rows.get(i)
-            && row.imei != 0
-            && has_ascii(&imei_digits(row.imei), needle.lower.as_bytes())
-        {
-            return true;
-        }
-        if needle.statuses[usize::from(hot.status).min(2)] {
+        if needle.is_empty() || self.quick(i, needle) {
             return true;
         }
         let bytes = self.bytes(hot);
@@ -476,9 +522,19 @@ impl DeviceTable {
         let n = among.map_or(self.rows.len(), <[u32]>::len);
         let parts = if n < PARALLEL_FROM { 1 } else { threads };
         let size = n.div_ceil(parts.max(1)).max(1);
+        // Many candidates among many rows: one search of each part's stretch of the arena.
+        // (A short needle is everywhere: its many matches cost more than a search of each row.)
+        let whole =
+            !self.disordered && n >= WHOLE_FROM && needle.lower.len() >= WHOLE_NEEDLE && needle.searcher.is_some();
         // Part `k` of the candidates: a slice of `among`, or a range of all rows.
         let keep = |k: usize| -> Vec<u32> {
             let (from, to) = (k * size, ((k + 1) * size).min(n));
+            if whole {
+                return match among {
+                    Some(rows) => self.scan(rows[from..to].iter().copied(), needle),
+                    None => self.scan(from as u32..to as u32, needle),
+                };
+            }
             let mut out = Vec::with_capacity(to.saturating_sub(from));
             match among {
                 Some(rows) => out.extend(rows[from..to].iter().copied().filter(|&i| self.matches(i as usize, needle))),
@@ -495,6 +551,67 @@ impl DeviceTable {
             handles.into_iter().map(|h| h.join().unwrap_or_default()).collect()
         });
         found.concat()
+    }
+
+    /// The candidates (ascending rows, their texts in arena order) that match: the stretch of the arena
+    /// they cover is searched once, and each row keeps the matches that lie inside one of its values.
+    fn scan(&self, candidates: impl Iterator<Item = u32> + Clone, needle: &Needle) -> Vec<u32> {
+        let Some(searcher) = &needle.searcher else { return Vec::new() };
+        let mut first = candidates.clone();
+        let Some(start) = first.next().map(|i| self.hot[i as usize].text as usize) else { return Vec::new() };
+        let end = candidates.clone().last().map_or(start, |i| {
+            let h = &self.hot[i as usize];
+            (h.text + h.len) as usize
+        });
+        let stretch = &self.text[start..end.max(start)];
+        let mut hits = searcher.find_iter(stretch).map(|at| start + at).peekable();
+        let width = needle.lower.len();
+        let mut out = Vec::new();
+        for i in candidates {
+            let hot = &self.hot[i as usize];
+            let (from, to) = (hot.text as usize, (hot.text + hot.len) as usize);
+            while hits.next_if(|&h| h < from).is_some() {}
+            let found = if hot.ascii && hot.plain {
+                hits.peek().is_some_and(|&h| h + width <= to) || self.quick(i as usize, needle)
+            } else {
+                self.matches(i as usize, needle)
+            };
+            if found {
+                out.push(i);
+            }
+        }
+        out
+    }
+}
+
+/// Candidates from which a filter searches the arena once instead of each row's text, and the shortest
+/// needle it does it for.
+const WHOLE_FROM: usize = 20_000;
+const WHOLE_NEEDLE: usize = 4;
+
+/// A search of the arena for a needle: exact for text without letters, else ASCII case-insensitive.
+pub(crate) enum Searcher {
+    Exact(Box<memchr::memmem::Finder<'static>>),
+    Folded(aho_corasick::AhoCorasick),
+}
+
+impl Searcher {
+    fn new(lower: &str) -> Option<Searcher> {
+        if lower.is_empty() || !lower.is_ascii() {
+            return None;
+        }
+        if !lower.bytes().any(|b| b.is_ascii_alphabetic()) {
+            return Some(Searcher::Exact(Box::new(memchr::memmem::Finder::new(lower.as_bytes()).into_owned())));
+        }
+        aho_corasick::AhoCorasick::builder().ascii_case_insensitive(true).build([lower]).ok().map(Searcher::Folded)
+    }
+
+    /// Where the needle starts in `hay`, each time (overlapping matches too, for the exact search).
+    fn find_iter<'h>(&'h self, hay: &'h [u8]) -> Box<dyn Iterator<Item = usize> + 'h> {
+        match self {
+            Searcher::Exact(f) => Box::new(f.find_iter(hay)),
+            Searcher::Folded(a) => Box::new(a.find_iter(hay).map(|m| m.start())),
+        }
     }
 }
 
@@ -547,6 +664,62 @@ mod tests {
                 Source::File { name: file, line: 1 << 40 },
             ),
         ]
+    }
+
+    #[test]
+    fn an_imei_is_searched_as_its_15_digits_leading_zeros_too() {
+        assert_eq!(&imei_digits(490_154_203_237_518), b"490154203237518");
+        assert_eq!(&imei_digits(12), b"000000000000012");
+        assert_eq!(&imei_digits(999_999_999_999_999), b"999999999999999");
+        let w = |d: &str| DigitWindow::new(d.as_bytes()).unwrap();
+        assert!(w("4901").in_imei(490_154_203_237_518) && w("7518").in_imei(490_154_203_237_518));
+        assert!(w("490154203237518").in_imei(490_154_203_237_518));
+        assert!(!w("4902").in_imei(490_154_203_237_518));
+        assert!(w("0000000000000").in_imei(12) && w("012").in_imei(12) && !w("0121").in_imei(12));
+        assert!(DigitWindow::new(b"1234567890123456").is_none(), "longer than an IMEI");
+    }
+
+    /// The one search of the arena finds what a search of each row finds: plain and long values,
+    /// non-ASCII text, edited rows (texts out of order), deleted rows (dead text), a narrowed filter.
+    #[test]
+    fn searching_the_whole_arena_finds_what_each_row_finds() {
+        let t = DateTime::from_timestamp(1_750_000_000, 5).unwrap();
+        let mut table = DeviceTable::new();
+        for seq in 0..3 * WHOLE_FROM as DeviceSeq {
+            let serial = match seq % 7 {
+                0 => format!("SN-{seq:06}"),
+                1 => format!("ünï-{seq}"),
+                2 => format!("{}-{seq}", "L".repeat(40)),
+                _ => format!("sn{seq}"),
+            };
+            let dept = format!("Dept {} A-00{}", seq % 13, seq % 101);
+            let status = if seq % 5 == 0 { Status::Kitted(t) } else { Status::Pending };
+            table.push(&device(seq, Some(&serial), &[("Dept", &dept)], status, Source::Manual));
+        }
+        let needles = ["a-001", "sn-0001", "ünï-1", "llll-12", "dept 12 a", "0012", "kitted", "4903", "zzzz"];
+        let each = |table: &DeviceTable, needle: &Needle, among: Option<&[u32]>| -> Vec<u32> {
+            match among {
+                Some(rows) => rows.iter().copied().filter(|&i| table.matches(i as usize, needle)).collect(),
+                None => (0..table.len() as u32).filter(|&i| table.matches(i as usize, needle)).collect(),
+            }
+        };
+        let check = |table: &DeviceTable, what: &str| {
+            for text in needles {
+                let needle = Needle::new(text);
+                let all = table.filter(None, &needle);
+                assert_eq!(all, each(table, &needle, None), "{text:?} {what}");
+                let wider = Needle::new(&text[..text.len() - 1]);
+                let among = table.filter(None, &wider);
+                assert_eq!(table.filter(Some(&among), &needle), all, "{text:?} narrowed, {what}");
+            }
+        };
+        assert!(!table.disordered);
+        check(&table, "in order");
+        table.remove(&(0..3000).step_by(3).collect());
+        check(&table, "with dead text");
+        table.put(&device(10, Some("SN-EDITED-A-001"), &[], Status::Pending, Source::Manual));
+        assert!(table.disordered);
+        check(&table, "out of order");
     }
 
     #[test]
