@@ -47,6 +47,7 @@ fn main() {
             let c = ops::devices::AddDevice {
                 profile: profile.clone(),
                 imei: imei(id),
+                imei2: String::new(),
                 serial: format!("BENCH{id}"),
                 manufacturer: "Zebra".into(),
                 attributes: vec![("Asset Tag".into(), "B-1".into())],
@@ -58,6 +59,7 @@ fn main() {
                 profile: profile.clone(),
                 device: ops::devices::DeviceRef::Imei(imei(id)),
                 imei: None,
+                imei2: None,
                 serial: None,
                 manufacturer: None,
                 set: vec![("Asset Tag".into(), "B-2".into())],

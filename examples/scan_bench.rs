@@ -50,6 +50,7 @@ fn run(label: &str, csv: Option<&str>, scans: u32) {
         manufacturer: "Acme".into(),
         attributes: vec![],
         pair_serial: false,
+        pair_imei: false,
         strip_serial_s: false,
     };
     app.open_scan(station).unwrap();

@@ -59,11 +59,13 @@ pub struct ScanSettings {
     pub strip_serial_s: bool,
     /// Pair a serial number scanned right after an IMEI into that IMEI's device.
     pub pair_serial: bool,
+    /// Pair a second IMEI scanned right after the first into that device (dual-SIM).
+    pub pair_imei: bool,
 }
 
 impl Default for ScanSettings {
     fn default() -> ScanSettings {
-        ScanSettings { bell: true, strip_serial_s: false, pair_serial: false }
+        ScanSettings { bell: true, strip_serial_s: false, pair_serial: false, pair_imei: false }
     }
 }
 

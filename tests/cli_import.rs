@@ -379,3 +379,29 @@ fn piped_output_keeps_control_characters_byte_for_byte() {
     let table = env.ok(&["devices", "list", "--profile", "E"]);
     assert!(table.contains("\\e[31mred\\x07") && !table.contains('\u{1b}'), "{table:?}");
 }
+
+/// Dual-SIM devices: an IMEI 2 column and `--imei2`; a bad second IMEI is named by file, line, column.
+#[test]
+fn a_second_imei_column_is_read_listed_and_checked() {
+    let env = Env::new();
+    env.ok(&["profiles", "create", "Dual"]);
+    let csv = "IMEI,IMEI 2,Serial Number,Manufacturer\n490154203237518,356938035643809,,\n,356938035643817,SN1,Zebra\n\
+               353918051234561,353918051234561,,\n";
+    let f = env.write("dual.csv", csv);
+    let (code, _, err) = env.run(&["import", f.to_str().unwrap(), "--profile", "Dual"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("dual.csv:3:2: IMEI 2 \"356938035643817\": a second IMEI needs a first one"), "{err}");
+    assert!(err.contains("dual.csv:4:2: IMEI 2 \"353918051234561\": the second IMEI"), "{err}");
+    let f = env.write("ok.csv", "IMEI,IMEI 2,Serial Number,Manufacturer\n490154203237518,356938035643809,,\n");
+    env.ok(&["import", f.to_str().unwrap(), "--profile", "Dual"]);
+    env.ok(&["devices", "add", "--profile", "Dual", "--imei", "352099001761481", "--imei2", "352099001761499"]);
+    let (code, _, err) =
+        env.run(&["devices", "add", "--profile", "Dual", "--imei", "353918051234561", "--imei2", "356938035643809"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("IMEI 356938035643809 is already in profile \"Dual\""), "{err}");
+    let list = env.ok(&["devices", "list", "--profile", "Dual", "--format", "csv"]);
+    assert!(list.starts_with("IMEI,IMEI 2,Serial Number"), "{list}");
+    assert!(list.contains("352099001761481,352099001761499"), "{list}");
+    let found = env.ok(&["find", "352099001761499"]);
+    assert!(found.contains("352099001761481"), "found by its second IMEI: {found}");
+}

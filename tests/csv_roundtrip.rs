@@ -1,5 +1,6 @@
 //! Property test of the CSV path through the library: random devices and attribute text, written by a
-//! CSV writer in a random dialect, imported, exported and imported again: nothing is lost or changed.
+//! CSV writer in a random dialect, imported, exported and imported again: nothing is lost or changed
+//! (dual-SIM devices' second IMEIs included).
 
 use kitting::csv::android;
 use kitting::domain::audit::{Actor, FrontEnd};
@@ -15,6 +16,8 @@ fn imei(n: u64) -> String {
 #[derive(Debug, Clone)]
 struct Row {
     imei: Option<u64>,
+    /// A dual-SIM device's second IMEI (only with a first one).
+    imei2: Option<u64>,
     serial: Option<String>,
     attrs: [String; 2],
 }
@@ -26,15 +29,22 @@ fn attr_text() -> impl Strategy<Value = String> {
 
 fn rows() -> impl Strategy<Value = Vec<Row>> {
     proptest::collection::vec(
-        (proptest::option::of(0u64..1_000_000), proptest::option::of("[A-Z0-9]{4,10}"), attr_text(), attr_text()),
+        (
+            proptest::option::of(0u64..1_000_000),
+            proptest::option::of("[A-Z0-9]{4,10}"),
+            attr_text(),
+            attr_text(),
+            any::<bool>(),
+        ),
         1..40,
     )
     .prop_map(|v| {
         v.into_iter()
             .enumerate()
-            .map(|(i, (imei, serial, a, b))| Row {
+            .map(|(i, (imei, serial, a, b, dual))| Row {
                 // Unique identifiers (duplicates are tested elsewhere); every row has one.
                 imei: imei.map(|n| n * 100 + i as u64),
+                imei2: (imei.is_some() && dual).then_some(500_000_000_000 + i as u64),
                 serial: Some(serial.map(|s| format!("{s}-{i}")).unwrap_or_else(|| format!("S-{i}"))),
                 attrs: [a, b],
             })
@@ -47,12 +57,13 @@ fn write_csv(rows: &[Row], delimiter: u8, crlf: bool) -> Vec<u8> {
         .delimiter(delimiter)
         .terminator(if crlf { csv::Terminator::CRLF } else { csv::Terminator::Any(b'\n') })
         .from_writer(Vec::new());
-    w.write_record(["IMEI", "Serial Number", "Manufacturer", "Note", "Owner"]).unwrap();
+    w.write_record(["IMEI", "IMEI 2", "Serial Number", "Manufacturer", "Note", "Owner"]).unwrap();
     for r in rows {
         let note = kitting::domain::text::escape_formula(&r.attrs[0]).into_owned();
         let owner = kitting::domain::text::escape_formula(&r.attrs[1]).into_owned();
         w.write_record([
             r.imei.map(imei).unwrap_or_default(),
+            r.imei2.map(imei).unwrap_or_default(),
             r.serial.clone().unwrap_or_default(),
             "Acme".into(),
             note,
@@ -105,6 +116,7 @@ proptest! {
         prop_assert_eq!(stored.len(), rows.len());
         for (r, d) in rows.iter().zip(&stored) {
             prop_assert_eq!(d.ids.imei.map(|i| i.to_string()), r.imei.map(imei));
+            prop_assert_eq!(d.ids.imei2.map(|i| i.to_string()), r.imei2.map(imei));
             prop_assert_eq!(&d.ids.serial, &r.serial);
             prop_assert_eq!(d.attribute("Note").unwrap_or(""), r.attrs[0].as_str());
             prop_assert_eq!(d.attribute("Owner").unwrap_or(""), r.attrs[1].as_str());

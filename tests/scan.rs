@@ -17,6 +17,7 @@ fn station(mode: ScanMode) -> Station {
         manufacturer: "Samsung".into(),
         attributes: vec![("Asset Tag".into(), "BOX-1".into())],
         pair_serial: false,
+        pair_imei: false,
         strip_serial_s: false,
     }
 }
@@ -63,6 +64,42 @@ fn receive_adds_each_scan_with_the_session_attributes_and_refuses_what_is_elsewh
     assert_eq!(trail.iter().filter(|o| matches!(o, AuditOutcome::Done(_))).count(), 2);
     let p = fx.store.profile("Dock").unwrap().unwrap();
     assert_eq!(p.device_count, 5);
+}
+
+/// Dual-SIM boxes: a second IMEI scanned right after the first goes onto that device (then a serial too,
+/// with serial pairing); one that is another device's IMEI is refused; undo takes it off again.
+#[test]
+fn a_second_imei_right_after_the_first_pairs_into_one_dual_sim_device() {
+    let fx = fixture();
+    let mut s = station(ScanMode::Receive);
+    let first = scan_one(&fx, &s, "352099001761481", None).unwrap();
+    // Without pairing set up, the second IMEI is a device of its own.
+    let own = scan_one(&fx, &s, "352099001761499", Some(first.device.seq)).unwrap();
+    assert_ne!(own.device.seq, first.device.seq);
+    ops::scan::undo(&fx.core(), UndoScan { station: s.clone(), undo: own.undo.clone() }).unwrap();
+    s.pair_imei = true;
+    s.pair_serial = true;
+    // Another device's IMEI is refused as a second IMEI, naming where it is; nothing changes.
+    let taken = scan_one(&fx, &s, "353918051234561", Some(first.device.seq)).unwrap_err();
+    assert!(taken.to_string().contains("Other"), "{taken}");
+    let second = scan_one(&fx, &s, "352099001761499", Some(first.device.seq)).unwrap();
+    assert_eq!(second.undo, Undo::UnpairImei(first.device.seq));
+    assert_eq!(second.device.seq, first.device.seq, "one record");
+    assert_eq!(second.device.ids.imei2.map(|i| i.to_string()).as_deref(), Some("352099001761499"));
+    assert!(second.message.contains("second IMEI 352099001761499"), "{}", second.message);
+    // A box labelled IMEI, IMEI 2, serial: the serial goes onto the same device, keeping both IMEIs.
+    let serial = scan_one(&fx, &s, "R58N99XYZ", second.pairs_next()).unwrap();
+    assert_eq!(serial.device.seq, first.device.seq);
+    assert_eq!(serial.device.ids.imei2, second.device.ids.imei2, "the serial pairing keeps the second IMEI");
+    // Found by its second IMEI; then undone: serial, then second IMEI.
+    let by_second = Lookup::Imei(kitting::domain::Imei::parse("352099001761499").unwrap());
+    assert_eq!(fx.store.find(&by_second).unwrap().map(|(_, d)| d.seq), Some(first.device.seq));
+    let core = fx.core();
+    ops::scan::undo(&core, UndoScan { station: s.clone(), undo: serial.undo.clone() }).unwrap();
+    let d = ops::scan::undo(&core, UndoScan { station: s, undo: second.undo.clone() }).unwrap().unwrap();
+    assert_eq!((d.ids.imei2, d.ids.serial), (None, None));
+    assert!(fx.store.find(&by_second).unwrap().is_none(), "the second IMEI is free again");
+    assert!(fx.store.check().unwrap().is_empty());
 }
 
 #[test]

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::Utc;
 use kitting::domain::audit::{Actor, AuditEntry, AuditOutcome, AuditQuery, FrontEnd};
 use kitting::domain::dep::{CatalogEntry, CatalogKind, CheckIn, DepState};
-use kitting::domain::{Identifiers, NewDevice, NewProfile, Profile, Source, Status, User};
+use kitting::domain::{Identifiers, Imei, NewDevice, NewProfile, Profile, Source, Status, User};
 use kitting::ops;
 use kitting::store::{
     DepChange, ImportTarget, Lookup, MemoryStore, ProfileChange, SledStore, Store, StoreError, Subject, each_device,
@@ -489,6 +489,55 @@ fn a_second_handle_sees_changes_through_its_feed(f: &Fresh) {
     assert!(s.profile("q").unwrap().is_some());
 }
 
+fn a_dual_sim_devices_second_imei_is_unique_like_the_first_and_finds_it(f: &Fresh) {
+    let s = f.s();
+    let a = profile(s, "A");
+    let b = profile(s, "B");
+    let mut dual = device(&imei(1), "", "");
+    dual.ids.imei2 = Some(Imei::parse(&imei(2)).unwrap());
+    let d = s.add_device(a.id, dual, &audit("x")).unwrap();
+    // Its second IMEI is nobody else's first, in any profile, and the other way round.
+    let m = refused(s.add_device(b.id, device(&imei(2), "", ""), &audit("x")));
+    assert!(m.contains(&format!("IMEI {} is already in profile \"A\"", imei(2))), "{m}");
+    let mut other = device(&imei(3), "", "");
+    other.ids.imei2 = Some(Imei::parse(&imei(1)).unwrap());
+    refused(s.add_device(b.id, other, &audit("x")));
+    // Found by either IMEI (a registration, Find, a scan), and checked clean.
+    for n in [1, 2] {
+        let found = s.find(&Lookup::Imei(Imei::parse(&imei(n)).unwrap())).unwrap().expect("found");
+        assert_eq!((found.0, found.1.seq), (a.id, d.seq));
+        assert_eq!(found.1.ids.imei2, d.ids.imei2, "the second IMEI is stored");
+    }
+    assert_eq!(s.candidates(Some(Imei::parse(&imei(2)).unwrap()), None).unwrap().len(), 1);
+    assert!(s.check().unwrap().is_empty(), "{:?}", s.check());
+    // Removed from the device, its second IMEI is free again.
+    let mut single = d.clone();
+    single.ids.imei2 = None;
+    s.update_device(a.id, single, Some(d.modified), &audit("x")).unwrap();
+    s.add_device(b.id, device(&imei(2), "", ""), &audit("x")).unwrap();
+    // An import: IMEI 2 read, and checked against the stored IMEIs and the file's.
+    let csv = format!(
+        "IMEI,IMEI 2,Serial Number,Manufacturer\n{},{},,\n{},{},,\n{},{},,\n",
+        imei(10),
+        imei(11),
+        imei(12),
+        imei(2),
+        imei(13),
+        imei(10)
+    );
+    let r = f.import("C", &csv, false, false);
+    assert!(r.committed.is_none());
+    let lines: Vec<u64> = r.rejected.iter().map(|x| x.line).collect();
+    assert_eq!(lines, [3, 4], "{:?}", r.rejected);
+    assert!(r.rejected[0].reason().contains("already in profile \"B\""), "{:?}", r.rejected[0]);
+    assert!(r.rejected[1].reason().contains("already in this file at line 2"), "{:?}", r.rejected[1]);
+    let r = f.import("C", &csv, false, true);
+    let c = r.committed.expect("the valid row");
+    let (_, d) = s.find(&Lookup::Imei(Imei::parse(&imei(11)).unwrap())).unwrap().expect("by its second IMEI");
+    assert_eq!((d.ids.imei.map(|i| i.to_string()), c.device_count), (Some(imei(10)), 1));
+    assert!(s.check().unwrap().is_empty(), "{:?}", s.check());
+}
+
 macro_rules! contract {
     ($($name:ident),* $(,)?) => {
         mod memory {
@@ -517,4 +566,5 @@ contract!(
     lists_and_deletions_that_succeed,
     every_change_is_audited_in_order_and_told_to_subscribers,
     a_second_handle_sees_changes_through_its_feed,
+    a_dual_sim_devices_second_imei_is_unique_like_the_first_and_finds_it,
 );

@@ -496,7 +496,7 @@ fn add_more_devices_checks_as_you_type_and_stays_open_for_the_next() {
     app.update(Action::Open);
     app.update(Action::AddDevices);
     let labels: Vec<&str> = form(&app).fields.iter().map(|f| f.label.as_str()).collect();
-    assert_eq!(labels, ["IMEI", "Serial", "Manufacturer", "Asset Tag", "Department"]);
+    assert_eq!(labels, ["IMEI", "Serial", "Manufacturer", "IMEI 2", "Asset Tag", "Department"]);
     type_text(&mut app, "49015420323751");
     assert!(form(&app).fields[0].problem.as_deref().unwrap().contains("15 digits"));
     type_text(&mut app, "8");
@@ -507,7 +507,7 @@ fn add_more_devices_checks_as_you_type_and_stays_open_for_the_next() {
     type_text(&mut app, "353918051234579");
     assert_eq!(form(&app).note.as_deref(), Some("ok: Enter saves"));
     // Down moves between fields (Tab on a complete IMEI adds the device, as a scanner's Tab ends a scan).
-    for _ in 0..3 {
+    for _ in 0..4 {
         key(&mut app, KeyCode::Down);
     }
     type_text(&mut app, "A-100");
@@ -560,6 +560,7 @@ fn edit_changes_one_devices_identifiers_or_an_attribute_on_several() {
     backspace(&mut app, 7);
     type_text(&mut app, "Zebra");
     assert_eq!(form(&app).note.as_deref(), Some("ok: Enter saves"));
+    key(&mut app, KeyCode::Tab); // IMEI 2
     key(&mut app, KeyCode::Tab);
     key(&mut app, KeyCode::Tab);
     backspace(&mut app, 9); // Department cleared

@@ -161,6 +161,7 @@ fn another_technicians_device_change_reads_those_devices_not_the_profile() {
         profile: "Big".into(),
         device: ops::devices::DeviceRef::Serial { serial: "SN-0007".into(), manufacturer: "Zebra".into() },
         imei: None,
+        imei2: None,
         serial: None,
         manufacturer: None,
         set: vec![("Asset Tag".into(), "MOVED-7".into())],
@@ -171,6 +172,7 @@ fn another_technicians_device_change_reads_those_devices_not_the_profile() {
     let add = ops::devices::AddDevice {
         profile: "Big".into(),
         imei: String::new(),
+        imei2: String::new(),
         serial: "SN-NEW".into(),
         manufacturer: "Zebra".into(),
         attributes: Vec::new(),

@@ -19,6 +19,7 @@ fn station(mode: ScanMode) -> Station {
         manufacturer: "Samsung".into(),
         attributes: vec![("Department".into(), "Receiving".into())],
         pair_serial: false,
+        pair_imei: false,
         strip_serial_s: false,
     }
 }

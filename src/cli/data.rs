@@ -157,15 +157,21 @@ pub fn devices(ctx: &mut Context, cmd: DevicesCmd) -> Outcome {
     match cmd {
         DevicesCmd::List { profile, format } => {
             let p = ops::require_profile(&*store, &profile)?;
-            let mut header: Vec<&str> = vec!["IMEI", "Serial Number", "Manufacturer"];
+            // IMEI 2 only for a profile with a dual-SIM device.
+            let dual = crate::store::has_dual_sim(&*store, p.id)?;
+            let mut header: Vec<&str> = vec!["IMEI"];
+            if dual {
+                header.push("IMEI 2");
+            }
+            header.extend(["Serial Number", "Manufacturer"]);
             header.extend(p.attributes.iter().map(String::as_str));
             header.extend(["Status", "Source"]);
             let row = |d: &crate::domain::Device| {
-                let mut row = vec![
-                    d.ids.imei.map(|i| i.to_string()).unwrap_or_default(),
-                    d.ids.serial.clone().unwrap_or_default(),
-                    d.ids.manufacturer.clone().unwrap_or_default(),
-                ];
+                let mut row = vec![d.ids.imei.map(|i| i.to_string()).unwrap_or_default()];
+                if dual {
+                    row.push(d.ids.imei2.map(|i| i.to_string()).unwrap_or_default());
+                }
+                row.extend([d.ids.serial.clone().unwrap_or_default(), d.ids.manufacturer.clone().unwrap_or_default()]);
                 row.extend(p.attributes.iter().map(|a| d.attribute(a).unwrap_or("").to_string()));
                 row.push(d.status.label().to_string());
                 row.push(d.source.to_string());
@@ -186,16 +192,18 @@ pub fn devices(ctx: &mut Context, cmd: DevicesCmd) -> Outcome {
             }
             out.finish()
         }
-        DevicesCmd::Add { profile, imei, serial, manufacturer, attrs } => {
+        DevicesCmd::Add { profile, imei, imei2, serial, manufacturer, attrs } => {
             let command = ops::devices::AddDevice {
                 profile: profile.clone(),
                 imei: imei.unwrap_or_default(),
+                imei2: imei2.unwrap_or_default(),
                 serial: serial.unwrap_or_default(),
                 manufacturer: manufacturer.unwrap_or_default(),
                 attributes: attributes(&attrs)?,
             };
             let flags = &[
                 ("imei", "--imei"),
+                ("imei2", "--imei2"),
                 ("serial", "--serial"),
                 ("manufacturer", "--manufacturer"),
                 ("attribute", "--attr"),
@@ -204,11 +212,12 @@ pub fn devices(ctx: &mut Context, cmd: DevicesCmd) -> Outcome {
             println!("Added {} to profile {:?}.", sanitize(&d.label()), sanitize(profile.trim()));
             Ok(())
         }
-        DevicesCmd::Edit { which, set_imei, set_serial, set_manufacturer, attrs, unset_attrs } => {
+        DevicesCmd::Edit { which, set_imei, set_imei2, set_serial, set_manufacturer, attrs, unset_attrs } => {
             let command = ops::devices::EditDevice {
                 profile: which.profile.clone(),
                 device: device_ref(&which)?,
                 imei: set_imei,
+                imei2: set_imei2,
                 serial: set_serial,
                 manufacturer: set_manufacturer,
                 set: attributes(&attrs)?,
@@ -217,6 +226,7 @@ pub fn devices(ctx: &mut Context, cmd: DevicesCmd) -> Outcome {
             };
             let flags = &[
                 ("imei", "--set-imei"),
+                ("imei2", "--set-imei2"),
                 ("serial", "--set-serial"),
                 ("manufacturer", "--set-manufacturer"),
                 ("attribute", "--attr"),

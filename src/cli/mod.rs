@@ -200,6 +200,9 @@ pub enum DevicesCmd {
         profile: String,
         #[arg(long, value_name = "I")]
         imei: Option<String>,
+        /// A dual-SIM device's second IMEI
+        #[arg(long, value_name = "I")]
+        imei2: Option<String>,
         #[arg(long, value_name = "S")]
         serial: Option<String>,
         #[arg(long, value_name = "M")]
@@ -215,6 +218,9 @@ pub enum DevicesCmd {
         /// New IMEI ("" clears it)
         #[arg(long, value_name = "I")]
         set_imei: Option<String>,
+        /// New second IMEI of a dual-SIM device ("" clears it)
+        #[arg(long, value_name = "I")]
+        set_imei2: Option<String>,
         /// New serial number ("" clears it)
         #[arg(long, value_name = "S")]
         set_serial: Option<String>,

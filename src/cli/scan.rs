@@ -29,6 +29,9 @@ pub struct ScanArgs {
     /// A serial scanned right after an IMEI goes onto that IMEI's device (two-label boxes)
     #[arg(long)]
     pub pair_serial: bool,
+    /// A second IMEI scanned right after the first goes onto that device (dual-SIM boxes)
+    #[arg(long)]
+    pub pair_imei: bool,
     /// Remove a leading S (a serial label's data identifier) from scanned serial numbers
     #[arg(long)]
     pub strip_serial_s: bool,
@@ -57,6 +60,7 @@ pub fn run(ctx: &mut Context, args: ScanArgs) -> Outcome {
         manufacturer: args.manufacturer.unwrap_or_default(),
         attributes,
         pair_serial: args.pair_serial || defaults.pair_serial,
+        pair_imei: args.pair_imei || defaults.pair_imei,
         strip_serial_s: args.strip_serial_s || defaults.strip_serial_s,
     };
     if args.no_bell {

@@ -80,6 +80,8 @@ pub enum ImportError {
 #[derive(Clone, Copy, PartialEq)]
 enum Col {
     Imei,
+    /// A dual-SIM device's second IMEI.
+    Imei2,
     Serial,
     Manufacturer,
     Status,
@@ -94,6 +96,7 @@ enum Col {
 fn classify(name: &str) -> Col {
     match name.trim().to_lowercase().as_str() {
         "imei" => Col::Imei,
+        "imei 2" | "imei2" => Col::Imei2,
         "serial number" | "serial" | "serialnumber" => Col::Serial,
         "manufacturer" => Col::Manufacturer,
         "status" => Col::Status,
@@ -107,6 +110,7 @@ fn classify(name: &str) -> Col {
 struct Header {
     /// Positions of the identifier columns.
     imei: Option<usize>,
+    imei2: Option<usize>,
     serial: Option<usize>,
     manufacturer: Option<usize>,
     names: Vec<String>,
@@ -123,6 +127,7 @@ impl Header {
     fn column_of(&self, field: Field) -> Option<usize> {
         match field {
             Field::Imei => self.find(Col::Imei),
+            Field::Imei2 => self.find(Col::Imei2),
             Field::Serial => self.find(Col::Serial),
             Field::Manufacturer => self.find(Col::Manufacturer),
             Field::Status => self.find(Col::Status),
@@ -187,8 +192,9 @@ fn parse_header(file: &str, raw: &csv::StringRecord) -> Result<Header, ImportErr
         })
         .collect();
     let find = |col: Col| cols.iter().position(|c| *c == col);
-    let (imei, serial, manufacturer) = (find(Col::Imei), find(Col::Serial), find(Col::Manufacturer));
-    Ok(Header { imei, serial, manufacturer, names, attr_index, cols })
+    let (imei, imei2, serial, manufacturer) =
+        (find(Col::Imei), find(Col::Imei2), find(Col::Serial), find(Col::Manufacturer));
+    Ok(Header { imei, imei2, serial, manufacturer, names, attr_index, cols })
 }
 
 /// Checks one data row and encodes it into `out`, or returns the row's problems.
@@ -203,7 +209,17 @@ fn prepare_row(
     let at = |i: usize| (i + 1, header.names[i].clone());
     let cell = |i: Option<usize>| i.map(|i| fields[i]).unwrap_or("");
     let ids = match Identifiers::check(cell(header.imei), cell(header.serial), cell(header.manufacturer)) {
-        Ok(ids) => Some(ids),
+        Ok(mut ids) => match Identifiers::check_second(ids.imei, cell(header.imei2)) {
+            Ok(second) => {
+                ids.imei2 = second;
+                Some(ids)
+            }
+            Err(reason) => {
+                let column = header.imei2.map(at);
+                problems.push(RowProblem { column, value: cell(header.imei2).to_string(), reason });
+                None
+            }
+        },
         Err(list) => {
             for (field, reason) in list {
                 let column = header.column_of(field).map(at);
@@ -566,7 +582,13 @@ pub fn write_rejected(header: &[String], rejected: &[Rejected], mut out: impl Wr
 pub fn export(store: &dyn Store, profile: &Profile, mut out: impl Write) -> Result<u64, String> {
     out.write_all(b"\xEF\xBB\xBF").map_err(|e| e.to_string())?;
     let mut w = csv::WriterBuilder::new().terminator(csv::Terminator::CRLF).from_writer(out);
-    let mut header = vec!["IMEI".to_string(), "Serial Number".into(), "Manufacturer".into()];
+    // An IMEI 2 column only for a profile with a dual-SIM device (the others' files stay as they were).
+    let dual = crate::store::has_dual_sim(store, profile.id).map_err(|e| e.to_string())?;
+    let mut header = vec!["IMEI".to_string()];
+    if dual {
+        header.push("IMEI 2".into());
+    }
+    header.extend(["Serial Number".to_string(), "Manufacturer".into()]);
     header.extend(profile.attributes.iter().cloned());
     header.extend(["Status".to_string(), "Registered At".into()]);
     w.write_record(&header).map_err(|e| e.to_string())?;
@@ -576,6 +598,9 @@ pub fn export(store: &dyn Store, profile: &Profile, mut out: impl Write) -> Resu
     crate::store::each_device(store, profile.id, &mut |d: Device| {
         row.clear();
         row.push(d.ids.imei.map(|i| i.to_string()).unwrap_or_default());
+        if dual {
+            row.push(d.ids.imei2.map(|i| i.to_string()).unwrap_or_default());
+        }
         row.push(d.ids.serial.clone().unwrap_or_default());
         row.push(d.ids.manufacturer.clone().unwrap_or_default());
         for a in &profile.attributes {

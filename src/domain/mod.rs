@@ -132,6 +132,8 @@ impl std::fmt::Display for Source {
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Identifiers {
     pub imei: Option<Imei>,
+    /// A dual-SIM device's second IMEI (only with a first one, never equal to it): unique like the first.
+    pub imei2: Option<Imei>,
     pub serial: Option<String>,
     pub manufacturer: Option<String>,
 }
@@ -140,6 +142,7 @@ pub struct Identifiers {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct IdentifiersRef<'a> {
     pub imei: Option<Imei>,
+    pub imei2: Option<Imei>,
     pub serial: Option<&'a str>,
     pub manufacturer: Option<&'a str>,
 }
@@ -148,6 +151,7 @@ impl IdentifiersRef<'_> {
     pub fn to_owned(self) -> Identifiers {
         Identifiers {
             imei: self.imei,
+            imei2: self.imei2,
             serial: self.serial.map(str::to_string),
             manufacturer: self.manufacturer.map(str::to_string),
         }
@@ -192,7 +196,26 @@ impl Identifiers {
                 }
             }
         }
-        if problems.is_empty() { Ok(IdentifiersRef { imei, serial, manufacturer }) } else { Err(problems) }
+        if problems.is_empty() { Ok(IdentifiersRef { imei, imei2: None, serial, manufacturer }) } else { Err(problems) }
+    }
+
+    /// Validates a second IMEI's text for identifiers already checked: empty is none; else a valid IMEI,
+    /// beside a first one, and not the first one again.
+    pub fn check_second(imei: Option<Imei>, text: &str) -> Result<Option<Imei>, String> {
+        let second = match text::trim(text) {
+            "" => return Ok(None),
+            s => Imei::parse(s)?,
+        };
+        match imei {
+            None => Err("a second IMEI needs a first one (the IMEI column)".into()),
+            Some(first) if first == second => Err(format!("the second IMEI {second} is the first one again")),
+            Some(_) => Ok(Some(second)),
+        }
+    }
+
+    /// The IMEIs, first and second.
+    pub fn imeis(&self) -> impl Iterator<Item = Imei> + '_ {
+        self.imei.into_iter().chain(self.imei2)
     }
 
     /// A short human label: the IMEI, or serial / manufacturer.
@@ -257,6 +280,7 @@ fn optional_text<'a>(raw: &'a str, what: &str, field: Field, problems: &mut Vec<
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Field {
     Imei,
+    Imei2,
     Serial,
     Manufacturer,
     Attribute,
@@ -268,6 +292,7 @@ impl Field {
     pub fn header(self) -> &'static str {
         match self {
             Field::Imei => "IMEI",
+            Field::Imei2 => "IMEI 2",
             Field::Serial => "Serial Number",
             Field::Manufacturer => "Manufacturer",
             Field::Attribute => "custom attribute",

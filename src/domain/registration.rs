@@ -59,7 +59,7 @@ pub fn decide(now: DateTime<Utc>, profile: &Profile, presented: &Presented<'_>, 
         }
     }
     if let Some(imei) = presented.imei
-        && let Some(d) = candidates.iter().find(|d| d.ids.imei == Some(imei))
+        && let Some(d) = candidates.iter().find(|d| d.ids.imeis().any(|i| i == imei))
     {
         return Outcome::Registered { seq: d.seq, by: MatchedBy::Imei };
     }
@@ -127,6 +127,7 @@ mod tests {
             seq: 42,
             ids: Identifiers {
                 imei: Some(Imei::parse(IMEI).unwrap()),
+                imei2: None,
                 serial: Some("R58M12ABC".into()),
                 manufacturer: Some("Samsung".into()),
             },

@@ -35,6 +35,7 @@ impl DeviceRef {
 fn field_name(f: Field) -> &'static str {
     match f {
         Field::Imei => "imei",
+        Field::Imei2 => "imei2",
         Field::Serial => "serial",
         Field::Manufacturer => "manufacturer",
         Field::Attribute => "attribute",
@@ -43,13 +44,17 @@ fn field_name(f: Field) -> &'static str {
     }
 }
 
-/// Validates identifiers; the first problem names its field.
-pub fn identifiers(imei: &str, serial: &str, manufacturer: &str) -> Result<Identifiers> {
-    Identifiers::parse(imei, serial, manufacturer).map_err(|problems| {
+/// Validates identifiers (`imei2`: a dual-SIM device's second IMEI, or empty); the first problem names
+/// its field.
+pub fn identifiers(imei: &str, imei2: &str, serial: &str, manufacturer: &str) -> Result<Identifiers> {
+    let mut ids = Identifiers::parse(imei, serial, manufacturer).map_err(|problems| {
         let field = problems.first().map(|(f, _)| field_name(*f)).unwrap_or("imei");
         let reason = problems.iter().map(|(f, m)| format!("{}: {m}", f.header())).collect::<Vec<_>>().join("; ");
         OpError::invalid(field, reason)
-    })
+    })?;
+    ids.imei2 = Identifiers::check_second(ids.imei, imei2)
+        .map_err(|e| OpError::invalid("imei2", format!("{}: {e}", Field::Imei2.header())))?;
+    Ok(ids)
 }
 
 pub fn resolve(ctx: &Ctx, profile: &Profile, r: &DeviceRef) -> Result<Device> {
@@ -80,6 +85,9 @@ pub(crate) fn attribute(profile: &Profile, name: &str, value: &str) -> Result<(S
 pub struct AddDevice {
     pub profile: String,
     pub imei: String,
+    /// A dual-SIM device's second IMEI (empty: none).
+    #[serde(default)]
+    pub imei2: String,
     pub serial: String,
     pub manufacturer: String,
     /// Custom attributes, name and value; an empty value is no value.
@@ -98,7 +106,7 @@ pub fn add(ctx: &Ctx, c: AddDevice) -> Result<Device> {
         .unwrap_or_else(|_| format!("device {shown}"));
     ctx.audited("device.add", Some(c.profile.trim()), &target, &[], || {
         let p = require_profile(ctx.store, &c.profile)?;
-        let ids = identifiers(&c.imei, &c.serial, &c.manufacturer)?;
+        let ids = identifiers(&c.imei, &c.imei2, &c.serial, &c.manufacturer)?;
         let mut attributes = Vec::new();
         for (k, v) in &c.attributes {
             let (k, v) = attribute(&p, k, v)?;
@@ -119,6 +127,8 @@ pub struct EditDevice {
     pub device: DeviceRef,
     /// New identifiers (`Some("")` clears one); `None` keeps it.
     pub imei: Option<String>,
+    #[serde(default)]
+    pub imei2: Option<String>,
     pub serial: Option<String>,
     pub manufacturer: Option<String>,
     /// Attributes to set (an empty value clears it) and to remove.
@@ -137,6 +147,7 @@ pub fn edit(ctx: &Ctx, c: EditDevice) -> Result<Device> {
         let keep = |new: &Option<String>, old: Option<String>| new.clone().unwrap_or_else(|| old.unwrap_or_default());
         let ids = identifiers(
             &keep(&c.imei, d.ids.imei.map(|i| i.to_string())),
+            &keep(&c.imei2, d.ids.imei2.map(|i| i.to_string())),
             &keep(&c.serial, d.ids.serial.clone()),
             &keep(&c.manufacturer, d.ids.manufacturer.clone()),
         )?;

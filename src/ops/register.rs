@@ -57,7 +57,7 @@ pub fn run(ctx: &Ctx, c: Register) -> Result<Registration> {
                 found
             }
             None => {
-                let by_imei = candidates.iter().find(|(_, d)| imei.is_some() && d.ids.imei == imei);
+                let by_imei = candidates.iter().find(|(_, d)| imei.is_some_and(|i| d.ids.imeis().any(|x| x == i)));
                 match by_imei.or(candidates.first()) {
                     Some((id, _)) => store.profile_by_id(*id)?,
                     None => None,

@@ -45,6 +45,9 @@ pub struct Station {
     pub attributes: Vec<(String, String)>,
     /// A serial number scanned right after an IMEI goes onto that IMEI's device (dual-label boxes).
     pub pair_serial: bool,
+    /// A second IMEI scanned right after the first goes onto that device (dual-SIM boxes).
+    #[serde(default)]
+    pub pair_imei: bool,
     /// Remove a leading `S` data identifier from serial numbers.
     pub strip_serial_s: bool,
 }
@@ -70,9 +73,11 @@ pub struct Accepted {
 }
 
 impl Accepted {
-    /// The device a serial scanned next may pair with: one this scan added by IMEI alone.
+    /// The device the next scan may pair with: one this scan added by IMEI alone, or gave its second IMEI
+    /// (a box labelled IMEI 1, IMEI 2, serial).
     pub fn pairs_next(&self) -> Option<DeviceSeq> {
-        (matches!(self.undo, Undo::Delete(_)) && self.device.ids.serial.is_none()).then_some(self.device.seq)
+        (matches!(self.undo, Undo::Delete(_) | Undo::UnpairImei(_)) && self.device.ids.serial.is_none())
+            .then_some(self.device.seq)
     }
 }
 
@@ -83,6 +88,8 @@ pub enum Undo {
     Delete(DeviceSeq),
     /// Remove the serial number (and manufacturer) the scan paired with an IMEI's device.
     Unpair(DeviceSeq),
+    /// Remove the second IMEI the scan paired with a device.
+    UnpairImei(DeviceSeq),
     /// Put the device verified back to pending (only a pending device is marked kitted).
     Unkit(DeviceSeq),
     /// Nothing changed (a device verified again).
@@ -164,8 +171,8 @@ fn receive(ctx: &Ctx, p: &Profile, s: &Station, v: &Scanned, pair_with: Option<D
         && let Some(mut d) = ctx.store.device(p.id, seq)?
         && d.ids.serial.is_none()
     {
-        let ids =
-            super::devices::identifiers(&d.ids.imei.map(|i| i.to_string()).unwrap_or_default(), serial, manufacturer)?;
+        let text = |i: Option<crate::domain::Imei>| i.map(|i| i.to_string()).unwrap_or_default();
+        let ids = super::devices::identifiers(&text(d.ids.imei), &text(d.ids.imei2), serial, manufacturer)?;
         let stamp = d.modified;
         d.ids = ids;
         let label = d.label();
@@ -175,7 +182,31 @@ fn receive(ctx: &Ctx, p: &Profile, s: &Station, v: &Scanned, pair_with: Option<D
             format!("paired: serial {serial} with IMEI {}", device.ids.imei.map(|i| i.to_string()).unwrap_or_default());
         return Ok(Accepted { kind: v.kind, value: v.value.clone(), undo: Undo::Unpair(device.seq), device, message });
     }
-    let ids = super::devices::identifiers(imei, serial, if serial.is_empty() { "" } else { manufacturer })?;
+    // A second IMEI right after the first of a dual-SIM box: onto that device.
+    if s.pair_imei
+        && !imei.is_empty()
+        && let Some(seq) = pair_with
+        && let Some(mut d) = ctx.store.device(p.id, seq)?
+        && d.ids.imei.is_some()
+        && d.ids.imei2.is_none()
+        && d.ids.imei != v.imei
+    {
+        let second = Identifiers::check_second(d.ids.imei, imei).map_err(|e| OpError::invalid("imei", e))?;
+        let stamp = d.modified;
+        d.ids.imei2 = second;
+        let label = d.label();
+        let audit = ctx.done(command, Some(&p.name), &label, format!("second IMEI {imei} paired with the IMEI"));
+        let device = ctx.store.update_device(p.id, d, Some(stamp), &audit)?;
+        let message = format!("paired: second IMEI {imei} with {label}");
+        return Ok(Accepted {
+            kind: v.kind,
+            value: v.value.clone(),
+            undo: Undo::UnpairImei(device.seq),
+            device,
+            message,
+        });
+    }
+    let ids = super::devices::identifiers(imei, "", serial, if serial.is_empty() { "" } else { manufacturer })?;
     let mut attributes = Vec::new();
     for (k, val) in &s.attributes {
         let (k, val) = super::devices::attribute(p, k, val)?;
@@ -237,7 +268,7 @@ fn verify(ctx: &Ctx, p: &Profile, v: &Scanned) -> Result<Accepted> {
 pub fn undo(ctx: &Ctx, c: UndoScan) -> Result<Option<Device>> {
     let profile = c.station.profile.trim();
     let seq = match &c.undo {
-        Undo::Delete(s) | Undo::Unpair(s) | Undo::Unkit(s) => *s,
+        Undo::Delete(s) | Undo::Unpair(s) | Undo::UnpairImei(s) | Undo::Unkit(s) => *s,
         Undo::Nothing => return Ok(None),
     };
     ctx.audited("scan.undo", Some(profile), &format!("device #{seq}"), &[], || {
@@ -256,8 +287,15 @@ pub fn undo(ctx: &Ctx, c: UndoScan) -> Result<Option<Device>> {
             Undo::Unpair(_) => {
                 let stamp = d.modified;
                 let mut d = d;
-                d.ids = Identifiers { imei: d.ids.imei, serial: None, manufacturer: None };
+                d.ids = Identifiers { imei: d.ids.imei, imei2: d.ids.imei2, serial: None, manufacturer: None };
                 let audit = ctx.done("scan.undo", Some(&p.name), &label, "scan undone: serial number unpaired".into());
+                Ok(Some(ctx.store.update_device(p.id, d, Some(stamp), &audit)?))
+            }
+            Undo::UnpairImei(_) => {
+                let stamp = d.modified;
+                let mut d = d;
+                d.ids.imei2 = None;
+                let audit = ctx.done("scan.undo", Some(&p.name), &label, "scan undone: second IMEI unpaired".into());
                 Ok(Some(ctx.store.update_device(p.id, d, Some(stamp), &audit)?))
             }
             Undo::Unkit(_) => {

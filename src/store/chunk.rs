@@ -37,7 +37,7 @@ impl Serialize for DeviceOut<'_, '_> {
         let d = self.d;
         let mut t = s.serialize_tuple(9)?;
         t.serialize_element(&d.seq)?;
-        t.serialize_element(&d.ids.imei.map(Imei::as_u64))?;
+        t.serialize_element(&ImeiWire::of(d.ids.imei, d.ids.imei2))?;
         t.serialize_element(&d.ids.serial)?;
         t.serialize_element(&d.ids.manufacturer)?;
         t.serialize_element(&Attrs { d, names: self.names })?;
@@ -61,6 +61,49 @@ impl Serialize for Attrs<'_, '_> {
             seq.serialize_element(&(idx, value.as_str()))?;
         }
         seq.end()
+    }
+}
+
+/// A device's IMEIs as stored: postcard writes the variant's index then the numbers, so `None` and `One`
+/// are byte for byte the `Option<u64>` of schemas up to 7 (0, or 1 and the IMEI), and `Two` (2, a
+/// dual-SIM device's two IMEIs) is new in schema 8.
+#[derive(Serialize, Deserialize)]
+enum ImeiWire {
+    None,
+    One(u64),
+    Two(u64, u64),
+}
+
+impl ImeiWire {
+    fn of(imei: Option<Imei>, imei2: Option<Imei>) -> ImeiWire {
+        match (imei, imei2) {
+            (None, _) => ImeiWire::None,
+            (Some(a), None) => ImeiWire::One(a.as_u64()),
+            (Some(a), Some(b)) => ImeiWire::Two(a.as_u64(), b.as_u64()),
+        }
+    }
+
+    fn imeis(&self) -> (Option<Imei>, Option<Imei>) {
+        match *self {
+            ImeiWire::None => (None, None),
+            ImeiWire::One(a) => (Some(Imei::from_stored(a)), None),
+            ImeiWire::Two(a, b) => (Some(Imei::from_stored(a)), Some(Imei::from_stored(b))),
+        }
+    }
+
+    fn write(&self, b: &mut Vec<u8>) {
+        match *self {
+            ImeiWire::None => b.push(0),
+            ImeiWire::One(a) => {
+                b.push(1);
+                wire::varint(b, a);
+            }
+            ImeiWire::Two(a, c) => {
+                b.push(2);
+                wire::varint(b, a);
+                wire::varint(b, c);
+            }
+        }
     }
 }
 
@@ -101,7 +144,7 @@ impl StatusWire {
 #[derive(Deserialize)]
 struct DeviceIn {
     seq: u32,
-    imei: Option<u64>,
+    imei: ImeiWire,
     serial: Option<String>,
     manufacturer: Option<String>,
     attrs: Vec<(u16, String)>,
@@ -158,13 +201,10 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Device>, String> {
         .into_iter()
         .map(|d| {
             let created = time(d.created)?;
+            let (imei, imei2) = d.imei.imeis();
             Ok(Device {
                 seq: d.seq,
-                ids: Identifiers {
-                    imei: d.imei.map(Imei::from_stored),
-                    serial: d.serial,
-                    manufacturer: d.manufacturer,
-                },
+                ids: Identifiers { imei, imei2, serial: d.serial, manufacturer: d.manufacturer },
                 attributes: d.attrs.into_iter().map(|(i, v)| Ok((name(i)?, v))).collect::<Result<_, String>>()?,
                 status: match d.status {
                     StatusWire::Pending => Status::Pending,
@@ -209,6 +249,18 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_imeis_read_as_schemas_before_8_wrote_them() {
+        // Up to schema 7 the IMEI was an `Option<u64>`: none, or the IMEI.
+        let imei = 490_154_203_237_518u64;
+        assert_eq!(postcard::to_stdvec(&None::<u64>).unwrap(), postcard::to_stdvec(&ImeiWire::None).unwrap());
+        assert_eq!(postcard::to_stdvec(&Some(imei)).unwrap(), postcard::to_stdvec(&ImeiWire::One(imei)).unwrap());
+        let mut b = Vec::new();
+        ImeiWire::Two(imei, 356_938_035_643_809).write(&mut b);
+        let serde = postcard::to_stdvec(&ImeiWire::Two(imei, 356_938_035_643_809)).unwrap();
+        assert_eq!(b, serde, "the row encoder writes what serde does");
+    }
+
+    #[test]
     fn the_status_reads_as_schemas_before_7_wrote_it() {
         // Up to schema 6 the status was an `Option<i64>`: none, or the time registered.
         assert_eq!(postcard::to_stdvec(&None::<i64>).unwrap(), postcard::to_stdvec(&StatusWire::Pending).unwrap());
@@ -229,6 +281,7 @@ mod tests {
                 seq: i * 2,
                 ids: Identifiers {
                     imei: (i != 1).then(|| Imei::parse("490154203237518").unwrap()),
+                    imei2: (i == 0).then(|| Imei::parse("356938035643809").unwrap()),
                     serial: (i == 1).then(|| "SN1".to_string()),
                     manufacturer: (i == 1).then(|| "Zebra".to_string()),
                 },
@@ -308,6 +361,7 @@ pub struct PreparedRows {
 pub struct PreparedRow {
     pub line: u64,
     pub(super) imei: Option<u64>,
+    pub(super) imei2: Option<u64>,
     pub(super) serial_hash: Option<u64>,
     record: std::ops::Range<usize>,
     key: std::ops::Range<usize>,
@@ -379,7 +433,7 @@ impl RowEncoder {
         // per imported row); `prepared_records_decode_like_encoded_devices` holds the two together.
         let start = out.bytes.len();
         let b = &mut out.bytes;
-        wire::option(b, ids.imei.map(Imei::as_u64), wire::varint);
+        ImeiWire::of(ids.imei, ids.imei2).write(b);
         wire::option(b, ids.serial, wire::str);
         wire::option(b, ids.manufacturer, wire::str);
         wire::varint(b, count as u64);
@@ -409,6 +463,7 @@ impl RowEncoder {
         out.rows.push(PreparedRow {
             line,
             imei: ids.imei.map(Imei::as_u64),
+            imei2: ids.imei2.map(Imei::as_u64),
             serial_hash,
             record: start..out.bytes.len(),
             key: key_start..out.keys.len(),

@@ -67,11 +67,14 @@ impl Data {
     fn conflicts(&self, ids: &Identifiers, exclude: Option<(ProfileId, DeviceSeq)>) -> Vec<FieldProblem> {
         let mut problems = Vec::new();
         let others = || self.all_devices().filter(|(id, d)| Some((*id, d.seq)) != exclude);
-        if let Some(imei) = ids.imei
-            && let Some((id, d)) = others().find(|(_, d)| d.ids.imei == Some(imei))
-        {
-            let what = format!("IMEI {imei}");
-            problems.push((Field::Imei, already_in(&what, &self.profile_label(id), Some(&d.source))));
+        // Either IMEI of a device against either IMEI of the others: one IMEI, one device.
+        for (field, imei) in [(Field::Imei, ids.imei), (Field::Imei2, ids.imei2)] {
+            if let Some(imei) = imei
+                && let Some((id, d)) = others().find(|(_, d)| d.ids.imeis().any(|i| i == imei))
+            {
+                let what = format!("IMEI {imei}");
+                problems.push((field, already_in(&what, &self.profile_label(id), Some(&d.source))));
+            }
         }
         if let (Some(key), Some(serial)) = (ids.serial_key(), &ids.serial)
             && let Some((id, d)) = others().find(|(_, d)| d.ids.serial_key().as_deref() == Some(key.as_str()))
@@ -257,7 +260,7 @@ impl Store for MemoryStore {
     fn find(&self, lookup: &Lookup) -> Result<Option<(ProfileId, Device)>> {
         let data = self.read();
         let found = match lookup {
-            Lookup::Imei(imei) => data.all_devices().find(|(_, d)| d.ids.imei == Some(*imei)),
+            Lookup::Imei(imei) => data.all_devices().find(|(_, d)| d.ids.imeis().any(|i| i == *imei)),
             Lookup::Serial { serial, manufacturer } => {
                 let want = crate::domain::serial_key(serial, manufacturer);
                 data.all_devices().find(|(_, d)| d.ids.serial_key().as_deref() == Some(want.as_str()))
@@ -271,7 +274,10 @@ impl Store for MemoryStore {
         let data = self.read();
         let mut out: Vec<(ProfileId, Device)> = data
             .all_devices()
-            .filter(|(_, d)| (imei.is_some() && d.ids.imei == imei) || (serial.is_some() && serial_upper(d) == serial))
+            .filter(|(_, d)| {
+                imei.is_some_and(|imei| d.ids.imeis().any(|i| i == imei))
+                    || (serial.is_some() && serial_upper(d) == serial)
+            })
             .map(|(id, d)| (id, d.clone()))
             .collect();
         out.sort_by_key(|(id, d)| (*id, d.seq));
@@ -505,10 +511,10 @@ impl Store for MemoryStore {
         let mut imeis = HashSet::new();
         let mut serials = HashSet::new();
         for (_, d) in data.all_devices() {
-            if let Some(i) = d.ids.imei
-                && !imeis.insert(i)
-            {
-                problems.push(format!("IMEI {i} is stored twice"));
+            for i in d.ids.imeis() {
+                if !imeis.insert(i) {
+                    problems.push(format!("IMEI {i} is stored twice"));
+                }
             }
             if let Some(k) = d.ids.serial_key()
                 && !serials.insert(k.clone())
@@ -553,6 +559,7 @@ impl ImportSession for MemoryImport {
             let (serial, manufacturer) = key.split_once('\u{1f}').unwrap_or((&key, ""));
             let ids = Identifiers {
                 imei: row.imei.map(Imei::from_stored),
+                imei2: row.imei2.map(Imei::from_stored),
                 serial: (!key.is_empty()).then(|| serial.to_string()),
                 manufacturer: (!key.is_empty()).then(|| manufacturer.to_string()),
             };
@@ -562,11 +569,13 @@ impl ImportSession for MemoryImport {
                 continue;
             }
             let mut dup = Vec::new();
-            if let Some(imei) = row.imei
-                && let Some(first) = self.seen_imei.get(&imei)
+            let first_of = |imei: Option<u64>| imei.and_then(|i| self.seen_imei.get(&i).map(|line| (i, *line)));
+            if let Some((field, (imei, first))) = [(Field::Imei, row.imei), (Field::Imei2, row.imei2)]
+                .into_iter()
+                .find_map(|(field, imei)| first_of(imei).map(|found| (field, found)))
             {
                 let text = Imei::from_stored(imei).to_string();
-                dup.push((Field::Imei, format!("IMEI {text} is already in this file at line {first}")));
+                dup.push((field, format!("IMEI {text} is already in this file at line {first}")));
             } else if !key.is_empty()
                 && let Some(first) = self.seen_serial.get(&key)
             {
@@ -579,7 +588,7 @@ impl ImportSession for MemoryImport {
                 self.duplicates.push((row.line, dup));
                 continue;
             }
-            if let Some(imei) = row.imei {
+            for imei in row.imei.into_iter().chain(row.imei2) {
                 self.seen_imei.insert(imei, row.line);
             }
             if !key.is_empty() {

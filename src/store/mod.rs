@@ -14,7 +14,7 @@ pub use dep::{DepChange, DepStore, DeviceWrite};
 pub(crate) use dep::{describe as describe_users_of, users_of_entry};
 pub use memory::MemoryStore;
 pub use sled::SledStore;
-pub use support::{Feed, each_device, next_stamp};
+pub use support::{Feed, each_device, has_dual_sim, next_stamp};
 pub(crate) use support::{WriteGuard, WriteLock, already_in, check_user_write, missing_entry, refused, stale};
 
 use chrono::{DateTime, Utc};

@@ -56,6 +56,16 @@ pub fn each_device(store: &dyn Store, id: ProfileId, visit: &mut dyn FnMut(Devic
     }
 }
 
+/// Whether any device of the profile has a second IMEI (a listing or an export then has the column).
+pub fn has_dual_sim(store: &dyn Store, id: ProfileId) -> Result<bool> {
+    let mut dual = false;
+    each_device(store, id, &mut |d| {
+        dual = d.ids.imei2.is_some();
+        !dual
+    })?;
+    Ok(dual)
+}
+
 /// The writers' lock, held by a guard that owns its share of it: a writing import holds one for its whole
 /// duration, from another thread than the one that began it. Readers never take it.
 #[derive(Default)]

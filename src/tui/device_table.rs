@@ -32,8 +32,9 @@ struct Hot {
 
 #[derive(Clone, Copy, Debug)]
 struct Row {
-    /// The IMEI, or 0 (no IMEI is 0: it has 15 digits).
+    /// The IMEI, or 0 (no IMEI is 0: it has 15 digits); a dual-SIM device's second one, or 0.
     imei: u64,
+    imei2: u64,
     created: i64,
     modified: i64,
     /// When it was registered or kitted (nanoseconds), by `Hot::status`.
@@ -317,6 +318,7 @@ impl DeviceTable {
         };
         let row = Row {
             imei: d.ids.imei.map_or(0, Imei::as_u64),
+            imei2: d.ids.imei2.map_or(0, Imei::as_u64),
             created: nanos(d.created),
             modified: nanos(d.modified),
             status_at,
@@ -348,6 +350,7 @@ impl DeviceTable {
             seq: row.seq,
             ids: Identifiers {
                 imei: (row.imei != 0).then(|| Imei::from_stored(row.imei)),
+                imei2: (row.imei2 != 0).then(|| Imei::from_stored(row.imei2)),
                 serial: t.serial.map(str::to_string),
                 manufacturer: t.manufacturer.map(str::to_string),
             },
@@ -444,7 +447,7 @@ impl DeviceTable {
     /// its status?
     fn quick(&self, i: usize, needle: &Needle) -> bool {
         let (Some(hot), Some(row)) = (self.hot.get(i), self.rows.get(i)) else { return false };
-        (row.imei != 0 && needle.imei.is_some_and(|w| w.in_imei(row.imei)))
+        needle.imei.is_some_and(|w| (row.imei != 0 && w.in_imei(row.imei)) || (row.imei2 != 0 && w.in_imei(row.imei2)))
             || needle.statuses[usize::from(hot.status).min(2)]
     }
 
@@ -638,6 +641,7 @@ mod tests {
             seq,
             ids: Identifiers {
                 imei: seq.is_multiple_of(2).then(|| Imei::parse("490154203237518").unwrap()),
+                imei2: (seq == 0).then(|| Imei::parse("356938035643809").unwrap()),
                 serial: serial.map(str::to_string),
                 manufacturer: serial.map(|_| "Zebra".to_string()),
             },
@@ -775,6 +779,7 @@ mod tests {
         assert_eq!(matching("registered"), vec![1]);
         assert_eq!(matching("490154"), vec![0, 8], "the IMEI, for digits");
         assert_eq!(matching("37518"), vec![0, 8]);
+        assert_eq!(matching("35693803"), vec![0], "a dual-SIM device's second IMEI");
         assert_eq!(matching("dock"), Vec::<DeviceSeq>::new(), "the source file is not a column");
         assert_eq!(matching("asset"), Vec::<DeviceSeq>::new(), "attribute names are not values");
         assert_eq!(matching("yyyy"), vec![8]);

@@ -63,6 +63,8 @@ pub enum FieldId {
     /// A typed confirmation (a profile's name, a count).
     Typed,
     Imei,
+    /// A dual-SIM device's second IMEI.
+    Imei2,
     Serial,
     Manufacturer,
     /// A custom attribute of the profile, by its name.
@@ -76,6 +78,7 @@ pub enum FieldId {
     ScanMode,
     ScanAttributes,
     PairSerial,
+    PairImei,
     StripS,
     /// A DEP record form's field, by the import column it fills (`UserName`, `DeviceTags`, …).
     Dep(&'static str),

@@ -35,8 +35,9 @@ use crate::domain::{DeviceSeq, Profile, ProfileId};
 /// 3: users gained description and organizations; DEP device information, catalog and outbox keys.
 /// 4: tokens keep their lifetime, profiles their version; the audit trail. 5: index buckets by key range.
 /// 6: index buckets delta-encoded (`encode_bucket`). 7: a device may be kitted (a status older versions
-/// cannot read; nothing stored changes).
-pub const SCHEMA_VERSION: u32 = 7;
+/// cannot read; nothing stored changes). 8: a device may have a second IMEI (dual-SIM; a device record
+/// older versions cannot read; nothing stored changes).
+pub const SCHEMA_VERSION: u32 = 8;
 pub const CHUNK: u32 = 1024;
 /// Partitions of an import's new index records, by the top bits of the index key (so, in key order).
 pub const SLOTS: usize = 128;

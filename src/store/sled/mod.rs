@@ -131,7 +131,8 @@ impl IndexEdit {
 /// The index records a device should have.
 fn index_recs(profile: ProfileId, d: &Device) -> Vec<(Index, Rec)> {
     let mut out = Vec::with_capacity(2);
-    if let Some(i) = d.ids.imei {
+    // A dual-SIM device's second IMEI is in the same index: no other device may have it, first or second.
+    for i in d.ids.imeis() {
         out.push((Index::Imei, Rec { key: i.as_u64(), profile, seq: d.seq }));
     }
     if let (Some(s), Some(_)) = (&d.ids.serial, &d.ids.manufacturer) {
@@ -217,6 +218,8 @@ impl SledStore {
                 5 => self.migrate_from_5()?,
                 // 6 → 7: the kitted status is new; what is stored reads the same.
                 6 => self.tree.insert(layout::META_SCHEMA, &7u32.to_be_bytes()).map(drop).map_err(backend)?,
+                // 7 → 8: a device may have a second IMEI; what is stored reads the same.
+                7 => self.tree.insert(layout::META_SCHEMA, &8u32.to_be_bytes()).map(drop).map_err(backend)?,
                 _ => {
                     return Err(StoreError::Backend(format!(
                         "database {} has schema version {found}; this kitting reads version {}",
@@ -447,12 +450,13 @@ impl SledStore {
     /// Duplicate checks for one device against the stored devices (ignoring `exclude`, the device itself).
     fn conflicts(&self, ids: &Identifiers, exclude: Option<(ProfileId, DeviceSeq)>) -> Result<Vec<(Field, String)>> {
         let mut problems = Vec::new();
-        if let Some(imei) = ids.imei {
+        for (field, imei) in [(Field::Imei, ids.imei), (Field::Imei2, ids.imei2)] {
+            let Some(imei) = imei else { continue };
             for r in self.index_hits(Index::Imei, imei.as_u64())? {
                 if Some((r.profile, r.seq)) != exclude {
                     let source = self.resolve(r)?.map(|d| d.source);
                     let place = self.profile_label(r.profile)?;
-                    problems.push((Field::Imei, super::already_in(&format!("IMEI {imei}"), &place, source.as_ref())));
+                    problems.push((field, super::already_in(&format!("IMEI {imei}"), &place, source.as_ref())));
                     break;
                 }
             }
@@ -1312,13 +1316,15 @@ impl ImportSession for SledImport {
         for (i, row) in rows.rows().iter().enumerate() {
             // Duplicates of stored devices are found here; duplicates inside the file in `finish`.
             let mut problems = Vec::new();
-            if let Some(imei) = row.imei
-                && let Some(r) = self.stored_hits(Index::Imei, imei)?.first().copied()
-            {
-                let source = self.stored_device(r)?.map(|d| d.source);
-                let what = format!("IMEI {}", Imei::from_stored(imei));
-                let place = self.store.profile_label(r.profile)?;
-                problems.push((Field::Imei, super::already_in(&what, &place, source.as_ref())));
+            for (field, imei) in [(Field::Imei, row.imei), (Field::Imei2, row.imei2)] {
+                if let Some(imei) = imei
+                    && let Some(r) = self.stored_hits(Index::Imei, imei)?.first().copied()
+                {
+                    let source = self.stored_device(r)?.map(|d| d.source);
+                    let what = format!("IMEI {}", Imei::from_stored(imei));
+                    let place = self.store.profile_label(r.profile)?;
+                    problems.push((field, super::already_in(&what, &place, source.as_ref())));
+                }
             }
             if let Some(h) = row.serial_hash {
                 let key = rows.key(row);
@@ -1340,8 +1346,7 @@ impl ImportSession for SledImport {
             }
             let seq = self.next_seq;
             self.next_seq = seq.checked_add(1).ok_or_else(|| backend("profile is full (2^32 devices)"))?;
-            if let Some(imei) = row.imei {
-                let k = imei;
+            for k in row.imei.into_iter().chain(row.imei2) {
                 self.new_recs[layout::slot_base(Index::Imei) + layout::slot_of(k)].push(NewRec::new(k, seq));
             }
             self.serial_offsets.push(self.serial_arena.len() as u32);

@@ -367,6 +367,12 @@ pub fn station_form(profile: &str, defaults: &crate::settings::ScanSettings) -> 
                 "a serial right after an IMEI: one device",
             ),
             FormField::toggle(
+                FieldId::PairImei,
+                "Pair second IMEI",
+                defaults.pair_imei,
+                "dual-SIM: a second IMEI right after the first: one device",
+            ),
+            FormField::toggle(
                 FieldId::StripS,
                 "Strip leading S",
                 defaults.strip_serial_s,
@@ -385,6 +391,7 @@ pub fn station_of(form: &Form, profile: &str) -> Result<Station, String> {
         manufacturer: form.value(FieldId::Manufacturer).trim().to_string(),
         attributes: parse_attributes(&form.value(FieldId::ScanAttributes))?,
         pair_serial: form.on(FieldId::PairSerial),
+        pair_imei: form.on(FieldId::PairImei),
         strip_serial_s: form.on(FieldId::StripS),
     })
 }

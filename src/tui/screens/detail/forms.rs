@@ -31,6 +31,10 @@ pub(super) fn device_lines(p: &Profile, d: &Device) -> Vec<(String, String)> {
         ("Serial Number".to_string(), d.ids.serial.clone().unwrap_or_default()),
         ("Manufacturer".to_string(), d.ids.manufacturer.clone().unwrap_or_default()),
     ];
+    // A dual-SIM device's second IMEI, after the first.
+    if let Some(second) = d.ids.imei2 {
+        lines.insert(1, ("IMEI 2".to_string(), second.to_string()));
+    }
     for a in &p.attributes {
         lines.push((a.clone(), d.attribute(a).unwrap_or("").to_string()));
     }
@@ -58,6 +62,7 @@ pub(super) fn identifier_fields(ids: Option<&crate::domain::Identifiers>) -> Vec
     let imei = ids.and_then(|i| i.imei).map(|i| i.to_string()).unwrap_or_default();
     let serial = ids.and_then(|i| i.serial.clone()).unwrap_or_default();
     let manufacturer = ids.and_then(|i| i.manufacturer.clone()).unwrap_or_default();
+    let imei2 = ids.and_then(|i| i.imei2).map(|i| i.to_string()).unwrap_or_default();
     vec![
         FormField::text(FieldId::Imei, "IMEI", &imei, "15 digits; or serial number and manufacturer")
             .with_check(Check::Imei),
@@ -65,6 +70,8 @@ pub(super) fn identifier_fields(ids: Option<&crate::domain::Identifiers>) -> Vec
             .with_check(Check::Identifier("serial number")),
         FormField::text(FieldId::Manufacturer, "Manufacturer", &manufacturer, "as the device reports it")
             .with_check(Check::Identifier("manufacturer")),
+        FormField::text(FieldId::Imei2, "IMEI 2", &imei2, "a dual-SIM device's second IMEI (optional)")
+            .with_check(Check::Imei),
     ]
 }
 
@@ -185,10 +192,11 @@ pub(super) fn device_note(store: &dyn Store, form: &Form, exclude: Option<(Profi
         Ok(ids) => ids,
         Err(e) => return Some(e),
     };
-    let mut lookups = Vec::new();
-    if let Some(imei) = ids.imei {
-        lookups.push(Lookup::Imei(imei));
-    }
+    let second = match crate::domain::Identifiers::check_second(ids.imei, &form.value(FieldId::Imei2)) {
+        Ok(second) => second,
+        Err(e) => return Some(format!("IMEI 2: {e}")),
+    };
+    let mut lookups: Vec<Lookup> = ids.imei.into_iter().chain(second).map(Lookup::Imei).collect();
     if let (Some(serial), Some(manufacturer)) = (&ids.serial, &ids.manufacturer) {
         lookups.push(Lookup::Serial { serial: serial.clone(), manufacturer: manufacturer.clone() });
     }

@@ -382,6 +382,7 @@ impl DetailState {
         let command = ops::devices::AddDevice {
             profile: profile.name.clone(),
             imei: form.value(FieldId::Imei),
+            imei2: form.value(FieldId::Imei2),
             serial: form.value(FieldId::Serial),
             manufacturer: form.value(FieldId::Manufacturer),
             attributes: attribute_values(&profile, form),
@@ -414,6 +415,7 @@ impl DetailState {
             profile: profile.name.clone(),
             device: ops::devices::DeviceRef::Seq(seq),
             imei: Some(form.value(FieldId::Imei)),
+            imei2: Some(form.value(FieldId::Imei2)),
             serial: Some(form.value(FieldId::Serial)),
             manufacturer: Some(form.value(FieldId::Manufacturer)),
             set: attribute_values(&profile, form),
@@ -730,6 +732,7 @@ mod tests {
             let device = ops::devices::AddDevice {
                 profile: "P".into(),
                 imei: String::new(),
+                imei2: String::new(),
                 serial: format!("SN{i}"),
                 manufacturer: "Acme".into(),
                 attributes: Vec::new(),
