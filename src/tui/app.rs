@@ -5,14 +5,14 @@
 
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::AtomicBool;
 use std::sync::mpsc::Sender;
 
 use chrono::{DateTime, Utc};
 use ratatui::crossterm::event::{KeyCode, KeyEvent, KeyModifiers};
 
 pub use super::files::file_stem;
-use super::files::{rejects_path, write_template};
+use super::files::write_template;
 pub use super::form::{
     Check, ConfirmPurpose, FieldId, Form, FormField, FormPurpose, NOT_SET, PickOption, input_text, line_input,
     split_names,
@@ -33,7 +33,7 @@ pub use super::screens::dep_record::DepDetailState;
 pub use super::screens::detail::{DetailChange, DetailState};
 pub use super::screens::profiles::{ProfileColumn, ProfilesState};
 use super::theme::Theme;
-use crate::csv::android::{self as android_csv, Progress};
+use crate::csv::android::{self as android_csv};
 use crate::csv::dep::DepReport;
 use crate::ops;
 use crate::settings::Settings;
@@ -430,20 +430,10 @@ impl App {
             return;
         }
         // The wizard's report scrolls its reasons with the arrow and page keys (Tab saves the rejects).
+        let page = usize::from(self.size.1 / 2).max(1);
         if let Some(Modal::Wizard(w)) = &mut self.modal
-            && let WizardStage::Report(r) = &w.stage
-            && matches!(key.code, KeyCode::Up | KeyCode::Down | KeyCode::PageUp | KeyCode::PageDown | KeyCode::Home)
+            && w.scroll_key(key.code, page)
         {
-            let total: usize = r.rejected().iter().map(|x| x.problems.len().max(1)).sum();
-            let page = usize::from(self.size.1 / 2).max(1);
-            w.scroll = match key.code {
-                KeyCode::Up => w.scroll.saturating_sub(1),
-                KeyCode::Down => w.scroll + 1,
-                KeyCode::PageUp => w.scroll.saturating_sub(page),
-                KeyCode::PageDown => w.scroll + page,
-                _ => 0,
-            }
-            .min(total.saturating_sub(1));
             return;
         }
         // A form's screen may give a key a meaning of its own there (a scanner's Tab that ends a scan).
@@ -658,104 +648,17 @@ impl App {
 
     /// Starts checking the file and shows the wizard's progress.
     pub(super) fn open_wizard(&mut self, job: WizardJob, path: PathBuf) {
-        let wizard = Wizard {
-            job,
-            path,
-            stage: WizardStage::Validating,
-            cancel: Arc::new(AtomicBool::new(false)),
-            progress: None,
-            scroll: 0,
-        };
-        self.spawn_import(&wizard, true, false);
+        let (_, mut cx) = self.parts();
+        let wizard = Wizard::open(job, path, &mut cx);
         self.modal = Some(Modal::Wizard(Box::new(wizard)));
     }
 
-    pub(super) fn spawn_import(&mut self, w: &Wizard, dry_run: bool, skip_invalid: bool) {
-        let store = self.store.clone();
-        let settings = self.settings.clone();
-        let job = w.job.clone();
-        let path = w.path.clone();
-        let cancel = w.cancel.clone();
-        let now = self.now();
-        let actor = self.actor.clone();
-        let what = if dry_run { "checking a file" } else { "importing a file" };
-        self.jobs.start(what, move |ctx| {
-            let tx = &ctx.tx;
-            let started = std::time::Instant::now();
-            let core = ops::Ctx::new(store.as_ref(), actor, now);
-            let result = {
-                let max_rows = settings.max_rows();
-                let mut progress = |p: Progress| {
-                    let _ = tx.send(TaskMsg::Progress {
-                        rows: p.rows,
-                        bytes: p.bytes,
-                        total_bytes: p.total_bytes,
-                        elapsed_ms: started.elapsed().as_millis() as u64,
-                    });
-                    !cancel.load(Ordering::Relaxed) && !ctx.stopped()
-                };
-                let report = match job {
-                    WizardJob::Profile(new) => {
-                        let command = ops::import::Import {
-                            file: path.clone(),
-                            to: ops::import::ImportTo::New(new),
-                            default_token_days: settings.token_days(),
-                            dry_run,
-                            skip_invalid,
-                            max_rows,
-                        };
-                        ops::import::run(&core, command, &mut progress).map(|r| WizardReport::Profile(Box::new(r)))
-                    }
-                    WizardJob::Dep => {
-                        let command = ops::dep::DepImport { file: path.clone(), dry_run, skip_invalid, max_rows };
-                        ops::dep::import(&core, command, &mut progress).map(|r| WizardReport::Dep(Box::new(r)))
-                    }
-                };
-                report.map_err(|e| match e {
-                    ops::OpError::Cancelled => "import cancelled; nothing was written".to_string(),
-                    other => other.to_string(),
-                })
-            };
-            if dry_run { TaskMsg::Validated(result) } else { TaskMsg::Imported(result) }
-        });
-    }
-
-    fn wizard_action(&mut self, mut w: Box<Wizard>, action: Action) {
-        match (&w.stage, action) {
-            (WizardStage::Validating | WizardStage::Importing { .. }, Action::Cancel | Action::Back) => {
-                w.cancel.store(true, Ordering::Relaxed);
-                self.modal = Some(Modal::Wizard(w));
-            }
-            (WizardStage::Report(r), Action::Confirm) => {
-                if r.valid() == 0 {
-                    self.error("no valid row to import");
-                    self.modal = Some(Modal::Wizard(w));
-                    return;
-                }
-                let skip = !r.rejected().is_empty();
-                w.stage = WizardStage::Importing { skip_invalid: skip };
-                w.progress = None;
-                self.spawn_import(&w, false, skip);
-                self.modal = Some(Modal::Wizard(w));
-            }
-            (WizardStage::Report(r), Action::NextField) => {
-                // Save the rejected rows next to the file.
-                let out = rejects_path(&w.path);
-                let written = std::fs::File::create(&out).map_err(|e| e.to_string()).and_then(|f| {
-                    match r.as_ref() {
-                        WizardReport::Profile(r) => android_csv::write_rejects(r, f),
-                        WizardReport::Dep(r) => android_csv::write_rejected(&r.header, &r.rejected, f),
-                    }
-                    .map_err(|e| e.to_string())
-                });
-                match written {
-                    Ok(()) => self.info(format!("wrote the rejected rows to {}", out.display())),
-                    Err(e) => self.error(format!("{}: {e}", out.display())),
-                }
-                self.modal = Some(Modal::Wizard(w));
-            }
-            (WizardStage::Report(_), Action::Cancel | Action::Back) => self.info("cancelled; nothing was written"),
-            _ => self.modal = Some(Modal::Wizard(w)),
+    fn wizard_action(&mut self, w: Box<Wizard>, action: Action) {
+        let (_, mut cx) = self.parts();
+        let (open, said) = w.action(action, &mut cx);
+        self.modal = open.map(Modal::Wizard);
+        if let Some((level, msg)) = said {
+            self.say(level, msg);
         }
     }
 

@@ -13,7 +13,9 @@ use std::sync::{Arc, Mutex};
 use std::path::PathBuf;
 
 use super::device_table::DeviceTable;
-use super::modals::wizard::WizardReport;
+use crate::csv::android::ImportReport;
+use crate::csv::dep::DepReport;
+use crate::domain::NewProfile;
 use crate::domain::ProfileId;
 use crate::ops;
 
@@ -105,6 +107,44 @@ impl Jobs {
     /// What is running, oldest first.
     pub fn running(&self) -> Vec<(u64, &'static str)> {
         self.running.lock().unwrap_or_else(|e| e.into_inner()).iter().map(|r| (r.id, r.what)).collect()
+    }
+}
+
+/// What a wizard imports: a new Android profile's devices, or DEP device information.
+#[derive(Clone, Debug)]
+pub enum WizardJob {
+    Profile(NewProfile),
+    Dep,
+}
+
+/// A wizard's validation report, or what its import did.
+#[derive(Debug)]
+pub enum WizardReport {
+    Profile(Box<ImportReport>),
+    Dep(Box<DepReport>),
+}
+
+impl WizardReport {
+    pub fn valid(&self) -> u64 {
+        match self {
+            WizardReport::Profile(r) => r.valid,
+            WizardReport::Dep(r) => r.valid(),
+        }
+    }
+
+    pub fn rejected(&self) -> &[crate::csv::Rejected] {
+        match self {
+            WizardReport::Profile(r) => &r.rejected,
+            WizardReport::Dep(r) => &r.rejected,
+        }
+    }
+
+    /// The file read, its rows, encoding and delimiter.
+    pub fn file(&self) -> (&str, u64, &'static str, char) {
+        match self {
+            WizardReport::Profile(r) => (&r.file, r.rows, r.encoding, r.delimiter),
+            WizardReport::Dep(r) => (&r.file, r.rows, r.encoding, r.delimiter),
+        }
     }
 }
 

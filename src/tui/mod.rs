@@ -6,6 +6,7 @@
 
 pub mod action;
 pub mod app;
+pub mod context;
 pub(crate) mod dep_view;
 pub mod device_table;
 pub mod facade;

@@ -10,10 +10,10 @@ use ratatui::widgets::Widget;
 use ratatui::widgets::{Clear, Paragraph};
 
 use crate::tui::action::Action;
+use crate::tui::context::DrawCtx;
 use crate::tui::form::Form;
 use crate::tui::form::{FieldKind, FormField};
 use crate::tui::keymap::Context;
-use crate::tui::screens::DrawCtx;
 use crate::tui::theme::{CURSOR, Theme};
 use crate::tui::widgets::text::{owned, safe};
 

@@ -10,8 +10,8 @@ use std::collections::VecDeque;
 
 use chrono::{DateTime, Utc};
 
+use crate::tui::context::{DrawCtx, Level, MIN_SIZE};
 use crate::tui::keymap::Context;
-use crate::tui::screens::{DrawCtx, Level, MIN_SIZE};
 use crate::tui::theme::Theme;
 use crate::tui::widgets::text::{owned, safe};
 

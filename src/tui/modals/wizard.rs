@@ -9,10 +9,18 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use crate::csv::android::ImportReport;
-use crate::csv::dep::DepReport;
-use crate::domain::NewProfile;
-use crate::tui::screens::DrawCtx;
+use std::sync::atomic::Ordering;
+
+use ratatui::crossterm::event::KeyCode;
+
+use crate::csv::android::{self as android_csv, Progress};
+use crate::ops;
+use crate::tui::action::Action;
+use crate::tui::context::DrawCtx;
+use crate::tui::context::{Ctx, Level};
+use crate::tui::files::rejects_path;
+use crate::tui::jobs::TaskMsg;
+pub use crate::tui::jobs::{WizardJob, WizardReport};
 use crate::tui::widgets::text::safe;
 
 use super::{boxed, popup};
@@ -132,44 +140,6 @@ pub(crate) fn file_name(path: &std::path::Path) -> String {
     path.file_name().unwrap_or(path.as_os_str()).to_string_lossy().into_owned()
 }
 
-/// What a wizard imports: a new Android profile's devices, or DEP device information.
-#[derive(Clone, Debug)]
-pub enum WizardJob {
-    Profile(NewProfile),
-    Dep,
-}
-
-/// A wizard's validation report, or what its import did.
-#[derive(Debug)]
-pub enum WizardReport {
-    Profile(Box<ImportReport>),
-    Dep(Box<DepReport>),
-}
-
-impl WizardReport {
-    pub fn valid(&self) -> u64 {
-        match self {
-            WizardReport::Profile(r) => r.valid,
-            WizardReport::Dep(r) => r.valid(),
-        }
-    }
-
-    pub fn rejected(&self) -> &[crate::csv::Rejected] {
-        match self {
-            WizardReport::Profile(r) => &r.rejected,
-            WizardReport::Dep(r) => &r.rejected,
-        }
-    }
-
-    /// The file read, its rows, encoding and delimiter.
-    pub fn file(&self) -> (&str, u64, &'static str, char) {
-        match self {
-            WizardReport::Profile(r) => (&r.file, r.rows, r.encoding, r.delimiter),
-            WizardReport::Dep(r) => (&r.file, r.rows, r.encoding, r.delimiter),
-        }
-    }
-}
-
 /// An import after its form: the validation report, the import's progress.
 #[derive(Debug)]
 pub struct Wizard {
@@ -187,4 +157,125 @@ pub enum WizardStage {
     Validating,
     Report(Box<WizardReport>),
     Importing { skip_invalid: bool },
+}
+
+impl Wizard {
+    /// The wizard for a file: its check starts at once, in the background.
+    pub fn open(job: WizardJob, path: PathBuf, cx: &mut Ctx) -> Wizard {
+        let wizard = Wizard {
+            job,
+            path,
+            stage: WizardStage::Validating,
+            cancel: Arc::new(AtomicBool::new(false)),
+            progress: None,
+            scroll: 0,
+        };
+        wizard.start(cx, true, false);
+        wizard
+    }
+
+    /// Checks (`dry_run`) or imports the file as a job that reports its progress.
+    fn start(&self, cx: &mut Ctx, dry_run: bool, skip_invalid: bool) {
+        let store = cx.store.clone();
+        let settings = cx.settings.clone();
+        let (job, path, cancel) = (self.job.clone(), self.path.clone(), self.cancel.clone());
+        let (now, actor) = (cx.now, cx.actor.clone());
+        let what = if dry_run { "checking a file" } else { "importing a file" };
+        cx.jobs.start(what, move |ctx| {
+            let tx = &ctx.tx;
+            let started = std::time::Instant::now();
+            let core = ops::Ctx::new(store.as_ref(), actor, now);
+            let max_rows = settings.max_rows();
+            let mut progress = |p: Progress| {
+                let _ = tx.send(TaskMsg::Progress {
+                    rows: p.rows,
+                    bytes: p.bytes,
+                    total_bytes: p.total_bytes,
+                    elapsed_ms: started.elapsed().as_millis() as u64,
+                });
+                !cancel.load(Ordering::Relaxed) && !ctx.stopped()
+            };
+            let report = match job {
+                WizardJob::Profile(new) => {
+                    let command = ops::import::Import {
+                        file: path.clone(),
+                        to: ops::import::ImportTo::New(new),
+                        default_token_days: settings.token_days(),
+                        dry_run,
+                        skip_invalid,
+                        max_rows,
+                    };
+                    ops::import::run(&core, command, &mut progress).map(|r| WizardReport::Profile(Box::new(r)))
+                }
+                WizardJob::Dep => {
+                    let command = ops::dep::DepImport { file: path.clone(), dry_run, skip_invalid, max_rows };
+                    ops::dep::import(&core, command, &mut progress).map(|r| WizardReport::Dep(Box::new(r)))
+                }
+            };
+            let result = report.map_err(|e| match e {
+                ops::OpError::Cancelled => "import cancelled; nothing was written".to_string(),
+                other => other.to_string(),
+            });
+            if dry_run { TaskMsg::Validated(result) } else { TaskMsg::Imported(result) }
+        });
+    }
+
+    /// The report's reasons scroll with the arrow and page keys (`page` rows); whether the key did.
+    pub fn scroll_key(&mut self, key: KeyCode, page: usize) -> bool {
+        let WizardStage::Report(r) = &self.stage else { return false };
+        if !matches!(key, KeyCode::Up | KeyCode::Down | KeyCode::PageUp | KeyCode::PageDown | KeyCode::Home) {
+            return false;
+        }
+        let total: usize = r.rejected().iter().map(|x| x.problems.len().max(1)).sum();
+        self.scroll = match key {
+            KeyCode::Up => self.scroll.saturating_sub(1),
+            KeyCode::Down => self.scroll + 1,
+            KeyCode::PageUp => self.scroll.saturating_sub(page),
+            KeyCode::PageDown => self.scroll + page,
+            _ => 0,
+        }
+        .min(total.saturating_sub(1));
+        true
+    }
+
+    /// An action of the dialog's keys: Esc cancels (a check or an import in flight stops), Enter imports
+    /// the valid rows, Tab saves the rejected rows beside the file. The wizard if it stays open, and what
+    /// the status line says.
+    pub fn action(mut self: Box<Self>, action: Action, cx: &mut Ctx) -> (Option<Box<Wizard>>, Option<(Level, String)>) {
+        match (&self.stage, action) {
+            (WizardStage::Validating | WizardStage::Importing { .. }, Action::Cancel | Action::Back) => {
+                self.cancel.store(true, Ordering::Relaxed);
+                (Some(self), None)
+            }
+            (WizardStage::Report(r), Action::Confirm) => {
+                if r.valid() == 0 {
+                    return (Some(self), Some((Level::Error, "no valid row to import".into())));
+                }
+                let skip = !r.rejected().is_empty();
+                self.stage = WizardStage::Importing { skip_invalid: skip };
+                self.progress = None;
+                self.start(cx, false, skip);
+                (Some(self), None)
+            }
+            (WizardStage::Report(r), Action::NextField) => {
+                let out = rejects_path(&self.path);
+                let written = std::fs::File::create(&out).map_err(|e| e.to_string()).and_then(|f| {
+                    match r.as_ref() {
+                        WizardReport::Profile(r) => android_csv::write_rejects(r, f),
+                        WizardReport::Dep(r) => android_csv::write_rejected(&r.header, &r.rejected, f),
+                    }
+                    .map_err(|e| e.to_string())
+                });
+                let said = match written {
+                    Ok(()) => (Level::Info, format!("wrote the rejected rows to {}", out.display())),
+                    Err(e) => (Level::Error, format!("{}: {e}", out.display())),
+                };
+                (Some(self), Some(said))
+            }
+            (WizardStage::Report(_), Action::Cancel | Action::Back) => {
+                (None, Some((Level::Info, "cancelled; nothing was written".into())))
+            }
+            _ => (Some(self), None),
+        }
+    }
 }

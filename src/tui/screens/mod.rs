@@ -41,45 +41,20 @@ pub mod search;
 pub mod users;
 
 use std::path::PathBuf;
-use std::sync::Arc;
 
-use chrono::{DateTime, Utc};
 use ratatui::Frame;
 use ratatui::crossterm::event::KeyEvent;
 use ratatui::layout::Rect;
 
 use super::action::Action;
+pub use super::context::{Ctx, DrawCtx, Level, MIN_SIZE};
 use super::form::{ConfirmPurpose, Form};
-use super::jobs::Jobs;
-use super::keymap::{Context, Keymap};
+use super::keymap::Context;
 use super::modals::Modal;
 use super::modals::wizard::WizardJob;
-use super::theme::Theme;
 use super::widgets::table::{Cursor, Filter};
-use crate::domain::audit::Actor;
 use crate::ops;
-use crate::settings::Settings;
-use crate::store::{Store, StoreError, Subject};
-
-/// What a screen sees when it acts: the store through the core (as this workstation's technician, now),
-/// the settings, the job runner, whether the terminal shows images.
-pub struct Ctx<'a> {
-    pub store: &'a Arc<dyn Store>,
-    pub actor: &'a Actor,
-    pub now: DateTime<Utc>,
-    pub settings: &'a Settings,
-    /// Where the settings were read (named in a message about them).
-    pub settings_source: &'a str,
-    pub jobs: &'a mut Jobs,
-    pub graphics: bool,
-}
-
-impl Ctx<'_> {
-    /// The core, acting as this workstation's technician.
-    pub fn core(&self) -> ops::Ctx<'_> {
-        ops::Ctx::new(self.store.as_ref(), self.actor.clone(), self.now)
-    }
-}
+use crate::store::{StoreError, Subject};
 
 /// One screen. Every method but `context` and `draw` has a default: a screen without a table, a filter,
 /// forms or questions says nothing about them.
@@ -144,22 +119,6 @@ pub trait Unit {
     fn draw(&self, cx: &DrawCtx, area: Rect, frame: &mut Frame);
 }
 
-/// What a screen sees when it draws: the theme, the keys (to name them), the time.
-pub struct DrawCtx<'a> {
-    pub theme: &'a Theme,
-    pub keymap: &'a Keymap,
-    pub now: DateTime<Utc>,
-    /// The terminal's image protocol (the QR code is drawn as an image with it).
-    pub graphics: Option<&'a ratatui_image::picker::Picker>,
-}
-
-impl DrawCtx<'_> {
-    /// The first key of an action, as a label ("d", "Ctrl-r"); empty when none is bound.
-    pub fn key(&self, context: Context, action: Action) -> String {
-        self.keymap.key_label(context, action).unwrap_or_default()
-    }
-}
-
 /// What a screen asks of the shell after a key.
 #[derive(Debug)]
 pub enum Effect {
@@ -191,12 +150,6 @@ pub enum Effect {
     Open(ops::find::Found),
     /// Several, in order.
     Many(Vec<Effect>),
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Level {
-    Info,
-    Error,
 }
 
 #[derive(Debug)]
@@ -298,9 +251,6 @@ impl Screen {
         self.unit().context()
     }
 }
-
-/// The smallest terminal the workstation draws in.
-pub const MIN_SIZE: (u16, u16) = (80, 24);
 
 /// Applies the filter again and keeps the cursor inside the rows.
 pub fn refilter(screen: &mut Screen) {
