@@ -7,6 +7,7 @@ pub mod cli;
 pub mod csv;
 pub mod domain;
 pub mod ops;
+pub mod os;
 pub mod qr;
 pub mod settings;
 pub mod store;

@@ -13,7 +13,12 @@ fn a_second_process_gets_a_clear_message_and_exit_code_1() {
     let held = SledStore::open(&env.db()).unwrap(); // this test process now owns the database
     let (code, out, err) = env.run(&["profiles", "list"]);
     assert_eq!(code, 1, "{out}");
-    assert_eq!(err.trim(), format!("kitting: database {} is in use by another kitting process", env.db().display()));
+    let want = format!("kitting: database {} is in use by another kitting process: ", env.db().display());
+    assert!(err.trim().starts_with(&want), "{err}");
+    // It names who holds it: the user, the process, since when.
+    let who = format!("user {}, process {}, since 20", kitting::os::user(), std::process::id());
+    assert!(err.contains(&who), "{err}");
+    assert!(err.trim().ends_with(" UTC"), "{err}");
     assert!(!err.contains("panicked"));
     drop(held);
     env.ok(&["profiles", "list"]);

@@ -79,7 +79,7 @@ impl From<StoreError> for OpError {
             StoreError::NotFound(m) => OpError::NotFound(m),
             StoreError::Refused(m) => OpError::Refused(m),
             StoreError::Conflict(m) => OpError::Conflict(m),
-            e @ (StoreError::InUse(_) | StoreError::Backend(_)) => OpError::Unavailable(e.to_string()),
+            e @ (StoreError::InUse(..) | StoreError::Backend(_)) => OpError::Unavailable(e.to_string()),
         }
     }
 }
@@ -165,42 +165,7 @@ pub fn actor_of_process(front_end: FrontEnd) -> Actor {
     let mut nonce = [0u8; 6];
     let _ = getrandom::fill(&mut nonce);
     let session = format!("{}-{}", std::process::id(), nonce.iter().map(|b| format!("{b:02x}")).collect::<String>());
-    Actor { user: os_user(), ssh_client, host: host_name(), front_end, session }
-}
-
-fn os_user() -> String {
-    #[cfg(unix)]
-    {
-        // SAFETY: getpwuid_r writes into the buffers we own; the result pointer is checked before use.
-        unsafe {
-            let uid = libc::getuid();
-            let mut pwd: libc::passwd = std::mem::zeroed();
-            let mut buf = vec![0 as libc::c_char; 4096];
-            let mut result: *mut libc::passwd = std::ptr::null_mut();
-            if libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) == 0
-                && !result.is_null()
-                && !pwd.pw_name.is_null()
-            {
-                return std::ffi::CStr::from_ptr(pwd.pw_name).to_string_lossy().into_owned();
-            }
-            return format!("uid {uid}");
-        }
-    }
-    #[allow(unreachable_code)]
-    std::env::var("USER").unwrap_or_else(|_| "unknown".into())
-}
-
-fn host_name() -> String {
-    #[cfg(unix)]
-    {
-        let mut buf = [0u8; 256];
-        // SAFETY: gethostname writes at most buf.len() bytes into buf.
-        if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0 {
-            let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
-            return String::from_utf8_lossy(&buf[..end]).into_owned();
-        }
-    }
-    "localhost".into()
+    Actor { user: crate::os::user(), ssh_client, host: crate::os::host(), front_end, session }
 }
 
 pub fn require_profile(store: &dyn Store, name: &str) -> Result<Profile> {

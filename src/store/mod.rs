@@ -26,8 +26,9 @@ use crate::domain::{Device, DeviceSeq, Field, Imei, NewDevice, Profile, ProfileI
 
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum StoreError {
-    #[error("database {0} is in use by another kitting process")]
-    InUse(String),
+    /// The database directory, and who holds it (user, process id, since when).
+    #[error("database {0} is in use by another kitting process: {1}")]
+    InUse(String, String),
     #[error("{0}")]
     NotFound(String),
     /// A change that would break a rule (a duplicate, a name taken, a reference).

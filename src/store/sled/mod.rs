@@ -141,6 +141,26 @@ fn index_recs(profile: ProfileId, d: &Device) -> Vec<(Index, Rec)> {
     out
 }
 
+/// Writes who holds the database into its lock file (held: nobody else writes it): the user, the
+/// process id and since when, for the refusal another process gets.
+fn say_holder(lock: &std::fs::File) {
+    use std::io::{Seek, Write};
+    let since = Utc::now().format("%Y-%m-%d %H:%M:%S UTC");
+    let text = format!("user {}, process {}, since {since}\n", crate::os::user(), std::process::id());
+    let mut f = lock;
+    // Best effort: the lock itself is what keeps others out; the text only names its holder.
+    let _ = f.set_len(0).and_then(|()| f.seek(std::io::SeekFrom::Start(0))).and_then(|_| f.write_all(text.as_bytes()));
+}
+
+/// Who holds the database, as its lock file says (sanitized: the file is only as trusted as the directory).
+fn holder(dir: &Path) -> String {
+    let text = std::fs::read_to_string(dir.join("kitting.lock")).unwrap_or_default();
+    match text.lines().next().map(str::trim).filter(|l| !l.is_empty()) {
+        Some(line) => crate::domain::text::sanitize(&line.chars().take(200).collect::<String>()).into_owned(),
+        None => "its holder did not say who it is (an older kitting)".into(),
+    }
+}
+
 impl SledStore {
     /// Opens (creating with mode 0700) the database directory, refusing if another process holds it.
     pub fn open(dir: &Path) -> Result<SledStore> {
@@ -159,8 +179,8 @@ impl SledStore {
             .open(dir.join("kitting.lock"))
             .map_err(|e| StoreError::Backend(format!("cannot open {shown}/kitting.lock: {e}")))?;
         match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => return Err(StoreError::InUse(shown)),
+            Ok(()) => say_holder(&lock),
+            Err(std::fs::TryLockError::WouldBlock) => return Err(StoreError::InUse(shown, holder(dir))),
             Err(std::fs::TryLockError::Error(e)) => {
                 return Err(StoreError::Backend(format!("cannot lock database {shown}: {e}")));
             }
@@ -182,7 +202,7 @@ impl SledStore {
                     std::thread::sleep(std::time::Duration::from_millis(10));
                 }
                 Err(e) if e.to_string().contains("could not acquire lock") => {
-                    return Err(StoreError::InUse(shown));
+                    return Err(StoreError::InUse(shown, holder(dir)));
                 }
                 Err(e) => return Err(StoreError::Backend(format!("cannot open database {shown}: {e}"))),
             }

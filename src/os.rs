@@ -1,0 +1,38 @@
+//! Facts about this process from the operating system: its user, its host.
+
+/// The name of the operating-system user this process runs as.
+pub fn user() -> String {
+    #[cfg(unix)]
+    {
+        // SAFETY: getpwuid_r writes into the buffers we own; the result pointer is checked before use.
+        unsafe {
+            let uid = libc::getuid();
+            let mut pwd: libc::passwd = std::mem::zeroed();
+            let mut buf = vec![0 as libc::c_char; 4096];
+            let mut result: *mut libc::passwd = std::ptr::null_mut();
+            if libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) == 0
+                && !result.is_null()
+                && !pwd.pw_name.is_null()
+            {
+                return std::ffi::CStr::from_ptr(pwd.pw_name).to_string_lossy().into_owned();
+            }
+            return format!("uid {uid}");
+        }
+    }
+    #[allow(unreachable_code)]
+    std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+}
+
+/// This machine's host name.
+pub fn host() -> String {
+    #[cfg(unix)]
+    {
+        let mut buf = [0u8; 256];
+        // SAFETY: gethostname writes at most buf.len() bytes into buf.
+        if unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) } == 0 {
+            let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+            return String::from_utf8_lossy(&buf[..end]).into_owned();
+        }
+    }
+    "localhost".into()
+}
