@@ -337,3 +337,54 @@ fn refusals_name_the_flag() {
         assert!(err.contains(want), "{args:?}: {err}");
     }
 }
+
+/// `kitting db share --group G`: the directory 2770 and its files 0660, all in G, and what the database
+/// creates later stays usable by G; `--private` takes it back to 0700 / 0600.
+#[cfg(unix)]
+#[test]
+fn a_database_is_shared_with_a_group_and_made_private_again() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    let env = Env::new();
+    env.ok(&["profiles", "create", "P"]);
+    let gid = std::fs::metadata(env.db()).unwrap().gid();
+    let group = kitting::store::share::group_name(gid);
+    let out = env.ok(&["db", "share", "--group", &group]);
+    assert!(out.contains(&format!("with group {group}")), "{out}");
+    // Something written after sharing: sled's new files too.
+    env.ok(&["devices", "add", "--profile", "P", "--imei", &imei(1)]);
+    let csv = env.write("more.csv", devices_csv(100, 50));
+    env.ok(&["import", csv.to_str().unwrap(), "--profile", "P"]);
+    let every = |dir: &std::path::Path| -> Vec<(std::path::PathBuf, u32, u32, bool)> {
+        let mut out = Vec::new();
+        let mut todo = vec![dir.to_path_buf()];
+        while let Some(p) = todo.pop() {
+            let m = std::fs::metadata(&p).unwrap();
+            out.push((p.clone(), m.permissions().mode() & 0o7777, m.gid(), m.is_dir()));
+            if m.is_dir() {
+                todo.extend(std::fs::read_dir(&p).unwrap().map(|e| e.unwrap().path()));
+            }
+        }
+        out
+    };
+    for (path, mode, g, dir) in every(&env.db()) {
+        assert_eq!(g, gid, "{}", path.display());
+        if dir {
+            assert_eq!(mode, 0o2770, "{}", path.display());
+        } else {
+            assert_eq!(mode & 0o660, 0o660, "group read and write: {} {mode:o}", path.display());
+            assert_eq!(mode & 0o007, 0, "nobody else: {} {mode:o}", path.display());
+        }
+    }
+    // Outside the group: the message says which group to ask for (the refusal text, as a client sees it).
+    let said = kitting::store::share::denied(&env.db());
+    assert!(said.ends_with(&format!("ask an administrator to add you to group {group}")), "{said}");
+    let out = env.ok(&["db", "share", "--private"]);
+    assert!(out.contains("private to its owner"), "{out}");
+    for (path, mode, _, dir) in every(&env.db()) {
+        assert_eq!(mode, if dir { 0o700 } else { 0o600 }, "{}", path.display());
+    }
+    let (code, _, err) = env.run(&["db", "share", "--group", "no-such-group-kitting"]);
+    assert_eq!(code, 1);
+    assert!(err.contains("no group named \"no-such-group-kitting\""), "{err}");
+    env.ok(&["devices", "list", "--profile", "P"]);
+}

@@ -2,6 +2,7 @@
 
 mod audit;
 mod data;
+mod db;
 mod dep;
 mod profiles;
 mod qr;
@@ -76,6 +77,9 @@ pub enum Command {
     Audit(audit::AuditArgs),
     /// The scan station: each scan from a barcode scanner adds a device to a profile, or verifies it
     Scan(scan::ScanArgs),
+    /// The database directory: share it with a Unix group, or make it private
+    #[command(subcommand)]
+    Db(db::DbCmd),
     /// Find a device anywhere: by IMEI, serial number or DEP identifier, in every profile and DEP record
     Find {
         value: String,
@@ -470,6 +474,7 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Devices(cmd) => data::devices(&mut ctx, cmd),
         Command::Register(args) => data::register(&mut ctx, args),
         Command::Check => data::check(&mut ctx),
+        Command::Db(cmd) => db::run(&mut ctx, cmd),
         Command::Template(TemplateCmd::Android { output, force }) => {
             data::template(crate::csv::android::TEMPLATE, output, force)
         }

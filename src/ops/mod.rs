@@ -79,7 +79,9 @@ impl From<StoreError> for OpError {
             StoreError::NotFound(m) => OpError::NotFound(m),
             StoreError::Refused(m) => OpError::Refused(m),
             StoreError::Conflict(m) => OpError::Conflict(m),
-            e @ (StoreError::InUse(..) | StoreError::Backend(_)) => OpError::Unavailable(e.to_string()),
+            e @ (StoreError::InUse(..) | StoreError::Backend(_) | StoreError::Denied(_)) => {
+                OpError::Unavailable(e.to_string())
+            }
         }
     }
 }

@@ -14,6 +14,8 @@ pub use dep::{DepChange, DepStore, DeviceWrite};
 pub(crate) use dep::{describe as describe_users_of, users_of_entry};
 pub use memory::MemoryStore;
 pub use sled::SledStore;
+#[cfg(unix)]
+pub use sled::share;
 pub use support::{Feed, each_device, has_dual_sim, next_stamp};
 pub(crate) use support::{WriteGuard, WriteLock, already_in, check_user_write, missing_entry, refused, stale};
 
@@ -39,6 +41,9 @@ pub enum StoreError {
     Conflict(String),
     #[error("database error: {0}")]
     Backend(String),
+    /// The operating system refused this user the database (a shared database's group, a private one).
+    #[error("{0}")]
+    Denied(String),
 }
 
 /// A change of a profile's own fields, as data: `None` leaves a field as it is.

@@ -2,6 +2,7 @@
 
 mod dep;
 pub(super) mod layout;
+pub mod share;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -165,6 +166,14 @@ impl SledStore {
     /// Opens (creating with mode 0700) the database directory, refusing if another process holds it.
     pub fn open(dir: &Path) -> Result<SledStore> {
         let shown = dir.display().to_string();
+        #[cfg(unix)]
+        let denied = |e: &std::io::Error| e.kind() == std::io::ErrorKind::PermissionDenied;
+        #[cfg(unix)]
+        if share::is_shared(dir) {
+            // What sled creates from now on (segments, blobs) must stay usable by the group.
+            // SAFETY: umask only sets this process's file-creation mask.
+            unsafe { libc::umask(0o007) };
+        }
         if !dir.exists() {
             let mut b = std::fs::DirBuilder::new();
             b.recursive(true);
@@ -177,7 +186,13 @@ impl SledStore {
             .truncate(false)
             .write(true)
             .open(dir.join("kitting.lock"))
-            .map_err(|e| StoreError::Backend(format!("cannot open {shown}/kitting.lock: {e}")))?;
+            .map_err(|e| {
+                #[cfg(unix)]
+                if denied(&e) {
+                    return StoreError::Denied(share::denied(dir));
+                }
+                StoreError::Backend(format!("cannot open {shown}/kitting.lock: {e}"))
+            })?;
         match lock.try_lock() {
             Ok(()) => say_holder(&lock),
             Err(std::fs::TryLockError::WouldBlock) => return Err(StoreError::InUse(shown, holder(dir))),
