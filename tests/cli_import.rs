@@ -392,6 +392,22 @@ fn a_second_imei_column_is_read_listed_and_checked() {
     assert_eq!(code, 1);
     assert!(err.contains("dual.csv:3:2: IMEI 2 \"356938035643817\": a second IMEI needs a first one"), "{err}");
     assert!(err.contains("dual.csv:4:2: IMEI 2 \"353918051234561\": the second IMEI"), "{err}");
+    // Repeats inside the file are named by the column they are in.
+    let f = env.write(
+        "rep.csv",
+        "IMEI,IMEI 2,Serial Number,Manufacturer\n490154203237518,356938035643809,,\n352099001761481,490154203237518,,\n\
+         356938035643809,,,\n",
+    );
+    let (code, _, err) = env.run(&["import", f.to_str().unwrap(), "--profile", "Dual"]);
+    assert_eq!(code, 1);
+    assert!(
+        err.contains("rep.csv:3:2: IMEI 2 \"490154203237518\": IMEI 490154203237518 is already in this file at line 2"),
+        "{err}"
+    );
+    assert!(
+        err.contains("rep.csv:4:1: IMEI \"356938035643809\": IMEI 356938035643809 is already in this file at line 2"),
+        "{err}"
+    );
     let f = env.write("ok.csv", "IMEI,IMEI 2,Serial Number,Manufacturer\n490154203237518,356938035643809,,\n");
     env.ok(&["import", f.to_str().unwrap(), "--profile", "Dual"]);
     env.ok(&["devices", "add", "--profile", "Dual", "--imei", "352099001761481", "--imei2", "352099001761499"]);

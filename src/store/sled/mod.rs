@@ -969,6 +969,7 @@ impl Store for SledStore {
             serial_arena: String::new(),
             serial_offsets: Vec::new(),
             lines: Vec::new(),
+            second_imeis: HashMap::new(),
             dropped: 0,
             buckets: [Vec::new(), Vec::new()],
             dirs: [self.dir(Index::Imei)?, self.dir(Index::Serial)?],
@@ -1176,6 +1177,8 @@ struct SledImport {
     serial_offsets: Vec<u32>,
     /// Source line of each accepted row (files have fewer than 2^32 lines).
     lines: Vec<u32>,
+    /// The second IMEI of each dual-SIM row, by seq (a repeat of it is reported under IMEI 2).
+    second_imeis: HashMap<DeviceSeq, u64>,
     /// Rows dropped again after staging (duplicates found at the end, with --skip-invalid).
     dropped: u64,
     /// Stored buckets read so far, decoded, per index by their place in its directory (`place`; `None`:
@@ -1271,9 +1274,10 @@ impl SledImport {
                     // Sorted by (key, seq): the first of a run is the first occurrence.
                     let first = recs[recs.partition_point(|r| r.key() < b.key())];
                     let imei = Imei::from_stored(b.key()).to_string();
+                    let second = self.second_imeis.get(&b.seq()) == Some(&b.key());
                     found.push((
                         b.seq(),
-                        Field::Imei,
+                        if second { Field::Imei2 } else { Field::Imei },
                         format!("IMEI {imei} is already in this file at line {}", self.line_of(first.seq())),
                     ));
                     rejected.insert(b.seq());
@@ -1383,6 +1387,9 @@ impl ImportSession for SledImport {
             self.next_seq = seq.checked_add(1).ok_or_else(|| backend("profile is full (2^32 devices)"))?;
             for k in row.imei.into_iter().chain(row.imei2) {
                 self.new_recs[layout::slot_base(Index::Imei) + layout::slot_of(k)].push(NewRec::new(k, seq));
+            }
+            if let Some(k) = row.imei2 {
+                self.second_imeis.insert(seq, k);
             }
             self.serial_offsets.push(self.serial_arena.len() as u32);
             if let Some(h) = row.serial_hash {
