@@ -2,6 +2,8 @@
 //! server's client and PostgreSQL later). Each test takes a fresh store from `Fresh` and is instantiated
 //! once per backend by `contract!` at the bottom.
 
+mod common;
+
 use std::sync::Arc;
 
 use chrono::Utc;
@@ -17,16 +19,36 @@ use kitting::store::{
 struct Fresh {
     store: Arc<dyn Store>,
     dir: tempfile::TempDir,
+    /// The `kitting serve` process a remote store is a client of.
+    server: Option<std::process::Child>,
+}
+
+impl Drop for Fresh {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.server.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
 }
 
 impl Fresh {
     fn memory() -> Fresh {
-        Fresh { store: Arc::new(MemoryStore::new()), dir: tempfile::tempdir().unwrap() }
+        Fresh { store: Arc::new(MemoryStore::new()), dir: tempfile::tempdir().unwrap(), server: None }
     }
 
     fn sled() -> Fresh {
         let dir = tempfile::tempdir().unwrap();
-        Fresh { store: Arc::new(SledStore::open(&dir.path().join("db")).unwrap()), dir }
+        Fresh { store: Arc::new(SledStore::open(&dir.path().join("db")).unwrap()), dir, server: None }
+    }
+
+    /// A client of a real `kitting serve` process on a fresh sled database.
+    fn remote() -> Fresh {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("db");
+        let (server, socket) = common::spawn_server(dir.path(), &db);
+        let store = kitting::store::remote::RemoteStore::connect(&socket).unwrap();
+        Fresh { store: Arc::new(store), dir, server: Some(server) }
     }
 
     fn s(&self) -> &dyn Store {
@@ -90,6 +112,17 @@ fn device(imei_text: &str, serial: &str, manufacturer: &str) -> NewDevice {
         status: Status::Pending,
         source: Source::Manual,
     }
+}
+
+/// The next `n` changes of a feed, and no more: a server's feed arrives over a socket, a moment after
+/// the commit; an in-process one at once.
+fn told(feed: &std::sync::mpsc::Receiver<kitting::store::Change>, n: usize) -> Vec<kitting::store::Change> {
+    let wait = std::time::Duration::from_secs(10);
+    let changes: Vec<_> =
+        (0..n).map(|i| feed.recv_timeout(wait).unwrap_or_else(|e| panic!("change {i}: {e}"))).collect();
+    let extra = feed.recv_timeout(std::time::Duration::from_millis(150));
+    assert!(extra.is_err(), "one more change than expected: {extra:?}");
+    changes
 }
 
 fn refused(r: Result<impl std::fmt::Debug, StoreError>) -> String {
@@ -211,7 +244,7 @@ fn set_attribute_changes_many_devices_at_once_and_delete_and_status(f: &Fresh) {
         (0..5).map(|i| s.add_device(a.id, device(&imei(i), "", ""), &audit("x")).unwrap().seq).collect();
     let feed = s.subscribe();
     assert_eq!(s.set_attribute(a.id, &seqs[..3], "Dept", Some("Returns"), &audit("set")).unwrap(), 3);
-    assert_eq!(feed.try_iter().count(), 1, "one change, not three");
+    assert_eq!(told(&feed, 1).len(), 1, "one change, not three");
     let mut with = 0;
     each_device(s, a.id, &mut |d| {
         with += usize::from(d.attribute("Dept") == Some("Returns"));
@@ -441,7 +474,7 @@ fn every_change_is_audited_in_order_and_told_to_subscribers(f: &Fresh) {
     let mut refusal = audit("device.add");
     refusal.outcome = AuditOutcome::Refused("duplicate".into());
     s.append_audit(&refusal).unwrap();
-    let changes: Vec<_> = feed.try_iter().collect();
+    let changes = told(&feed, 3);
     let subjects: Vec<Subject> = changes.iter().map(|c| c.subject.clone()).collect();
     // A change to one device names it: a screen showing the profile reads that device, not all of them.
     assert_eq!(subjects, [Subject::Profiles, Subject::Devices(p.id, vec![d.seq]), Subject::Nothing]);
@@ -457,15 +490,15 @@ fn every_change_is_audited_in_order_and_told_to_subscribers(f: &Fresh) {
     let csv: String =
         std::iter::once("IMEI\n".to_string()).chain((10..200).map(|i| format!("{}\n", imei(i)))).collect();
     f.import("P", &csv, false, false);
-    let told: Vec<Subject> = feed.try_iter().map(|c| c.subject).collect();
-    assert_eq!(told, [Subject::Profile(p.id)], "an import is told as the profile, wholesale");
+    let subjects: Vec<Subject> = told(&feed, 1).into_iter().map(|c| c.subject).collect();
+    assert_eq!(subjects, [Subject::Profile(p.id)], "an import is told as the profile, wholesale");
     assert_eq!(s.audit(&AuditQuery::default()).unwrap().len(), 4);
     // Status, attributes and deletion name their devices too.
     s.set_status(p.id, d.seq, Status::Kitted(chrono::Utc::now()), &audit("scan.verify")).unwrap();
     s.set_attribute(p.id, &[d.seq], "Asset Tag", Some("A-1"), &audit("device.set")).unwrap();
     s.delete_devices(p.id, &[d.seq], &audit("device.delete")).unwrap();
-    let told: Vec<Subject> = feed.try_iter().map(|c| c.subject).collect();
-    assert_eq!(told, vec![Subject::Devices(p.id, vec![d.seq]); 3]);
+    let subjects: Vec<Subject> = told(&feed, 3).into_iter().map(|c| c.subject).collect();
+    assert_eq!(subjects, vec![Subject::Devices(p.id, vec![d.seq]); 3]);
 }
 
 fn a_second_handle_sees_changes_through_its_feed(f: &Fresh) {
@@ -545,6 +578,10 @@ macro_rules! contract {
         }
         mod sled {
             $( #[test] fn $name() { super::$name(&super::Fresh::sled()) } )*
+        }
+        /// The client of a kitting server process (on sled).
+        mod remote {
+            $( #[test] fn $name() { super::$name(&super::Fresh::remote()) } )*
         }
     };
 }

@@ -7,6 +7,7 @@ mod dep;
 mod profiles;
 mod qr;
 mod scan;
+mod serve;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -77,6 +78,8 @@ pub enum Command {
     Audit(audit::AuditArgs),
     /// The scan station: each scan from a barcode scanner adds a device to a profile, or verifies it
     Scan(scan::ScanArgs),
+    /// Own the database and serve it to other kitting processes over a socket in its directory
+    Serve,
     /// The database directory: share it with a Unix group, or make it private
     #[command(subcommand)]
     Db(db::DbCmd),
@@ -475,6 +478,7 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Register(args) => data::register(&mut ctx, args),
         Command::Check => data::check(&mut ctx),
         Command::Db(cmd) => db::run(&mut ctx, cmd),
+        Command::Serve => serve::run(&mut ctx),
         Command::Template(TemplateCmd::Android { output, force }) => {
             data::template(crate::csv::android::TEMPLATE, output, force)
         }

@@ -3,7 +3,7 @@
 use std::fmt;
 
 /// A validated 15-digit IMEI, kept as a number (it fits in 50 bits).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize)]
 pub struct Imei(u64);
 
 impl Imei {

@@ -83,7 +83,7 @@ pub struct NewProfile {
     pub token_days: Option<u32>,
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Status {
     Pending,
     Registered(DateTime<Utc>),
@@ -109,7 +109,7 @@ impl Status {
     }
 }
 
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Source {
     /// The file's name is shared by every device of one import.
     File {
@@ -129,7 +129,7 @@ impl std::fmt::Display for Source {
 }
 
 /// The identifying part of a device, validated.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Identifiers {
     pub imei: Option<Imei>,
     /// A dual-SIM device's second IMEI (only with a first one, never equal to it): unique like the first.
@@ -277,7 +277,7 @@ fn optional_text<'a>(raw: &'a str, what: &str, field: Field, problems: &mut Vec<
 }
 
 /// The device fields a technician or a file can name.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum Field {
     Imei,
     Imei2,
@@ -302,7 +302,7 @@ impl Field {
     }
 }
 
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct Device {
     pub seq: DeviceSeq,
     pub ids: Identifiers,
@@ -341,7 +341,7 @@ impl Device {
 }
 
 /// A device before the store gives it a sequence number.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, serde::Serialize, serde::Deserialize)]
 pub struct NewDevice {
     pub ids: Identifiers,
     pub attributes: Vec<(Arc<str>, String)>,

@@ -351,13 +351,14 @@ mod wire {
 
 /// Rows of an import, validated and encoded off the store's thread: the bytes of each device record
 /// (all but its sequence number, which the store assigns) and what the store needs to check duplicates.
-#[derive(Default)]
+#[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct PreparedRows {
     bytes: Vec<u8>,
     keys: String,
     rows: Vec<PreparedRow>,
 }
 
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct PreparedRow {
     pub line: u64,
     pub(super) imei: Option<u64>,
@@ -402,6 +403,7 @@ impl PreparedRows {
 
 /// Encodes an import's rows: every chunk of the import shares one table of names (the file's custom
 /// attribute columns, then the file's name).
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct RowEncoder {
     file: u16,
     created: i64,

@@ -10,7 +10,7 @@ use crate::domain::dep::{CatalogEntry, CatalogKind, DepDevice, Mail};
 
 /// One device record to write: created (its identifier must be free) or updated (it must still be
 /// pending), and whether its check-in email is queued.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct DeviceWrite {
     pub device: DepDevice,
     pub create: bool,
@@ -20,7 +20,7 @@ pub struct DeviceWrite {
 }
 
 /// Users and devices written together (a DEP import, a form).
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize)]
 pub struct DepChange {
     /// Users with whether each is new.
     pub users: Vec<(User, bool)>,

@@ -6,6 +6,8 @@
 mod chunk;
 mod dep;
 mod memory;
+#[cfg(unix)]
+pub mod remote;
 mod sled;
 mod support;
 
@@ -26,7 +28,7 @@ use crate::domain::android::AndroidConfig;
 use crate::domain::audit::{AuditEntry, AuditQuery};
 use crate::domain::{Device, DeviceSeq, Field, Imei, NewDevice, Profile, ProfileId, Status, Token, User};
 
-#[derive(Debug, thiserror::Error, PartialEq)]
+#[derive(Debug, thiserror::Error, PartialEq, Serialize, Deserialize)]
 pub enum StoreError {
     /// The database directory, and who holds it (user, process id, since when).
     #[error("database {0} is in use by another kitting process: {1}")]
@@ -115,7 +117,7 @@ pub type FieldProblem = (Field, String);
 pub type LineProblems = (u64, Vec<FieldProblem>);
 
 /// How to find one device.
-#[derive(Clone, Debug, PartialEq)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub enum Lookup {
     Imei(Imei),
     /// Serial number and manufacturer, both compared case-insensitively.
@@ -135,6 +137,7 @@ impl std::fmt::Display for Lookup {
 }
 
 /// Where an import goes.
+#[derive(Debug, Serialize, Deserialize)]
 pub enum ImportTarget {
     Existing(ProfileId),
     /// A profile created by the import itself, atomically with its devices.

@@ -106,3 +106,22 @@ pub fn devices_csv(start: u64, n: u64) -> String {
 pub fn exists(p: &Path) -> bool {
     p.exists()
 }
+
+/// A `kitting serve` process on the database `db` (HOME and the config kept inside `home`), and the
+/// socket it listens on, once it answers.
+pub fn spawn_server(home: &Path, db: &Path) -> (std::process::Child, PathBuf) {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_kitting"))
+        .args(["--db", db.to_str().unwrap(), "serve"])
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("xdg-config"))
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let socket = db.join(kitting::store::remote::SOCKET);
+    let started = std::time::Instant::now();
+    while std::os::unix::net::UnixStream::connect(&socket).is_err() {
+        assert!(started.elapsed().as_secs() < 30, "the server never listened on {}", socket.display());
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    (child, socket)
+}

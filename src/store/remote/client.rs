@@ -1,0 +1,269 @@
+//! The client side: the store contract, each method one request and its answer over the socket.
+
+use std::io::{BufReader, BufWriter};
+use std::os::unix::net::UnixStream;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use serde::de::DeserializeOwned;
+
+use super::{PROTOCOL_VERSION, Request, Response, read_msg, write_msg};
+use crate::domain::audit::{AuditEntry, AuditQuery};
+use crate::domain::dep::{CatalogEntry, CatalogKind, DepDevice, Mail};
+use crate::domain::{Device, DeviceSeq, Imei, NewDevice, Profile, ProfileId, Status, User};
+use crate::store::{
+    Change, DepChange, DepStore, Expect, FieldProblem, ImportSession, ImportTarget, LineProblems, Lookup, PreparedRows,
+    Problem, ProfileChange, Result, RowEncoder, Store, StoreError,
+};
+
+struct Wire {
+    reader: BufReader<UnixStream>,
+    writer: BufWriter<UnixStream>,
+}
+
+/// A store that is a client of a kitting server.
+#[derive(Clone)]
+pub struct RemoteStore {
+    socket: PathBuf,
+    wire: Arc<Mutex<Wire>>,
+}
+
+fn lost(socket: &Path, e: std::io::Error) -> StoreError {
+    StoreError::Backend(format!("the kitting server at {} stopped answering: {e}", socket.display()))
+}
+
+fn connect(socket: &Path) -> Result<Wire> {
+    let stream = UnixStream::connect(socket).map_err(|e| match e.kind() {
+        std::io::ErrorKind::PermissionDenied => StoreError::Denied(format!(
+            "{}: permission denied: ask an administrator to add you to its group",
+            socket.display()
+        )),
+        _ => StoreError::Backend(format!("no kitting server at {}: {e}", socket.display())),
+    })?;
+    let mut wire = Wire {
+        reader: BufReader::new(stream.try_clone().map_err(|e| lost(socket, e))?),
+        writer: BufWriter::new(stream),
+    };
+    write_msg(&mut wire.writer, &Request::Hello { version: PROTOCOL_VERSION }).map_err(|e| lost(socket, e))?;
+    let answer: Response = read_msg(&mut wire.reader).map_err(|e| lost(socket, e))?;
+    answer?;
+    Ok(wire)
+}
+
+impl RemoteStore {
+    /// Connects to the server at `socket` (and checks that it speaks this protocol version).
+    pub fn connect(socket: &Path) -> Result<RemoteStore> {
+        Ok(RemoteStore { socket: socket.to_path_buf(), wire: Arc::new(Mutex::new(connect(socket)?)) })
+    }
+
+    fn call<T: DeserializeOwned>(&self, request: Request) -> Result<T> {
+        let mut wire = self.wire.lock().unwrap_or_else(|p| p.into_inner());
+        write_msg(&mut wire.writer, &request).map_err(|e| lost(&self.socket, e))?;
+        let answer: Response = read_msg(&mut wire.reader).map_err(|e| lost(&self.socket, e))?;
+        postcard::from_bytes(&answer?)
+            .map_err(|e| StoreError::Backend(format!("a server answer that does not decode: {e}")))
+    }
+}
+
+/// An import on the server, driven from here; dropped uncommitted, it is dropped there.
+struct RemoteImport {
+    store: RemoteStore,
+    id: u64,
+    profile: Profile,
+    done: bool,
+}
+
+impl ImportSession for RemoteImport {
+    fn profile(&self) -> &Profile {
+        &self.profile
+    }
+
+    fn add_prepared(&mut self, encoder: &RowEncoder, rows: &PreparedRows) -> Result<Vec<(usize, Vec<FieldProblem>)>> {
+        self.store.call(Request::ImportAdd(self.id, encoder.clone(), rows.clone()))
+    }
+
+    fn reserve(&mut self, rows: usize) {
+        let _: Result<()> = self.store.call(Request::ImportReserve(self.id, rows));
+    }
+
+    fn stop_writing(&mut self) {
+        let _: Result<()> = self.store.call(Request::ImportStopWriting(self.id));
+    }
+
+    fn finish(&mut self) -> Result<Vec<LineProblems>> {
+        self.store.call(Request::ImportFinish(self.id))
+    }
+
+    fn accepted(&self) -> u64 {
+        self.store.call(Request::ImportAccepted(self.id)).unwrap_or(0)
+    }
+
+    fn commit(mut self: Box<Self>, attributes: &[String], audit: &AuditEntry) -> Result<Profile> {
+        self.done = true;
+        self.store.call(Request::ImportCommit(self.id, attributes.to_vec(), audit.clone()))
+    }
+}
+
+impl Drop for RemoteImport {
+    fn drop(&mut self) {
+        if !self.done {
+            let _: Result<()> = self.store.call(Request::ImportDrop(self.id));
+        }
+    }
+}
+
+impl DepStore for RemoteStore {
+    fn catalog(&self, kind: CatalogKind) -> Result<Vec<CatalogEntry>> {
+        self.call(Request::Catalog(kind))
+    }
+    fn catalog_entry(&self, kind: CatalogKind, name: &str) -> Result<Option<CatalogEntry>> {
+        self.call(Request::CatalogEntry(kind, name.to_string()))
+    }
+    fn catalog_add(&self, kind: CatalogKind, entry: CatalogEntry, audit: &AuditEntry) -> Result<()> {
+        self.call(Request::CatalogAdd(kind, entry, audit.clone()))
+    }
+    fn catalog_update(&self, kind: CatalogKind, name: &str, entry: CatalogEntry, audit: &AuditEntry) -> Result<u64> {
+        self.call(Request::CatalogUpdate(kind, name.to_string(), entry, audit.clone()))
+    }
+    fn catalog_delete(&self, kind: CatalogKind, name: &str, audit: &AuditEntry) -> Result<()> {
+        self.call(Request::CatalogDelete(kind, name.to_string(), audit.clone()))
+    }
+    fn dep_devices(&self) -> Result<Vec<DepDevice>> {
+        self.call(Request::DepDevices)
+    }
+    fn dep_devices_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<DepDevice>> {
+        self.call(Request::DepDevicesPage(after.map(str::to_string), limit))
+    }
+    fn dep_device(&self, identifier: &str) -> Result<Option<DepDevice>> {
+        self.call(Request::DepDevice(identifier.to_string()))
+    }
+    fn dep_apply(&self, change: DepChange, audit: &AuditEntry) -> Result<Vec<Mail>> {
+        self.call(Request::DepApply(change, audit.clone()))
+    }
+    fn dep_put(&self, device: DepDevice, expect: DateTime<Utc>, audit: &AuditEntry) -> Result<DepDevice> {
+        self.call(Request::DepPut(device, expect, audit.clone()))
+    }
+    fn dep_delete(&self, identifier: &str, audit: &AuditEntry) -> Result<()> {
+        self.call(Request::DepDelete(identifier.to_string(), audit.clone()))
+    }
+    fn outbox(&self) -> Result<Vec<Mail>> {
+        self.call(Request::Outbox)
+    }
+    fn mark_written(&self, ids: &[u64], audit: &AuditEntry) -> Result<()> {
+        self.call(Request::MarkWritten(ids.to_vec(), audit.clone()))
+    }
+}
+
+impl Store for RemoteStore {
+    fn profiles(&self) -> Result<Vec<Profile>> {
+        self.call(Request::Profiles)
+    }
+    fn profile(&self, name: &str) -> Result<Option<Profile>> {
+        self.call(Request::Profile(name.to_string()))
+    }
+    fn profile_by_id(&self, id: ProfileId) -> Result<Option<Profile>> {
+        self.call(Request::ProfileById(id))
+    }
+    fn create_profile(&self, profile: Profile, audit: &AuditEntry) -> Result<Profile> {
+        self.call(Request::CreateProfile(profile, audit.clone()))
+    }
+    fn update_profile(
+        &self,
+        id: ProfileId,
+        change: &ProfileChange,
+        expect: Expect<u64>,
+        audit: &AuditEntry,
+    ) -> Result<Profile> {
+        self.call(Request::UpdateProfile(id, change.clone(), expect, audit.clone()))
+    }
+    fn delete_profile(&self, id: ProfileId, audit: &AuditEntry) -> Result<u64> {
+        self.call(Request::DeleteProfile(id, audit.clone()))
+    }
+    fn devices_page(&self, id: ProfileId, after: Option<DeviceSeq>, limit: usize) -> Result<Vec<Device>> {
+        self.call(Request::DevicesPage(id, after, limit))
+    }
+    fn device(&self, id: ProfileId, seq: DeviceSeq) -> Result<Option<Device>> {
+        self.call(Request::Device(id, seq))
+    }
+    fn find(&self, lookup: &Lookup) -> Result<Option<(ProfileId, Device)>> {
+        self.call(Request::Find(lookup.clone()))
+    }
+    fn candidates(&self, imei: Option<Imei>, serial: Option<&str>) -> Result<Vec<(ProfileId, Device)>> {
+        self.call(Request::Candidates(imei, serial.map(str::to_string)))
+    }
+    fn add_device(&self, id: ProfileId, device: NewDevice, audit: &AuditEntry) -> Result<Device> {
+        self.call(Request::AddDevice(id, device, audit.clone()))
+    }
+    fn update_device(
+        &self,
+        id: ProfileId,
+        device: Device,
+        expect: Expect<DateTime<Utc>>,
+        audit: &AuditEntry,
+    ) -> Result<Device> {
+        self.call(Request::UpdateDevice(id, device, expect, audit.clone()))
+    }
+    fn set_attribute(
+        &self,
+        id: ProfileId,
+        seqs: &[DeviceSeq],
+        name: &str,
+        value: Option<&str>,
+        audit: &AuditEntry,
+    ) -> Result<u64> {
+        self.call(Request::SetAttribute(id, seqs.to_vec(), name.to_string(), value.map(str::to_string), audit.clone()))
+    }
+    fn delete_devices(&self, id: ProfileId, seqs: &[DeviceSeq], audit: &AuditEntry) -> Result<u64> {
+        self.call(Request::DeleteDevices(id, seqs.to_vec(), audit.clone()))
+    }
+    fn set_status(&self, id: ProfileId, seq: DeviceSeq, status: Status, audit: &AuditEntry) -> Result<Device> {
+        self.call(Request::SetStatus(id, seq, status, audit.clone()))
+    }
+    fn begin_import(&self, target: ImportTarget, write: bool) -> Result<Box<dyn ImportSession>> {
+        // An import has a connection of its own: its batches do not hold up this store's other calls.
+        let store = RemoteStore::connect(&self.socket)?;
+        let (id, profile): (u64, Profile) = store.call(Request::BeginImport(target, write))?;
+        Ok(Box::new(RemoteImport { store, id, profile, done: false }))
+    }
+    fn users(&self) -> Result<Vec<User>> {
+        self.call(Request::Users)
+    }
+    fn user(&self, username: &str) -> Result<Option<User>> {
+        self.call(Request::User(username.to_string()))
+    }
+    fn put_user(&self, user: User, create: bool, audit: &AuditEntry) -> Result<()> {
+        self.call(Request::PutUser(user, create, audit.clone()))
+    }
+    fn delete_user(&self, username: &str, audit: &AuditEntry) -> Result<()> {
+        self.call(Request::DeleteUser(username.to_string(), audit.clone()))
+    }
+    fn append_audit(&self, audit: &AuditEntry) -> Result<()> {
+        self.call(Request::AppendAudit(audit.clone()))
+    }
+    fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        self.call(Request::Audit(query.clone()))
+    }
+    /// A connection of its own carries the feed; a thread hands each change to the receiver. Subscribed
+    /// once the server said so: a change committed after `subscribe` returns is never missed.
+    fn subscribe(&self) -> std::sync::mpsc::Receiver<Change> {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let Ok(mut wire) = connect(&self.socket) else { return rx };
+        if write_msg(&mut wire.writer, &Request::Subscribe).is_err()
+            || read_msg::<Response>(&mut wire.reader).map_or(true, |r| r.is_err())
+        {
+            return rx;
+        }
+        std::thread::spawn(move || {
+            while let Ok(change) = read_msg::<Change>(&mut wire.reader) {
+                if tx.send(change).is_err() {
+                    return;
+                }
+            }
+        });
+        rx
+    }
+    fn check(&self) -> Result<Vec<Problem>> {
+        self.call(Request::Check)
+    }
+}

@@ -1,0 +1,159 @@
+//! The server side: one thread per client connection, each answering its requests from the one store.
+//! An import session belongs to its connection: a client that goes away takes its uncommitted import
+//! with it (the session is dropped, which writes nothing).
+
+use std::collections::HashMap;
+use std::os::unix::net::{UnixListener, UnixStream};
+use std::path::Path;
+use std::sync::Arc;
+
+use super::{PROTOCOL_VERSION, Request, Response, encode, read_msg, write_msg};
+use crate::store::{ImportSession, Store, StoreError};
+
+/// Serves `store` on the socket at `path` until the process ends. A socket file left by a server that is
+/// gone is replaced; a live one (another server answers) is an error.
+pub fn serve(store: Arc<dyn Store>, path: &Path) -> std::io::Result<()> {
+    if path.exists() {
+        if UnixStream::connect(path).is_ok() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AddrInUse,
+                format!("{}: a kitting server answers there already", path.display()),
+            ));
+        }
+        std::fs::remove_file(path)?;
+    }
+    let listener = UnixListener::bind(path)?;
+    for conn in listener.incoming() {
+        let Ok(conn) = conn else { continue };
+        let store = store.clone();
+        std::thread::spawn(move || {
+            // A client that sends what does not parse, or goes away, ends its own connection only.
+            let _ = Connection { store, sessions: HashMap::new(), next: 1 }.run(conn);
+        });
+    }
+    Ok(())
+}
+
+struct Connection {
+    store: Arc<dyn Store>,
+    sessions: HashMap<u64, Box<dyn ImportSession>>,
+    next: u64,
+}
+
+impl Connection {
+    fn run(mut self, conn: UnixStream) -> std::io::Result<()> {
+        let mut reader = std::io::BufReader::new(conn.try_clone()?);
+        let mut writer = std::io::BufWriter::new(conn);
+        let hello: Request = read_msg(&mut reader)?;
+        match hello {
+            Request::Hello { version } if version == PROTOCOL_VERSION => {
+                write_msg(&mut writer, &encode(Ok(PROTOCOL_VERSION)))?;
+            }
+            Request::Hello { version } => {
+                let refusal: Response = Err(StoreError::Backend(format!(
+                    "this kitting speaks protocol version {version}, the server version {PROTOCOL_VERSION}: \
+                     use the same kitting for both"
+                )));
+                return write_msg(&mut writer, &refusal);
+            }
+            _ => return Ok(()),
+        }
+        loop {
+            let request: Request = read_msg(&mut reader)?;
+            if matches!(request, Request::Subscribe) {
+                let feed = self.store.subscribe();
+                write_msg(&mut writer, &encode(Ok(())))?;
+                while let Ok(change) = feed.recv() {
+                    write_msg(&mut writer, &change)?;
+                }
+                return Ok(());
+            }
+            let answer = self.answer(request);
+            write_msg(&mut writer, &answer)?;
+        }
+    }
+
+    fn session(&mut self, id: u64) -> Result<&mut Box<dyn ImportSession>, StoreError> {
+        self.sessions.get_mut(&id).ok_or_else(|| StoreError::NotFound(format!("no import session {id}")))
+    }
+
+    fn answer(&mut self, request: Request) -> Response {
+        let s = self.store.clone();
+        let s = s.as_ref();
+        match request {
+            Request::Hello { .. } | Request::Subscribe => Err(StoreError::Backend("unexpected request".into())),
+            Request::Profiles => encode(s.profiles()),
+            Request::Profile(name) => encode(s.profile(&name)),
+            Request::ProfileById(id) => encode(s.profile_by_id(id)),
+            Request::CreateProfile(p, a) => encode(s.create_profile(p, &a)),
+            Request::UpdateProfile(id, change, expect, a) => encode(s.update_profile(id, &change, expect, &a)),
+            Request::DeleteProfile(id, a) => encode(s.delete_profile(id, &a)),
+            Request::DevicesPage(id, after, limit) => encode(s.devices_page(id, after, limit)),
+            Request::Device(id, seq) => encode(s.device(id, seq)),
+            Request::Find(lookup) => encode(s.find(&lookup)),
+            Request::Candidates(imei, serial) => encode(s.candidates(imei, serial.as_deref())),
+            Request::AddDevice(id, d, a) => encode(s.add_device(id, d, &a)),
+            Request::UpdateDevice(id, d, expect, a) => encode(s.update_device(id, d, expect, &a)),
+            Request::SetAttribute(id, seqs, name, value, a) => {
+                encode(s.set_attribute(id, &seqs, &name, value.as_deref(), &a))
+            }
+            Request::DeleteDevices(id, seqs, a) => encode(s.delete_devices(id, &seqs, &a)),
+            Request::SetStatus(id, seq, status, a) => encode(s.set_status(id, seq, status, &a)),
+            Request::BeginImport(target, write) => match s.begin_import(target, write) {
+                Ok(session) => {
+                    let id = self.next;
+                    self.next += 1;
+                    let profile = session.profile().clone();
+                    self.sessions.insert(id, session);
+                    encode(Ok((id, profile)))
+                }
+                Err(e) => Err(e),
+            },
+            Request::ImportAdd(id, encoder, rows) => match self.session(id) {
+                Ok(session) => encode(session.add_prepared(&encoder, &rows)),
+                Err(e) => Err(e),
+            },
+            Request::ImportReserve(id, rows) => self.session(id).and_then(|session| {
+                session.reserve(rows);
+                encode(Ok(()))
+            }),
+            Request::ImportStopWriting(id) => self.session(id).and_then(|session| {
+                session.stop_writing();
+                encode(Ok(()))
+            }),
+            Request::ImportFinish(id) => match self.session(id) {
+                Ok(session) => encode(session.finish()),
+                Err(e) => Err(e),
+            },
+            Request::ImportAccepted(id) => self.session(id).and_then(|session| encode(Ok(session.accepted()))),
+            Request::ImportCommit(id, attributes, a) => match self.sessions.remove(&id) {
+                Some(session) => encode(session.commit(&attributes, &a)),
+                None => Err(StoreError::NotFound(format!("no import session {id}"))),
+            },
+            Request::ImportDrop(id) => {
+                self.sessions.remove(&id);
+                encode(Ok(()))
+            }
+            Request::Users => encode(s.users()),
+            Request::User(name) => encode(s.user(&name)),
+            Request::PutUser(u, create, a) => encode(s.put_user(u, create, &a)),
+            Request::DeleteUser(name, a) => encode(s.delete_user(&name, &a)),
+            Request::AppendAudit(a) => encode(s.append_audit(&a)),
+            Request::Audit(q) => encode(s.audit(&q)),
+            Request::Check => encode(s.check()),
+            Request::Catalog(kind) => encode(s.catalog(kind)),
+            Request::CatalogEntry(kind, name) => encode(s.catalog_entry(kind, &name)),
+            Request::CatalogAdd(kind, e, a) => encode(s.catalog_add(kind, e, &a)),
+            Request::CatalogUpdate(kind, name, e, a) => encode(s.catalog_update(kind, &name, e, &a)),
+            Request::CatalogDelete(kind, name, a) => encode(s.catalog_delete(kind, &name, &a)),
+            Request::DepDevices => encode(s.dep_devices()),
+            Request::DepDevicesPage(after, limit) => encode(s.dep_devices_page(after.as_deref(), limit)),
+            Request::DepDevice(id) => encode(s.dep_device(&id)),
+            Request::DepApply(change, a) => encode(s.dep_apply(change, &a)),
+            Request::DepPut(d, expect, a) => encode(s.dep_put(d, expect, &a)),
+            Request::DepDelete(id, a) => encode(s.dep_delete(&id, &a)),
+            Request::Outbox => encode(s.outbox()),
+            Request::MarkWritten(ids, a) => encode(s.mark_written(&ids, &a)),
+        }
+    }
+}

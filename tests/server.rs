@@ -1,0 +1,59 @@
+//! `kitting serve` as a process: the store over its socket; a client of another protocol version and
+//! a message that does not parse are refused without harming the server or its other clients.
+
+mod common;
+
+use std::io::{Read, Write};
+use std::os::unix::net::UnixStream;
+
+use kitting::store::Store;
+use kitting::store::remote::{PROTOCOL_VERSION, RemoteStore, Request, Response, read_msg, write_msg};
+
+struct Server {
+    child: std::process::Child,
+    socket: std::path::PathBuf,
+    _dir: tempfile::TempDir,
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn server() -> Server {
+    let dir = tempfile::tempdir().unwrap();
+    let (child, socket) = common::spawn_server(dir.path(), &dir.path().join("db"));
+    Server { child, socket, _dir: dir }
+}
+
+#[test]
+fn another_protocol_version_is_refused_naming_both() {
+    let s = server();
+    let mut conn = UnixStream::connect(&s.socket).unwrap();
+    write_msg(&mut conn, &Request::Hello { version: PROTOCOL_VERSION + 41 }).unwrap();
+    let answer: Response = read_msg(&mut conn).unwrap();
+    let e = answer.unwrap_err().to_string();
+    assert!(e.contains(&(PROTOCOL_VERSION + 41).to_string()) && e.contains(&PROTOCOL_VERSION.to_string()), "{e}");
+    // The right version is served.
+    let store = RemoteStore::connect(&s.socket).unwrap();
+    assert!(store.profiles().unwrap().is_empty());
+}
+
+#[test]
+fn a_message_that_does_not_parse_closes_that_connection_only() {
+    let s = server();
+    let store = RemoteStore::connect(&s.socket).unwrap();
+    // Garbage, then a length far over the limit: the server hangs up on this client.
+    for bad in [&b"\x05\x00\x00\x00\xff\xff\xff\xff\xff"[..], &b"\xff\xff\xff\xff"[..]] {
+        let mut conn = UnixStream::connect(&s.socket).unwrap();
+        conn.write_all(bad).unwrap();
+        let mut rest = Vec::new();
+        conn.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+        assert_eq!(conn.read_to_end(&mut rest).unwrap(), 0, "closed, nothing answered");
+    }
+    // The server and its other client carry on.
+    assert!(store.profiles().unwrap().is_empty());
+    assert!(RemoteStore::connect(&s.socket).unwrap().check().unwrap().is_empty());
+}
