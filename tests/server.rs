@@ -57,3 +57,40 @@ fn a_message_that_does_not_parse_closes_that_connection_only() {
     assert!(store.profiles().unwrap().is_empty());
     assert!(RemoteStore::connect(&s.socket).unwrap().check().unwrap().is_empty());
 }
+
+/// With a server running, every command is its client: commands run at the same time as a workstation's
+/// connection, an import and a listing at once; opened directly, the database names the server as its
+/// holder; a server killed leaves a socket that the next command sees is stale, and opens directly.
+#[test]
+fn commands_are_clients_of_a_running_server_and_a_stale_socket_is_passed_over() {
+    let env = common::Env::new();
+    env.ok(&["profiles", "create", "Dock"]);
+    let (mut child, socket) = common::spawn_server(env.dir.path(), &env.db());
+    let held = RemoteStore::connect(&socket).unwrap();
+    // Several processes at once, while another client is connected.
+    let csv = env.write("in.csv", common::devices_csv(1, 500));
+    let mut importer = std::process::Command::new(env!("CARGO_BIN_EXE_kitting"))
+        .args(["--db", env.db().to_str().unwrap(), "--config", env.config().to_str().unwrap()])
+        .args(["import", csv.to_str().unwrap(), "--profile", "Dock"])
+        .env("HOME", env.dir.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    env.ok(&["devices", "add", "--profile", "Dock", "--serial", "SN-BENCH-1", "--manufacturer", "Zebra"]);
+    let list = env.ok(&["profiles", "list"]);
+    assert!(list.contains("Dock"), "{list}");
+    assert!(importer.wait().unwrap().success(), "the import, beside the other commands");
+    assert_eq!(held.profile("Dock").unwrap().unwrap().device_count, 501, "the import and the add, both");
+    // Opened directly, the database is held by the server, which the refusal names.
+    let direct = kitting::store::SledStore::open(&env.db()).map(|_| ()).unwrap_err().to_string();
+    assert!(direct.contains(&format!("process {}", child.id())), "{direct}");
+    // The server killed: its socket stays, nobody answers; the next command opens the database itself.
+    child.kill().unwrap();
+    child.wait().unwrap();
+    drop(held);
+    assert!(socket.exists(), "a killed server leaves its socket");
+    let out = env.ok(&["devices", "list", "--profile", "Dock", "--format", "csv"]);
+    assert_eq!(out.lines().count(), 502, "header and 501 devices");
+    let check = env.ok(&["check"]);
+    assert!(check.contains("is consistent: 1 profiles, 501 devices"), "{check}");
+}

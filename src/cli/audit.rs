@@ -5,7 +5,6 @@ use clap::Args;
 
 use super::{Context, Failure, Format, Outcome, print_rows};
 use crate::domain::audit::{AuditEntry, AuditQuery};
-use crate::store::Store;
 
 #[derive(Args, Debug)]
 pub struct AuditArgs {

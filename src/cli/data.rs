@@ -11,7 +11,6 @@ use crate::domain::text::sanitize;
 use crate::ops;
 use crate::ops::devices::DeviceRef;
 use crate::ops::import::ImportTo;
-use crate::store::Store;
 
 pub fn import(ctx: &mut Context, a: ImportArgs) -> Outcome {
     let store = ctx.store()?;

@@ -27,7 +27,7 @@ pub fn run(ctx: &mut Context, cmd: DbCmd) -> Outcome {
                 None => Sharing::Private,
             };
             // Held while the modes change: nobody writes meanwhile (and the database exists).
-            let store = ctx.store()?;
+            let store = ctx.own_store()?;
             let n = share::share(&ctx.db_dir, &sharing)?;
             drop(store);
             let dir = sanitize(&ctx.db_dir.display().to_string()).into_owned();

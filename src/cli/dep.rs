@@ -11,7 +11,6 @@ use crate::csv::dep::{self, DepReport};
 use crate::domain::dep::{CatalogKind, CheckIn, DepDevice, DepState};
 use crate::domain::text::sanitize;
 use crate::ops;
-use crate::store::DepStore;
 
 #[derive(Subcommand, Debug)]
 pub enum DepCmd {

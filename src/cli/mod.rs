@@ -424,12 +424,18 @@ pub fn flagged(flags: &'static [(&'static str, &'static str)]) -> impl Fn(crate:
     }
 }
 
+/// A connection refused because nobody listens (a socket left by a server that is gone): the database
+/// is then opened directly.
+fn stale(e: &StoreError) -> bool {
+    matches!(e, StoreError::Backend(m) if m.starts_with("no kitting server at"))
+}
+
 /// What a command needs: the settings and, opened on first use, the store.
 pub struct Context {
     pub settings: Settings,
     pub settings_source: String,
     pub db_dir: PathBuf,
-    store: Option<Arc<SledStore>>,
+    store: Option<Arc<dyn crate::store::Store>>,
 }
 
 impl Context {
@@ -439,11 +445,27 @@ impl Context {
         Ok(Context { settings, settings_source, db_dir, store: None })
     }
 
-    pub fn store(&mut self) -> Result<Arc<SledStore>, Failure> {
+    /// The database: through its kitting server when one answers on the socket in its directory (then
+    /// several kitting processes use it at once), else opened directly (this process then owns it).
+    pub fn store(&mut self) -> Result<Arc<dyn crate::store::Store>, Failure> {
         if self.store.is_none() {
-            self.store = Some(Arc::new(SledStore::open(&self.db_dir)?));
+            let socket = self.db_dir.join(crate::store::remote::SOCKET);
+            let store: Arc<dyn crate::store::Store> = match crate::store::remote::RemoteStore::connect(&socket) {
+                Ok(remote) => Arc::new(remote),
+                // A refusal by the server (another protocol version, a group) is said as it is.
+                Err(e @ (StoreError::Denied(_) | StoreError::Backend(_))) if socket.exists() && !stale(&e) => {
+                    return Err(e.into());
+                }
+                Err(_) => Arc::new(SledStore::open(&self.db_dir)?),
+            };
+            self.store = Some(store);
         }
         Ok(self.store.clone().expect("just opened"))
+    }
+
+    /// The database opened by this process itself (the server, `db share`): never through a server.
+    pub fn own_store(&mut self) -> Result<Arc<SledStore>, Failure> {
+        Ok(Arc::new(SledStore::open(&self.db_dir)?))
     }
 
     /// The core over `store`, acting as this process's user from the command line, now.

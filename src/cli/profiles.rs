@@ -7,7 +7,6 @@ use crate::domain::android::SYSTEM_EXTRAS;
 use crate::domain::text::sanitize;
 use crate::domain::{NewProfile, Profile, User};
 use crate::ops;
-use crate::store::Store;
 
 const TIME: &str = "%Y-%m-%d %H:%M UTC";
 
