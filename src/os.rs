@@ -4,23 +4,29 @@
 pub fn user() -> String {
     #[cfg(unix)]
     {
-        // SAFETY: getpwuid_r writes into the buffers we own; the result pointer is checked before use.
-        unsafe {
-            let uid = libc::getuid();
-            let mut pwd: libc::passwd = std::mem::zeroed();
-            let mut buf = vec![0 as libc::c_char; 4096];
-            let mut result: *mut libc::passwd = std::ptr::null_mut();
-            if libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) == 0
-                && !result.is_null()
-                && !pwd.pw_name.is_null()
-            {
-                return std::ffi::CStr::from_ptr(pwd.pw_name).to_string_lossy().into_owned();
-            }
-            return format!("uid {uid}");
-        }
+        // SAFETY: getuid has no preconditions.
+        return user_of(unsafe { libc::getuid() });
     }
     #[allow(unreachable_code)]
     std::env::var("USER").unwrap_or_else(|_| "unknown".into())
+}
+
+/// A user's name by id ("uid N" when the system has none).
+#[cfg(unix)]
+pub fn user_of(uid: u32) -> String {
+    // SAFETY: getpwuid_r writes into the buffers we own; the result pointer is checked before use.
+    unsafe {
+        let mut pwd: libc::passwd = std::mem::zeroed();
+        let mut buf = vec![0 as libc::c_char; 4096];
+        let mut result: *mut libc::passwd = std::ptr::null_mut();
+        if libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr(), buf.len(), &mut result) == 0
+            && !result.is_null()
+            && !pwd.pw_name.is_null()
+        {
+            return std::ffi::CStr::from_ptr(pwd.pw_name).to_string_lossy().into_owned();
+        }
+    }
+    format!("uid {uid}")
 }
 
 /// This machine's host name.

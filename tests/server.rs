@@ -94,3 +94,30 @@ fn commands_are_clients_of_a_running_server_and_a_stale_socket_is_passed_over() 
     let check = env.ok(&["check"]);
     assert!(check.contains("is consistent: 1 profiles, 501 devices"), "{check}");
 }
+
+/// The audit trail records the operating-system user the socket says, not the user a client writes;
+/// the front-end and the SSH address stay the client's.
+#[test]
+fn the_audit_trail_records_the_sockets_user_not_what_the_client_says() {
+    use kitting::domain::audit::{Actor, AuditEntry, AuditOutcome, AuditQuery, FrontEnd};
+    let s = server();
+    let store = RemoteStore::connect(&s.socket).unwrap();
+    let mut actor = Actor::named("mallory", FrontEnd::Workstation);
+    actor.ssh_client = Some("192.0.2.9".into());
+    let entry = AuditEntry {
+        id: 0,
+        at: chrono::Utc::now(),
+        actor,
+        command: "profile.create".into(),
+        profile: None,
+        target: "P".into(),
+        outcome: AuditOutcome::Refused("test".into()),
+        counts: None,
+    };
+    store.append_audit(&entry).unwrap();
+    let recorded = store.audit(&AuditQuery::default()).unwrap().remove(0);
+    assert_eq!(recorded.actor.user, kitting::os::user(), "the socket's user");
+    assert_ne!(recorded.actor.user, "mallory");
+    assert_eq!(recorded.actor.ssh_client.as_deref(), Some("192.0.2.9"));
+    assert_eq!(recorded.actor.front_end, FrontEnd::Workstation);
+}

@@ -56,7 +56,7 @@ impl Fresh {
     }
 
     fn core(&self) -> ops::Ctx<'_> {
-        ops::Ctx::new(self.s(), Actor::named("contract", FrontEnd::Cli), Utc::now())
+        ops::Ctx::new(self.s(), Actor::named(&kitting::os::user(), FrontEnd::Cli), Utc::now())
     }
 
     fn file(&self, name: &str, text: &str) -> std::path::PathBuf {
@@ -85,7 +85,8 @@ fn audit(what: &str) -> AuditEntry {
     AuditEntry {
         id: 0,
         at: Utc::now(),
-        actor: Actor::named("contract", FrontEnd::Cli),
+        // This process's own user: a server records the user the socket says, whatever a client writes.
+        actor: Actor::named(&kitting::os::user(), FrontEnd::Cli),
         command: what.into(),
         profile: None,
         target: what.into(),
@@ -478,7 +479,7 @@ fn every_change_is_audited_in_order_and_told_to_subscribers(f: &Fresh) {
     let subjects: Vec<Subject> = changes.iter().map(|c| c.subject.clone()).collect();
     // A change to one device names it: a screen showing the profile reads that device, not all of them.
     assert_eq!(subjects, [Subject::Profiles, Subject::Devices(p.id, vec![d.seq]), Subject::Nothing]);
-    assert_eq!(changes[1].entry.actor.user, "contract");
+    assert_eq!(changes[1].entry.actor.user, kitting::os::user());
     let entries = s.audit(&AuditQuery::default()).unwrap();
     assert_eq!(entries.len(), 3);
     assert!(entries.windows(2).all(|w| w[0].id > w[1].id), "newest first, ids increasing with time");
@@ -518,7 +519,8 @@ fn a_second_handle_sees_changes_through_its_feed(f: &Fresh) {
     let change = feed.recv_timeout(std::time::Duration::from_secs(10)).expect("the change arrives");
     writer.join().unwrap();
     assert_eq!(change.subject, Subject::Profiles);
-    assert_eq!((change.entry.actor.user.as_str(), change.entry.command.as_str()), ("other", "profile.create"));
+    assert_eq!(change.entry.command, "profile.create");
+    assert_eq!(change.entry.actor.front_end, FrontEnd::Workstation, "the other handle's entry");
     assert!(s.profile("q").unwrap().is_some());
 }
 

@@ -28,16 +28,43 @@ pub fn serve(store: Arc<dyn Store>, path: &Path) -> std::io::Result<()> {
         let store = store.clone();
         std::thread::spawn(move || {
             // A client that sends what does not parse, or goes away, ends its own connection only.
-            let _ = Connection { store, sessions: HashMap::new(), next: 1 }.run(conn);
+            let user = peer_user(&conn);
+            let _ = Connection { store, sessions: HashMap::new(), next: 1, user }.run(conn);
         });
     }
     Ok(())
+}
+
+/// The user of the process at the other end of the socket (SO_PEERCRED on Linux).
+#[cfg(target_os = "linux")]
+fn peer_user(conn: &UnixStream) -> Option<String> {
+    use std::os::fd::AsRawFd;
+    let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
+    let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
+    // SAFETY: getsockopt writes at most `len` bytes into `cred`, which we own.
+    let ok = unsafe {
+        libc::getsockopt(
+            conn.as_raw_fd(),
+            libc::SOL_SOCKET,
+            libc::SO_PEERCRED,
+            (&mut cred as *mut libc::ucred).cast(),
+            &mut len,
+        )
+    } == 0;
+    ok.then(|| crate::os::user_of(cred.uid))
+}
+
+#[cfg(not(target_os = "linux"))]
+fn peer_user(_conn: &UnixStream) -> Option<String> {
+    None
 }
 
 struct Connection {
     store: Arc<dyn Store>,
     sessions: HashMap<u64, Box<dyn ImportSession>>,
     next: u64,
+    /// The client's operating-system user, from the socket (not what the client says).
+    user: Option<String>,
 }
 
 impl Connection {
@@ -73,6 +100,15 @@ impl Connection {
         }
     }
 
+    /// An audit entry as the trail records it: the user the socket says, whatever the client wrote; the
+    /// SSH client address and the front-end are the client's to say.
+    fn who(&self, mut audit: crate::domain::audit::AuditEntry) -> crate::domain::audit::AuditEntry {
+        if let Some(user) = &self.user {
+            audit.actor.user = user.clone();
+        }
+        audit
+    }
+
     fn session(&mut self, id: u64) -> Result<&mut Box<dyn ImportSession>, StoreError> {
         self.sessions.get_mut(&id).ok_or_else(|| StoreError::NotFound(format!("no import session {id}")))
     }
@@ -85,20 +121,22 @@ impl Connection {
             Request::Profiles => encode(s.profiles()),
             Request::Profile(name) => encode(s.profile(&name)),
             Request::ProfileById(id) => encode(s.profile_by_id(id)),
-            Request::CreateProfile(p, a) => encode(s.create_profile(p, &a)),
-            Request::UpdateProfile(id, change, expect, a) => encode(s.update_profile(id, &change, expect, &a)),
-            Request::DeleteProfile(id, a) => encode(s.delete_profile(id, &a)),
+            Request::CreateProfile(p, a) => encode(s.create_profile(p, &self.who(a))),
+            Request::UpdateProfile(id, change, expect, a) => {
+                encode(s.update_profile(id, &change, expect, &self.who(a)))
+            }
+            Request::DeleteProfile(id, a) => encode(s.delete_profile(id, &self.who(a))),
             Request::DevicesPage(id, after, limit) => encode(s.devices_page(id, after, limit)),
             Request::Device(id, seq) => encode(s.device(id, seq)),
             Request::Find(lookup) => encode(s.find(&lookup)),
             Request::Candidates(imei, serial) => encode(s.candidates(imei, serial.as_deref())),
-            Request::AddDevice(id, d, a) => encode(s.add_device(id, d, &a)),
-            Request::UpdateDevice(id, d, expect, a) => encode(s.update_device(id, d, expect, &a)),
+            Request::AddDevice(id, d, a) => encode(s.add_device(id, d, &self.who(a))),
+            Request::UpdateDevice(id, d, expect, a) => encode(s.update_device(id, d, expect, &self.who(a))),
             Request::SetAttribute(id, seqs, name, value, a) => {
-                encode(s.set_attribute(id, &seqs, &name, value.as_deref(), &a))
+                encode(s.set_attribute(id, &seqs, &name, value.as_deref(), &self.who(a)))
             }
-            Request::DeleteDevices(id, seqs, a) => encode(s.delete_devices(id, &seqs, &a)),
-            Request::SetStatus(id, seq, status, a) => encode(s.set_status(id, seq, status, &a)),
+            Request::DeleteDevices(id, seqs, a) => encode(s.delete_devices(id, &seqs, &self.who(a))),
+            Request::SetStatus(id, seq, status, a) => encode(s.set_status(id, seq, status, &self.who(a))),
             Request::BeginImport(target, write) => match s.begin_import(target, write) {
                 Ok(session) => {
                     let id = self.next;
@@ -127,7 +165,7 @@ impl Connection {
             },
             Request::ImportAccepted(id) => self.session(id).and_then(|session| encode(Ok(session.accepted()))),
             Request::ImportCommit(id, attributes, a) => match self.sessions.remove(&id) {
-                Some(session) => encode(session.commit(&attributes, &a)),
+                Some(session) => encode(session.commit(&attributes, &self.who(a))),
                 None => Err(StoreError::NotFound(format!("no import session {id}"))),
             },
             Request::ImportDrop(id) => {
@@ -136,24 +174,24 @@ impl Connection {
             }
             Request::Users => encode(s.users()),
             Request::User(name) => encode(s.user(&name)),
-            Request::PutUser(u, create, a) => encode(s.put_user(u, create, &a)),
-            Request::DeleteUser(name, a) => encode(s.delete_user(&name, &a)),
-            Request::AppendAudit(a) => encode(s.append_audit(&a)),
+            Request::PutUser(u, create, a) => encode(s.put_user(u, create, &self.who(a))),
+            Request::DeleteUser(name, a) => encode(s.delete_user(&name, &self.who(a))),
+            Request::AppendAudit(a) => encode(s.append_audit(&self.who(a))),
             Request::Audit(q) => encode(s.audit(&q)),
             Request::Check => encode(s.check()),
             Request::Catalog(kind) => encode(s.catalog(kind)),
             Request::CatalogEntry(kind, name) => encode(s.catalog_entry(kind, &name)),
-            Request::CatalogAdd(kind, e, a) => encode(s.catalog_add(kind, e, &a)),
-            Request::CatalogUpdate(kind, name, e, a) => encode(s.catalog_update(kind, &name, e, &a)),
-            Request::CatalogDelete(kind, name, a) => encode(s.catalog_delete(kind, &name, &a)),
+            Request::CatalogAdd(kind, e, a) => encode(s.catalog_add(kind, e, &self.who(a))),
+            Request::CatalogUpdate(kind, name, e, a) => encode(s.catalog_update(kind, &name, e, &self.who(a))),
+            Request::CatalogDelete(kind, name, a) => encode(s.catalog_delete(kind, &name, &self.who(a))),
             Request::DepDevices => encode(s.dep_devices()),
             Request::DepDevicesPage(after, limit) => encode(s.dep_devices_page(after.as_deref(), limit)),
             Request::DepDevice(id) => encode(s.dep_device(&id)),
-            Request::DepApply(change, a) => encode(s.dep_apply(change, &a)),
-            Request::DepPut(d, expect, a) => encode(s.dep_put(d, expect, &a)),
-            Request::DepDelete(id, a) => encode(s.dep_delete(&id, &a)),
+            Request::DepApply(change, a) => encode(s.dep_apply(change, &self.who(a))),
+            Request::DepPut(d, expect, a) => encode(s.dep_put(d, expect, &self.who(a))),
+            Request::DepDelete(id, a) => encode(s.dep_delete(&id, &self.who(a))),
             Request::Outbox => encode(s.outbox()),
-            Request::MarkWritten(ids, a) => encode(s.mark_written(&ids, &a)),
+            Request::MarkWritten(ids, a) => encode(s.mark_written(&ids, &self.who(a))),
         }
     }
 }
