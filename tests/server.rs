@@ -121,3 +121,84 @@ fn the_audit_trail_records_the_sockets_user_not_what_the_client_says() {
     assert_eq!(recorded.actor.ssh_client.as_deref(), Some("192.0.2.9"));
     assert_eq!(recorded.actor.front_end, FrontEnd::Workstation);
 }
+
+/// The socket is as open as the database: 0600 for a private one, 0660 for one shared with a group.
+#[test]
+fn the_socket_is_as_open_as_the_database() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = common::Env::new();
+    env.ok(&["profiles", "create", "P"]);
+    let mode = |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    let (mut child, socket) = common::spawn_server(env.dir.path(), &env.db());
+    assert_eq!(mode(&socket), 0o600);
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let gid = std::os::unix::fs::MetadataExt::gid(&std::fs::metadata(env.db()).unwrap());
+    env.ok(&["db", "share", "--group", &kitting::store::share::group_name(gid)]);
+    let (mut child, socket) = common::spawn_server(env.dir.path(), &env.db());
+    assert_eq!(mode(&socket), 0o660);
+    child.kill().unwrap();
+    child.wait().unwrap();
+}
+
+/// A CLI import through the server, started on a fresh profile.
+fn start_import(env: &common::Env, csv: &std::path::Path) -> std::process::Child {
+    std::process::Command::new(env!("CARGO_BIN_EXE_kitting"))
+        .args(["--db", env.db().to_str().unwrap(), "--config", env.config().to_str().unwrap()])
+        .args(["import", csv.to_str().unwrap(), "--profile", "Big", "--create"])
+        .env("HOME", env.dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap()
+}
+
+/// How many devices profile Big has (none when it is not there), read with the database opened directly.
+fn big_devices(env: &common::Env) -> u64 {
+    let store = kitting::store::SledStore::open(&env.db()).unwrap();
+    assert!(store.check().unwrap().is_empty(), "{:?}", store.check());
+    store.profile("Big").unwrap().map_or(0, |p| p.device_count)
+}
+
+/// kill -9 of the server in the middle of an import leaves all of it or none.
+#[test]
+fn a_server_killed_during_an_import_leaves_all_of_it_or_none() {
+    let env = common::Env::new();
+    env.ok(&["profiles", "list"]);
+    let csv = env.write("big.csv", common::devices_csv(1, 40_000));
+    let (mut server, _) = common::spawn_server(env.dir.path(), &env.db());
+    let mut import = start_import(&env, &csv);
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let finished = import.wait().unwrap();
+    let n = big_devices(&env);
+    eprintln!("server killed during an import: {n} devices afterwards, the import {finished:?}");
+    assert!(n == 0 || n == 40_000, "all or none, not {n}");
+    assert_eq!(finished.success(), n == 40_000, "the import says whether it was done: {finished:?}, {n} devices");
+}
+
+/// A client killed in the middle of an import leaves none of it, and the server carries on.
+#[test]
+fn a_client_killed_during_an_import_leaves_none_of_it() {
+    let env = common::Env::new();
+    env.ok(&["profiles", "list"]);
+    let csv = env.write("big.csv", common::devices_csv(1, 40_000));
+    let (mut server, socket) = common::spawn_server(env.dir.path(), &env.db());
+    let mut import = start_import(&env, &csv);
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    import.kill().unwrap();
+    let killed = import.wait().unwrap();
+    // The server is still there, and its writer lock was let go: a small import goes through.
+    let small = env.write("small.csv", common::devices_csv(100_000, 3));
+    let out = env.ok(&["import", small.to_str().unwrap(), "--profile", "Small", "--create"]);
+    assert!(out.contains('3'), "{out}");
+    let store = RemoteStore::connect(&socket).unwrap();
+    let big = store.profile("Big").unwrap().map_or(0, |p| p.device_count);
+    eprintln!("client killed during an import: {big} devices afterwards, the client {killed:?}");
+    assert!(big == 0 || (big == 40_000 && killed.success()), "none of a killed import, not {big}");
+    server.kill().unwrap();
+    server.wait().unwrap();
+    drop(store);
+    assert_eq!(big_devices(&env), big);
+}

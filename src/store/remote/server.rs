@@ -23,6 +23,9 @@ pub fn serve(store: Arc<dyn Store>, path: &Path) -> std::io::Result<()> {
         std::fs::remove_file(path)?;
     }
     let listener = UnixListener::bind(path)?;
+    // The socket is as open as the database: its owner, or a shared database's group, and nobody else.
+    let shared = path.parent().is_some_and(crate::store::share::is_shared);
+    std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(if shared { 0o660 } else { 0o600 }))?;
     for conn in listener.incoming() {
         let Ok(conn) = conn else { continue };
         let store = store.clone();
