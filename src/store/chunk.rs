@@ -353,6 +353,8 @@ mod wire {
 /// (all but its sequence number, which the store assigns) and what the store needs to check duplicates.
 #[derive(Clone, Debug, Default, Serialize, Deserialize)]
 pub struct PreparedRows {
+    /// Sent to a server as one byte string, not a sequence of numbers.
+    #[serde(with = "serde_bytes")]
     bytes: Vec<u8>,
     keys: String,
     rows: Vec<PreparedRow>,
@@ -408,6 +410,7 @@ pub struct RowEncoder {
     file: u16,
     created: i64,
     /// The encoded name table, the start of every chunk the import writes.
+    #[serde(with = "serde_bytes")]
     pub(super) prefix: Vec<u8>,
 }
 
