@@ -300,3 +300,35 @@ fn a_burst_of_1000_scans_is_recorded_completely_and_in_order() {
     assert_eq!(trail.lines().filter(|l| l.contains("scan.receive")).count(), 1001, "one entry per scan");
     assert_eq!(env.run(&["check"]).0, 0);
 }
+
+/// Two workstations on one database through a kitting server, and an import from the command line at the
+/// same time: both screens show the imported devices without a key press.
+#[test]
+fn two_workstations_see_a_command_line_import_without_a_key_press() {
+    let env = Env::new();
+    let first = env.write("first.csv", CSV);
+    env.ok(&["import", first.to_str().unwrap(), "--profile", "Dock", "--create"]);
+    let (mut server, _) = common::spawn_server(env.dir.path(), &env.db());
+    let mut a = Session::start(&env, 100, 30);
+    let mut b = Session::start(&env, 100, 30);
+    for s in [&mut a, &mut b] {
+        s.wait_for("Dock");
+        s.keys("\r");
+        s.wait_for("A-003");
+    }
+    let more = env.write("more.csv", "IMEI,Serial Number,Manufacturer,Asset Tag\n352099001761481,,,A-100\n");
+    env.ok(&["import", more.to_str().unwrap(), "--profile", "Dock"]);
+    for s in [&a, &b] {
+        let text = s.wait_for_within("A-100", Duration::from_secs(10));
+        assert!(text.contains("352099001761481"), "{text}");
+    }
+    for s in [&mut a, &mut b] {
+        s.keys("\x03");
+        assert_eq!(s.wait_exit(), 0);
+        s.assert_restored();
+    }
+    server.kill().unwrap();
+    server.wait().unwrap();
+    let out = env.ok(&["devices", "list", "--profile", "Dock", "--format", "csv"]);
+    assert_eq!(out.lines().count(), 5, "header, three devices and the imported one: {out}");
+}
