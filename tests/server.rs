@@ -202,3 +202,24 @@ fn a_client_killed_during_an_import_leaves_none_of_it() {
     drop(store);
     assert_eq!(big_devices(&env), big);
 }
+
+/// A server killed and started again: the client's next call fails with a clear message, the one after
+/// reaches the new server; nothing confirmed before is lost.
+#[test]
+fn a_client_reconnects_to_a_server_started_again_and_loses_nothing_confirmed() {
+    let env = common::Env::new();
+    env.ok(&["profiles", "create", "Dock"]);
+    let (mut first, socket) = common::spawn_server(env.dir.path(), &env.db());
+    let store = RemoteStore::connect(&socket).unwrap();
+    let before = store.profiles().unwrap();
+    first.kill().unwrap();
+    first.wait().unwrap();
+    let e = store.profiles().unwrap_err().to_string();
+    assert!(e.contains("stopped answering") && e.contains("the next action connects again"), "{e}");
+    let (mut second, _) = common::spawn_server(env.dir.path(), &env.db());
+    assert_eq!(store.profiles().unwrap(), before, "the same client, through the new server");
+    env.ok(&["devices", "add", "--profile", "Dock", "--imei", &common::imei(7)]);
+    assert_eq!(store.profile("Dock").unwrap().unwrap().device_count, 1);
+    second.kill().unwrap();
+    second.wait().unwrap();
+}

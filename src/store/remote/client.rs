@@ -22,15 +22,20 @@ struct Wire {
     writer: BufWriter<UnixStream>,
 }
 
-/// A store that is a client of a kitting server.
+/// A store that is a client of a kitting server. A call that finds the server gone fails with a clear
+/// error, and the next call connects again (to the server started since): a request is never sent twice,
+/// so a change is never made twice.
 #[derive(Clone)]
 pub struct RemoteStore {
     socket: PathBuf,
-    wire: Arc<Mutex<Wire>>,
+    wire: Arc<Mutex<Option<Wire>>>,
 }
 
 fn lost(socket: &Path, e: std::io::Error) -> StoreError {
-    StoreError::Backend(format!("the kitting server at {} stopped answering: {e}", socket.display()))
+    StoreError::Backend(format!(
+        "the kitting server at {} stopped answering ({e}); the next action connects again",
+        socket.display()
+    ))
 }
 
 fn connect(socket: &Path) -> Result<Wire> {
@@ -54,13 +59,24 @@ fn connect(socket: &Path) -> Result<Wire> {
 impl RemoteStore {
     /// Connects to the server at `socket` (and checks that it speaks this protocol version).
     pub fn connect(socket: &Path) -> Result<RemoteStore> {
-        Ok(RemoteStore { socket: socket.to_path_buf(), wire: Arc::new(Mutex::new(connect(socket)?)) })
+        Ok(RemoteStore { socket: socket.to_path_buf(), wire: Arc::new(Mutex::new(Some(connect(socket)?))) })
     }
 
     fn call<T: DeserializeOwned>(&self, request: Request) -> Result<T> {
-        let mut wire = self.wire.lock().unwrap_or_else(|p| p.into_inner());
-        write_msg(&mut wire.writer, &request).map_err(|e| lost(&self.socket, e))?;
-        let answer: Response = read_msg(&mut wire.reader).map_err(|e| lost(&self.socket, e))?;
+        let mut guard = self.wire.lock().unwrap_or_else(|p| p.into_inner());
+        if guard.is_none() {
+            *guard = Some(connect(&self.socket)?);
+        }
+        let wire = guard.as_mut().expect("connected above");
+        let answered = write_msg(&mut wire.writer, &request).and_then(|()| read_msg::<Response>(&mut wire.reader));
+        let answer = match answered {
+            Ok(answer) => answer,
+            Err(e) => {
+                // The connection is gone: the next call makes a new one.
+                *guard = None;
+                return Err(lost(&self.socket, e));
+            }
+        };
         postcard::from_bytes(&answer?)
             .map_err(|e| StoreError::Backend(format!("a server answer that does not decode: {e}")))
     }
