@@ -141,16 +141,22 @@ fn the_socket_is_as_open_as_the_database() {
     child.wait().unwrap();
 }
 
-/// A CLI import through the server, started on a fresh profile.
-fn start_import(env: &common::Env, csv: &std::path::Path) -> std::process::Child {
-    std::process::Command::new(env!("CARGO_BIN_EXE_kitting"))
+/// A server, and 400 ms into a 40,000-row CLI import through it, on a fresh profile.
+fn importing() -> (common::Env, std::process::Child, std::path::PathBuf, std::process::Child) {
+    let env = common::Env::new();
+    env.ok(&["profiles", "list"]);
+    let csv = env.write("big.csv", common::devices_csv(1, 40_000));
+    let (server, socket) = common::spawn_server(env.dir.path(), &env.db());
+    let import = std::process::Command::new(env!("CARGO_BIN_EXE_kitting"))
         .args(["--db", env.db().to_str().unwrap(), "--config", env.config().to_str().unwrap()])
         .args(["import", csv.to_str().unwrap(), "--profile", "Big", "--create"])
         .env("HOME", env.dir.path())
         .stdout(std::process::Stdio::null())
         .stderr(std::process::Stdio::null())
         .spawn()
-        .unwrap()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(400));
+    (env, server, socket, import)
 }
 
 /// How many devices profile Big has (none when it is not there), read with the database opened directly.
@@ -163,12 +169,7 @@ fn big_devices(env: &common::Env) -> u64 {
 /// kill -9 of the server in the middle of an import leaves all of it or none.
 #[test]
 fn a_server_killed_during_an_import_leaves_all_of_it_or_none() {
-    let env = common::Env::new();
-    env.ok(&["profiles", "list"]);
-    let csv = env.write("big.csv", common::devices_csv(1, 40_000));
-    let (mut server, _) = common::spawn_server(env.dir.path(), &env.db());
-    let mut import = start_import(&env, &csv);
-    std::thread::sleep(std::time::Duration::from_millis(400));
+    let (env, mut server, _, mut import) = importing();
     server.kill().unwrap();
     server.wait().unwrap();
     let finished = import.wait().unwrap();
@@ -181,12 +182,7 @@ fn a_server_killed_during_an_import_leaves_all_of_it_or_none() {
 /// A client killed in the middle of an import leaves none of it, and the server carries on.
 #[test]
 fn a_client_killed_during_an_import_leaves_none_of_it() {
-    let env = common::Env::new();
-    env.ok(&["profiles", "list"]);
-    let csv = env.write("big.csv", common::devices_csv(1, 40_000));
-    let (mut server, socket) = common::spawn_server(env.dir.path(), &env.db());
-    let mut import = start_import(&env, &csv);
-    std::thread::sleep(std::time::Duration::from_millis(400));
+    let (env, mut server, socket, mut import) = importing();
     import.kill().unwrap();
     let killed = import.wait().unwrap();
     // The server is still there, and its writer lock was let go: a small import goes through.

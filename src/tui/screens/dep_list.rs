@@ -212,21 +212,16 @@ impl super::Unit for DepListState {
         super::dep_record::record_confirmed(purpose, cx)
     }
 
-    /// The first page at once when a background can read the rest (the first frame does not wait for
-    /// 200,000 records).
     fn form_changed(&mut self, form: &mut Form, _cx: &Ctx) {
-        if matches!(form.purpose, FormPurpose::AddRecord | FormPurpose::EditRecord(_)) {
-            super::dep_record::enrollment_visibility(form);
-        }
+        super::dep_record::record_form_changed(form);
     }
 
     fn on_change(&mut self, subject: &Subject, cx: &mut Ctx) -> Result<(), StoreError> {
-        match subject {
-            Subject::Dep | Subject::Users | Subject::Catalog => super::Unit::reload(self, cx),
-            _ => Ok(()),
-        }
+        if super::dep_record::concerns_records(subject) { super::Unit::reload(self, cx) } else { Ok(()) }
     }
 
+    /// The first page at once when a background can read the rest (the first frame does not wait for
+    /// 200,000 records).
     fn reload(&mut self, cx: &mut Ctx) -> Result<(), StoreError> {
         let background = cx.jobs.background();
         if self.read(cx.store.as_ref(), background.then_some(FIRST_READ))? {

@@ -367,6 +367,18 @@ pub fn save(core: &ops::Ctx, store: &dyn Store, form: &Form) -> Result<(String, 
     Ok((msg, saved.identifier))
 }
 
+/// A record form after a key: the DEP Enrollment fields it shows.
+pub fn record_form_changed(form: &mut Form) {
+    if matches!(form.purpose, FormPurpose::AddRecord | FormPurpose::EditRecord(_)) {
+        enrollment_visibility(form);
+    }
+}
+
+/// Whether a change may alter what a DEP screen shows: records, the users they name, the catalog.
+pub fn concerns_records(subject: &Subject) -> bool {
+    matches!(subject, Subject::Dep | Subject::Users | Subject::Catalog)
+}
+
 /// Edit, withdraw or delete one record, from the list (`listed`) or its own screen.
 pub fn record_action(action: Action, d: DepDevice, listed: bool, store: &dyn Store) -> Effect {
     let id = d.identifier.clone();
@@ -442,16 +454,11 @@ impl super::Unit for DepDetailState {
     }
 
     fn form_changed(&mut self, form: &mut Form, _cx: &Ctx) {
-        if matches!(form.purpose, FormPurpose::AddRecord | FormPurpose::EditRecord(_)) {
-            super::dep_record::enrollment_visibility(form);
-        }
+        record_form_changed(form);
     }
 
     fn on_change(&mut self, subject: &Subject, cx: &mut Ctx) -> Result<(), StoreError> {
-        match subject {
-            Subject::Dep | Subject::Users | Subject::Catalog => super::Unit::reload(self, cx),
-            _ => Ok(()),
-        }
+        if concerns_records(subject) { super::Unit::reload(self, cx) } else { Ok(()) }
     }
 
     fn reload(&mut self, cx: &mut Ctx) -> Result<(), StoreError> {
