@@ -377,7 +377,7 @@ impl DetailState {
 
     /// Add More Devices confirmed: the form stays open for the next device (a scanner types one after the
     /// other), the manufacturer and the attributes kept.
-    fn add_device(&mut self, form: &Form, cx: &mut Ctx) -> Result<Effect, String> {
+    fn submit_new_device(&mut self, form: &Form, cx: &mut Ctx) -> Result<Effect, String> {
         let profile = super::profiles::profile_by_id(cx, self.profile.id)?;
         let command = ops::devices::AddDevice {
             profile: profile.name.clone(),
@@ -409,7 +409,7 @@ impl DetailState {
         }
     }
 
-    fn edit_device(&mut self, seq: DeviceSeq, form: &Form, cx: &mut Ctx) -> Result<Effect, String> {
+    fn submit_device_edit(&mut self, seq: DeviceSeq, form: &Form, cx: &mut Ctx) -> Result<Effect, String> {
         let profile = super::profiles::profile_by_id(cx, self.profile.id)?;
         let command = ops::devices::EditDevice {
             profile: profile.name.clone(),
@@ -428,7 +428,8 @@ impl DetailState {
         Ok(Effect::Status(Level::Info, msg))
     }
 
-    fn modify_config(&self, form: &Form, cx: &Ctx) -> Result<Effect, String> {
+    /// The profile's own record changes, not its devices: that record is taken as saved, the devices stay.
+    fn modify_config(&mut self, form: &Form, cx: &Ctx) -> Result<Effect, String> {
         use crate::domain::android::{AndroidConfig, KeyGroup, SYSTEM_EXTRAS};
         let mut config = AndroidConfig::default();
         config.set_lines(KeyGroup::Vendor, &form.value(FieldId::VendorKeys))?;
@@ -444,8 +445,8 @@ impl DetailState {
             change: ops::profiles::ConfigChange::Replace(config),
             expect: form.expect_version,
         };
-        ops::profiles::modify_configuration(&cx.core(), command).map_err(form_error)?;
-        Ok(Effect::Saved("configuration saved (the QR code uses it from now on)".into()))
+        self.profile = ops::profiles::modify_configuration(&cx.core(), command).map_err(form_error)?;
+        Ok(Effect::Status(Level::Info, "configuration saved (the QR code uses it from now on)".into()))
     }
 
     fn set_attribute(&self, form: &Form, cx: &Ctx) -> Result<Effect, String> {
@@ -464,7 +465,8 @@ impl DetailState {
         Ok(Effect::Saved(format!("{verb} {} on {n} device{}", name.unwrap_or_default(), plural(n))))
     }
 
-    fn token(&self, form: &Form, cx: &Ctx) -> Result<Effect, String> {
+    /// Like `modify_config`: the profile's record only.
+    fn token(&mut self, form: &Form, cx: &Ctx) -> Result<Effect, String> {
         let e = |e: ops::OpError| e.to_string();
         let days: u32 = form.value(FieldId::Days).parse().map_err(|_| "days must be a number from 7 to 99")?;
         crate::domain::token::check_days(days)?;
@@ -476,7 +478,8 @@ impl DetailState {
             ops::tokens::extend(&core, ops::tokens::ExtendToken { profile, days }).map_err(e)?
         };
         let expires = p.token.as_ref().map(|t| t.expires.format("%Y-%m-%d %H:%M UTC").to_string());
-        Ok(Effect::Saved(format!("token valid until {}", expires.unwrap_or_default())))
+        self.profile = p;
+        Ok(Effect::Status(Level::Info, format!("token valid until {}", expires.unwrap_or_default())))
     }
 }
 
@@ -599,8 +602,8 @@ impl super::Unit for DetailState {
 
     fn submit(&mut self, form: &Form, cx: &mut Ctx) -> Result<Effect, String> {
         match &form.purpose {
-            FormPurpose::AddDevice(_) => self.add_device(form, cx),
-            FormPurpose::EditDevice(_, seq) => self.edit_device(*seq, form, cx),
+            FormPurpose::AddDevice(_) => self.submit_new_device(form, cx),
+            FormPurpose::EditDevice(_, seq) => self.submit_device_edit(*seq, form, cx),
             FormPurpose::ModifyConfig(_) => self.modify_config(form, cx),
             FormPurpose::SetAttribute(_) => self.set_attribute(form, cx),
             FormPurpose::RefreshToken(_) | FormPurpose::ExtendToken(_) => self.token(form, cx),
