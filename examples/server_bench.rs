@@ -75,7 +75,7 @@ fn main() {
     let socket = db.join(SOCKET);
     {
         let (store, socket) = (direct.clone() as Arc<dyn Store>, socket.clone());
-        std::thread::spawn(move || serve(store, &socket).unwrap());
+        std::thread::spawn(move || serve(store, &socket, Default::default(), || ()).unwrap());
     }
     let started = Instant::now();
     let a = loop {
@@ -103,7 +103,7 @@ fn main() {
 
     // Live updates: B adds, A's feed hears of it.
     profile(&a, "Live");
-    let feed = a.subscribe();
+    let feed = a.subscribe().unwrap();
     let mut seen = Vec::new();
     for n in 0..200 {
         let t = Instant::now();

@@ -27,6 +27,25 @@ pub struct Settings {
     pub scan: ScanSettings,
     #[serde(default)]
     pub qr: QrSettings,
+    #[serde(default)]
+    pub server: ServerSettings,
+}
+
+/// The kitting server a command or workstation starts when it finds none on its database.
+#[derive(Clone, Debug, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Start a server in the background when none answers (else the database is opened directly, by
+    /// one process at a time).
+    pub autostart: bool,
+    /// Seconds a server started that way lives after its last client left.
+    pub idle_exit: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> ServerSettings {
+        ServerSettings { autostart: true, idle_exit: 60 }
+    }
 }
 
 /// How the workstation draws the provisioning QR code.

@@ -9,8 +9,9 @@ use kitting::store::{SledStore, Store};
 #[test]
 fn a_second_process_gets_a_clear_message_and_exit_code_1() {
     let env = Env::new();
-    env.ok(&["profiles", "create", "P"]);
-    let held = SledStore::open(&env.db()).unwrap(); // this test process now owns the database
+    // This test process owns the database: a command's server cannot open it, and the command, opening
+    // it directly, is told who holds it.
+    let held = SledStore::open(&env.db()).unwrap();
     let (code, out, err) = env.run(&["profiles", "list"]);
     assert_eq!(code, 1, "{out}");
     let want = format!("kitting: database {} is in use by another kitting process: ", env.db().display());
@@ -348,6 +349,11 @@ fn a_database_is_shared_with_a_group_and_made_private_again() {
     env.ok(&["profiles", "create", "P"]);
     let gid = std::fs::metadata(env.db()).unwrap().gid();
     let group = kitting::store::share::group_name(gid);
+    // The command above started a server, which holds the database: sharing asks to stop it first.
+    let (code, _, err) = env.run(&["db", "share", "--group", &group]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("kitting server process") && err.contains("kitting serve --stop"), "{err}");
+    assert!(env.ok(&["serve", "--stop"]).starts_with("Stopped the kitting server"));
     let out = env.ok(&["db", "share", "--group", &group]);
     assert!(out.contains(&format!("with group {group}")), "{out}");
     // Something written after sharing: sled's new files too.
@@ -378,6 +384,7 @@ fn a_database_is_shared_with_a_group_and_made_private_again() {
     // Outside the group: the message says which group to ask for (the refusal text, as a client sees it).
     let said = kitting::store::share::denied(&env.db());
     assert!(said.ends_with(&format!("ask an administrator to add you to group {group}")), "{said}");
+    env.ok(&["serve", "--stop"]);
     let out = env.ok(&["db", "share", "--private"]);
     assert!(out.contains("private to its owner"), "{out}");
     for (path, mode, _, dir) in every(&env.db()) {

@@ -60,7 +60,8 @@ fn a_message_that_does_not_parse_closes_that_connection_only() {
 
 /// With a server running, every command is its client: commands run at the same time as a workstation's
 /// connection, an import and a listing at once; opened directly, the database names the server as its
-/// holder; a server killed leaves a socket that the next command sees is stale, and opens directly.
+/// holder; a server killed leaves a socket that the next command sees is stale: it starts a server of its
+/// own in the background, and the commands after it are its clients.
 #[test]
 fn commands_are_clients_of_a_running_server_and_a_stale_socket_is_passed_over() {
     let env = common::Env::new();
@@ -84,13 +85,16 @@ fn commands_are_clients_of_a_running_server_and_a_stale_socket_is_passed_over() 
     // Opened directly, the database is held by the server, which the refusal names.
     let direct = kitting::store::SledStore::open(&env.db()).map(|_| ()).unwrap_err().to_string();
     assert!(direct.contains(&format!("process {}", child.id())), "{direct}");
-    // The server killed: its socket stays, nobody answers; the next command opens the database itself.
+    // The server killed: its socket stays, nobody answers; the next command starts a new server.
     child.kill().unwrap();
     child.wait().unwrap();
     drop(held);
     assert!(socket.exists(), "a killed server leaves its socket");
     let out = env.ok(&["devices", "list", "--profile", "Dock", "--format", "csv"]);
     assert_eq!(out.lines().count(), 502, "header and 501 devices");
+    let lock = std::fs::read_to_string(env.db().join("kitting.lock")).unwrap();
+    assert!(lock.contains(kitting::store::SERVER_HOLDER), "a server holds it again: {lock}");
+    assert!(!lock.contains(&format!("process {},", child.id())), "a new one: {lock}");
     let check = env.ok(&["check"]);
     assert!(check.contains("is consistent: 1 profiles, 501 devices"), "{check}");
 }
@@ -141,11 +145,14 @@ fn the_socket_is_as_open_as_the_database() {
     child.wait().unwrap();
 }
 
-/// A server, and 400 ms into a 40,000-row CLI import through it, on a fresh profile.
+/// Rows of the import the fault tests interrupt: long enough that 400 ms is in its middle.
+const BIG: u64 = 150_000;
+
+/// A server, and 400 ms into a 150,000-row CLI import (about a second) through it, on a fresh profile.
 fn importing() -> (common::Env, std::process::Child, std::path::PathBuf, std::process::Child) {
     let env = common::Env::new();
     env.ok(&["profiles", "list"]);
-    let csv = env.write("big.csv", common::devices_csv(1, 40_000));
+    let csv = env.write("big.csv", common::devices_csv(1, BIG));
     let (server, socket) = common::spawn_server(env.dir.path(), &env.db());
     let import = std::process::Command::new(env!("CARGO_BIN_EXE_kitting"))
         .args(["--db", env.db().to_str().unwrap(), "--config", env.config().to_str().unwrap()])
@@ -159,11 +166,13 @@ fn importing() -> (common::Env, std::process::Child, std::path::PathBuf, std::pr
     (env, server, socket, import)
 }
 
-/// How many devices profile Big has (none when it is not there), read with the database opened directly.
+/// How many devices profile Big has (none when it is not there), after `kitting check` found the
+/// database consistent (directly, or through the server the failed import's client started to record
+/// its refusal).
 fn big_devices(env: &common::Env) -> u64 {
-    let store = kitting::store::SledStore::open(&env.db()).unwrap();
-    assert!(store.check().unwrap().is_empty(), "{:?}", store.check());
-    store.profile("Big").unwrap().map_or(0, |p| p.device_count)
+    let (code, out, err) = env.run(&["check"]);
+    assert_eq!(code, 0, "{out}{err}");
+    env.device_count("Big").unwrap_or(0)
 }
 
 /// kill -9 of the server in the middle of an import leaves all of it or none.
@@ -175,8 +184,8 @@ fn a_server_killed_during_an_import_leaves_all_of_it_or_none() {
     let finished = import.wait().unwrap();
     let n = big_devices(&env);
     eprintln!("server killed during an import: {n} devices afterwards, the import {finished:?}");
-    assert!(n == 0 || n == 40_000, "all or none, not {n}");
-    assert_eq!(finished.success(), n == 40_000, "the import says whether it was done: {finished:?}, {n} devices");
+    assert!(n == 0 || n == BIG, "all or none, not {n}");
+    assert_eq!(finished.success(), n == BIG, "the import says whether it was done: {finished:?}, {n} devices");
 }
 
 /// A client killed in the middle of an import leaves none of it, and the server carries on.
@@ -192,7 +201,7 @@ fn a_client_killed_during_an_import_leaves_none_of_it() {
     let store = RemoteStore::connect(&socket).unwrap();
     let big = store.profile("Big").unwrap().map_or(0, |p| p.device_count);
     eprintln!("client killed during an import: {big} devices afterwards, the client {killed:?}");
-    assert!(big == 0 || (big == 40_000 && killed.success()), "none of a killed import, not {big}");
+    assert!(big == 0 || (big == BIG && killed.success()), "none of a killed import, not {big}");
     server.kill().unwrap();
     server.wait().unwrap();
     drop(store);
@@ -218,4 +227,94 @@ fn a_client_reconnects_to_a_server_started_again_and_loses_nothing_confirmed() {
     assert_eq!(store.profile("Dock").unwrap().unwrap().device_count, 1);
     second.kill().unwrap();
     second.wait().unwrap();
+}
+
+/// The process id a lock file names ("user root, kitting server process 4711, since …").
+fn holder_pid(db: &std::path::Path) -> Option<u32> {
+    let lock = std::fs::read_to_string(db.join("kitting.lock")).ok()?;
+    let rest = lock.split(kitting::store::SERVER_HOLDER).nth(1)?;
+    rest.trim().split(',').next()?.parse().ok()
+}
+
+/// The example configuration with one `[server]` line changed.
+fn with_server_settings(env: &common::Env, setting: &str) {
+    let config = std::fs::read_to_string(env.config()).unwrap();
+    let key = setting.split('=').next().unwrap().trim();
+    let line = config.lines().find(|l| l.starts_with(&format!("{key} ="))).expect("the example sets it");
+    std::fs::write(env.config(), config.replace(line, setting)).unwrap();
+}
+
+/// The tmux model: a command that finds no server starts one in the background, the next commands are
+/// its clients, and it stops by itself once idle (`[server] idle_exit`), removing its socket.
+#[test]
+fn a_command_starts_a_server_that_stops_once_idle() {
+    let env = common::Env::new();
+    with_server_settings(&env, "idle_exit = 1");
+    env.ok(&["profiles", "create", "P"]);
+    let socket = env.db().join(kitting::store::remote::SOCKET);
+    assert!(socket.exists(), "a server listens");
+    let pid = holder_pid(&env.db()).expect("a server holds the database");
+    assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "server process {pid} runs");
+    let direct = kitting::store::SledStore::open(&env.db()).map(|_| ()).unwrap_err().to_string();
+    assert!(direct.contains(&format!("kitting server process {pid}")), "{direct}");
+    // The next command is a client of the same server.
+    assert!(env.ok(&["profiles", "list"]).contains('P'));
+    assert_eq!(holder_pid(&env.db()), Some(pid), "the same server");
+    // Idle for a second: it stops, and lets go of the database.
+    let started = std::time::Instant::now();
+    while socket.exists() || std::path::Path::new(&format!("/proc/{pid}/cmdline")).exists() {
+        assert!(started.elapsed().as_secs() < 20, "the idle server never stopped");
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    let store = kitting::store::SledStore::open(&env.db()).unwrap();
+    assert_eq!(store.profiles().unwrap().len(), 1, "what it served is kept");
+    drop(store);
+    assert!(env.ok(&["serve", "--stop"]).starts_with("No kitting server runs"));
+}
+
+/// `[server] autostart = false`: a command opens the database itself, and leaves no server behind.
+#[test]
+fn without_autostart_a_command_opens_the_database_itself() {
+    let env = common::Env::new();
+    with_server_settings(&env, "autostart = false");
+    env.ok(&["profiles", "create", "P"]);
+    assert!(!env.db().join(kitting::store::remote::SOCKET).exists(), "no server was started");
+    assert_eq!(holder_pid(&env.db()), None, "the command held it, as a process of its own");
+    assert_eq!(kitting::store::SledStore::open(&env.db()).unwrap().profiles().unwrap().len(), 1);
+}
+
+/// Commands started at the same moment on a database without a server all succeed, through one server:
+/// the servers they start race for the lock, the losers give way, and every command connects to the
+/// winner.
+#[test]
+fn commands_started_at_once_share_one_server() {
+    let env = common::Env::new();
+    env.ok(&["serve", "--stop"]); // creates nothing, starts nothing
+    let children: Vec<_> = (0..6)
+        .map(|i| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_kitting"))
+                .args(["--db", env.db().to_str().unwrap(), "--config", env.config().to_str().unwrap()])
+                .args(["profiles", "create", &format!("P{i}")])
+                .env("HOME", env.dir.path())
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let out = child.wait_with_output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    }
+    let json = env.ok(&["profiles", "list", "--format", "json"]);
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&json).unwrap().as_array().unwrap().len(), 6);
+    let db = env.db().to_str().unwrap().to_string();
+    let servers = std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| std::fs::read(e.ok()?.path().join("cmdline")).ok())
+        .map(|c| String::from_utf8_lossy(&c).replace('\0', " "))
+        .filter(|c| c.contains(&db) && c.contains(" serve "))
+        .count();
+    assert_eq!(servers, 1, "one server serves the database");
+    env.ok(&["serve", "--stop"]);
 }

@@ -243,7 +243,7 @@ fn set_attribute_changes_many_devices_at_once_and_delete_and_status(f: &Fresh) {
     let a = profile(s, "A");
     let seqs: Vec<u32> =
         (0..5).map(|i| s.add_device(a.id, device(&imei(i), "", ""), &audit("x")).unwrap().seq).collect();
-    let feed = s.subscribe();
+    let feed = s.subscribe().unwrap();
     assert_eq!(s.set_attribute(a.id, &seqs[..3], "Dept", Some("Returns"), &audit("set")).unwrap(), 3);
     assert_eq!(told(&feed, 1).len(), 1, "one change, not three");
     let mut with = 0;
@@ -467,7 +467,7 @@ fn lists_and_deletions_that_succeed(f: &Fresh) {
 
 fn every_change_is_audited_in_order_and_told_to_subscribers(f: &Fresh) {
     let s = f.s();
-    let feed = s.subscribe();
+    let feed = s.subscribe().unwrap();
     let p = profile(s, "P");
     let d = s.add_device(p.id, device(&imei(1), "", ""), &audit("device.add")).unwrap();
     // A refused change writes no entry and tells nobody; the core records the refusal on its own.
@@ -504,7 +504,7 @@ fn every_change_is_audited_in_order_and_told_to_subscribers(f: &Fresh) {
 
 fn a_second_handle_sees_changes_through_its_feed(f: &Fresh) {
     let s = f.store.clone();
-    let feed = s.subscribe();
+    let feed = s.subscribe().unwrap();
     let writer = {
         let s = s.clone();
         std::thread::spawn(move || {

@@ -75,7 +75,7 @@ fn a_change_made_elsewhere_appears_without_a_key_press_and_a_screen_ignores_its_
     let fx = Fixture::new();
     fx.import("Dock 3", DEVICES);
     let mut watcher = fx.app(ThemeName::Dark);
-    let feed = fx.store.subscribe();
+    let feed = fx.store.subscribe().unwrap();
     // Someone else renames the profile: the watching workstation is told and shows it.
     let rename = ops::profiles::EditProfile {
         profile: "Dock 3".into(),
@@ -154,7 +154,7 @@ fn another_technicians_device_change_reads_those_devices_not_the_profile() {
     app.update(Action::Open);
     let read = next_task(&rx, |m| matches!(m, TaskMsg::Devices { .. }));
     app.on_task(read);
-    let feed = fx.store.subscribe();
+    let feed = fx.store.subscribe().unwrap();
 
     let alice = other(&fx, "alice", "2026-12-01T10:00:00Z");
     let edit = ops::devices::EditDevice {

@@ -217,7 +217,7 @@ fn a_change_on_the_profile_screen_does_not_read_the_devices_again() {
     assert!(!shown.contains(&"352099001761481".to_string()) && !shown.contains(&"353918051234561".to_string()));
     assert_eq!(count, 4);
     // The other session's device arrives with the feed's message, as the event loop delivers it.
-    let change = fx.store.subscribe();
+    let change = fx.store.subscribe().unwrap();
     let other =
         ops::devices::AddDevice { profile: "Dock".into(), imei: "356938035643817".into(), ..Default::default() };
     ops::devices::add(&fx.core(), other).unwrap();

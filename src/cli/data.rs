@@ -271,7 +271,7 @@ pub fn register(ctx: &mut Context, a: RegisterArgs) -> Outcome {
 }
 
 pub fn check(ctx: &mut Context) -> Outcome {
-    let store = ctx.store()?;
+    let store = ctx.store_without_starting()?;
     let problems = store.check()?;
     if problems.is_empty() {
         let profiles = store.profiles()?;

@@ -27,7 +27,16 @@ pub fn run(ctx: &mut Context, cmd: DbCmd) -> Outcome {
                 None => Sharing::Private,
             };
             // Held while the modes change: nobody writes meanwhile (and the database exists).
-            let store = ctx.own_store()?;
+            let store = ctx.own_store().map_err(|mut f| {
+                if f.lines.iter().any(|l| l.contains(crate::store::SERVER_HOLDER)) {
+                    f.lines.push(
+                        "close the workstations on it and run `kitting serve --stop` first (a server started \
+                         by a command also stops by itself once idle: [server] idle_exit)"
+                            .into(),
+                    );
+                }
+                f
+            })?;
             let n = share::share(&ctx.db_dir, &sharing)?;
             drop(store);
             let dir = sanitize(&ctx.db_dir.display().to_string()).into_owned();

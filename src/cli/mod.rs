@@ -79,7 +79,7 @@ pub enum Command {
     /// The scan station: each scan from a barcode scanner adds a device to a profile, or verifies it
     Scan(scan::ScanArgs),
     /// Own the database and serve it to other kitting processes over a socket in its directory
-    Serve,
+    Serve(serve::ServeArgs),
     /// The database directory: share it with a Unix group, or make it private
     #[command(subcommand)]
     Db(db::DbCmd),
@@ -424,17 +424,13 @@ pub fn flagged(flags: &'static [(&'static str, &'static str)]) -> impl Fn(crate:
     }
 }
 
-/// A connection refused because nobody listens (a socket left by a server that is gone): the database
-/// is then opened directly.
-fn stale(e: &StoreError) -> bool {
-    matches!(e, StoreError::Backend(m) if m.starts_with("no kitting server at"))
-}
-
 /// What a command needs: the settings and, opened on first use, the store.
 pub struct Context {
     pub settings: Settings,
     pub settings_source: String,
     pub db_dir: PathBuf,
+    /// The configuration file named on the command line (a server this process starts reads it too).
+    pub config: Option<PathBuf>,
     store: Option<Arc<dyn crate::store::Store>>,
 }
 
@@ -442,25 +438,50 @@ impl Context {
     pub fn new(cli: &Cli) -> Result<Context, Failure> {
         let (settings, settings_source) = Settings::load(cli.config.as_deref()).map_err(Failure::usage)?;
         let db_dir = cli.db.clone().or_else(|| settings.db.clone()).unwrap_or_else(crate::settings::default_db_path);
-        Ok(Context { settings, settings_source, db_dir, store: None })
+        Ok(Context { settings, settings_source, db_dir, config: cli.config.clone(), store: None })
     }
 
-    /// The database: through its kitting server when one answers on the socket in its directory (then
-    /// several kitting processes use it at once), else opened directly (this process then owns it).
+    /// The database, through its kitting server: the one that answers on the socket in its directory,
+    /// or one started in the background when none does (`[server] autostart`, on by default). Several
+    /// kitting processes then use it at once. Where no server can be had, the database is opened
+    /// directly (this process then owns it, and a refusal names who holds it).
     pub fn store(&mut self) -> Result<Arc<dyn crate::store::Store>, Failure> {
+        let autostart = self.settings.server.autostart;
+        self.client_or_direct(autostart)
+    }
+
+    /// The database through a server that already runs, else opened directly: `kitting check` looks at
+    /// a database whose server is stopped without starting one.
+    pub fn store_without_starting(&mut self) -> Result<Arc<dyn crate::store::Store>, Failure> {
+        self.client_or_direct(false)
+    }
+
+    fn client_or_direct(&mut self, autostart: bool) -> Result<Arc<dyn crate::store::Store>, Failure> {
+        use crate::store::remote::{RemoteStore, nobody_answers};
         if self.store.is_none() {
             let socket = self.db_dir.join(crate::store::remote::SOCKET);
-            let store: Arc<dyn crate::store::Store> = match crate::store::remote::RemoteStore::connect(&socket) {
+            let starter = autostart.then(|| self.starter()).flatten();
+            let store: Arc<dyn crate::store::Store> = match RemoteStore::open(&socket, starter) {
                 Ok(remote) => Arc::new(remote),
                 // A refusal by the server (another protocol version, a group) is said as it is.
-                Err(e @ (StoreError::Denied(_) | StoreError::Backend(_))) if socket.exists() && !stale(&e) => {
-                    return Err(e.into());
-                }
-                Err(_) => Arc::new(SledStore::open(&self.db_dir)?),
+                // No server, and none could be started: this process opens the database itself (or is
+                // told who holds it).
+                Err(e) if nobody_answers(&e) => Arc::new(SledStore::open(&self.db_dir)?),
+                Err(e) => return Err(e.into()),
             };
             self.store = Some(store);
         }
         Ok(self.store.clone().expect("just opened"))
+    }
+
+    /// How this process starts a server: the same kitting binary, on the same database and config.
+    fn starter(&self) -> Option<crate::store::remote::Starter> {
+        Some(crate::store::remote::Starter {
+            exe: std::env::current_exe().ok()?,
+            db: self.db_dir.clone(),
+            config: self.config.clone(),
+            idle_exit: std::time::Duration::from_secs(self.settings.server.idle_exit),
+        })
     }
 
     /// The database opened by this process itself (the server, `db share`): never through a server.
@@ -500,7 +521,7 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Register(args) => data::register(&mut ctx, args),
         Command::Check => data::check(&mut ctx),
         Command::Db(cmd) => db::run(&mut ctx, cmd),
-        Command::Serve => serve::run(&mut ctx),
+        Command::Serve(args) => serve::run(&mut ctx, args),
         Command::Template(TemplateCmd::Android { output, force }) => {
             data::template(crate::csv::android::TEMPLATE, output, force)
         }

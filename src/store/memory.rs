@@ -492,8 +492,8 @@ impl Store for MemoryStore {
         })
     }
 
-    fn subscribe(&self) -> std::sync::mpsc::Receiver<Change> {
-        self.feed.subscribe()
+    fn subscribe(&self) -> Result<std::sync::mpsc::Receiver<Change>> {
+        Ok(self.feed.subscribe())
     }
 
     fn check(&self) -> Result<Vec<Problem>> {

@@ -15,9 +15,9 @@ pub use chunk::{PreparedRow, PreparedRows, RowEncoder};
 pub use dep::{DepChange, DepStore, DeviceWrite};
 pub(crate) use dep::{describe as describe_users_of, users_of_entry};
 pub use memory::MemoryStore;
-pub use sled::SledStore;
 #[cfg(unix)]
 pub use sled::share;
+pub use sled::{SERVER_HOLDER, SledStore};
 pub use support::{Feed, each_device, has_dual_sim, next_stamp};
 pub(crate) use support::{WriteGuard, WriteLock, already_in, check_user_write, missing_entry, refused, stale};
 
@@ -244,8 +244,10 @@ pub trait Store: DepStore + Send + Sync {
     /// Audit entries, newest first.
     fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>>;
 
-    /// A feed of every change committed from now on, in commit order (in this process, for now).
-    fn subscribe(&self) -> std::sync::mpsc::Receiver<Change>;
+    /// A feed of every change committed from now on, in commit order, by any process using this store.
+    /// It ends (the receiver disconnects) when the store can no longer tell: a server's client whose
+    /// server stopped; subscribing again then fails until a server answers.
+    fn subscribe(&self) -> Result<std::sync::mpsc::Receiver<Change>>;
 
     /// Verifies that device counts, indexes and devices agree. Empty means consistent.
     fn check(&self) -> Result<Vec<Problem>>;

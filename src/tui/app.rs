@@ -71,6 +71,9 @@ pub struct App {
 /// How many of the status line's messages are kept for the messages overlay.
 pub const MESSAGES: usize = 50;
 
+/// What the status line says while the change feed is gone (its server stopped).
+pub const SERVER_STOPPED: &str = "server stopped, reconnecting… (what you saved is kept)";
+
 pub use super::screens::detail::LARGE_DELETE;
 
 impl App {
@@ -699,6 +702,11 @@ impl App {
                     self.report(e);
                 }
             }
+            TaskMsg::FeedLost => self.error(SERVER_STOPPED),
+            TaskMsg::FeedBack => match self.reload() {
+                Ok(()) => self.info("reconnected to the kitting server; the screens are read again"),
+                Err(e) => self.report(e),
+            },
             TaskMsg::Progress { rows, bytes, total_bytes, elapsed_ms } => {
                 if let Some(Modal::Wizard(w)) = &mut self.modal {
                     w.progress = Some((rows, bytes, total_bytes, elapsed_ms));

@@ -192,6 +192,10 @@ pub enum TaskMsg {
     Exported(Result<(u64, PathBuf), String>),
     /// A change committed by someone else (another workstation, a command, another thread).
     Changed(Box<crate::store::Change>),
+    /// The change feed ended (its server stopped): changes are not seen until it is back.
+    FeedLost,
+    /// The feed is back (a server answers again): what was missed meanwhile must be read again.
+    FeedBack,
     /// The rest of a Find: the DEP records whose other fields hold the value (`None`: stopped).
     Found {
         load: u64,

@@ -117,6 +117,36 @@ impl Drop for TerminalGuard {
 
 /// Opens the workstation on a real terminal. The store is opened by the caller first, so that a database
 /// in use is refused before the terminal is touched.
+/// How often a workstation whose server stopped tries to subscribe again.
+const RECONNECT: std::time::Duration = std::time::Duration::from_millis(500);
+
+/// Hands every change of the store's feed to the workstation. A feed that ends (its server stopped) is
+/// said, and subscribed to again every `RECONNECT` until a server answers (the store starts one when it
+/// may); the workstation then reads its screens again, for what it missed. Ends with the workstation.
+fn follow(store: &dyn crate::store::Store, to: &std::sync::mpsc::Sender<Msg>) {
+    let mut lost = false;
+    loop {
+        if let Ok(feed) = store.subscribe() {
+            if lost && to.send(Msg::from(TaskMsg::FeedBack)).is_err() {
+                return;
+            }
+            lost = false;
+            while let Ok(c) = feed.recv() {
+                if to.send(Msg::from(TaskMsg::Changed(Box::new(c)))).is_err() {
+                    return;
+                }
+            }
+        }
+        if !lost {
+            lost = true;
+            if to.send(Msg::from(TaskMsg::FeedLost)).is_err() {
+                return;
+            }
+        }
+        std::thread::sleep(RECONNECT);
+    }
+}
+
 pub fn run(mut app: App) -> Result<(), String> {
     let previous = std::panic::take_hook();
     std::panic::set_hook(Box::new(move |info| {
@@ -143,15 +173,8 @@ pub fn run(mut app: App) -> Result<(), String> {
         }
     });
     // Changes committed by others, as the store's feed tells them: the screens update without a key.
-    let feed = app.store.subscribe();
-    let changes = tx.clone();
-    std::thread::spawn(move || {
-        while let Ok(c) = feed.recv() {
-            if changes.send(Msg::from(TaskMsg::Changed(Box::new(c)))).is_err() {
-                break;
-            }
-        }
-    });
+    let (store, changes) = (app.store.clone(), tx.clone());
+    std::thread::spawn(move || follow(store.as_ref(), &changes));
     // The terminal's events: this thread blocks in read(), so an idle workstation sleeps.
     std::thread::spawn(move || {
         while let Ok(e) = event::read() {

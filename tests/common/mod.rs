@@ -110,6 +110,14 @@ pub fn exists(p: &Path) -> bool {
 /// A `kitting serve` process on the database `db` (HOME and the config kept inside `home`), and the
 /// socket it listens on, once it answers.
 pub fn spawn_server(home: &Path, db: &Path) -> (std::process::Child, PathBuf) {
+    // A server a command started by itself (it stays until idle) gives way to this one.
+    let stopped = std::process::Command::new(env!("CARGO_BIN_EXE_kitting"))
+        .args(["--db", db.to_str().unwrap(), "serve", "--stop"])
+        .env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join("xdg-config"))
+        .output()
+        .unwrap();
+    assert!(stopped.status.success(), "{stopped:?}");
     let child = std::process::Command::new(env!("CARGO_BIN_EXE_kitting"))
         .args(["--db", db.to_str().unwrap(), "serve"])
         .env("HOME", home)

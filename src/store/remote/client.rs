@@ -8,7 +8,8 @@ use std::sync::{Arc, Mutex};
 use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 
-use super::{PROTOCOL_VERSION, Request, Response, read_msg, write_msg};
+use super::start::{NotStarted, Starter, start};
+use super::{Outgoing, PROTOCOL_VERSION, Request, Response, read_msg, write_msg};
 use crate::domain::audit::{AuditEntry, AuditQuery};
 use crate::domain::dep::{CatalogEntry, CatalogKind, DepDevice, Mail};
 use crate::domain::{Device, DeviceSeq, Imei, NewDevice, Profile, ProfileId, Status, User};
@@ -19,16 +20,63 @@ use crate::store::{
 
 struct Wire {
     reader: BufReader<UnixStream>,
-    writer: BufWriter<UnixStream>,
+    writer: BufWriter<Outgoing>,
 }
 
 /// A store that is a client of a kitting server. A call that finds the server gone fails with a clear
-/// error, and the next call connects again (to the server started since): a request is never sent twice,
-/// so a change is never made twice.
+/// error, and the next call connects again (to the server started since, or, with a starter, one it
+/// starts): a request is never sent twice, so a change is never made twice.
 #[derive(Clone)]
 pub struct RemoteStore {
     socket: PathBuf,
     wire: Arc<Mutex<Option<Wire>>>,
+    starter: Option<Starter>,
+}
+
+/// The connection failed because no server listens (no socket, or one left by a server that is gone).
+pub fn nobody_answers(e: &StoreError) -> bool {
+    matches!(e, StoreError::Backend(m) if m.starts_with(NO_SERVER))
+}
+
+const NO_SERVER: &str = "no kitting server at";
+
+/// How long a client keeps trying while another process holds the database: a server started by
+/// another client at the same moment opens it and answers, or one that is stopping lets it go.
+const BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// Connects to the server at `socket`; where none answers and there is a starter, starts one and
+/// connects to it (or to the one another client started at the same moment).
+fn connect_or_start(socket: &Path, starter: Option<&Starter>) -> Result<Wire> {
+    let first = connect(socket);
+    let Some(starter) = starter else { return first };
+    match first {
+        Err(e) if nobody_answers(&e) => {}
+        answered => return answered,
+    }
+    let deadline = std::time::Instant::now() + BUSY_WAIT;
+    loop {
+        let started = start(starter);
+        match connect(socket) {
+            Err(e) if nobody_answers(&e) => {}
+            answered => return answered,
+        }
+        match started {
+            // Held by a server starting (another client started it) or stopping: it answers, or lets go.
+            Err(NotStarted::InUse(m))
+                if m.contains(crate::store::SERVER_HOLDER) && std::time::Instant::now() < deadline =>
+            {
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+            // Said as nobody answering: the caller may open the database itself, or say who holds it.
+            Err(NotStarted::InUse(m) | NotStarted::Failed(m)) => {
+                return Err(StoreError::Backend(format!(
+                    "{NO_SERVER} {}, and none could be started: {m}",
+                    socket.display()
+                )));
+            }
+            Ok(()) => return connect(socket),
+        }
+    }
 }
 
 fn lost(socket: &Path, e: std::io::Error) -> StoreError {
@@ -44,14 +92,16 @@ fn connect(socket: &Path) -> Result<Wire> {
             "{}: permission denied: ask an administrator to add you to its group",
             socket.display()
         )),
-        _ => StoreError::Backend(format!("no kitting server at {}: {e}", socket.display())),
+        _ => StoreError::Backend(format!("{NO_SERVER} {}: {e}", socket.display())),
     })?;
     let mut wire = Wire {
         reader: BufReader::new(stream.try_clone().map_err(|e| lost(socket, e))?),
-        writer: BufWriter::new(stream),
+        writer: BufWriter::new(Outgoing(stream)),
     };
-    write_msg(&mut wire.writer, &Request::Hello { version: PROTOCOL_VERSION }).map_err(|e| lost(socket, e))?;
-    let answer: Response = read_msg(&mut wire.reader).map_err(|e| lost(socket, e))?;
+    // A server that closes the connection before it says hello is stopping: nobody serves there.
+    let closed = |e: std::io::Error| StoreError::Backend(format!("{NO_SERVER} {}: {e}", socket.display()));
+    write_msg(&mut wire.writer, &Request::Hello { version: PROTOCOL_VERSION }).map_err(closed)?;
+    let answer: Response = read_msg(&mut wire.reader).map_err(closed)?;
     answer?;
     Ok(wire)
 }
@@ -59,13 +109,32 @@ fn connect(socket: &Path) -> Result<Wire> {
 impl RemoteStore {
     /// Connects to the server at `socket` (and checks that it speaks this protocol version).
     pub fn connect(socket: &Path) -> Result<RemoteStore> {
-        Ok(RemoteStore { socket: socket.to_path_buf(), wire: Arc::new(Mutex::new(Some(connect(socket)?))) })
+        RemoteStore::open(socket, None)
+    }
+
+    /// Connects to the server at `socket`, starting one with `starter` where none answers; the store
+    /// starts one again whenever it finds its server gone.
+    pub fn open(socket: &Path, starter: Option<Starter>) -> Result<RemoteStore> {
+        let wire = connect_or_start(socket, starter.as_ref())?;
+        Ok(RemoteStore { socket: socket.to_path_buf(), wire: Arc::new(Mutex::new(Some(wire))), starter })
+    }
+
+    /// Asks the server to stop (allowed to its own user and root), and returns once it has ended: its
+    /// process closes this connection as it exits, and lets go of the database with it.
+    pub fn stop(&self) -> Result<()> {
+        self.call::<()>(Request::Stop)?;
+        let mut guard = self.wire.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(mut wire) = guard.take() {
+            let _ = wire.reader.get_ref().set_read_timeout(Some(std::time::Duration::from_secs(10)));
+            let _ = read_msg::<Response>(&mut wire.reader);
+        }
+        Ok(())
     }
 
     fn call<T: DeserializeOwned>(&self, request: Request) -> Result<T> {
         let mut guard = self.wire.lock().unwrap_or_else(|p| p.into_inner());
         if guard.is_none() {
-            *guard = Some(connect(&self.socket)?);
+            *guard = Some(connect_or_start(&self.socket, self.starter.as_ref())?);
         }
         let wire = guard.as_mut().expect("connected above");
         let answered = write_msg(&mut wire.writer, &request).and_then(|()| read_msg::<Response>(&mut wire.reader));
@@ -237,8 +306,9 @@ impl Store for RemoteStore {
         self.call(Request::SetStatus(id, seq, status, audit.clone()))
     }
     fn begin_import(&self, target: ImportTarget, write: bool) -> Result<Box<dyn ImportSession>> {
-        // An import has a connection of its own: its batches do not hold up this store's other calls.
-        let store = RemoteStore::connect(&self.socket)?;
+        // An import has a connection of its own: its batches do not hold up this store's other calls. A
+        // server that stops takes the import with it: that connection never starts another one.
+        let store = RemoteStore::open(&self.socket, None)?;
         let (id, profile): (u64, Profile) = store.call(Request::BeginImport(target, write))?;
         Ok(Box::new(RemoteImport { store, id, profile, done: false }))
     }
@@ -260,16 +330,14 @@ impl Store for RemoteStore {
     fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
         self.call(Request::Audit(query.clone()))
     }
-    /// A connection of its own carries the feed; a thread hands each change to the receiver. Subscribed
-    /// once the server said so: a change committed after `subscribe` returns is never missed.
-    fn subscribe(&self) -> std::sync::mpsc::Receiver<Change> {
+    /// A connection of its own carries the feed; a thread hands each change to the receiver, and ends
+    /// the feed when the server goes away. Subscribed once the server said so: a change committed after
+    /// `subscribe` returns is never missed.
+    fn subscribe(&self) -> Result<std::sync::mpsc::Receiver<Change>> {
         let (tx, rx) = std::sync::mpsc::channel();
-        let Ok(mut wire) = connect(&self.socket) else { return rx };
-        if write_msg(&mut wire.writer, &Request::Subscribe).is_err()
-            || read_msg::<Response>(&mut wire.reader).map_or(true, |r| r.is_err())
-        {
-            return rx;
-        }
+        let mut wire = connect_or_start(&self.socket, self.starter.as_ref())?;
+        write_msg(&mut wire.writer, &Request::Subscribe).map_err(|e| lost(&self.socket, e))?;
+        read_msg::<Response>(&mut wire.reader).map_err(|e| lost(&self.socket, e))??;
         std::thread::spawn(move || {
             while let Ok(change) = read_msg::<Change>(&mut wire.reader) {
                 if tx.send(change).is_err() {
@@ -277,7 +345,7 @@ impl Store for RemoteStore {
                 }
             }
         });
-        rx
+        Ok(rx)
     }
     fn check(&self) -> Result<Vec<Problem>> {
         self.call(Request::Check)

@@ -5,6 +5,7 @@
 
 mod client;
 mod server;
+mod start;
 
 use std::io::{Read, Write};
 
@@ -12,8 +13,9 @@ use chrono::{DateTime, Utc};
 use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 
-pub use client::RemoteStore;
-pub use server::serve;
+pub use client::{RemoteStore, nobody_answers};
+pub use server::{Serving, serve};
+pub use start::{EXIT_IN_USE, NotStarted, READY, Starter, start};
 
 use super::{DepChange, Expect, ImportTarget, Lookup, ProfileChange, StoreError};
 use crate::domain::audit::{AuditEntry, AuditQuery};
@@ -81,10 +83,29 @@ pub enum Request {
     DepDelete(String, AuditEntry),
     Outbox,
     MarkWritten(Vec<u64>, AuditEntry),
+    /// Stop the server now (its user or root): connected clients find it gone, as after a crash.
+    Stop,
 }
 
 /// An answer: the method's result, its value encoded (the client knows which type it asked for).
 pub type Response = Result<Vec<u8>, StoreError>;
+
+/// The writing half of a connection. A write to a peer that went away is an error (EPIPE), never the
+/// SIGPIPE that would end this process: the command line restores SIGPIPE's default action for pipes,
+/// and a server, or a workstation whose server stopped, must outlive a closed connection.
+pub struct Outgoing(pub std::os::unix::net::UnixStream);
+
+impl Write for Outgoing {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        use std::os::fd::AsRawFd;
+        // SAFETY: `buf` is valid for `buf.len()` bytes; send reads at most that many.
+        let n = unsafe { libc::send(self.0.as_raw_fd(), buf.as_ptr().cast(), buf.len(), libc::MSG_NOSIGNAL) };
+        if n < 0 { Err(std::io::Error::last_os_error()) } else { Ok(n as usize) }
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
 
 /// Writes one message.
 pub fn write_msg<T: Serialize>(w: &mut impl Write, msg: &T) -> std::io::Result<()> {

@@ -3,16 +3,64 @@
 //! with it (the session is dropped, which writes nothing).
 
 use std::collections::HashMap;
+use std::os::fd::RawFd;
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::Path;
-use std::sync::Arc;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
-use super::{PROTOCOL_VERSION, Request, Response, encode, read_msg, write_msg};
+use super::{Outgoing, PROTOCOL_VERSION, Request, Response, encode, read_msg, write_msg};
 use crate::store::{ImportSession, Store, StoreError};
 
-/// Serves `store` on the socket at `path` until the process ends. A socket file left by a server that is
-/// gone is replaced; a live one (another server answers) is an error.
-pub fn serve(store: Arc<dyn Store>, path: &Path) -> std::io::Result<()> {
+/// How long a server lives.
+#[derive(Clone, Copy, Debug, Default)]
+pub struct Serving {
+    /// Ends the server once no client has been connected for this long (a server started by a client);
+    /// `None` serves until the process is stopped (a system service).
+    pub idle_exit: Option<Duration>,
+}
+
+/// Who is connected, and since when nobody is.
+struct Clients {
+    connected: usize,
+    idle_since: Instant,
+    closing: bool,
+}
+
+/// What every connection and the watcher share: the clients, and how to stop.
+struct Server {
+    clients: Mutex<Clients>,
+    path: PathBuf,
+    /// The listening socket, shut down to stop.
+    listener: RawFd,
+}
+
+impl Server {
+    fn clients(&self) -> std::sync::MutexGuard<'_, Clients> {
+        self.clients.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Stops accepting: marks the server closing, removes its socket (unless it is no longer its own)
+    /// and shuts the listener down, which wakes the accept loop, so that the store is dropped, and
+    /// flushed, on the way out of `serve`. Connections already open end as their clients leave.
+    fn stop(&self, c: &mut Clients, remove_socket: bool) {
+        c.closing = true;
+        if remove_socket {
+            let _ = std::fs::remove_file(&self.path);
+        }
+        // SAFETY: the listener is open: the accept loop closes it only after it has seen `closing`
+        // under the lock the caller holds. Shutdown makes a blocked accept return.
+        unsafe { libc::shutdown(self.listener, libc::SHUT_RDWR) };
+    }
+}
+
+/// Serves `store` on the socket at `path` until the process is stopped, or, with an idle exit, until
+/// nobody has been connected for that long, or until `kitting serve --stop`; `ready` is called once the
+/// socket answers. A socket file left by a server that is gone is replaced; a live one (another server
+/// answers) is an error. A server whose socket file is removed or replaced (its database directory
+/// deleted) stops: nobody can reach it.
+pub fn serve(store: Arc<dyn Store>, path: &Path, serving: Serving, ready: impl FnOnce()) -> std::io::Result<()> {
+    use std::os::fd::AsRawFd;
     if path.exists() {
         if UnixStream::connect(path).is_ok() {
             return Err(std::io::Error::new(
@@ -26,21 +74,78 @@ pub fn serve(store: Arc<dyn Store>, path: &Path) -> std::io::Result<()> {
     // The socket is as open as the database: its owner, or a shared database's group, and nobody else.
     let shared = path.parent().is_some_and(crate::store::share::is_shared);
     std::fs::set_permissions(path, std::os::unix::fs::PermissionsExt::from_mode(if shared { 0o660 } else { 0o600 }))?;
+    let server = Arc::new(Server {
+        clients: Mutex::new(Clients { connected: 0, idle_since: Instant::now(), closing: false }),
+        path: path.to_path_buf(),
+        listener: listener.as_raw_fd(),
+    });
+    watch(server.clone(), serving)?;
+    ready();
     for conn in listener.incoming() {
+        let mut c = server.clients();
+        if c.closing {
+            break;
+        }
         let Ok(conn) = conn else { continue };
+        c.connected += 1;
+        drop(c);
         let store = store.clone();
+        let left = Left(server.clone());
         std::thread::spawn(move || {
             // A client that sends what does not parse, or goes away, ends its own connection only.
-            let user = peer_user(&conn);
-            let _ = Connection { store, sessions: HashMap::new(), next: 1, user }.run(conn);
+            let uid = peer_uid(&conn);
+            let user = uid.map(crate::os::user_of);
+            let _ =
+                Connection { store, sessions: HashMap::new(), next: 1, user, uid, server: left.0.clone() }.run(conn);
+            drop(left);
         });
     }
     Ok(())
 }
 
-/// The user of the process at the other end of the socket (SO_PEERCRED on Linux).
+/// Counts a connection out when its thread ends, however it ends.
+struct Left(Arc<Server>);
+
+impl Drop for Left {
+    fn drop(&mut self) {
+        let mut c = self.0.clients();
+        c.connected -= 1;
+        c.idle_since = Instant::now();
+    }
+}
+
+/// A thread that stops the server when it has been idle long enough, or when its socket file is no
+/// longer its own.
+fn watch(server: Arc<Server>, serving: Serving) -> std::io::Result<()> {
+    use std::os::unix::fs::MetadataExt;
+    let inode = std::fs::metadata(&server.path)?.ino();
+    let tick = serving
+        .idle_exit
+        .map_or(Duration::from_secs(1), |d| (d / 4).clamp(Duration::from_millis(20), Duration::from_secs(1)));
+    std::thread::spawn(move || {
+        loop {
+            std::thread::sleep(tick);
+            let replaced = std::fs::metadata(&server.path).map_or(true, |m| m.ino() != inode);
+            let mut c = server.clients();
+            if c.closing {
+                return;
+            }
+            let idle = serving.idle_exit.is_some_and(|d| c.connected == 0 && c.idle_since.elapsed() >= d);
+            if replaced {
+                eprintln!("kitting: {} was removed or replaced: this server stops", server.path.display());
+            }
+            if replaced || idle {
+                server.stop(&mut c, !replaced);
+                return;
+            }
+        }
+    });
+    Ok(())
+}
+
+/// The user id of the process at the other end of the socket (SO_PEERCRED on Linux).
 #[cfg(target_os = "linux")]
-fn peer_user(conn: &UnixStream) -> Option<String> {
+fn peer_uid(conn: &UnixStream) -> Option<u32> {
     use std::os::fd::AsRawFd;
     let mut cred = libc::ucred { pid: 0, uid: 0, gid: 0 };
     let mut len = std::mem::size_of::<libc::ucred>() as libc::socklen_t;
@@ -54,11 +159,11 @@ fn peer_user(conn: &UnixStream) -> Option<String> {
             &mut len,
         )
     } == 0;
-    ok.then(|| crate::os::user_of(cred.uid))
+    ok.then_some(cred.uid)
 }
 
 #[cfg(not(target_os = "linux"))]
-fn peer_user(_conn: &UnixStream) -> Option<String> {
+fn peer_uid(_conn: &UnixStream) -> Option<u32> {
     None
 }
 
@@ -68,12 +173,14 @@ struct Connection {
     next: u64,
     /// The client's operating-system user, from the socket (not what the client says).
     user: Option<String>,
+    uid: Option<u32>,
+    server: Arc<Server>,
 }
 
 impl Connection {
     fn run(mut self, conn: UnixStream) -> std::io::Result<()> {
         let mut reader = std::io::BufReader::new(conn.try_clone()?);
-        let mut writer = std::io::BufWriter::new(conn);
+        let mut writer = std::io::BufWriter::new(Outgoing(conn));
         let hello: Request = read_msg(&mut reader)?;
         match hello {
             Request::Hello { version } if version == PROTOCOL_VERSION => {
@@ -91,7 +198,10 @@ impl Connection {
         loop {
             let request: Request = read_msg(&mut reader)?;
             if matches!(request, Request::Subscribe) {
-                let feed = self.store.subscribe();
+                let feed = match self.store.subscribe() {
+                    Ok(feed) => feed,
+                    Err(e) => return write_msg(&mut writer, &Response::Err(e)),
+                };
                 write_msg(&mut writer, &encode(Ok(())))?;
                 while let Ok(change) = feed.recv() {
                     write_msg(&mut writer, &change)?;
@@ -112,6 +222,23 @@ impl Connection {
         audit
     }
 
+    /// `kitting serve --stop`: by the server's own user or root only.
+    fn stop(&self) -> Response {
+        // SAFETY: geteuid has no preconditions.
+        let me = unsafe { libc::geteuid() };
+        if !matches!(self.uid, Some(uid) if uid == me || uid == 0) {
+            return Err(StoreError::Denied(format!(
+                "only {} (who runs this server) or root may stop it",
+                crate::os::user_of(me)
+            )));
+        }
+        let mut c = self.server.clients();
+        if !c.closing {
+            self.server.stop(&mut c, true);
+        }
+        encode(Ok(()))
+    }
+
     fn session(&mut self, id: u64) -> Result<&mut Box<dyn ImportSession>, StoreError> {
         self.sessions.get_mut(&id).ok_or_else(|| StoreError::NotFound(format!("no import session {id}")))
     }
@@ -121,6 +248,7 @@ impl Connection {
         let s = s.as_ref();
         match request {
             Request::Hello { .. } | Request::Subscribe => Err(StoreError::Backend("unexpected request".into())),
+            Request::Stop => self.stop(),
             Request::Profiles => encode(s.profiles()),
             Request::Profile(name) => encode(s.profile(&name)),
             Request::ProfileById(id) => encode(s.profile_by_id(id)),

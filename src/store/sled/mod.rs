@@ -144,10 +144,11 @@ fn index_recs(profile: ProfileId, d: &Device) -> Vec<(Index, Rec)> {
 
 /// Writes who holds the database into its lock file (held: nobody else writes it): the user, the
 /// process id and since when, for the refusal another process gets.
-fn say_holder(lock: &std::fs::File) {
+fn say_holder(lock: &std::fs::File, serving: bool) {
     use std::io::{Seek, Write};
     let since = Utc::now().format("%Y-%m-%d %H:%M:%S UTC");
-    let text = format!("user {}, process {}, since {since}\n", crate::os::user(), std::process::id());
+    let process = if serving { SERVER_HOLDER } else { "process" };
+    let text = format!("user {}, {process} {}, since {since}\n", crate::os::user(), std::process::id());
     let mut f = lock;
     // Best effort: the lock itself is what keeps others out; the text only names its holder.
     let _ = f.set_len(0).and_then(|()| f.seek(std::io::SeekFrom::Start(0))).and_then(|_| f.write_all(text.as_bytes()));
@@ -162,9 +163,22 @@ fn holder(dir: &Path) -> String {
     }
 }
 
+/// How the lock file names a kitting server as the holder ("user ann, kitting server process 4711, …"):
+/// a client that finds the database held by a server (one starting or stopping) tries again.
+pub const SERVER_HOLDER: &str = "kitting server process";
+
 impl SledStore {
     /// Opens (creating with mode 0700) the database directory, refusing if another process holds it.
     pub fn open(dir: &Path) -> Result<SledStore> {
+        SledStore::open_as(dir, false)
+    }
+
+    /// Opens the database for `kitting serve`: its lock file names the holder as a server.
+    pub fn open_serving(dir: &Path) -> Result<SledStore> {
+        SledStore::open_as(dir, true)
+    }
+
+    fn open_as(dir: &Path, serving: bool) -> Result<SledStore> {
         let shown = dir.display().to_string();
         #[cfg(unix)]
         let denied = |e: &std::io::Error| e.kind() == std::io::ErrorKind::PermissionDenied;
@@ -194,7 +208,7 @@ impl SledStore {
                 StoreError::Backend(format!("cannot open {shown}/kitting.lock: {e}"))
             })?;
         match lock.try_lock() {
-            Ok(()) => say_holder(&lock),
+            Ok(()) => say_holder(&lock, serving),
             Err(std::fs::TryLockError::WouldBlock) => return Err(StoreError::InUse(shown, holder(dir))),
             Err(std::fs::TryLockError::Error(e)) => {
                 return Err(StoreError::Backend(format!("cannot lock database {shown}: {e}")));
@@ -1034,8 +1048,8 @@ impl Store for SledStore {
         self.commit_with(batch, change)
     }
 
-    fn subscribe(&self) -> std::sync::mpsc::Receiver<Change> {
-        self.feed.subscribe()
+    fn subscribe(&self) -> Result<std::sync::mpsc::Receiver<Change>> {
+        Ok(self.feed.subscribe())
     }
 
     fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
@@ -1056,7 +1070,11 @@ impl Store for SledStore {
         Ok(out)
     }
 
+    /// Under the writers' lock: a writing import holds it from its start, so `check` through a server
+    /// waits for another client's import to commit or be dropped instead of reporting its staged chunks
+    /// and journal as problems; small writes wait for the check.
     fn check(&self) -> Result<Vec<Problem>> {
+        let _writers = self.lock();
         let mut problems = Vec::new();
         let mut expected: Vec<(Index, Rec)> = Vec::new();
         let mut known: HashMap<ProfileId, u32> = HashMap::new();
