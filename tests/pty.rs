@@ -332,3 +332,30 @@ fn two_workstations_see_a_command_line_import_without_a_key_press() {
     let out = env.ok(&["devices", "list", "--profile", "Dock", "--format", "csv"]);
     assert_eq!(out.lines().count(), 5, "header, three devices and the imported one: {out}");
 }
+
+/// The workstation's server killed (kill -9): the workstation says so, starts a new server itself, and
+/// its screen follows the others' changes again without a key press; nothing saved is lost.
+#[test]
+fn a_workstation_reconnects_after_its_server_is_killed() {
+    let env = Env::new();
+    let first = env.write("first.csv", CSV);
+    env.ok(&["import", first.to_str().unwrap(), "--profile", "Dock", "--create"]);
+    let mut a = Session::start(&env, 100, 30);
+    a.wait_for("Dock");
+    a.keys("\r");
+    a.wait_for("A-003");
+    let killed = common::holder_pid(&env.db()).expect("a server serves the workstation");
+    // SAFETY: kill sends a signal; the pid is the test's own server.
+    assert_eq!(unsafe { libc::kill(killed as i32, libc::SIGKILL) }, 0);
+    a.wait_for_within("server stopped, reconnecting", Duration::from_secs(10));
+    a.wait_for_within("reconnected to the kitting server", Duration::from_secs(20));
+    let now = common::holder_pid(&env.db()).expect("a new server");
+    assert_ne!(now, killed, "a new server");
+    let more = env.write("more.csv", "IMEI,Serial Number,Manufacturer,Asset Tag\n352099001761481,,,A-100\n");
+    env.ok(&["import", more.to_str().unwrap(), "--profile", "Dock"]);
+    let text = a.wait_for_within("A-100", Duration::from_secs(10));
+    assert!(text.contains("A-003"), "what was there before is kept: {text}");
+    a.keys("\x03");
+    assert_eq!(a.wait_exit(), 0);
+    a.assert_restored();
+}

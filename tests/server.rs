@@ -229,13 +229,6 @@ fn a_client_reconnects_to_a_server_started_again_and_loses_nothing_confirmed() {
     second.wait().unwrap();
 }
 
-/// The process id a lock file names ("user root, kitting server process 4711, since …").
-fn holder_pid(db: &std::path::Path) -> Option<u32> {
-    let lock = std::fs::read_to_string(db.join("kitting.lock")).ok()?;
-    let rest = lock.split(kitting::store::SERVER_HOLDER).nth(1)?;
-    rest.trim().split(',').next()?.parse().ok()
-}
-
 /// The example configuration with one `[server]` line changed.
 fn with_server_settings(env: &common::Env, setting: &str) {
     let config = std::fs::read_to_string(env.config()).unwrap();
@@ -253,13 +246,13 @@ fn a_command_starts_a_server_that_stops_once_idle() {
     env.ok(&["profiles", "create", "P"]);
     let socket = env.db().join(kitting::store::remote::SOCKET);
     assert!(socket.exists(), "a server listens");
-    let pid = holder_pid(&env.db()).expect("a server holds the database");
+    let pid = common::holder_pid(&env.db()).expect("a server holds the database");
     assert!(std::path::Path::new(&format!("/proc/{pid}")).exists(), "server process {pid} runs");
     let direct = kitting::store::SledStore::open(&env.db()).map(|_| ()).unwrap_err().to_string();
     assert!(direct.contains(&format!("kitting server process {pid}")), "{direct}");
     // The next command is a client of the same server.
     assert!(env.ok(&["profiles", "list"]).contains('P'));
-    assert_eq!(holder_pid(&env.db()), Some(pid), "the same server");
+    assert_eq!(common::holder_pid(&env.db()), Some(pid), "the same server");
     // Idle for a second: it stops, and lets go of the database.
     let started = std::time::Instant::now();
     while socket.exists() || std::path::Path::new(&format!("/proc/{pid}/cmdline")).exists() {
@@ -279,7 +272,7 @@ fn without_autostart_a_command_opens_the_database_itself() {
     with_server_settings(&env, "autostart = false");
     env.ok(&["profiles", "create", "P"]);
     assert!(!env.db().join(kitting::store::remote::SOCKET).exists(), "no server was started");
-    assert_eq!(holder_pid(&env.db()), None, "the command held it, as a process of its own");
+    assert_eq!(common::holder_pid(&env.db()), None, "the command held it, as a process of its own");
     assert_eq!(kitting::store::SledStore::open(&env.db()).unwrap().profiles().unwrap().len(), 1);
 }
 

@@ -133,3 +133,11 @@ pub fn spawn_server(home: &Path, db: &Path) -> (std::process::Child, PathBuf) {
     }
     (child, socket)
 }
+
+/// The process id of the server a database's lock file names ("user root, kitting server process 4711,
+/// since …"); `None` when no server holds it.
+pub fn holder_pid(db: &Path) -> Option<u32> {
+    let lock = std::fs::read_to_string(db.join("kitting.lock")).ok()?;
+    let rest = lock.split(kitting::store::SERVER_HOLDER).nth(1)?;
+    rest.trim().split(',').next()?.parse().ok()
+}

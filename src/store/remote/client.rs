@@ -136,8 +136,19 @@ impl RemoteStore {
         if guard.is_none() {
             *guard = Some(connect_or_start(&self.socket, self.starter.as_ref())?);
         }
-        let wire = guard.as_mut().expect("connected above");
-        let answered = write_msg(&mut wire.writer, &request).and_then(|()| read_msg::<Response>(&mut wire.reader));
+        let mut wire = guard.as_mut().expect("connected above");
+        if let Err(e) = write_msg(&mut wire.writer, &request) {
+            // Not delivered (the server had gone: a write to a closed socket fails whole), so it may go
+            // to a new connection, once: a request that reached a server is never sent again.
+            *guard = None;
+            let again = connect_or_start(&self.socket, self.starter.as_ref()).map_err(|_| lost(&self.socket, e))?;
+            wire = guard.insert(again);
+            if let Err(e) = write_msg(&mut wire.writer, &request) {
+                *guard = None;
+                return Err(lost(&self.socket, e));
+            }
+        }
+        let answered = read_msg::<Response>(&mut wire.reader);
         let answer = match answered {
             Ok(answer) => answer,
             Err(e) => {
