@@ -322,6 +322,22 @@ fn two_workstations_see_a_command_line_import_without_a_key_press() {
         let text = s.wait_for_within("A-100", Duration::from_secs(10));
         assert!(text.contains("352099001761481"), "{text}");
     }
+    // Both open the first device's form; the first saves, the second's save is a conflict that names
+    // who saved, shows what the device holds now and keeps what was typed.
+    for (s, typed) in [(&mut a, "-ann"), (&mut b, "-bob")] {
+        s.keys("e");
+        s.wait_for("Asset Tag");
+        s.keys("\t\t\t\t");
+        s.keys(typed);
+        s.wait_for(&format!("A-001{typed}"));
+    }
+    a.keys("\r");
+    a.wait_for("saved");
+    b.keys("\r");
+    let text = b.wait_for_within("was changed by", Duration::from_secs(10));
+    assert!(text.contains("Now:") && text.contains("A-001-ann"), "{text}");
+    assert!(text.contains("A-001-bob"), "what was typed is kept: {text}");
+    b.keys("\x1b\x1b");
     for s in [&mut a, &mut b] {
         s.keys("\x03");
         assert_eq!(s.wait_exit(), 0);
@@ -331,6 +347,7 @@ fn two_workstations_see_a_command_line_import_without_a_key_press() {
     server.wait().unwrap();
     let out = env.ok(&["devices", "list", "--profile", "Dock", "--format", "csv"]);
     assert_eq!(out.lines().count(), 5, "header, three devices and the imported one: {out}");
+    assert!(out.contains("A-001-ann") && !out.contains("A-001-bob"), "the first save stands: {out}");
 }
 
 /// The workstation's server killed (kill -9): the workstation says so, starts a new server itself, and

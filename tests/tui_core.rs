@@ -119,9 +119,56 @@ fn a_save_over_someone_elses_change_is_a_conflict_that_keeps_what_was_typed() {
     let Some(Modal::Form(form)) = &app.modal else { panic!("the form stays open") };
     let error = form.error.as_deref().unwrap();
     assert!(error.contains("was changed by alice@localhost"), "{error}");
-    assert!(error.contains("keeps what you typed"), "{error}");
+    assert!(error.contains("Now: name Dock 3, description theirs"), "{error}");
     assert_eq!(form.labelled("Description"), "Kitting line 1 (mine)");
     assert_eq!(fx.store.profile("Dock 3").unwrap().unwrap().description.as_deref(), Some("theirs"), "not undone");
+}
+
+/// A device saved by someone else while its form was open: the save is refused as a conflict naming
+/// who changed it, the form keeps what was typed and shows what the device holds now, and Enter then
+/// saves over it knowingly.
+#[test]
+fn a_conflicting_device_edit_shows_the_current_values_and_keeps_what_was_typed() {
+    let fx = Fixture::new();
+    fx.import("Dock 3", DEVICES);
+    let mut app = fx.app(ThemeName::Dark);
+    app.update(Action::Open);
+    app.update(Action::EditDevice);
+    let Some(Modal::Form(form)) = &app.modal else { panic!("the device form") };
+    let tag = form.fields.iter().position(|f| f.label == "Asset Tag").unwrap();
+    for _ in 0..tag {
+        key(&mut app, KeyCode::Tab);
+    }
+    type_text(&mut app, " (mine)");
+    let edit = ops::devices::EditDevice {
+        profile: "Dock 3".into(),
+        device: ops::devices::DeviceRef::Imei("490154203237518".into()),
+        imei: None,
+        imei2: None,
+        serial: None,
+        manufacturer: None,
+        set: vec![("Department".into(), "Returns".into())],
+        unset: Vec::new(),
+        expect: None,
+    };
+    ops::devices::edit(&other(&fx, "alice", "2026-12-01T10:00:00Z"), edit).unwrap();
+    app.update(Action::Confirm);
+    let Some(Modal::Form(form)) = &app.modal else { panic!("the form stays open") };
+    let error = form.error.as_deref().unwrap();
+    assert!(error.contains("was changed by alice@localhost"), "{error}");
+    assert!(error.contains("Now: IMEI 490154203237518, Asset Tag A-001, Department Returns"), "{error}");
+    assert!(error.contains("Enter saves what you typed over it"), "{error}");
+    assert_eq!(form.labelled("Asset Tag"), "A-001 (mine)", "what was typed is kept");
+    assert_eq!(form.labelled("Department"), "Sales", "the form as it was opened");
+    let stored = |fx: &Fixture| {
+        let p = fx.store.profile("Dock 3").unwrap().unwrap();
+        fx.store.devices_page(p.id, None, 10).unwrap().remove(0)
+    };
+    assert_eq!(stored(&fx).attribute("Department"), Some("Returns"), "theirs, not undone");
+    // Enter again: saved over theirs, knowing what they were.
+    app.update(Action::Confirm);
+    assert!(app.modal.is_none(), "{:?}", app.modal.as_ref().map(|_| "still open"));
+    assert_eq!(stored(&fx).attribute("Asset Tag"), Some("A-001 (mine)"));
 }
 
 #[test]

@@ -532,3 +532,31 @@ fn find_answers_from_the_indexes_at_once_and_reads_the_other_dep_fields_in_the_b
     let (_, status) = app.status.clone().unwrap();
     assert!(status.contains("no device with \"NOPE-404\""), "{status}");
 }
+
+/// A record saved by someone else while its form was open: refused as a conflict, the form keeps what
+/// was typed and shows what the record holds now (never its check-in code); Enter then saves over it.
+#[test]
+fn a_conflicting_record_edit_shows_the_current_values_and_keeps_what_was_typed() {
+    use kitting::ops;
+    let fx = dep_fixture();
+    let mut app = dep_app(&fx);
+    app.update(Action::EditRecord);
+    assert!(form(&app).title.contains("DEVICE01"));
+    focus(&mut app, "Description");
+    type_text(&mut app, "mine");
+    let theirs = ops::dep::DepSave {
+        cells: vec![("Identifier".into(), "DEVICE01".into()), ("DisplayName".into(), "Front desk".into())],
+        expect: None,
+    };
+    ops::dep::save(&fx.core(), theirs).unwrap();
+    key(&mut app, KeyCode::Enter);
+    let error = form(&app).error.clone().unwrap_or_default();
+    assert!(error.contains("DEP device DEVICE01 was changed since you read it"), "{error}");
+    assert!(error.contains("name Front desk"), "{error}");
+    assert!(!error.contains("CODE0001"), "never the check-in code: {error}");
+    assert_eq!(form(&app).labelled("Description"), "mine", "what was typed is kept");
+    assert_eq!(fx.store.dep_device("DEVICE01").unwrap().unwrap().display_name.as_deref(), Some("Front desk"));
+    key(&mut app, KeyCode::Enter);
+    assert!(app.modal.is_none(), "saved over theirs knowingly");
+    assert_eq!(fx.store.dep_device("DEVICE01").unwrap().unwrap().description.as_deref(), Some("mine"));
+}

@@ -268,7 +268,7 @@ pub fn run(ctx: &mut Context, cmd: DepCmd) -> Outcome {
                 cells.push((k.to_string(), v.to_string()));
             }
             let store = ctx.store()?;
-            let report = ops::dep::save(&ctx.core(&*store), ops::dep::DepSave { cells })
+            let report = ops::dep::save(&ctx.core(&*store), ops::dep::DepSave { cells, expect: None })
                 .map_err(super::flagged(&[("column", "--set")]))?;
             if let Some(r) = report.rejected.first() {
                 let reasons: Vec<String> = r

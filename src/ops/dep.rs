@@ -105,6 +105,10 @@ pub fn import(ctx: &Ctx, c: DepImport, progress: &mut dyn FnMut(Progress) -> boo
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct DepSave {
     pub cells: Vec<(String, String)>,
+    /// An update's precondition: the record's modification stamp when the form showing it opened (a
+    /// `Conflict` if someone saved it since); `None` checks it against this command's own read only.
+    #[serde(default)]
+    pub expect: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 pub fn save(ctx: &Ctx, c: DepSave) -> Result<DepReport> {
@@ -134,7 +138,11 @@ pub fn save(ctx: &Ctx, c: DepSave) -> Result<DepReport> {
         let cells = cols.iter().zip(&values).enumerate().map(|(i, (col, v))| (*col, i + 1, v.as_str())).collect();
         planner.row(1, fields, Some(cells))?;
         let write = planner.rejected() == 0;
-        finish(ctx, "dep.save", &target, planner.finish(write), false)
+        let mut report = planner.finish(write);
+        if let (Some(t), Some(change)) = (c.expect, report.pending.as_mut()) {
+            change.devices.iter_mut().filter(|w| !w.create).for_each(|w| w.expect = Some(t));
+        }
+        finish(ctx, "dep.save", &target, report, false)
     })
 }
 

@@ -164,7 +164,7 @@ pub struct PickOption {
     pub label: String,
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct FormField {
     pub id: FieldId,
     pub label: String,
@@ -342,7 +342,7 @@ impl FormField {
     }
 }
 
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct Form {
     pub title: String,
     pub fields: Vec<FormField>,

@@ -7,7 +7,7 @@ use ratatui::layout::{Constraint, Layout, Rect};
 use ratatui::style::{Modifier, Style};
 use ratatui::text::{Line, Span};
 use ratatui::widgets::Widget;
-use ratatui::widgets::{Clear, Paragraph};
+use ratatui::widgets::{Clear, Paragraph, Wrap};
 
 use crate::tui::action::Action;
 use crate::tui::context::DrawCtx;
@@ -18,6 +18,9 @@ use crate::tui::theme::{CURSOR, Theme};
 use crate::tui::widgets::text::{owned, safe};
 
 use super::{boxed, popup};
+
+/// Rows of the error or note above the keys, at most.
+const MESSAGE_ROWS: usize = 4;
 
 /// Rows of a pick list under its field, at most.
 const PICK_ROWS: usize = 4;
@@ -41,12 +44,23 @@ pub(crate) fn draw_form(cx: &DrawCtx, form: &Form, area: Rect, frame: &mut Frame
     let rows: Vec<(u16, u16)> = form.fields.iter().enumerate().map(|(i, f)| field_rows(f, i == form.focus)).collect();
     let total: u16 = rows.iter().map(|(h, v)| h + v).sum();
     let label_w = form.fields.iter().map(|f| f.label.chars().count()).max().unwrap_or(0).clamp(14, 30) as u16 + 3;
-    let r = popup(area, 96, total + 4);
+    // The error or note above the keys wraps onto as many as MESSAGE_ROWS rows (a conflict says what
+    // the record holds now): the form gives up field rows for it, scrolling as it does when short.
+    let message = match (&form.error, &form.note) {
+        (Some(e), _) => Some((owned(e), t.error)),
+        (None, Some(n)) => Some((owned(n), t.warn)),
+        (None, None) => None,
+    };
+    let width = popup(area, 96, total + 4).width.saturating_sub(2).max(1) as usize;
+    // Word wrapping leaves ends of rows empty: a tenth of each row is kept for that.
+    let rows_of = |n: usize| if n <= width { 1 } else { n.div_ceil(width - width / 10) };
+    let message_rows = message.as_ref().map_or(1, |(m, _)| rows_of(m.chars().count()).clamp(1, MESSAGE_ROWS));
+    let r = popup(area, 96, total + 3 + message_rows as u16);
     frame.render_widget(Clear, r);
     let block = boxed(t, owned(&form.title));
     let inner = block.inner(r);
     frame.render_widget(block, r);
-    let room = inner.height.saturating_sub(2);
+    let room = inner.height.saturating_sub(1 + message_rows as u16);
     // The smallest scroll that shows the focused field whole (with its heading); `render` keeps no state.
     let start: u16 = rows[..form.focus].iter().map(|(h, v)| h + v).sum();
     let end = start + rows[form.focus].0 + rows[form.focus].1;
@@ -69,12 +83,13 @@ pub(crate) fn draw_form(cx: &DrawCtx, form: &Form, area: Rect, frame: &mut Frame
             buf[(inner.x + x, inner.y + row)] = page[(x, offset + row)].clone();
         }
     }
-    let bottom = Rect { x: inner.x, y: inner.y + inner.height.saturating_sub(2), width: inner.width, height: 2 };
-    let first = match (&form.error, &form.note) {
-        (Some(e), _) => Line::from(Span::styled(owned(e), t.error)),
-        (None, Some(n)) => Line::from(Span::styled(owned(n), t.warn)),
-        (None, None) => Line::from(""),
-    };
+    let rows = message_rows as u16;
+    let said =
+        Rect { x: inner.x, y: inner.y + inner.height.saturating_sub(1 + rows), width: inner.width, height: rows };
+    if let Some((m, style)) = message {
+        frame.render_widget(Paragraph::new(Span::styled(m, style)).wrap(Wrap { trim: false }), said);
+    }
+    let bottom = Rect { x: inner.x, y: inner.y + inner.height.saturating_sub(1), width: inner.width, height: 1 };
     let key = |a: Action| cx.keymap.key_label(Context::Dialog, a).unwrap_or_default();
     let mut keys = Vec::new();
     let mut push = |k: String, what: &str| {
@@ -114,7 +129,7 @@ pub(crate) fn draw_form(cx: &DrawCtx, form: &Form, area: Rect, frame: &mut Frame
         let at = form.fields[..form.focus].iter().filter(shown).count() + 1;
         keys.push(Span::styled(format!("field {at} of {}", form.fields.iter().filter(shown).count()), t.dim));
     }
-    frame.render_widget(Paragraph::new(vec![first, Line::from(keys)]), bottom);
+    frame.render_widget(Paragraph::new(Line::from(keys)), bottom);
 }
 
 /// One form field on `buf` in `area`: its section heading, label, value (by kind), and hint or problem.

@@ -189,10 +189,14 @@ impl super::Unit for DepListState {
     fn submit(&mut self, form: &Form, cx: &mut Ctx) -> Result<Effect, String> {
         match &form.purpose {
             FormPurpose::AddRecord | FormPurpose::EditRecord(_) => {
-                let (msg, identifier) = super::dep_record::save(&cx.core(), cx.store.as_ref(), form)?;
-                // The list is read again after the save; the cursor goes to this record then.
-                self.want = Some(identifier);
-                Ok(Effect::Saved(msg))
+                match super::dep_record::save(&cx.core(), cx.store.as_ref(), form)? {
+                    super::dep_record::Saved::Done(msg, identifier) => {
+                        // The list is read again after the save; the cursor goes to this record then.
+                        self.want = Some(identifier);
+                        Ok(Effect::Saved(msg))
+                    }
+                    super::dep_record::Saved::Conflict(form) => Ok(Effect::Form(*form)),
+                }
             }
             FormPurpose::DepImport => Ok(Effect::Wizard(WizardJob::Dep, import_path(form, crate::csv::dep::TEMPLATE)?)),
             FormPurpose::DepExport => {

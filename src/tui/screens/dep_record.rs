@@ -310,14 +310,57 @@ pub fn record_form(store: &dyn Store, d: Option<&DepDevice>) -> Form {
         None => ("Add a device record".to_string(), FormPurpose::AddRecord),
     };
     let mut form = Form::new(title, purpose, fields);
+    form.expect_stamp = d.map(|d| d.modified);
     enrollment_visibility(&mut form);
     form
+}
+
+/// What a save did: saved (what to say, the record's identifier), or refused because someone saved the
+/// record since the form opened: then the form again, with what was typed, what the record holds now,
+/// and that taken as read (Enter saves over it knowingly).
+pub enum Saved {
+    Done(String, String),
+    Conflict(Box<Form>),
+}
+
+fn conflict(store: &dyn Store, form: &Form, identifier: &str, message: &str) -> Result<Saved, String> {
+    let current = store.dep_device(identifier).map_err(|e| e.to_string())?;
+    let message = message.split("; read it again").next().unwrap_or(message);
+    let mut again = form.clone();
+    again.error = Some(match current {
+        Some(d) => {
+            again.expect_stamp = Some(d.modified);
+            format!("{message}. Now: {}. Enter saves what you typed over it; Esc keeps theirs", record_holds(&d))
+        }
+        None => format!("{message}: the record was deleted meanwhile"),
+    });
+    Ok(Saved::Conflict(Box::new(again)))
+}
+
+/// What a record holds, as a conflict shows it (never its check-in code).
+fn record_holds(d: &DepDevice) -> String {
+    let mut parts: Vec<String> = Vec::new();
+    let mut put = |label: &str, v: &Option<String>| {
+        if let Some(v) = v.as_ref().filter(|v| !v.is_empty()) {
+            parts.push(format!("{label} {v}"));
+        }
+    };
+    put("user", &d.user);
+    put("template", &d.template);
+    put("serial", &d.serial);
+    put("IMEI", &d.imei);
+    put("name", &d.display_name);
+    put("description", &d.description);
+    if !d.tags.is_empty() {
+        parts.push(format!("tags {}", d.tags.join("|")));
+    }
+    crate::domain::text::sanitize(&parts.join(", ")).into_owned()
 }
 
 /// A device form saved as a one-row import of the columns it shows: the same checks as a file, blank
 /// clears, a hidden field (the serial with Key Code) leaves the stored value as it is. What to say, and
 /// the record's identifier.
-pub fn save(core: &ops::Ctx, store: &dyn Store, form: &Form) -> Result<(String, String), String> {
+pub fn save(core: &ops::Ctx, store: &dyn Store, form: &Form) -> Result<Saved, String> {
     let e = |e: StoreError| e.to_string();
     let create = form.purpose == FormPurpose::AddRecord;
     let identifier = match &form.purpose {
@@ -347,7 +390,12 @@ pub fn save(core: &ops::Ctx, store: &dyn Store, form: &Form) -> Result<(String, 
         (true, _) => "Keycode",
     };
     cells.push(("DEPMethod".into(), method.into()));
-    let report = ops::dep::save(core, ops::dep::DepSave { cells }).map_err(|e| e.to_string())?;
+    let expect = if create { None } else { form.expect_stamp };
+    let report = match ops::dep::save(core, ops::dep::DepSave { cells, expect }) {
+        Ok(report) => report,
+        Err(ops::OpError::Conflict(m)) => return conflict(store, form, &identifier, &m),
+        Err(e) => return Err(e.to_string()),
+    };
     if let Some(r) = report.rejected.first() {
         return Err(r.problems.iter().map(problem_text).collect::<Vec<_>>().join("; "));
     }
@@ -364,7 +412,7 @@ pub fn save(core: &ops::Ctx, store: &dyn Store, form: &Form) -> Result<(String, 
     if report.mails > 0 {
         msg.push_str("; check-in email queued (kitting dep outbox)");
     }
-    Ok((msg, saved.identifier))
+    Ok(Saved::Done(msg, saved.identifier))
 }
 
 /// A record form after a key: the DEP Enrollment fields it shows.
@@ -439,8 +487,10 @@ impl super::Unit for DepDetailState {
     }
 
     fn submit(&mut self, form: &Form, cx: &mut Ctx) -> Result<Effect, String> {
-        let (msg, _) = save(&cx.core(), cx.store.as_ref(), form)?;
-        Ok(Effect::Saved(msg))
+        Ok(match save(&cx.core(), cx.store.as_ref(), form)? {
+            Saved::Done(msg, _) => Effect::Saved(msg),
+            Saved::Conflict(form) => Effect::Form(*form),
+        })
     }
 
     fn confirmed(&mut self, purpose: ConfirmPurpose, cx: &mut Ctx) -> Result<Effect, String> {

@@ -377,8 +377,27 @@ impl super::Unit for ProfilesState {
                     description: Some(form.value(FieldId::Description)),
                     expect: form.expect_version,
                 };
-                ops::profiles::edit(&core, command).map_err(form_error)?;
-                Ok(Effect::Saved("profile saved".into()))
+                match ops::profiles::edit(&core, command) {
+                    Ok(_) => Ok(Effect::Saved("profile saved".into())),
+                    // Saved by someone else since the form opened: what it holds now, taken as read.
+                    Err(ops::OpError::Conflict(m)) => {
+                        let mut again = form.clone();
+                        let m = m.split("; read it again").next().unwrap_or(&m).to_string();
+                        again.error = Some(match cx.store.profile_by_id(*id).map_err(|e| e.to_string())? {
+                            Some(p) => {
+                                again.expect_version = Some(p.version);
+                                let now = format!("name {}, description {}", p.name, p.description.unwrap_or_default());
+                                format!(
+                                    "{m}. Now: {}. Enter saves what you typed over it; Esc keeps theirs",
+                                    crate::domain::text::sanitize(&now)
+                                )
+                            }
+                            None => format!("{m}: the profile was deleted meanwhile"),
+                        });
+                        Ok(Effect::Form(again))
+                    }
+                    Err(e) => Err(form_error(e)),
+                }
             }
             FormPurpose::ModifyUser(id) => {
                 let user = Some(form.value(FieldId::Username)).filter(|u| !u.is_empty());

@@ -422,7 +422,25 @@ impl DetailState {
             unset: Vec::new(),
             expect: form.expect_stamp,
         };
-        let saved = ops::devices::edit(&cx.core(), command).map_err(form_error)?;
+        let saved = match ops::devices::edit(&cx.core(), command) {
+            Ok(saved) => saved,
+            // Someone else saved it since the form opened: the form stays with what was typed, shows
+            // what the device holds now, and takes that as read: Enter then saves over it knowingly.
+            Err(ops::OpError::Conflict(m)) => {
+                let current = cx.store.device(profile.id, seq).map_err(|e| e.to_string())?;
+                let mut again = form.clone();
+                again.error = Some(match current {
+                    Some(d) => {
+                        again.expect_stamp = Some(d.modified);
+                        let m = m.split("; read it again").next().unwrap_or(&m);
+                        format!("{m}. Now: {}. Enter saves what you typed over it; Esc keeps theirs", now_holds(&d))
+                    }
+                    None => format!("{m}: the device was deleted meanwhile"),
+                });
+                return Ok(Effect::Form(again));
+            }
+            Err(e) => return Err(form_error(e)),
+        };
         let msg = format!("saved {}", saved.label());
         self.changed(DetailChange::Saved(saved), cx).map_err(|e| e.to_string())?;
         Ok(Effect::Status(Level::Info, msg))
@@ -714,6 +732,26 @@ impl super::Unit for DetailState {
     fn draw(&self, cx: &DrawCtx, area: Rect, frame: &mut Frame) {
         draw(cx, self, area, frame)
     }
+}
+
+/// What a device holds, as a conflict shows it: its identifiers and attributes that are set.
+fn now_holds(d: &crate::domain::Device) -> String {
+    let ids = &d.ids;
+    let mut parts: Vec<String> = Vec::new();
+    if let Some(imei) = &ids.imei {
+        parts.push(format!("IMEI {imei}"));
+    }
+    if let Some(imei2) = &ids.imei2 {
+        parts.push(format!("IMEI 2 {imei2}"));
+    }
+    if let Some(serial) = &ids.serial {
+        parts.push(format!("serial {serial}"));
+    }
+    if let Some(m) = &ids.manufacturer {
+        parts.push(format!("manufacturer {m}"));
+    }
+    parts.extend(d.attributes.iter().map(|(n, v)| format!("{n} {v}")));
+    crate::domain::text::sanitize(&parts.join(", ")).into_owned()
 }
 
 #[cfg(test)]
