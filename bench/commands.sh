@@ -2,7 +2,9 @@
 # Single commands on a database of 1,000,000 devices (five profiles of 200,000), each run as a whole
 # process, against the same operation with the sqlite3 command-line tool on an equivalent database (a
 # devices table with a unique index on IMEI and an index on serial + manufacturer, a profiles table),
-# interleaved: device add, device edit, register, device delete, token refresh, profiles list.
+# interleaved: device add, device edit, register, device delete, token refresh, profiles list. Twice: each
+# command opening the database itself ([server] autostart = false), then each a client of a running
+# `kitting serve` (what every command is by default: the first one starts the server).
 #   bench/commands.sh [RUNS]     (default 15; files and databases go to bench/out/)
 #   KITTING=BINARY bench/commands.sh ...   the same with another kitting binary (an older build: the
 #                                            before figure; bench/import.sh BASELINE=REV leaves one in bench/out)
@@ -17,7 +19,8 @@ mkdir -p "$out"
 for k in 0 1 2 3 4; do
   [ -f "$out/p$k.csv" ] || python3 bench/gen.py 200000 $((k * 200000)) > "$out/p$k.csv"
 done
-echo "max_rows = 200000" > "$out/bench.toml"
+printf 'max_rows = 200000\n[server]\nautostart = false\n' > "$out/bench.toml"
+printf 'max_rows = 200000\n' > "$out/bench-server.toml"
 db="$out/cmd-db" sq="$out/cmd.sqlite"
 rm -rf "$db" "$sq"
 for k in 0 1 2 3 4; do
@@ -34,9 +37,10 @@ for k in 0 1 2 3 4; do
        'pending', NULL FROM stage; DROP TABLE stage;
      INSERT INTO profiles VALUES('P$k', hex(randomblob(24)), datetime('now', '+7 days'), 200000);"
 done
-python3 - "$runs" "$db" "$sq" "$out/bench.toml" "$kitting" <<'PY'
+time_commands() {
+python3 - "$runs" "$db" "$sq" "$1" "$kitting" "$2" <<'PY'
 import statistics, subprocess, sys, time
-runs, db, sq, config, binary = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5]
+runs, db, sq, config, binary, label = int(sys.argv[1]), sys.argv[2], sys.argv[3], sys.argv[4], sys.argv[5], sys.argv[6]
 def luhn(body):
     total = 0
     for i, ch in enumerate(reversed(body)):
@@ -57,7 +61,7 @@ names = ["devices add", "devices edit", "register", "devices delete", "token ref
 k = {n: [] for n in names}; s = {n: [] for n in names}
 token = kitting("token", "show", "--profile", "P2").stdout.strip()
 for run in range(runs):
-    body = "98%012d" % run; imei = body + luhn(body)
+    body = ("98%012d" if label == "direct" else "97%012d") % run; imei = body + luhn(body)
     steps = [
         ("devices add", lambda: kitting("devices", "add", "--profile", "P2", "--imei", imei, "--serial", f"BENCH{run}",
                                         "--manufacturer", "Zebra"),
@@ -79,13 +83,22 @@ for run in range(runs):
     ]
     for name, kf, sf in steps:
         k[name].append(timed(kf)[0]); s[name].append(timed(sf)[0])
-print(f"{binary}: single commands on 1,000,000 devices, {runs} runs each, interleaved (medians, whole processes):")
+print(f"{binary} ({label}): single commands on 1,000,000 devices, {runs} runs each, interleaved (medians, whole processes):")
 print(f"{'command':<16} {'kitting':>10} {'sqlite3':>10} {'ratio':>7}")
 for n in names:
     km, sm = statistics.median(k[n]), statistics.median(s[n])
     print(f"{n:<16} {km*1000:8.1f} ms {sm*1000:8.1f} ms {km/sm:7.2f}")
 PY
-"$kitting" --db "$db" check
+}
+time_commands "$out/bench.toml" direct
+"$kitting" --db "$db" --config "$out/bench.toml" check
+"$kitting" --db "$db" --config "$out/bench-server.toml" serve 2>/dev/null &
+server=$!
+while [ ! -S "$db/kitting.sock" ]; do sleep 0.1; done
+time_commands "$out/bench-server.toml" "through a running server"
+"$kitting" --db "$db" --config "$out/bench-server.toml" check
+"$kitting" --db "$db" serve --stop
+wait "$server" || true
 if [ -z "${KITTING:-}" ]; then
   rm -rf "$out/cmd-scratch" && cp -r "$db" "$out/cmd-scratch"
   ROUNDS=15 target/release/examples/change_bytes "$out/cmd-scratch" P2

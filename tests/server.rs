@@ -311,3 +311,15 @@ fn commands_started_at_once_share_one_server() {
     assert_eq!(servers, 1, "one server serves the database");
     env.ok(&["serve", "--stop"]);
 }
+
+/// `kitting serve --stop` is answered before the server ends (it once ended first: "stopped answering"),
+/// and the database is free when it returns.
+#[test]
+fn serve_stop_is_answered_and_lets_go_of_the_database() {
+    let env = common::Env::new();
+    for _ in 0..10 {
+        env.ok(&["profiles", "list"]);
+        assert!(env.ok(&["serve", "--stop"]).starts_with("Stopped the kitting server"));
+        drop(kitting::store::SledStore::open(&env.db()).expect("free once the stop returns"));
+    }
+}

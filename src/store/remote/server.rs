@@ -208,6 +208,18 @@ impl Connection {
                 }
                 return Ok(());
             }
+            if matches!(request, Request::Stop) {
+                // Answered before the server stops: its process may end as soon as it has.
+                let allowed = self.may_stop();
+                write_msg(&mut writer, &allowed)?;
+                if allowed.is_ok() {
+                    let mut c = self.server.clients();
+                    if !c.closing {
+                        self.server.stop(&mut c, true);
+                    }
+                }
+                continue;
+            }
             let answer = self.answer(request);
             write_msg(&mut writer, &answer)?;
         }
@@ -222,8 +234,8 @@ impl Connection {
         audit
     }
 
-    /// `kitting serve --stop`: by the server's own user or root only.
-    fn stop(&self) -> Response {
+    /// Whether this client may stop the server (`kitting serve --stop`): its own user or root only.
+    fn may_stop(&self) -> Response {
         // SAFETY: geteuid has no preconditions.
         let me = unsafe { libc::geteuid() };
         if !matches!(self.uid, Some(uid) if uid == me || uid == 0) {
@@ -231,10 +243,6 @@ impl Connection {
                 "only {} (who runs this server) or root may stop it",
                 crate::os::user_of(me)
             )));
-        }
-        let mut c = self.server.clients();
-        if !c.closing {
-            self.server.stop(&mut c, true);
         }
         encode(Ok(()))
     }
@@ -247,8 +255,10 @@ impl Connection {
         let s = self.store.clone();
         let s = s.as_ref();
         match request {
-            Request::Hello { .. } | Request::Subscribe => Err(StoreError::Backend("unexpected request".into())),
-            Request::Stop => self.stop(),
+            // Handled by `run` (the feed, the stop) or at the start (hello).
+            Request::Hello { .. } | Request::Subscribe | Request::Stop => {
+                Err(StoreError::Backend("unexpected request".into()))
+            }
             Request::Profiles => encode(s.profiles()),
             Request::Profile(name) => encode(s.profile(&name)),
             Request::ProfileById(id) => encode(s.profile_by_id(id)),
