@@ -588,6 +588,70 @@ macro_rules! contract {
     };
 }
 
+/// Waits for `rx` (a thread's answer), failing instead of hanging when the thread is stuck.
+fn within<T>(rx: &std::sync::mpsc::Receiver<T>, what: &str) -> T {
+    rx.recv_timeout(std::time::Duration::from_secs(60)).unwrap_or_else(|_| panic!("{what} waited for the import"))
+}
+
+/// A writing import takes the writers' lock only to begin and to commit: other changes go on while it
+/// reads and stages its file (an add elsewhere, an edit of its profile's record), an add to the profile
+/// it fills waits for it, and at its commit its rows are checked again: an IMEI saved meanwhile by
+/// someone else refuses the import, naming the line; what the others saved stays.
+fn changes_go_on_during_an_import_and_are_checked_again_at_its_commit(f: &Fresh) {
+    use kitting::csv::android::{ImportOptions, check};
+    let s = f.s();
+    let (a, b) = (profile(s, "A"), profile(s, "B"));
+    let csv = format!("IMEI,Serial Number,Manufacturer\n{},,\n{},,\n,SN-7,Zebra\n", imei(20), imei(21));
+    let file = f.file("during.csv", &csv);
+    let opts = ImportOptions { dry_run: false, skip_invalid: false, max_rows: 10 };
+    let checked = check(s, &file, ImportTarget::Existing(b.id), &opts, &mut |_| true).unwrap();
+    assert_eq!(checked.report.valid, 3);
+    std::thread::scope(|t| {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let tx2 = tx.clone();
+        t.spawn(move || {
+            tx.send(s.add_device(a.id, device(&imei(21), "", ""), &audit("x")).map(|_| ())).unwrap();
+        });
+        within(&rx, "an add to another profile").unwrap();
+        let described = ProfileChange { description: Some(Some("theirs".into())), ..Default::default() };
+        t.spawn(move || tx2.send(s.update_profile(b.id, &described, None, &audit("x")).map(|_| ())).unwrap());
+        within(&rx, "an edit of the profile's record").unwrap();
+        let waiting = t.spawn(move || s.add_device(b.id, device(&imei(22), "", ""), &audit("x")));
+        let e = checked.session.commit(&[], &audit("import")).unwrap_err().to_string();
+        assert!(e.contains("line 3: IMEI") && e.contains(&imei(21)), "{e}");
+        assert!(e.contains("already in profile \"A\"") && e.contains("nothing was imported"), "{e}");
+        waiting.join().unwrap().unwrap();
+    });
+    let b_now = s.profile_by_id(b.id).unwrap().unwrap();
+    assert_eq!((b_now.device_count, b_now.description.as_deref()), (1, Some("theirs")), "theirs, and nothing of it");
+    assert!(s.find(&Lookup::Imei(Imei::parse(&imei(20)).unwrap())).unwrap().is_none());
+    assert!(s.check().unwrap().is_empty(), "{:?}", s.check());
+    // Without the clash it commits, on the profile as it is now.
+    let again = format!("IMEI,Serial Number,Manufacturer\n{},,\n,SN-7,Zebra\n", imei(20));
+    assert_eq!(f.import("B", &again, false, false).committed.map(|p| p.device_count), Some(3));
+    assert_eq!(s.profile_by_id(b.id).unwrap().unwrap().description.as_deref(), Some("theirs"));
+    assert!(s.check().unwrap().is_empty(), "{:?}", s.check());
+}
+
+/// A profile created during an import that creates one gets an id of its own; both are there after.
+fn a_profile_created_during_a_creating_import_gets_its_own_id(f: &Fresh) {
+    use kitting::csv::android::{ImportOptions, check};
+    let s = f.s();
+    let file = f.file("create.csv", &format!("IMEI\n{}\n", imei(30)));
+    let new = ops::profiles::new_profile(NewProfile { name: "C".into(), ..NewProfile::default() }, 7, Utc::now());
+    let opts = ImportOptions { dry_run: false, skip_invalid: false, max_rows: 10 };
+    let checked = check(s, &file, ImportTarget::Create(Box::new(new.unwrap())), &opts, &mut |_| true).unwrap();
+    let d = profile(s, "D");
+    let c = checked.session.commit(&[], &audit("import")).unwrap();
+    assert_ne!(c.id, d.id);
+    let names: Vec<String> = s.profiles().unwrap().into_iter().map(|p| p.name).collect();
+    assert!(names.contains(&"C".to_string()) && names.contains(&"D".to_string()), "{names:?}");
+    assert_eq!(s.profile("C").unwrap().unwrap().device_count, 1);
+    let e = profile(s, "E");
+    assert!(e.id != c.id && e.id != d.id, "ids stay unique after the commit");
+    assert!(s.check().unwrap().is_empty(), "{:?}", s.check());
+}
+
 contract!(
     profile_names_are_unique_ignoring_case_and_renames_keep_them_unique,
     a_profile_update_from_a_stale_read_is_a_conflict,
@@ -606,4 +670,6 @@ contract!(
     every_change_is_audited_in_order_and_told_to_subscribers,
     a_second_handle_sees_changes_through_its_feed,
     a_dual_sim_devices_second_imei_is_unique_like_the_first_and_finds_it,
+    changes_go_on_during_an_import_and_are_checked_again_at_its_commit,
+    a_profile_created_during_a_creating_import_gets_its_own_id,
 );

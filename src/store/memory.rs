@@ -12,7 +12,7 @@ use super::dep::{DepChange, DepStore, check_device_write, describe, mail_for};
 use super::{
     Change, Expect, Feed, FieldProblem, ImportSession, ImportTarget, LineProblems, Lookup, Problem, ProfileChange,
     Result, Store, StoreError, Subject, WriteGuard, WriteLock, already_in, check_user_write, missing_entry, next_stamp,
-    refused, stale,
+    refused, stale, taken_meanwhile,
 };
 use crate::domain::audit::{AuditEntry, AuditQuery};
 use crate::domain::dep::{CatalogEntry, CatalogKind, DepDevice, DepState, Mail};
@@ -40,6 +40,10 @@ pub struct MemoryStore {
     data: Arc<Mutex<Data>>,
     turn: Arc<WriteLock>,
     feed: Arc<Feed>,
+    /// One writing import at a time, held for its whole session; the writers' turn only at its commit.
+    importing: Arc<WriteLock>,
+    /// The profile a writing import fills: adding to it, or deleting it, waits for that import.
+    active: Arc<Mutex<Option<ProfileId>>>,
 }
 
 fn serial_upper(d: &Device) -> Option<String> {
@@ -119,7 +123,8 @@ impl Data {
     }
 
     fn insert_profile(&mut self, p: Profile) {
-        self.next_profile = p.id + 1;
+        // max: an import reserves its new profile's id when it begins, others may be created meanwhile.
+        self.next_profile = self.next_profile.max(p.id + 1);
         self.next_seq.insert(p.id, 0);
         self.devices.insert(p.id, BTreeMap::new());
         self.profiles.insert(p.id, p);
@@ -164,6 +169,20 @@ impl MemoryStore {
         WriteLock::acquire(&self.turn)
     }
 
+    /// The writers' turn for a change to profile `id`'s device numbers (an add) or to its existence (a
+    /// delete): it waits while a writing import fills that profile, whose staged devices take the
+    /// numbers after the profile's own. Changes elsewhere never wait for an import.
+    fn turn_outside_import(&self, id: ProfileId) -> WriteGuard {
+        loop {
+            let turn = self.turn();
+            if *self.active.lock().unwrap_or_else(|p| p.into_inner()) != Some(id) {
+                return turn;
+            }
+            drop(turn);
+            drop(WriteLock::acquire(&self.importing));
+        }
+    }
+
     /// Runs a change under the writers' turn on a copy of the data: the copy replaces the data, with the
     /// audit entry, only when `f` succeeds, so every change is all or nothing (a reference store may
     /// copy; readers meanwhile see the data as it was).
@@ -173,7 +192,17 @@ impl MemoryStore {
 
     /// `change`, where what was touched is known only once it is done (a new device's number).
     fn change_told<T>(&self, audit: &AuditEntry, f: impl FnOnce(&mut Data) -> Result<(T, Subject)>) -> Result<T> {
-        let _turn = self.turn();
+        let turn = self.turn();
+        self.change_in_turn(turn, audit, f)
+    }
+
+    /// `change_told` in a turn already taken.
+    fn change_in_turn<T>(
+        &self,
+        _turn: WriteGuard,
+        audit: &AuditEntry,
+        f: impl FnOnce(&mut Data) -> Result<(T, Subject)>,
+    ) -> Result<T> {
         let mut copy = self.read().clone();
         let (value, subject) = f(&mut copy)?;
         let change = copy.record(audit, subject);
@@ -235,11 +264,11 @@ impl Store for MemoryStore {
     }
 
     fn delete_profile(&self, id: ProfileId, audit: &AuditEntry) -> Result<u64> {
-        self.change(audit, Subject::Profiles, |d| {
+        self.change_in_turn(self.turn_outside_import(id), audit, |d| {
             let p = d.profiles.remove(&id).ok_or_else(|| StoreError::NotFound(format!("no profile with id {id}")))?;
             d.devices.remove(&id);
             d.next_seq.remove(&id);
-            Ok(p.device_count)
+            Ok((p.device_count, Subject::Profiles))
         })
     }
 
@@ -285,7 +314,7 @@ impl Store for MemoryStore {
     }
 
     fn add_device(&self, id: ProfileId, device: NewDevice, audit: &AuditEntry) -> Result<Device> {
-        self.change_told(audit, |data| {
+        self.change_in_turn(self.turn_outside_import(id), audit, |data| {
             let modified = data.profile(id)?.modified;
             let problems = data.conflicts(&device.ids, None);
             if !problems.is_empty() {
@@ -403,18 +432,33 @@ impl Store for MemoryStore {
         })
     }
 
+    /// A writing import takes the importers' turn for its session (one at a time); the writers' turn
+    /// only to begin (a new profile's id is reserved) and to commit, so other writes go on meanwhile.
     fn begin_import(&self, target: ImportTarget, write: bool) -> Result<Box<dyn ImportSession>> {
-        let turn = write.then(|| self.turn());
+        let turn = write.then(|| WriteLock::acquire(&self.importing));
         let (profile, create, first_seq) = {
+            let _writers = self.turn();
             let mut data = self.read();
-            match target {
+            let found = match target {
                 ImportTarget::Existing(id) => {
                     let p = data.profile(id)?.clone();
                     let seq = data.next_seq[&id];
                     (p, false, seq)
                 }
-                ImportTarget::Create(p) => (data.new_profile(*p)?, true, 0),
+                ImportTarget::Create(p) => {
+                    let p = data.new_profile(*p)?;
+                    if write {
+                        data.next_profile = p.id + 1;
+                    }
+                    (p, true, 0)
+                }
+            };
+            // In the writers' turn: an add to this profile either came before (its number is taken)
+            // or sees the import and waits.
+            if write {
+                *self.active.lock().unwrap_or_else(|p| p.into_inner()) = Some(found.0.id);
             }
+            found
         };
         Ok(Box::new(MemoryImport {
             store: self.clone(),
@@ -530,6 +574,7 @@ impl Store for MemoryStore {
 /// adds them all at once.
 struct MemoryImport {
     store: MemoryStore,
+    /// The importers' turn (a writing import): released after `active` is cleared, by `Drop`.
     _turn: Option<WriteGuard>,
     profile: Profile,
     create: bool,
@@ -543,6 +588,14 @@ struct MemoryImport {
     /// Rows that repeat an earlier row of the file, found as they come; reported by `finish`.
     duplicates: Vec<LineProblems>,
     finished: bool,
+}
+
+impl Drop for MemoryImport {
+    fn drop(&mut self) {
+        if self._turn.is_some() {
+            *self.store.active.lock().unwrap_or_else(|p| p.into_inner()) = None;
+        }
+    }
 }
 
 impl ImportSession for MemoryImport {
@@ -639,9 +692,21 @@ impl ImportSession for MemoryImport {
         let subject = if create { Subject::Profiles } else { Subject::Profile(profile.id) };
         let store = self.store.clone();
         let next_seq = self.next_seq;
-        // The writers' turn is this session's: apply directly, as `change` would.
+        // The writers' turn for the commit only: others wrote meanwhile, so the staged devices are
+        // checked again against what is stored now (a device added elsewhere with one of their IMEIs).
+        let _writers = store.turn();
         let mut data = store.read();
         let now = Utc::now();
+        let taken: Vec<String> = staged
+            .iter()
+            .filter_map(|(line, d)| {
+                let problems = data.conflicts(&d.ids, None);
+                (!problems.is_empty()).then(|| taken_meanwhile(*line, &problems))
+            })
+            .collect();
+        if !taken.is_empty() {
+            return Err(StoreError::Refused(format!("{}; nothing was imported", taken.join("; "))));
+        }
         if create {
             if data.by_name(&profile.name).is_some() {
                 return Err(StoreError::Refused(format!("a profile named {:?} already exists", profile.name)));

@@ -125,3 +125,9 @@ pub(crate) fn check_user_write(exists: bool, create: bool, username: &str) -> Re
         _ => Ok(()),
     }
 }
+
+/// A staged import row that a change committed during the import made a duplicate: its line and why.
+pub(crate) fn taken_meanwhile(line: u64, problems: &[FieldProblem]) -> String {
+    let why = problems.iter().map(|(_, m)| m.as_str()).collect::<Vec<_>>().join("; ");
+    format!("line {line}: {why} (saved by someone else during this import)")
+}

@@ -28,6 +28,15 @@ pub struct SledStore {
     pub(super) tree: sled::Tree,
     /// Serialises writers in this process (one process owns the database; readers never wait).
     write: Arc<WriteLock>,
+    /// One writing import at a time, held for its whole session; it takes `write` only to begin and to
+    /// commit, so other changes go on while it reads and stages its file.
+    importing: Arc<WriteLock>,
+    /// The writing import's profile and first staged chunk: adding to that profile or deleting it waits
+    /// for the import, and `check` passes over its staged chunks and journal.
+    active: Arc<std::sync::Mutex<Option<(ProfileId, u32)>>>,
+    /// Counts the changes that rewrote index buckets: an import whose count moved since it began checks
+    /// its rows again at commit, against the indexes as they are then.
+    index_gen: Arc<std::sync::atomic::AtomicU64>,
     dir: PathBuf,
     _lock: Arc<std::fs::File>,
     feed: Arc<super::Feed>,
@@ -105,7 +114,8 @@ impl IndexEdit {
 
     /// Writes the changed buckets, splitting one that grew past `BUCKET_MAX` in two (and adding the new
     /// bucket to its index's directory).
-    fn write_into(mut self, batch: &mut sled::Batch) {
+    fn write_into(mut self, store: &SledStore, batch: &mut sled::Batch) {
+        store.indexes_changed();
         let mut grown: Vec<Index> = Vec::new();
         for ((index, start), recs) in std::mem::take(&mut self.buckets) {
             for (s, piece) in layout::split(start, recs, layout::BUCKET_MAX, layout::BUCKET_MAX / 2) {
@@ -241,6 +251,9 @@ impl SledStore {
             db,
             tree,
             write: Arc::default(),
+            importing: Arc::default(),
+            active: Arc::default(),
+            index_gen: Arc::default(),
             dir: dir.to_path_buf(),
             _lock: Arc::new(lock),
             feed: Arc::default(),
@@ -431,6 +444,29 @@ impl SledStore {
 
     pub(super) fn lock(&self) -> WriteGuard {
         WriteLock::acquire(&self.write)
+    }
+
+    /// The writers' lock for a change to profile `id`'s device numbers (an add) or to its existence (a
+    /// delete): it waits while a writing import fills that profile, whose staged devices take the
+    /// numbers after the profile's own. Changes elsewhere never wait for an import.
+    fn lock_outside_import(&self, id: ProfileId) -> WriteGuard {
+        loop {
+            let guard = self.lock();
+            if self.active_import().is_none_or(|(p, _)| p != id) {
+                return guard;
+            }
+            drop(guard);
+            drop(WriteLock::acquire(&self.importing));
+        }
+    }
+
+    fn active_import(&self) -> Option<(ProfileId, u32)> {
+        *self.active.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Called by every change that rewrites index buckets (with the writers' lock held).
+    fn indexes_changed(&self) {
+        self.index_gen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 
     pub(super) fn get_raw(&self, key: &[u8]) -> Result<Option<sled::IVec>> {
@@ -674,7 +710,8 @@ impl Store for SledStore {
     }
 
     fn delete_profile(&self, id: ProfileId, audit: &AuditEntry) -> Result<u64> {
-        let _g = self.lock();
+        let _g = self.lock_outside_import(id);
+        self.indexes_changed();
         let rec = self.record(id)?;
         let mut batch = sled::Batch::default();
         let change = self.put_audit(&mut batch, audit, Subject::Profiles)?;
@@ -783,7 +820,7 @@ impl Store for SledStore {
     }
 
     fn add_device(&self, id: ProfileId, device: NewDevice, audit: &AuditEntry) -> Result<Device> {
-        let _g = self.lock();
+        let _g = self.lock_outside_import(id);
         let mut rec = self.record(id)?;
         let problems = self.conflicts(&device.ids, None)?;
         if !problems.is_empty() {
@@ -801,7 +838,7 @@ impl Store for SledStore {
         for (index, r) in index_recs(id, &d) {
             edit.add(self, index, r)?;
         }
-        edit.write_into(&mut batch);
+        edit.write_into(self, &mut batch);
         rec.next_seq += 1;
         rec.profile.device_count += 1;
         rec.profile.modified = now;
@@ -842,7 +879,7 @@ impl Store for SledStore {
             for (index, r) in index_recs(id, &device) {
                 edit.add(self, index, r)?;
             }
-            edit.write_into(&mut batch);
+            edit.write_into(self, &mut batch);
         }
         device.created = old.created;
         device.modified = next_stamp(old.modified, Utc::now());
@@ -930,7 +967,7 @@ impl Store for SledStore {
         if removed == 0 {
             return Ok(0);
         }
-        edit.write_into(&mut batch);
+        edit.write_into(self, &mut batch);
         rec.profile.device_count -= removed;
         rec.profile.modified = next_stamp(rec.profile.modified, Utc::now());
         let change = self.put_audit(&mut batch, audit, Subject::Devices(id, seqs.to_vec()))?;
@@ -954,16 +991,32 @@ impl Store for SledStore {
         Ok(d)
     }
 
+    /// A writing import holds the importers' lock for its session (one at a time), and the writers' lock
+    /// only here, to begin (a new profile's id is reserved), and to commit: other technicians' changes go
+    /// on meanwhile, and wait at most for the commit. A dry run takes neither.
     fn begin_import(&self, target: ImportTarget, write: bool) -> Result<Box<dyn ImportSession>> {
-        // A dry run writes nothing, so it takes no writer lock: other technicians keep working.
-        let guard = write.then(|| self.lock());
+        let guard = write.then(|| WriteLock::acquire(&self.importing));
+        let writers = write.then(|| self.lock());
         let (record, create) = match target {
             ImportTarget::Existing(id) => (self.record(id)?, false),
             ImportTarget::Create(profile) => {
-                (ProfileRecord { profile: self.new_profile(*profile)?, next_seq: 0 }, true)
+                let profile = self.new_profile(*profile)?;
+                if write {
+                    // Reserved now: a profile created during the import gets the next id.
+                    let mut batch = sled::Batch::default();
+                    batch.insert(layout::META_NEXT_PROFILE, &(profile.id + 1).to_be_bytes());
+                    self.commit(batch)?;
+                }
+                (ProfileRecord { profile, next_seq: 0 }, true)
             }
         };
         let first_seq = record.committed_chunks() * CHUNK;
+        let index_gen = self.index_gen.load(std::sync::atomic::Ordering::SeqCst);
+        let dirs = [self.dir(Index::Imei)?, self.dir(Index::Serial)?];
+        if write {
+            *self.active.lock().unwrap_or_else(|p| p.into_inner()) = Some((record.profile.id, first_seq / CHUNK));
+        }
+        drop(writers);
         Ok(Box::new(SledImport {
             store: self.clone(),
             _guard: guard,
@@ -986,7 +1039,8 @@ impl Store for SledStore {
             second_imeis: HashMap::new(),
             dropped: 0,
             buckets: [Vec::new(), Vec::new()],
-            dirs: [self.dir(Index::Imei)?, self.dir(Index::Serial)?],
+            dirs,
+            index_gen,
             chunk_cache: HashMap::new(),
         }))
     }
@@ -1070,11 +1124,14 @@ impl Store for SledStore {
         Ok(out)
     }
 
-    /// Under the writers' lock: a writing import holds it from its start, so `check` through a server
-    /// waits for another client's import to commit or be dropped instead of reporting its staged chunks
-    /// and journal as problems; small writes wait for the check.
+    /// Under the writers' lock (small writes wait for the check; an import's commit too), passing over
+    /// what a writing import has staged so far: `check` through a server beside another client's import
+    /// reported its staged chunks and journal as problems.
     fn check(&self) -> Result<Vec<Problem>> {
         let _writers = self.lock();
+        // What a writing import has staged so far is not the database's yet: passed over.
+        let staging = self.active_import();
+        let staged = |id: ProfileId, chunk: u32| staging.is_some_and(|(p, first)| p == id && chunk >= first);
         let mut problems = Vec::new();
         let mut expected: Vec<(Index, Rec)> = Vec::new();
         let mut known: HashMap<ProfileId, u32> = HashMap::new();
@@ -1107,6 +1164,9 @@ impl Store for SledStore {
         for kv in self.tree.scan_prefix(b"d") {
             let (k, _) = kv.map_err(backend)?;
             let id = u32::from_be_bytes(k[1..5].try_into().map_err(|_| backend("corrupt chunk key"))?);
+            if staged(id, layout::chunk_of_key(&k)) {
+                continue;
+            }
             match known.get(&id) {
                 None => problems.push(format!("device chunk for missing profile #{id}")),
                 Some(&limit) if layout::chunk_of_key(&k) >= limit => {
@@ -1122,8 +1182,13 @@ impl Store for SledStore {
                 problems.push(format!("name {:?} points to missing profile #{id}", String::from_utf8_lossy(&k[1..])));
             }
         }
-        if self.tree.scan_prefix(b"j").next().is_some() {
-            problems.push("an unfinished import is recorded in the journal".into());
+        for kv in self.tree.scan_prefix(b"j") {
+            let (k, _) = kv.map_err(backend)?;
+            let id = k.get(1..5).and_then(|b| b.try_into().ok()).map(u32::from_be_bytes);
+            if id.is_none_or(|id| staging.is_none_or(|(p, _)| p != id)) {
+                problems.push("an unfinished import is recorded in the journal".into());
+                break;
+            }
         }
         let mut actual: Vec<(Index, Rec)> = Vec::new();
         for index in [Index::Imei, Index::Serial] {
@@ -1202,8 +1267,10 @@ struct SledImport {
     /// Stored buckets read so far, decoded, per index by their place in its directory (`place`; `None`:
     /// not read yet; a missing bucket is empty). A Vec, not a map: this is looked up twice per imported row.
     buckets: [Vec<Option<Vec<Rec>>>; 2],
-    /// Both indexes' directories as the import began (it holds the writer lock, or writes nothing).
+    /// Both indexes' directories as the import began (read again at commit if `index_gen` moved since).
     dirs: [Vec<u64>; 2],
+    /// The store's index change count when the import began.
+    index_gen: u64,
     chunk_cache: HashMap<(ProfileId, u32), Vec<Device>>,
 }
 
@@ -1334,6 +1401,47 @@ impl SledImport {
             self.new_recs[slot] = recs;
         }
         found
+    }
+
+    /// At commit, with the writers' lock, when other changes rewrote index buckets since this import
+    /// began: reads the directories and buckets again and checks every staged row against them. Returns
+    /// what was taken meanwhile, by line.
+    fn recheck(&mut self) -> Result<Vec<String>> {
+        self.dirs = [self.store.dir(Index::Imei)?, self.store.dir(Index::Serial)?];
+        self.buckets = [Vec::new(), Vec::new()];
+        self.chunk_cache.clear();
+        let new_recs = std::mem::take(&mut self.new_recs);
+        let mut taken: std::collections::BTreeMap<u64, Vec<FieldProblem>> = Default::default();
+        let serial_slots = layout::slot_base(Index::Serial);
+        for (slot, recs) in new_recs.iter().enumerate() {
+            for r in recs {
+                let line = self.line_of(r.seq());
+                if slot < serial_slots {
+                    if let Some(hit) = self.stored_hits(Index::Imei, r.key())?.first().copied() {
+                        let what = format!("IMEI {}", Imei::from_stored(r.key()));
+                        let place = self.store.profile_label(hit.profile)?;
+                        let field =
+                            if self.second_imeis.get(&r.seq()) == Some(&r.key()) { Field::Imei2 } else { Field::Imei };
+                        taken.entry(line).or_default().push((field, format!("{what} is already in {place}")));
+                    }
+                    continue;
+                }
+                let key = self.arena_key(r.seq()).to_string();
+                for hit in self.stored_hits(Index::Serial, r.key())? {
+                    if let Some(d) = self.stored_device(hit)?
+                        && d.ids.serial_key().as_deref() == Some(key.as_str())
+                    {
+                        let (serial, manufacturer) = key.split_once('\u{1f}').unwrap_or((&key, ""));
+                        let place = self.store.profile_label(hit.profile)?;
+                        let what = format!("serial number {serial} ({manufacturer}) is already in {place}");
+                        taken.entry(line).or_default().push((Field::Serial, what));
+                        break;
+                    }
+                }
+            }
+        }
+        self.new_recs = new_recs;
+        Ok(taken.into_iter().map(|(line, problems)| super::taken_meanwhile(line, &problems)).collect())
     }
 
     /// Takes rows found to be duplicates out of the staged chunks and the index records.
@@ -1472,6 +1580,29 @@ impl ImportSession for SledImport {
             ));
         }
         let id = self.record.profile.id;
+        // The writers' lock for the commit only. Others wrote while this import staged its rows: if any
+        // rewrote index buckets, the rows are checked again against the indexes as they are now.
+        let store = self.store.clone();
+        let _writers = store.lock();
+        if store.index_gen.load(std::sync::atomic::Ordering::SeqCst) != self.index_gen {
+            let taken = self.recheck()?;
+            if !taken.is_empty() {
+                return Err(StoreError::Refused(format!("{}; nothing was imported", taken.join("; "))));
+            }
+        }
+        store.indexes_changed();
+        // The profile as it is now (its description, token or devices may have changed meanwhile; an add
+        // to it waited for this import, so its numbers end below the staged ones).
+        if self.create {
+            if store.name_owner(&self.record.profile.name)?.is_some() {
+                return Err(StoreError::Refused(format!(
+                    "a profile named {:?} was created during this import; nothing was imported",
+                    self.record.profile.name
+                )));
+            }
+        } else {
+            self.record = store.record(id)?;
+        }
         // What only the duplicate search needed goes before the batch is built (a third of the peak).
         self.lines = Vec::new();
         self.serial_arena = String::new();
@@ -1547,7 +1678,7 @@ impl ImportSession for SledImport {
             rec.profile.modified = self.now;
         }
         if self.create {
-            batch.insert(layout::META_NEXT_PROFILE, &(id + 1).to_be_bytes());
+            // Its id was reserved when the import began.
             batch.insert(layout::name_key(&rec.profile.name), &id.to_be_bytes());
         }
         batch.insert(&layout::profile_key(id), enc(&*rec));
@@ -1565,6 +1696,14 @@ impl ImportSession for SledImport {
 
 impl Drop for SledImport {
     fn drop(&mut self) {
+        // Before the importers' lock is let go (the fields drop after this): an add waiting for this
+        // import finds it gone.
+        if self._guard.is_some() {
+            let mut active = self.store.active.lock().unwrap_or_else(|p| p.into_inner());
+            if active.is_some_and(|(p, _)| p == self.record.profile.id) {
+                *active = None;
+            }
+        }
         if !self.committed && self.journal_written {
             // Best effort; if this fails, the next open cleans up from the journal.
             let id = self.record.profile.id;
