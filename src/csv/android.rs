@@ -491,10 +491,9 @@ pub fn check(
             for r in batch.rejected {
                 reject(&mut report, &mut *session, opts, r);
             }
-            let rows = batch.rows.rows();
-            for (i, dups) in session.add_prepared(&encoder, &batch.rows)? {
+            for (line, dups) in session.add_prepared(&encoder, &batch.rows)? {
                 refetch.push(report.rejected.len());
-                reject(&mut report, &mut *session, opts, header.store_rejection(rows[i].line, dups));
+                reject(&mut report, &mut *session, opts, header.store_rejection(line, dups));
             }
         }
         drop(rx);

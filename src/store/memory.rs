@@ -603,7 +603,7 @@ impl ImportSession for MemoryImport {
         &self.profile
     }
 
-    fn add_prepared(&mut self, encoder: &RowEncoder, rows: &PreparedRows) -> Result<Vec<(usize, Vec<FieldProblem>)>> {
+    fn add_prepared(&mut self, encoder: &RowEncoder, rows: &PreparedRows) -> Result<Vec<LineProblems>> {
         let mut rejected = Vec::new();
         let mut accepted = Vec::new();
         let data = self.store.read();
@@ -618,7 +618,7 @@ impl ImportSession for MemoryImport {
             };
             let problems = data.conflicts(&ids, None);
             if !problems.is_empty() {
-                rejected.push((i, problems));
+                rejected.push((row.line, problems));
                 continue;
             }
             let mut dup = Vec::new();

@@ -151,10 +151,11 @@ pub enum ImportTarget {
 pub trait ImportSession: Send {
     /// The profile the import goes to, as it will be committed (its id is allocated already).
     fn profile(&self) -> &Profile;
-    /// Checks prepared rows against the stored devices (duplicates) and stages the others. Returns the
-    /// rejected rows (index into `rows`, problems). Duplicates inside the file are found by `finish`.
-    /// All rows of one import come from the same `encoder`.
-    fn add_prepared(&mut self, encoder: &RowEncoder, rows: &PreparedRows) -> Result<Vec<(usize, Vec<FieldProblem>)>>;
+    /// Checks prepared rows against the stored devices (duplicates) and stages the others. Returns
+    /// rejected rows (line, problems): these rows' or, where a session answers later (a server's client
+    /// keeps batches in flight), earlier batches'; `finish` returns what is left. Duplicates inside the
+    /// file are found by `finish`. All rows of one import come from the same `encoder`.
+    fn add_prepared(&mut self, encoder: &RowEncoder, rows: &PreparedRows) -> Result<Vec<LineProblems>>;
     /// Makes room for about `rows` more rows (a hint; the import works without it).
     fn reserve(&mut self, rows: usize);
     /// Stops staging (after a rejection in all-or-nothing mode); rows are still checked.

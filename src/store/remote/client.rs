@@ -14,8 +14,8 @@ use crate::domain::audit::{AuditEntry, AuditQuery};
 use crate::domain::dep::{CatalogEntry, CatalogKind, DepDevice, Mail};
 use crate::domain::{Device, DeviceSeq, Imei, NewDevice, Profile, ProfileId, Status, User};
 use crate::store::{
-    Change, DepChange, DepStore, Expect, FieldProblem, ImportSession, ImportTarget, LineProblems, Lookup, PreparedRows,
-    Problem, ProfileChange, Result, RowEncoder, Store, StoreError,
+    Change, DepChange, DepStore, Expect, ImportSession, ImportTarget, LineProblems, Lookup, PreparedRows, Problem,
+    ProfileChange, Result, RowEncoder, Store, StoreError,
 };
 
 struct Wire {
@@ -131,6 +131,32 @@ impl RemoteStore {
         Ok(())
     }
 
+    /// Sends a request whose answer `receive` reads later: an import keeps batches in flight on a
+    /// connection of its own (nothing else shares it, so answers come back in the order sent).
+    fn send(&self, request: &Request) -> Result<()> {
+        let mut guard = self.wire.lock().unwrap_or_else(|p| p.into_inner());
+        let wire = guard.as_mut().ok_or_else(|| lost(&self.socket, std::io::ErrorKind::NotConnected.into()))?;
+        write_msg(&mut wire.writer, request).map_err(|e| {
+            *guard = None;
+            lost(&self.socket, e)
+        })
+    }
+
+    /// The answer to the oldest request `send` sent.
+    fn receive<T: DeserializeOwned>(&self) -> Result<T> {
+        let mut guard = self.wire.lock().unwrap_or_else(|p| p.into_inner());
+        let wire = guard.as_mut().ok_or_else(|| lost(&self.socket, std::io::ErrorKind::NotConnected.into()))?;
+        let answer = match read_msg::<Response>(&mut wire.reader) {
+            Ok(answer) => answer,
+            Err(e) => {
+                *guard = None;
+                return Err(lost(&self.socket, e));
+            }
+        };
+        postcard::from_bytes(&answer?)
+            .map_err(|e| StoreError::Backend(format!("a server answer that does not decode: {e}")))
+    }
+
     fn call<T: DeserializeOwned>(&self, request: Request) -> Result<T> {
         let mut guard = self.wire.lock().unwrap_or_else(|p| p.into_inner());
         if guard.is_none() {
@@ -162,12 +188,32 @@ impl RemoteStore {
     }
 }
 
-/// An import on the server, driven from here; dropped uncommitted, it is dropped there.
+/// Batches of rows an import keeps in flight: it sends the next before the server has answered the
+/// last, so that the round trips overlap with the server's staging (a batch is 512 rows).
+const IN_FLIGHT: usize = 4;
+
+/// An import on the server, driven from here on a connection of its own; dropped uncommitted, it is
+/// dropped there.
 struct RemoteImport {
     store: RemoteStore,
     id: u64,
     profile: Profile,
     done: bool,
+    /// Batches sent and not answered yet, and the rejected rows of those answered since last returned.
+    in_flight: usize,
+    answered: Vec<LineProblems>,
+}
+
+impl RemoteImport {
+    /// Reads the answers of every batch in flight (each request's answer comes in order).
+    fn drain(&mut self) -> Result<()> {
+        while self.in_flight > 0 {
+            self.in_flight -= 1;
+            let rejected: Vec<LineProblems> = self.store.receive()?;
+            self.answered.extend(rejected);
+        }
+        Ok(())
+    }
 }
 
 impl ImportSession for RemoteImport {
@@ -175,27 +221,45 @@ impl ImportSession for RemoteImport {
         &self.profile
     }
 
-    fn add_prepared(&mut self, encoder: &RowEncoder, rows: &PreparedRows) -> Result<Vec<(usize, Vec<FieldProblem>)>> {
-        self.store.call(Request::ImportAdd(self.id, encoder.clone(), rows.clone()))
+    fn add_prepared(&mut self, encoder: &RowEncoder, rows: &PreparedRows) -> Result<Vec<LineProblems>> {
+        self.store.send(&Request::ImportAdd(self.id, encoder.clone(), rows.clone()))?;
+        self.in_flight += 1;
+        while self.in_flight > IN_FLIGHT {
+            self.in_flight -= 1;
+            let rejected: Vec<LineProblems> = self.store.receive()?;
+            self.answered.extend(rejected);
+        }
+        Ok(std::mem::take(&mut self.answered))
     }
 
     fn reserve(&mut self, rows: usize) {
-        let _: Result<()> = self.store.call(Request::ImportReserve(self.id, rows));
+        if self.drain().is_ok() {
+            let _: Result<()> = self.store.call(Request::ImportReserve(self.id, rows));
+        }
     }
 
     fn stop_writing(&mut self) {
-        let _: Result<()> = self.store.call(Request::ImportStopWriting(self.id));
+        if self.drain().is_ok() {
+            let _: Result<()> = self.store.call(Request::ImportStopWriting(self.id));
+        }
     }
 
     fn finish(&mut self) -> Result<Vec<LineProblems>> {
-        self.store.call(Request::ImportFinish(self.id))
+        self.drain()?;
+        let mut rejected = std::mem::take(&mut self.answered);
+        rejected.extend(self.store.call::<Vec<LineProblems>>(Request::ImportFinish(self.id))?);
+        Ok(rejected)
     }
 
+    /// After `finish` (which reads every answer): nothing is in flight.
     fn accepted(&self) -> u64 {
         self.store.call(Request::ImportAccepted(self.id)).unwrap_or(0)
     }
 
     fn commit(mut self: Box<Self>, attributes: &[String], audit: &AuditEntry) -> Result<Profile> {
+        // What the answers still held was rejected and not staged: the server commits the rest, or
+        // refuses when a rejection stopped the writing.
+        self.drain()?;
         self.done = true;
         self.store.call(Request::ImportCommit(self.id, attributes.to_vec(), audit.clone()))
     }
@@ -203,7 +267,7 @@ impl ImportSession for RemoteImport {
 
 impl Drop for RemoteImport {
     fn drop(&mut self) {
-        if !self.done {
+        if !self.done && self.drain().is_ok() {
             let _: Result<()> = self.store.call(Request::ImportDrop(self.id));
         }
     }
@@ -321,7 +385,7 @@ impl Store for RemoteStore {
         // server that stops takes the import with it: that connection never starts another one.
         let store = RemoteStore::open(&self.socket, None)?;
         let (id, profile): (u64, Profile) = store.call(Request::BeginImport(target, write))?;
-        Ok(Box::new(RemoteImport { store, id, profile, done: false }))
+        Ok(Box::new(RemoteImport { store, id, profile, done: false, in_flight: 0, answered: Vec::new() }))
     }
     fn users(&self) -> Result<Vec<User>> {
         self.call(Request::Users)

@@ -1473,12 +1473,12 @@ impl ImportSession for SledImport {
         &self.record.profile
     }
 
-    fn add_prepared(&mut self, encoder: &RowEncoder, rows: &PreparedRows) -> Result<Vec<(usize, Vec<FieldProblem>)>> {
+    fn add_prepared(&mut self, encoder: &RowEncoder, rows: &PreparedRows) -> Result<Vec<LineProblems>> {
         if self.prefix.is_empty() {
             self.prefix = encoder.prefix.clone();
         }
         let mut rejected = Vec::new();
-        for (i, row) in rows.rows().iter().enumerate() {
+        for row in rows.rows() {
             // Duplicates of stored devices are found here; duplicates inside the file in `finish`.
             let mut problems = Vec::new();
             for (field, imei) in [(Field::Imei, row.imei), (Field::Imei2, row.imei2)] {
@@ -1506,7 +1506,7 @@ impl ImportSession for SledImport {
                 }
             }
             if !problems.is_empty() {
-                rejected.push((i, problems));
+                rejected.push((row.line, problems));
                 continue;
             }
             let seq = self.next_seq;
