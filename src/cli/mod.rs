@@ -456,8 +456,25 @@ impl Context {
         self.client_or_direct(false)
     }
 
+    /// The PostgreSQL URL `--db` (or `db =`, or `KITTING_DB`) names, if it names one.
+    pub fn postgres_url(&self) -> Option<&str> {
+        self.db_dir.to_str().filter(|d| crate::store::postgres::is_url(d))
+    }
+
     fn client_or_direct(&mut self, autostart: bool) -> Result<Arc<dyn crate::store::Store>, Failure> {
         use crate::store::remote::{RemoteStore, nobody_answers};
+        if let Some(url) = self.postgres_url() {
+            // Connected and its schema brought up to date; the store contract on it is issue 13's next part.
+            let target = crate::store::postgres::Target::parse(url)?;
+            let client = target.open()?;
+            drop(client);
+            return Err(Failure::refused(format!(
+                "{}: connected, schema version {} in place; kitting's commands do not work on PostgreSQL yet \
+                 (use a database directory for now)",
+                target.shown,
+                crate::store::postgres::SCHEMA_VERSION
+            )));
+        }
         if self.store.is_none() {
             let socket = self.db_dir.join(crate::store::remote::SOCKET);
             let starter = autostart.then(|| self.starter()).flatten();
@@ -486,6 +503,13 @@ impl Context {
 
     /// The database opened by this process itself (the server, `db share`): never through a server.
     pub fn own_store(&mut self) -> Result<Arc<SledStore>, Failure> {
+        if let Some(url) = self.postgres_url() {
+            return Err(Failure::refused(format!(
+                "{}: a PostgreSQL database has no kitting server or directory modes; this command is for a \
+                 database directory",
+                crate::domain::text::sanitize(url)
+            )));
+        }
         Ok(Arc::new(SledStore::open(&self.db_dir)?))
     }
 

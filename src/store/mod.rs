@@ -1,11 +1,13 @@
 //! One way in to the data: the store contract, as traits and plain data. The trait speaks in domain terms
-//! (profiles, devices, users, an import as one unit). Implementations: `memory` (the reference) and
-//! `sled/` (the embedded default, the only place that names a sled type); both pass
-//! `tests/store_contract.rs`.
+//! (profiles, devices, users, an import as one unit). Implementations: `memory` (the reference),
+//! `sled/` (the embedded default, the only place that names a sled type) and `remote/` (a client of a
+//! kitting server); each passes `tests/store_contract.rs`. `postgres/` has its connection and schema so
+//! far (issue 13).
 
 mod chunk;
 mod dep;
 mod memory;
+pub mod postgres;
 #[cfg(unix)]
 pub mod remote;
 mod sled;

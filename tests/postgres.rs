@@ -1,0 +1,188 @@
+//! The PostgreSQL store's schema and connection, against a real server: `KITTING_TEST_POSTGRES` names
+//! one (a user that may create databases: each test makes a database of its own). `.ci/run` starts a
+//! throwaway cluster and sets it; without it these tests say so once and pass, unless
+//! `KITTING_TEST_POSTGRES_REQUIRED` is set (CI), where a missing server fails them.
+
+mod common;
+
+use std::io::Write;
+
+use kitting::store::postgres::{SCHEMA_VERSION, Target, schema_version};
+
+const HOW: &str = "PostgreSQL tests skipped: set KITTING_TEST_POSTGRES=postgres://USER@HOST:PORT/DB (a user that \
+                   may create databases) to run them; .ci/run starts a cluster of its own";
+
+/// The server's URL, or `None` (said once) when there is none to test against.
+fn server() -> Option<String> {
+    static SAID: std::sync::Once = std::sync::Once::new();
+    match std::env::var("KITTING_TEST_POSTGRES").ok().filter(|u| !u.is_empty()) {
+        Some(url) => Some(url),
+        None if std::env::var_os("KITTING_TEST_POSTGRES_REQUIRED").is_some() => {
+            panic!("KITTING_TEST_POSTGRES_REQUIRED is set, but KITTING_TEST_POSTGRES is not")
+        }
+        None => {
+            // Straight to the terminal: the test harness captures only the print macros.
+            SAID.call_once(|| {
+                let _ = writeln!(std::io::stderr(), "{HOW}");
+            });
+            None
+        }
+    }
+}
+
+/// `kitting --db URL --config CONFIG`, with HOME inside the workspace.
+fn kitting(env: &common::Env, url: &str) -> std::process::Command {
+    let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_kitting"));
+    c.env_remove("KITTING_DB")
+        .env_remove("PGPASSWORD")
+        .env_remove("PGPASSFILE")
+        .env("HOME", env.dir.path())
+        .current_dir(env.dir.path())
+        .args(["--db", url, "--config"])
+        .arg(env.config());
+    c
+}
+
+/// A fresh database of its own on the server, and its URL.
+fn fresh(url: &str) -> String {
+    static NEXT: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let name =
+        format!("kitting_test_{}_{}", std::process::id(), NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
+    let mut admin = postgres::Client::connect(url, postgres::NoTls).expect("the test server answers");
+    // One statement each: neither runs inside a transaction block.
+    admin.batch_execute(&format!("DROP DATABASE IF EXISTS {name}")).unwrap();
+    admin.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+    let base = url.rsplit_once('/').map_or(url, |(b, _)| b);
+    format!("{base}/{name}")
+}
+
+#[test]
+fn the_schema_is_created_on_first_use_and_left_as_it_is_after() {
+    let Some(server) = server() else { return };
+    let url = fresh(&server);
+    let target = Target::parse(&url).unwrap();
+    let mut client = target.open().unwrap();
+    assert_eq!(schema_version(&mut client).unwrap(), SCHEMA_VERSION);
+    let tables: Vec<String> = client
+        .query("SELECT tablename::text FROM pg_tables WHERE schemaname = 'public' ORDER BY 1", &[])
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    for t in ["audit", "catalog", "dep_devices", "device_imeis", "devices", "kitting_schema", "profiles", "users"] {
+        assert!(tables.iter().any(|x| x == t), "{t} in {tables:?}");
+    }
+    drop(client);
+    // The second use finds it in place: nothing applied twice.
+    let mut again = Target::parse(&url).unwrap().open().unwrap();
+    assert_eq!(schema_version(&mut again).unwrap(), SCHEMA_VERSION);
+    let rows: i64 = again.query_one("SELECT count(*) FROM kitting_schema", &[]).unwrap().get(0);
+    assert_eq!(rows, 1);
+}
+
+#[test]
+fn a_newer_schema_is_refused_naming_both_versions() {
+    let Some(server) = server() else { return };
+    let url = fresh(&server);
+    let mut client = Target::parse(&url).unwrap().open().unwrap();
+    client.execute("UPDATE kitting_schema SET version = 41", &[]).unwrap();
+    let e = Target::parse(&url).unwrap().open().err().unwrap().to_string();
+    assert!(e.contains("schema version 41") && e.contains(&format!("knows version {SCHEMA_VERSION}")), "{e}");
+}
+
+/// Every uniqueness rule is the database's own constraint: written straight in SQL, as another host's
+/// kitting might, the second of two clashing rows is refused by PostgreSQL itself.
+#[test]
+fn every_uniqueness_rule_is_a_database_constraint() {
+    let Some(server) = server() else { return };
+    let url = fresh(&server);
+    let mut c = Target::parse(&url).unwrap().open().unwrap();
+    let unique = |r: Result<u64, postgres::Error>, what: &str| {
+        let e = r.expect_err(what);
+        assert_eq!(e.code(), Some(&postgres::error::SqlState::UNIQUE_VIOLATION), "{what}: {e}");
+    };
+    let profile = "INSERT INTO profiles (id, name, name_key, kind, created, modified, config)
+                   VALUES ($1, $2, $3, 'Self Maintained', now(), now(), '{}')";
+    c.execute(profile, &[&1i32, &"Dock 3", &"dock 3"]).unwrap();
+    c.execute(profile, &[&2i32, &"Dock 4", &"dock 4"]).unwrap();
+    unique(c.execute(profile, &[&3i32, &"DOCK 3", &"dock 3"]), "profile names ignore case");
+    let device = "INSERT INTO devices (profile, seq, imei, imei2, serial, manufacturer, serial_key, created, modified)
+                  VALUES ($1, $2, $3, $4, $5, $6, $7, now(), now())";
+    let none: Option<i64> = None;
+    let no_text: Option<&str> = None;
+    c.execute(
+        device,
+        &[&1i32, &0i64, &Some(352099001761481i64), &Some(356938035643817i64), &no_text, &no_text, &no_text],
+    )
+    .unwrap();
+    let imeis = "INSERT INTO device_imeis (imei, profile, seq) VALUES ($1, $2, $3)";
+    c.execute(imeis, &[&352099001761481i64, &1i32, &0i64]).unwrap();
+    c.execute(imeis, &[&356938035643817i64, &1i32, &0i64]).unwrap();
+    // Another profile's device whose first IMEI is the first device's second.
+    c.execute(device, &[&2i32, &0i64, &Some(356938035643817i64), &none, &no_text, &no_text, &no_text]).unwrap();
+    unique(c.execute(imeis, &[&356938035643817i64, &2i32, &0i64]), "an IMEI, first or second, in any profile");
+    let serial = Some("R58M12ABC\u{1f}SAMSUNG");
+    c.execute(device, &[&1i32, &1i64, &none, &none, &Some("R58M12ABC"), &Some("Samsung"), &serial]).unwrap();
+    unique(
+        c.execute(device, &[&2i32, &1i64, &none, &none, &Some("r58m12abc"), &Some("samsung"), &serial]),
+        "serial number and manufacturer, across profiles",
+    );
+    let user = "INSERT INTO users (username_key, username) VALUES ($1, $2)";
+    c.execute(user, &[&"taro", &"Taro"]).unwrap();
+    unique(c.execute(user, &[&"taro", &"TARO"]), "usernames ignore case");
+    let dep = "INSERT INTO dep_devices (identifier_key, checked_in_serial, record, modified)
+               VALUES ($1, $2, '{}', now())";
+    c.execute(dep, &[&"device01", &Some("F2LX1234ABCD")]).unwrap();
+    unique(c.execute(dep, &[&"device01", &no_text]), "DEP identifiers ignore case");
+    c.execute(dep, &[&"device02", &no_text]).unwrap();
+    c.execute(dep, &[&"device03", &no_text]).unwrap();
+    unique(c.execute(dep, &[&"device04", &Some("F2LX1234ABCD")]), "a DEP serial checked in on one record only");
+    // A second IMEI equal to the first is no second IMEI.
+    let e = c
+        .execute(
+            device,
+            &[&1i32, &2i64, &Some(490154203237534i64), &Some(490154203237534i64), &no_text, &no_text, &no_text],
+        )
+        .unwrap_err();
+    assert_eq!(e.code(), Some(&postgres::error::SqlState::CHECK_VIOLATION), "{e}");
+}
+
+/// The command line on a PostgreSQL URL connects and sets up the schema, then says plainly that its
+/// commands do not work there yet (exit 1), and makes no directory named after the URL.
+#[test]
+fn a_command_on_a_postgres_url_sets_up_the_schema_and_says_what_is_missing() {
+    let Some(server) = server() else { return };
+    let url = fresh(&server);
+    let env = common::Env::new();
+    let out = kitting(&env, &url).args(["profiles", "list"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains(&format!("schema version {SCHEMA_VERSION} in place")), "{err}");
+    assert!(err.contains("do not work on PostgreSQL yet"), "{err}");
+    assert!(!env.dir.path().join("postgres:").exists(), "no directory named after the URL");
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    assert_eq!(schema_version(&mut c).unwrap(), SCHEMA_VERSION);
+}
+
+/// The password never shows: a connection that fails says why without it, wherever it came from.
+#[test]
+fn the_password_never_appears_in_a_message() {
+    let env = common::Env::new();
+    // Port 1: nothing listens, so this needs no server.
+    let url = "postgres://ann@127.0.0.1:1/kitting";
+    let out = kitting(&env, url).env("PGPASSWORD", "sekrit-123").args(["profiles", "list"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("postgres://ann@127.0.0.1:1/kitting: cannot connect"), "{err}");
+    assert!(!err.contains("sekrit-123"), "{err}");
+    let pgpass = env.write("pgpass", "*:*:*:ann:from-the-file-42\n");
+    std::fs::set_permissions(&pgpass, std::os::unix::fs::PermissionsExt::from_mode(0o600)).unwrap();
+    let out = kitting(&env, url).env("PGPASSFILE", &pgpass).args(["profiles", "list"]).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot connect") && !err.contains("from-the-file-42"), "{err}");
+    // In the URL itself it is refused, and not repeated.
+    let out = kitting(&env, "postgres://ann:in-the-url-7@127.0.0.1:1/kitting").arg("check").output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("PGPASSWORD or ~/.pgpass") && !err.contains("in-the-url-7"), "{err}");
+}
