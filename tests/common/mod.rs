@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use assert_cmd::Command;
 
+pub mod pg;
 pub mod tui;
 
 pub struct Env {

@@ -5,6 +5,9 @@
 //! of it is not there yet.
 
 mod pgpass;
+mod store;
+
+pub use store::PgStore;
 
 use std::str::FromStr;
 

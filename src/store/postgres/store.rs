@@ -1,0 +1,748 @@
+//! The store contract on PostgreSQL (issue 13, in progress): profiles, devices, users, the audit trail
+//! and `check` so far, each change one transaction with its audit entry. Imports (COPY into a staging
+//! table), the DEP half, and the feed across hosts (LISTEN/NOTIFY) are not there yet: those calls say so.
+//! Not reachable from the command line until they are.
+
+use std::sync::{Arc, Mutex};
+
+use chrono::{DateTime, Utc};
+use postgres::{Client, Row, Transaction};
+
+use crate::domain::audit::{AuditEntry, AuditQuery};
+use crate::domain::dep::{CatalogEntry, CatalogKind, DepDevice, Mail};
+use crate::domain::{Device, DeviceSeq, Field, Identifiers, Imei, NewDevice, Profile, ProfileId, Source, Status, User};
+use crate::store::{
+    Change, DepChange, DepStore, Expect, Feed, FieldProblem, ImportSession, ImportTarget, Lookup, Problem,
+    ProfileChange, Result, Store, StoreError, Subject, already_in, check_user_write, next_stamp, refused, stale,
+};
+
+/// A PostgreSQL database as a store: one connection, used by one call at a time.
+pub struct PgStore {
+    client: Arc<Mutex<Client>>,
+    feed: Arc<Feed>,
+}
+
+fn db(e: postgres::Error) -> StoreError {
+    // A constraint that refuses a write another host made first: said as a refusal, not a failure.
+    if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) {
+        let what = e.as_db_error().and_then(|d| d.constraint()).unwrap_or("a uniqueness rule").to_string();
+        return StoreError::Refused(format!("another change saved the same value first ({what})"));
+    }
+    StoreError::Backend(format!("PostgreSQL: {e}"))
+}
+
+fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
+    serde_json::to_value(v).expect("domain values always serialize")
+}
+
+fn from_json<T: serde::de::DeserializeOwned>(v: serde_json::Value, what: &str) -> Result<T> {
+    serde_json::from_value(v).map_err(|e| StoreError::Backend(format!("a stored {what} that does not decode: {e}")))
+}
+
+const PROFILE_COLUMNS: &str =
+    "id, name, description, kind, created, modified, username, token, config, device_count, attributes, version";
+
+fn profile_of(r: &Row) -> Result<Profile> {
+    Ok(Profile {
+        id: r.get::<_, i32>(0) as ProfileId,
+        name: r.get(1),
+        description: r.get(2),
+        kind: r.get(3),
+        created: r.get(4),
+        modified: r.get(5),
+        user: r.get(6),
+        token: match r.get::<_, Option<serde_json::Value>>(7) {
+            Some(v) => from_json(v, "token")?,
+            None => None,
+        },
+        config: from_json(r.get(8), "configuration")?,
+        device_count: r.get::<_, i64>(9) as u64,
+        attributes: from_json(r.get(10), "attribute list")?,
+        version: r.get::<_, i64>(11) as u64,
+    })
+}
+
+const DEVICE_COLUMNS: &str = "d.seq, d.imei, d.imei2, d.serial, d.manufacturer, d.attributes, d.status, d.status_at, d.source_file, \
+     d.source_line, d.created, d.modified";
+
+fn device_of(r: &Row) -> Result<Device> {
+    device_at(r, 0)
+}
+
+/// A device from the row's columns from `at` on (`DEVICE_COLUMNS`, after what the query put first).
+fn device_at(r: &Row, at: usize) -> Result<Device> {
+    let imei = |i: usize| r.get::<_, Option<i64>>(at + i).map(|v| Imei::from_stored(v as u64));
+    let pairs: Vec<(String, String)> = from_json(r.get(at + 5), "attribute set")?;
+    let when: Option<DateTime<Utc>> = r.get(at + 7);
+    let status = match (r.get::<_, &str>(at + 6), when) {
+        ("kitted", Some(t)) => Status::Kitted(t),
+        ("registered", Some(t)) => Status::Registered(t),
+        _ => Status::Pending,
+    };
+    let source = match r.get::<_, Option<String>>(at + 8) {
+        Some(name) => Source::File { name: Arc::from(name), line: r.get::<_, Option<i64>>(at + 9).unwrap_or(0) as u64 },
+        None => Source::Manual,
+    };
+    Ok(Device {
+        seq: r.get::<_, i64>(at) as DeviceSeq,
+        ids: Identifiers { imei: imei(1), imei2: imei(2), serial: r.get(at + 3), manufacturer: r.get(at + 4) },
+        attributes: pairs.into_iter().map(|(n, v)| (Arc::from(n), v)).collect(),
+        status,
+        source,
+        created: r.get(at + 10),
+        modified: r.get(at + 11),
+    })
+}
+
+fn status_columns(s: &Status) -> (&'static str, Option<DateTime<Utc>>) {
+    match s {
+        Status::Pending => ("pending", None),
+        Status::Kitted(t) => ("kitted", Some(*t)),
+        Status::Registered(t) => ("registered", Some(*t)),
+    }
+}
+
+/// Writes a device's row and its IMEIs' rows (an update deletes its old IMEIs first).
+fn put_device(tx: &mut Transaction, id: ProfileId, d: &Device, update: bool) -> Result<()> {
+    let (status, at) = status_columns(&d.status);
+    let (file, line) = match &d.source {
+        Source::File { name, line } => (Some(name.to_string()), Some(*line as i64)),
+        Source::Manual => (None, None),
+    };
+    let pairs: Vec<(&str, &str)> = d.attributes.iter().map(|(n, v)| (n.as_ref(), v.as_str())).collect();
+    let imei = |i: Option<Imei>| i.map(|i| i.as_u64() as i64);
+    let (pid, seq) = (id as i32, i64::from(d.seq));
+    if update {
+        tx.execute("DELETE FROM device_imeis WHERE profile = $1 AND seq = $2", &[&pid, &seq]).map_err(db)?;
+        tx.execute("DELETE FROM devices WHERE profile = $1 AND seq = $2", &[&pid, &seq]).map_err(db)?;
+    }
+    tx.execute(
+        "INSERT INTO devices (profile, seq, imei, imei2, serial, manufacturer, serial_key, attributes, status, \
+         status_at, source_file, source_line, created, modified) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+        &[
+            &pid,
+            &seq,
+            &imei(d.ids.imei),
+            &imei(d.ids.imei2),
+            &d.ids.serial,
+            &d.ids.manufacturer,
+            &d.ids.serial_key(),
+            &json(&pairs),
+            &status,
+            &at,
+            &file,
+            &line,
+            &d.created,
+            &d.modified,
+        ],
+    )
+    .map_err(db)?;
+    for i in d.ids.imeis() {
+        tx.execute(
+            "INSERT INTO device_imeis (imei, profile, seq) VALUES ($1, $2, $3)",
+            &[&(i.as_u64() as i64), &pid, &seq],
+        )
+        .map_err(db)?;
+    }
+    Ok(())
+}
+
+/// The profile, locked for this transaction (changes to one profile take turns, on every host).
+fn locked_profile(tx: &mut Transaction, id: ProfileId) -> Result<(Profile, i64)> {
+    let row = tx
+        .query_opt(
+            &format!("SELECT {PROFILE_COLUMNS}, next_seq FROM profiles WHERE id = $1 FOR UPDATE"),
+            &[&(id as i32)],
+        )
+        .map_err(db)?
+        .ok_or_else(|| StoreError::NotFound(format!("no profile with id {id}")))?;
+    Ok((profile_of(&row)?, row.get(12)))
+}
+
+fn write_profile(tx: &mut Transaction, p: &Profile) -> Result<()> {
+    tx.execute(
+        "UPDATE profiles SET name = $2, name_key = $3, description = $4, modified = $5, username = $6, token = $7, \
+         config = $8, device_count = $9, attributes = $10, version = $11 WHERE id = $1",
+        &[
+            &(p.id as i32),
+            &p.name,
+            &p.name.trim().to_lowercase(),
+            &p.description,
+            &p.modified,
+            &p.user,
+            &p.token.as_ref().map(json),
+            &json(&p.config),
+            &(p.device_count as i64),
+            &json(&p.attributes),
+            &(p.version as i64),
+        ],
+    )
+    .map_err(db)?;
+    Ok(())
+}
+
+/// The devices other than `exclude` that have one of these identifiers, as refusals.
+fn conflicts(
+    tx: &mut Transaction,
+    ids: &Identifiers,
+    exclude: Option<(ProfileId, DeviceSeq)>,
+) -> Result<Vec<FieldProblem>> {
+    let (xp, xs) = exclude.map_or((-1i32, -1i64), |(p, s)| (p as i32, i64::from(s)));
+    let mut problems = Vec::new();
+    let found = |tx: &mut Transaction,
+                 sql: &str,
+                 key: &(dyn postgres::types::ToSql + Sync)|
+     -> Result<Option<(String, Source)>> {
+        let q = format!(
+            "SELECT p.name, {DEVICE_COLUMNS} FROM devices d JOIN profiles p ON p.id = d.profile {sql} \
+             AND NOT (d.profile = $2 AND d.seq = $3) LIMIT 1"
+        );
+        let row = tx.query_opt(&q, &[key, &xp, &xs]).map_err(db)?;
+        row.map(|r| Ok((r.get::<_, String>(0), device_at(&r, 1)?.source))).transpose()
+    };
+    for (field, imei) in [(Field::Imei, ids.imei), (Field::Imei2, ids.imei2)] {
+        if let Some(imei) = imei {
+            let key = imei.as_u64() as i64;
+            let sql = "JOIN device_imeis i ON i.profile = d.profile AND i.seq = d.seq WHERE i.imei = $1";
+            if let Some((name, source)) = found(tx, sql, &key)? {
+                problems
+                    .push((field, already_in(&format!("IMEI {imei}"), &format!("profile {name:?}"), Some(&source))));
+            }
+        }
+    }
+    if let (Some(key), Some(serial)) = (ids.serial_key(), &ids.serial)
+        && let Some((name, source)) = found(tx, "WHERE d.serial_key = $1", &key)?
+    {
+        let what = format!("serial number {serial} ({})", ids.manufacturer.as_deref().unwrap_or(""));
+        problems.push((Field::Serial, already_in(&what, &format!("profile {name:?}"), Some(&source))));
+    }
+    Ok(problems)
+}
+
+fn not_yet(what: &str) -> StoreError {
+    StoreError::Backend(format!("{what} does not work on PostgreSQL yet"))
+}
+
+impl PgStore {
+    /// The store over a connection whose schema is current (`Target::open`).
+    pub fn new(client: Client) -> PgStore {
+        PgStore { client: Arc::new(Mutex::new(client)), feed: Arc::default() }
+    }
+
+    fn client(&self) -> std::sync::MutexGuard<'_, Client> {
+        self.client.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// One change: `f` in a transaction, its audit entry written in the same one, the feed told after
+    /// the commit.
+    fn change<T>(&self, audit: &AuditEntry, f: impl FnOnce(&mut Transaction) -> Result<(T, Subject)>) -> Result<T> {
+        let mut client = self.client();
+        let mut tx = client.transaction().map_err(db)?;
+        let (value, subject) = f(&mut tx)?;
+        let entry = append(&mut tx, audit)?;
+        tx.commit().map_err(db)?;
+        self.feed.publish(Change { subject, entry });
+        Ok(value)
+    }
+
+    fn read<T>(&self, f: impl FnOnce(&mut Client) -> std::result::Result<T, postgres::Error>) -> Result<T> {
+        f(&mut self.client()).map_err(db)
+    }
+}
+
+/// Writes an audit entry; returns it with the id the trail gave it.
+fn append(tx: &mut Transaction, audit: &AuditEntry) -> Result<AuditEntry> {
+    let mut entry = audit.clone();
+    let id: i64 = tx
+        .query_one("INSERT INTO audit (at, entry) VALUES ($1, $2) RETURNING id", &[&entry.at, &json(&entry)])
+        .map_err(db)?
+        .get(0);
+    entry.id = id as u64;
+    Ok(entry)
+}
+
+impl Store for PgStore {
+    fn profiles(&self) -> Result<Vec<Profile>> {
+        let rows = self.read(|c| c.query(&format!("SELECT {PROFILE_COLUMNS} FROM profiles ORDER BY name_key"), &[]))?;
+        rows.iter().map(profile_of).collect()
+    }
+
+    fn profile(&self, name: &str) -> Result<Option<Profile>> {
+        let key = name.trim().to_lowercase();
+        let row = self
+            .read(|c| c.query_opt(&format!("SELECT {PROFILE_COLUMNS} FROM profiles WHERE name_key = $1"), &[&key]))?;
+        row.as_ref().map(profile_of).transpose()
+    }
+
+    fn profile_by_id(&self, id: ProfileId) -> Result<Option<Profile>> {
+        let row = self
+            .read(|c| c.query_opt(&format!("SELECT {PROFILE_COLUMNS} FROM profiles WHERE id = $1"), &[&(id as i32)]))?;
+        row.as_ref().map(profile_of).transpose()
+    }
+
+    fn create_profile(&self, mut profile: Profile, audit: &AuditEntry) -> Result<Profile> {
+        self.change(audit, |tx| {
+            profile.name = profile.name.trim().to_string();
+            let key = profile.name.to_lowercase();
+            if tx.query_opt("SELECT 1 FROM profiles WHERE name_key = $1", &[&key]).map_err(db)?.is_some() {
+                return Err(StoreError::Refused(format!("a profile named {:?} already exists", profile.name)));
+            }
+            check_user(tx, &profile.user)?;
+            let id: i64 = tx.query_one("SELECT nextval('profile_ids')", &[]).map_err(db)?.get(0);
+            profile.id = id as ProfileId;
+            profile.device_count = 0;
+            tx.execute(
+                "INSERT INTO profiles (id, name, name_key, kind, created, modified, config) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+                &[&(id as i32), &profile.name, &key, &profile.kind, &profile.created, &profile.modified, &json(&profile.config)],
+            )
+            .map_err(db)?;
+            write_profile(tx, &profile)?;
+            Ok((profile, Subject::Profiles))
+        })
+    }
+
+    fn update_profile(
+        &self,
+        id: ProfileId,
+        change: &ProfileChange,
+        expect: Expect<u64>,
+        audit: &AuditEntry,
+    ) -> Result<Profile> {
+        self.change(audit, |tx| {
+            let (before, _) = locked_profile(tx, id)?;
+            if expect.is_some_and(|v| v != before.version) {
+                return Err(stale(&format!("profile {:?}", before.name), ""));
+            }
+            let mut p = before.clone();
+            change.apply_to(&mut p);
+            p.name = p.name.trim().to_string();
+            let key = p.name.to_lowercase();
+            if key != before.name.to_lowercase()
+                && tx.query_opt("SELECT 1 FROM profiles WHERE name_key = $1", &[&key]).map_err(db)?.is_some()
+            {
+                return Err(StoreError::Refused(format!("a profile named {:?} already exists", p.name)));
+            }
+            if p.user != before.user {
+                check_user(tx, &p.user)?;
+            }
+            p.modified = next_stamp(before.modified, Utc::now());
+            p.version = before.version + 1;
+            write_profile(tx, &p)?;
+            Ok((p, Subject::Profile(id)))
+        })
+    }
+
+    fn delete_profile(&self, id: ProfileId, audit: &AuditEntry) -> Result<u64> {
+        self.change(audit, |tx| {
+            let (p, _) = locked_profile(tx, id)?;
+            tx.execute("DELETE FROM profiles WHERE id = $1", &[&(id as i32)]).map_err(db)?;
+            Ok((p.device_count, Subject::Profiles))
+        })
+    }
+
+    fn devices_page(&self, id: ProfileId, after: Option<DeviceSeq>, limit: usize) -> Result<Vec<Device>> {
+        if self.profile_by_id(id)?.is_none() {
+            return Err(StoreError::NotFound(format!("no profile with id {id}")));
+        }
+        let after = after.map_or(-1i64, i64::from);
+        let rows = self.read(|c| {
+            c.query(
+                &format!(
+                    "SELECT {DEVICE_COLUMNS} FROM devices d WHERE d.profile = $1 AND d.seq > $2 ORDER BY d.seq LIMIT $3"
+                ),
+                &[&(id as i32), &after, &(limit as i64)],
+            )
+        })?;
+        rows.iter().map(device_of).collect()
+    }
+
+    fn device(&self, id: ProfileId, seq: DeviceSeq) -> Result<Option<Device>> {
+        let row = self.read(|c| {
+            c.query_opt(
+                &format!("SELECT {DEVICE_COLUMNS} FROM devices d WHERE d.profile = $1 AND d.seq = $2"),
+                &[&(id as i32), &i64::from(seq)],
+            )
+        })?;
+        row.as_ref().map(device_of).transpose()
+    }
+
+    fn find(&self, lookup: &Lookup) -> Result<Option<(ProfileId, Device)>> {
+        let row = match lookup {
+            Lookup::Imei(imei) => self.read(|c| {
+                c.query_opt(
+                    &format!(
+                        "SELECT d.profile, {DEVICE_COLUMNS} FROM device_imeis i JOIN devices d \
+                         ON d.profile = i.profile AND d.seq = i.seq WHERE i.imei = $1"
+                    ),
+                    &[&(imei.as_u64() as i64)],
+                )
+            })?,
+            Lookup::Serial { serial, manufacturer } => {
+                let key = crate::domain::serial_key(serial, manufacturer);
+                self.read(|c| {
+                    c.query_opt(
+                        &format!("SELECT d.profile, {DEVICE_COLUMNS} FROM devices d WHERE d.serial_key = $1"),
+                        &[&key],
+                    )
+                })?
+            }
+        };
+        row.map(|r| Ok((r.get::<_, i32>(0) as ProfileId, device_at(&r, 1)?))).transpose()
+    }
+
+    fn candidates(&self, imei: Option<Imei>, serial: Option<&str>) -> Result<Vec<(ProfileId, Device)>> {
+        let serial = serial.map(|s| s.trim().to_uppercase()).filter(|s| !s.is_empty());
+        let imei = imei.map(|i| i.as_u64() as i64);
+        let rows = self.read(|c| {
+            c.query(
+                &format!(
+                    "SELECT d.profile, {DEVICE_COLUMNS} FROM devices d WHERE d.imei = $1 OR d.imei2 = $1 \
+                     OR upper(trim(d.serial)) = $2 ORDER BY d.profile, d.seq"
+                ),
+                &[&imei, &serial],
+            )
+        })?;
+        rows.iter().map(|r| Ok((r.get::<_, i32>(0) as ProfileId, device_at(r, 1)?))).collect()
+    }
+
+    fn add_device(&self, id: ProfileId, device: NewDevice, audit: &AuditEntry) -> Result<Device> {
+        self.change(audit, |tx| {
+            let (mut p, next_seq) = locked_profile(tx, id)?;
+            let problems = conflicts(tx, &device.ids, None)?;
+            if !problems.is_empty() {
+                return Err(refused(problems));
+            }
+            let now = next_stamp(p.modified, Utc::now());
+            let seq = next_seq as DeviceSeq;
+            let d = device.into_device(seq, now);
+            put_device(tx, id, &d, false)?;
+            p.device_count += 1;
+            p.modified = now;
+            p.learn_attributes(d.attributes.iter().map(|(n, _)| n.as_ref()));
+            write_profile(tx, &p)?;
+            tx.execute("UPDATE profiles SET next_seq = $2 WHERE id = $1", &[&(id as i32), &(next_seq + 1)])
+                .map_err(db)?;
+            Ok((d, Subject::Devices(id, vec![seq])))
+        })
+    }
+
+    fn update_device(
+        &self,
+        id: ProfileId,
+        mut device: Device,
+        expect: Expect<DateTime<Utc>>,
+        audit: &AuditEntry,
+    ) -> Result<Device> {
+        self.change(audit, |tx| {
+            let (mut p, _) = locked_profile(tx, id)?;
+            let seq = device.seq;
+            let row = tx
+                .query_opt(
+                    &format!("SELECT {DEVICE_COLUMNS} FROM devices d WHERE d.profile = $1 AND d.seq = $2 FOR UPDATE"),
+                    &[&(id as i32), &i64::from(seq)],
+                )
+                .map_err(db)?
+                .ok_or_else(|| StoreError::NotFound(format!("no device #{seq} in profile {:?}", p.name)))?;
+            let old = device_of(&row)?;
+            if expect.is_some_and(|t| t != old.modified) {
+                return Err(stale(&old.label(), ""));
+            }
+            if old.ids != device.ids {
+                let problems = conflicts(tx, &device.ids, Some((id, seq)))?;
+                if !problems.is_empty() {
+                    return Err(refused(problems));
+                }
+            }
+            device.created = old.created;
+            device.modified = next_stamp(old.modified, Utc::now());
+            put_device(tx, id, &device, true)?;
+            p.modified = next_stamp(p.modified, device.modified);
+            p.learn_attributes(device.attributes.iter().map(|(n, _)| n.as_ref()));
+            write_profile(tx, &p)?;
+            Ok((device, Subject::Devices(id, vec![seq])))
+        })
+    }
+
+    fn set_attribute(
+        &self,
+        id: ProfileId,
+        seqs: &[DeviceSeq],
+        name: &str,
+        value: Option<&str>,
+        audit: &AuditEntry,
+    ) -> Result<u64> {
+        self.change(audit, |tx| {
+            let (mut p, _) = locked_profile(tx, id)?;
+            let now = next_stamp(p.modified, Utc::now());
+            let mut n = 0;
+            for &seq in seqs {
+                let row = tx
+                    .query_opt(
+                        &format!(
+                            "SELECT {DEVICE_COLUMNS} FROM devices d WHERE d.profile = $1 AND d.seq = $2 FOR UPDATE"
+                        ),
+                        &[&(id as i32), &i64::from(seq)],
+                    )
+                    .map_err(db)?;
+                if let Some(row) = row {
+                    let mut d = device_of(&row)?;
+                    d.set_attribute(name, value);
+                    d.modified = next_stamp(d.modified, now);
+                    put_device(tx, id, &d, true)?;
+                    n += 1;
+                }
+            }
+            p.modified = now;
+            if value.is_some() {
+                p.learn_attributes([name]);
+            }
+            write_profile(tx, &p)?;
+            Ok((n, Subject::Devices(id, seqs.to_vec())))
+        })
+    }
+
+    fn delete_devices(&self, id: ProfileId, seqs: &[DeviceSeq], audit: &AuditEntry) -> Result<u64> {
+        let wanted: Vec<i64> = seqs.iter().map(|&s| i64::from(s)).collect();
+        let present: i64 = self
+            .read(|c| {
+                c.query_one(
+                    "SELECT count(*) FROM devices WHERE profile = $1 AND seq = ANY($2)",
+                    &[&(id as i32), &wanted],
+                )
+            })?
+            .get(0);
+        if self.profile_by_id(id)?.is_none() {
+            return Err(StoreError::NotFound(format!("no profile with id {id}")));
+        }
+        if present == 0 {
+            return Ok(0);
+        }
+        self.change(audit, |tx| {
+            let (mut p, _) = locked_profile(tx, id)?;
+            let removed = tx
+                .execute("DELETE FROM devices WHERE profile = $1 AND seq = ANY($2)", &[&(id as i32), &wanted])
+                .map_err(db)?;
+            p.device_count -= removed;
+            p.modified = next_stamp(p.modified, Utc::now());
+            write_profile(tx, &p)?;
+            Ok((removed, Subject::Devices(id, seqs.to_vec())))
+        })
+    }
+
+    fn set_status(&self, id: ProfileId, seq: DeviceSeq, status: Status, audit: &AuditEntry) -> Result<Device> {
+        self.change(audit, |tx| {
+            let (s, at) = status_columns(&status);
+            let row = tx
+                .query_opt(
+                    &format!(
+                        "UPDATE devices d SET status = $3, status_at = $4 WHERE d.profile = $1 AND d.seq = $2 \
+                         RETURNING {DEVICE_COLUMNS}"
+                    ),
+                    &[&(id as i32), &i64::from(seq), &s, &at],
+                )
+                .map_err(db)?
+                .ok_or_else(|| StoreError::NotFound(format!("no device #{seq} in profile #{id}")))?;
+            Ok((device_of(&row)?, Subject::Devices(id, vec![seq])))
+        })
+    }
+
+    fn begin_import(&self, _target: ImportTarget, _write: bool) -> Result<Box<dyn ImportSession>> {
+        Err(not_yet("an import"))
+    }
+
+    fn users(&self) -> Result<Vec<User>> {
+        let rows = self.read(|c| {
+            c.query("SELECT username, name, email, description, organizations FROM users ORDER BY username_key", &[])
+        })?;
+        rows.iter().map(user_of).collect()
+    }
+
+    fn user(&self, username: &str) -> Result<Option<User>> {
+        let key = username.trim().to_lowercase();
+        let row = self.read(|c| {
+            c.query_opt(
+                "SELECT username, name, email, description, organizations FROM users WHERE username_key = $1",
+                &[&key],
+            )
+        })?;
+        row.as_ref().map(user_of).transpose()
+    }
+
+    fn put_user(&self, mut user: User, create: bool, audit: &AuditEntry) -> Result<()> {
+        self.change(audit, |tx| {
+            user.username = user.username.trim().to_string();
+            for org in &user.organizations {
+                let known = tx
+                    .query_opt("SELECT 1 FROM catalog WHERE kind = 'organization' AND name = $1", &[org])
+                    .map_err(db)?
+                    .is_some();
+                if !known {
+                    return Err(crate::store::missing_entry(CatalogKind::Organization, org));
+                }
+            }
+            let key = user.username.to_lowercase();
+            let exists = tx.query_opt("SELECT 1 FROM users WHERE username_key = $1", &[&key]).map_err(db)?.is_some();
+            check_user_write(exists, create, &user.username)?;
+            tx.execute(
+                "INSERT INTO users (username_key, username, name, email, description, organizations) \
+                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (username_key) DO UPDATE SET username = $2, name = $3, \
+                 email = $4, description = $5, organizations = $6",
+                &[&key, &user.username, &user.name, &user.email, &user.description, &json(&user.organizations)],
+            )
+            .map_err(db)?;
+            Ok(((), Subject::Users))
+        })
+    }
+
+    fn delete_user(&self, username: &str, audit: &AuditEntry) -> Result<()> {
+        self.change(audit, |tx| {
+            let key = username.trim().to_lowercase();
+            if tx.query_opt("SELECT 1 FROM users WHERE username_key = $1", &[&key]).map_err(db)?.is_none() {
+                return Err(StoreError::NotFound(format!("no user named {username:?}")));
+            }
+            let profiles: Vec<String> = tx
+                .query("SELECT name FROM profiles WHERE lower(username) = $1 ORDER BY name_key", &[&key])
+                .map_err(db)?
+                .iter()
+                .map(|r| format!("{:?}", r.get::<_, String>(0)))
+                .collect();
+            if !profiles.is_empty() {
+                return Err(StoreError::Refused(format!(
+                    "user {username:?} is the associated user of profile {}; change those profiles first",
+                    profiles.join(", ")
+                )));
+            }
+            tx.execute("DELETE FROM users WHERE username_key = $1", &[&key]).map_err(db)?;
+            Ok(((), Subject::Users))
+        })
+    }
+
+    fn append_audit(&self, audit: &AuditEntry) -> Result<()> {
+        self.change(audit, |_| Ok(((), Subject::Nothing)))
+    }
+
+    fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
+        let rows = self.read(|c| c.query("SELECT id, entry FROM audit ORDER BY id DESC", &[]))?;
+        let mut out = Vec::new();
+        for r in rows {
+            let mut e: AuditEntry = from_json(r.get(1), "audit entry")?;
+            e.id = r.get::<_, i64>(0) as u64;
+            if query.since.is_some_and(|s| e.at < s) {
+                break;
+            }
+            if query.matches(&e) {
+                out.push(e);
+                if query.limit.is_some_and(|l| out.len() >= l) {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Changes made through this store, for now (across hosts: LISTEN/NOTIFY, not there yet).
+    fn subscribe(&self) -> Result<std::sync::mpsc::Receiver<Change>> {
+        Ok(self.feed.subscribe())
+    }
+
+    fn check(&self) -> Result<Vec<Problem>> {
+        let mut problems = Vec::new();
+        let counts = self.read(|c| {
+            c.query(
+                "SELECT p.name, p.device_count, (SELECT count(*) FROM devices d WHERE d.profile = p.id) FROM profiles p",
+                &[],
+            )
+        })?;
+        for r in counts {
+            let (name, said, held): (String, i64, i64) = (r.get(0), r.get(1), r.get(2));
+            if said != held {
+                problems.push(format!("profile {name:?}: device count says {said} but it holds {held} devices"));
+            }
+        }
+        let missing: i64 = self
+            .read(|c| {
+                c.query_one(
+                    "SELECT count(*) FROM devices d, LATERAL (VALUES (d.imei), (d.imei2)) AS v(imei) \
+                     WHERE v.imei IS NOT NULL AND NOT EXISTS (SELECT 1 FROM device_imeis i \
+                     WHERE i.imei = v.imei AND i.profile = d.profile AND i.seq = d.seq)",
+                    &[],
+                )
+            })?
+            .get(0);
+        if missing > 0 {
+            problems.push(format!("{missing} device IMEIs are missing from the IMEI index"));
+        }
+        Ok(problems)
+    }
+}
+
+fn user_of(r: &Row) -> Result<User> {
+    Ok(User {
+        username: r.get(0),
+        name: r.get(1),
+        email: r.get(2),
+        description: r.get(3),
+        organizations: from_json(r.get(4), "organization list")?,
+    })
+}
+
+fn check_user(tx: &mut Transaction, user: &Option<String>) -> Result<()> {
+    if let Some(u) = user
+        && tx
+            .query_opt("SELECT 1 FROM users WHERE username_key = $1", &[&u.trim().to_lowercase()])
+            .map_err(db)?
+            .is_none()
+    {
+        return Err(StoreError::NotFound(format!("no user named {u:?}")));
+    }
+    Ok(())
+}
+
+impl DepStore for PgStore {
+    fn catalog(&self, _kind: CatalogKind) -> Result<Vec<CatalogEntry>> {
+        Err(not_yet("the DEP catalog"))
+    }
+    fn catalog_entry(&self, _kind: CatalogKind, _name: &str) -> Result<Option<CatalogEntry>> {
+        Err(not_yet("the DEP catalog"))
+    }
+    fn catalog_add(&self, _kind: CatalogKind, _entry: CatalogEntry, _audit: &AuditEntry) -> Result<()> {
+        Err(not_yet("the DEP catalog"))
+    }
+    fn catalog_update(
+        &self,
+        _kind: CatalogKind,
+        _name: &str,
+        _entry: CatalogEntry,
+        _audit: &AuditEntry,
+    ) -> Result<u64> {
+        Err(not_yet("the DEP catalog"))
+    }
+    fn catalog_delete(&self, _kind: CatalogKind, _name: &str, _audit: &AuditEntry) -> Result<()> {
+        Err(not_yet("the DEP catalog"))
+    }
+    fn dep_devices(&self) -> Result<Vec<DepDevice>> {
+        Err(not_yet("DEP device information"))
+    }
+    fn dep_devices_page(&self, _after: Option<&str>, _limit: usize) -> Result<Vec<DepDevice>> {
+        Err(not_yet("DEP device information"))
+    }
+    fn dep_device(&self, _identifier: &str) -> Result<Option<DepDevice>> {
+        Err(not_yet("DEP device information"))
+    }
+    fn dep_apply(&self, _change: DepChange, _audit: &AuditEntry) -> Result<Vec<Mail>> {
+        Err(not_yet("DEP device information"))
+    }
+    fn dep_put(&self, _device: DepDevice, _expect: DateTime<Utc>, _audit: &AuditEntry) -> Result<DepDevice> {
+        Err(not_yet("DEP device information"))
+    }
+    fn dep_delete(&self, _identifier: &str, _audit: &AuditEntry) -> Result<()> {
+        Err(not_yet("DEP device information"))
+    }
+    fn outbox(&self) -> Result<Vec<Mail>> {
+        Err(not_yet("the DEP outbox"))
+    }
+    fn mark_written(&self, _ids: &[u64], _audit: &AuditEntry) -> Result<()> {
+        Err(not_yet("the DEP outbox"))
+    }
+}
