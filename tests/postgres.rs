@@ -152,3 +152,28 @@ fn the_password_never_appears_in_a_message() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("PGPASSWORD or ~/.pgpass") && !err.contains("in-the-url-7"), "{err}");
 }
+
+/// A database at schema version 1 (as an older kitting left it) is brought to the current version in
+/// place, each migration in its transaction: a registration time in it is kept (to the microsecond it
+/// had).
+#[test]
+fn a_version_1_database_is_migrated_in_place() {
+    let Some(server) = server() else { return };
+    let url = fresh(&server);
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    c.batch_execute(include_str!("../migrations/0001_inventory.sql")).unwrap();
+    c.batch_execute("CREATE TABLE kitting_schema (version integer NOT NULL); INSERT INTO kitting_schema VALUES (1);")
+        .unwrap();
+    c.batch_execute(
+        "INSERT INTO profiles (id, name, name_key, kind, created, modified, config, device_count, next_seq)
+         VALUES (1, 'Dock', 'dock', 'Self Maintained', now(), now(), '{\"vendor\":[],\"system\":[],\"custom\":[]}', 1, 1);
+         INSERT INTO devices (profile, seq, imei, status, status_at, created, modified)
+         VALUES (1, 0, 352099001761481, 'registered', '2026-12-01 10:00:00.123456+00', now(), now());",
+    )
+    .unwrap();
+    drop(c);
+    let mut client = Target::parse(&url).unwrap().open().unwrap();
+    assert_eq!(schema_version(&mut client).unwrap(), SCHEMA_VERSION);
+    let ns: i64 = client.query_one("SELECT status_ns FROM devices", &[]).unwrap().get(0);
+    assert_eq!(ns, 1_796_119_200_123_456_000);
+}

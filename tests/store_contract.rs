@@ -54,8 +54,8 @@ impl Fresh {
     /// A fresh database on the PostgreSQL test server, when there is one (`common::pg`).
     fn postgres() -> Option<Fresh> {
         let url = common::pg::fresh(&common::pg::server()?);
-        let client = kitting::store::postgres::Target::parse(&url).unwrap().open().unwrap();
-        let store = kitting::store::postgres::PgStore::new(client);
+        let target = kitting::store::postgres::Target::parse(&url).unwrap();
+        let store = kitting::store::postgres::PgStore::open(target).unwrap();
         Some(Fresh { store: Arc::new(store), dir: tempfile::tempdir().unwrap(), server: None })
     }
 
@@ -691,14 +691,20 @@ contract!(
     a_profile_created_during_a_creating_import_gets_its_own_id,
 );
 
-// Not yet on PostgreSQL: every test that imports (begin_import is the next part: COPY into a staging
-// table), touches DEP records or the catalog, and the registration time's nanoseconds (timestamptz
-// keeps microseconds: set_attribute_changes_many_devices_at_once_and_delete_and_status).
+// Not yet on PostgreSQL: the tests that touch DEP records, the catalog or the outbox (the DEP half).
 contract_postgres!(
     profile_names_are_unique_ignoring_case_and_renames_keep_them_unique,
     a_profile_update_from_a_stale_read_is_a_conflict,
     deleting_a_profile_removes_its_devices_and_frees_their_identifiers,
     identifiers_are_unique_across_profiles,
     a_device_update_checks_duplicates_and_its_stamp,
+    set_attribute_changes_many_devices_at_once_and_delete_and_status,
+    devices_come_in_pages_in_order,
+    imports_are_all_or_nothing_and_report_every_duplicate,
+    a_dropped_import_session_writes_nothing_and_a_dry_run_takes_no_writer_lock,
+    every_change_is_audited_in_order_and_told_to_subscribers,
     a_second_handle_sees_changes_through_its_feed,
+    a_dual_sim_devices_second_imei_is_unique_like_the_first_and_finds_it,
+    changes_go_on_during_an_import_and_are_checked_again_at_its_commit,
+    a_profile_created_during_a_creating_import_gets_its_own_id,
 );

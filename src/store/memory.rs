@@ -11,8 +11,8 @@ use super::chunk::{PreparedRows, RowEncoder};
 use super::dep::{DepChange, DepStore, check_device_write, describe, mail_for};
 use super::{
     Change, Expect, Feed, FieldProblem, ImportSession, ImportTarget, LineProblems, Lookup, Problem, ProfileChange,
-    Result, Store, StoreError, Subject, WriteGuard, WriteLock, already_in, check_user_write, missing_entry, next_stamp,
-    refused, stale, taken_meanwhile,
+    Result, SeenInFile, Store, StoreError, Subject, WriteGuard, WriteLock, already_in, check_user_write, missing_entry,
+    next_stamp, refused, stale, taken_meanwhile,
 };
 use crate::domain::audit::{AuditEntry, AuditQuery};
 use crate::domain::dep::{CatalogEntry, CatalogKind, DepDevice, DepState, Mail};
@@ -469,10 +469,7 @@ impl Store for MemoryStore {
             next_seq: first_seq,
             first_seq,
             staged: Vec::new(),
-            seen_imei: HashMap::new(),
-            seen_serial: HashMap::new(),
-            duplicates: Vec::new(),
-            finished: false,
+            seen: SeenInFile::default(),
         }))
     }
 
@@ -583,11 +580,7 @@ struct MemoryImport {
     next_seq: DeviceSeq,
     staged: Vec<(u64, Device)>,
     /// The first line of each IMEI and serial key in the file (of the rows accepted so far).
-    seen_imei: HashMap<u64, u64>,
-    seen_serial: HashMap<String, u64>,
-    /// Rows that repeat an earlier row of the file, found as they come; reported by `finish`.
-    duplicates: Vec<LineProblems>,
-    finished: bool,
+    seen: SeenInFile,
 }
 
 impl Drop for MemoryImport {
@@ -621,31 +614,8 @@ impl ImportSession for MemoryImport {
                 rejected.push((row.line, problems));
                 continue;
             }
-            let mut dup = Vec::new();
-            let first_of = |imei: Option<u64>| imei.and_then(|i| self.seen_imei.get(&i).map(|line| (i, *line)));
-            if let Some((field, (imei, first))) = [(Field::Imei, row.imei), (Field::Imei2, row.imei2)]
-                .into_iter()
-                .find_map(|(field, imei)| first_of(imei).map(|found| (field, found)))
-            {
-                let text = Imei::from_stored(imei).to_string();
-                dup.push((field, format!("IMEI {text} is already in this file at line {first}")));
-            } else if !key.is_empty()
-                && let Some(first) = self.seen_serial.get(&key)
-            {
-                dup.push((
-                    Field::Serial,
-                    format!("serial number {serial} ({manufacturer}) is already in this file at line {first}"),
-                ));
-            }
-            if !dup.is_empty() {
-                self.duplicates.push((row.line, dup));
+            if self.seen.is_repeat(row.line, [(Field::Imei, row.imei), (Field::Imei2, row.imei2)], &key) {
                 continue;
-            }
-            for imei in row.imei.into_iter().chain(row.imei2) {
-                self.seen_imei.insert(imei, row.line);
-            }
-            if !key.is_empty() {
-                self.seen_serial.insert(key.clone(), row.line);
             }
             accepted.push((i, self.next_seq));
             self.next_seq += 1;
@@ -670,11 +640,7 @@ impl ImportSession for MemoryImport {
     }
 
     fn finish(&mut self) -> Result<Vec<LineProblems>> {
-        if self.finished {
-            return Ok(Vec::new());
-        }
-        self.finished = true;
-        Ok(std::mem::take(&mut self.duplicates))
+        Ok(self.seen.finish())
     }
 
     fn accepted(&self) -> u64 {

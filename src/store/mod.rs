@@ -22,7 +22,7 @@ pub use sled::share;
 pub use sled::{SERVER_HOLDER, SledStore};
 pub use support::{Feed, each_device, has_dual_sim, next_stamp};
 pub(crate) use support::{
-    WriteGuard, WriteLock, already_in, check_user_write, missing_entry, refused, stale, taken_meanwhile,
+    SeenInFile, WriteGuard, WriteLock, already_in, check_user_write, missing_entry, refused, stale, taken_meanwhile,
 };
 
 use chrono::{DateTime, Utc};

@@ -131,3 +131,64 @@ pub(crate) fn taken_meanwhile(line: u64, problems: &[FieldProblem]) -> String {
     let why = problems.iter().map(|(_, m)| m.as_str()).collect::<Vec<_>>().join("; ");
     format!("line {line}: {why} (saved by someone else during this import)")
 }
+
+/// The IMEIs and serial keys an import's accepted rows have, each with the first line that had it: a
+/// later row that repeats one is a duplicate inside the file (for stores that stage rows as they come).
+#[derive(Default)]
+pub(crate) struct SeenInFile {
+    imeis: std::collections::HashMap<u64, u64>,
+    serials: std::collections::HashMap<String, u64>,
+    /// The rows found to repeat an earlier one, for `finish`; `None` once it has taken them.
+    duplicates: Option<Vec<crate::store::LineProblems>>,
+}
+
+impl SeenInFile {
+    /// Whether the row repeats an earlier one: then it is kept for `finish` (the session's `finish`).
+    pub(crate) fn is_repeat(&mut self, line: u64, imeis: [(crate::domain::Field, Option<u64>); 2], key: &str) -> bool {
+        match self.repeat(line, imeis, key) {
+            Some(problem) => {
+                self.duplicates.get_or_insert_with(Vec::new).push((line, vec![problem]));
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// The repeated rows, the first time (an import session's `finish` may be called twice).
+    pub(crate) fn finish(&mut self) -> Vec<crate::store::LineProblems> {
+        self.duplicates.replace(Vec::new()).unwrap_or_default()
+    }
+
+    /// Why a row repeats an earlier one (its IMEIs, then its serial key `serial\u{1f}manufacturer`), if it
+    /// does; else notes it as seen at `line`.
+    pub(crate) fn repeat(
+        &mut self,
+        line: u64,
+        imeis: [(crate::domain::Field, Option<u64>); 2],
+        key: &str,
+    ) -> Option<FieldProblem> {
+        use crate::domain::{Field, Imei};
+        for (field, imei) in imeis {
+            if let Some(first) = imei.and_then(|i| self.imeis.get(&i)) {
+                let text = Imei::from_stored(imei.unwrap_or_default()).to_string();
+                return Some((field, format!("IMEI {text} is already in this file at line {first}")));
+            }
+        }
+        if !key.is_empty()
+            && let Some(first) = self.serials.get(key)
+        {
+            let (serial, manufacturer) = key.split_once('\u{1f}').unwrap_or((key, ""));
+            return Some((
+                Field::Serial,
+                format!("serial number {serial} ({manufacturer}) is already in this file at line {first}"),
+            ));
+        }
+        for imei in imeis.into_iter().filter_map(|(_, i)| i) {
+            self.imeis.insert(imei, line);
+        }
+        if !key.is_empty() {
+            self.serials.insert(key.to_string(), line);
+        }
+        None
+    }
+}

@@ -4,6 +4,7 @@
 //! migrations from `migrations/` applied on first use, each in a transaction. The store contract on top
 //! of it is not there yet.
 
+mod import;
 mod pgpass;
 mod store;
 
@@ -17,10 +18,13 @@ use postgres::{Client, NoTls};
 use super::{Result, StoreError};
 
 /// The schema version this kitting knows.
-pub const SCHEMA_VERSION: u32 = 1;
+pub const SCHEMA_VERSION: u32 = 2;
 
 /// The migrations, in order: version N turns version N-1 into N.
-const MIGRATIONS: &[(u32, &str)] = &[(1, include_str!("../../../migrations/0001_inventory.sql"))];
+const MIGRATIONS: &[(u32, &str)] = &[
+    (1, include_str!("../../../migrations/0001_inventory.sql")),
+    (2, include_str!("../../../migrations/0002_status_nanoseconds.sql")),
+];
 
 /// A lock key of kitting's own (`pg_advisory_xact_lock`): two hosts migrating at once take turns.
 const MIGRATION_LOCK: i64 = 0x6b69_7474_696e_6701;

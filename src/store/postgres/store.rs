@@ -16,13 +16,15 @@ use crate::store::{
     ProfileChange, Result, Store, StoreError, Subject, already_in, check_user_write, next_stamp, refused, stale,
 };
 
-/// A PostgreSQL database as a store: one connection, used by one call at a time.
+/// A PostgreSQL database as a store: one connection, used by one call at a time (an import opens one
+/// of its own).
 pub struct PgStore {
     client: Arc<Mutex<Client>>,
-    feed: Arc<Feed>,
+    pub(super) target: Arc<super::Target>,
+    pub(super) feed: Arc<Feed>,
 }
 
-fn db(e: postgres::Error) -> StoreError {
+pub(super) fn db(e: postgres::Error) -> StoreError {
     // A constraint that refuses a write another host made first: said as a refusal, not a failure.
     if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) {
         let what = e.as_db_error().and_then(|d| d.constraint()).unwrap_or("a uniqueness rule").to_string();
@@ -31,7 +33,7 @@ fn db(e: postgres::Error) -> StoreError {
     StoreError::Backend(format!("PostgreSQL: {e}"))
 }
 
-fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
+pub(super) fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
     serde_json::to_value(v).expect("domain values always serialize")
 }
 
@@ -62,7 +64,7 @@ fn profile_of(r: &Row) -> Result<Profile> {
     })
 }
 
-const DEVICE_COLUMNS: &str = "d.seq, d.imei, d.imei2, d.serial, d.manufacturer, d.attributes, d.status, d.status_at, d.source_file, \
+const DEVICE_COLUMNS: &str = "d.seq, d.imei, d.imei2, d.serial, d.manufacturer, d.attributes, d.status, d.status_ns, d.source_file, \
      d.source_line, d.created, d.modified";
 
 fn device_of(r: &Row) -> Result<Device> {
@@ -73,7 +75,7 @@ fn device_of(r: &Row) -> Result<Device> {
 fn device_at(r: &Row, at: usize) -> Result<Device> {
     let imei = |i: usize| r.get::<_, Option<i64>>(at + i).map(|v| Imei::from_stored(v as u64));
     let pairs: Vec<(String, String)> = from_json(r.get(at + 5), "attribute set")?;
-    let when: Option<DateTime<Utc>> = r.get(at + 7);
+    let when = r.get::<_, Option<i64>>(at + 7).map(DateTime::from_timestamp_nanos);
     let status = match (r.get::<_, &str>(at + 6), when) {
         ("kitted", Some(t)) => Status::Kitted(t),
         ("registered", Some(t)) => Status::Registered(t),
@@ -94,16 +96,17 @@ fn device_at(r: &Row, at: usize) -> Result<Device> {
     })
 }
 
-fn status_columns(s: &Status) -> (&'static str, Option<DateTime<Utc>>) {
+/// A status as its two columns: its name, and its time in nanoseconds since 1970.
+pub(super) fn status_columns(s: &Status) -> (&'static str, Option<i64>) {
     match s {
         Status::Pending => ("pending", None),
-        Status::Kitted(t) => ("kitted", Some(*t)),
-        Status::Registered(t) => ("registered", Some(*t)),
+        Status::Kitted(t) => ("kitted", t.timestamp_nanos_opt()),
+        Status::Registered(t) => ("registered", t.timestamp_nanos_opt()),
     }
 }
 
 /// Writes a device's row and its IMEIs' rows (an update deletes its old IMEIs first).
-fn put_device(tx: &mut Transaction, id: ProfileId, d: &Device, update: bool) -> Result<()> {
+pub(super) fn put_device(tx: &mut Transaction, id: ProfileId, d: &Device, update: bool) -> Result<()> {
     let (status, at) = status_columns(&d.status);
     let (file, line) = match &d.source {
         Source::File { name, line } => (Some(name.to_string()), Some(*line as i64)),
@@ -118,7 +121,7 @@ fn put_device(tx: &mut Transaction, id: ProfileId, d: &Device, update: bool) -> 
     }
     tx.execute(
         "INSERT INTO devices (profile, seq, imei, imei2, serial, manufacturer, serial_key, attributes, status, \
-         status_at, source_file, source_line, created, modified) \
+         status_ns, source_file, source_line, created, modified) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
         &[
             &pid,
@@ -149,7 +152,7 @@ fn put_device(tx: &mut Transaction, id: ProfileId, d: &Device, update: bool) -> 
 }
 
 /// The profile, locked for this transaction (changes to one profile take turns, on every host).
-fn locked_profile(tx: &mut Transaction, id: ProfileId) -> Result<(Profile, i64)> {
+pub(super) fn locked_profile(tx: &mut Transaction, id: ProfileId) -> Result<(Profile, i64)> {
     let row = tx
         .query_opt(
             &format!("SELECT {PROFILE_COLUMNS}, next_seq FROM profiles WHERE id = $1 FOR UPDATE"),
@@ -160,7 +163,7 @@ fn locked_profile(tx: &mut Transaction, id: ProfileId) -> Result<(Profile, i64)>
     Ok((profile_of(&row)?, row.get(12)))
 }
 
-fn write_profile(tx: &mut Transaction, p: &Profile) -> Result<()> {
+pub(super) fn write_profile(tx: &mut Transaction, p: &Profile) -> Result<()> {
     tx.execute(
         "UPDATE profiles SET name = $2, name_key = $3, description = $4, modified = $5, username = $6, token = $7, \
          config = $8, device_count = $9, attributes = $10, version = $11 WHERE id = $1",
@@ -225,9 +228,10 @@ fn not_yet(what: &str) -> StoreError {
 }
 
 impl PgStore {
-    /// The store over a connection whose schema is current (`Target::open`).
-    pub fn new(client: Client) -> PgStore {
-        PgStore { client: Arc::new(Mutex::new(client)), feed: Arc::default() }
+    /// Connects to the database and brings its schema up to date.
+    pub fn open(target: super::Target) -> Result<PgStore> {
+        let client = target.open()?;
+        Ok(PgStore { client: Arc::new(Mutex::new(client)), target: Arc::new(target), feed: Arc::default() })
     }
 
     fn client(&self) -> std::sync::MutexGuard<'_, Client> {
@@ -252,7 +256,7 @@ impl PgStore {
 }
 
 /// Writes an audit entry; returns it with the id the trail gave it.
-fn append(tx: &mut Transaction, audit: &AuditEntry) -> Result<AuditEntry> {
+pub(super) fn append(tx: &mut Transaction, audit: &AuditEntry) -> Result<AuditEntry> {
     let mut entry = audit.clone();
     let id: i64 = tx
         .query_one("INSERT INTO audit (at, entry) VALUES ($1, $2) RETURNING id", &[&entry.at, &json(&entry)])
@@ -536,7 +540,7 @@ impl Store for PgStore {
             let row = tx
                 .query_opt(
                     &format!(
-                        "UPDATE devices d SET status = $3, status_at = $4 WHERE d.profile = $1 AND d.seq = $2 \
+                        "UPDATE devices d SET status = $3, status_ns = $4 WHERE d.profile = $1 AND d.seq = $2 \
                          RETURNING {DEVICE_COLUMNS}"
                     ),
                     &[&(id as i32), &i64::from(seq), &s, &at],
@@ -547,8 +551,8 @@ impl Store for PgStore {
         })
     }
 
-    fn begin_import(&self, _target: ImportTarget, _write: bool) -> Result<Box<dyn ImportSession>> {
-        Err(not_yet("an import"))
+    fn begin_import(&self, target: ImportTarget, write: bool) -> Result<Box<dyn ImportSession>> {
+        super::import::begin(self, target, write)
     }
 
     fn users(&self) -> Result<Vec<User>> {
@@ -687,7 +691,7 @@ fn user_of(r: &Row) -> Result<User> {
     })
 }
 
-fn check_user(tx: &mut Transaction, user: &Option<String>) -> Result<()> {
+pub(super) fn check_user(tx: &mut Transaction, user: &Option<String>) -> Result<()> {
     if let Some(u) = user
         && tx
             .query_opt("SELECT 1 FROM users WHERE username_key = $1", &[&u.trim().to_lowercase()])
