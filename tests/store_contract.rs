@@ -691,10 +691,15 @@ contract!(
     a_profile_created_during_a_creating_import_gets_its_own_id,
 );
 
-// Not yet on PostgreSQL: the tests that touch DEP records, the catalog or the outbox (the DEP half).
+// Every test of the suite; the postgres module runs them when KITTING_TEST_POSTGRES names a server.
 contract_postgres!(
     profile_names_are_unique_ignoring_case_and_renames_keep_them_unique,
     a_profile_update_from_a_stale_read_is_a_conflict,
+    references_users_must_exist_and_referenced_users_stay,
+    dep_records_are_unique_ignoring_case_and_read_only_once_checked_in,
+    catalog_entries_are_referenced_and_renames_follow,
+    registration_emails_queue_and_are_marked_written,
+    lists_and_deletions_that_succeed,
     deleting_a_profile_removes_its_devices_and_frees_their_identifiers,
     identifiers_are_unique_across_profiles,
     a_device_update_checks_duplicates_and_its_stamp,

@@ -161,6 +161,15 @@ pub struct DepDevice {
 }
 
 impl DepDevice {
+    /// The catalog entries the record names: its tags, and its template.
+    pub fn catalog_names(&self) -> Vec<(CatalogKind, &str)> {
+        let mut names: Vec<(CatalogKind, &str)> = self.tags.iter().map(|t| (CatalogKind::Tag, t.as_str())).collect();
+        if let Some(t) = &self.template {
+            names.push((CatalogKind::Template, t));
+        }
+        names
+    }
+
     /// The key the identifier is unique by.
     pub fn key(identifier: &str) -> String {
         identifier.trim().to_lowercase()

@@ -798,11 +798,7 @@ impl DepStore for MemoryStore {
             let mut mails = Vec::new();
             for w in change.devices {
                 let d = &w.device;
-                let mut names: Vec<(CatalogKind, &str)> =
-                    d.tags.iter().map(|t| (CatalogKind::Tag, t.as_str())).collect();
-                if let Some(t) = &d.template {
-                    names.push((CatalogKind::Template, t));
-                }
+                let names = d.catalog_names();
                 if let Some((kind, name)) = names.into_iter().find(|(k, n)| !data.in_catalog(*k, n)) {
                     return Err(missing_entry(kind, name));
                 }

@@ -4,6 +4,7 @@
 //! migrations from `migrations/` applied on first use, each in a transaction. The store contract on top
 //! of it is not there yet.
 
+mod dep;
 mod import;
 mod pgpass;
 mod store;

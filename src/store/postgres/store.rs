@@ -1,7 +1,7 @@
 //! The store contract on PostgreSQL (issue 13, in progress): profiles, devices, users, the audit trail
-//! and `check` so far, each change one transaction with its audit entry. Imports (COPY into a staging
-//! table), the DEP half, and the feed across hosts (LISTEN/NOTIFY) are not there yet: those calls say so.
-//! Not reachable from the command line until they are.
+//! and `check`, each change one transaction with its audit entry; imports in `import.rs`, the DEP half
+//! in `dep.rs`. The feed across hosts (LISTEN/NOTIFY) is not there yet. Not reachable from the command
+//! line until the issue's remaining parts are.
 
 use std::sync::{Arc, Mutex};
 
@@ -9,11 +9,11 @@ use chrono::{DateTime, Utc};
 use postgres::{Client, Row, Transaction};
 
 use crate::domain::audit::{AuditEntry, AuditQuery};
-use crate::domain::dep::{CatalogEntry, CatalogKind, DepDevice, Mail};
+use crate::domain::dep::CatalogKind;
 use crate::domain::{Device, DeviceSeq, Field, Identifiers, Imei, NewDevice, Profile, ProfileId, Source, Status, User};
 use crate::store::{
-    Change, DepChange, DepStore, Expect, Feed, FieldProblem, ImportSession, ImportTarget, Lookup, Problem,
-    ProfileChange, Result, Store, StoreError, Subject, already_in, check_user_write, next_stamp, refused, stale,
+    Change, Expect, Feed, FieldProblem, ImportSession, ImportTarget, Lookup, Problem, ProfileChange, Result, Store,
+    StoreError, Subject, already_in, check_user_write, next_stamp, refused, stale,
 };
 
 /// A PostgreSQL database as a store: one connection, used by one call at a time (an import opens one
@@ -223,10 +223,6 @@ fn conflicts(
     Ok(problems)
 }
 
-fn not_yet(what: &str) -> StoreError {
-    StoreError::Backend(format!("{what} does not work on PostgreSQL yet"))
-}
-
 impl PgStore {
     /// Connects to the database and brings its schema up to date.
     pub fn open(target: super::Target) -> Result<PgStore> {
@@ -240,7 +236,11 @@ impl PgStore {
 
     /// One change: `f` in a transaction, its audit entry written in the same one, the feed told after
     /// the commit.
-    fn change<T>(&self, audit: &AuditEntry, f: impl FnOnce(&mut Transaction) -> Result<(T, Subject)>) -> Result<T> {
+    pub(super) fn change<T>(
+        &self,
+        audit: &AuditEntry,
+        f: impl FnOnce(&mut Transaction) -> Result<(T, Subject)>,
+    ) -> Result<T> {
         let mut client = self.client();
         let mut tx = client.transaction().map_err(db)?;
         let (value, subject) = f(&mut tx)?;
@@ -250,7 +250,7 @@ impl PgStore {
         Ok(value)
     }
 
-    fn read<T>(&self, f: impl FnOnce(&mut Client) -> std::result::Result<T, postgres::Error>) -> Result<T> {
+    pub(super) fn read<T>(&self, f: impl FnOnce(&mut Client) -> std::result::Result<T, postgres::Error>) -> Result<T> {
         f(&mut self.client()).map_err(db)
     }
 }
@@ -588,13 +588,7 @@ impl Store for PgStore {
             let key = user.username.to_lowercase();
             let exists = tx.query_opt("SELECT 1 FROM users WHERE username_key = $1", &[&key]).map_err(db)?.is_some();
             check_user_write(exists, create, &user.username)?;
-            tx.execute(
-                "INSERT INTO users (username_key, username, name, email, description, organizations) \
-                 VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (username_key) DO UPDATE SET username = $2, name = $3, \
-                 email = $4, description = $5, organizations = $6",
-                &[&key, &user.username, &user.name, &user.email, &user.description, &json(&user.organizations)],
-            )
-            .map_err(db)?;
+            put_user_row(tx, &user)?;
             Ok(((), Subject::Users))
         })
     }
@@ -615,6 +609,22 @@ impl Store for PgStore {
                 return Err(StoreError::Refused(format!(
                     "user {username:?} is the associated user of profile {}; change those profiles first",
                     profiles.join(", ")
+                )));
+            }
+            let owned: Vec<String> = tx
+                .query(
+                    "SELECT record->>'identifier' FROM dep_devices WHERE lower(record->>'user') = $1 \
+                     ORDER BY identifier_key COLLATE \"C\"",
+                    &[&key],
+                )
+                .map_err(db)?
+                .iter()
+                .map(|r| r.get::<_, String>(0))
+                .collect();
+            if !owned.is_empty() {
+                return Err(StoreError::Refused(format!(
+                    "user {username:?} owns DEP device {}; change or delete those devices first",
+                    owned.join(", ")
                 )));
             }
             tx.execute("DELETE FROM users WHERE username_key = $1", &[&key]).map_err(db)?;
@@ -681,7 +691,7 @@ impl Store for PgStore {
     }
 }
 
-fn user_of(r: &Row) -> Result<User> {
+pub(super) fn user_of(r: &Row) -> Result<User> {
     Ok(User {
         username: r.get(0),
         name: r.get(1),
@@ -703,50 +713,21 @@ pub(super) fn check_user(tx: &mut Transaction, user: &Option<String>) -> Result<
     Ok(())
 }
 
-impl DepStore for PgStore {
-    fn catalog(&self, _kind: CatalogKind) -> Result<Vec<CatalogEntry>> {
-        Err(not_yet("the DEP catalog"))
-    }
-    fn catalog_entry(&self, _kind: CatalogKind, _name: &str) -> Result<Option<CatalogEntry>> {
-        Err(not_yet("the DEP catalog"))
-    }
-    fn catalog_add(&self, _kind: CatalogKind, _entry: CatalogEntry, _audit: &AuditEntry) -> Result<()> {
-        Err(not_yet("the DEP catalog"))
-    }
-    fn catalog_update(
-        &self,
-        _kind: CatalogKind,
-        _name: &str,
-        _entry: CatalogEntry,
-        _audit: &AuditEntry,
-    ) -> Result<u64> {
-        Err(not_yet("the DEP catalog"))
-    }
-    fn catalog_delete(&self, _kind: CatalogKind, _name: &str, _audit: &AuditEntry) -> Result<()> {
-        Err(not_yet("the DEP catalog"))
-    }
-    fn dep_devices(&self) -> Result<Vec<DepDevice>> {
-        Err(not_yet("DEP device information"))
-    }
-    fn dep_devices_page(&self, _after: Option<&str>, _limit: usize) -> Result<Vec<DepDevice>> {
-        Err(not_yet("DEP device information"))
-    }
-    fn dep_device(&self, _identifier: &str) -> Result<Option<DepDevice>> {
-        Err(not_yet("DEP device information"))
-    }
-    fn dep_apply(&self, _change: DepChange, _audit: &AuditEntry) -> Result<Vec<Mail>> {
-        Err(not_yet("DEP device information"))
-    }
-    fn dep_put(&self, _device: DepDevice, _expect: DateTime<Utc>, _audit: &AuditEntry) -> Result<DepDevice> {
-        Err(not_yet("DEP device information"))
-    }
-    fn dep_delete(&self, _identifier: &str, _audit: &AuditEntry) -> Result<()> {
-        Err(not_yet("DEP device information"))
-    }
-    fn outbox(&self) -> Result<Vec<Mail>> {
-        Err(not_yet("the DEP outbox"))
-    }
-    fn mark_written(&self, _ids: &[u64], _audit: &AuditEntry) -> Result<()> {
-        Err(not_yet("the DEP outbox"))
-    }
+/// Writes a user's row (created or replaced).
+pub(super) fn put_user_row(tx: &mut Transaction, user: &User) -> Result<()> {
+    tx.execute(
+        "INSERT INTO users (username_key, username, name, email, description, organizations) \
+         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT (username_key) DO UPDATE SET username = $2, name = $3, \
+         email = $4, description = $5, organizations = $6",
+        &[
+            &user.username.trim().to_lowercase(),
+            &user.username,
+            &user.name,
+            &user.email,
+            &user.description,
+            &json(&user.organizations),
+        ],
+    )
+    .map_err(db)?;
+    Ok(())
 }

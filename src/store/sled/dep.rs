@@ -62,10 +62,7 @@ impl SledStore {
     }
 
     fn check_references(&self, d: &DepDevice) -> Result<()> {
-        let mut names: Vec<(CatalogKind, &str)> = d.tags.iter().map(|t| (CatalogKind::Tag, t.as_str())).collect();
-        if let Some(t) = &d.template {
-            names.push((CatalogKind::Template, t));
-        }
+        let names = d.catalog_names();
         for (kind, name) in names {
             if self.get_raw(&catalog_key(kind, name))?.is_none() {
                 return Err(missing_entry(kind, name));
