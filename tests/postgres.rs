@@ -9,7 +9,7 @@ use kitting::store::postgres::{SCHEMA_VERSION, Target, schema_version};
 
 use common::pg::{fresh, server};
 
-/// `kitting --db URL --config CONFIG`, with HOME inside the workspace.
+/// `kitting --db URL --config CONFIG`, with HOME inside the workspace and no password in the environment.
 fn kitting(env: &common::Env, url: &str) -> std::process::Command {
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_kitting"));
     c.env_remove("KITTING_DB")
@@ -113,21 +113,34 @@ fn every_uniqueness_rule_is_a_database_constraint() {
     assert_eq!(e.code(), Some(&postgres::error::SqlState::CHECK_VIOLATION), "{e}");
 }
 
-/// The command line on a PostgreSQL URL connects and sets up the schema, then says plainly that its
-/// commands do not work there yet (exit 1), and makes no directory named after the URL.
+/// The command line on a PostgreSQL URL: the first command sets up the schema; an import, a listing,
+/// an export that imports again elsewhere, `check` and the audit trail all work there, and no directory
+/// is made named after the URL.
 #[test]
-fn a_command_on_a_postgres_url_sets_up_the_schema_and_says_what_is_missing() {
+fn the_command_line_works_on_a_postgres_url() {
     let Some(server) = server() else { return };
     let url = fresh(&server);
-    let env = common::Env::new();
-    let out = kitting(&env, &url).args(["profiles", "list"]).output().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "{err}");
-    assert!(err.contains(&format!("schema version {SCHEMA_VERSION} in place")), "{err}");
-    assert!(err.contains("do not work on PostgreSQL yet"), "{err}");
+    let env = common::Env::on_postgres(&url);
+    let csv =
+        env.write("dock.csv", "IMEI,Serial Number,Manufacturer,Asset Tag\n352099001761481,,,A-1\n,SN-1,Zebra,A-2\n");
+    let out = env.ok(&["import", csv.to_str().unwrap(), "--profile", "Dock", "--create"]);
+    assert!(out.contains("Imported 2 devices"), "{out}");
     assert!(!env.dir.path().join("postgres:").exists(), "no directory named after the URL");
     let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
     assert_eq!(schema_version(&mut c).unwrap(), SCHEMA_VERSION);
+    assert_eq!(env.device_count("Dock"), Some(2));
+    let (code, _, err) = env.run(&["devices", "add", "--profile", "Dock", "--imei", "352099001761481"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("already in profile \"Dock\" (dock.csv:2)"), "{err}");
+    let exported = env.path("export.csv");
+    env.ok(&["export", "--profile", "Dock", "-o", exported.to_str().unwrap()]);
+    let sled = common::Env::new();
+    let out = sled.ok(&["import", exported.to_str().unwrap(), "--profile", "Dock", "--create"]);
+    assert!(out.contains("Imported 2 devices"), "the export imports into sled: {out}");
+    let check = env.ok(&["check"]);
+    assert!(check.contains("is consistent: 1 profiles, 2 devices"), "{check}");
+    let audit = env.ok(&["audit", "--format", "csv"]);
+    assert!(audit.contains("device.add") && audit.contains("import"), "{audit}");
 }
 
 /// The password never shows: a connection that fails says why without it, wherever it came from.

@@ -350,17 +350,38 @@ fn two_workstations_see_a_command_line_import_without_a_key_press() {
     assert!(out.contains("A-001-ann") && !out.contains("A-001-bob"), "the first save stands: {out}");
 }
 
+/// A workstation on profile Dock (imported first from `CSV`), its devices shown.
+fn open_dock(env: &Env) -> Session {
+    let first = env.write("first.csv", CSV);
+    env.ok(&["import", first.to_str().unwrap(), "--profile", "Dock", "--create"]);
+    let mut a = Session::start(env, 100, 30);
+    a.wait_for("Dock");
+    a.keys("\r");
+    a.wait_for("A-003");
+    a
+}
+
+/// Another process imports one device (A-100) into Dock; returns the workstation's screen once it
+/// shows it, without a key press.
+fn others_import_shows(env: &Env, a: &Session) -> String {
+    let more = env.write("more.csv", "IMEI,Serial Number,Manufacturer,Asset Tag\n352099001761481,,,A-100\n");
+    env.ok(&["import", more.to_str().unwrap(), "--profile", "Dock"]);
+    a.wait_for_within("A-100", Duration::from_secs(10))
+}
+
+/// Quits with Ctrl-C and checks the terminal is left as it was.
+fn quit(mut a: Session) {
+    a.keys("\x03");
+    assert_eq!(a.wait_exit(), 0);
+    a.assert_restored();
+}
+
 /// The workstation's server killed (kill -9): the workstation says so, starts a new server itself, and
 /// its screen follows the others' changes again without a key press; nothing saved is lost.
 #[test]
 fn a_workstation_reconnects_after_its_server_is_killed() {
     let env = Env::new();
-    let first = env.write("first.csv", CSV);
-    env.ok(&["import", first.to_str().unwrap(), "--profile", "Dock", "--create"]);
-    let mut a = Session::start(&env, 100, 30);
-    a.wait_for("Dock");
-    a.keys("\r");
-    a.wait_for("A-003");
+    let a = open_dock(&env);
     let killed = common::holder_pid(&env.db()).expect("a server serves the workstation");
     // SAFETY: kill sends a signal; the pid is the test's own server.
     assert_eq!(unsafe { libc::kill(killed as i32, libc::SIGKILL) }, 0);
@@ -368,11 +389,41 @@ fn a_workstation_reconnects_after_its_server_is_killed() {
     a.wait_for_within("reconnected to the kitting server", Duration::from_secs(20));
     let now = common::holder_pid(&env.db()).expect("a new server");
     assert_ne!(now, killed, "a new server");
-    let more = env.write("more.csv", "IMEI,Serial Number,Manufacturer,Asset Tag\n352099001761481,,,A-100\n");
-    env.ok(&["import", more.to_str().unwrap(), "--profile", "Dock"]);
-    let text = a.wait_for_within("A-100", Duration::from_secs(10));
+    let text = others_import_shows(&env, &a);
     assert!(text.contains("A-003"), "what was there before is kept: {text}");
-    a.keys("\x03");
-    assert_eq!(a.wait_exit(), 0);
-    a.assert_restored();
+    quit(a);
+}
+
+/// Two kitting processes on one PostgreSQL database, as if on two hosts: a workstation on one shows an
+/// import made on the other without a key press (LISTEN/NOTIFY), and two imports of the same IMEI
+/// into different profiles at once: one wins, the other is refused naming it.
+#[test]
+fn on_postgres_a_workstation_sees_another_hosts_import_and_a_duplicate_across_hosts_is_refused() {
+    let Some(server) = common::pg::server() else { return };
+    let env = Env::on_postgres(&common::pg::fresh(&server));
+    let a = open_dock(&env);
+    let text = others_import_shows(&env, &a);
+    assert!(text.contains("352099001761481"), "{text}");
+    quit(a);
+    // The same IMEI into two profiles from two processes at once.
+    let clash = env.write("clash.csv", "IMEI\n356938035643817\n");
+    let start = |profile: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_kitting"))
+            .args(["--db", env.db().to_str().unwrap(), "--config", env.config().to_str().unwrap()])
+            .args(["import", clash.to_str().unwrap(), "--profile", profile, "--create"])
+            .env("HOME", env.dir.path())
+            .output()
+    };
+    let (one, two) = std::thread::scope(|t| {
+        let one = t.spawn(|| start("Osaka").unwrap());
+        let two = t.spawn(|| start("Tokyo").unwrap());
+        (one.join().unwrap(), two.join().unwrap())
+    });
+    let won = [&one, &two].iter().filter(|o| o.status.success()).count();
+    assert_eq!(won, 1, "one import wins: {one:?} {two:?}");
+    let lost = if one.status.success() { &two } else { &one };
+    let said = String::from_utf8_lossy(&lost.stderr).to_string() + &String::from_utf8_lossy(&lost.stdout);
+    assert!(said.contains("356938035643817") && said.contains("already in profile"), "{said}");
+    let check = env.ok(&["check"]);
+    assert!(check.contains("is consistent"), "{check}");
 }

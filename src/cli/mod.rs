@@ -463,17 +463,11 @@ impl Context {
 
     fn client_or_direct(&mut self, autostart: bool) -> Result<Arc<dyn crate::store::Store>, Failure> {
         use crate::store::remote::{RemoteStore, nobody_answers};
-        if let Some(url) = self.postgres_url() {
-            // Connected and its schema brought up to date; the store contract on it is issue 13's next part.
+        if let Some(url) = self.postgres_url()
+            && self.store.is_none()
+        {
             let target = crate::store::postgres::Target::parse(url)?;
-            let client = target.open()?;
-            drop(client);
-            return Err(Failure::refused(format!(
-                "{}: connected, schema version {} in place; kitting's commands do not work on PostgreSQL yet \
-                 (use a database directory for now)",
-                target.shown,
-                crate::store::postgres::SCHEMA_VERSION
-            )));
+            self.store = Some(Arc::new(crate::store::postgres::PgStore::open(target)?));
         }
         if self.store.is_none() {
             let socket = self.db_dir.join(crate::store::remote::SOCKET);

@@ -10,17 +10,25 @@ pub mod tui;
 
 pub struct Env {
     pub dir: tempfile::TempDir,
+    /// A database other than the workspace's directory (a PostgreSQL URL).
+    db: Option<PathBuf>,
 }
 
 impl Env {
     pub fn new() -> Env {
-        let env = Env { dir: tempfile::tempdir().expect("temp dir") };
+        let env = Env { dir: tempfile::tempdir().expect("temp dir"), db: None };
         std::fs::write(env.config(), include_str!("../../config.example.toml")).unwrap();
         env
     }
 
+    /// A workspace whose commands use the PostgreSQL database at `url`.
+    pub fn on_postgres(url: &str) -> Env {
+        Env { db: Some(PathBuf::from(url)), ..Env::new() }
+    }
+
+    /// The database every command of this workspace names with `--db`.
     pub fn db(&self) -> PathBuf {
-        self.dir.path().join("db")
+        self.db.clone().unwrap_or_else(|| self.dir.path().join("db"))
     }
 
     pub fn config(&self) -> PathBuf {

@@ -14,8 +14,8 @@ use super::store::{PgStore, append, check_user, db, json, locked_profile, write_
 use crate::domain::audit::AuditEntry;
 use crate::domain::{Device, DeviceSeq, Field, Imei, Profile, Source};
 use crate::store::{
-    Change, Feed, FieldProblem, ImportSession, ImportTarget, LineProblems, PreparedRows, Result, RowEncoder,
-    SeenInFile, StoreError, Subject, already_in, next_stamp, taken_meanwhile,
+    FieldProblem, ImportSession, ImportTarget, LineProblems, PreparedRows, Result, RowEncoder, SeenInFile, StoreError,
+    Subject, already_in, next_stamp, taken_meanwhile,
 };
 
 pub(super) fn begin(store: &PgStore, target: ImportTarget, write: bool) -> Result<Box<dyn ImportSession>> {
@@ -44,7 +44,6 @@ pub(super) fn begin(store: &PgStore, target: ImportTarget, write: bool) -> Resul
     };
     Ok(Box::new(PgImport {
         client,
-        feed: store.feed.clone(),
         profile,
         create,
         writing: write,
@@ -58,7 +57,6 @@ pub(super) fn begin(store: &PgStore, target: ImportTarget, write: bool) -> Resul
 struct PgImport {
     /// A connection of the import's own.
     client: Client,
-    feed: Arc<Feed>,
     profile: Profile,
     create: bool,
     writing: bool,
@@ -186,6 +184,9 @@ fn copy_line(out: &mut Vec<u8>, profile: u32, d: &Device) {
     out.push(b'\n');
 }
 
+/// The advisory lock an import's commit takes for its transaction.
+const IMPORT_LOCK: i64 = 0x6b69_7474_696e_6703;
+
 const STAGED_COLUMNS: &str = "profile, seq, imei, imei2, serial, manufacturer, serial_key, attributes, status, \
                               status_ns, source_file, source_line, created, modified";
 
@@ -246,10 +247,13 @@ impl ImportSession for PgImport {
             ));
         }
         let staged = std::mem::take(&mut self.staged);
-        let (create, feed) = (self.create, self.feed.clone());
+        let create = self.create;
         let mut profile = self.profile.clone();
         let id = profile.id;
         let mut tx = self.client.transaction().map_err(db)?;
+        // Imports commit one at a time on every host: one that commits second sees the first's rows in
+        // its check below, and is refused by line rather than by a constraint.
+        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&IMPORT_LOCK]).map_err(db)?;
         let now = Utc::now();
         // The profile as it is now: its devices are numbered after the ones added since the import began.
         let next_seq = if create {
@@ -333,9 +337,9 @@ impl ImportSession for PgImport {
         tx.execute("UPDATE profiles SET next_seq = $2 WHERE id = $1", &[&(id as i32), &(next_seq + added as i64)])
             .map_err(db)?;
         let entry = append(&mut tx, audit)?;
-        tx.commit().map_err(db)?;
         let subject = if create { Subject::Profiles } else { Subject::Profile(id) };
-        feed.publish(Change { subject, entry });
+        super::feed::notify(&mut tx, &entry, subject)?;
+        tx.commit().map_err(db)?;
         Ok(profile)
     }
 }

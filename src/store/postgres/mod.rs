@@ -5,6 +5,7 @@
 //! of it is not there yet.
 
 mod dep;
+mod feed;
 mod import;
 mod pgpass;
 mod store;

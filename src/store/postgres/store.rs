@@ -1,7 +1,6 @@
 //! The store contract on PostgreSQL (issue 13, in progress): profiles, devices, users, the audit trail
 //! and `check`, each change one transaction with its audit entry; imports in `import.rs`, the DEP half
-//! in `dep.rs`. The feed across hosts (LISTEN/NOTIFY) is not there yet. Not reachable from the command
-//! line until the issue's remaining parts are.
+//! in `dep.rs`; the change feed across hosts in `feed.rs`.
 
 use std::sync::{Arc, Mutex};
 
@@ -12,7 +11,7 @@ use crate::domain::audit::{AuditEntry, AuditQuery};
 use crate::domain::dep::CatalogKind;
 use crate::domain::{Device, DeviceSeq, Field, Identifiers, Imei, NewDevice, Profile, ProfileId, Source, Status, User};
 use crate::store::{
-    Change, Expect, Feed, FieldProblem, ImportSession, ImportTarget, Lookup, Problem, ProfileChange, Result, Store,
+    Change, Expect, FieldProblem, ImportSession, ImportTarget, Lookup, Problem, ProfileChange, Result, Store,
     StoreError, Subject, already_in, check_user_write, next_stamp, refused, stale,
 };
 
@@ -21,7 +20,6 @@ use crate::store::{
 pub struct PgStore {
     client: Arc<Mutex<Client>>,
     pub(super) target: Arc<super::Target>,
-    pub(super) feed: Arc<Feed>,
 }
 
 pub(super) fn db(e: postgres::Error) -> StoreError {
@@ -227,15 +225,15 @@ impl PgStore {
     /// Connects to the database and brings its schema up to date.
     pub fn open(target: super::Target) -> Result<PgStore> {
         let client = target.open()?;
-        Ok(PgStore { client: Arc::new(Mutex::new(client)), target: Arc::new(target), feed: Arc::default() })
+        Ok(PgStore { client: Arc::new(Mutex::new(client)), target: Arc::new(target) })
     }
 
     fn client(&self) -> std::sync::MutexGuard<'_, Client> {
         self.client.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// One change: `f` in a transaction, its audit entry written in the same one, the feed told after
-    /// the commit.
+    /// One change: `f` in a transaction, its audit entry written in the same one, and the feed told
+    /// (NOTIFY, delivered when it commits).
     pub(super) fn change<T>(
         &self,
         audit: &AuditEntry,
@@ -245,8 +243,8 @@ impl PgStore {
         let mut tx = client.transaction().map_err(db)?;
         let (value, subject) = f(&mut tx)?;
         let entry = append(&mut tx, audit)?;
+        super::feed::notify(&mut tx, &entry, subject)?;
         tx.commit().map_err(db)?;
-        self.feed.publish(Change { subject, entry });
         Ok(value)
     }
 
@@ -655,9 +653,10 @@ impl Store for PgStore {
         Ok(out)
     }
 
-    /// Changes made through this store, for now (across hosts: LISTEN/NOTIFY, not there yet).
+    /// Every change committed from now on, by any kitting on any host (LISTEN on a connection of its
+    /// own; see `feed.rs`).
     fn subscribe(&self) -> Result<std::sync::mpsc::Receiver<Change>> {
-        Ok(self.feed.subscribe())
+        super::feed::listen(self.target.open()?)
     }
 
     fn check(&self) -> Result<Vec<Problem>> {
