@@ -190,3 +190,75 @@ fn a_version_1_database_is_migrated_in_place() {
     let ns: i64 = client.query_one("SELECT status_ns FROM devices", &[]).unwrap().get(0);
     assert_eq!(ns, 1_796_119_200_123_456_000);
 }
+
+/// Cuts every connection to the test database `url` names (as a server restart or a network cut
+/// would), from a connection to the server's own database.
+fn cut(server: &str, url: &str) {
+    let db = url.rsplit_once('/').map(|(_, d)| d.to_string()).unwrap();
+    let mut admin = postgres::Client::connect(server, postgres::NoTls).unwrap();
+    admin
+        .execute(
+            "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = $1 AND pid <> pg_backend_pid()",
+            &[&db],
+        )
+        .unwrap();
+}
+
+/// A connection cut: the action that meets it fails with a clear message, never a panic; the one after
+/// connects again and finds everything that had been committed.
+#[test]
+fn after_a_connection_cut_the_next_action_fails_clearly_and_the_one_after_reconnects() {
+    use kitting::store::Store;
+    let Some(server) = server() else { return };
+    let url = fresh(&server);
+    let store = kitting::store::postgres::PgStore::open(Target::parse(&url).unwrap()).unwrap();
+    let env = common::Env::on_postgres(&url);
+    env.ok(&["profiles", "create", "Dock"]);
+    assert_eq!(store.profiles().unwrap().len(), 1);
+    cut(&server, &url);
+    let e = store.profiles().unwrap_err().to_string();
+    assert!(e.contains("lost the connection to the PostgreSQL database") && e.contains("connects again"), "{e}");
+    assert_eq!(store.profiles().unwrap().len(), 1, "reconnected, nothing lost");
+}
+
+/// The connection cut while an import is staged and before it commits: none of it is written, and the
+/// database is consistent.
+#[test]
+fn a_connection_cut_in_the_middle_of_an_import_leaves_none_of_it() {
+    use kitting::csv::android::{ImportOptions, check};
+    use kitting::store::{ImportTarget, Store};
+    let Some(server) = server() else { return };
+    let url = fresh(&server);
+    let store = kitting::store::postgres::PgStore::open(Target::parse(&url).unwrap()).unwrap();
+    let env = common::Env::on_postgres(&url);
+    let file = env.write("big.csv", common::devices_csv(1, 5_000));
+    let new = kitting::ops::profiles::new_profile(
+        kitting::domain::NewProfile { name: "Big".into(), ..Default::default() },
+        7,
+        chrono::Utc::now(),
+    )
+    .unwrap();
+    let opts = ImportOptions { dry_run: false, skip_invalid: false, max_rows: 10_000 };
+    let checked = check(&store, &file, ImportTarget::Create(Box::new(new)), &opts, &mut |_| true).unwrap();
+    assert_eq!(checked.report.valid, 5_000);
+    cut(&server, &url);
+    use kitting::domain::audit::{Actor, AuditEntry, AuditOutcome, FrontEnd};
+    let audit = AuditEntry {
+        id: 0,
+        at: chrono::Utc::now(),
+        actor: Actor::named("ann", FrontEnd::Cli),
+        command: "import".into(),
+        profile: None,
+        target: "file big.csv".into(),
+        outcome: AuditOutcome::Done("imported".into()),
+        counts: None,
+    };
+    let e = checked.session.commit(&[], &audit).unwrap_err().to_string();
+    assert!(e.contains("lost the connection"), "{e}");
+    // The store's own connection was cut too: its next action says so, the one after reconnects.
+    assert!(store.profiles().unwrap_err().to_string().contains("lost the connection"));
+    assert!(store.profile("Big").unwrap().is_none(), "none of it");
+    assert!(store.check().unwrap().is_empty());
+    let check = env.ok(&["check"]);
+    assert!(check.contains("is consistent: 0 profiles, 0 devices"), "{check}");
+}

@@ -386,7 +386,7 @@ fn a_workstation_reconnects_after_its_server_is_killed() {
     // SAFETY: kill sends a signal; the pid is the test's own server.
     assert_eq!(unsafe { libc::kill(killed as i32, libc::SIGKILL) }, 0);
     a.wait_for_within("server stopped, reconnecting", Duration::from_secs(10));
-    a.wait_for_within("reconnected to the kitting server", Duration::from_secs(20));
+    a.wait_for_within("reconnected; the screens are read again", Duration::from_secs(20));
     let now = common::holder_pid(&env.db()).expect("a new server");
     assert_ne!(now, killed, "a new server");
     let text = others_import_shows(&env, &a);

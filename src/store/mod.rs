@@ -256,4 +256,10 @@ pub trait Store: DepStore + Send + Sync {
 
     /// Verifies that device counts, indexes and devices agree. Empty means consistent.
     fn check(&self) -> Result<Vec<Problem>>;
+
+    /// What a technician is told when the change feed ended: the kitting server stopped, or the
+    /// connection to the database was lost (the workstation then subscribes again until it can).
+    fn feed_lost(&self) -> &'static str {
+        "lost the database"
+    }
 }

@@ -71,9 +71,6 @@ pub struct App {
 /// How many of the status line's messages are kept for the messages overlay.
 pub const MESSAGES: usize = 50;
 
-/// What the status line says while the change feed is gone (its server stopped).
-pub const SERVER_STOPPED: &str = "server stopped, reconnecting… (what you saved is kept)";
-
 pub use super::screens::detail::LARGE_DELETE;
 
 impl App {
@@ -702,9 +699,13 @@ impl App {
                     self.report(e);
                 }
             }
-            TaskMsg::FeedLost => self.error(SERVER_STOPPED),
+            // "server stopped, reconnecting…", or "lost the database, reconnecting…" (PostgreSQL).
+            TaskMsg::FeedLost => {
+                let why = self.store.feed_lost();
+                self.error(format!("{why}, reconnecting… (what you saved is kept)"))
+            }
             TaskMsg::FeedBack => match self.reload() {
-                Ok(()) => self.info("reconnected to the kitting server; the screens are read again"),
+                Ok(()) => self.info("reconnected; the screens are read again"),
                 Err(e) => self.report(e),
             },
             TaskMsg::Progress { rows, bytes, total_bytes, elapsed_ms } => {

@@ -23,6 +23,12 @@ pub struct PgStore {
 }
 
 pub(super) fn db(e: postgres::Error) -> StoreError {
+    let io = std::error::Error::source(&e).is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some());
+    if e.is_closed() || io {
+        return StoreError::Backend(format!(
+            "lost the connection to the PostgreSQL database ({e}); the next action connects again"
+        ));
+    }
     // A constraint that refuses a write another host made first: said as a refusal, not a failure.
     if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) {
         let what = e.as_db_error().and_then(|d| d.constraint()).unwrap_or("a uniqueness rule").to_string();
@@ -228,8 +234,14 @@ impl PgStore {
         Ok(PgStore { client: Arc::new(Mutex::new(client)), target: Arc::new(target) })
     }
 
-    fn client(&self) -> std::sync::MutexGuard<'_, Client> {
-        self.client.lock().unwrap_or_else(|p| p.into_inner())
+    /// The connection; one that was lost (the server restarted, the network cut) is opened again here,
+    /// so the action after the one that failed works once the database answers.
+    fn client(&self) -> Result<std::sync::MutexGuard<'_, Client>> {
+        let mut guard = self.client.lock().unwrap_or_else(|p| p.into_inner());
+        if guard.is_closed() {
+            *guard = self.target.open()?;
+        }
+        Ok(guard)
     }
 
     /// One change: `f` in a transaction, its audit entry written in the same one, and the feed told
@@ -239,7 +251,7 @@ impl PgStore {
         audit: &AuditEntry,
         f: impl FnOnce(&mut Transaction) -> Result<(T, Subject)>,
     ) -> Result<T> {
-        let mut client = self.client();
+        let mut client = self.client()?;
         let mut tx = client.transaction().map_err(db)?;
         let (value, subject) = f(&mut tx)?;
         let entry = append(&mut tx, audit)?;
@@ -249,7 +261,7 @@ impl PgStore {
     }
 
     pub(super) fn read<T>(&self, f: impl FnOnce(&mut Client) -> std::result::Result<T, postgres::Error>) -> Result<T> {
-        f(&mut self.client()).map_err(db)
+        f(&mut *self.client()?).map_err(db)
     }
 }
 

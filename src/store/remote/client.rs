@@ -425,4 +425,7 @@ impl Store for RemoteStore {
     fn check(&self) -> Result<Vec<Problem>> {
         self.call(Request::Check)
     }
+    fn feed_lost(&self) -> &'static str {
+        "server stopped"
+    }
 }
