@@ -25,7 +25,7 @@ fi
 pg_port=$((20000 + $$ % 20000))
 "${pg_as[@]}" "$pg_dir_bin/initdb" -D "$pg_tmp/data" -U postgres --auth=trust -E UTF8 >"$pg_tmp/initdb.log"
 "${pg_as[@]}" "$pg_dir_bin/pg_ctl" -D "$pg_tmp/data" -l "$pg_tmp/server.log" -w \
-  -o "-c listen_addresses=127.0.0.1 -p $pg_port -k $pg_tmp -c fsync=off" start >/dev/null
+  -o "-c listen_addresses=127.0.0.1 -p $pg_port -k $pg_tmp -c fsync=${PG_FSYNC:-off}" start >/dev/null
 pg_stop() {
   "${pg_as[@]}" "$pg_dir_bin/pg_ctl" -D "$pg_tmp/data" -m fast -w stop >/dev/null 2>&1 || true
   rm -rf "$pg_tmp"
