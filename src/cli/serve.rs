@@ -31,6 +31,7 @@ pub fn run(ctx: &mut Context, args: ServeArgs) -> Outcome {
         return match RemoteStore::connect(&socket) {
             Ok(server) => {
                 server.stop()?;
+                wait_for_lock(&ctx.db_dir);
                 println!("Stopped the kitting server of {dir}.");
                 Ok(())
             }
@@ -80,6 +81,20 @@ fn to_log(dir: &std::path::Path) {
         unsafe {
             libc::dup2(log.as_raw_fd(), 1);
             libc::dup2(log.as_raw_fd(), 2);
+        }
+    }
+}
+
+/// Waits (up to 10 s) until nobody holds the database's lock: a stopped server's process closes its
+/// socket and its lock file as it exits, not necessarily in that order, and the command that follows a
+/// stop (`db share`) must find the database free.
+fn wait_for_lock(dir: &std::path::Path) {
+    let started = std::time::Instant::now();
+    while started.elapsed() < Duration::from_secs(10) {
+        let Ok(file) = std::fs::OpenOptions::new().read(true).open(dir.join("kitting.lock")) else { return };
+        match file.try_lock() {
+            Ok(()) => return,
+            Err(_) => std::thread::sleep(Duration::from_millis(20)),
         }
     }
 }
