@@ -593,12 +593,7 @@ macro_rules! contract {
         mod remote {
             $( #[test] fn $name() { super::$name(&super::Fresh::remote()) } )*
         }
-    };
-}
-
-/// The tests PostgreSQL passes so far (issue 13 continues: imports, DEP, the feed across hosts).
-macro_rules! contract_postgres {
-    ($($name:ident),* $(,)?) => {
+        /// PostgreSQL, when KITTING_TEST_POSTGRES names a server (skipped with one line otherwise).
         mod postgres {
             $( #[test] fn $name() { if let Some(f) = super::Fresh::postgres() { super::$name(&f) } } )*
         }
@@ -684,29 +679,6 @@ contract!(
     catalog_entries_are_referenced_and_renames_follow,
     registration_emails_queue_and_are_marked_written,
     lists_and_deletions_that_succeed,
-    every_change_is_audited_in_order_and_told_to_subscribers,
-    a_second_handle_sees_changes_through_its_feed,
-    a_dual_sim_devices_second_imei_is_unique_like_the_first_and_finds_it,
-    changes_go_on_during_an_import_and_are_checked_again_at_its_commit,
-    a_profile_created_during_a_creating_import_gets_its_own_id,
-);
-
-// Every test of the suite; the postgres module runs them when KITTING_TEST_POSTGRES names a server.
-contract_postgres!(
-    profile_names_are_unique_ignoring_case_and_renames_keep_them_unique,
-    a_profile_update_from_a_stale_read_is_a_conflict,
-    references_users_must_exist_and_referenced_users_stay,
-    dep_records_are_unique_ignoring_case_and_read_only_once_checked_in,
-    catalog_entries_are_referenced_and_renames_follow,
-    registration_emails_queue_and_are_marked_written,
-    lists_and_deletions_that_succeed,
-    deleting_a_profile_removes_its_devices_and_frees_their_identifiers,
-    identifiers_are_unique_across_profiles,
-    a_device_update_checks_duplicates_and_its_stamp,
-    set_attribute_changes_many_devices_at_once_and_delete_and_status,
-    devices_come_in_pages_in_order,
-    imports_are_all_or_nothing_and_report_every_duplicate,
-    a_dropped_import_session_writes_nothing_and_a_dry_run_takes_no_writer_lock,
     every_change_is_audited_in_order_and_told_to_subscribers,
     a_second_handle_sees_changes_through_its_feed,
     a_dual_sim_devices_second_imei_is_unique_like_the_first_and_finds_it,

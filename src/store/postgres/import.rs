@@ -5,12 +5,11 @@
 
 use std::collections::HashMap;
 use std::io::Write;
-use std::sync::Arc;
 
 use chrono::Utc;
 use postgres::Client;
 
-use super::store::{PgStore, append, check_user, db, json, locked_profile, write_profile};
+use super::store::{Holder, PgStore, append, check_user, db, holders, json, locked_profile, write_profile};
 use crate::domain::audit::AuditEntry;
 use crate::domain::{Device, DeviceSeq, Field, Imei, Profile, Source};
 use crate::store::{
@@ -64,46 +63,6 @@ struct PgImport {
     next_seq: i64,
     staged: Vec<Device>,
     seen: SeenInFile,
-}
-
-/// Who holds an identifier: the profile's name and the device's source.
-type Holder = (String, Source);
-
-fn source_of(file: Option<String>, line: Option<i64>) -> Source {
-    match file {
-        Some(name) => Source::File { name: Arc::from(name), line: line.unwrap_or(0) as u64 },
-        None => Source::Manual,
-    }
-}
-
-impl PgImport {
-    /// The stored devices that hold any of these IMEIs and serial keys (two queries for a batch).
-    fn holders(&mut self, imeis: &[i64], keys: &[String]) -> Result<(HashMap<i64, Holder>, HashMap<String, Holder>)> {
-        let by_imei = self
-            .client
-            .query(
-                "SELECT i.imei, p.name, d.source_file, d.source_line FROM device_imeis i \
-                 JOIN devices d ON d.profile = i.profile AND d.seq = i.seq JOIN profiles p ON p.id = d.profile \
-                 WHERE i.imei = ANY($1)",
-                &[&imeis],
-            )
-            .map_err(db)?
-            .iter()
-            .map(|r| (r.get::<_, i64>(0), (r.get::<_, String>(1), source_of(r.get(2), r.get(3)))))
-            .collect();
-        let by_key = self
-            .client
-            .query(
-                "SELECT d.serial_key, p.name, d.source_file, d.source_line FROM devices d \
-                 JOIN profiles p ON p.id = d.profile WHERE d.serial_key = ANY($1)",
-                &[&keys],
-            )
-            .map_err(db)?
-            .iter()
-            .map(|r| (r.get::<_, String>(0), (r.get::<_, String>(1), source_of(r.get(2), r.get(3)))))
-            .collect();
-        Ok((by_imei, by_key))
-    }
 }
 
 /// Why identifiers are taken, as the other stores say it.
@@ -200,7 +159,7 @@ impl ImportSession for PgImport {
             rows.rows().iter().flat_map(|r| r.imei.into_iter().chain(r.imei2)).map(|i| i as i64).collect();
         let keys: Vec<String> =
             rows.rows().iter().map(|r| rows.key(r)).filter(|k| !k.is_empty()).map(str::to_string).collect();
-        let (by_imei, by_key) = self.holders(&imeis, &keys)?;
+        let (by_imei, by_key) = holders(&mut self.client, &imeis, &keys, None)?;
         let mut rejected = Vec::new();
         let mut accepted = Vec::new();
         for (i, row) in rows.rows().iter().enumerate() {

@@ -2,6 +2,7 @@
 //! and `check`, each change one transaction with its audit entry; imports in `import.rs`, the DEP half
 //! in `dep.rs`; the change feed across hosts in `feed.rs`.
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
@@ -189,40 +190,72 @@ pub(super) fn write_profile(tx: &mut Transaction, p: &Profile) -> Result<()> {
     Ok(())
 }
 
+/// Who holds an identifier: the profile's name and the device's source.
+pub(super) type Holder = (String, Source);
+
+fn source_of(file: Option<String>, line: Option<i64>) -> Source {
+    match file {
+        Some(name) => Source::File { name: Arc::from(name), line: line.unwrap_or(0) as u64 },
+        None => Source::Manual,
+    }
+}
+
+/// The stored devices, but `exclude`, that hold any of these IMEIs (first or second) and serial keys:
+/// one query for each kind, however many identifiers (an import asks for a batch at once).
+pub(super) fn holders(
+    c: &mut impl postgres::GenericClient,
+    imeis: &[i64],
+    keys: &[String],
+    exclude: Option<(ProfileId, DeviceSeq)>,
+) -> Result<(HashMap<i64, Holder>, HashMap<String, Holder>)> {
+    let (xp, xs) = exclude.map_or((-1i32, -1i64), |(p, s)| (p as i32, i64::from(s)));
+    let holder = |r: &Row| (r.get::<_, String>(1), source_of(r.get(2), r.get(3)));
+    let by_imei = c
+        .query(
+            "SELECT i.imei, p.name, d.source_file, d.source_line FROM device_imeis i \
+             JOIN devices d ON d.profile = i.profile AND d.seq = i.seq JOIN profiles p ON p.id = d.profile \
+             WHERE i.imei = ANY($1) AND NOT (d.profile = $2 AND d.seq = $3)",
+            &[&imeis, &xp, &xs],
+        )
+        .map_err(db)?
+        .iter()
+        .map(|r| (r.get::<_, i64>(0), holder(r)))
+        .collect();
+    let by_key = c
+        .query(
+            "SELECT d.serial_key, p.name, d.source_file, d.source_line FROM devices d \
+             JOIN profiles p ON p.id = d.profile WHERE d.serial_key = ANY($1) AND NOT (d.profile = $2 AND d.seq = $3)",
+            &[&keys, &xp, &xs],
+        )
+        .map_err(db)?
+        .iter()
+        .map(|r| (r.get::<_, String>(0), holder(r)))
+        .collect();
+    Ok((by_imei, by_key))
+}
+
 /// The devices other than `exclude` that have one of these identifiers, as refusals.
 fn conflicts(
     tx: &mut Transaction,
     ids: &Identifiers,
     exclude: Option<(ProfileId, DeviceSeq)>,
 ) -> Result<Vec<FieldProblem>> {
-    let (xp, xs) = exclude.map_or((-1i32, -1i64), |(p, s)| (p as i32, i64::from(s)));
+    let imeis: Vec<i64> = ids.imeis().map(|i| i.as_u64() as i64).collect();
+    let keys: Vec<String> = ids.serial_key().into_iter().collect();
+    let (by_imei, by_key) = holders(tx, &imeis, &keys, exclude)?;
     let mut problems = Vec::new();
-    let found = |tx: &mut Transaction,
-                 sql: &str,
-                 key: &(dyn postgres::types::ToSql + Sync)|
-     -> Result<Option<(String, Source)>> {
-        let q = format!(
-            "SELECT p.name, {DEVICE_COLUMNS} FROM devices d JOIN profiles p ON p.id = d.profile {sql} \
-             AND NOT (d.profile = $2 AND d.seq = $3) LIMIT 1"
-        );
-        let row = tx.query_opt(&q, &[key, &xp, &xs]).map_err(db)?;
-        row.map(|r| Ok((r.get::<_, String>(0), device_at(&r, 1)?.source))).transpose()
-    };
     for (field, imei) in [(Field::Imei, ids.imei), (Field::Imei2, ids.imei2)] {
-        if let Some(imei) = imei {
-            let key = imei.as_u64() as i64;
-            let sql = "JOIN device_imeis i ON i.profile = d.profile AND i.seq = d.seq WHERE i.imei = $1";
-            if let Some((name, source)) = found(tx, sql, &key)? {
-                problems
-                    .push((field, already_in(&format!("IMEI {imei}"), &format!("profile {name:?}"), Some(&source))));
-            }
+        if let Some(imei) = imei
+            && let Some((name, source)) = by_imei.get(&(imei.as_u64() as i64))
+        {
+            problems.push((field, already_in(&format!("IMEI {imei}"), &format!("profile {name:?}"), Some(source))));
         }
     }
-    if let (Some(key), Some(serial)) = (ids.serial_key(), &ids.serial)
-        && let Some((name, source)) = found(tx, "WHERE d.serial_key = $1", &key)?
+    if let (Some(key), Some(serial)) = (keys.first(), &ids.serial)
+        && let Some((name, source)) = by_key.get(key)
     {
         let what = format!("serial number {serial} ({})", ids.manufacturer.as_deref().unwrap_or(""));
-        problems.push((Field::Serial, already_in(&what, &format!("profile {name:?}"), Some(&source))));
+        problems.push((Field::Serial, already_in(&what, &format!("profile {name:?}"), Some(source))));
     }
     Ok(problems)
 }
@@ -356,9 +389,6 @@ impl Store for PgStore {
     }
 
     fn devices_page(&self, id: ProfileId, after: Option<DeviceSeq>, limit: usize) -> Result<Vec<Device>> {
-        if self.profile_by_id(id)?.is_none() {
-            return Err(StoreError::NotFound(format!("no profile with id {id}")));
-        }
         let after = after.map_or(-1i64, i64::from);
         let rows = self.read(|c| {
             c.query(
@@ -368,6 +398,10 @@ impl Store for PgStore {
                 &[&(id as i32), &after, &(limit as i64)],
             )
         })?;
+        // An empty page is the end, or a profile that is not there: only then is the profile looked up.
+        if rows.is_empty() && self.profile_by_id(id)?.is_none() {
+            return Err(StoreError::NotFound(format!("no profile with id {id}")));
+        }
         rows.iter().map(device_of).collect()
     }
 

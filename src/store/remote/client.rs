@@ -119,16 +119,10 @@ impl RemoteStore {
         Ok(RemoteStore { socket: socket.to_path_buf(), wire: Arc::new(Mutex::new(Some(wire))), starter })
     }
 
-    /// Asks the server to stop (allowed to its own user and root), and returns once it has ended: its
-    /// process closes this connection as it exits, and lets go of the database with it.
+    /// Asks the server to stop (allowed to its own user and root). It answers, then ends; the database
+    /// is free once its lock is (`kitting serve --stop` waits for that).
     pub fn stop(&self) -> Result<()> {
-        self.call::<()>(Request::Stop)?;
-        let mut guard = self.wire.lock().unwrap_or_else(|p| p.into_inner());
-        if let Some(mut wire) = guard.take() {
-            let _ = wire.reader.get_ref().set_read_timeout(Some(std::time::Duration::from_secs(10)));
-            let _ = read_msg::<Response>(&mut wire.reader);
-        }
-        Ok(())
+        self.call(Request::Stop)
     }
 
     /// Sends a request whose answer `receive` reads later: an import keeps batches in flight on a
