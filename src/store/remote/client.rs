@@ -44,6 +44,13 @@ const NO_SERVER: &str = "no kitting server at";
 /// another client at the same moment opens it and answers, or one that is stopping lets it go.
 const BUSY_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
 
+/// Whether a refusal's holder is a kitting server, or one so new that it has not yet written who it is
+/// into the lock file (it takes the lock, then writes): only a process that opened the database
+/// directly ("user ann, process 4711, since …") makes a client give up at once.
+fn held_by_a_server(refusal: &str) -> bool {
+    refusal.contains(crate::store::SERVER_HOLDER) || !refusal.contains(", process ")
+}
+
 /// Connects to the server at `socket`; where none answers and there is a starter, starts one and
 /// connects to it (or to the one another client started at the same moment).
 fn connect_or_start(socket: &Path, starter: Option<&Starter>) -> Result<Wire> {
@@ -62,9 +69,7 @@ fn connect_or_start(socket: &Path, starter: Option<&Starter>) -> Result<Wire> {
         }
         match started {
             // Held by a server starting (another client started it) or stopping: it answers, or lets go.
-            Err(NotStarted::InUse(m))
-                if m.contains(crate::store::SERVER_HOLDER) && std::time::Instant::now() < deadline =>
-            {
+            Err(NotStarted::InUse(m)) if held_by_a_server(&m) && std::time::Instant::now() < deadline => {
                 std::thread::sleep(std::time::Duration::from_millis(100));
             }
             // Said as nobody answering: the caller may open the database itself, or say who holds it.
