@@ -262,3 +262,46 @@ fn a_connection_cut_in_the_middle_of_an_import_leaves_none_of_it() {
     let check = env.ok(&["check"]);
     assert!(check.contains("is consistent: 0 profiles, 0 devices"), "{check}");
 }
+
+/// `kitting db copy`: a sled database (Android profiles with a registered and a dual-SIM device, DEP
+/// records, users, catalog, a mail) into PostgreSQL and back into a new directory, verified on both
+/// sides each time; the copy exports the same inventory; a destination that holds anything is refused.
+#[test]
+fn db_copy_moves_an_inventory_from_sled_to_postgresql_and_back() {
+    let Some(server) = server() else { return };
+    let url = fresh(&server);
+    let sled = common::Env::new();
+    let csv = sled.write(
+        "dock.csv",
+        format!("IMEI,Serial Number,Manufacturer,Asset Tag\n{},,,A-1\n,SN-1,Zebra,A-2\n", common::imei(1)),
+    );
+    sled.ok(&["import", csv.to_str().unwrap(), "--profile", "Dock", "--create"]);
+    let token = sled.ok(&["token", "show", "--profile", "Dock"]);
+    sled.ok(&["register", "--token", token.trim(), "--imei", &common::imei(1)]);
+    sled.ok(&["catalog", "organizations", "add", "Sales"]);
+    let dep = sled
+        .write("dep.csv", "UserName,Organizations,Identifier,OS,RegistrationEmail\ntaro,Sales,D1,ios,t@example.com\n");
+    sled.ok(&["dep", "import", dep.to_str().unwrap()]);
+    let db = sled.db();
+    let out = sled.ok(&["db", "copy", "--from", db.to_str().unwrap(), "--to", &url]);
+    assert!(out.contains("1 profiles, 2 devices, 1 users, 1 catalog entries, 1 DEP devices, 1 mails"), "{out}");
+    assert!(out.contains("Verified"), "{out}");
+    let pg = common::Env::on_postgres(&url);
+    let check = pg.ok(&["check"]);
+    assert!(check.contains("is consistent: 1 profiles, 2 devices"), "{check}");
+    let export = |env: &common::Env| env.ok(&["export", "--profile", "Dock"]);
+    assert_eq!(export(&pg), export(&sled), "the same devices, statuses and registration times");
+    assert_eq!(pg.ok(&["dep", "export"]), sled.ok(&["dep", "export"]));
+    // Refused into a database that holds anything, and nothing changes there.
+    let (code, _, err) = sled.run(&["db", "copy", "--from", db.to_str().unwrap(), "--to", &url]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("not empty"), "{err}");
+    assert_eq!(pg.device_count("Dock"), Some(2));
+    // And back, into a directory that does not exist yet.
+    let back = sled.path("back");
+    let out = pg.ok(&["db", "copy", "--from", &url, "--to", back.to_str().unwrap()]);
+    assert!(out.contains("Verified"), "{out}");
+    assert_eq!(export(&common::Env::on(&back)), export(&sled));
+    let audit = pg.ok(&["audit", "--format", "csv"]);
+    assert!(audit.contains("db.copy") && audit.contains("import"), "the trail came along: {audit}");
+}

@@ -664,6 +664,53 @@ fn a_profile_created_during_a_creating_import_gets_its_own_id(f: &Fresh) {
     assert!(s.check().unwrap().is_empty(), "{:?}", s.check());
 }
 
+/// `kitting db copy`'s two halves: everything one store holds, read through the contract, loaded into
+/// this one as it was (ids, device numbers, statuses, DEP records, mails, the audit trail), and read back
+/// the same; this store then goes on as if it had been written here; a store holding anything refuses.
+fn a_whole_inventory_loads_into_an_empty_store_as_it_was(f: &Fresh) {
+    // The source keeps times as a database does (milliseconds), not as the memory store (nanoseconds).
+    let src = Fresh::sled();
+    let s = src.s();
+    s.catalog_add(CatalogKind::Organization, CatalogEntry { name: "Sales".into(), description: None }, &audit("x"))
+        .unwrap();
+    s.catalog_add(CatalogKind::Tag, CatalogEntry { name: "lobby".into(), description: Some("L".into()) }, &audit("x"))
+        .unwrap();
+    let r = dep(
+        &src,
+        "UserName,Organizations,Identifier,OS,DeviceTags,RegistrationEmail\ntaro,Sales,D1,ios,lobby,t@example.com\n",
+    );
+    assert!(r.committed, "{:?}", r.rejected);
+    let csv =
+        format!("IMEI,Serial Number,Manufacturer,Asset\n{},,,A1\n,SN1,Zebra,A2\n{},SN2,Samsung,\n", imei(1), imei(2));
+    assert!(src.import("Main", &csv, false, false).committed.is_some());
+    let main = s.profile("Main").unwrap().unwrap();
+    let first = s.devices_page(main.id, None, 10).unwrap();
+    s.delete_devices(main.id, &[first[1].seq], &audit("x")).unwrap();
+    s.set_status(main.id, first[0].seq, Status::Registered(Utc::now()), &audit("x")).unwrap();
+    let other = profile(s, "Other");
+    let mut dual = device(&imei(3), "", "");
+    dual.ids.imei2 = Some(Imei::parse(&imei(4)).unwrap());
+    s.add_device(other.id, dual, &audit("x")).unwrap();
+    let inv = kitting::store::Inventory::read(s).unwrap();
+
+    f.s().load(&inv, &audit("db.copy")).unwrap();
+    let back = kitting::store::Inventory::read(f.s()).unwrap();
+    assert_eq!(back.profiles, inv.profiles);
+    assert_eq!((&back.users, &back.catalog, &back.dep, &back.mails), (&inv.users, &inv.catalog, &inv.dep, &inv.mails));
+    let commands = |i: &kitting::store::Inventory| i.audit.iter().map(|e| e.command.clone()).collect::<Vec<_>>();
+    assert_eq!(commands(&back)[..inv.audit.len()], commands(&inv)[..], "the trail in order");
+    assert_eq!(commands(&back).last().map(String::as_str), Some("db.copy"));
+    assert!(f.s().check().unwrap().is_empty(), "{:?}", f.s().check());
+    // Identifiers are taken here now, numbers and ids go on after the copied ones.
+    let m = refused(f.s().add_device(other.id, device(&imei(4), "", ""), &audit("x")));
+    assert!(m.contains("Other"), "{m}");
+    let added = f.s().add_device(main.id, device(&imei(5), "", ""), &audit("x")).unwrap();
+    assert!(added.seq > first[2].seq, "{} after {}", added.seq, first[2].seq);
+    assert!(profile(f.s(), "Third").id > other.id);
+    let m = refused(f.s().load(&inv, &audit("db.copy")));
+    assert!(m.contains("not empty") && m.contains("3 profiles"), "{m}");
+}
+
 contract!(
     profile_names_are_unique_ignoring_case_and_renames_keep_them_unique,
     a_profile_update_from_a_stale_read_is_a_conflict,
@@ -684,4 +731,5 @@ contract!(
     a_dual_sim_devices_second_imei_is_unique_like_the_first_and_finds_it,
     changes_go_on_during_an_import_and_are_checked_again_at_its_commit,
     a_profile_created_during_a_creating_import_gets_its_own_id,
+    a_whole_inventory_loads_into_an_empty_store_as_it_was,
 );

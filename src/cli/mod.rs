@@ -22,8 +22,8 @@ pub const EXIT_CODES: &str = "Exit codes:\n  0  success\n  1  refused: rejected 
 #[derive(Parser, Debug)]
 #[command(name = "kitting", version, about = "A terminal workstation for bulk device enrollment", after_help = EXIT_CODES)]
 pub struct Cli {
-    /// Database directory [default: ~/.local/share/kitting/db]
-    #[arg(long, global = true, env = "KITTING_DB", value_name = "DIR")]
+    /// Database: a directory, or postgres://USER@HOST[:PORT]/DBNAME [default: ~/.local/share/kitting/db]
+    #[arg(long, global = true, env = "KITTING_DB", value_name = "DB")]
     pub db: Option<PathBuf>,
     /// Configuration file [default: ~/.config/kitting/config.toml]
     #[arg(long, global = true, value_name = "FILE")]
@@ -462,25 +462,9 @@ impl Context {
     }
 
     fn client_or_direct(&mut self, autostart: bool) -> Result<Arc<dyn crate::store::Store>, Failure> {
-        use crate::store::remote::{RemoteStore, nobody_answers};
-        if let Some(url) = self.postgres_url()
-            && self.store.is_none()
-        {
-            let target = crate::store::postgres::Target::parse(url)?;
-            self.store = Some(Arc::new(crate::store::postgres::PgStore::open(target)?));
-        }
         if self.store.is_none() {
-            let socket = self.db_dir.join(crate::store::remote::SOCKET);
             let starter = autostart.then(|| self.starter()).flatten();
-            let store: Arc<dyn crate::store::Store> = match RemoteStore::open(&socket, starter) {
-                Ok(remote) => Arc::new(remote),
-                // A refusal by the server (another protocol version, a group) is said as it is.
-                // No server, and none could be started: this process opens the database itself (or is
-                // told who holds it).
-                Err(e) if nobody_answers(&e) => Arc::new(SledStore::open(&self.db_dir)?),
-                Err(e) => return Err(e.into()),
-            };
-            self.store = Some(store);
+            self.store = Some(open_store(&self.db_dir, starter)?);
         }
         Ok(self.store.clone().expect("just opened"))
     }
@@ -515,6 +499,27 @@ impl Context {
             chrono::Utc::now(),
         )
     }
+}
+
+/// The store `db` names: a PostgreSQL database (a URL), or a database directory through the kitting
+/// server that answers on its socket (started by `starter` when none does), else opened directly (this
+/// process then owns it, and a refusal names who holds it).
+pub fn open_store(
+    db: &std::path::Path,
+    starter: Option<crate::store::remote::Starter>,
+) -> Result<Arc<dyn crate::store::Store>, Failure> {
+    use crate::store::remote::{RemoteStore, nobody_answers};
+    if let Some(url) = db.to_str().filter(|d| crate::store::postgres::is_url(d)) {
+        let target = crate::store::postgres::Target::parse(url)?;
+        return Ok(Arc::new(crate::store::postgres::PgStore::open(target)?));
+    }
+    let socket = db.join(crate::store::remote::SOCKET);
+    Ok(match RemoteStore::open(&socket, starter) {
+        Ok(remote) => Arc::new(remote),
+        // A refusal by the server (another protocol version, a group) is said as it is.
+        Err(e) if nobody_answers(&e) => Arc::new(SledStore::open(db)?),
+        Err(e) => return Err(e.into()),
+    })
 }
 
 /// Parses NAME=VALUE.

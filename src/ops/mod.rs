@@ -18,6 +18,7 @@
 //! `find` is a query, not a command: a device by IMEI, serial or DEP identifier, anywhere.
 
 pub mod catalog;
+pub mod copy;
 pub mod dep;
 pub mod dep_rows;
 pub mod devices;

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 
 use super::chunk::{PreparedRows, RowEncoder};
 use super::dep::{DepChange, DepStore, check_device_write, describe, mail_for};
+use super::inventory::{Counts, Inventory, refuse_problems, refuse_unless_empty};
 use super::{
     Change, Expect, Feed, FieldProblem, ImportSession, ImportTarget, LineProblems, Lookup, Problem, ProfileChange,
     Result, SeenInFile, Store, StoreError, Subject, WriteGuard, WriteLock, already_in, check_user_write, missing_entry,
@@ -535,6 +536,43 @@ impl Store for MemoryStore {
 
     fn subscribe(&self) -> Result<std::sync::mpsc::Receiver<Change>> {
         Ok(self.feed.subscribe())
+    }
+
+    fn load(&self, inv: &Inventory, audit: &AuditEntry) -> Result<()> {
+        refuse_problems(inv)?;
+        self.change(audit, Subject::Profiles, |data| {
+            refuse_unless_empty(&Counts {
+                profiles: data.profiles.len() as u64,
+                devices: data.devices.values().map(|l| l.len() as u64).sum(),
+                users: data.users.len() as u64,
+                catalog: data.catalog.len() as u64,
+                dep: data.dep.len() as u64,
+                mails: data.mails.len() as u64,
+                audit: 0,
+            })?;
+            for (kind, e) in &inv.catalog {
+                data.catalog.insert((kind.byte(), e.name.clone()), e.clone());
+            }
+            for u in &inv.users {
+                data.users.insert(u.username.trim().to_lowercase(), u.clone());
+            }
+            for (p, devices) in &inv.profiles {
+                data.profiles.insert(p.id, p.clone());
+                data.next_seq.insert(p.id, devices.last().map_or(0, |d| d.seq + 1));
+                data.devices.insert(p.id, devices.iter().map(|d| (d.seq, d.clone())).collect());
+                data.next_profile = data.next_profile.max(p.id + 1);
+            }
+            for d in &inv.dep {
+                data.dep.insert(DepDevice::key(&d.identifier), d.clone());
+            }
+            for m in &inv.mails {
+                data.mails.insert(m.id, m.clone());
+            }
+            for e in &inv.audit {
+                data.record(e, Subject::Nothing);
+            }
+            Ok(())
+        })
     }
 
     fn check(&self) -> Result<Vec<Problem>> {

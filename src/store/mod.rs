@@ -6,6 +6,7 @@
 
 mod chunk;
 mod dep;
+pub mod inventory;
 mod memory;
 pub mod postgres;
 #[cfg(unix)]
@@ -16,6 +17,7 @@ mod support;
 pub use chunk::{PreparedRow, PreparedRows, RowEncoder};
 pub use dep::{DepChange, DepStore, DeviceWrite};
 pub(crate) use dep::{describe as describe_users_of, users_of_entry};
+pub use inventory::{Counts, Inventory};
 pub use memory::MemoryStore;
 #[cfg(unix)]
 pub use sled::share;
@@ -256,6 +258,12 @@ pub trait Store: DepStore + Send + Sync {
 
     /// Verifies that device counts, indexes and devices agree. Empty means consistent.
     fn check(&self) -> Result<Vec<Problem>>;
+
+    /// Writes a whole inventory into this store in one atomic write, every record as given (profile ids,
+    /// device numbers, statuses and times, mail ids), and `audit` with it: the writing half of
+    /// `kitting db copy`. Refused unless the store holds no profile, user, catalog entry, DEP record or
+    /// mail; the inventory's audit entries follow any the store has, oldest first.
+    fn load(&self, inventory: &Inventory, audit: &AuditEntry) -> Result<()>;
 
     /// What a technician is told when the change feed ended: the kitting server stopped, or the
     /// connection to the database was lost (the workstation then subscribes again until it can).

@@ -23,7 +23,12 @@ impl Env {
 
     /// A workspace whose commands use the PostgreSQL database at `url`.
     pub fn on_postgres(url: &str) -> Env {
-        Env { db: Some(PathBuf::from(url)), ..Env::new() }
+        Env::on(url)
+    }
+
+    /// A workspace whose commands use the database `db` (a URL or a directory elsewhere).
+    pub fn on(db: impl Into<PathBuf>) -> Env {
+        Env { db: Some(db.into()), ..Env::new() }
     }
 
     /// The database every command of this workspace names with `--db`.

@@ -16,9 +16,9 @@ use crate::store::dep::{check_device_write, describe, mail_for, users_of_entry};
 use crate::store::{DepChange, DepStore, Result, StoreError, Subject, check_user_write, missing_entry, stale};
 
 /// The advisory lock DEP changes take for their transaction.
-const DEP_LOCK: i64 = 0x6b69_7474_696e_6702;
+pub(super) const DEP_LOCK: i64 = 0x6b69_7474_696e_6702;
 
-fn kind_name(kind: CatalogKind) -> &'static str {
+pub(super) fn kind_name(kind: CatalogKind) -> &'static str {
     match kind {
         CatalogKind::Organization => "organization",
         CatalogKind::Template => "template",
@@ -31,7 +31,7 @@ fn record_of(v: serde_json::Value) -> Result<DepDevice> {
 }
 
 /// The serial a checked-in record holds, as the unique index compares it.
-fn checked_in_serial(d: &DepDevice) -> Option<String> {
+pub(super) fn checked_in_serial(d: &DepDevice) -> Option<String> {
     match &d.state {
         DepState::CheckedIn { dep_serial: Some(s), .. } => Some(s.trim().to_uppercase()),
         _ => None,

@@ -93,7 +93,7 @@ fn taken(
 
 /// A value in COPY's text format: `\N` for none, and backslash, tab, newline and carriage return
 /// escaped.
-fn copy_text(out: &mut Vec<u8>, v: Option<&str>) {
+pub(super) fn copy_text(out: &mut Vec<u8>, v: Option<&str>) {
     match v {
         None => out.extend_from_slice(b"\\N"),
         Some(s) => {
@@ -111,7 +111,7 @@ fn copy_text(out: &mut Vec<u8>, v: Option<&str>) {
 }
 
 /// One device as a line of COPY's text format, in `STAGED_COLUMNS` order.
-fn copy_line(out: &mut Vec<u8>, profile: u32, d: &Device) {
+pub(super) fn copy_line(out: &mut Vec<u8>, profile: u32, d: &Device) {
     let (status, at) = super::store::status_columns(&d.status);
     let (file, line) = match &d.source {
         Source::File { name, line } => (Some(name.to_string()), Some(line.to_string())),
@@ -144,9 +144,9 @@ fn copy_line(out: &mut Vec<u8>, profile: u32, d: &Device) {
 }
 
 /// The advisory lock an import's commit takes for its transaction.
-const IMPORT_LOCK: i64 = 0x6b69_7474_696e_6703;
+pub(super) const IMPORT_LOCK: i64 = 0x6b69_7474_696e_6703;
 
-const STAGED_COLUMNS: &str = "profile, seq, imei, imei2, serial, manufacturer, serial_key, attributes, status, \
+pub(super) const STAGED_COLUMNS: &str = "profile, seq, imei, imei2, serial, manufacturer, serial_key, attributes, status, \
                               status_ns, source_file, source_line, created, modified";
 
 impl ImportSession for PgImport {

@@ -7,6 +7,7 @@
 mod dep;
 mod feed;
 mod import;
+mod load;
 mod pgpass;
 mod store;
 

@@ -705,6 +705,10 @@ impl Store for PgStore {
         super::feed::listen(self.target.open()?)
     }
 
+    fn load(&self, inventory: &crate::store::Inventory, audit: &AuditEntry) -> Result<()> {
+        super::load::load(self, inventory, audit)
+    }
+
     fn check(&self) -> Result<Vec<Problem>> {
         let mut problems = Vec::new();
         let counts = self.read(|c| {

@@ -424,6 +424,9 @@ impl Store for RemoteStore {
     fn check(&self) -> Result<Vec<Problem>> {
         self.call(Request::Check)
     }
+    fn load(&self, inventory: &crate::store::Inventory, audit: &AuditEntry) -> Result<()> {
+        self.call(Request::Load(Box::new(inventory.clone()), audit.clone()))
+    }
     fn feed_lost(&self) -> &'static str {
         "server stopped"
     }

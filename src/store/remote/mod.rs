@@ -24,7 +24,8 @@ use crate::domain::{Device, DeviceSeq, Imei, NewDevice, Profile, ProfileId, Stat
 use crate::store::chunk::{PreparedRows, RowEncoder};
 
 /// The protocol's version: a client and a server of different versions refuse each other.
-pub const PROTOCOL_VERSION: u32 = 1;
+/// 2: `Load` (`kitting db copy` into a served database).
+pub const PROTOCOL_VERSION: u32 = 2;
 
 /// The largest message either side accepts (an import's batch of rows is the largest there is).
 pub const MAX_MESSAGE: usize = 256 << 20;
@@ -83,6 +84,7 @@ pub enum Request {
     DepDelete(String, AuditEntry),
     Outbox,
     MarkWritten(Vec<u64>, AuditEntry),
+    Load(Box<crate::store::Inventory>, AuditEntry),
     /// Stop the server now (its user or root): connected clients find it gone, as after a crash.
     Stop,
 }

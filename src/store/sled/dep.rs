@@ -19,21 +19,21 @@ use crate::domain::dep::{CatalogEntry, CatalogKind, DepDevice, DepState, Mail};
 use crate::store::dep::{check_device_write, describe, mail_for};
 use crate::store::{DepChange, DepStore, Result, StoreError, Subject, check_user_write, missing_entry, stale};
 
-const NEXT_MAIL: &[u8] = b"mnext_mail";
+pub(super) const NEXT_MAIL: &[u8] = b"mnext_mail";
 
-fn catalog_key(kind: CatalogKind, name: &str) -> Vec<u8> {
+pub(super) fn catalog_key(kind: CatalogKind, name: &str) -> Vec<u8> {
     let mut k = vec![b'c', kind.byte()];
     k.extend_from_slice(name.as_bytes());
     k
 }
 
-fn device_key(identifier: &str) -> Vec<u8> {
+pub(super) fn device_key(identifier: &str) -> Vec<u8> {
     let mut k = vec![b'e'];
     k.extend_from_slice(DepDevice::key(identifier).as_bytes());
     k
 }
 
-fn mail_key(id: u64) -> [u8; 9] {
+pub(super) fn mail_key(id: u64) -> [u8; 9] {
     let mut k = [b'o'; 9];
     k[1..].copy_from_slice(&id.to_be_bytes());
     k

@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 
 use self::layout::{CHUNK, Index, NewRec, ProfileRecord, Rec};
 use super::chunk::{ChunkBuilder, PreparedRows, RowEncoder};
+use super::inventory::{Inventory, refuse_problems, refuse_unless_empty};
 use super::{
     Change, Expect, FieldProblem, ImportSession, ImportTarget, LineProblems, Lookup, Problem, ProfileChange, Result,
     Store, StoreError, Subject, WriteGuard, WriteLock, next_stamp,
@@ -1127,6 +1128,90 @@ impl Store for SledStore {
     /// Under the writers' lock (small writes wait for the check; an import's commit too), passing over
     /// what a writing import has staged so far: `check` through a server beside another client's import
     /// reported its staged chunks and journal as problems.
+    fn load(&self, inv: &Inventory, audit: &AuditEntry) -> Result<()> {
+        refuse_problems(inv)?;
+        let _g = self.lock();
+        if self.active_import().is_some() {
+            return Err(StoreError::Refused("an import is under way: a copy goes into an empty database only".into()));
+        }
+        refuse_unless_empty(&super::inventory::count(self)?)?;
+        let mut batch = sled::Batch::default();
+        for (kind, e) in &inv.catalog {
+            batch.insert(dep::catalog_key(*kind, &e.name), enc(e));
+        }
+        for u in &inv.users {
+            batch.insert(layout::user_key(&u.username), enc(u));
+        }
+        let mut recs: [Vec<Rec>; 2] = Default::default();
+        let mut next_profile = self.next_profile_id()?;
+        for (p, devices) in &inv.profiles {
+            let next_seq = devices.last().map_or(0, |d| d.seq + 1);
+            batch.insert(layout::name_key(&p.name), &p.id.to_be_bytes());
+            batch.insert(&layout::profile_key(p.id), enc(&ProfileRecord { profile: p.clone(), next_seq }));
+            for chunk in devices.chunk_by(|a, b| a.seq / CHUNK == b.seq / CHUNK) {
+                Self::put_chunk(&mut batch, p.id, chunk[0].seq / CHUNK, chunk);
+            }
+            for d in devices {
+                for (index, r) in index_recs(p.id, d) {
+                    recs[usize::from(index == Index::Serial)].push(r);
+                }
+            }
+            next_profile = next_profile.max(p.id + 1);
+        }
+        batch.insert(layout::META_NEXT_PROFILE, &next_profile.to_be_bytes());
+        // The indexes are empty: each is one sorted stream cut into buckets, as an import into an empty
+        // index writes them.
+        for (index, mut recs) in [Index::Imei, Index::Serial].into_iter().zip(recs) {
+            if recs.is_empty() {
+                continue;
+            }
+            recs.sort_unstable();
+            let mut starts = Vec::new();
+            let mut pieces = layout::Pieces::new(0, layout::BUCKET_MAX, layout::BUCKET_FILL);
+            let mut put = |(s, piece): (u64, Vec<Rec>)| {
+                batch.insert(&layout::bucket_key(index, s), layout::encode_bucket(&piece));
+                starts.push(s);
+            };
+            for r in recs {
+                if let Some(piece) = pieces.push(r) {
+                    put(piece);
+                }
+            }
+            if let Some(piece) = pieces.finish() {
+                put(piece);
+            }
+            batch.insert(layout::dir_key(index), layout::encode_dir(&starts));
+        }
+        for d in &inv.dep {
+            batch.insert(dep::device_key(&d.identifier), enc(d));
+        }
+        if let Some(last) = inv.mails.iter().map(|m| m.id).max() {
+            for m in &inv.mails {
+                batch.insert(&dep::mail_key(m.id), enc(m));
+            }
+            batch.insert(dep::NEXT_MAIL, &(last + 1).to_be_bytes());
+        }
+        // The copied trail after this store's own entries, then the copy's entry.
+        let mut id = match self.get_raw(layout::META_NEXT_AUDIT)? {
+            Some(v) => u64::from_be_bytes(v.as_ref().try_into().map_err(|_| backend("corrupt audit counter"))?),
+            None => 1,
+        };
+        let mut put_entry = |e: &AuditEntry| {
+            let mut e = e.clone();
+            e.id = id;
+            batch.insert(&layout::audit_key(id), enc(&e));
+            id += 1;
+            e
+        };
+        inv.audit.iter().for_each(|e| {
+            put_entry(e);
+        });
+        let entry = put_entry(audit);
+        batch.insert(layout::META_NEXT_AUDIT, &id.to_be_bytes());
+        self.indexes_changed();
+        self.commit_with(batch, Change { subject: Subject::Profiles, entry })
+    }
+
     fn check(&self) -> Result<Vec<Problem>> {
         let _writers = self.lock();
         // What a writing import has staged so far is not the database's yet: passed over.
