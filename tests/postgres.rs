@@ -305,3 +305,41 @@ fn db_copy_moves_an_inventory_from_sled_to_postgresql_and_back() {
     let audit = pg.ok(&["audit", "--format", "csv"]);
     assert!(audit.contains("db.copy") && audit.contains("import"), "the trail came along: {audit}");
 }
+
+/// TLS as `sslmode` says, against the CI cluster's own certificate authority (its server certificate
+/// names "localhost" only): `require` encrypts; `verify-full` accepts the server by that name and refuses
+/// it by another, saying why; `verify-ca` accepts it by either; `disable` does not encrypt; the command
+/// line connects with `verify-full` as well.
+#[test]
+fn tls_connections_follow_sslmode() {
+    let Some(server) = server() else { return };
+    let Some(ca) = std::env::var("KITTING_TEST_POSTGRES_CA").ok() else {
+        assert!(
+            std::env::var_os("KITTING_TEST_POSTGRES_REQUIRED").is_none(),
+            "KITTING_TEST_POSTGRES_CA (the server's certificate authority) is not set"
+        );
+        eprintln!("TLS tests skipped: set KITTING_TEST_POSTGRES_CA to the PEM file of the server's CA");
+        return;
+    };
+    let url = fresh(&server);
+    assert!(url.contains("127.0.0.1"), "{url}");
+    let by_name = url.replace("127.0.0.1", "localhost");
+    let encrypted = |u: String| -> Result<bool, String> {
+        let mut c = Target::parse(&u).map_err(|e| e.to_string())?.open().map_err(|e| e.to_string())?;
+        Ok(c.query_one("SELECT ssl FROM pg_stat_ssl WHERE pid = pg_backend_pid()", &[]).unwrap().get(0))
+    };
+    assert_eq!(encrypted(format!("{url}?sslmode=require")), Ok(true));
+    assert_eq!(encrypted(format!("{url}?sslmode=disable")), Ok(false));
+    assert_eq!(encrypted(format!("{by_name}?sslmode=verify-full&sslrootcert={ca}")), Ok(true));
+    assert_eq!(encrypted(format!("{url}?sslmode=verify-ca&sslrootcert={ca}")), Ok(true));
+    let e = encrypted(format!("{url}?sslmode=verify-full&sslrootcert={ca}")).unwrap_err();
+    assert!(e.contains("cannot connect") && e.to_lowercase().contains("certificate"), "{e}");
+    let e = encrypted(format!("{by_name}?sslmode=verify-full&sslrootcert=/nonexistent.pem")).unwrap_err();
+    assert!(e.contains("/nonexistent.pem does not exist"), "{e}");
+    let env = common::Env::new();
+    let out = kitting(&env, &format!("{by_name}?sslmode=verify-full&sslrootcert={ca}"))
+        .args(["profiles", "list"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+}

@@ -1,8 +1,8 @@
-//! The PostgreSQL store (issue 13, in progress): one inventory for several kitting hosts. This part
-//! connects and keeps the schema: `--db postgres://USER@HOST[:PORT]/DBNAME`, the password from
-//! `PGPASSWORD` or `~/.pgpass` (never in the URL, a message or the audit trail), and versioned
-//! migrations from `migrations/` applied on first use, each in a transaction. The store contract on top
-//! of it is not there yet.
+//! The PostgreSQL store: one inventory for several kitting hosts. This part connects and keeps the
+//! schema: `--db postgres://USER@HOST[:PORT]/DBNAME[?sslmode=…]`, the password from `PGPASSWORD` or
+//! `~/.pgpass` (never in the URL, a message or the audit trail), TLS through rustls (`tls.rs`), and
+//! versioned migrations from `migrations/` applied on first use, each in a transaction. The store
+//! contract is in `store.rs`, imports in `import.rs`, DEP in `dep.rs`, the feed in `feed.rs`.
 
 mod dep;
 mod feed;
@@ -10,13 +10,14 @@ mod import;
 mod load;
 mod pgpass;
 mod store;
+mod tls;
 
 pub use store::PgStore;
 
 use std::str::FromStr;
 
+use postgres::Client;
 use postgres::config::Host;
-use postgres::{Client, NoTls};
 
 use super::{Result, StoreError};
 
@@ -44,6 +45,7 @@ pub struct Target {
     pub shown: String,
     /// The password from the environment or the password file, scrubbed from every message.
     secret: Option<String>,
+    tls: tls::Tls,
 }
 
 impl Target {
@@ -52,8 +54,11 @@ impl Target {
     /// process listings, shell history and every message that names the database).
     pub fn parse(url: &str) -> Result<Target> {
         let shown = crate::domain::text::sanitize(url).into_owned();
-        let mut config = postgres::Config::from_str(url)
+        let (plain, tls) =
+            tls::split(url).map_err(|e| StoreError::Backend(format!("{}: {e}", without_password(&shown))))?;
+        let mut config = postgres::Config::from_str(&plain)
             .map_err(|e| StoreError::Backend(format!("{}: not a PostgreSQL URL ({e})", without_password(&shown))))?;
+        config.ssl_mode(tls.ssl_mode());
         if config.get_password().is_some() {
             return Err(StoreError::Refused(format!(
                 "{}: the URL holds a password; put it in PGPASSWORD or ~/.pgpass instead",
@@ -80,7 +85,7 @@ impl Target {
         if let Some(p) = &secret {
             config.password(p);
         }
-        Ok(Target { config, shown, secret })
+        Ok(Target { config, shown, secret, tls })
     }
 
     /// A message about this database, with the password (should a server or driver ever echo it)
@@ -93,18 +98,34 @@ impl Target {
         }
     }
 
-    /// Connects (without TLS for now) and brings the schema to this kitting's version.
+    /// Connects (over TLS as `sslmode` says) and brings the schema to this kitting's version.
     pub fn open(&self) -> Result<Client> {
+        let tls = self.tls.connector().map_err(|e| StoreError::Backend(self.say(e)))?;
         let mut client = self
             .config
-            .connect(NoTls)
-            .map_err(|e| StoreError::Backend(self.say(format_args!("cannot connect: {e}"))))?;
+            .connect(tls)
+            .map_err(|e| StoreError::Backend(self.say(format_args!("cannot connect: {}", with_causes(&e)))))?;
         migrate(&mut client).map_err(|e| match e {
             StoreError::Backend(m) => StoreError::Backend(self.say(m)),
             e => e,
         })?;
         Ok(client)
     }
+}
+
+/// An error and what caused it ("error performing TLS handshake: invalid peer certificate: …"): the
+/// driver's own message leaves the cause out.
+pub(super) fn with_causes(e: &dyn std::error::Error) -> String {
+    let mut text = e.to_string();
+    let mut cause = e.source();
+    while let Some(c) = cause {
+        let said = c.to_string();
+        if !text.contains(&said) {
+            text = format!("{text}: {said}");
+        }
+        cause = c.source();
+    }
+    text
 }
 
 /// `postgres://user:secret@host/db` as `postgres://user@host/db`, for a message about a URL refused.
