@@ -8,7 +8,7 @@ use kitting::store::{SledStore, Store};
 
 #[test]
 fn a_second_process_gets_a_clear_message_and_exit_code_1() {
-    let env = Env::new();
+    let env = Env::directory();
     // This test process owns the database: a command's server cannot open it, and the command, opening
     // it directly, is told who holds it.
     let held = SledStore::open(&env.db()).unwrap();
@@ -29,7 +29,7 @@ fn a_second_process_gets_a_clear_message_and_exit_code_1() {
 #[test]
 fn database_directory_is_created_with_mode_0700() {
     use std::os::unix::fs::PermissionsExt;
-    let env = Env::new();
+    let env = Env::directory();
     env.ok(&["profiles", "list"]);
     let mode = std::fs::metadata(env.db()).unwrap().permissions().mode() & 0o777;
     assert_eq!(mode, 0o700);
@@ -345,7 +345,7 @@ fn refusals_name_the_flag() {
 #[test]
 fn a_database_is_shared_with_a_group_and_made_private_again() {
     use std::os::unix::fs::{MetadataExt, PermissionsExt};
-    let env = Env::new();
+    let env = Env::directory();
     env.ok(&["profiles", "create", "P"]);
     let gid = std::fs::metadata(env.db()).unwrap().gid();
     let group = kitting::store::share::group_name(gid);

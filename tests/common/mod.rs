@@ -16,9 +16,21 @@ pub struct Env {
 
 impl Env {
     pub fn new() -> Env {
-        let env = Env { dir: tempfile::tempdir().expect("temp dir"), db: None };
+        // `KITTING_TEST_CLI_ON=postgres`: every command-line test's workspace on a fresh PostgreSQL
+        // database instead of a directory (.ci/run runs the command-line tests a second time so).
+        let db = (std::env::var("KITTING_TEST_CLI_ON").as_deref() == Ok("postgres"))
+            .then(|| pg::server().map(|s| PathBuf::from(pg::fresh(&s))))
+            .flatten();
+        let env = Env { dir: tempfile::tempdir().expect("temp dir"), db };
         std::fs::write(env.config(), include_str!("../../config.example.toml")).unwrap();
         env
+    }
+
+    /// A workspace whose database is a directory whatever `KITTING_TEST_CLI_ON` says: for what only a
+    /// directory has (its modes, its lock, its sharing).
+    pub fn directory() -> Env {
+        let env = Env::new();
+        Env { db: None, ..env }
     }
 
     /// A workspace whose commands use the PostgreSQL database at `url`.
@@ -28,7 +40,9 @@ impl Env {
 
     /// A workspace whose commands use the database `db` (a URL or a directory elsewhere).
     pub fn on(db: impl Into<PathBuf>) -> Env {
-        Env { db: Some(db.into()), ..Env::new() }
+        let env = Env { dir: tempfile::tempdir().expect("temp dir"), db: Some(db.into()) };
+        std::fs::write(env.config(), include_str!("../../config.example.toml")).unwrap();
+        env
     }
 
     /// The database every command of this workspace names with `--db`.
