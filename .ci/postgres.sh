@@ -35,15 +35,26 @@ openssl x509 -req -in "$pg_tmp/server.csr" -CA "$pg_tmp/ca.crt" -CAkey "$pg_tmp/
 chmod 600 "$pg_tmp/server.key"
 if [ "$(id -u)" = 0 ]; then chown postgres "$pg_tmp/server.key" "$pg_tmp/server.crt"; fi
 "${pg_as[@]}" "$pg_dir_bin/initdb" -D "$pg_tmp/data" -U postgres --auth=trust -E UTF8 >"$pg_tmp/initdb.log"
-"${pg_as[@]}" "$pg_dir_bin/pg_ctl" -D "$pg_tmp/data" -l "$pg_tmp/server.log" -w \
-  -o "-c listen_addresses=127.0.0.1 -p $pg_port -k $pg_tmp -c fsync=${PG_FSYNC:-off} -c ssl=on \
-  -c ssl_cert_file=$pg_tmp/server.crt -c ssl_key_file=$pg_tmp/server.key" start >/dev/null
+# The cluster's own control script (start; stop [fast|immediate]): the tests that restart the server
+# mid-import use it too (KITTING_TEST_POSTGRES_CTL).
+cat > "$pg_tmp/ctl.sh" <<CTL
+#!/bin/sh
+case "\$1" in
+  start) exec ${pg_as[*]} "$pg_dir_bin/pg_ctl" -D "$pg_tmp/data" -l "$pg_tmp/server.log" -w \\
+    -o "-c listen_addresses=127.0.0.1 -p $pg_port -k $pg_tmp -c fsync=${PG_FSYNC:-off} -c ssl=on \\
+    -c ssl_cert_file=$pg_tmp/server.crt -c ssl_key_file=$pg_tmp/server.key" start >/dev/null ;;
+  stop) exec ${pg_as[*]} "$pg_dir_bin/pg_ctl" -D "$pg_tmp/data" -m "\${2:-fast}" -w stop >/dev/null ;;
+esac
+CTL
+chmod 755 "$pg_tmp/ctl.sh"
+"$pg_tmp/ctl.sh" start
 pg_stop() {
-  "${pg_as[@]}" "$pg_dir_bin/pg_ctl" -D "$pg_tmp/data" -m fast -w stop >/dev/null 2>&1 || true
+  "$pg_tmp/ctl.sh" stop >/dev/null 2>&1 || true
   rm -rf "$pg_tmp"
 }
 trap pg_stop EXIT
 export KITTING_TEST_POSTGRES="postgres://postgres@127.0.0.1:$pg_port/postgres"
 export KITTING_TEST_POSTGRES_REQUIRED=1
 export KITTING_TEST_POSTGRES_CA="$pg_tmp/ca.crt"
+export KITTING_TEST_POSTGRES_CTL="$pg_tmp/ctl.sh"
 echo "ci: PostgreSQL $("$pg_dir_bin/postgres" --version | awk '{print $3}') on 127.0.0.1:$pg_port for the PostgreSQL tests"

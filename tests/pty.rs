@@ -395,7 +395,8 @@ fn a_workstation_reconnects_after_its_server_is_killed() {
 }
 
 /// Two kitting processes on one PostgreSQL database, as if on two hosts: a workstation on one shows an
-/// import made on the other without a key press (LISTEN/NOTIFY), and two imports of the same IMEI
+/// import made on the other without a key press (LISTEN/NOTIFY), also after the server restarted, and
+/// two imports of the same IMEI
 /// into different profiles at once: one wins, the other is refused naming it.
 #[test]
 fn on_postgres_a_workstation_sees_another_hosts_import_and_a_duplicate_across_hosts_is_refused() {
@@ -404,6 +405,22 @@ fn on_postgres_a_workstation_sees_another_hosts_import_and_a_duplicate_across_ho
     let a = open_dock(&env);
     let text = others_import_shows(&env, &a);
     assert!(text.contains("352099001761481"), "{text}");
+    // The PostgreSQL server stopped and started again (where the cluster's control script is known: the
+    // other tests of this binary use no PostgreSQL, so the restart cuts nobody else): the workstation
+    // says it lost the database, reconnects by itself and follows the other host's changes again.
+    if let Ok(script) = std::env::var("KITTING_TEST_POSTGRES_CTL") {
+        let ctl = |args: &[&str]| assert!(std::process::Command::new(&script).args(args).status().unwrap().success());
+        ctl(&["stop", "fast"]);
+        a.wait_for_within("lost the database, reconnecting", Duration::from_secs(10));
+        ctl(&["start"]);
+        a.wait_for_within("reconnected; the screens are read again", Duration::from_secs(20));
+        let later = env.write("later.csv", "IMEI,Serial Number,Manufacturer,Asset Tag\n490154203237534,,,A-200\n");
+        env.ok(&["import", later.to_str().unwrap(), "--profile", "Dock"]);
+        let text = a.wait_for_within("A-200", Duration::from_secs(10));
+        assert!(text.contains("A-003"), "what was there before is kept: {text}");
+    } else {
+        assert!(std::env::var_os("KITTING_TEST_POSTGRES_REQUIRED").is_none(), "KITTING_TEST_POSTGRES_CTL is not set");
+    }
     quit(a);
     // The same IMEI into two profiles from two processes at once.
     let clash = env.write("clash.csv", "IMEI\n356938035643817\n");

@@ -9,7 +9,9 @@ use std::io::Write;
 use chrono::Utc;
 use postgres::Client;
 
-use super::store::{Holder, PgStore, append, check_user, db, holders, json, locked_profile, write_profile};
+use super::store::{
+    Holder, PgStore, append, check_user, copy_failed, db, holders, json, locked_profile, write_profile,
+};
 use crate::domain::audit::AuditEntry;
 use crate::domain::{Device, DeviceSeq, Field, Imei, Profile, Source};
 use crate::store::{
@@ -246,11 +248,11 @@ impl ImportSession for PgImport {
                 d.seq = (next_seq as u64 + i as u64) as DeviceSeq;
                 copy_line(&mut buf, id, &d);
                 if buf.len() >= 1 << 20 {
-                    copy.write_all(&buf).map_err(|e| StoreError::Backend(format!("COPY: {e}")))?;
+                    copy.write_all(&buf).map_err(copy_failed)?;
                     buf.clear();
                 }
             }
-            copy.write_all(&buf).map_err(|e| StoreError::Backend(format!("COPY: {e}")))?;
+            copy.write_all(&buf).map_err(copy_failed)?;
             copy.finish().map_err(db)?;
         }
         // Saved by someone else meanwhile (on this host or another): refused by line, nothing imported.

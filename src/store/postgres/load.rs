@@ -7,10 +7,10 @@ use postgres::Transaction;
 
 use super::dep::{DEP_LOCK, checked_in_serial, kind_name};
 use super::import::{IMPORT_LOCK, STAGED_COLUMNS, copy_line, copy_text};
-use super::store::{PgStore, db, json, put_user_row, write_profile};
+use super::store::{PgStore, copy_failed, db, json, put_user_row, write_profile};
 use crate::domain::dep::DepDevice;
 use crate::store::inventory::{Counts, Inventory, refuse_problems, refuse_unless_empty};
-use crate::store::{Result, StoreError, Subject};
+use crate::store::{Result, Subject};
 
 /// Writes COPY's text format to `sql`'s input, a line from each call of `line`.
 fn copy<T>(
@@ -19,17 +19,16 @@ fn copy<T>(
     items: impl IntoIterator<Item = T>,
     mut line: impl FnMut(&mut Vec<u8>, T),
 ) -> Result<()> {
-    let failed = |e: std::io::Error| StoreError::Backend(format!("COPY: {e}"));
     let mut w = tx.copy_in(sql).map_err(db)?;
     let mut buf = Vec::with_capacity(1 << 20);
     for item in items {
         line(&mut buf, item);
         if buf.len() >= 1 << 20 {
-            w.write_all(&buf).map_err(failed)?;
+            w.write_all(&buf).map_err(copy_failed)?;
             buf.clear();
         }
     }
-    w.write_all(&buf).map_err(failed)?;
+    w.write_all(&buf).map_err(copy_failed)?;
     w.finish().map_err(db)?;
     Ok(())
 }

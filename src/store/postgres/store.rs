@@ -23,19 +23,36 @@ pub struct PgStore {
     pub(super) target: Arc<super::Target>,
 }
 
+/// Whether the error means the connection is gone (closed, cut, or ended by the server shutting down).
+fn is_lost(e: &postgres::Error) -> bool {
+    use postgres::error::SqlState;
+    let io = std::error::Error::source(e).is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some());
+    // The server shutting down (a restart, a crash) ends the connection with one of these.
+    let shutdown = [SqlState::ADMIN_SHUTDOWN, SqlState::CRASH_SHUTDOWN, SqlState::CANNOT_CONNECT_NOW];
+    e.is_closed() || io || e.code().is_some_and(|c| shutdown.contains(c))
+}
+
 pub(super) fn db(e: postgres::Error) -> StoreError {
-    let io = std::error::Error::source(&e).is_some_and(|s| s.downcast_ref::<std::io::Error>().is_some());
-    if e.is_closed() || io {
-        return StoreError::Backend(format!(
-            "lost the connection to the PostgreSQL database ({e}); the next action connects again"
-        ));
+    if is_lost(&e) {
+        return lost(super::with_causes(&e));
     }
     // A constraint that refuses a write another host made first: said as a refusal, not a failure.
     if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) {
         let what = e.as_db_error().and_then(|d| d.constraint()).unwrap_or("a uniqueness rule").to_string();
         return StoreError::Refused(format!("another change saved the same value first ({what})"));
     }
-    StoreError::Backend(format!("PostgreSQL: {e}"))
+    StoreError::Backend(format!("PostgreSQL: {}", super::with_causes(&e)))
+}
+
+fn lost(why: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!(
+        "lost the connection to the PostgreSQL database ({why}); the next action connects again"
+    ))
+}
+
+/// A COPY whose rows could not be sent: the connection is gone.
+pub(super) fn copy_failed(e: std::io::Error) -> StoreError {
+    lost(format_args!("COPY: {}", super::with_causes(&e)))
 }
 
 pub(super) fn json<T: serde::Serialize>(v: &T) -> serde_json::Value {
@@ -285,17 +302,51 @@ impl PgStore {
         f: impl FnOnce(&mut Transaction) -> Result<(T, Subject)>,
     ) -> Result<T> {
         let mut client = self.client()?;
-        let mut tx = client.transaction().map_err(db)?;
-        let (value, subject) = f(&mut tx)?;
-        let entry = append(&mut tx, audit)?;
-        super::feed::notify(&mut tx, &entry, subject)?;
-        tx.commit().map_err(db)?;
-        Ok(value)
+        // A connection found gone at BEGIN (the server restarted since) is opened again: nothing of the
+        // change was sent yet.
+        match client.transaction() {
+            Ok(tx) => return commit_change(tx, audit, f),
+            Err(e) if !is_lost(&e) => return Err(db(e)),
+            Err(_) => {}
+        }
+        drop(client);
+        let mut client = self.reconnected()?;
+        let tx = client.transaction().map_err(db)?;
+        commit_change(tx, audit, f)
     }
 
-    pub(super) fn read<T>(&self, f: impl FnOnce(&mut Client) -> std::result::Result<T, postgres::Error>) -> Result<T> {
-        f(&mut *self.client()?).map_err(db)
+    /// A read; one that finds the connection gone (the server restarted, the network cut) connects
+    /// again and reads once more: a read changes nothing, so the second is as good as the first.
+    pub(super) fn read<T>(&self, f: impl Fn(&mut Client) -> std::result::Result<T, postgres::Error>) -> Result<T> {
+        let mut client = self.client()?;
+        match f(&mut client) {
+            Err(e) if is_lost(&e) => {
+                drop(client);
+                f(&mut *self.reconnected()?).map_err(db)
+            }
+            done => done.map_err(db),
+        }
     }
+
+    /// The connection opened again (the old one is gone).
+    fn reconnected(&self) -> Result<std::sync::MutexGuard<'_, Client>> {
+        let mut guard = self.client.lock().unwrap_or_else(|p| p.into_inner());
+        *guard = self.target.open()?;
+        Ok(guard)
+    }
+}
+
+/// `f` in the transaction, its audit entry, the feed told, committed.
+fn commit_change<T>(
+    mut tx: Transaction,
+    audit: &AuditEntry,
+    f: impl FnOnce(&mut Transaction) -> Result<(T, Subject)>,
+) -> Result<T> {
+    let (value, subject) = f(&mut tx)?;
+    let entry = append(&mut tx, audit)?;
+    super::feed::notify(&mut tx, &entry, subject)?;
+    tx.commit().map_err(db)?;
+    Ok(value)
 }
 
 /// Writes an audit entry; returns it with the id the trail gave it.
