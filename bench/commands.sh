@@ -6,11 +6,15 @@
 # command opening the database itself ([server] autostart = false), then each a client of a running
 # `kitting serve` (what every command is by default: the first one starts the server).
 #   bench/commands.sh [RUNS]     (default 15; files and databases go to bench/out/)
+#   bench/commands.sh RUNS postgres   the same commands on PostgreSQL (issue 13) instead: the sled database
+#                                     copied by `kitting db copy` into a throwaway cluster (.ci/postgres.sh,
+#                                     fsync on), each command connecting to it
 #   KITTING=BINARY bench/commands.sh ...   the same with another kitting binary (an older build: the
 #                                            before figure; bench/import.sh BASELINE=REV leaves one in bench/out)
 # Then the bytes one such change writes (examples/change_bytes, on a scratch copy; this build only).
 set -euo pipefail
 runs=${1:-15}
+store=${2:-sled}
 cd "$(dirname "$0")/.."
 cargo build --release -q --bin kitting --example change_bytes
 kitting=${KITTING:-target/release/kitting}
@@ -90,6 +94,19 @@ for n in names:
     print(f"{n:<16} {km*1000:8.1f} ms {sm*1000:8.1f} ms {km/sm:7.2f}")
 PY
 }
+if [ "$store" = postgres ]; then
+  PG_FSYNC=on . .ci/postgres.sh
+  "$pg_dir_bin/psql" -q "$KITTING_TEST_POSTGRES" -c "DROP DATABASE IF EXISTS bench_commands" \
+    -c "CREATE DATABASE bench_commands"
+  url="${KITTING_TEST_POSTGRES%/*}/bench_commands"
+  t0=$(date +%s.%N)
+  "$kitting" --db "$url" --config "$out/bench.toml" db copy --from "$db" --to "$url"
+  echo "db copy of 1,000,000 devices into PostgreSQL: $(awk "BEGIN { print $(date +%s.%N) - $t0 }") s"
+  db=$url
+  time_commands "$out/bench.toml" PostgreSQL
+  "$kitting" --db "$db" --config "$out/bench.toml" check
+  exit 0
+fi
 time_commands "$out/bench.toml" direct
 "$kitting" --db "$db" --config "$out/bench.toml" check
 "$kitting" --db "$db" --config "$out/bench-server.toml" serve 2>/dev/null &

@@ -1,8 +1,8 @@
 //! One way in to the data: the store contract, as traits and plain data. The trait speaks in domain terms
 //! (profiles, devices, users, an import as one unit). Implementations: `memory` (the reference),
-//! `sled/` (the embedded default, the only place that names a sled type) and `remote/` (a client of a
-//! kitting server); each passes `tests/store_contract.rs`. `postgres/` has its connection and schema so
-//! far (issue 13).
+//! `sled/` (the embedded default, the only place that names a sled type), `remote/` (a client of a
+//! kitting server) and `postgres/` (one inventory for several hosts); each passes
+//! `tests/store_contract.rs`. `inventory` is a whole store as plain data, for `kitting db copy`.
 
 mod chunk;
 mod dep;

@@ -151,6 +151,33 @@ pub(super) const IMPORT_LOCK: i64 = 0x6b69_7474_696e_6703;
 pub(super) const STAGED_COLUMNS: &str = "profile, seq, imei, imei2, serial, manufacturer, serial_key, attributes, status, \
                               status_ns, source_file, source_line, created, modified";
 
+/// The staged rows that clash with stored devices, by line (at most 20).
+fn clashes(tx: &mut postgres::Transaction) -> Result<Vec<String>> {
+    let rows = tx
+        .query(
+            "SELECT s.source_line, p.name, v.imei, NULL::text FROM staging s \
+             CROSS JOIN LATERAL (VALUES (s.imei), (s.imei2)) AS v(imei) \
+             JOIN device_imeis i ON i.imei = v.imei JOIN profiles p ON p.id = i.profile \
+             UNION ALL SELECT s.source_line, p.name, NULL, s.serial || ' (' || s.manufacturer || ')' \
+             FROM staging s JOIN devices d ON d.serial_key = s.serial_key JOIN profiles p ON p.id = d.profile \
+             ORDER BY 1 LIMIT 20",
+            &[],
+        )
+        .map_err(db)?;
+    Ok(rows
+        .iter()
+        .map(|r| {
+            let line = r.get::<_, Option<i64>>(0).unwrap_or(0) as u64;
+            let name: String = r.get(1);
+            let (field, what) = match r.get::<_, Option<i64>>(2) {
+                Some(imei) => (Field::Imei, format!("IMEI {}", Imei::from_stored(imei as u64))),
+                None => (Field::Serial, format!("serial number {}", r.get::<_, Option<String>>(3).unwrap_or_default())),
+            };
+            taken_meanwhile(line, &[(field, format!("{what} is already in profile {name:?}"))])
+        })
+        .collect())
+}
+
 impl ImportSession for PgImport {
     fn profile(&self) -> &Profile {
         &self.profile
@@ -255,39 +282,28 @@ impl ImportSession for PgImport {
             copy.write_all(&buf).map_err(copy_failed)?;
             copy.finish().map_err(db)?;
         }
-        // Saved by someone else meanwhile (on this host or another): refused by line, nothing imported.
-        let clashes = tx
-            .query(
-                "SELECT s.source_line, p.name, v.imei, NULL::text FROM staging s \
-                 CROSS JOIN LATERAL (VALUES (s.imei), (s.imei2)) AS v(imei) \
-                 JOIN device_imeis i ON i.imei = v.imei JOIN profiles p ON p.id = i.profile \
-                 UNION ALL SELECT s.source_line, p.name, NULL, s.serial || ' (' || s.manufacturer || ')' \
-                 FROM staging s JOIN devices d ON d.serial_key = s.serial_key JOIN profiles p ON p.id = d.profile \
-                 ORDER BY 1 LIMIT 20",
-                &[],
-            )
-            .map_err(db)?;
-        if !clashes.is_empty() {
-            let said: Vec<String> = clashes
-                .iter()
-                .map(|r| {
-                    let line = r.get::<_, Option<i64>>(0).unwrap_or(0) as u64;
-                    let name: String = r.get(1);
-                    let what = match r.get::<_, Option<i64>>(2) {
-                        Some(imei) => format!("IMEI {}", Imei::from_stored(imei as u64)),
-                        None => format!("serial number {}", r.get::<_, Option<String>>(3).unwrap_or_default()),
-                    };
-                    taken_meanwhile(line, &[(Field::Imei, format!("{what} is already in profile {name:?}"))])
-                })
-                .collect();
-            return Err(StoreError::Refused(format!("{}; nothing was imported", said.join("; "))));
-        }
-        tx.batch_execute(&format!(
+        // Applied under a savepoint: a row that someone saved meanwhile (on this host or another, even
+        // one committing as this runs) fails a constraint; the staged rows are then matched against what
+        // is stored, and the import refused by line, nothing imported. No query looks first: an import
+        // that clashes with nothing pays for none.
+        tx.batch_execute("SAVEPOINT apply").map_err(db)?;
+        let applied = tx.batch_execute(&format!(
             "INSERT INTO devices ({STAGED_COLUMNS}) SELECT {STAGED_COLUMNS} FROM staging; \
              INSERT INTO device_imeis (imei, profile, seq) SELECT imei, profile, seq FROM staging WHERE imei IS NOT NULL \
              UNION ALL SELECT imei2, profile, seq FROM staging WHERE imei2 IS NOT NULL;"
-        ))
-        .map_err(db)?;
+        ));
+        match applied {
+            Ok(()) => {}
+            Err(e) if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) => {
+                tx.batch_execute("ROLLBACK TO SAVEPOINT apply").map_err(db)?;
+                let said = clashes(&mut tx)?;
+                if said.is_empty() {
+                    return Err(db(e));
+                }
+                return Err(StoreError::Refused(format!("{}; nothing was imported", said.join("; "))));
+            }
+            Err(e) => return Err(db(e)),
+        }
         let added = staged.len() as u64;
         profile.device_count += added;
         profile.learn_attributes(attributes.iter().map(String::as_str));
