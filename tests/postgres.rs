@@ -349,3 +349,34 @@ fn tls_connections_follow_sslmode() {
         .unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
 }
+
+/// Schema 3 keeps the references between devices, their IMEI rows and their profile itself: deleting a
+/// device, editing one's IMEI and deleting a profile leave no IMEI row behind, and `check` finds one
+/// that is left (written behind kitting's back).
+#[test]
+fn deletes_leave_no_imei_rows_behind_and_check_finds_one_that_is() {
+    let Some(server) = server() else { return };
+    let url = fresh(&server);
+    let env = common::Env::on_postgres(&url);
+    let csv = env.write("d.csv", format!("IMEI\n{}\n{}\n{}\n", common::imei(1), common::imei(2), common::imei(3)));
+    env.ok(&["import", csv.to_str().unwrap(), "--profile", "A", "--create"]);
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let rows =
+        |c: &mut postgres::Client| c.query_one("SELECT count(*) FROM device_imeis", &[]).unwrap().get::<_, i64>(0);
+    assert_eq!(rows(&mut c), 3);
+    env.ok(&["devices", "delete", "--profile", "A", "--imei", &common::imei(1)]);
+    assert_eq!(rows(&mut c), 2);
+    env.ok(&["devices", "edit", "--profile", "A", "--imei", &common::imei(2), "--set-imei", &common::imei(4)]);
+    assert_eq!(rows(&mut c), 2);
+    let (code, _, err) = env.run(&["devices", "add", "--profile", "A", "--imei", &common::imei(4)]);
+    assert_eq!(code, 1, "the new IMEI is taken: {err}");
+    env.ok(&["devices", "add", "--profile", "A", "--imei", &common::imei(2)]);
+    assert!(env.ok(&["check"]).contains("is consistent"));
+    c.execute("INSERT INTO device_imeis (imei, profile, seq) VALUES (1, 1, 99)", &[]).unwrap();
+    let (code, out, err) = env.run(&["check"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!((out.clone() + &err).contains("1 rows of the IMEI index belong to no device"), "{out}{err}");
+    c.execute("DELETE FROM device_imeis WHERE imei = 1", &[]).unwrap();
+    env.ok(&["profiles", "delete", "A", "--yes"]);
+    assert_eq!(rows(&mut c), 0, "the profile's IMEI rows went with it");
+}

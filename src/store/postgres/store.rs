@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use chrono::{DateTime, Utc};
+use postgres::types::ToSql;
 use postgres::{Client, Row, Transaction};
 
 use crate::domain::audit::{AuditEntry, AuditQuery};
@@ -138,8 +139,7 @@ pub(super) fn put_device(tx: &mut Transaction, id: ProfileId, d: &Device, update
     let imei = |i: Option<Imei>| i.map(|i| i.as_u64() as i64);
     let (pid, seq) = (id as i32, i64::from(d.seq));
     if update {
-        tx.execute("DELETE FROM device_imeis WHERE profile = $1 AND seq = $2", &[&pid, &seq]).map_err(db)?;
-        tx.execute("DELETE FROM devices WHERE profile = $1 AND seq = $2", &[&pid, &seq]).map_err(db)?;
+        delete_rows(tx, "d.profile = $1 AND d.seq = $2", &[&pid, &seq])?;
     }
     tx.execute(
         "INSERT INTO devices (profile, seq, imei, imei2, serial, manufacturer, serial_key, attributes, status, \
@@ -171,6 +171,20 @@ pub(super) fn put_device(tx: &mut Transaction, id: ProfileId, d: &Device, update
         .map_err(db)?;
     }
     Ok(())
+}
+
+/// Deletes the devices `filter` picks (over `devices d`) and their IMEI rows, found by the devices' own
+/// IMEIs (the IMEI rows' key).
+pub(super) fn delete_rows(tx: &mut Transaction, filter: &str, params: &[&(dyn ToSql + Sync)]) -> Result<u64> {
+    tx.execute(
+        &format!(
+            "DELETE FROM device_imeis i USING devices d WHERE {filter} \
+             AND i.imei IN (d.imei, d.imei2) AND i.profile = d.profile AND i.seq = d.seq"
+        ),
+        params,
+    )
+    .map_err(db)?;
+    tx.execute(&format!("DELETE FROM devices d WHERE {filter}"), params).map_err(db)
 }
 
 /// The profile, locked for this transaction (changes to one profile take turns, on every host).
@@ -434,6 +448,7 @@ impl Store for PgStore {
     fn delete_profile(&self, id: ProfileId, audit: &AuditEntry) -> Result<u64> {
         self.change(audit, |tx| {
             let (p, _) = locked_profile(tx, id)?;
+            delete_rows(tx, "d.profile = $1", &[&(id as i32)])?;
             tx.execute("DELETE FROM profiles WHERE id = $1", &[&(id as i32)]).map_err(db)?;
             Ok((p.device_count, Subject::Profiles))
         })
@@ -496,8 +511,10 @@ impl Store for PgStore {
         let rows = self.read(|c| {
             c.query(
                 &format!(
-                    "SELECT d.profile, {DEVICE_COLUMNS} FROM devices d WHERE d.imei = $1 OR d.imei2 = $1 \
-                     OR upper(trim(d.serial)) = $2 ORDER BY d.profile, d.seq"
+                    "SELECT d.profile, {DEVICE_COLUMNS} FROM devices d WHERE (d.profile, d.seq) IN \
+                     (SELECT i.profile, i.seq FROM device_imeis i WHERE i.imei = $1 \
+                      UNION SELECT s.profile, s.seq FROM devices s \
+                      WHERE s.serial IS NOT NULL AND upper(btrim(s.serial)) = $2) ORDER BY d.profile, d.seq"
                 ),
                 &[&imei, &serial],
             )
@@ -619,9 +636,7 @@ impl Store for PgStore {
         }
         self.change(audit, |tx| {
             let (mut p, _) = locked_profile(tx, id)?;
-            let removed = tx
-                .execute("DELETE FROM devices WHERE profile = $1 AND seq = ANY($2)", &[&(id as i32), &wanted])
-                .map_err(db)?;
+            let removed = delete_rows(tx, "d.profile = $1 AND d.seq = ANY($2)", &[&(id as i32), &wanted])?;
             p.device_count -= removed;
             p.modified = next_stamp(p.modified, Utc::now());
             write_profile(tx, &p)?;
@@ -786,6 +801,23 @@ impl Store for PgStore {
             .get(0);
         if missing > 0 {
             problems.push(format!("{missing} device IMEIs are missing from the IMEI index"));
+        }
+        // The references kitting keeps itself (schema 3 has no foreign keys for them).
+        let (orphan_imeis, orphan_devices): (i64, i64) = self
+            .read(|c| {
+                c.query_one(
+                    "SELECT (SELECT count(*) FROM device_imeis i WHERE NOT EXISTS (SELECT 1 FROM devices d \
+                     WHERE d.profile = i.profile AND d.seq = i.seq AND i.imei IN (d.imei, d.imei2))), \
+                     (SELECT count(*) FROM devices d WHERE NOT EXISTS (SELECT 1 FROM profiles p WHERE p.id = d.profile))",
+                    &[],
+                )
+            })
+            .map(|r| (r.get(0), r.get(1)))?;
+        if orphan_imeis > 0 {
+            problems.push(format!("{orphan_imeis} rows of the IMEI index belong to no device"));
+        }
+        if orphan_devices > 0 {
+            problems.push(format!("{orphan_devices} devices belong to no profile"));
         }
         Ok(problems)
     }
