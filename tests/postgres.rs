@@ -380,3 +380,28 @@ fn deletes_leave_no_imei_rows_behind_and_check_finds_one_that_is() {
     env.ok(&["profiles", "delete", "A", "--yes"]);
     assert_eq!(rows(&mut c), 0, "the profile's IMEI rows went with it");
 }
+
+/// PostgreSQL is chosen the three ways a database is: `--db`, `db = "postgres://…"` in config.toml, and
+/// `KITTING_DB`; each reaches the same database.
+#[test]
+fn a_postgres_url_in_the_config_file_or_kitting_db_selects_postgresql() {
+    let Some(server) = server() else { return };
+    let url = fresh(&server);
+    let env = common::Env::new();
+    let bin = || {
+        let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_kitting"));
+        c.env_remove("KITTING_DB").env("HOME", env.dir.path()).current_dir(env.dir.path());
+        c
+    };
+    let config = env.write("pg.toml", format!("db = \"{url}\"\n"));
+    let out = bin().args(["--config", config.to_str().unwrap(), "profiles", "create", "Osaka"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let mut list = bin();
+    list.env("KITTING_DB", &url).args(["--config", env.config().to_str().unwrap(), "profiles", "list"]);
+    let out = list.output().unwrap();
+    assert!(String::from_utf8_lossy(&out.stdout).contains("Osaka"), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(!env.dir.path().join("postgres:").exists(), "no directory named after the URL");
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    let n: i64 = c.query_one("SELECT count(*) FROM profiles WHERE name = 'Osaka'", &[]).unwrap().get(0);
+    assert_eq!(n, 1);
+}
