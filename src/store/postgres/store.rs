@@ -1,6 +1,6 @@
-//! The store contract on PostgreSQL (issue 13, in progress): profiles, devices, users, the audit trail
+//! The store contract on PostgreSQL: profiles, devices, users, the audit trail
 //! and `check`, each change one transaction with its audit entry; imports in `import.rs`, the DEP half
-//! in `dep.rs`; the change feed across hosts in `feed.rs`.
+//! in `dep.rs`; the change feed across hosts in `feed.rs`; `Store::load` (db copy) in `load.rs`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
