@@ -1,13 +1,17 @@
 //! An import into PostgreSQL: rows are checked as they come (against the stored devices, one query per
-//! batch, and against the file's earlier rows) and kept; the commit loads them with COPY into a
-//! staging table and applies them in one transaction with the profile's new count and the audit entry,
-//! all or nothing. A row that another host saved meanwhile refuses the commit, naming its line.
+//! batch, and against the file's earlier rows) and, accepted, loaded at once with COPY into a staging
+//! table by a thread of the import's own (`Loader`: its connection, its transaction), so that the
+//! server loads rows while the file is still being checked; the commit applies them in that
+//! transaction with the profile's new count and the audit entry, all or nothing. A row that another
+//! host saved meanwhile refuses the commit, naming its line.
 
 use std::collections::HashMap;
 use std::io::Write;
 
+use std::sync::mpsc::{Receiver, SyncSender};
+
 use chrono::Utc;
-use postgres::Client;
+use postgres::{Client, Transaction};
 
 use super::store::{
     Holder, PgStore, append, check_user, copy_failed, db, holders, json, locked_profile, write_profile,
@@ -43,28 +47,112 @@ pub(super) fn begin(store: &PgStore, target: ImportTarget, write: bool) -> Resul
             (p, true, 0)
         }
     };
+    let loader = if write { Some(Loader::start(store.target.open()?, profile.id)?) } else { None };
     Ok(Box::new(PgImport {
         client,
         profile,
         create,
-        writing: write,
         first_seq,
         next_seq: first_seq,
-        staged: Vec::new(),
+        loader,
         seen: SeenInFile::default(),
     }))
 }
 
 struct PgImport {
-    /// A connection of the import's own.
+    /// A connection of the import's own, for its checks.
     client: Client,
     profile: Profile,
     create: bool,
-    writing: bool,
     first_seq: i64,
     next_seq: i64,
-    staged: Vec<Device>,
+    /// Staging the accepted rows (none: a dry run, or writing stopped).
+    loader: Option<Loader>,
     seen: SeenInFile,
+}
+
+/// The rest of a commit, run in the loader's transaction.
+type Rest = Box<dyn FnOnce(&mut Transaction<'_>) -> Result<Profile> + Send>;
+
+/// What the loader is sent: rows to stage, or the rest of the commit.
+enum Load {
+    Rows(Vec<Device>),
+    Commit(Rest),
+}
+
+/// The thread that holds an import's writing connection, its transaction and the COPY into `staging`.
+/// Dropped without a commit, it rolls the transaction back: nothing of the import is written.
+struct Loader {
+    to: Option<SyncSender<Load>>,
+    thread: Option<std::thread::JoinHandle<Result<Option<Profile>>>>,
+}
+
+impl Loader {
+    fn start(client: Client, profile: u32) -> Result<Loader> {
+        let (to, from) = std::sync::mpsc::sync_channel(4);
+        let thread = std::thread::Builder::new()
+            .name("kitting-pg-import".into())
+            .spawn(move || load(client, profile, from))
+            .map_err(|e| StoreError::Backend(format!("cannot start the import's loader: {e}")))?;
+        Ok(Loader { to: Some(to), thread: Some(thread) })
+    }
+
+    fn send(&mut self, load: Load) -> Result<()> {
+        let sent = self.to.as_ref().is_some_and(|to| to.send(load).is_ok());
+        if sent {
+            return Ok(());
+        }
+        // The loader ended (its connection was lost): its error says why.
+        Err(self.join().err().unwrap_or_else(|| StoreError::Backend("the import's loader stopped".into())))
+    }
+
+    /// Waits for the loader: the committed profile, or none when it was not asked to commit.
+    fn join(&mut self) -> Result<Option<Profile>> {
+        self.to = None;
+        match self.thread.take().map(std::thread::JoinHandle::join) {
+            Some(Ok(done)) => done,
+            Some(Err(_)) => Err(StoreError::Backend("the import's loader stopped".into())),
+            None => Ok(None),
+        }
+    }
+}
+
+impl Drop for Loader {
+    fn drop(&mut self) {
+        let _ = self.join();
+    }
+}
+
+/// The loader's thread: the staging table filled as rows come, then the commit.
+fn load(mut client: Client, profile: u32, from: Receiver<Load>) -> Result<Option<Profile>> {
+    let mut tx = client.transaction().map_err(db)?;
+    tx.batch_execute(&format!(
+        "CREATE TEMP TABLE staging ON COMMIT DROP AS SELECT {STAGED_COLUMNS} FROM devices WITH NO DATA"
+    ))
+    .map_err(db)?;
+    let mut copy = tx.copy_in(&format!("COPY staging ({STAGED_COLUMNS}) FROM STDIN")).map_err(db)?;
+    let mut buf = Vec::with_capacity(1 << 20);
+    let rest = loop {
+        match from.recv() {
+            Ok(Load::Rows(devices)) => {
+                for d in &devices {
+                    copy_line(&mut buf, profile, d);
+                }
+                if buf.len() >= 1 << 20 {
+                    copy.write_all(&buf).map_err(copy_failed)?;
+                    buf.clear();
+                }
+            }
+            Ok(Load::Commit(rest)) => break rest,
+            // The session was dropped or stopped writing: the transaction rolls back.
+            Err(_) => return Ok(None),
+        }
+    };
+    copy.write_all(&buf).map_err(copy_failed)?;
+    copy.finish().map_err(db)?;
+    let committed = rest(&mut tx)?;
+    tx.commit().map_err(db)?;
+    Ok(Some(committed))
 }
 
 /// Why identifiers are taken, as the other stores say it.
@@ -150,6 +238,9 @@ pub(super) const IMPORT_LOCK: i64 = 0x6b69_7474_696e_6703;
 
 pub(super) const STAGED_COLUMNS: &str = "profile, seq, imei, imei2, serial, manufacturer, serial_key, attributes, status, \
                               status_ns, source_file, source_line, created, modified";
+/// `STAGED_COLUMNS` after `profile, seq`.
+const STAGED_AFTER_SEQ: &str = "imei, imei2, serial, manufacturer, serial_key, attributes, status, status_ns, \
+                                source_file, source_line, created, modified";
 
 /// The staged rows that clash with stored devices, by line (at most 20).
 fn clashes(tx: &mut postgres::Transaction) -> Result<Vec<String>> {
@@ -205,19 +296,18 @@ impl ImportSession for PgImport {
             accepted.push((i, self.next_seq as DeviceSeq));
             self.next_seq += 1;
         }
-        if self.writing {
-            self.staged.extend(rows.devices(encoder, &accepted).map_err(StoreError::Backend)?);
+        if let Some(loader) = &mut self.loader
+            && !accepted.is_empty()
+        {
+            loader.send(Load::Rows(rows.devices(encoder, &accepted).map_err(StoreError::Backend)?))?;
         }
         Ok(rejected)
     }
 
-    fn reserve(&mut self, rows: usize) {
-        self.staged.reserve(rows.min(1 << 20));
-    }
+    fn reserve(&mut self, _rows: usize) {}
 
     fn stop_writing(&mut self) {
-        self.writing = false;
-        self.staged = Vec::new();
+        self.loader = None;
     }
 
     fn finish(&mut self) -> Result<Vec<LineProblems>> {
@@ -229,94 +319,97 @@ impl ImportSession for PgImport {
     }
 
     fn commit(mut self: Box<Self>, attributes: &[String], audit: &AuditEntry) -> Result<Profile> {
-        if !self.writing {
+        let Some(mut loader) = self.loader.take() else {
             return Err(StoreError::Refused(
                 "nothing was written: this import is a dry run or had rejected rows".into(),
             ));
-        }
-        let staged = std::mem::take(&mut self.staged);
-        let create = self.create;
-        let mut profile = self.profile.clone();
-        let id = profile.id;
-        let mut tx = self.client.transaction().map_err(db)?;
-        // Imports commit one at a time on every host: one that commits second sees the first's rows in
-        // its check below, and is refused by line rather than by a constraint.
-        tx.execute("SELECT pg_advisory_xact_lock($1)", &[&IMPORT_LOCK]).map_err(db)?;
-        let now = Utc::now();
-        // The profile as it is now: its devices are numbered after the ones added since the import began.
-        let next_seq = if create {
-            let key = profile.name.to_lowercase();
-            if tx.query_opt("SELECT 1 FROM profiles WHERE name_key = $1", &[&key]).map_err(db)?.is_some() {
-                return Err(StoreError::Refused(format!(
-                    "a profile named {:?} was created during this import; nothing was imported",
-                    profile.name
-                )));
-            }
-            tx.execute(
-                "INSERT INTO profiles (id, name, name_key, kind, created, modified, config) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                &[&(id as i32), &profile.name, &key, &profile.kind, &profile.created, &profile.modified, &json(&profile.config)],
-            )
-            .map_err(db)?;
-            0
-        } else {
-            let (current, next_seq) = locked_profile(&mut tx, id)?;
-            profile = current;
-            next_seq
         };
-        tx.batch_execute(&format!(
-            "CREATE TEMP TABLE staging ON COMMIT DROP AS SELECT {STAGED_COLUMNS} FROM devices WITH NO DATA"
-        ))
+        let (create, first_seq, added) = (self.create, self.first_seq, self.accepted());
+        let (profile, attributes, audit) = (self.profile.clone(), attributes.to_vec(), audit.clone());
+        loader.send(Load::Commit(Box::new(move |tx| {
+            apply(tx, profile, create, first_seq, added, &attributes, &audit)
+        })))?;
+        loader.join()?.ok_or_else(|| StoreError::Backend("the import's loader stopped".into()))
+    }
+}
+
+/// The commit, in the loader's transaction once every row is staged: the staged rows numbered after the
+/// profile's devices as they are now, applied, the profile and the audit entry written.
+fn apply(
+    tx: &mut Transaction,
+    mut profile: Profile,
+    create: bool,
+    first_seq: i64,
+    added: u64,
+    attributes: &[String],
+    audit: &AuditEntry,
+) -> Result<Profile> {
+    let id = profile.id;
+    // Imports commit one at a time on every host: one that commits second meets the first's rows.
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&IMPORT_LOCK]).map_err(db)?;
+    let now = Utc::now();
+    // The profile as it is now: its devices are numbered after the ones added since the import began.
+    let next_seq = if create {
+        let key = profile.name.to_lowercase();
+        if tx.query_opt("SELECT 1 FROM profiles WHERE name_key = $1", &[&key]).map_err(db)?.is_some() {
+            return Err(StoreError::Refused(format!(
+                "a profile named {:?} was created during this import; nothing was imported",
+                profile.name
+            )));
+        }
+        tx.execute(
+            "INSERT INTO profiles (id, name, name_key, kind, created, modified, config) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+            &[&(id as i32), &profile.name, &key, &profile.kind, &profile.created, &profile.modified, &json(&profile.config)],
+        )
         .map_err(db)?;
-        {
-            let mut copy = tx.copy_in(&format!("COPY staging ({STAGED_COLUMNS}) FROM STDIN")).map_err(db)?;
-            let mut buf = Vec::with_capacity(1 << 20);
-            for (i, d) in staged.iter().enumerate() {
-                let mut d = d.clone();
-                d.seq = (next_seq as u64 + i as u64) as DeviceSeq;
-                copy_line(&mut buf, id, &d);
-                if buf.len() >= 1 << 20 {
-                    copy.write_all(&buf).map_err(copy_failed)?;
-                    buf.clear();
-                }
+        0
+    } else {
+        let (current, next_seq) = locked_profile(tx, id)?;
+        profile = current;
+        next_seq
+    };
+    let shift = next_seq - first_seq;
+    // Applied under a savepoint: a row that someone saved meanwhile (on this host or another, even one
+    // committing as this runs) fails a constraint; the staged rows are then matched against what is
+    // stored, and the import refused by line, nothing imported. No query looks first: an import that
+    // clashes with nothing pays for none.
+    tx.batch_execute("SAVEPOINT apply").map_err(db)?;
+    let applied = tx.batch_execute(&format!(
+        "INSERT INTO devices ({STAGED_COLUMNS}) SELECT profile, seq + {shift}, {STAGED_AFTER_SEQ} FROM staging; \
+         INSERT INTO device_imeis (imei, profile, seq) SELECT imei, profile, seq + {shift} FROM staging \
+         WHERE imei IS NOT NULL UNION ALL SELECT imei2, profile, seq + {shift} FROM staging WHERE imei2 IS NOT NULL;"
+    ));
+    match applied {
+        Ok(()) => {}
+        Err(e) if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) => {
+            tx.batch_execute("ROLLBACK TO SAVEPOINT apply").map_err(db)?;
+            let said = clashes(tx)?;
+            if said.is_empty() {
+                return Err(db(e));
             }
-            copy.write_all(&buf).map_err(copy_failed)?;
-            copy.finish().map_err(db)?;
+            return Err(StoreError::Refused(format!("{}; nothing was imported", said.join("; "))));
         }
-        // Applied under a savepoint: a row that someone saved meanwhile (on this host or another, even
-        // one committing as this runs) fails a constraint; the staged rows are then matched against what
-        // is stored, and the import refused by line, nothing imported. No query looks first: an import
-        // that clashes with nothing pays for none.
-        tx.batch_execute("SAVEPOINT apply").map_err(db)?;
-        let applied = tx.batch_execute(&format!(
-            "INSERT INTO devices ({STAGED_COLUMNS}) SELECT {STAGED_COLUMNS} FROM staging; \
-             INSERT INTO device_imeis (imei, profile, seq) SELECT imei, profile, seq FROM staging WHERE imei IS NOT NULL \
-             UNION ALL SELECT imei2, profile, seq FROM staging WHERE imei2 IS NOT NULL;"
-        ));
-        match applied {
-            Ok(()) => {}
-            Err(e) if e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION) => {
-                tx.batch_execute("ROLLBACK TO SAVEPOINT apply").map_err(db)?;
-                let said = clashes(&mut tx)?;
-                if said.is_empty() {
-                    return Err(db(e));
-                }
-                return Err(StoreError::Refused(format!("{}; nothing was imported", said.join("; "))));
-            }
-            Err(e) => return Err(db(e)),
-        }
-        let added = staged.len() as u64;
-        profile.device_count += added;
-        profile.learn_attributes(attributes.iter().map(String::as_str));
-        if added > 0 || create {
-            profile.modified = next_stamp(profile.modified, now);
-        }
-        write_profile(&mut tx, &profile)?;
-        tx.execute("UPDATE profiles SET next_seq = $2 WHERE id = $1", &[&(id as i32), &(next_seq + added as i64)])
-            .map_err(db)?;
-        let entry = append(&mut tx, audit)?;
-        let subject = if create { Subject::Profiles } else { Subject::Profile(id) };
-        super::feed::notify(&mut tx, &entry, subject)?;
-        tx.commit().map_err(db)?;
-        Ok(profile)
+        Err(e) => return Err(db(e)),
+    }
+    profile.device_count += added;
+    profile.learn_attributes(attributes.iter().map(String::as_str));
+    if added > 0 || create {
+        profile.modified = next_stamp(profile.modified, now);
+    }
+    write_profile(tx, &profile)?;
+    tx.execute("UPDATE profiles SET next_seq = $2 WHERE id = $1", &[&(id as i32), &(next_seq + added as i64)])
+        .map_err(db)?;
+    let entry = append(tx, audit)?;
+    let subject = if create { Subject::Profiles } else { Subject::Profile(id) };
+    super::feed::notify(tx, &entry, subject)?;
+    Ok(profile)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn the_columns_after_seq_are_the_staged_columns_after_profile_and_seq() {
+        let words = |s: &str| s.split(',').map(|w| w.trim().to_string()).collect::<Vec<_>>();
+        assert_eq!(words(super::STAGED_COLUMNS)[2..], words(super::STAGED_AFTER_SEQ)[..]);
     }
 }
