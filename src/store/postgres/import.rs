@@ -6,16 +6,13 @@
 //! host saved meanwhile refuses the commit, naming its line.
 
 use std::collections::HashMap;
-use std::io::Write;
 
 use std::sync::mpsc::{Receiver, SyncSender};
 
 use chrono::Utc;
 use postgres::{Client, Transaction};
 
-use super::store::{
-    Holder, PgStore, append, check_user, copy_failed, db, holders, json, locked_profile, write_profile,
-};
+use super::store::{Holder, PgStore, append, check_user, db, holders, json, locked_profile, write_profile};
 use crate::domain::audit::AuditEntry;
 use crate::domain::{Device, DeviceSeq, Field, Imei, Profile, Source};
 use crate::store::{
@@ -133,17 +130,14 @@ fn load(mut client: Client, profile: u32, from: Receiver<Load>) -> Result<Option
         "CREATE TEMP TABLE staging ON COMMIT DROP AS SELECT {STAGED_COLUMNS} FROM devices WITH NO DATA"
     ))
     .map_err(db)?;
-    let mut copy = tx.copy_in(&format!("COPY staging ({STAGED_COLUMNS}) FROM STDIN")).map_err(db)?;
-    let mut buf = Vec::with_capacity(1 << 20);
+    // COPY in binary: the server parses no text (the JSON of the attributes aside).
+    let writer = tx.copy_in(&format!("COPY staging ({STAGED_COLUMNS}) FROM STDIN (FORMAT binary)")).map_err(db)?;
+    let mut copy = postgres::binary_copy::BinaryCopyInWriter::new(writer, &STAGED_TYPES);
     let rest = loop {
         match from.recv() {
             Ok(Load::Rows(devices)) => {
                 for d in &devices {
-                    copy_line(&mut buf, profile, d);
-                }
-                if buf.len() >= 1 << 20 {
-                    copy.write_all(&buf).map_err(copy_failed)?;
-                    buf.clear();
+                    copy_row(&mut copy, profile, d)?;
                 }
             }
             Ok(Load::Commit(rest)) => break rest,
@@ -151,7 +145,6 @@ fn load(mut client: Client, profile: u32, from: Receiver<Load>) -> Result<Option
             Err(_) => return Ok(None),
         }
     };
-    copy.write_all(&buf).map_err(copy_failed)?;
     copy.finish().map_err(db)?;
     let committed = rest(&mut tx)?;
     tx.commit().map_err(db)?;
@@ -184,63 +177,60 @@ fn taken(
     problems
 }
 
-/// A value in COPY's text format: `\N` for none, and backslash, tab, newline and carriage return
-/// escaped.
-pub(super) fn copy_text(out: &mut Vec<u8>, v: Option<&str>) {
-    match v {
-        None => out.extend_from_slice(b"\\N"),
-        Some(s) => {
-            for b in s.bytes() {
-                match b {
-                    b'\\' => out.extend_from_slice(b"\\\\"),
-                    b'\t' => out.extend_from_slice(b"\\t"),
-                    b'\n' => out.extend_from_slice(b"\\n"),
-                    b'\r' => out.extend_from_slice(b"\\r"),
-                    b => out.push(b),
-                }
-            }
-        }
-    }
-}
-
-/// One device as a line of COPY's text format, in `STAGED_COLUMNS` order.
-pub(super) fn copy_line(out: &mut Vec<u8>, profile: u32, d: &Device) {
-    let (status, at) = super::store::status_columns(&d.status);
-    let (file, line) = match &d.source {
-        Source::File { name, line } => (Some(name.to_string()), Some(line.to_string())),
-        Source::Manual => (None, None),
-    };
-    let pairs: Vec<(&str, &str)> = d.attributes.iter().map(|(n, v)| (n.as_ref(), v.as_str())).collect();
-    let fields: [Option<String>; 14] = [
-        Some(profile.to_string()),
-        Some(d.seq.to_string()),
-        d.ids.imei.map(|i| i.as_u64().to_string()),
-        d.ids.imei2.map(|i| i.as_u64().to_string()),
-        d.ids.serial.clone(),
-        d.ids.manufacturer.clone(),
-        d.ids.serial_key(),
-        Some(json(&pairs).to_string()),
-        Some(status.to_string()),
-        at.map(|ns| ns.to_string()),
-        file,
-        line,
-        Some(d.created.to_rfc3339()),
-        Some(d.modified.to_rfc3339()),
-    ];
-    for (i, f) in fields.iter().enumerate() {
-        if i > 0 {
-            out.push(b'\t');
-        }
-        copy_text(out, f.as_deref());
-    }
-    out.push(b'\n');
-}
-
 /// The advisory lock an import's commit takes for its transaction.
 pub(super) const IMPORT_LOCK: i64 = 0x6b69_7474_696e_6703;
 
 pub(super) const STAGED_COLUMNS: &str = "profile, seq, imei, imei2, serial, manufacturer, serial_key, attributes, status, \
                               status_ns, source_file, source_line, created, modified";
+/// The types of `STAGED_COLUMNS`, in order.
+pub(super) const STAGED_TYPES: [postgres::types::Type; 14] = {
+    use postgres::types::Type;
+    [
+        Type::INT4,
+        Type::INT8,
+        Type::INT8,
+        Type::INT8,
+        Type::TEXT,
+        Type::TEXT,
+        Type::TEXT,
+        Type::JSONB,
+        Type::TEXT,
+        Type::INT8,
+        Type::TEXT,
+        Type::INT8,
+        Type::TIMESTAMPTZ,
+        Type::TIMESTAMPTZ,
+    ]
+};
+
+/// One device as a row of the binary COPY, in `STAGED_COLUMNS` order.
+pub(super) fn copy_row(copy: &mut postgres::binary_copy::BinaryCopyInWriter, profile: u32, d: &Device) -> Result<()> {
+    let (status, at) = super::store::status_columns(&d.status);
+    let (file, line) = match &d.source {
+        Source::File { name, line } => (Some(name.as_ref()), Some(*line as i64)),
+        Source::Manual => (None, None),
+    };
+    let pairs: Vec<(&str, &str)> = d.attributes.iter().map(|(n, v)| (n.as_ref(), v.as_str())).collect();
+    let imei = |i: Option<Imei>| i.map(|i| i.as_u64() as i64);
+    copy.write(&[
+        &(profile as i32),
+        &i64::from(d.seq),
+        &imei(d.ids.imei),
+        &imei(d.ids.imei2),
+        &d.ids.serial,
+        &d.ids.manufacturer,
+        &d.ids.serial_key(),
+        &postgres::types::Json(&pairs),
+        &status,
+        &at,
+        &file,
+        &line,
+        &d.created,
+        &d.modified,
+    ])
+    .map_err(db)
+}
+
 /// `STAGED_COLUMNS` after `profile, seq`.
 const STAGED_AFTER_SEQ: &str = "imei, imei2, serial, manufacturer, serial_key, attributes, status, status_ns, \
                                 source_file, source_line, created, modified";

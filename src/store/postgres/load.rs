@@ -6,7 +6,7 @@ use std::io::Write;
 use postgres::Transaction;
 
 use super::dep::{DEP_LOCK, checked_in_serial, kind_name};
-use super::import::{IMPORT_LOCK, STAGED_COLUMNS, copy_line, copy_text};
+use super::import::{IMPORT_LOCK, STAGED_COLUMNS, STAGED_TYPES, copy_row};
 use super::store::{PgStore, copy_failed, db, json, put_user_row, write_profile};
 use crate::domain::dep::DepDevice;
 use crate::store::inventory::{Counts, Inventory, refuse_problems, refuse_unless_empty};
@@ -31,6 +31,25 @@ fn copy<T>(
     w.write_all(&buf).map_err(copy_failed)?;
     w.finish().map_err(db)?;
     Ok(())
+}
+
+/// A value in COPY's text format: `\N` for none, and backslash, tab, newline and carriage return
+/// escaped.
+fn copy_text(out: &mut Vec<u8>, v: Option<&str>) {
+    match v {
+        None => out.extend_from_slice(b"\\N"),
+        Some(s) => {
+            for b in s.bytes() {
+                match b {
+                    b'\\' => out.extend_from_slice(b"\\\\"),
+                    b'\t' => out.extend_from_slice(b"\\t"),
+                    b'\n' => out.extend_from_slice(b"\\n"),
+                    b'\r' => out.extend_from_slice(b"\\r"),
+                    b => out.push(b),
+                }
+            }
+        }
+    }
 }
 
 /// Fields as one line of COPY's text format.
@@ -93,9 +112,14 @@ pub(super) fn load(store: &PgStore, inv: &Inventory, audit: &crate::domain::audi
             .map_err(db)?;
             write_profile(tx, p)?;
         }
-        let sql = format!("COPY devices ({STAGED_COLUMNS}) FROM STDIN");
-        let all = inv.profiles.iter().flat_map(|(p, devices)| devices.iter().map(move |d| (p.id, d)));
-        copy(tx, &sql, all, |out, (id, d)| copy_line(out, id, d))?;
+        let sql = format!("COPY devices ({STAGED_COLUMNS}) FROM STDIN (FORMAT binary)");
+        let mut devices = postgres::binary_copy::BinaryCopyInWriter::new(tx.copy_in(&sql).map_err(db)?, &STAGED_TYPES);
+        for (p, list) in &inv.profiles {
+            for d in list {
+                copy_row(&mut devices, p.id, d)?;
+            }
+        }
+        devices.finish().map_err(db)?;
         tx.batch_execute(
             "INSERT INTO device_imeis (imei, profile, seq) SELECT imei, profile, seq FROM devices WHERE imei IS NOT NULL \
              UNION ALL SELECT imei2, profile, seq FROM devices WHERE imei2 IS NOT NULL; \
