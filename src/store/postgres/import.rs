@@ -14,7 +14,7 @@ use postgres::{Client, Transaction};
 
 use super::store::{Holder, PgStore, append, check_user, db, holders, json, locked_profile, write_profile};
 use crate::domain::audit::AuditEntry;
-use crate::domain::{Device, DeviceSeq, Field, Imei, Profile, Source};
+use crate::domain::{Device, DeviceSeq, Field, Imei, Profile};
 use crate::store::{
     FieldProblem, ImportSession, ImportTarget, LineProblems, PreparedRows, Result, RowEncoder, SeenInFile, StoreError,
     Subject, already_in, next_stamp, taken_meanwhile,
@@ -205,30 +205,7 @@ pub(super) const STAGED_TYPES: [postgres::types::Type; 14] = {
 
 /// One device as a row of the binary COPY, in `STAGED_COLUMNS` order.
 pub(super) fn copy_row(copy: &mut postgres::binary_copy::BinaryCopyInWriter, profile: u32, d: &Device) -> Result<()> {
-    let (status, at) = super::store::status_columns(&d.status);
-    let (file, line) = match &d.source {
-        Source::File { name, line } => (Some(name.as_ref()), Some(*line as i64)),
-        Source::Manual => (None, None),
-    };
-    let pairs: Vec<(&str, &str)> = d.attributes.iter().map(|(n, v)| (n.as_ref(), v.as_str())).collect();
-    let imei = |i: Option<Imei>| i.map(|i| i.as_u64() as i64);
-    copy.write(&[
-        &(profile as i32),
-        &i64::from(d.seq),
-        &imei(d.ids.imei),
-        &imei(d.ids.imei2),
-        &d.ids.serial,
-        &d.ids.manufacturer,
-        &d.ids.serial_key(),
-        &postgres::types::Json(&pairs),
-        &status,
-        &at,
-        &file,
-        &line,
-        &d.created,
-        &d.modified,
-    ])
-    .map_err(db)
+    super::store::with_device_values(profile, d, |values| copy.write(values)).map_err(db)
 }
 
 /// `STAGED_COLUMNS` after `profile, seq`.

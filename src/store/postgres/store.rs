@@ -128,40 +128,49 @@ pub(super) fn status_columns(s: &Status) -> (&'static str, Option<i64>) {
     }
 }
 
-/// Writes a device's row and its IMEIs' rows (an update deletes its old IMEIs first).
-pub(super) fn put_device(tx: &mut Transaction, id: ProfileId, d: &Device, update: bool) -> Result<()> {
+/// A device's row as values, in the order of the columns `profile, seq, imei, imei2, serial,
+/// manufacturer, serial_key, attributes, status, status_ns, source_file, source_line, created,
+/// modified`, handed to `f` (a statement's parameters, a binary COPY's row).
+pub(super) fn with_device_values<T>(profile: ProfileId, d: &Device, f: impl FnOnce(&[&(dyn ToSql + Sync)]) -> T) -> T {
     let (status, at) = status_columns(&d.status);
     let (file, line) = match &d.source {
-        Source::File { name, line } => (Some(name.to_string()), Some(*line as i64)),
+        Source::File { name, line } => (Some(name.as_ref()), Some(*line as i64)),
         Source::Manual => (None, None),
     };
     let pairs: Vec<(&str, &str)> = d.attributes.iter().map(|(n, v)| (n.as_ref(), v.as_str())).collect();
     let imei = |i: Option<Imei>| i.map(|i| i.as_u64() as i64);
+    f(&[
+        &(profile as i32),
+        &i64::from(d.seq),
+        &imei(d.ids.imei),
+        &imei(d.ids.imei2),
+        &d.ids.serial,
+        &d.ids.manufacturer,
+        &d.ids.serial_key(),
+        &postgres::types::Json(&pairs),
+        &status,
+        &at,
+        &file,
+        &line,
+        &d.created,
+        &d.modified,
+    ])
+}
+
+/// Writes a device's row and its IMEIs' rows (an update deletes its old IMEIs first).
+pub(super) fn put_device(tx: &mut Transaction, id: ProfileId, d: &Device, update: bool) -> Result<()> {
     let (pid, seq) = (id as i32, i64::from(d.seq));
     if update {
         delete_rows(tx, "d.profile = $1 AND d.seq = $2", &[&pid, &seq])?;
     }
-    tx.execute(
-        "INSERT INTO devices (profile, seq, imei, imei2, serial, manufacturer, serial_key, attributes, status, \
-         status_ns, source_file, source_line, created, modified) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
-        &[
-            &pid,
-            &seq,
-            &imei(d.ids.imei),
-            &imei(d.ids.imei2),
-            &d.ids.serial,
-            &d.ids.manufacturer,
-            &d.ids.serial_key(),
-            &json(&pairs),
-            &status,
-            &at,
-            &file,
-            &line,
-            &d.created,
-            &d.modified,
-        ],
-    )
+    with_device_values(id, d, |values| {
+        tx.execute(
+            "INSERT INTO devices (profile, seq, imei, imei2, serial, manufacturer, serial_key, attributes, status, \
+             status_ns, source_file, source_line, created, modified) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14)",
+            values,
+        )
+    })
     .map_err(db)?;
     for i in d.ids.imeis() {
         tx.execute(
