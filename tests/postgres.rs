@@ -405,3 +405,37 @@ fn a_postgres_url_in_the_config_file_or_kitting_db_selects_postgresql() {
     let n: i64 = c.query_one("SELECT count(*) FROM profiles WHERE name = 'Osaka'", &[]).unwrap().get(0);
     assert_eq!(n, 1);
 }
+
+/// The audit trail read a page at a time: the newest entries first, a limit stops early, the time range
+/// and a profile that only the oldest entry names are found across pages (1,200 entries, pages of 500).
+#[test]
+fn the_audit_trail_is_read_newest_first_across_pages() {
+    use kitting::domain::audit::AuditQuery;
+    use kitting::store::Store;
+    let Some(server) = server() else { return };
+    let url = fresh(&server);
+    let store = kitting::store::postgres::PgStore::open(Target::parse(&url).unwrap()).unwrap();
+    // Whole seconds: entries keep their time to the millisecond, as on every store.
+    let start = chrono::DateTime::from_timestamp(chrono::Utc::now().timestamp() - 7200, 0).unwrap();
+    for i in 0..1200i64 {
+        let mut e = audit_entry();
+        e.at = start + chrono::Duration::seconds(i);
+        e.target = format!("entry {i}");
+        e.profile = (i == 0).then(|| "Oldest".to_string());
+        store.append_audit(&e).unwrap();
+    }
+    let newest = store.audit(&AuditQuery { limit: Some(3), ..AuditQuery::default() }).unwrap();
+    let targets: Vec<&str> = newest.iter().map(|e| e.target.as_str()).collect();
+    assert_eq!(targets, ["entry 1199", "entry 1198", "entry 1197"]);
+    assert_eq!(store.audit(&AuditQuery::default()).unwrap().len(), 1200);
+    let oldest = store.audit(&AuditQuery { profile: Some("oldest".into()), ..AuditQuery::default() }).unwrap();
+    assert_eq!(oldest.iter().map(|e| e.target.as_str()).collect::<Vec<_>>(), ["entry 0"]);
+    let range = AuditQuery {
+        since: Some(start + chrono::Duration::seconds(100)),
+        until: Some(start + chrono::Duration::seconds(110)),
+        ..AuditQuery::default()
+    };
+    let found = store.audit(&range).unwrap();
+    assert_eq!(found.len(), 10);
+    assert_eq!((found[0].target.as_str(), found[9].target.as_str()), ("entry 109", "entry 100"));
+}

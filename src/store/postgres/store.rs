@@ -755,23 +755,43 @@ impl Store for PgStore {
         self.change(audit, |_| Ok(((), Subject::Nothing)))
     }
 
+    /// Newest first, read a page at a time through a portal (the time range in SQL, on the `at` index)
+    /// until `limit` entries match: the workstation's audit screen reads its last entries, not the trail.
     fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
-        let rows = self.read(|c| c.query("SELECT id, entry FROM audit ORDER BY id DESC", &[]))?;
-        let mut out = Vec::new();
-        for r in rows {
-            let mut e: AuditEntry = from_json(r.get(1), "audit entry")?;
-            e.id = r.get::<_, i64>(0) as u64;
-            if query.since.is_some_and(|s| e.at < s) {
-                break;
-            }
-            if query.matches(&e) {
-                out.push(e);
-                if query.limit.is_some_and(|l| out.len() >= l) {
-                    break;
+        const PAGE: i32 = 500;
+        let found = self.read(|c| {
+            let mut tx = c.transaction()?;
+            let portal = tx.bind(
+                "SELECT id, entry FROM audit WHERE ($1::timestamptz IS NULL OR at >= $1) \
+                 AND ($2::timestamptz IS NULL OR at < $2) ORDER BY id DESC",
+                &[&query.since, &query.until],
+            )?;
+            let mut out: Vec<Result<AuditEntry>> = Vec::new();
+            loop {
+                let rows = tx.query_portal(&portal, PAGE)?;
+                for r in &rows {
+                    let entry = from_json::<AuditEntry>(r.get(1), "audit entry").map(|mut e| {
+                        e.id = r.get::<_, i64>(0) as u64;
+                        e
+                    });
+                    match entry {
+                        Ok(e) if !query.matches(&e) => {}
+                        Ok(e) => out.push(Ok(e)),
+                        Err(e) => {
+                            out.push(Err(e));
+                            return Ok(out);
+                        }
+                    }
+                    if query.limit.is_some_and(|l| out.len() >= l) {
+                        return Ok(out);
+                    }
+                }
+                if rows.len() < PAGE as usize {
+                    return Ok(out);
                 }
             }
-        }
-        Ok(out)
+        })?;
+        found.into_iter().collect()
     }
 
     /// Every change committed from now on, by any kitting on any host (LISTEN on a connection of its
