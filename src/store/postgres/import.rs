@@ -12,7 +12,7 @@ use std::sync::mpsc::{Receiver, SyncSender};
 use chrono::Utc;
 use postgres::{Client, Transaction};
 
-use super::store::{Holder, PgStore, append, check_user, db, holders, json, locked_profile, write_profile};
+use super::store::{Holder, PgStore, append, check_user, db, holders, insert_profile, locked_profile, write_profile};
 use crate::domain::audit::AuditEntry;
 use crate::domain::{Device, DeviceSeq, Field, Imei, Profile};
 use crate::store::{
@@ -327,11 +327,7 @@ fn apply(
                 profile.name
             )));
         }
-        tx.execute(
-            "INSERT INTO profiles (id, name, name_key, kind, created, modified, config) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-            &[&(id as i32), &profile.name, &key, &profile.kind, &profile.created, &profile.modified, &json(&profile.config)],
-        )
-        .map_err(db)?;
+        insert_profile(tx, &profile, 0)?;
         0
     } else {
         let (current, next_seq) = locked_profile(tx, id)?;

@@ -7,7 +7,7 @@ use postgres::Transaction;
 
 use super::dep::{DEP_LOCK, checked_in_serial, kind_name};
 use super::import::{IMPORT_LOCK, STAGED_COLUMNS, STAGED_TYPES, copy_row};
-use super::store::{PgStore, copy_failed, db, json, put_user_row, write_profile};
+use super::store::{PgStore, copy_failed, db, insert_profile, json, put_user_row};
 use crate::domain::dep::DepDevice;
 use crate::store::inventory::{Counts, Inventory, refuse_problems, refuse_unless_empty};
 use crate::store::{Result, Subject};
@@ -95,22 +95,7 @@ pub(super) fn load(store: &PgStore, inv: &Inventory, audit: &crate::domain::audi
             put_user_row(tx, u)?;
         }
         for (p, devices) in &inv.profiles {
-            tx.execute(
-                "INSERT INTO profiles (id, name, name_key, kind, created, modified, config, next_seq) \
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
-                &[
-                    &(p.id as i32),
-                    &p.name,
-                    &p.name.trim().to_lowercase(),
-                    &p.kind,
-                    &p.created,
-                    &p.modified,
-                    &json(&p.config),
-                    &devices.last().map_or(0, |d| i64::from(d.seq) + 1),
-                ],
-            )
-            .map_err(db)?;
-            write_profile(tx, p)?;
+            insert_profile(tx, p, devices.last().map_or(0, |d| i64::from(d.seq) + 1))?;
         }
         let sql = format!("COPY devices ({STAGED_COLUMNS}) FROM STDIN (FORMAT binary)");
         let mut devices = postgres::binary_copy::BinaryCopyInWriter::new(tx.copy_in(&sql).map_err(db)?, &STAGED_TYPES);

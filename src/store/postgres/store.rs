@@ -208,6 +208,17 @@ pub(super) fn locked_profile(tx: &mut Transaction, id: ProfileId) -> Result<(Pro
     Ok((profile_of(&row)?, row.get(12)))
 }
 
+/// A new profile's row, with the next device number it will give.
+pub(super) fn insert_profile(tx: &mut Transaction, p: &Profile, next_seq: i64) -> Result<()> {
+    tx.execute(
+        "INSERT INTO profiles (id, name, name_key, kind, created, config, modified, next_seq) \
+         VALUES ($1, $2, $3, $4, $5, $6, $5, $7)",
+        &[&(p.id as i32), &p.name, &p.name.trim().to_lowercase(), &p.kind, &p.created, &json(&p.config), &next_seq],
+    )
+    .map_err(db)?;
+    write_profile(tx, p)
+}
+
 pub(super) fn write_profile(tx: &mut Transaction, p: &Profile) -> Result<()> {
     tx.execute(
         "UPDATE profiles SET name = $2, name_key = $3, description = $4, modified = $5, username = $6, token = $7, \
@@ -413,12 +424,7 @@ impl Store for PgStore {
             let id: i64 = tx.query_one("SELECT nextval('profile_ids')", &[]).map_err(db)?.get(0);
             profile.id = id as ProfileId;
             profile.device_count = 0;
-            tx.execute(
-                "INSERT INTO profiles (id, name, name_key, kind, created, modified, config) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-                &[&(id as i32), &profile.name, &key, &profile.kind, &profile.created, &profile.modified, &json(&profile.config)],
-            )
-            .map_err(db)?;
-            write_profile(tx, &profile)?;
+            insert_profile(tx, &profile, 0)?;
             Ok((profile, Subject::Profiles))
         })
     }

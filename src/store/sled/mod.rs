@@ -1203,9 +1203,9 @@ impl Store for SledStore {
             id += 1;
             e
         };
-        inv.audit.iter().for_each(|e| {
+        for e in &inv.audit {
             put_entry(e);
-        });
+        }
         let entry = put_entry(audit);
         batch.insert(layout::META_NEXT_AUDIT, &id.to_be_bytes());
         self.indexes_changed();
