@@ -9,6 +9,11 @@ use kitting::store::postgres::{SCHEMA_VERSION, Target, schema_version};
 
 use common::pg::{fresh, server};
 
+/// The PostgreSQL store on the test database `url`.
+fn pg_store(url: &str) -> kitting::store::postgres::PgStore {
+    kitting::store::postgres::PgStore::open(Target::parse(url).unwrap()).unwrap()
+}
+
 /// `kitting --db URL --config CONFIG`, with HOME inside the workspace and no password in the environment.
 fn kitting(env: &common::Env, url: &str) -> std::process::Command {
     let mut c = std::process::Command::new(env!("CARGO_BIN_EXE_kitting"));
@@ -211,7 +216,7 @@ fn after_a_connection_cut_the_next_action_connects_again() {
     use kitting::store::Store;
     let Some(server) = server() else { return };
     let url = fresh(&server);
-    let store = kitting::store::postgres::PgStore::open(Target::parse(&url).unwrap()).unwrap();
+    let store = pg_store(&url);
     let env = common::Env::on_postgres(&url);
     env.ok(&["profiles", "create", "Dock"]);
     assert_eq!(store.profiles().unwrap().len(), 1);
@@ -247,7 +252,7 @@ fn a_connection_cut_in_the_middle_of_an_import_leaves_none_of_it() {
     use kitting::store::{ImportTarget, Store};
     let Some(server) = server() else { return };
     let url = fresh(&server);
-    let store = kitting::store::postgres::PgStore::open(Target::parse(&url).unwrap()).unwrap();
+    let store = pg_store(&url);
     let env = common::Env::on_postgres(&url);
     let file = env.write("big.csv", common::devices_csv(1, 5_000));
     let new = kitting::ops::profiles::new_profile(
@@ -319,12 +324,7 @@ fn db_copy_moves_an_inventory_from_sled_to_postgresql_and_back() {
 #[test]
 fn tls_connections_follow_sslmode() {
     let Some(server) = server() else { return };
-    let Some(ca) = std::env::var("KITTING_TEST_POSTGRES_CA").ok() else {
-        assert!(
-            std::env::var_os("KITTING_TEST_POSTGRES_REQUIRED").is_none(),
-            "KITTING_TEST_POSTGRES_CA (the server's certificate authority) is not set"
-        );
-        eprintln!("TLS tests skipped: set KITTING_TEST_POSTGRES_CA to the PEM file of the server's CA");
+    let Some(ca) = common::pg::setting("KITTING_TEST_POSTGRES_CA", "the PEM file of the server's CA") else {
         return;
     };
     let url = fresh(&server);
@@ -414,7 +414,7 @@ fn the_audit_trail_is_read_newest_first_across_pages() {
     use kitting::store::Store;
     let Some(server) = server() else { return };
     let url = fresh(&server);
-    let store = kitting::store::postgres::PgStore::open(Target::parse(&url).unwrap()).unwrap();
+    let store = pg_store(&url);
     // Whole seconds: entries keep their time to the millisecond, as on every store.
     let start = chrono::DateTime::from_timestamp(chrono::Utc::now().timestamp() - 7200, 0).unwrap();
     for i in 0..1200i64 {

@@ -19,12 +19,7 @@ fn ctl(script: &str, args: &[&str]) {
 #[test]
 fn a_server_restart_in_the_middle_of_an_import_leaves_all_or_none() {
     let Some(server) = common::pg::server() else { return };
-    let Some(script) = std::env::var("KITTING_TEST_POSTGRES_CTL").ok() else {
-        assert!(
-            std::env::var_os("KITTING_TEST_POSTGRES_REQUIRED").is_none(),
-            "KITTING_TEST_POSTGRES_CTL (the cluster's control script) is not set"
-        );
-        eprintln!("PostgreSQL restart test skipped: KITTING_TEST_POSTGRES_CTL names no control script");
+    let Some(script) = common::pg::setting("KITTING_TEST_POSTGRES_CTL", "the cluster's control script") else {
         return;
     };
     const ROWS: u64 = 20_000;

@@ -36,3 +36,19 @@ pub fn fresh(url: &str) -> String {
     let base = url.rsplit_once('/').map_or(url, |(b, _)| b);
     format!("{base}/{name}")
 }
+
+/// A further setting of the test cluster that some tests need (`KITTING_TEST_POSTGRES_CA`, its
+/// certificate authority; `KITTING_TEST_POSTGRES_CTL`, its control script). Unset, such a test is
+/// skipped with a line saying what to set, unless the PostgreSQL tests are required (CI): then it fails.
+pub fn setting(name: &str, what: &str) -> Option<String> {
+    match std::env::var(name).ok().filter(|v| !v.is_empty()) {
+        Some(v) => Some(v),
+        None if std::env::var_os("KITTING_TEST_POSTGRES_REQUIRED").is_some() => {
+            panic!("KITTING_TEST_POSTGRES_REQUIRED is set, but {name} ({what}) is not")
+        }
+        None => {
+            let _ = writeln!(std::io::stderr(), "a PostgreSQL test skipped: set {name} to {what}");
+            None
+        }
+    }
+}
