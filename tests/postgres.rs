@@ -439,3 +439,91 @@ fn the_audit_trail_is_read_newest_first_across_pages() {
     assert_eq!(found.len(), 10);
     assert_eq!((found[0].target.as_str(), found[9].target.as_str()), ("entry 109", "entry 100"));
 }
+
+/// A profile named `name`, created through the store.
+fn create(store: &impl kitting::store::Store, name: &str) -> kitting::domain::Profile {
+    let new = kitting::domain::NewProfile { name: name.into(), ..Default::default() };
+    let p = kitting::ops::profiles::new_profile(new, 7, chrono::Utc::now()).unwrap();
+    store.create_profile(p, &audit_entry()).unwrap()
+}
+
+/// A device added by hand with the IMEI `imei`.
+fn by_hand(imei: &str) -> kitting::domain::NewDevice {
+    use kitting::domain::{Identifiers, NewDevice, Source, Status};
+    NewDevice {
+        ids: Identifiers::parse(imei, "", "").unwrap(),
+        attributes: vec![],
+        status: Status::Pending,
+        source: Source::Manual,
+    }
+}
+
+/// An import writes its rows a chunk at a time while it checks the next: a device saved by someone else
+/// after its row was checked, in a chunk after one already written, still refuses the whole import,
+/// naming that row's line; nothing of the import stays, what the other saved does.
+#[test]
+fn a_clash_after_the_first_chunk_names_its_line_and_imports_nothing() {
+    use kitting::csv::android::{ImportOptions, check};
+    use kitting::store::{ImportTarget, Store};
+    let Some(server) = server() else { return };
+    let url = fresh(&server);
+    let store = pg_store(&url);
+    let env = common::Env::on_postgres(&url);
+    let (a, b) = (create(&store, "A"), create(&store, "B"));
+    // 10,000 rows: the first 8,192 are written while the file is read, the rest at the commit.
+    let file = env.write("big.csv", common::devices_csv(1, 10_000));
+    let opts = ImportOptions { dry_run: false, skip_invalid: false, max_rows: 20_000 };
+    let checked = check(&store, &file, ImportTarget::Existing(b.id), &opts, &mut |_| true).unwrap();
+    assert_eq!(checked.report.valid, 10_000);
+    // Row 9,500 (line 9,501) is saved by another technician meanwhile.
+    store.add_device(a.id, by_hand(&common::imei(9_500)), &audit_entry()).unwrap();
+    let e = checked.session.commit(&[], &audit_entry()).unwrap_err().to_string();
+    assert!(e.contains("line 9501: IMEI") && e.contains(&common::imei(9_500)), "{e}");
+    assert!(e.contains("already in profile \"A\"") && e.contains("nothing was imported"), "{e}");
+    assert_eq!(store.profile_by_id(b.id).unwrap().unwrap().device_count, 0);
+    assert_eq!(store.devices_page(b.id, None, 10).unwrap().len(), 0, "none of the first chunk stays");
+    assert_eq!(store.profile_by_id(a.id).unwrap().unwrap().device_count, 1, "theirs stays");
+    assert!(store.check().unwrap().is_empty(), "{:?}", store.check());
+}
+
+/// An import into an existing profile numbers its devices after the profile's as they come, without
+/// locking the profile: a device added to that profile during the import gets a number of its own, and
+/// once the import commits the profile goes on numbering after both, without reusing one.
+#[test]
+fn devices_added_during_an_import_into_the_same_profile_keep_numbers_of_their_own() {
+    use kitting::csv::android::{ImportOptions, check};
+    use kitting::store::{ImportTarget, Store};
+    let Some(server) = server() else { return };
+    let url = fresh(&server);
+    let store = pg_store(&url);
+    let env = common::Env::on_postgres(&url);
+    let p = create(&store, "P");
+    let first = store.add_device(p.id, by_hand(&common::imei(50_000)), &audit_entry()).unwrap();
+    let file = env.write("big.csv", common::devices_csv(1, 10_000));
+    let opts = ImportOptions { dry_run: false, skip_invalid: false, max_rows: 20_000 };
+    let checked = check(&store, &file, ImportTarget::Existing(p.id), &opts, &mut |_| true).unwrap();
+    let during = store.add_device(p.id, by_hand(&common::imei(50_001)), &audit_entry()).unwrap();
+    checked.session.commit(&[], &audit_entry()).unwrap();
+    let after = store.add_device(p.id, by_hand(&common::imei(50_002)), &audit_entry()).unwrap();
+    let mut seqs: Vec<u64> = Vec::new();
+    let mut page = store.devices_page(p.id, None, 100_000).unwrap();
+    seqs.extend(page.drain(..).map(|d| u64::from(d.seq)));
+    assert_eq!(seqs.len(), 10_003);
+    let mut unique = seqs.clone();
+    unique.dedup();
+    assert_eq!(unique.len(), seqs.len(), "no number given twice");
+    assert!(
+        u64::from(during.seq) > u64::from(first.seq)
+            && u64::from(after.seq) > *seqs.iter().filter(|s| **s != u64::from(after.seq)).max().unwrap()
+    );
+    assert_eq!(store.profile_by_id(p.id).unwrap().unwrap().device_count, 10_003);
+    assert!(store.check().unwrap().is_empty(), "{:?}", store.check());
+    // Without a change in between, the numbers the import reserved and did not use go back.
+    let p2 = create(&store, "Q");
+    store.add_device(p2.id, by_hand(&common::imei(60_000)), &audit_entry()).unwrap();
+    let file = env.write("small.csv", common::devices_csv(70_000, 10));
+    let checked = check(&store, &file, ImportTarget::Existing(p2.id), &opts, &mut |_| true).unwrap();
+    checked.session.commit(&[], &audit_entry()).unwrap();
+    let next = store.add_device(p2.id, by_hand(&common::imei(60_001)), &audit_entry()).unwrap();
+    assert_eq!(u64::from(next.seq), 11, "numbered straight after the import's");
+}

@@ -6,7 +6,7 @@ use std::io::Write;
 use postgres::Transaction;
 
 use super::dep::{DEP_LOCK, checked_in_serial, kind_name};
-use super::import::{IMPORT_LOCK, STAGED_COLUMNS, STAGED_TYPES, copy_row};
+use super::import::{IMPORT_LOCK, copy_device_rows};
 use super::store::{PgStore, copy_failed, db, insert_profile, json, put_user_row};
 use crate::domain::dep::DepDevice;
 use crate::store::inventory::{Counts, Inventory, refuse_problems, refuse_unless_empty};
@@ -97,14 +97,8 @@ pub(super) fn load(store: &PgStore, inv: &Inventory, audit: &crate::domain::audi
         for (p, devices) in &inv.profiles {
             insert_profile(tx, p, devices.last().map_or(0, |d| i64::from(d.seq) + 1))?;
         }
-        let sql = format!("COPY devices ({STAGED_COLUMNS}) FROM STDIN (FORMAT binary)");
-        let mut devices = postgres::binary_copy::BinaryCopyInWriter::new(tx.copy_in(&sql).map_err(db)?, &STAGED_TYPES);
-        for (p, list) in &inv.profiles {
-            for d in list {
-                copy_row(&mut devices, p.id, d)?;
-            }
-        }
-        devices.finish().map_err(db)?;
+        let devices = inv.profiles.iter().flat_map(|(p, list)| list.iter().map(|d| (p.id, d)));
+        copy_device_rows(tx, "devices", devices).map_err(db)?;
         tx.batch_execute(
             "INSERT INTO device_imeis (imei, profile, seq) SELECT imei, profile, seq FROM devices WHERE imei IS NOT NULL \
              UNION ALL SELECT imei2, profile, seq FROM devices WHERE imei2 IS NOT NULL; \

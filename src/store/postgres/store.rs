@@ -251,33 +251,30 @@ fn source_of(file: Option<String>, line: Option<i64>) -> Source {
     }
 }
 
+/// Who holds IMEIs: `$1` the IMEIs, `$2, $3` a device not to count.
+pub(super) const HOLDERS_BY_IMEI: &str = "SELECT i.imei, p.name, d.source_file, d.source_line FROM device_imeis i \
+     JOIN devices d ON d.profile = i.profile AND d.seq = i.seq JOIN profiles p ON p.id = d.profile \
+     WHERE i.imei = ANY($1) AND NOT (d.profile = $2 AND d.seq = $3)";
+/// Who holds serial keys: `$1` the keys, `$2, $3` a device not to count.
+pub(super) const HOLDERS_BY_KEY: &str = "SELECT d.serial_key, p.name, d.source_file, d.source_line FROM devices d \
+     JOIN profiles p ON p.id = d.profile WHERE d.serial_key = ANY($1) AND NOT (d.profile = $2 AND d.seq = $3)";
+
 /// The stored devices, but `exclude`, that hold any of these IMEIs (first or second) and serial keys:
-/// one query for each kind, however many identifiers (an import asks for a batch at once).
-pub(super) fn holders(
+/// one query for each kind, however many identifiers (an import asks for a batch at once, with the two
+/// queries prepared once: `queries` are `HOLDERS_BY_IMEI` and `HOLDERS_BY_KEY`, as text or prepared).
+pub(super) fn holders<Q: postgres::ToStatement + ?Sized>(
     c: &mut impl postgres::GenericClient,
+    queries: [&Q; 2],
     imeis: &[i64],
     keys: &[String],
     exclude: Option<(ProfileId, DeviceSeq)>,
 ) -> Result<(HashMap<i64, Holder>, HashMap<String, Holder>)> {
     let (xp, xs) = exclude.map_or((-1i32, -1i64), |(p, s)| (p as i32, i64::from(s)));
     let holder = |r: &Row| (r.get::<_, String>(1), source_of(r.get(2), r.get(3)));
-    let by_imei = c
-        .query(
-            "SELECT i.imei, p.name, d.source_file, d.source_line FROM device_imeis i \
-             JOIN devices d ON d.profile = i.profile AND d.seq = i.seq JOIN profiles p ON p.id = d.profile \
-             WHERE i.imei = ANY($1) AND NOT (d.profile = $2 AND d.seq = $3)",
-            &[&imeis, &xp, &xs],
-        )
-        .map_err(db)?
-        .iter()
-        .map(|r| (r.get::<_, i64>(0), holder(r)))
-        .collect();
+    let by_imei =
+        c.query(queries[0], &[&imeis, &xp, &xs]).map_err(db)?.iter().map(|r| (r.get::<_, i64>(0), holder(r))).collect();
     let by_key = c
-        .query(
-            "SELECT d.serial_key, p.name, d.source_file, d.source_line FROM devices d \
-             JOIN profiles p ON p.id = d.profile WHERE d.serial_key = ANY($1) AND NOT (d.profile = $2 AND d.seq = $3)",
-            &[&keys, &xp, &xs],
-        )
+        .query(queries[1], &[&keys, &xp, &xs])
         .map_err(db)?
         .iter()
         .map(|r| (r.get::<_, String>(0), holder(r)))
@@ -293,7 +290,7 @@ fn conflicts(
 ) -> Result<Vec<FieldProblem>> {
     let imeis: Vec<i64> = ids.imeis().map(|i| i.as_u64() as i64).collect();
     let keys: Vec<String> = ids.serial_key().into_iter().collect();
-    let (by_imei, by_key) = holders(tx, &imeis, &keys, exclude)?;
+    let (by_imei, by_key) = holders(tx, [HOLDERS_BY_IMEI, HOLDERS_BY_KEY], &imeis, &keys, exclude)?;
     let mut problems = Vec::new();
     for (field, imei) in [(Field::Imei, ids.imei), (Field::Imei2, ids.imei2)] {
         if let Some(imei) = imei
