@@ -6,6 +6,7 @@
 pub mod cli;
 pub mod csv;
 pub mod domain;
+pub mod files;
 pub mod ops;
 pub mod os;
 pub mod qr;

@@ -242,7 +242,7 @@ fn checked_in_and_withdrawn_devices_cannot_be_edited_and_check_in_is_restricted(
     let before = std::fs::read(&out).unwrap();
     let report = env.ok(&["dep", "import", out.to_str().unwrap()]);
     assert!(report.contains("Devices: 0 created, 0 updated") && report.contains("Unchanged rows: 2"), "{report}");
-    env.ok(&["dep", "export", "-o", out.to_str().unwrap()]);
+    env.ok(&["dep", "export", "-o", out.to_str().unwrap(), "--force"]);
     assert_eq!(std::fs::read(&out).unwrap(), before, "export → import changes nothing");
 }
 

@@ -7,7 +7,7 @@ use super::{Context, DeviceSelector, DevicesCmd, Failure, ImportArgs, Outcome, R
 use crate::csv::android;
 use crate::domain::NewProfile;
 use crate::domain::registration::Outcome as Reg;
-use crate::domain::text::sanitize;
+use crate::domain::text::{quote, sanitize};
 use crate::ops;
 use crate::ops::devices::DeviceRef;
 use crate::ops::import::ImportTo;
@@ -30,6 +30,8 @@ pub fn import(ctx: &mut Context, a: ImportArgs) -> Outcome {
         skip_invalid: a.skip_invalid,
         max_rows: ctx.settings.max_rows(),
     };
+    // Made before the import runs: a rejects file that cannot be written stops it before it writes anything.
+    let rejects_file = a.rejects.as_deref().map(|p| super::output_file(p, a.force, Some(&a.file))).transpose()?;
     let report = match ops::import::run(&ctx.core(&*store), command, &mut |_| true) {
         Ok(r) => r,
         Err(ops::OpError::NotFound(m)) if !a.create => {
@@ -40,10 +42,9 @@ pub fn import(ctx: &mut Context, a: ImportArgs) -> Outcome {
             return Err(super::flagged(flags)(e));
         }
     };
-    if let Some(path) = &a.rejects {
-        let f = std::fs::File::create(path).map_err(|e| Failure::refused(format!("{}: {e}", path.display())))?;
+    if let (Some(path), Some(f)) = (&a.rejects, rejects_file) {
         android::write_rejects(&report, std::io::BufWriter::new(f))
-            .map_err(|e| Failure::refused(format!("{}: {e}", path.display())))?;
+            .map_err(|e| Failure::refused(format!("{}: {e}", crate::files::name(path))))?;
     }
     let name = sanitize(&report.profile).into_owned();
     let rejected = report.rejected.len();
@@ -85,13 +86,9 @@ pub fn print_rejected(file: &str, rejected: &[crate::csv::Rejected]) {
     for r in rejected {
         for p in &r.problems {
             let line = match &p.column {
-                Some((n, name)) => format!(
-                    "{file}:{}:{n}: {} {:?}: {}",
-                    r.line,
-                    sanitize(name),
-                    sanitize(&p.value),
-                    sanitize(&p.reason)
-                ),
+                Some((n, name)) => {
+                    format!("{file}:{}:{n}: {} {}: {}", r.line, sanitize(name), quote(&p.value), sanitize(&p.reason))
+                }
                 None => format!("{file}:{}: {}", r.line, sanitize(&p.reason)),
             };
             eprintln!("{line}");
@@ -101,20 +98,19 @@ pub fn print_rejected(file: &str, rejected: &[crate::csv::Rejected]) {
 
 pub fn rejects_hint(rejects: &Option<PathBuf>) -> String {
     match rejects {
-        Some(p) => format!(" (written to {})", p.display()),
+        Some(p) => format!(" (written to {})", crate::files::name(p)),
         None => String::new(),
     }
 }
 
-pub fn export(ctx: &mut Context, profile: &str, output: Option<PathBuf>) -> Outcome {
+pub fn export(ctx: &mut Context, profile: &str, output: Option<PathBuf>, force: bool) -> Outcome {
     let store = ctx.store()?;
     let p = ops::require_profile(&*store, profile)?;
     let n = match &output {
         Some(path) => {
-            let f = std::fs::File::create(path).map_err(|e| Failure::refused(format!("{}: {e}", path.display())))?;
-            let mut w = std::io::BufWriter::new(f);
+            let mut w = std::io::BufWriter::new(super::output_file(path, force, None)?);
             let n = android::export(&*store, &p, &mut w).map_err(Failure::refused)?;
-            w.flush().map_err(|e| Failure::refused(format!("{}: {e}", path.display())))?;
+            w.flush().map_err(|e| Failure::refused(format!("{}: {e}", crate::files::name(path))))?;
             n
         }
         None if std::io::IsTerminal::is_terminal(&std::io::stdout()) => {
@@ -129,7 +125,7 @@ pub fn export(ctx: &mut Context, profile: &str, output: Option<PathBuf>) -> Outc
         None => android::export(&*store, &p, std::io::stdout().lock()).map_err(Failure::refused)?,
     };
     if let Some(path) = output {
-        println!("Wrote {n} devices of profile {:?} to {}.", sanitize(&p.name), path.display());
+        println!("Wrote {n} devices of profile {} to {}.", quote(&p.name), crate::files::name(&path));
     }
     Ok(())
 }
@@ -208,7 +204,7 @@ pub fn devices(ctx: &mut Context, cmd: DevicesCmd) -> Outcome {
                 ("attribute", "--attr"),
             ];
             let d = ops::devices::add(&ctx.core(&*store), command).map_err(super::flagged(flags))?;
-            println!("Added {} to profile {:?}.", sanitize(&d.label()), sanitize(profile.trim()));
+            println!("Added {} to profile {}.", sanitize(&d.label()), quote(profile.trim()));
             Ok(())
         }
         DevicesCmd::Edit { which, set_imei, set_imei2, set_serial, set_manufacturer, attrs, unset_attrs } => {
@@ -231,7 +227,7 @@ pub fn devices(ctx: &mut Context, cmd: DevicesCmd) -> Outcome {
                 ("attribute", "--attr"),
             ];
             let d = ops::devices::edit(&ctx.core(&*store), command).map_err(super::flagged(flags))?;
-            println!("Saved {} in profile {:?}.", sanitize(&d.label()), sanitize(which.profile.trim()));
+            println!("Saved {} in profile {}.", sanitize(&d.label()), quote(which.profile.trim()));
             Ok(())
         }
         DevicesCmd::Delete { which } => {
@@ -243,7 +239,7 @@ pub fn devices(ctx: &mut Context, cmd: DevicesCmd) -> Outcome {
             };
             let command = ops::devices::DeleteDevices { profile: which.profile.clone(), devices: vec![device] };
             ops::devices::delete(&ctx.core(&*store), command)?;
-            println!("Deleted {} from profile {:?}.", sanitize(&label), sanitize(which.profile.trim()));
+            println!("Deleted {} from profile {}.", sanitize(&label), quote(which.profile.trim()));
             Ok(())
         }
     }
@@ -259,7 +255,7 @@ pub fn register(ctx: &mut Context, a: RegisterArgs) -> Outcome {
     })?;
     match (&r.outcome, &r.profile, &r.device) {
         (Reg::Registered { .. }, Some(p), Some(d)) => {
-            println!("registered: {} in profile {:?}", sanitize(&d.label()), sanitize(&p.name));
+            println!("registered: {} in profile {}", sanitize(&d.label()), quote(&p.name));
             Ok(())
         }
         (Reg::NotThisFlow(why), _, _) => Err(Failure::refused(format!(
@@ -286,22 +282,10 @@ pub fn check(ctx: &mut Context) -> Outcome {
 pub fn template(text: &str, output: Option<PathBuf>, force: bool) -> Outcome {
     match output {
         Some(path) => {
-            let mut open = std::fs::OpenOptions::new();
-            open.write(true);
-            if force {
-                open.create(true).truncate(true);
-            } else {
-                open.create_new(true);
-            }
-            let written = open.open(&path).and_then(|mut f| f.write_all(text.as_bytes()));
-            written.map_err(|e| match e.kind() {
-                std::io::ErrorKind::AlreadyExists => Failure::refused(format!(
-                    "{} exists already; it was left as it is (add --force to replace it)",
-                    path.display()
-                )),
-                _ => Failure::refused(format!("{}: {e}", path.display())),
-            })?;
-            println!("Wrote the template to {}.", path.display());
+            let mut f = super::output_file(&path, force, None)?;
+            f.write_all(text.as_bytes())
+                .map_err(|e| Failure::refused(format!("{}: {e}", crate::files::name(&path))))?;
+            println!("Wrote the template to {}.", crate::files::name(&path));
         }
         None => print!("{text}"),
     }

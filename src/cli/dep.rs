@@ -9,7 +9,7 @@ use super::{Context, Failure, Format, Outcome, print_rows};
 use crate::csv::ImportOptions;
 use crate::csv::dep::{self, DepReport};
 use crate::domain::dep::{CatalogKind, CheckIn, DepDevice, DepState};
-use crate::domain::text::sanitize;
+use crate::domain::text::{quote, sanitize};
 use crate::ops;
 
 #[derive(Subcommand, Debug)]
@@ -26,11 +26,17 @@ pub enum DepCmd {
         /// Write the rejected rows (original columns plus Line and Reason) to FILE
         #[arg(long, value_name = "FILE")]
         rejects: Option<PathBuf>,
+        /// Replace the --rejects file if it exists
+        #[arg(long, requires = "rejects")]
+        force: bool,
     },
     /// Write every user and device in the import's format
     Export {
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// Replace the output file if it exists
+        #[arg(long, requires = "output")]
+        force: bool,
     },
     /// List the device records
     List {
@@ -128,24 +134,19 @@ pub fn catalog(ctx: &mut Context, cmd: CatalogCmd) -> Outcome {
         }
         CatalogAction::Add { name, description } => {
             ops::catalog::add(&ctx.core(&*store), ops::catalog::CatalogAdd { kind, name: name.clone(), description })?;
-            println!("Added {} {:?}.", kind.title(), sanitize(name.trim()));
+            println!("Added {} {}.", kind.title(), quote(name.trim()));
             Ok(())
         }
         CatalogAction::Rename { name, new_name, description } => {
             let command =
                 ops::catalog::CatalogEdit { kind, name: name.clone(), rename: Some(new_name.clone()), description };
             let n = ops::catalog::edit(&ctx.core(&*store), command)?;
-            println!(
-                "Renamed {} {:?} to {:?}; {n} records follow.",
-                kind.title(),
-                sanitize(&name),
-                sanitize(&new_name)
-            );
+            println!("Renamed {} {} to {}; {n} records follow.", kind.title(), quote(&name), quote(&new_name));
             Ok(())
         }
         CatalogAction::Delete { name } => {
             ops::catalog::delete(&ctx.core(&*store), ops::catalog::CatalogDelete { kind, name: name.clone() })?;
-            println!("Deleted {} {:?}.", kind.title(), sanitize(&name));
+            println!("Deleted {} {}.", kind.title(), quote(&name));
             Ok(())
         }
     }
@@ -173,31 +174,23 @@ fn print_report(r: &DepReport, dry_run: bool) {
         r.users_created, r.users_updated, r.devices_created, r.devices_updated, r.unchanged, r.mails
     );
     for c in &r.cleared {
-        let _ = writeln!(
-            out,
-            "line {}: {} {}: {:?} {}cleared",
-            c.line,
-            sanitize(&c.record),
-            c.field,
-            sanitize(&c.old),
-            would
-        );
+        let _ =
+            writeln!(out, "line {}: {} {}: {} {}cleared", c.line, sanitize(&c.record), c.field, quote(&c.old), would);
     }
     let _ = out.flush();
 }
 
 pub fn run(ctx: &mut Context, cmd: DepCmd) -> Outcome {
     match cmd {
-        DepCmd::Import { file, dry_run, skip_invalid, rejects } => {
+        DepCmd::Import { file, dry_run, skip_invalid, rejects, force } => {
             let opts = ImportOptions { dry_run, skip_invalid, max_rows: ctx.settings.max_rows() };
             let store = ctx.store()?;
+            let rejects_file = rejects.as_deref().map(|p| super::output_file(p, force, Some(&file))).transpose()?;
             let command = ops::dep::DepImport { file: file.clone(), dry_run, skip_invalid, max_rows: opts.max_rows };
             let report = ops::dep::import(&ctx.core(&*store), command, &mut |_| true)?;
-            if let Some(path) = &rejects {
-                let f =
-                    std::fs::File::create(path).map_err(|e| Failure::refused(format!("{}: {e}", path.display())))?;
+            if let (Some(path), Some(f)) = (&rejects, rejects_file) {
                 crate::csv::android::write_rejected(&report.header, &report.rejected, std::io::BufWriter::new(f))
-                    .map_err(|e| Failure::refused(format!("{}: {e}", path.display())))?;
+                    .map_err(|e| Failure::refused(format!("{}: {e}", crate::files::name(path))))?;
             }
             let rejected = report.rejected.len();
             // A refused import wrote nothing: its counts say what it would have done.
@@ -220,18 +213,17 @@ pub fn run(ctx: &mut Context, cmd: DepCmd) -> Outcome {
             }
             Ok(())
         }
-        DepCmd::Export { output } => {
+        DepCmd::Export { output, force } => {
             let store = ctx.store()?;
             let n = match &output {
                 Some(path) => {
-                    let f = std::fs::File::create(path)
-                        .map_err(|e| Failure::refused(format!("{}: {e}", path.display())))?;
+                    let f = super::output_file(path, force, None)?;
                     dep::export(&*store, std::io::BufWriter::new(f)).map_err(Failure::refused)?
                 }
                 None => dep::export(&*store, std::io::stdout().lock()).map_err(Failure::refused)?,
             };
             if let Some(path) = output {
-                println!("Wrote {n} devices to {}.", path.display());
+                println!("Wrote {n} devices to {}.", crate::files::name(&path));
             }
             Ok(())
         }
@@ -275,14 +267,14 @@ pub fn run(ctx: &mut Context, cmd: DepCmd) -> Outcome {
                     .problems
                     .iter()
                     .map(|p| match &p.column {
-                        Some((_, h)) => format!("{h} {:?}: {}", sanitize(&p.value), sanitize(&p.reason)),
+                        Some((_, h)) => format!("{h} {}: {}", quote(&p.value), sanitize(&p.reason)),
                         None => sanitize(&p.reason).into_owned(),
                     })
                     .collect();
                 return Err(Failure::refused(reasons.join("; ")));
             }
             for c in &report.cleared {
-                println!("{}: {:?} cleared", c.field, sanitize(&c.old));
+                println!("{}: {} cleared", c.field, quote(&c.old));
             }
             println!(
                 "{} device {}.",
@@ -337,8 +329,9 @@ pub fn run(ctx: &mut Context, cmd: DepCmd) -> Outcome {
                     let mut written = Vec::new();
                     for m in mails.iter().filter(|m| !m.written) {
                         let path = dir.join(format!("{:06}-{}.eml", m.id, m.identifier));
-                        std::fs::write(&path, m.eml())
-                            .map_err(|e| Failure::refused(format!("{}: {e}", path.display())))?;
+                        // A mail holds a check-in code: private (0600); written again if it is there.
+                        crate::files::write(&path, true, m.eml().as_bytes())
+                            .map_err(|e| Failure::refused(e.to_string()))?;
                         written.push(m.id);
                     }
                     if !written.is_empty() {

@@ -46,6 +46,9 @@ pub enum Command {
         /// Output file [default: standard output]
         #[arg(short, long, value_name = "FILE")]
         output: Option<PathBuf>,
+        /// Replace the output file if it exists
+        #[arg(long, requires = "output")]
+        force: bool,
     },
     /// List, add, edit and delete the devices of a profile
     #[command(subcommand)]
@@ -164,6 +167,9 @@ pub struct ImportArgs {
     /// Write the rejected rows (original columns plus Line and Reason) to FILE
     #[arg(long, value_name = "FILE")]
     pub rejects: Option<PathBuf>,
+    /// Replace the --rejects file if it exists
+    #[arg(long, requires = "rejects")]
+    pub force: bool,
     /// With --create: a description
     #[arg(long, value_name = "D", requires = "create")]
     pub description: Option<String>,
@@ -334,6 +340,9 @@ pub struct QrArgs {
     /// Write the code as PNG
     #[arg(long, value_name = "FILE")]
     pub png: Option<PathBuf>,
+    /// Replace the --svg or --png file if it exists
+    #[arg(long)]
+    pub force: bool,
     /// Print the provisioning JSON instead of the code
     #[arg(long)]
     pub payload: bool,
@@ -528,6 +537,19 @@ pub fn key_value(s: &str) -> Result<(&str, &str), Failure> {
 }
 
 /// Runs a parsed command line.
+/// A file the command writes (`crate::files::create`), refused as the technician is told: an existing one
+/// is replaced only with `--force`, the input never.
+pub(crate) fn output_file(
+    path: &std::path::Path,
+    force: bool,
+    input: Option<&std::path::Path>,
+) -> Result<std::fs::File, Failure> {
+    crate::files::create(path, force, input).map_err(|e| match e {
+        crate::files::NotWritten::Exists(_) => Failure::refused(format!("{e} (add --force to replace it)")),
+        e => Failure::refused(e.to_string()),
+    })
+}
+
 pub fn run(cli: Cli) -> Outcome {
     let mut ctx = Context::new(&cli)?;
     let Some(command) = cli.command else {
@@ -539,7 +561,7 @@ pub fn run(cli: Cli) -> Outcome {
         Command::Token(cmd) => profiles::token(&mut ctx, cmd),
         Command::Config(cmd) => profiles::config(&mut ctx, cmd),
         Command::Import(args) => data::import(&mut ctx, args),
-        Command::Export { profile, output } => data::export(&mut ctx, &profile, output),
+        Command::Export { profile, output, force } => data::export(&mut ctx, &profile, output, force),
         Command::Devices(cmd) => data::devices(&mut ctx, cmd),
         Command::Register(args) => data::register(&mut ctx, args),
         Command::Check => data::check(&mut ctx),

@@ -4,7 +4,7 @@ use chrono::Utc;
 
 use super::{ConfigCmd, Context, Failure, Outcome, ProfilesCmd, TokenCmd, UsersCmd, key_value, print_rows};
 use crate::domain::android::SYSTEM_EXTRAS;
-use crate::domain::text::sanitize;
+use crate::domain::text::{quote, sanitize};
 use crate::domain::{NewProfile, Profile, User};
 use crate::ops;
 
@@ -58,7 +58,7 @@ pub fn run(ctx: &mut Context, cmd: ProfilesCmd) -> Outcome {
             let command = ops::profiles::CreateProfile { profile: new, default_token_days: ctx.settings.token_days() };
             let flags = &[("description", "--description"), ("token_days", "--token-days"), ("user", "--user")];
             let p = ops::profiles::create(&ctx.core(&*store), command).map_err(super::flagged(flags))?;
-            println!("Created profile {:?} (token expiry: {}).", sanitize(&p.name), expiry(&p));
+            println!("Created profile {} (token expiry: {}).", quote(&p.name), expiry(&p));
             Ok(())
         }
         ProfilesCmd::Show { name } => {
@@ -100,7 +100,7 @@ pub fn run(ctx: &mut Context, cmd: ProfilesCmd) -> Outcome {
             } else {
                 ops::require_profile(&*store, &current)?
             };
-            println!("Saved profile {:?}.", sanitize(&p.name));
+            println!("Saved profile {}.", quote(&p.name));
             Ok(())
         }
         ProfilesCmd::Delete { name, yes } => {
@@ -113,7 +113,7 @@ pub fn run(ctx: &mut Context, cmd: ProfilesCmd) -> Outcome {
             }
             let n =
                 ops::profiles::delete(&ctx.core(&*store), ops::profiles::DeleteProfile { profile: p.name.clone() })?;
-            println!("Deleted profile {:?} and its {n} devices.", sanitize(&p.name));
+            println!("Deleted profile {} and its {n} devices.", quote(&p.name));
             Ok(())
         }
     }
@@ -130,19 +130,19 @@ pub fn users(ctx: &mut Context, cmd: UsersCmd) -> Outcome {
             let user = User { username: username.clone(), name, email, ..User::default() };
             ops::users::add(&ctx.core(&*store), ops::users::AddUser { user })
                 .map_err(super::flagged(&[("email", "--email"), ("name", "--name")]))?;
-            println!("Added user {:?}.", sanitize(username.trim()));
+            println!("Added user {}.", quote(username.trim()));
             Ok(())
         }
         UsersCmd::Edit { username, name, email } => {
             let command = ops::users::EditUser { username: username.clone(), name, email, ..Default::default() };
             ops::users::edit(&ctx.core(&*store), command)
                 .map_err(super::flagged(&[("email", "--email"), ("name", "--name")]))?;
-            println!("Saved user {:?}.", sanitize(username.trim()));
+            println!("Saved user {}.", quote(username.trim()));
             Ok(())
         }
         UsersCmd::Delete { username } => {
             ops::users::delete(&ctx.core(&*store), ops::users::DeleteUser { username: username.clone() })?;
-            println!("Deleted user {:?}.", sanitize(username.trim()));
+            println!("Deleted user {}.", quote(username.trim()));
             Ok(())
         }
     }
@@ -227,7 +227,7 @@ pub fn config(ctx: &mut Context, cmd: ConfigCmd) -> Outcome {
                 expect: None,
             };
             let p = ops::profiles::modify_configuration(&ctx.core(&*store), command)?;
-            println!("Updated the configuration of profile {:?}.", sanitize(&p.name));
+            println!("Updated the configuration of profile {}.", quote(&p.name));
             Ok(())
         }
     }

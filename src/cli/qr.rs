@@ -17,16 +17,19 @@ pub fn run(ctx: &mut Context, a: QrArgs) -> Outcome {
     }
     let text = qr::payload_text(&admin, &p);
     let code = Qr::encode(&text).map_err(Failure::refused)?;
+    // The code holds the enrollment token and the Wi-Fi password: the files are private (0600).
     let write = |path: &std::path::Path, bytes: &[u8]| {
-        std::fs::write(path, bytes).map_err(|e| Failure::refused(format!("{}: {e}", path.display())))
+        let mut f = super::output_file(path, a.force, None)?;
+        std::io::Write::write_all(&mut f, bytes)
+            .map_err(|e| Failure::refused(format!("{}: {e}", crate::files::name(path))))?;
+        println!("Wrote {}.", crate::files::name(path));
+        Ok::<(), Failure>(())
     };
     if let Some(path) = &a.svg {
         write(path, code.svg().as_bytes())?;
-        println!("Wrote {}.", path.display());
     }
     if let Some(path) = &a.png {
         write(path, &code.png(8).map_err(Failure::refused)?)?;
-        println!("Wrote {}.", path.display());
     }
     if a.svg.is_some() || a.png.is_some() {
         return Ok(());

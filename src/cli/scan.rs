@@ -76,8 +76,8 @@ pub fn find(ctx: &mut Context, value: &str, format: super::Format) -> Outcome {
     let found = crate::ops::find::find(store.as_ref(), value).map_err(|e| Failure::refused(e.to_string()))?;
     if found.is_empty() {
         return Err(Failure::refused(format!(
-            "no device with {:?} in any profile or DEP record",
-            crate::domain::text::sanitize(value.trim())
+            "no device with {} in any profile or DEP record",
+            crate::domain::text::quote(value.trim())
         )));
     }
     let header = ["Where", "Name", "Device", "Matched", "Status"];

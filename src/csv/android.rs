@@ -7,7 +7,7 @@ use std::sync::Arc;
 use chrono::{DateTime, Utc};
 
 use super::decode;
-use crate::domain::text::{escape_formula, unescape_formula};
+use crate::domain::text::{escape_formula, quote, unescape_formula};
 use crate::domain::{Device, Field, Identifiers, Profile, Status, check_attribute_name, check_attribute_value};
 use crate::store::{ImportSession, ImportTarget, PreparedRows, RowEncoder, Store, StoreError};
 
@@ -87,7 +87,7 @@ enum Col {
     Status,
     RegisteredAt,
     Attribute,
-    /// `Line` and `Reason` of a rejects file, ignored so that a fixed rejects file imports.
+    /// `Line` and `Reason` of a rejects file and `Source` of a listing, ignored so that they import.
     Ignored,
     /// A column with an empty header: its cells must stay empty.
     Unnamed,
@@ -101,7 +101,7 @@ fn classify(name: &str) -> Col {
         "manufacturer" => Col::Manufacturer,
         "status" => Col::Status,
         "registered at" => Col::RegisteredAt,
-        "line" | "reason" => Col::Ignored,
+        "line" | "reason" | "source" => Col::Ignored,
         "" => Col::Unnamed,
         _ => Col::Attribute,
     }
@@ -159,23 +159,39 @@ fn parse_header(file: &str, raw: &csv::StringRecord) -> Result<Header, ImportErr
     let cols: Vec<Col> = names.iter().map(|n| classify(n)).collect();
     if !cols.iter().any(|c| matches!(c, Col::Imei | Col::Serial)) {
         return Err(ImportError::File(format!(
-            "{file}:1: the header has neither an IMEI nor a Serial Number column; expected {EXPECTED_HEADER}, found {:?}",
-            names.join(",")
+            "{file}:1: the header has neither an IMEI nor a Serial Number column; expected {EXPECTED_HEADER}, found {}",
+            quote(&names.join(","))
         )));
     }
+    // Each name, and each identifier column by what it means (`Serial` and `Serial Number` are one
+    // column), at most once: looked up, so that a header of many columns is read in linear time.
+    let mut by_name: std::collections::HashMap<String, usize> = std::collections::HashMap::with_capacity(names.len());
+    let mut by_meaning: Vec<(Col, usize)> = Vec::new();
     for (i, n) in names.iter().enumerate() {
-        if cols[i] == Col::Unnamed {
+        let col = cols[i];
+        if col == Col::Unnamed {
             continue;
         }
-        if let Some(j) = names[..i].iter().position(|m| m.to_lowercase() == n.to_lowercase()) {
-            return Err(ImportError::File(format!(
-                "{file}:1:{}: column {:?} appears twice (also column {})",
+        let twice = |j: usize, how: &str| {
+            ImportError::File(format!(
+                "{file}:1:{}: column {} {how} column {} {}; nothing was imported",
                 i + 1,
-                n,
-                j + 1
-            )));
+                quote(n),
+                j + 1,
+                quote(&names[j])
+            ))
+        };
+        if let Some(&j) = by_name.get(&n.to_lowercase()) {
+            return Err(twice(j, "appears twice: also"));
         }
-        if cols[i] == Col::Attribute
+        by_name.insert(n.to_lowercase(), i);
+        if !matches!(col, Col::Attribute | Col::Ignored) {
+            if let Some(&(_, j)) = by_meaning.iter().find(|(c, _)| *c == col) {
+                return Err(twice(j, "means the same as"));
+            }
+            by_meaning.push((col, i));
+        }
+        if col == Col::Attribute
             && let Err(e) = check_attribute_name(n)
         {
             return Err(ImportError::File(format!("{file}:1:{}: {e}", i + 1)));
@@ -316,12 +332,26 @@ struct ReadEnd {
 
 pub(super) type Reader = csv::Reader<std::io::BufReader<Box<dyn std::io::Read + Send>>>;
 
+/// How messages name an input: its path with control characters escaped (a file name comes from the
+/// command line or a directory: untrusted on a terminal), or "standard input" for `-`.
+pub fn display_name(path: &Path) -> String {
+    if path == Path::new("-") {
+        return "standard input".into();
+    }
+    crate::domain::text::sanitize(&path.display().to_string()).into_owned()
+}
+
 pub(super) fn csv_reader(opened: decode::Opened) -> Reader {
     csv::ReaderBuilder::new().delimiter(opened.delimiter).has_headers(false).flexible(true).from_reader(opened.reader)
 }
 
 pub(super) fn read_record(file: &str, rdr: &mut Reader, record: &mut csv::StringRecord) -> Result<bool, ImportError> {
     rdr.read_record(record).map_err(|e| {
+        if let csv::ErrorKind::Io(io) = e.kind()
+            && let Some(long) = io.get_ref().and_then(|e| e.downcast_ref::<decode::TooLong>())
+        {
+            return ImportError::File(format!("{file}:{}:{}: {long}; nothing was imported", long.line, long.field));
+        }
         let line = e.position().map(|p| p.line()).unwrap_or(0);
         ImportError::File(format!("{file}:{line}: cannot read the file: {e}"))
     })
@@ -435,11 +465,11 @@ pub fn check(
     opts: &ImportOptions,
     progress: &mut dyn FnMut(Progress) -> bool,
 ) -> Result<Checked, ImportError> {
-    let file = path.display().to_string();
+    let file = display_name(path);
     let file_name: Arc<str> =
         Arc::from(path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_else(|| file.clone()));
-    let open = || decode::open(path).map_err(|e| ImportError::File(format!("{file}: {e}")));
-    let opened = open()?;
+    let opened = decode::open(path).map_err(|e| ImportError::File(e.located(&file)))?;
+    let again = opened.reopen();
     let (encoding, delimiter, total_bytes) = (opened.encoding, opened.delimiter, opened.total_bytes);
     let bytes_read = opened.bytes_read.clone();
     let mut rdr = csv_reader(opened);
@@ -509,7 +539,7 @@ pub fn check(
     }
     report.valid = session.accepted();
     if !refetch.is_empty() {
-        fill_fields(&file, open()?, &mut report, &refetch)?;
+        fill_fields(&file, again, &mut report, &refetch)?;
     }
     report.rejected.sort_by_key(|r| r.line);
     progress(Progress { rows: report.rows, bytes: total_bytes, total_bytes });

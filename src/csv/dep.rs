@@ -106,8 +106,8 @@ pub type DepRow<'a> = (u64, Vec<String>, Option<Vec<(Col, usize, &'a str)>>);
 
 impl DepFile {
     pub fn open(path: &Path) -> Result<DepFile, ImportError> {
-        let file = path.display().to_string();
-        let opened = decode::open(path).map_err(|e| ImportError::File(format!("{file}: {e}")))?;
+        let file = super::android::display_name(path);
+        let opened = decode::open(path).map_err(|e| ImportError::File(e.located(&file)))?;
         DepFile::from_opened(file, opened)
     }
 

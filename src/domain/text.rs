@@ -57,6 +57,28 @@ pub fn sanitize(value: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// The most characters of a value a message quotes.
+pub const QUOTED_CHARS: usize = 80;
+
+/// A value quoted for a message, escaped once: control and bidi characters as visible escapes, a quote
+/// as `\"`, at most `QUOTED_CHARS` characters, then how long the whole value is ("…" (N bytes)).
+pub fn quote(value: &str) -> String {
+    let (shown, cut) = match value.char_indices().nth(QUOTED_CHARS) {
+        Some((i, _)) => (&value[..i], true),
+        None => (value, false),
+    };
+    let inner = sanitize(shown).replace('"', "\\\"");
+    if cut { format!("\"{inner}…\" ({} bytes)", value.len()) } else { format!("\"{inner}\"") }
+}
+
+/// Text for a message without quotes (a file name, a list of names): escaped once, capped as `quote` caps.
+pub fn shown(value: &str) -> String {
+    match value.char_indices().nth(QUOTED_CHARS) {
+        Some((i, _)) => format!("{}… ({} bytes)", sanitize(&value[..i]), value.len()),
+        None => sanitize(value).into_owned(),
+    }
+}
+
 fn formula_start(v: &str) -> bool {
     matches!(v.chars().next(), Some('=' | '+' | '-' | '@' | '\t' | '\r'))
         || (v.starts_with('\'') && formula_start(&v[1..]))

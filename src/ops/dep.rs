@@ -82,9 +82,19 @@ pub fn import(ctx: &Ctx, c: DepImport, progress: &mut dyn FnMut(Progress) -> boo
         let (bytes_read, total_bytes) = (file.bytes_read.clone(), file.total_bytes);
         while let Some((line, fields, cells)) = file.next_row()? {
             if planner.rows() >= c.max_rows {
+                // Counted to the end, as the Android import counts them, so that the message says how many.
+                let mut rows = planner.rows() + 1;
+                while file.next_row()?.is_some() {
+                    rows += 1;
+                }
                 return Err(OpError::invalid(
                     "file",
-                    format!("{}: more than {} rows; split the file", c.file.display(), c.max_rows),
+                    format!(
+                        "{}: the file has {rows} data rows; at most {} are allowed in one import (max_rows); \
+                         nothing was imported (split the file)",
+                        crate::csv::android::display_name(&c.file),
+                        c.max_rows
+                    ),
                 ));
             }
             planner.row(line, fields, cells)?;

@@ -267,8 +267,8 @@ impl App {
         match (found.len(), &searching) {
             (0, None) => {
                 return Err(format!(
-                    "no device with {:?} in any profile or DEP record",
-                    crate::domain::text::sanitize(value.trim())
+                    "no device with {} in any profile or DEP record",
+                    crate::domain::text::quote(value.trim())
                 ));
             }
             (1, None) => self.open_found(found.remove(0)),

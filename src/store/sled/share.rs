@@ -42,8 +42,8 @@ pub fn group_id(name: &str) -> Result<u32> {
         }
     }
     Err(StoreError::NotFound(format!(
-        "no group named {:?} on this host (see /etc/group)",
-        crate::domain::text::sanitize(name)
+        "no group named {} on this host (see /etc/group)",
+        crate::domain::text::quote(name)
     )))
 }
 
