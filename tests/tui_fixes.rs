@@ -535,3 +535,55 @@ fn hidden_attribute_columns_are_named_scroll_sideways_and_a_device_opens_in_full
     key(&mut app, KeyCode::Esc);
     assert!(app.modal.is_none());
 }
+
+/// Issue 14, hostile files 7: a save never replaces an existing file unasked. Export to an existing
+/// file asks; No goes back to the form with the file as it was, Yes replaces it (0600). The wizard's
+/// rejected rows go to a new name beside the import, never over a file.
+#[test]
+fn saving_over_an_existing_file_asks_first() {
+    use std::os::unix::fs::PermissionsExt;
+    let fx = Fixture::new();
+    fx.import("Warehouse A", DEVICES);
+    let out = fx.dir.path().join("inventory.csv");
+    std::fs::write(&out, "mine").unwrap();
+    let mut app = fx.app(ThemeName::Dark);
+    let (tx, rx) = std::sync::mpsc::channel();
+    app.set_task_sender(tx);
+    app.update(Action::Export);
+    backspace(&mut app, 200);
+    type_text(&mut app, out.to_str().unwrap());
+    key(&mut app, KeyCode::Enter);
+    let text = screen(&mut app, 100, 30);
+    assert!(text.contains("inventory.csv exists already. Replace it?"), "{text}");
+    key(&mut app, KeyCode::Esc);
+    let f = form(&app);
+    assert_eq!(f.error.as_deref(), Some("the file was left as it is; type another name"));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "mine");
+    key(&mut app, KeyCode::Enter);
+    assert!(matches!(&app.modal, Some(Modal::Confirm { .. })), "asked again: {:?}", app.modal);
+    key(&mut app, KeyCode::Enter);
+    let done = next_task(&rx, |m| matches!(m, TaskMsg::Exported(_)));
+    app.on_task(done);
+    let written = std::fs::read_to_string(&out).unwrap();
+    assert!(written.contains("IMEI") && written.contains("Serial Number"), "{written}");
+    assert_eq!(std::fs::metadata(&out).unwrap().permissions().mode() & 0o777, 0o600);
+
+    // The wizard: NAME-rejected.csv exists (someone's), so the rejected rows go to NAME-rejected-2.csv.
+    let csv = fx.dir.path().join("dock.csv");
+    std::fs::write(&csv, "IMEI\n490154203237518\nnot an imei\n").unwrap();
+    let theirs = fx.dir.path().join("dock-rejected.csv");
+    std::fs::write(&theirs, "theirs").unwrap();
+    app.modal = None;
+    app.update(Action::NewProfile);
+    type_text(&mut app, "Dock");
+    key(&mut app, KeyCode::Tab);
+    key(&mut app, KeyCode::Tab);
+    type_text(&mut app, csv.to_str().unwrap());
+    key(&mut app, KeyCode::Enter);
+    let report = next_task(&rx, |m| matches!(m, TaskMsg::Validated(_)));
+    app.on_task(report);
+    key(&mut app, KeyCode::Tab);
+    assert_eq!(std::fs::read_to_string(&theirs).unwrap(), "theirs");
+    let second = std::fs::read_to_string(fx.dir.path().join("dock-rejected-2.csv")).unwrap();
+    assert!(second.contains("not an imei"), "{second}");
+}

@@ -48,6 +48,8 @@ pub struct App {
     /// The screens, home first; the last one is shown.
     pub screens: Vec<Screen>,
     pub modal: Option<Modal>,
+    /// The form whose file exists, while the technician is asked whether to replace it.
+    replacing: Option<Form>,
     pub status: Option<(Level, String)>,
     pub quit: bool,
     /// The terminal's size (columns, rows), kept by the event loop.
@@ -99,6 +101,7 @@ impl App {
             theme,
             screens: vec![Screen::Profiles(Box::default())],
             modal: None,
+            replacing: None,
             status: None,
             quit: false,
             size: MIN_SIZE,
@@ -177,6 +180,11 @@ impl App {
                 }
             }
             Effect::Ask(text, purpose) => self.modal = Some(Modal::Confirm { text, purpose }),
+            Effect::AskReplace(form, name) => {
+                self.replacing = Some(*form);
+                let text = format!("{name} exists already. Replace it?");
+                self.modal = Some(Modal::Confirm { text, purpose: ConfirmPurpose::ReplaceFile });
+            }
             Effect::Form(form) => self.modal = Some(Modal::Form(form)),
             Effect::Dialog(modal) => self.modal = Some(modal),
             Effect::Push(screen) => {
@@ -206,6 +214,16 @@ impl App {
 
     /// A question answered yes: the screen that asked carries it out.
     fn confirmed(&mut self, purpose: ConfirmPurpose) {
+        if purpose == ConfirmPurpose::ReplaceFile {
+            if let Some(mut form) = self.replacing.take() {
+                form.replace = true;
+                if let Err(e) = self.submit(&form) {
+                    form.error = Some(e);
+                    self.modal = Some(Modal::Form(form));
+                }
+            }
+            return;
+        }
         let (screen, mut cx) = self.parts();
         match screen.unit_mut().confirmed(purpose, &mut cx) {
             Ok(effect) => self.apply(effect),
@@ -589,7 +607,14 @@ impl App {
             }
             Modal::Confirm { text, purpose } => match action {
                 Action::Confirm => self.confirmed(purpose),
-                Action::Cancel | Action::Back => self.info("cancelled"),
+                Action::Cancel | Action::Back => match self.replacing.take() {
+                    // Not replaced: back to the form, to name another file.
+                    Some(mut form) if purpose == ConfirmPurpose::ReplaceFile => {
+                        form.error = Some("the file was left as it is; type another name".into());
+                        self.modal = Some(Modal::Form(form));
+                    }
+                    _ => self.info("cancelled"),
+                },
                 _ => self.modal = Some(Modal::Confirm { text, purpose }),
             },
             Modal::Form(mut form) => match action {

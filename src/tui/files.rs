@@ -57,7 +57,29 @@ pub fn file_stem(name: &str) -> String {
     name.chars().map(|c| if c.is_alphanumeric() || c == '-' || c == '_' { c } else { '-' }).collect()
 }
 
-pub fn rejects_path(csv: &Path) -> PathBuf {
+fn rejects_path(csv: &Path) -> PathBuf {
     let stem = csv.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_else(|| "import".into());
     csv.with_file_name(format!("{stem}-rejected.csv"))
+}
+
+/// A new file for an import's rejected rows, beside it: `NAME-rejected.csv`, or when that exists
+/// `NAME-rejected-2.csv` and so on (the wizard writes with one key: it never replaces a file, the
+/// import's own included, and never asks).
+pub fn create_rejects(csv: &Path) -> Result<(PathBuf, std::fs::File), String> {
+    let first = rejects_path(csv);
+    for n in 1..1000 {
+        let path = match n {
+            1 => first.clone(),
+            n => first.with_file_name(format!(
+                "{}-{n}.csv",
+                first.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default()
+            )),
+        };
+        match crate::files::create(&path, false, Some(csv)) {
+            Ok(file) => return Ok((path, file)),
+            Err(crate::files::NotWritten::Exists(_) | crate::files::NotWritten::IsTheInput(_)) => continue,
+            Err(e) => return Err(e.to_string()),
+        }
+    }
+    Err(format!("{} and 998 names after it exist already", crate::files::name(&first)))
 }

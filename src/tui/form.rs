@@ -359,6 +359,8 @@ pub struct Form {
     pub changed: bool,
     /// Esc was pressed once on a changed form: the next Esc discards.
     pub discard_asked: bool,
+    /// The file the form writes may replace an existing one: the technician said yes when asked.
+    pub replace: bool,
     /// Records a form that stays open has saved (Add More Devices): what Esc reports.
     pub saved: u64,
 }
@@ -376,6 +378,7 @@ impl Form {
             expect_stamp: None,
             changed: false,
             discard_asked: false,
+            replace: false,
             saved: 0,
         }
     }
@@ -756,6 +759,8 @@ pub enum ConfirmPurpose {
     DeleteRecord(String),
     WithdrawRecord(String),
     DeleteEntry(CatalogKind, String),
+    /// The file a form names exists: replace it (the form is the shell's, `App::replacing`).
+    ReplaceFile,
 }
 
 /// Names separated by `|`, trimmed, blanks left out.

@@ -18,7 +18,7 @@ use crate::ops;
 use crate::tui::action::Action;
 use crate::tui::context::DrawCtx;
 use crate::tui::context::{Ctx, Level};
-use crate::tui::files::rejects_path;
+use crate::tui::files::create_rejects;
 use crate::tui::jobs::TaskMsg;
 pub use crate::tui::jobs::{WizardJob, WizardReport};
 use crate::tui::widgets::text::safe;
@@ -258,17 +258,17 @@ impl Wizard {
                 (Some(self), None)
             }
             (WizardStage::Report(r), Action::NextField) => {
-                let out = rejects_path(&self.path);
-                let written = std::fs::File::create(&out).map_err(|e| e.to_string()).and_then(|f| {
+                let written = create_rejects(&self.path).and_then(|(out, f)| {
                     match r.as_ref() {
                         WizardReport::Profile(r) => android_csv::write_rejects(r, f),
                         WizardReport::Dep(r) => android_csv::write_rejected(&r.header, &r.rejected, f),
                     }
-                    .map_err(|e| e.to_string())
+                    .map(|()| out.clone())
+                    .map_err(|e| format!("{}: {e}", crate::files::name(&out)))
                 });
                 let said = match written {
-                    Ok(()) => (Level::Info, format!("wrote the rejected rows to {}", out.display())),
-                    Err(e) => (Level::Error, format!("{}: {e}", out.display())),
+                    Ok(out) => (Level::Info, format!("wrote the rejected rows to {}", crate::files::name(&out))),
+                    Err(e) => (Level::Error, e),
                 };
                 (Some(self), Some(said))
             }

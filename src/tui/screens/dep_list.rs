@@ -204,9 +204,13 @@ impl super::Unit for DepListState {
                 if path.as_os_str().is_empty() {
                     return Err("type the file to write".into());
                 }
-                let file = std::fs::File::create(&path).map_err(|err| format!("{}: {err}", path.display()))?;
+                let file = match super::create_for(form, &path)? {
+                    Ok(file) => file,
+                    Err(ask) => return Ok(ask),
+                };
                 let n = crate::csv::dep::export(cx.store.as_ref(), std::io::BufWriter::new(file))?;
-                Ok(Effect::Status(Level::Info, format!("wrote {n} row{} to {}", plural(n), path.display())))
+                let name = crate::files::name(&path);
+                Ok(Effect::Status(Level::Info, format!("wrote {n} row{} to {name}", plural(n))))
             }
             _ => Err("not a DEP form".into()),
         }

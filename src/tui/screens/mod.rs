@@ -130,6 +130,8 @@ pub enum Effect {
     Form(super::form::Form),
     /// Ask a yes/no question; yes carries out the purpose.
     Ask(String, super::form::ConfirmPurpose),
+    /// The file this form writes exists: ask whether to replace it, and submit the form again if so.
+    AskReplace(Box<super::form::Form>, String),
     /// Close this screen, with a status message for the one below.
     Pop(String),
     /// A message on the status line.
@@ -270,4 +272,14 @@ pub fn form_error(e: ops::OpError) -> String {
 pub fn start_filter(filter: &mut Filter) -> Effect {
     filter.input = Some(super::form::line_input(&filter.text));
     Effect::None
+}
+
+/// Creates the file `form` names for writing (`crate::files::create`: 0600, never over an existing file
+/// unless the technician said to replace it): an existing one turns into the question whether to.
+pub fn create_for(form: &super::form::Form, path: &std::path::Path) -> Result<Result<std::fs::File, Effect>, String> {
+    match crate::files::create(path, form.replace, None) {
+        Ok(file) => Ok(Ok(file)),
+        Err(crate::files::NotWritten::Exists(name)) => Ok(Err(Effect::AskReplace(Box::new(form.clone()), name))),
+        Err(e) => Err(e.to_string()),
+    }
 }

@@ -221,10 +221,13 @@ pub fn start_export(cx: &mut Ctx, id: ProfileId, form: &Form) -> Result<Effect, 
         return Err("type the file to write".into());
     }
     let profile = profile_by_id(cx, id)?;
+    let file = match super::create_for(form, &path)? {
+        Ok(file) => file,
+        Err(ask) => return Ok(ask),
+    };
     let store = cx.store.clone();
     cx.jobs.start("exporting a profile", move |_| {
         let result = (|| {
-            let file = std::fs::File::create(&path).map_err(|e| format!("{}: {e}", path.display()))?;
             let n = android_csv::export(store.as_ref(), &profile, std::io::BufWriter::new(file))?;
             Ok((n, path))
         })();

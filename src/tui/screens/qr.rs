@@ -302,8 +302,14 @@ impl super::Unit for QrState {
         let FormPurpose::SaveQr { png } = form.purpose else { return Err("not a QR code form".into()) };
         let path = std::path::PathBuf::from(form.value(FieldId::File));
         let bytes = if png { self.qr.png(8)? } else { self.qr.svg().into_bytes() };
-        std::fs::write(&path, bytes).map_err(|err| format!("{}: {err}", path.display()))?;
-        Ok(Effect::Status(super::Level::Info, format!("wrote {}", path.display())))
+        // The code holds the token and the Wi-Fi password: the file is private (0600).
+        let mut file = match super::create_for(form, &path)? {
+            Ok(file) => file,
+            Err(ask) => return Ok(ask),
+        };
+        let name = crate::files::name(&path);
+        std::io::Write::write_all(&mut file, &bytes).map_err(|err| format!("{name}: {err}"))?;
+        Ok(Effect::Status(super::Level::Info, format!("wrote {name}")))
     }
 
     fn draw(&self, cx: &DrawCtx, area: Rect, frame: &mut Frame) {
