@@ -177,13 +177,51 @@ impl Settings {
         };
         let source = path.display().to_string();
         match std::fs::read_to_string(&path) {
-            Ok(text) => Ok((Settings::parse(&text, &source)?, source)),
+            Ok(text) => {
+                let settings = Settings::parse(&text, &source)?;
+                if let Some(warning) = exposure(&path, &settings)? {
+                    eprintln!("kitting: warning: {warning}");
+                }
+                Ok((settings, source))
+            }
             Err(e) if e.kind() == std::io::ErrorKind::NotFound && !must_exist => {
                 Ok((Settings::default(), "built-in defaults".into()))
             }
             Err(e) => Err(format!("{source}: {e}")),
         }
     }
+}
+
+/// A config file others can write is refused: it decides the server URL and the DPC checksum every QR
+/// code carries, and the database. One that others can read while it holds a secret (a password in a
+/// PostgreSQL URL; kitting keeps Wi-Fi passwords in the database, not here) is warned about.
+#[cfg(unix)]
+fn exposure(path: &Path, settings: &Settings) -> Result<Option<String>, String> {
+    use std::os::unix::fs::PermissionsExt;
+    let shown = crate::domain::text::sanitize(&path.display().to_string()).into_owned();
+    let mode = std::fs::metadata(path).map_err(|e| format!("{shown}: {e}"))?.permissions().mode() & 0o7777;
+    if mode & 0o002 != 0 {
+        return Err(format!(
+            "{shown}: others can write this config file (mode {mode:04o}), and it decides the server URL, the DPC \
+             checksum every QR code carries and the database; refused (chmod o-w {shown})"
+        ));
+    }
+    let secret = settings.db.as_ref().is_some_and(|db| {
+        let db = db.to_string_lossy();
+        (db.starts_with("postgres://") || db.starts_with("postgresql://"))
+            && db.split_once("://").and_then(|(_, rest)| rest.split_once('@')).is_some_and(|(who, _)| who.contains(':'))
+    });
+    Ok((secret && mode & 0o004 != 0).then(|| {
+        format!(
+            "{shown} holds a database password and others can read it (mode {mode:04o}): chmod o-r {shown}, or put \
+             the password in ~/.pgpass or PGPASSWORD instead"
+        )
+    }))
+}
+
+#[cfg(not(unix))]
+fn exposure(_path: &Path, _settings: &Settings) -> Result<Option<String>, String> {
+    Ok(None)
 }
 
 pub fn default_config_path() -> Option<PathBuf> {

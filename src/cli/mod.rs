@@ -281,10 +281,13 @@ pub enum TokenCmd {
 
 #[derive(Subcommand, Debug)]
 pub enum ConfigCmd {
-    /// Show the configuration and the site's admin settings
+    /// Show the configuration and the site's admin settings (the Wi-Fi password masked)
     Show {
         #[arg(long, value_name = "NAME")]
         profile: String,
+        /// Show the Wi-Fi password in clear
+        #[arg(long)]
+        reveal: bool,
     },
     /// Modify Configuration
     Set {

@@ -174,10 +174,13 @@ pub fn token(ctx: &mut Context, cmd: TokenCmd) -> Outcome {
     }
 }
 
+/// What `config show` prints for the Wi-Fi password without `--reveal`.
+const MASK: &str = "•••••••• (--reveal shows it)";
+
 pub fn config(ctx: &mut Context, cmd: ConfigCmd) -> Outcome {
     let store = ctx.store()?;
     match cmd {
-        ConfigCmd::Show { profile } => {
+        ConfigCmd::Show { profile, reveal } => {
             let p = ops::require_profile(&*store, &profile)?;
             let a = &ctx.settings.android;
             println!("Admin settings ({}):", ctx.settings_source);
@@ -196,6 +199,8 @@ pub fn config(ctx: &mut Context, cmd: ConfigCmd) -> Outcome {
             println!("Pre-defined Android system extras:");
             for e in SYSTEM_EXTRAS {
                 let v = p.config.system.iter().find(|(n, _)| n == e.name).map(|(_, v)| v.to_string());
+                // Masked as the token is: a screen shared or recorded does not give the password away.
+                let v = v.map(|v| if e.name == "wifi_password" && !reveal { MASK.to_string() } else { v });
                 println!("  {:<30} {:<32} {}", e.name, e.label, sanitize(v.as_deref().unwrap_or("-")));
             }
             println!("Custom Android system keys:");

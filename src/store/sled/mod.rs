@@ -193,11 +193,13 @@ impl SledStore {
         let shown = dir.display().to_string();
         #[cfg(unix)]
         let denied = |e: &std::io::Error| e.kind() == std::io::ErrorKind::PermissionDenied;
+        // What sled creates from now on (segments, blobs) is private, or usable by the group of a shared
+        // database, whatever the umask the process was started with.
         #[cfg(unix)]
-        if share::is_shared(dir) {
-            // What sled creates from now on (segments, blobs) must stay usable by the group.
+        {
+            let mask = if share::is_shared(dir) { 0o007 } else { 0o077 };
             // SAFETY: umask only sets this process's file-creation mask.
-            unsafe { libc::umask(0o007) };
+            unsafe { libc::umask(mask) };
         }
         if !dir.exists() {
             let mut b = std::fs::DirBuilder::new();
@@ -219,7 +221,11 @@ impl SledStore {
                 StoreError::Backend(format!("cannot open {shown}/kitting.lock: {e}"))
             })?;
         match lock.try_lock() {
-            Ok(()) => say_holder(&lock, serving),
+            Ok(()) => {
+                say_holder(&lock, serving);
+                // Held: no other process is writing here. A directory left readable is tightened.
+                share::tighten(dir)?;
+            }
             Err(std::fs::TryLockError::WouldBlock) => return Err(StoreError::InUse(shown, holder(dir))),
             Err(std::fs::TryLockError::Error(e)) => {
                 return Err(StoreError::Backend(format!("cannot lock database {shown}: {e}")));

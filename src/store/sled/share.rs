@@ -81,6 +81,58 @@ pub fn denied(dir: &Path) -> String {
     }
 }
 
+/// What kitting keeps in a database directory besides the directory itself (`tighten` touches only these).
+const OWN: [&str; 4] = ["kitting.lock", crate::store::remote::SOCKET, "server.log", "sled"];
+
+/// Takes back from others (and, private, from the group) what the database directory and kitting's files
+/// in it give them: a directory made readable by a umask, or by hand, while it holds tokens and Wi-Fi
+/// passwords. Directories become 0700 (2770 shared), files 0600 (0660 shared); what others may not
+/// touch is left alone. A file that is too open and not this user's to change refuses the database.
+/// Returns how many were changed.
+#[cfg(unix)]
+pub fn tighten(dir: &Path) -> Result<u64> {
+    use std::os::unix::fs::PermissionsExt;
+    let shared = is_shared(dir);
+    let (dir_mode, file_mode) = if shared { (0o2770, 0o660) } else { (0o700, 0o600) };
+    let allowed = if shared { 0o2770 } else { 0o700 };
+    let mut changed = 0u64;
+    // The directory itself (not what else it may hold), then kitting's own files, all of them.
+    let mut todo: Vec<(std::path::PathBuf, bool)> = vec![(dir.to_path_buf(), false)];
+    todo.extend(OWN.iter().map(|n| (dir.join(n), true)));
+    while let Some((path, descend)) = todo.pop() {
+        let Ok(meta) = std::fs::symlink_metadata(&path) else { continue };
+        if meta.file_type().is_symlink() {
+            continue;
+        }
+        let mode = meta.permissions().mode() & 0o7777;
+        let wanted = if meta.is_dir() { dir_mode } else { file_mode };
+        if mode & !allowed != 0 {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(wanted)).map_err(|e| {
+                StoreError::Denied(format!(
+                    "database {}: {} can be read by others (mode {mode:04o}) and cannot be made private ({e}); \
+                     its owner can run kitting db share --private",
+                    crate::domain::text::sanitize(&dir.display().to_string()),
+                    crate::domain::text::sanitize(&path.display().to_string())
+                ))
+            })?;
+            changed += 1;
+        }
+        if meta.is_dir() && descend {
+            for entry in
+                std::fs::read_dir(&path).map_err(|e| StoreError::Backend(format!("{}: {e}", path.display())))?
+            {
+                todo.push((entry.map_err(|e| StoreError::Backend(format!("{}: {e}", path.display())))?.path(), true));
+            }
+        }
+    }
+    Ok(changed)
+}
+
+#[cfg(not(unix))]
+pub fn tighten(_dir: &Path) -> Result<u64> {
+    Ok(0)
+}
+
 /// Makes the database directory and everything in it private (`Sharing::Private`) or usable by one group.
 /// Returns how many files and directories were changed.
 #[cfg(unix)]
