@@ -4,12 +4,26 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     restore_sigpipe();
-    let cli = kitting::cli::Cli::parse();
+    let cli = match kitting::cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        // Help and the version as clap prints them; a usage error quotes what was typed, escaped.
+        Err(e) if !e.use_stderr() => e.exit(),
+        Err(e) => {
+            let text = e.to_string();
+            let safe: Vec<String> = text.split('\n').map(|l| kitting::domain::text::sanitize(l).into_owned()).collect();
+            eprint!("{}", safe.join("\n"));
+            return ExitCode::from(e.exit_code() as u8);
+        }
+    };
     match kitting::cli::run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(f) => {
+            // Escaped here whatever the message is made of: a value or file name from the command line,
+            // a file or the database never reaches the terminal raw (escaping is idempotent).
             for line in f.lines {
-                eprintln!("kitting: {line}");
+                let safe: Vec<String> =
+                    line.split('\n').map(|l| kitting::domain::text::sanitize(l).into_owned()).collect();
+                eprintln!("kitting: {}", safe.join("\n"));
             }
             ExitCode::from(f.code)
         }

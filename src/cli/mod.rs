@@ -675,7 +675,8 @@ impl<'h> RowWriter<'h> {
                     .map(|h| h.to_string())
                     .zip(row.into_iter().map(serde_json::Value::String))
                     .collect();
-                let text = serde_json::to_string_pretty(&object).expect("JSON of strings");
+                let json = serde_json::to_string_pretty(&object).expect("JSON of strings");
+                let text = crate::domain::text::json_safe(&json);
                 let mut out = std::io::stdout().lock();
                 let lead = if self.json_rows == 0 { "[\n" } else { ",\n" };
                 let indented = text.lines().map(|l| format!("  {l}")).collect::<Vec<_>>().join("\n");

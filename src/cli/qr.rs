@@ -12,7 +12,7 @@ pub fn run(ctx: &mut Context, a: QrArgs) -> Outcome {
     let admin = ctx.settings.android.complete(&ctx.settings_source).map_err(Failure::refused)?;
     if a.payload {
         let v = qr::payload(&admin, &p);
-        println!("{}", serde_json::to_string_pretty(&v).expect("JSON value"));
+        println!("{}", crate::domain::text::json_safe(&serde_json::to_string_pretty(&v).expect("JSON value")));
         return Ok(());
     }
     let text = qr::payload_text(&admin, &p);

@@ -57,6 +57,26 @@ pub fn sanitize(value: &str) -> std::borrow::Cow<'_, str> {
     std::borrow::Cow::Owned(out)
 }
 
+/// JSON text made safe for a terminal: serde_json escapes C0 controls but writes C1 controls, DEL and
+/// the bidi overrides as they are; here they become `\uXXXX` escapes too. They can only stand inside
+/// strings (JSON's own syntax is ASCII), so the text stays the same JSON.
+pub fn json_safe(json: &str) -> std::borrow::Cow<'_, str> {
+    // JSON's own white space between values stays (serde_json escapes it inside strings).
+    let unsafe_here = |c: char| is_unsafe(c) && !matches!(c, '\n' | '\r' | '\t');
+    if !json.chars().any(unsafe_here) {
+        return std::borrow::Cow::Borrowed(json);
+    }
+    let mut out = String::with_capacity(json.len() + 16);
+    for c in json.chars() {
+        if unsafe_here(c) {
+            out.push_str(&format!("\\u{:04x}", c as u32));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// The most characters of a value a message quotes.
 pub const QUOTED_CHARS: usize = 80;
 

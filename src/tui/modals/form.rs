@@ -231,9 +231,22 @@ pub(crate) fn draw_field(t: &Theme, field: &FormField, focused: bool, area: Rect
     }
 }
 
-/// A focused text input, in the input style with its cursor.
+/// A focused text input, in the input style with its cursor. A control or bidi character in it (pasted,
+/// or in a value read from a file) is drawn as its escape (`\e`, `\x00`, `\u{202E}`), the cursor where
+/// it is in that text, instead of reaching the terminal raw or vanishing.
 pub(crate) fn draw_input(t: &Theme, input: &ratatui_textarea::TextArea<'static>, area: Rect, buf: &mut Buffer) {
-    let mut input = input.clone();
+    use crate::domain::text::{is_unsafe, sanitize};
+    let mut input = if input.lines().iter().any(|l| l.chars().any(is_unsafe)) {
+        let ratatui_textarea::DataCursor(row, col) = input.cursor();
+        let shown: Vec<String> = input.lines().iter().map(|l| sanitize(l).into_owned()).collect();
+        let before: String = input.lines().get(row).map(|l| l.chars().take(col).collect()).unwrap_or_default();
+        let col = sanitize(&before).chars().count();
+        let mut view = ratatui_textarea::TextArea::new(shown);
+        view.move_cursor(ratatui_textarea::CursorMove::Jump(row as u16, col as u16));
+        view
+    } else {
+        input.clone()
+    };
     input.set_style(t.input);
     input.set_cursor_line_style(Style::default());
     (&input).render(area, buf);
