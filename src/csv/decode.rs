@@ -77,6 +77,8 @@ pub struct LineEndings<R> {
     pos: usize,
     /// The record being read, measured.
     meter: Meter,
+    /// Nothing of the current record was written yet (the start, or just after a record's LF).
+    at_record_start: bool,
 }
 
 /// The most bytes one record (a row, the header) may have: a row of kitting's longest cells has a few
@@ -167,7 +169,16 @@ impl std::error::Error for TooLong {}
 impl<R: Read> LineEndings<R> {
     pub fn new(inner: R, delimiter: u8) -> Self {
         let meter = Meter { state: Quoting::FieldStart, line: 1, lines: 0, len: 0, field: 1 };
-        LineEndings { inner, delimiter, state: Quoting::FieldStart, pending_cr: false, buf: Vec::new(), pos: 0, meter }
+        LineEndings {
+            inner,
+            delimiter,
+            state: Quoting::FieldStart,
+            pending_cr: false,
+            buf: Vec::new(),
+            pos: 0,
+            meter,
+            at_record_start: true,
+        }
     }
 
     /// The CR read before `next` (None: the end of the input).
@@ -175,12 +186,23 @@ impl<R: Read> LineEndings<R> {
         let quoted = matches!(self.state, Quoting::Quoted);
         if quoted && next == Some(b'\n') {
             self.buf.push(b'\r'); // a CRLF inside a cell: kept, its LF follows
-        } else {
+        } else if quoted {
             self.buf.push(b'\n');
-            if !quoted {
-                self.state = Quoting::FieldStart;
-            }
+        } else {
+            self.end_record();
+            self.state = Quoting::FieldStart;
         }
+    }
+
+    /// A record-ending LF. An empty line gets a space first: the csv crate skips empty lines without
+    /// counting them, so that every record after one was numbered a line too early; a line holding a
+    /// space is a record of one blank field, which the importers skip as the blank row it is, counted.
+    fn end_record(&mut self) {
+        if self.at_record_start {
+            self.buf.push(b' ');
+        }
+        self.buf.push(b'\n');
+        self.at_record_start = true;
     }
 
     fn step(&mut self, b: u8) {
@@ -199,15 +221,20 @@ impl<R: Read> LineEndings<R> {
             self.pending_cr = true;
             return;
         }
+        if b == b'\n' && self.state != Quoting::Quoted {
+            self.end_record();
+            self.state = Quoting::FieldStart;
+            return;
+        }
         self.state = match (self.state, b) {
             (Quoting::FieldStart, b'"') => Quoting::Quoted,
             (Quoting::Quoted, b'"') => Quoting::QuoteInQuoted,
             (Quoting::QuoteInQuoted, b'"') => Quoting::Quoted,
             (Quoting::Quoted, _) => Quoting::Quoted,
-            (_, b'\n') => Quoting::FieldStart,
             (_, d) if d == self.delimiter => Quoting::FieldStart,
             _ => Quoting::Unquoted,
         };
+        self.at_record_start = false;
         self.buf.push(b);
     }
 }
@@ -229,11 +256,17 @@ impl<R: Read> Read for LineEndings<R> {
             }
             // Most files have LF endings and few quotes: such a piece passes as it is, and only the state
             // at its end is needed.
-            if !self.pending_cr && !self.buf.contains(&b'\r') && !self.buf.contains(&b'"') {
+            // (Nor an empty line, which gets a space: `end_record`.)
+            let empty_line =
+                (self.at_record_start && self.buf[0] == b'\n') || memchr::memmem::find(&self.buf, b"\n\n").is_some();
+            if !self.pending_cr && !self.buf.contains(&b'\r') && !self.buf.contains(&b'"') && !empty_line {
+                let last = self.buf[n - 1];
                 if self.state != Quoting::Quoted {
-                    let last = self.buf[n - 1];
                     self.state =
                         if last == b'\n' || last == self.delimiter { Quoting::FieldStart } else { Quoting::Unquoted };
+                    self.at_record_start = last == b'\n';
+                } else {
+                    self.at_record_start = false;
                 }
                 break;
             }
@@ -452,7 +485,8 @@ fn first_not_shift_jis(input: &Input) -> io::Result<Option<(u64, u64)>> {
             let (result, read, _) = decoder.decode_to_utf8_without_replacement(src, &mut out, n == 0);
             match result {
                 encoding_rs::DecoderResult::Malformed(bad, extra) => {
-                    let at = read - bad as usize - extra as usize;
+                    // The malformed bytes may have begun in the previous piece: then the piece's start.
+                    let at = read.saturating_sub(bad as usize + extra as usize);
                     lines += memchr::memchr_iter(b'\n', &src[..at]).count() as u64;
                     return Ok(Some((lines, offset + at as u64)));
                 }
@@ -543,8 +577,11 @@ fn decide(input: &Input) -> Result<(&'static str, Option<&'static encoding_rs::E
     }
 }
 
-/// Picks the delimiter that occurs most in the first line, outside quotes: comma, semicolon or tab.
+/// Picks the delimiter that occurs most in the first line that is not blank, outside quotes: comma,
+/// semicolon or tab.
 pub fn sniff_delimiter(head: &[u8]) -> u8 {
+    let start = first_text_line(head);
+    let head = &head[start..];
     let mut counts = [0usize; 3];
     let mut quoted = false;
     for &b in head {
@@ -559,6 +596,19 @@ pub fn sniff_delimiter(head: &[u8]) -> u8 {
     }
     let best = (0..3).max_by_key(|&i| (counts[i], std::cmp::Reverse(i))).unwrap_or(0);
     if counts[best] == 0 { b',' } else { [b',', b';', b'\t'][best] }
+}
+
+/// Where the first line holding more than white space starts in `head` (its length when none does).
+fn first_text_line(head: &[u8]) -> usize {
+    let mut start = 0;
+    for (i, &b) in head.iter().enumerate() {
+        match b {
+            b'\n' => start = i + 1,
+            b' ' | b'\t' | b'\r' => {}
+            _ => return start,
+        }
+    }
+    head.len()
 }
 
 /// The file's bytes as UTF-8 text with every record's line ending made one LF.
@@ -584,7 +634,7 @@ pub fn open(path: &Path) -> Result<Opened, Refused> {
     let mut head = Vec::new();
     let mut first = decoded(input.reader(), forced, b',');
     let mut piece = [0u8; 4096];
-    while head.len() < (1 << 16) && !head.contains(&b'\n') {
+    while head.len() < (1 << 16) && !head[first_text_line(&head)..].contains(&b'\n') {
         let n = match first.read(&mut piece) {
             Ok(n) => n,
             // A first line too long to be a header: the reading pass says where.
@@ -628,7 +678,10 @@ mod tests {
             assert_eq!(normalised(b"a\rb\rc", piece), b"a\nb\nc", "piece {piece}");
             assert_eq!(normalised(b"a\r\nb\r\n", piece), b"a\nb\n", "piece {piece}");
             assert_eq!(normalised(b"a\r", piece), b"a\n", "piece {piece}");
-            assert_eq!(normalised(b"\r\r\n\r", piece), b"\n\n\n", "piece {piece}");
+            // Empty lines get a space, so that the csv crate counts them (it skips empty lines uncounted).
+            assert_eq!(normalised(b"\r\r\n\r", piece), b" \n \n \n", "piece {piece}");
+            assert_eq!(normalised(b"a\n\nb\r\n\r\nc\r\rd", piece), b"a\n \nb\n \nc\n \nd", "piece {piece}");
+            assert_eq!(normalised(b"\"x\n\ny\"\n", piece), b"\"x\n\ny\"\n", "piece {piece}: inside quotes");
             assert_eq!(normalised(b"\"x\r\ny\"\r\nb\r\n", piece), b"\"x\r\ny\"\nb\n", "piece {piece}");
             assert_eq!(normalised(b"\"x\ry\"\r\n", piece), b"\"x\ny\"\n", "piece {piece}");
             assert_eq!(normalised(b"\"a\"\"\r\nb\"\r\n", piece), b"\"a\"\"\r\nb\"\n", "piece {piece}");
@@ -640,10 +693,11 @@ mod tests {
 
     #[test]
     fn the_csv_crate_then_numbers_lines_physically() {
-        let text = normalised(b"h\r\na\r\n\"x\r\ny\"\r\nb\r\n", 5);
-        let mut r = csv::ReaderBuilder::new().has_headers(false).from_reader(&text[..]);
+        let text = normalised(b"h\r\na\r\n\"x\r\ny\"\r\nb\r\n\r\n\nc\n", 5);
+        let mut r = csv::ReaderBuilder::new().has_headers(false).flexible(true).from_reader(&text[..]);
         let lines: Vec<u64> = r.records().map(|rec| rec.unwrap().position().unwrap().line()).collect();
-        assert_eq!(lines, [1, 2, 3, 5]);
+        // Lines 6 and 7 are empty: records of one blank field, which the importers skip.
+        assert_eq!(lines, [1, 2, 3, 5, 6, 7, 8]);
     }
 
     #[test]
@@ -652,5 +706,6 @@ mod tests {
         assert_eq!(sniff_delimiter(b"IMEI;Serial Number;Manufacturer;\"a,b,c,d\"\n"), b';');
         assert_eq!(sniff_delimiter(b"IMEI\tSerial Number\tManufacturer"), b'\t');
         assert_eq!(sniff_delimiter(b"IMEI"), b',');
+        assert_eq!(sniff_delimiter(b" \n \nIMEI;Serial Number\n"), b';', "blank lines before the header");
     }
 }

@@ -116,7 +116,13 @@ impl DepFile {
         let (total_bytes, bytes_read) = (opened.total_bytes, opened.bytes_read.clone());
         let mut rdr = csv_reader(opened);
         let mut record = csv::StringRecord::new();
-        if !read_record(&file, &mut rdr, &mut record)? {
+        // Blank lines before the header are skipped, as blank rows are.
+        while read_record(&file, &mut rdr, &mut record)? {
+            if !is_blank(&record) {
+                break;
+            }
+        }
+        if record.is_empty() || is_blank(&record) {
             return Err(ImportError::File(format!(
                 "{file}: the file is empty; expected a header of: {}",
                 HEADERS.join(",")
