@@ -7,6 +7,8 @@ pub mod cli;
 pub mod csv;
 pub mod domain;
 pub mod files;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod ops;
 pub mod os;
 pub mod qr;
