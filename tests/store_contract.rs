@@ -711,7 +711,26 @@ fn a_whole_inventory_loads_into_an_empty_store_as_it_was(f: &Fresh) {
     assert!(m.contains("not empty") && m.contains("3 profiles"), "{m}");
 }
 
+/// A snapshot (a backup's read) is the whole inventory as the contract reads it, and a change made
+/// after it is not in it.
+fn a_snapshot_is_the_whole_inventory_as_of_one_moment(f: &Fresh) {
+    let p = profile(f.s(), "Snap");
+    for i in 0..3 {
+        f.s().add_device(p.id, device(&imei(60 + i), "", ""), &audit("x")).unwrap();
+    }
+    let snap = f.s().snapshot().unwrap();
+    let read = kitting::store::Inventory::read(f.s()).unwrap();
+    assert_eq!(snap.counts(), read.counts());
+    assert_eq!(snap.profiles[0].1.len(), 3);
+    let ids = |i: &kitting::store::Inventory| i.audit.iter().map(|e| e.id).collect::<Vec<_>>();
+    assert_eq!(ids(&snap), ids(&read), "the same trail");
+    f.s().add_device(p.id, device(&imei(70), "", ""), &audit("x")).unwrap();
+    assert_eq!(snap.profiles[0].1.len(), 3, "a snapshot is a copy");
+    assert_eq!(f.s().snapshot().unwrap().profiles[0].1.len(), 4);
+}
+
 contract!(
+    a_snapshot_is_the_whole_inventory_as_of_one_moment,
     profile_names_are_unique_ignoring_case_and_renames_keep_them_unique,
     a_profile_update_from_a_stale_read_is_a_conflict,
     references_users_must_exist_and_referenced_users_stay,

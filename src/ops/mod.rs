@@ -17,6 +17,7 @@
 //!
 //! `find` is a query, not a command: a device by IMEI, serial or DEP identifier, anywhere.
 
+pub mod backup;
 pub mod catalog;
 pub mod copy;
 pub mod dep;

@@ -538,6 +538,11 @@ impl Store for MemoryStore {
         Ok(self.feed.subscribe())
     }
 
+    fn snapshot(&self) -> Result<Inventory> {
+        let _writers = self.turn();
+        Inventory::read(self)
+    }
+
     fn load(&self, inv: &Inventory, audit: &AuditEntry) -> Result<()> {
         refuse_problems(inv)?;
         self.change(audit, Subject::Profiles, |data| {

@@ -265,6 +265,11 @@ pub trait Store: DepStore + Send + Sync {
     /// mail; the inventory's audit entries follow any the store has, oldest first.
     fn load(&self, inventory: &Inventory, audit: &AuditEntry) -> Result<()>;
 
+    /// Everything the store holds as of one moment (a backup): no change commits half-way into it.
+    /// The embedded stores read it holding the writers' lock (writers wait for the read); a server
+    /// reads it so for its clients; PostgreSQL reads it again until no change overtook the read.
+    fn snapshot(&self) -> Result<Inventory>;
+
     /// What a technician is told when the change feed ended: the kitting server stopped, or the
     /// connection to the database was lost (the workstation then subscribes again until it can).
     fn feed_lost(&self) -> &'static str {

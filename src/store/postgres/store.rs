@@ -803,6 +803,10 @@ impl Store for PgStore {
         super::feed::listen(self.target.open()?)
     }
 
+    fn snapshot(&self) -> Result<crate::store::Inventory> {
+        crate::store::Inventory::read_unchanged(self)
+    }
+
     fn load(&self, inventory: &crate::store::Inventory, audit: &AuditEntry) -> Result<()> {
         super::load::load(self, inventory, audit)
     }

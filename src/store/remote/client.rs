@@ -427,6 +427,9 @@ impl Store for RemoteStore {
     fn load(&self, inventory: &crate::store::Inventory, audit: &AuditEntry) -> Result<()> {
         self.call(Request::Load(Box::new(inventory.clone()), audit.clone()))
     }
+    fn snapshot(&self) -> Result<crate::store::Inventory> {
+        self.call(Request::Snapshot)
+    }
     fn feed_lost(&self) -> &'static str {
         "server stopped"
     }

@@ -25,7 +25,7 @@ use crate::store::chunk::{PreparedRows, RowEncoder};
 
 /// The protocol's version: a client and a server of different versions refuse each other.
 /// 2: `Load` (`kitting db copy` into a served database).
-pub const PROTOCOL_VERSION: u32 = 2;
+pub const PROTOCOL_VERSION: u32 = 3;
 
 /// The largest message either side accepts (an import's batch of rows is the largest there is).
 pub const MAX_MESSAGE: usize = 256 << 20;
@@ -85,6 +85,8 @@ pub enum Request {
     Outbox,
     MarkWritten(Vec<u64>, AuditEntry),
     Load(Box<crate::store::Inventory>, AuditEntry),
+    /// The whole inventory as of one moment, read by the server (a backup).
+    Snapshot,
     /// Stop the server now (its user or root): connected clients find it gone, as after a crash.
     Stop,
 }

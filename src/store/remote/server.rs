@@ -321,6 +321,7 @@ impl Connection {
             Request::Audit(q) => encode(s.audit(&q)),
             Request::Check => encode(s.check()),
             Request::Load(inv, a) => encode(s.load(&inv, &self.who(a))),
+            Request::Snapshot => encode(s.snapshot()),
             Request::Catalog(kind) => encode(s.catalog(kind)),
             Request::CatalogEntry(kind, name) => encode(s.catalog_entry(kind, &name)),
             Request::CatalogAdd(kind, e, a) => encode(s.catalog_add(kind, e, &self.who(a))),

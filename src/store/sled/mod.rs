@@ -1134,6 +1134,12 @@ impl Store for SledStore {
     /// Under the writers' lock (small writes wait for the check; an import's commit too), passing over
     /// what a writing import has staged so far: `check` through a server beside another client's import
     /// reported its staged chunks and journal as problems.
+    fn snapshot(&self) -> Result<Inventory> {
+        // Every writer takes this lock (an import to begin and to commit): none commits during the read.
+        let _g = self.lock();
+        Inventory::read(self)
+    }
+
     fn load(&self, inv: &Inventory, audit: &AuditEntry) -> Result<()> {
         refuse_problems(inv)?;
         let _g = self.lock();
