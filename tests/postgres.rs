@@ -527,3 +527,26 @@ fn devices_added_during_an_import_into_the_same_profile_keep_numbers_of_their_ow
     let next = store.add_device(p2.id, by_hand(&common::imei(60_001)), &audit_entry()).unwrap();
     assert_eq!(u64::from(next.seq), 11, "numbered straight after the import's");
 }
+
+/// `kitting check` verifies the whole inventory on PostgreSQL too (issue 14): a user, a catalog entry
+/// and a checked-in serial changed behind kitting's back are each named, exit code 1.
+#[test]
+fn check_finds_broken_references_written_behind_kittings_back() {
+    let Some(server) = server() else { return };
+    let url = fresh(&server);
+    let env = common::Env::on_postgres(&url);
+    env.ok(&["catalog", "organizations", "add", "Sales"]);
+    env.ok(&["catalog", "tags", "add", "lobby"]);
+    let dep = env.write(
+        "dep.csv",
+        "UserName,Organizations,Identifier,OS,DeviceTags,RegistrationEmail\ntaro,Sales,D1,ios,lobby,t@example.com\n",
+    );
+    env.ok(&["dep", "import", dep.to_str().unwrap()]);
+    assert!(env.ok(&["check"]).contains("is consistent"));
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    c.batch_execute("DELETE FROM users; DELETE FROM catalog WHERE kind = 'tag'").unwrap();
+    let (code, out, err) = env.run(&["check"]);
+    assert_eq!(code, 1, "{out}{err}");
+    assert!(err.contains("DEP record \"D1\": its user \"taro\" does not exist"), "{err}");
+    assert!(err.contains("DEP record \"D1\": device tag \"lobby\" is not in the catalog"), "{err}");
+}

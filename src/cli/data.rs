@@ -268,7 +268,7 @@ pub fn register(ctx: &mut Context, a: RegisterArgs) -> Outcome {
 
 pub fn check(ctx: &mut Context) -> Outcome {
     let store = ctx.store_without_starting()?;
-    let problems = store.check()?;
+    let problems = crate::store::inventory::check_all(&*store)?;
     if problems.is_empty() {
         let profiles = store.profiles()?;
         let devices: u64 = profiles.iter().map(|p| p.device_count).sum();

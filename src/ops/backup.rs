@@ -118,6 +118,6 @@ pub fn restore(ctx: &Ctx, file: &str, header: Header, inv: Inventory) -> Result<
     if (Counts { audit: 0, ..counts }) != (Counts { audit: 0, ..want }) || counts.audit < want.audit {
         problems.push(format!("the database holds {counts}, the backup {want}"));
     }
-    problems.extend(ctx.store.check()?.into_iter().map(|p| p.to_string()));
+    problems.extend(inventory::check_all(ctx.store)?);
     Ok(Restored { header, counts, problems })
 }

@@ -49,7 +49,7 @@ impl Copied {
 pub fn copy(ctx: &Ctx, from: &dyn Store, from_name: &str, to_name: &str) -> Result<Copied> {
     let target = format!("inventory from {from_name}");
     let inv = ctx.audited("db.copy", None, &target, &[], || {
-        let problems = from.check()?;
+        let problems = inventory::check_all(from)?;
         if !problems.is_empty() {
             return Err(OpError::Refused(format!(
                 "{from_name} does not pass `kitting check` ({}); nothing was copied",
@@ -67,7 +67,7 @@ pub fn copy(ctx: &Ctx, from: &dyn Store, from_name: &str, to_name: &str) -> Resu
         counts,
         destination: inventory::count(ctx.store)?,
         source: inventory::count(from)?,
-        destination_problems: ctx.store.check()?,
+        destination_problems: inventory::check_all(ctx.store)?,
     })
 }
 

@@ -7,6 +7,7 @@ use serde::{Deserialize, Serialize};
 use super::{Result, Store};
 use crate::domain::audit::{AuditEntry, AuditQuery};
 use crate::domain::dep::{CatalogEntry, CatalogKind, DepDevice, Mail};
+use crate::domain::text::quote;
 use crate::domain::{Device, Profile, User};
 
 /// Devices are read a page at a time.
@@ -202,14 +203,70 @@ pub fn problems(inv: &Inventory) -> Vec<String> {
             out.push(format!("username {:?} is there twice", u.username));
         }
     }
+    let catalog: HashSet<(CatalogKind, &str)> = inv.catalog.iter().map(|(k, e)| (*k, e.name.as_str())).collect();
+    let missing = |kind: CatalogKind, name: &str| !catalog.contains(&(kind, name));
+    let has_user = |name: &str| users.contains(&name.trim().to_lowercase());
+    for (p, _) in &inv.profiles {
+        if let Some(u) = p.user.as_deref().filter(|u| !has_user(u)) {
+            out.push(format!("profile {}: its user {} does not exist", quote(&p.name), quote(u)));
+        }
+    }
+    for u in &inv.users {
+        for o in u.organizations.iter().filter(|o| missing(CatalogKind::Organization, o)) {
+            out.push(format!("user {}: organization {} is not in the catalog", quote(&u.username), quote(o)));
+        }
+    }
     let mut dep = HashSet::new();
+    let mut checked_in = std::collections::HashMap::new();
     for d in &inv.dep {
         if !dep.insert(DepDevice::key(&d.identifier)) {
-            out.push(format!("DEP identifier {:?} is there twice", d.identifier));
+            out.push(format!("DEP identifier {} is there twice", quote(&d.identifier)));
         }
+        if let Some(u) = d.user.as_deref().filter(|u| !has_user(u)) {
+            out.push(format!("DEP record {}: its user {} does not exist", quote(&d.identifier), quote(u)));
+        }
+        for (kind, name) in d.catalog_names().into_iter().filter(|(k, n)| missing(*k, n)) {
+            out.push(format!(
+                "DEP record {}: {} {} is not in the catalog",
+                quote(&d.identifier),
+                kind.title(),
+                quote(name)
+            ));
+        }
+        if let crate::domain::dep::DepState::CheckedIn { dep_serial: Some(serial), .. } = &d.state
+            && let Some(first) = checked_in.insert(serial.trim().to_uppercase(), &d.identifier)
+        {
+            out.push(format!(
+                "serial number {} is checked in on two DEP records ({} and {})",
+                quote(serial),
+                quote(first),
+                quote(&d.identifier)
+            ));
+        }
+    }
+    let mut mail_ids = HashSet::new();
+    for m in &inv.mails {
+        if !mail_ids.insert(m.id) {
+            out.push(format!("mail {} is there twice", m.id));
+        }
+    }
+    // The trail, oldest first: each entry after the one before it.
+    if let Some(w) = inv.audit.windows(2).find(|w| w[0].id >= w[1].id) {
+        out.push(format!("the audit trail is out of order: entry {} comes before entry {}", w[0].id, w[1].id));
     }
     out.truncate(20);
     out
+}
+
+/// Every rule a store keeps, on any store: its own indexes and counts (`Store::check`), then the whole
+/// inventory read as of one moment (`problems`: uniqueness, the references from profiles, users and DEP
+/// records to users and catalog entries, one check-in per serial number, the audit trail's order).
+pub fn check_all(store: &dyn Store) -> Result<Vec<String>> {
+    let mut found: Vec<String> = store.check()?.into_iter().map(|p| p.to_string()).collect();
+    if found.is_empty() {
+        found = problems(&store.snapshot()?);
+    }
+    Ok(found)
 }
 
 /// `problems`, as a refusal.
@@ -219,4 +276,79 @@ pub(crate) fn refuse_problems(inv: &Inventory) -> Result<()> {
         return Ok(());
     }
     Err(super::StoreError::Refused(format!("the inventory breaks the store's rules: {}", found.join("; "))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::dep::{DepMethod, DepOs, DepState};
+
+    fn record(identifier: &str) -> DepDevice {
+        let now = chrono::Utc::now();
+        DepDevice {
+            identifier: identifier.into(),
+            template: None,
+            code: "123456".into(),
+            os: DepOs::Ios,
+            tags: vec![],
+            wifi_mac: None,
+            imei: None,
+            meid: None,
+            udid: None,
+            serial: None,
+            expiration_days: 7,
+            expires: now,
+            display_name: None,
+            description: None,
+            registration_email: None,
+            dep_method: Some(DepMethod::Keycode),
+            user: None,
+            state: DepState::Pending,
+            created: now,
+            modified: now,
+        }
+    }
+
+    /// Each reference and rule the stores keep, broken once: `problems` names each.
+    #[test]
+    fn every_broken_reference_and_rule_is_named() {
+        let mut inv = Inventory::default();
+        inv.catalog.push((CatalogKind::Tag, CatalogEntry { name: "lobby".into(), description: None }));
+        inv.users.push(User { username: "taro".into(), organizations: vec!["Sales".into()], ..User::default() });
+        let mut a = record("A1");
+        a.user = Some("ghost".into());
+        a.template = Some("Kiosk".into());
+        a.tags = vec!["lobby".into(), "roof".into()];
+        let in_state = |serial: &str| DepState::CheckedIn {
+            at: chrono::Utc::now(),
+            dep_serial: Some(serial.into()),
+            dep_profile: None,
+        };
+        a.state = in_state("SER1");
+        let mut b = record("B1");
+        b.user = Some("TARO".into());
+        b.state = in_state("ser1 ");
+        inv.dep = vec![a, b];
+        use crate::domain::audit::{Actor, AuditOutcome, FrontEnd};
+        let entry = |id: u64| AuditEntry {
+            id,
+            at: chrono::Utc::now(),
+            actor: Actor::named("ann", FrontEnd::Cli),
+            command: "x".into(),
+            profile: None,
+            target: String::new(),
+            outcome: AuditOutcome::Done(String::new()),
+            counts: None,
+        };
+        inv.audit = vec![entry(1), entry(3), entry(2)];
+        let found = problems(&inv);
+        let has = |text: &str| found.iter().any(|p| p.contains(text));
+        assert!(has("user \"taro\": organization \"Sales\" is not in the catalog"), "{found:?}");
+        assert!(has("DEP record \"A1\": its user \"ghost\" does not exist"), "{found:?}");
+        assert!(has("DEP record \"A1\": template \"Kiosk\" is not in the catalog"), "{found:?}");
+        assert!(has("DEP record \"A1\": device tag \"roof\" is not in the catalog"), "{found:?}");
+        assert!(has("serial number \"ser1 \" is checked in on two DEP records (\"A1\" and \"B1\")"), "{found:?}");
+        assert!(has("the audit trail is out of order: entry 3 comes before entry 2"), "{found:?}");
+        assert_eq!(found.len(), 6, "a user named in another case is found, the tag that exists too: {found:?}");
+    }
 }
