@@ -514,11 +514,10 @@ impl Mode {
     }
 }
 
+/// A record for tests: `apple001`, iOS, serial `AAABBBCCCDDD`, pending.
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    pub fn device(now: DateTime<Utc>) -> DepDevice {
+impl DepDevice {
+    pub(crate) fn sample(now: DateTime<Utc>) -> DepDevice {
         DepDevice {
             identifier: "apple001".into(),
             template: None,
@@ -541,6 +540,15 @@ mod tests {
             created: now,
             modified: now,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    pub fn device(now: DateTime<Utc>) -> DepDevice {
+        DepDevice::sample(now)
     }
 
     #[test]

@@ -281,32 +281,10 @@ pub(crate) fn refuse_problems(inv: &Inventory) -> Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::domain::dep::{DepMethod, DepOs, DepState};
+    use crate::domain::dep::DepState;
 
     fn record(identifier: &str) -> DepDevice {
-        let now = chrono::Utc::now();
-        DepDevice {
-            identifier: identifier.into(),
-            template: None,
-            code: "123456".into(),
-            os: DepOs::Ios,
-            tags: vec![],
-            wifi_mac: None,
-            imei: None,
-            meid: None,
-            udid: None,
-            serial: None,
-            expiration_days: 7,
-            expires: now,
-            display_name: None,
-            description: None,
-            registration_email: None,
-            dep_method: Some(DepMethod::Keycode),
-            user: None,
-            state: DepState::Pending,
-            created: now,
-            modified: now,
-        }
+        DepDevice { identifier: identifier.into(), ..DepDevice::sample(chrono::Utc::now()) }
     }
 
     /// Each reference and rule the stores keep, broken once: `problems` names each.
