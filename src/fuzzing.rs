@@ -36,6 +36,16 @@ pub fn physical_lines(bytes: &[u8]) -> u64 {
     lines
 }
 
+/// Rejected rows' lines are lines of `bytes` after the header, once each, in order.
+fn lines_in_order(bytes: &[u8], rejected: &[crate::csv::Rejected]) {
+    let lines = physical_lines(bytes);
+    let mut last = 1;
+    for r in rejected {
+        assert!(r.line > last && r.line <= lines, "rejected line {} after {last}, of {lines}", r.line);
+        last = r.line;
+    }
+}
+
 fn import_android(store: &dyn Store, file: &Path, name: &str) -> Result<crate::csv::ImportReport, ops::OpError> {
     let new = NewProfile { name: name.into(), token_days: Some(7), ..NewProfile::default() };
     let command = ops::import::Import {
@@ -58,12 +68,7 @@ pub fn android_import(bytes: &[u8]) {
     std::fs::write(&file, bytes).expect("the input written");
     let store = MemoryStore::new();
     let Ok(report) = import_android(&store, &file, "Fuzz") else { return };
-    let lines = physical_lines(bytes);
-    let mut last = 1;
-    for r in &report.rejected {
-        assert!(r.line > last && r.line <= lines, "rejected line {} after {last}, of {lines}: {report:?}", r.line);
-        last = r.line;
-    }
+    lines_in_order(bytes, &report.rejected);
     assert!(store.check().expect("check runs").is_empty(), "check after an import: {:?}", store.check());
     let Some(profile) = report.committed else { return };
     let mut first = Vec::new();
@@ -99,12 +104,7 @@ pub fn dep_import(bytes: &[u8]) {
         let _ = ops::catalog::add(&ctx(&store), add);
     }
     let Ok(report) = import_dep(&store, &file) else { return };
-    let lines = physical_lines(bytes);
-    let mut last = 1;
-    for r in &report.rejected {
-        assert!(r.line > last && r.line <= lines, "rejected line {} after {last}, of {lines}", r.line);
-        last = r.line;
-    }
+    lines_in_order(bytes, &report.rejected);
     assert!(store.check().expect("check runs").is_empty(), "check after a DEP import: {:?}", store.check());
     if !report.committed {
         return;

@@ -63,6 +63,20 @@ enum Quoting {
     QuoteInQuoted,
 }
 
+impl Quoting {
+    /// The state after byte `b` (not a record-ending LF, which the callers handle).
+    fn after(self, b: u8, delimiter: u8) -> Quoting {
+        match (self, b) {
+            (Quoting::FieldStart, b'"') => Quoting::Quoted,
+            (Quoting::Quoted, b'"') => Quoting::QuoteInQuoted,
+            (Quoting::QuoteInQuoted, b'"') => Quoting::Quoted,
+            (Quoting::Quoted, _) => Quoting::Quoted,
+            (_, d) if d == delimiter => Quoting::FieldStart,
+            _ => Quoting::Unquoted,
+        }
+    }
+}
+
 /// Makes every line ending that ends a record a single LF (CRLF and a lone CR, the old Mac ending), and
 /// a lone CR inside a quoted field LF too; a CRLF inside a quoted field is kept as it is (it is the
 /// cell's text). The csv crate counts lines by LF and, after a CRLF, would place the next record on the
@@ -124,17 +138,10 @@ impl Meter {
                     continue;
                 }
             }
-            self.state = match (self.state, b) {
-                (Quoting::FieldStart, b'"') => Quoting::Quoted,
-                (Quoting::Quoted, b'"') => Quoting::QuoteInQuoted,
-                (Quoting::QuoteInQuoted, b'"') => Quoting::Quoted,
-                (Quoting::Quoted, _) => Quoting::Quoted,
-                (_, d) if d == delimiter => {
-                    self.field += 1;
-                    Quoting::FieldStart
-                }
-                _ => Quoting::Unquoted,
-            };
+            if b == delimiter && self.state != Quoting::Quoted {
+                self.field += 1;
+            }
+            self.state = self.state.after(b, delimiter);
             self.grow(1)?;
         }
         Ok(())
@@ -226,14 +233,7 @@ impl<R: Read> LineEndings<R> {
             self.state = Quoting::FieldStart;
             return;
         }
-        self.state = match (self.state, b) {
-            (Quoting::FieldStart, b'"') => Quoting::Quoted,
-            (Quoting::Quoted, b'"') => Quoting::QuoteInQuoted,
-            (Quoting::QuoteInQuoted, b'"') => Quoting::Quoted,
-            (Quoting::Quoted, _) => Quoting::Quoted,
-            (_, d) if d == self.delimiter => Quoting::FieldStart,
-            _ => Quoting::Unquoted,
-        };
+        self.state = self.state.after(b, self.delimiter);
         self.at_record_start = false;
         self.buf.push(b);
     }
