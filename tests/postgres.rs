@@ -5,6 +5,7 @@
 
 mod common;
 
+use kitting::store::Store;
 use kitting::store::postgres::{SCHEMA_VERSION, Target, schema_version};
 
 use common::pg::{fresh, server};
@@ -549,4 +550,49 @@ fn check_finds_broken_references_written_behind_kittings_back() {
     assert_eq!(code, 1, "{out}{err}");
     assert!(err.contains("DEP record \"D1\": its user \"taro\" does not exist"), "{err}");
     assert!(err.contains("DEP record \"D1\": device tag \"lobby\" is not in the catalog"), "{err}");
+}
+
+/// A database kitting made at schema version 3 (serial numbers in an index of their own) is migrated to
+/// version 4 on first use: its devices are found by serial number through the key (a byte-wise range),
+/// a longer serial number is not taken for a shorter one, and a device with no manufacturer is found too.
+#[test]
+fn a_version_3_database_is_migrated_and_its_serials_found() {
+    let Some(server) = server() else { return };
+    let url = fresh(&server);
+    let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+    for sql in [
+        include_str!("../migrations/0001_inventory.sql"),
+        include_str!("../migrations/0002_status_nanoseconds.sql"),
+        include_str!("../migrations/0003_references_kept_by_kitting.sql"),
+    ] {
+        c.batch_execute(sql).unwrap();
+    }
+    c.batch_execute(
+        "CREATE TABLE kitting_schema (version integer NOT NULL); INSERT INTO kitting_schema VALUES (3);
+         INSERT INTO profiles (id, name, name_key, kind, created, modified, config, next_seq)
+             VALUES (1, 'Dock', 'dock', 'Self Maintained', now(), now(), '{}', 3);
+         INSERT INTO devices (profile, seq, imei, serial, manufacturer, serial_key, created, modified) VALUES
+             (1, 0, NULL, 'R58M12ABC', 'Samsung', 'R58M12ABC' || chr(31) || 'samsung', now(), now()),
+             (1, 1, NULL, 'R58M12ABCD', 'Zebra', 'R58M12ABCD' || chr(31) || 'zebra', now(), now()),
+             (1, 2, 352099001761481, 'r58m12abc', NULL, NULL, now(), now());
+         INSERT INTO device_imeis VALUES (352099001761481, 1, 2);
+         UPDATE profiles SET device_count = 3;",
+    )
+    .unwrap();
+    let store = pg_store(&url);
+    assert_eq!(schema_version(&mut c).unwrap(), SCHEMA_VERSION);
+    let found: Vec<(String, Option<String>)> = store
+        .candidates(None, Some("r58m12abc "))
+        .unwrap()
+        .into_iter()
+        .map(|(_, d)| (d.ids.serial.unwrap(), d.ids.manufacturer))
+        .collect();
+    assert_eq!(
+        found,
+        [("R58M12ABC".to_string(), Some("Samsung".to_string())), ("r58m12abc".to_string(), None)],
+        "by serial, in device order"
+    );
+    let lookup = kitting::store::Lookup::Serial { serial: "r58m12abcd".into(), manufacturer: "ZEBRA".into() };
+    assert_eq!(store.find(&lookup).unwrap().unwrap().1.seq, 1);
+    assert!(store.check().unwrap().is_empty());
 }

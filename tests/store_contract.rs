@@ -224,6 +224,12 @@ fn identifiers_are_unique_across_profiles(f: &Fresh) {
     assert_eq!(s.find(&lookup).unwrap().unwrap().0, a.id);
     let both = s.candidates(None, Some("sn1")).unwrap();
     assert_eq!(both.len(), 2, "the serial in any manufacturer");
+    // A longer serial number is another one.
+    s.add_device(b.id, device("", "SN10", "Zebra"), &audit("x")).unwrap();
+    let all = s.candidates(None, Some(" SN1")).unwrap();
+    let serials: Vec<_> = all.iter().map(|(_, d)| d.ids.serial.clone().unwrap()).collect();
+    assert_eq!(serials.len(), 2, "{serials:?}");
+    assert!(serials.iter().all(|s| s.eq_ignore_ascii_case("sn1")), "{serials:?}");
     assert!(s.check().unwrap().is_empty());
 }
 

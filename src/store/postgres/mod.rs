@@ -22,13 +22,14 @@ use postgres::config::Host;
 use super::{Result, StoreError};
 
 /// The schema version this kitting knows.
-pub const SCHEMA_VERSION: u32 = 3;
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// The migrations, in order: version N turns version N-1 into N.
 const MIGRATIONS: &[(u32, &str)] = &[
     (1, include_str!("../../../migrations/0001_inventory.sql")),
     (2, include_str!("../../../migrations/0002_status_nanoseconds.sql")),
     (3, include_str!("../../../migrations/0003_references_kept_by_kitting.sql")),
+    (4, include_str!("../../../migrations/0004_serial_lookups_through_the_key.sql")),
 ];
 
 /// A lock key of kitting's own (`pg_advisory_xact_lock`): two hosts migrating at once take turns.

@@ -519,16 +519,22 @@ impl Store for PgStore {
 
     fn candidates(&self, imei: Option<Imei>, serial: Option<&str>) -> Result<Vec<(ProfileId, Device)>> {
         let serial = serial.map(|s| s.trim().to_uppercase()).filter(|s| !s.is_empty());
+        // The serial + manufacturer keys of a serial number (`domain::serial_key`: the serial trimmed and
+        // upper-cased, then U+001F) are the keys from "SERIAL\x1f" up to "SERIAL\x20" (migration 4).
+        let from = serial.as_ref().map(|s| format!("{s}\u{1f}"));
+        let until = serial.as_ref().map(|s| format!("{s}\u{20}"));
         let imei = imei.map(|i| i.as_u64() as i64);
         let rows = self.read(|c| {
             c.query(
                 &format!(
                     "SELECT d.profile, {DEVICE_COLUMNS} FROM devices d WHERE (d.profile, d.seq) IN \
                      (SELECT i.profile, i.seq FROM device_imeis i WHERE i.imei = $1 \
+                      UNION SELECT k.profile, k.seq FROM devices k WHERE k.serial_key >= $3 AND k.serial_key < $4 \
                       UNION SELECT s.profile, s.seq FROM devices s \
-                      WHERE s.serial IS NOT NULL AND upper(btrim(s.serial)) = $2) ORDER BY d.profile, d.seq"
+                      WHERE s.serial IS NOT NULL AND s.serial_key IS NULL AND upper(btrim(s.serial)) = $2) \
+                     ORDER BY d.profile, d.seq"
                 ),
-                &[&imei, &serial],
+                &[&imei, &serial, &from, &until],
             )
         })?;
         rows.iter().map(|r| Ok((r.get::<_, i32>(0) as ProfileId, device_at(r, 1)?))).collect()
