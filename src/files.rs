@@ -61,10 +61,22 @@ pub fn create(path: &Path, replace: bool, input: Option<&Path>) -> Result<File, 
     Ok(file)
 }
 
-/// Writes `bytes` to a file made by `create`.
+/// Writes `bytes` to a file made by `create`, synced to the disk (a QR code, a mail the outbox then
+/// marks written: what kitting says it wrote survives a power cut).
 pub fn write(path: &Path, replace: bool, bytes: &[u8]) -> Result<(), NotWritten> {
     let mut file = create(path, replace, None)?;
-    std::io::Write::write_all(&mut file, bytes).map_err(|e| NotWritten::Io(format!("{}: {e}", name(path))))
+    std::io::Write::write_all(&mut file, bytes)
+        .and_then(|()| file.sync_data())
+        .map_err(|e| NotWritten::Io(format!("{}: {e}", name(path))))
+}
+
+/// Syncs a directory (the names created, renamed or removed in it); one that is not there has none.
+pub fn sync_dir(dir: &Path) -> std::io::Result<()> {
+    match File::open(dir) {
+        Ok(d) => d.sync_all(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(e),
+    }
 }
 
 fn same_file(a: &Path, b: &Path) -> bool {

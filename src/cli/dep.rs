@@ -334,6 +334,11 @@ pub fn run(ctx: &mut Context, cmd: DepCmd) -> Outcome {
                             .map_err(|e| Failure::refused(e.to_string()))?;
                         written.push(m.id);
                     }
+                    // The mails' names too, before the outbox marks them written.
+                    let parent = dir.parent().filter(|p| !p.as_os_str().is_empty());
+                    crate::files::sync_dir(&dir)
+                        .and_then(|()| parent.map_or(Ok(()), crate::files::sync_dir))
+                        .map_err(|e| Failure::refused(format!("{}: {e}", dir.display())))?;
                     if !written.is_empty() {
                         ops::dep::outbox_written(&ctx.core(&*store), ops::dep::OutboxWritten { ids: written.clone() })?;
                     }

@@ -1,6 +1,7 @@
 //! The sled implementation of `Store` (and, in `dep.rs`, of `DepStore`). See `layout.rs` for the keys.
 
 mod dep;
+mod durable;
 pub(super) mod layout;
 pub mod share;
 
@@ -39,6 +40,8 @@ pub struct SledStore {
     /// its rows again at commit, against the indexes as they are then.
     index_gen: Arc<std::sync::atomic::AtomicU64>,
     dir: PathBuf,
+    /// Syncs what sled wrote before a commit returns (see `durable.rs`).
+    durable: Arc<durable::Durable>,
     _lock: Arc<std::fs::File>,
     feed: Arc<super::Feed>,
 }
@@ -254,9 +257,12 @@ impl SledStore {
             }
         };
         let tree = db.open_tree("kitting").map_err(backend)?;
+        let durable = durable::Durable::open(dir, &dir.join("sled"))
+            .map_err(|e| StoreError::Backend(format!("cannot sync database {shown}: {e}")))?;
         let store = SledStore {
             db,
             tree,
+            durable: Arc::new(durable),
             write: Arc::default(),
             importing: Arc::default(),
             active: Arc::default(),
@@ -273,7 +279,7 @@ impl SledStore {
     fn check_schema(&self) -> Result<()> {
         let Some(v) = self.get_raw(layout::META_SCHEMA)? else {
             self.tree.insert(layout::META_SCHEMA, &layout::SCHEMA_VERSION.to_be_bytes()).map_err(backend)?;
-            self.db.flush().map_err(backend)?;
+            self.flush()?;
             return Ok(());
         };
         let mut found = u32::from_be_bytes(v.as_ref().try_into().map_err(|_| backend("corrupt schema version"))?);
@@ -436,7 +442,7 @@ impl SledStore {
             self.remove_chunks_from(id, first)?;
             self.tree.remove(&key).map_err(backend)?;
         }
-        self.db.flush().map_err(backend)?;
+        self.flush()?;
         Ok(())
     }
 
@@ -491,8 +497,15 @@ impl SledStore {
 
     pub(super) fn commit(&self, batch: sled::Batch) -> Result<()> {
         self.tree.apply_batch(batch).map_err(backend)?;
+        self.flush()
+    }
+
+    /// Writes out what sled holds and makes it durable (sled's own flush is not: see `durable.rs`).
+    pub(super) fn flush(&self) -> Result<()> {
         self.db.flush().map_err(backend)?;
-        Ok(())
+        self.durable
+            .sync()
+            .map_err(|e| StoreError::Backend(format!("cannot make the change durable in {}: {e}", self.dir.display())))
     }
 
     fn record(&self, id: ProfileId) -> Result<ProfileRecord> {
@@ -1433,7 +1446,7 @@ impl SledImport {
                 .tree
                 .insert(layout::journal_key(id), &(self.first_seq / CHUNK).to_be_bytes())
                 .map_err(backend)?;
-            self.store.db.flush().map_err(backend)?;
+            self.store.flush()?;
             self.journal_written = true;
         }
         let bytes = compress(self.chunk.take(&self.prefix));
@@ -1807,7 +1820,7 @@ impl Drop for SledImport {
             if self.store.remove_chunks_from(id, self.first_seq / CHUNK).is_ok()
                 && self.store.tree.remove(layout::journal_key(id)).is_ok()
             {
-                let _ = self.store.db.flush();
+                let _ = self.store.flush();
             }
         }
     }
