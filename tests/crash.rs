@@ -1,7 +1,7 @@
 //! Crash tests (issue 14): `kitting dep import`, a device edit, `kitting db restore` and the server are
 //! killed (SIGKILL: no destructor, no flush) at many moments; after each kill the database holds all
 //! of the change or none of it, and `kitting check` (the whole inventory) is clean. The Android import's
-//! kills are in cli_store.rs and server.rs.
+//! kills are in cli_store.rs and server.rs, the scan station's (killed mid-burst) in pty.rs.
 
 mod common;
 

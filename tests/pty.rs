@@ -442,3 +442,69 @@ fn on_postgres_a_workstation_sees_another_hosts_import_and_a_duplicate_across_ho
     let check = env.ok(&["check"]);
     assert!(check.contains("is consistent"), "{check}");
 }
+
+/// Crash test (issue 14): the scan station is killed (SIGKILL) in the middle of a burst of scans, at
+/// eight moments spread over the time a whole burst takes, on a database it owns (no server). After
+/// each kill the profile holds a prefix of that burst, in order, at least every scan the screen had
+/// counted as accepted, each with its one audit entry, and `kitting check` is clean.
+#[test]
+fn a_scan_station_killed_mid_burst_keeps_a_prefix_of_the_scans_and_a_clean_database() {
+    const BURST: u32 = 1000;
+    let env = Env::directory();
+    let config = std::fs::read_to_string(env.config()).unwrap().replace("autostart = true", "autostart = false");
+    std::fs::write(env.config(), config).unwrap();
+    env.ok(&["profiles", "create", "Dock 9"]);
+    // Sends a burst from a thread of its own (the terminal takes it a few kilobytes at a time).
+    let send = |s: &Session, scans: &[String]| {
+        let burst: String = scans.iter().map(|i| format!("{i}\r")).collect();
+        let writer = s.writer.clone();
+        std::thread::spawn(move || {
+            let mut w = writer.lock().unwrap();
+            let _ = w.write_all(burst.as_bytes()).and_then(|()| w.flush());
+        });
+    };
+    // How long a whole burst takes, uninterrupted.
+    let mut s = Session::start_with(&env, 80, 24, &["scan", "--profile", "Dock 9"]);
+    s.wait_for("Scan station");
+    let scans = imeis(10_000, BURST);
+    let started = Instant::now();
+    send(&s, &scans);
+    s.wait_for_within(&format!("accepted {BURST}"), Duration::from_secs(120));
+    let whole = started.elapsed();
+    s.keys("\x1b");
+    s.keys("q");
+    assert_eq!(s.wait_exit(), 0);
+    let mut stored = BURST as usize;
+    let mut cut_short = 0;
+    for run in 1..=8u32 {
+        let mut s = Session::start_with(&env, 80, 24, &["scan", "--profile", "Dock 9"]);
+        s.wait_for("Scan station");
+        let scans = imeis(10_000 + run * BURST, BURST);
+        send(&s, &scans);
+        std::thread::sleep(whole * run / 10);
+        let on_screen = counted(&s.text());
+        s.child.kill().unwrap();
+        let _ = s.child.wait();
+        // The database: a prefix of this burst after what the earlier runs left, nothing else.
+        let out = env.ok(&["devices", "list", "--profile", "Dock 9", "--format", "csv"]);
+        let listed: Vec<String> = out.lines().skip(1).map(|l| l.split(',').next().unwrap().to_string()).collect();
+        let this_run = &listed[stored..];
+        assert_eq!(this_run, &scans[..this_run.len()], "run {run}: a prefix of the burst, in order");
+        assert!(this_run.len() as u64 >= on_screen, "run {run}: what the screen counted ({on_screen}) is stored");
+        cut_short += usize::from(this_run.len() < scans.len());
+        stored = listed.len();
+        let trail = env.ok(&["audit", "--format", "csv"]);
+        assert_eq!(trail.lines().filter(|l| l.contains("scan.receive")).count(), stored, "run {run}: one entry each");
+        let (code, text, err) = env.run(&["check"]);
+        assert_eq!(code, 0, "run {run}: {text}{err}");
+    }
+    // Spread over the burst's time, most kills land in the middle of it.
+    assert!(cut_short >= 4, "only {cut_short} of 8 kills landed before the burst ended (a burst: {whole:?})");
+    eprintln!("scan station: 8 kills, {cut_short} mid-burst, a burst of {BURST} scans took {whole:?}");
+}
+
+/// The scan station's running count of accepted scans, as the screen shows it ("accepted N").
+fn counted(screen: &str) -> u64 {
+    let tail = screen.split("accepted ").nth(1).unwrap_or("");
+    tail.split(|c: char| !c.is_ascii_digit()).next().unwrap_or("").parse().unwrap_or(0)
+}

@@ -5,15 +5,12 @@
 mod common;
 
 use common::tui::*;
-use std::sync::Arc;
 
 use kitting::store::Store;
 use kitting::tui::action::Action;
 use kitting::tui::app::{App, Modal, Screen};
 use kitting::tui::theme::ThemeName;
 use kitting::tui::view;
-use ratatui::Terminal;
-use ratatui::backend::CrosstermBackend;
 use ratatui::crossterm::event::KeyCode;
 use ratatui::style::Color;
 
@@ -264,20 +261,6 @@ fn a_code_too_big_for_the_terminal_is_never_drawn_clipped() {
     assert!(!text.contains('▀'), "no part of a code");
 }
 
-/// What a terminal would receive.
-#[derive(Clone, Default)]
-struct Sink(Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Sink {
-    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(b);
-        Ok(b.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 #[test]
 fn escape_sequences_from_a_csv_never_reach_the_terminal() {
     let fx = Fixture::new();
@@ -296,15 +279,7 @@ fn escape_sequences_from_a_csv_never_reach_the_terminal() {
             } else if step == 2 {
                 key(&mut app, KeyCode::BackTab);
             }
-            let sink = Sink::default();
-            let viewport = ratatui::Viewport::Fixed(ratatui::layout::Rect::new(0, 0, 80, 24));
-            let mut terminal =
-                Terminal::with_options(CrosstermBackend::new(sink.clone()), ratatui::TerminalOptions { viewport })
-                    .unwrap();
-            app.size = (80, 24);
-            terminal.draw(|f| view::render(&app, f)).unwrap();
-            drop(terminal);
-            let bytes = sink.0.lock().unwrap().clone();
+            let bytes = terminal_bytes(&mut app, 80, 24);
             let text = String::from_utf8_lossy(&bytes);
             // In the focused text input too (issue 14): escaped, not dropped.
             assert!(text.contains("\\e]0;pwned\\x07"), "step {step}: shown as visible escapes: {text:?}");

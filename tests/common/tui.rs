@@ -160,3 +160,29 @@ pub fn next_task(rx: &std::sync::mpsc::Receiver<TaskMsg>, wanted: impl Fn(&TaskM
         }
     }
 }
+
+/// What a terminal would receive.
+#[derive(Clone, Default)]
+pub struct Sink(pub Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Sink {
+    fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(b);
+        Ok(b.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// The bytes a terminal receives for one full drawing of the app at `w`×`h`, through crossterm.
+pub fn terminal_bytes(app: &mut App, w: u16, h: u16) -> Vec<u8> {
+    let sink = Sink::default();
+    let viewport = ratatui::Viewport::Fixed(ratatui::layout::Rect::new(0, 0, w, h));
+    let backend = ratatui::backend::CrosstermBackend::new(sink.clone());
+    let mut terminal = Terminal::with_options(backend, ratatui::TerminalOptions { viewport }).unwrap();
+    app.resize(w, h);
+    terminal.draw(|f| view::render(app, f)).unwrap();
+    drop(terminal);
+    sink.0.lock().unwrap().clone()
+}
