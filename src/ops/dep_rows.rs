@@ -80,9 +80,52 @@ pub(super) struct RuleCtx<'s> {
     now: DateTime<Utc>,
     /// Catalog entries known to exist (each looked up in the store once).
     catalog: HashSet<(CatalogKind, String)>,
+    stored: Stored,
 }
 
+/// The stored users and DEP records the rows name. The first `ONE_BY_ONE` are asked for one at a time
+/// (a form, a small file); past that, every user and record is read once: a large file asks about each of
+/// its rows, and one at a time costs a chunk read each on sled (records are kept in chunks) and a round
+/// trip each on a server or PostgreSQL.
+#[derive(Default)]
+struct Stored {
+    asked: usize,
+    users: Option<HashMap<String, User>>,
+    devices: Option<HashMap<String, DepDevice>>,
+}
+
+const ONE_BY_ONE: usize = 256;
+
 impl RuleCtx<'_> {
+    fn read_all(&mut self) -> Result<bool, OpError> {
+        if self.stored.users.is_none() {
+            self.stored.asked += 1;
+            if self.stored.asked <= ONE_BY_ONE {
+                return Ok(false);
+            }
+            let users = self.store.users()?.into_iter().map(|u| (u.username.trim().to_lowercase(), u)).collect();
+            let devices = self.store.dep_devices()?.into_iter().map(|d| (DepDevice::key(&d.identifier), d)).collect();
+            self.stored = Stored { asked: self.stored.asked, users: Some(users), devices: Some(devices) };
+        }
+        Ok(true)
+    }
+
+    fn user(&mut self, username: &str) -> Result<Option<User>, OpError> {
+        if self.read_all()? {
+            let users = self.stored.users.as_ref().expect("read");
+            return Ok(users.get(&username.trim().to_lowercase()).cloned());
+        }
+        Ok(self.store.user(username)?)
+    }
+
+    fn dep_device(&mut self, identifier: &str) -> Result<Option<DepDevice>, OpError> {
+        if self.read_all()? {
+            let devices = self.stored.devices.as_ref().expect("read");
+            return Ok(devices.get(&DepDevice::key(identifier)).cloned());
+        }
+        Ok(self.store.dep_device(identifier)?)
+    }
+
     fn exists(&mut self, kind: CatalogKind, name: &str) -> Result<bool, OpError> {
         if self.catalog.contains(&(kind, name.to_string())) {
             return Ok(true);
@@ -148,7 +191,7 @@ fn user_part(
         }
         return Ok(None);
     }
-    let stored = ctx.store.user(username)?;
+    let stored = ctx.user(username)?;
     let create = stored.is_none();
     let mut u = stored.clone().unwrap_or(User { username: username.to_string(), ..User::default() });
     let record = format!("user {}", u.username);
@@ -194,7 +237,7 @@ fn device_part(
         row.problem(Col::Identifier, format!("device {identifier} is also on line {first} (identifiers ignore case)"));
         return Ok(None);
     }
-    let stored = ctx.store.dep_device(identifier)?;
+    let stored = ctx.dep_device(identifier)?;
     let create = stored.is_none();
     if create && let Err(e) = rules::check_identifier(identifier) {
         row.problem(Col::Identifier, e);
@@ -308,7 +351,7 @@ fn device_part(
         let owner = row.get(Col::UserName).filter(|u| !u.is_empty());
         let owner = match (owner, &plan.users.get(&owner.unwrap_or("").to_lowercase())) {
             (Some(_), Some((u, _, _))) => Some(u.username.clone()),
-            (Some(u), None) => ctx.store.user(u)?.map(|s| s.username).or_else(|| Some(u.to_string())),
+            (Some(u), None) => ctx.user(u)?.map(|s| s.username).or_else(|| Some(u.to_string())),
             (None, _) => None,
         };
         clear_note(cleared, line, &record, "UserName", &opt(&d.user), owner.is_none());
@@ -341,7 +384,8 @@ impl<'s> Planner<'s> {
     /// `report` carries the file's name, encoding and header; the planner fills in the rest.
     pub fn new(store: &'s dyn Store, now: DateTime<Utc>, mode: Mode, mut report: DepReport) -> Planner<'s> {
         report.mode = Some(mode);
-        Planner { ctx: RuleCtx { store, now, catalog: HashSet::new() }, plan: Plan::default(), mode, report }
+        let ctx = RuleCtx { store, now, catalog: HashSet::new(), stored: Stored::default() };
+        Planner { ctx, plan: Plan::default(), mode, report }
     }
 
     pub fn rows(&self) -> u64 {

@@ -4,7 +4,7 @@
 //! | key                                  | value                         |
 //! |--------------------------------------|-------------------------------|
 //! | `c` + kind byte + name               | a catalog entry (names are case-sensitive) |
-//! | `e` + lower-cased identifier         | a DEP device record           |
+//! | `E` + a lower-cased identifier       | DEP device records from that identifier on, in a chunk (`shelf.rs`) |
 //! | `o` + mail id (u64 BE)               | a queued check-in email       |
 //! | `mnext_mail`                         | the next mail id (u64 BE)     |
 
@@ -12,7 +12,8 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 
-use super::{SledStore, backend, enc};
+use super::shelf::Shelf;
+use super::{SledStore, USERS, backend, enc};
 use crate::domain::User;
 use crate::domain::audit::AuditEntry;
 use crate::domain::dep::{CatalogEntry, CatalogKind, DepDevice, DepState, Mail};
@@ -27,10 +28,28 @@ pub(super) fn catalog_key(kind: CatalogKind, name: &str) -> Vec<u8> {
     k
 }
 
-pub(super) fn device_key(identifier: &str) -> Vec<u8> {
-    let mut k = vec![b'e'];
-    k.extend_from_slice(DepDevice::key(identifier).as_bytes());
-    k
+/// DEP device records, by lower-cased identifier (schema 9; before, one `e` + key each).
+pub(super) const RECORDS: Shelf<DepDevice> = Shelf { prefix: b'E', what: "DEP device", key: record_key };
+
+fn record_key(d: &DepDevice) -> String {
+    DepDevice::key(&d.identifier)
+}
+
+/// The catalog's names, read once for a change that checks many references.
+pub(super) struct Names(HashSet<(CatalogKind, String)>);
+
+impl Names {
+    pub(super) fn read(store: &SledStore) -> Result<Names> {
+        let mut names = HashSet::new();
+        for kind in [CatalogKind::Organization, CatalogKind::Template, CatalogKind::Tag] {
+            names.extend(store.catalog(kind)?.into_iter().map(|e| (kind, e.name)));
+        }
+        Ok(Names(names))
+    }
+
+    fn has(&self, kind: CatalogKind, name: &str) -> bool {
+        self.0.contains(&(kind, name.to_string()))
+    }
 }
 
 pub(super) fn mail_key(id: u64) -> [u8; 9] {
@@ -41,14 +60,8 @@ pub(super) fn mail_key(id: u64) -> [u8; 9] {
 
 impl SledStore {
     /// A user as it may be stored: its organizations are in the catalog (its fields are the core's to check).
-    pub(super) fn checked_user(&self, mut user: User) -> Result<User> {
-        user.username = user.username.trim().to_string();
-        for org in &user.organizations {
-            if self.get_raw(&catalog_key(CatalogKind::Organization, org))?.is_none() {
-                return Err(missing_entry(CatalogKind::Organization, org));
-            }
-        }
-        Ok(user)
+    pub(super) fn checked_user(&self, user: User) -> Result<User> {
+        checked_user(user, &Names::read(self)?)
     }
 
     /// Identifiers of the DEP devices a user owns.
@@ -59,16 +72,6 @@ impl SledStore {
             .filter(|d| d.user.as_deref().is_some_and(|u| u.eq_ignore_ascii_case(username.trim())))
             .map(|d| d.identifier)
             .collect())
-    }
-
-    fn check_references(&self, d: &DepDevice) -> Result<()> {
-        let names = d.catalog_names();
-        for (kind, name) in names {
-            if self.get_raw(&catalog_key(kind, name))?.is_none() {
-                return Err(missing_entry(kind, name));
-            }
-        }
-        Ok(())
     }
 
     /// Records that use a catalog entry, as "user NAME" / "device ID".
@@ -84,6 +87,26 @@ impl SledStore {
             None => 1,
         })
     }
+}
+
+/// A user as it may be stored: its organizations are in the catalog (its fields are the core's to check).
+fn checked_user(mut user: User, names: &Names) -> Result<User> {
+    user.username = user.username.trim().to_string();
+    for org in &user.organizations {
+        if !names.has(CatalogKind::Organization, org) {
+            return Err(missing_entry(CatalogKind::Organization, org));
+        }
+    }
+    Ok(user)
+}
+
+fn check_references(d: &DepDevice, names: &Names) -> Result<()> {
+    for (kind, name) in d.catalog_names() {
+        if !names.has(kind, name) {
+            return Err(missing_entry(kind, name));
+        }
+    }
+    Ok(())
 }
 
 impl DepStore for SledStore {
@@ -125,19 +148,26 @@ impl DepStore for SledStore {
                     *v = entry.name.clone();
                 }
             };
-            for mut u in users {
-                u.organizations.iter_mut().for_each(rename);
-                batch.insert(super::layout::user_key(&u.username), enc(&u));
-                changed += 1;
-            }
-            for mut d in devices {
-                d.tags.iter_mut().for_each(rename);
-                if let Some(t) = d.template.as_mut() {
-                    rename(t);
-                }
-                batch.insert(device_key(&d.identifier), enc(&d));
-                changed += 1;
-            }
+            changed = (users.len() + devices.len()) as u64;
+            let users: Vec<User> = users
+                .into_iter()
+                .map(|mut u| {
+                    u.organizations.iter_mut().for_each(rename);
+                    u
+                })
+                .collect();
+            let devices: Vec<DepDevice> = devices
+                .into_iter()
+                .map(|mut d| {
+                    d.tags.iter_mut().for_each(rename);
+                    if let Some(t) = d.template.as_mut() {
+                        rename(t);
+                    }
+                    d
+                })
+                .collect();
+            USERS.write(&self.tree, &mut batch, users, &[])?;
+            RECORDS.write(&self.tree, &mut batch, devices, &[])?;
         }
         batch.insert(catalog_key(kind, &entry.name), enc(&entry));
         let change = self.put_audit(&mut batch, audit, Subject::Catalog)?;
@@ -166,65 +196,63 @@ impl DepStore for SledStore {
     }
 
     fn dep_devices(&self) -> Result<Vec<DepDevice>> {
-        self.scan(b"e", "DEP device")
+        RECORDS.all(&self.tree)
     }
 
     fn dep_devices_page(&self, after: Option<&str>, limit: usize) -> Result<Vec<DepDevice>> {
-        // Keys are `e` + the lower-cased identifier; `e\x00` is before every record, the prefix's end
-        // (`f`) after them.
-        let from = match after {
-            Some(a) => {
-                let mut k = device_key(a);
-                k.push(0);
-                k
-            }
-            None => b"e".to_vec(),
-        };
-        self.tree
-            .range(from..b"f".to_vec())
-            .take(limit)
-            .map(|kv| super::dec(&kv.map_err(super::backend)?.1, "DEP device"))
-            .collect()
+        RECORDS.after(&self.tree, after.map(DepDevice::key).as_deref(), limit)
     }
 
     fn dep_device(&self, identifier: &str) -> Result<Option<DepDevice>> {
-        self.get(&device_key(identifier), "DEP device")
+        RECORDS.get(&self.tree, &DepDevice::key(identifier))
     }
 
     fn dep_apply(&self, change: DepChange, audit: &AuditEntry) -> Result<Vec<Mail>> {
-        use crate::store::Store;
         let _g = self.lock();
+        let names = Names::read(self)?;
         let mut batch = sled::Batch::default();
+        // What is stored under every key the change names, read a chunk at a time.
+        let user_keys: Vec<String> = change
+            .users
+            .iter()
+            .map(|(u, _)| super::user_name_key(&u.username))
+            .chain(change.devices.iter().filter_map(|w| w.device.user.as_deref().map(super::user_name_key)))
+            .collect();
+        let stored_users = USERS.get_many(&self.tree, user_keys.iter().map(String::as_str))?;
+        let device_keys: Vec<String> = change.devices.iter().map(|w| record_key(&w.device)).collect();
+        let stored = RECORDS.get_many(&self.tree, device_keys.iter().map(String::as_str))?;
         let mut new_users = HashSet::new();
+        let mut users = Vec::with_capacity(change.users.len());
         for (user, create) in change.users {
-            let user = self.checked_user(user)?;
-            let key = super::layout::user_key(&user.username);
-            check_user_write(self.get_raw(&key)?.is_some(), create, &user.username)?;
-            new_users.insert(user.username.to_lowercase());
-            batch.insert(key, enc(&user));
+            let user = checked_user(user, &names)?;
+            let key = super::user_name_key(&user.username);
+            check_user_write(stored_users.contains_key(&key), create, &user.username)?;
+            new_users.insert(key);
+            users.push(user);
         }
         let now = Utc::now();
         let mut next_mail = self.next_mail_id()?;
         let mut mails = Vec::new();
-        for w in change.devices {
+        let mut devices = Vec::with_capacity(change.devices.len());
+        for (w, key) in change.devices.into_iter().zip(&device_keys) {
             let d = &w.device;
-            self.check_references(d)?;
-            if let Some(u) = &d.user
-                && !new_users.contains(&u.to_lowercase())
-                && self.user(u)?.is_none()
-            {
-                return Err(StoreError::Refused(format!("user {u:?} does not exist")));
+            check_references(d, &names)?;
+            if let Some(u) = &d.user {
+                let k = super::user_name_key(u);
+                if !new_users.contains(&k) && !stored_users.contains_key(&k) {
+                    return Err(StoreError::Refused(format!("user {u:?} does not exist")));
+                }
             }
-            let key = device_key(&d.identifier);
-            let stored: Option<DepDevice> = self.get(&key, "DEP device")?;
-            check_device_write(stored.as_ref(), &w)?;
+            check_device_write(stored.get(key), &w)?;
             if let Some(mail) = mail_for(&w, next_mail, now) {
                 batch.insert(&mail_key(next_mail), enc(&mail));
                 mails.push(mail);
                 next_mail += 1;
             }
-            batch.insert(key, enc(d));
+            devices.push(w.device);
         }
+        USERS.write(&self.tree, &mut batch, users, &[])?;
+        RECORDS.write(&self.tree, &mut batch, devices, &[])?;
         batch.insert(NEXT_MAIL, &next_mail.to_be_bytes());
         let change = self.put_audit(&mut batch, audit, Subject::Dep)?;
         self.commit_with(batch, change)?;
@@ -233,9 +261,9 @@ impl DepStore for SledStore {
 
     fn dep_put(&self, mut d: DepDevice, expect: DateTime<Utc>, audit: &AuditEntry) -> Result<DepDevice> {
         let _g = self.lock();
-        let key = device_key(&d.identifier);
-        let stored: DepDevice =
-            self.get(&key, "DEP device")?.ok_or_else(|| StoreError::NotFound(format!("no device {}", d.identifier)))?;
+        let stored: DepDevice = self
+            .dep_device(&d.identifier)?
+            .ok_or_else(|| StoreError::NotFound(format!("no device {}", d.identifier)))?;
         if stored.modified != expect {
             return Err(stale(&format!("DEP device {}", stored.identifier), ""));
         }
@@ -256,20 +284,19 @@ impl DepStore for SledStore {
         d.modified = crate::store::next_stamp(stored.modified, d.modified);
         let mut batch = sled::Batch::default();
         let change = self.put_audit(&mut batch, audit, Subject::Dep)?;
-        batch.insert(key, enc(&d));
+        RECORDS.write(&self.tree, &mut batch, vec![d.clone()], &[])?;
         self.commit_with(batch, change)?;
         Ok(d)
     }
 
     fn dep_delete(&self, identifier: &str, audit: &AuditEntry) -> Result<()> {
         let _g = self.lock();
-        let key = device_key(identifier);
-        if self.get_raw(&key)?.is_none() {
+        if self.dep_device(identifier)?.is_none() {
             return Err(StoreError::NotFound(format!("no device {identifier}")));
         }
         let mut batch = sled::Batch::default();
         let change = self.put_audit(&mut batch, audit, Subject::Dep)?;
-        batch.remove(key);
+        RECORDS.write(&self.tree, &mut batch, Vec::new(), &[DepDevice::key(identifier)])?;
         self.commit_with(batch, change)
     }
 

@@ -10,7 +10,7 @@
 //! | `i` + first index key (u64 BE)    | IMEI index bucket: sorted records, delta-encoded   |
 //! | `s` + first index key (u64 BE)    | serial index bucket: sorted records, delta-encoded |
 //! | `mdir_i`, `mdir_s`                | each index's directory: the first keys of its buckets |
-//! | `u` + lower-cased username        | a user                                             |
+//! | `U` + a lower-cased username      | users from that username on, in a chunk (`shelf.rs`; schema 9) |
 //! | `j` + profile id                  | journal: an import is staging chunks from this chunk on |
 //! | `a` + entry id (u64 BE)           | an audit entry (append-only)                       |
 //!
@@ -36,8 +36,9 @@ use crate::domain::{DeviceSeq, Profile, ProfileId};
 /// 4: tokens keep their lifetime, profiles their version; the audit trail. 5: index buckets by key range.
 /// 6: index buckets delta-encoded (`encode_bucket`). 7: a device may be kitted (a status older versions
 /// cannot read; nothing stored changes). 8: a device may have a second IMEI (dual-SIM; a device record
-/// older versions cannot read; nothing stored changes).
-pub const SCHEMA_VERSION: u32 = 8;
+/// older versions cannot read; nothing stored changes). 9: users and DEP device records in chunks by key
+/// range (`shelf.rs`), not a key each.
+pub const SCHEMA_VERSION: u32 = 9;
 pub const CHUNK: u32 = 1024;
 /// Partitions of an import's new index records, by the top bits of the index key (so, in key order).
 pub const SLOTS: usize = 128;
@@ -90,6 +91,8 @@ pub fn name_key(name: &str) -> Vec<u8> {
     k
 }
 
+/// A user's key before schema 9 (each user a key of its own), for the migration tests.
+#[cfg(test)]
 pub fn user_key(username: &str) -> Vec<u8> {
     let mut k = vec![b'u'];
     k.extend_from_slice(username.trim().to_lowercase().as_bytes());

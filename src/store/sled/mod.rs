@@ -4,6 +4,7 @@ mod dep;
 mod durable;
 pub(super) mod layout;
 pub mod share;
+mod shelf;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -48,6 +49,18 @@ pub struct SledStore {
 
 pub(super) fn backend(e: impl std::fmt::Display) -> StoreError {
     StoreError::Backend(e.to_string())
+}
+
+/// Users, by trimmed, lower-cased username (schema 9; before, one `u` + key each).
+const USERS: shelf::Shelf<User> = shelf::Shelf { prefix: b'U', what: "user", key: user_record_key };
+
+fn user_record_key(u: &User) -> String {
+    user_name_key(&u.username)
+}
+
+/// A username as users are kept: usernames are unique ignoring case and surrounding space.
+pub(super) fn user_name_key(username: &str) -> String {
+    username.trim().to_lowercase()
 }
 
 pub(super) fn enc<T: Serialize>(v: &T) -> Vec<u8> {
@@ -295,6 +308,7 @@ impl SledStore {
                 6 => self.tree.insert(layout::META_SCHEMA, &7u32.to_be_bytes()).map(drop).map_err(backend)?,
                 // 7 → 8: a device may have a second IMEI; what is stored reads the same.
                 7 => self.tree.insert(layout::META_SCHEMA, &8u32.to_be_bytes()).map(drop).map_err(backend)?,
+                8 => self.migrate_from_8()?,
                 _ => {
                     return Err(StoreError::Backend(format!(
                         "database {} has schema version {found}; this kitting reads version {}",
@@ -305,6 +319,28 @@ impl SledStore {
             }
             found += 1;
         }
+    }
+
+    /// Version 8 → 9: users and DEP device records move from a key each into chunks (`shelf.rs`), in one
+    /// batch with the new version.
+    fn migrate_from_8(&self) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        let mut users: Vec<User> = Vec::new();
+        for kv in self.tree.scan_prefix(b"u") {
+            let (k, v) = kv.map_err(backend)?;
+            users.push(dec(&v, "user")?);
+            batch.remove(k);
+        }
+        let mut records: Vec<crate::domain::dep::DepDevice> = Vec::new();
+        for kv in self.tree.scan_prefix(b"e") {
+            let (k, v) = kv.map_err(backend)?;
+            records.push(dec(&v, "DEP device")?);
+            batch.remove(k);
+        }
+        USERS.write(&self.tree, &mut batch, users, &[])?;
+        dep::RECORDS.write(&self.tree, &mut batch, records, &[])?;
+        batch.insert(layout::META_SCHEMA, &9u32.to_be_bytes());
+        self.commit(batch)
     }
 
     /// Version 2 → 3: users gain a description and organizations (postcard is not self-describing, so each
@@ -1066,28 +1102,26 @@ impl Store for SledStore {
     }
 
     fn users(&self) -> Result<Vec<User>> {
-        self.scan(b"u", "user")
+        USERS.all(&self.tree)
     }
 
     fn user(&self, username: &str) -> Result<Option<User>> {
-        self.get(&layout::user_key(username), "user")
+        USERS.get(&self.tree, &user_name_key(username))
     }
 
     fn put_user(&self, user: User, create: bool, audit: &AuditEntry) -> Result<()> {
         let _g = self.lock();
         let user = self.checked_user(user)?;
-        let key = layout::user_key(&user.username);
-        super::check_user_write(self.get_raw(&key)?.is_some(), create, &user.username)?;
+        super::check_user_write(self.user(&user.username)?.is_some(), create, &user.username)?;
         let mut batch = sled::Batch::default();
         let change = self.put_audit(&mut batch, audit, Subject::Users)?;
-        batch.insert(key, enc(&user));
+        USERS.write(&self.tree, &mut batch, vec![user], &[])?;
         self.commit_with(batch, change)
     }
 
     fn delete_user(&self, username: &str, audit: &AuditEntry) -> Result<()> {
         let _g = self.lock();
-        let key = layout::user_key(username);
-        if self.get_raw(&key)?.is_none() {
+        if self.user(username)?.is_none() {
             return Err(StoreError::NotFound(format!("no user named {username:?}")));
         }
         let users: Vec<String> = self
@@ -1111,7 +1145,7 @@ impl Store for SledStore {
         }
         let mut batch = sled::Batch::default();
         let change = self.put_audit(&mut batch, audit, Subject::Users)?;
-        batch.remove(key);
+        USERS.write(&self.tree, &mut batch, Vec::new(), &[user_name_key(username)])?;
         self.commit_with(batch, change)
     }
 
@@ -1164,9 +1198,7 @@ impl Store for SledStore {
         for (kind, e) in &inv.catalog {
             batch.insert(dep::catalog_key(*kind, &e.name), enc(e));
         }
-        for u in &inv.users {
-            batch.insert(layout::user_key(&u.username), enc(u));
-        }
+        USERS.write(&self.tree, &mut batch, inv.users.clone(), &[])?;
         let mut recs: [Vec<Rec>; 2] = Default::default();
         let mut next_profile = self.next_profile_id()?;
         for (p, devices) in &inv.profiles {
@@ -1207,9 +1239,7 @@ impl Store for SledStore {
             }
             batch.insert(layout::dir_key(index), layout::encode_dir(&starts));
         }
-        for d in &inv.dep {
-            batch.insert(dep::device_key(&d.identifier), enc(d));
-        }
+        dep::RECORDS.write(&self.tree, &mut batch, inv.dep.clone(), &[])?;
         if let Some(last) = inv.mails.iter().map(|m| m.id).max() {
             for m in &inv.mails {
                 batch.insert(&dep::mail_key(m.id), enc(m));
@@ -1829,6 +1859,44 @@ impl Drop for SledImport {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Version 8 kept each user and each DEP record under a key of its own (`u` / `e` + key).
+    #[test]
+    fn a_version_8_database_gets_its_users_and_dep_records_in_chunks() {
+        use crate::domain::dep::DepDevice;
+        let dir = tempfile::tempdir().unwrap();
+        let now = Utc::now();
+        {
+            let store = SledStore::open(dir.path()).unwrap();
+            for i in 0..700 {
+                let user = User { username: format!("User{i:03}"), name: format!("N{i}"), ..User::default() };
+                store.tree.insert(layout::user_key(&user.username), enc(&user)).unwrap();
+                let d = DepDevice {
+                    identifier: format!("Apple{i:03}"),
+                    user: Some(user.username),
+                    ..DepDevice::sample(now)
+                };
+                let mut key = vec![b'e'];
+                key.extend_from_slice(DepDevice::key(&d.identifier).as_bytes());
+                store.tree.insert(key, enc(&d)).unwrap();
+            }
+            store.tree.insert(layout::META_SCHEMA, &8u32.to_be_bytes()).unwrap();
+            store.db.flush().unwrap();
+        }
+        let store = SledStore::open(dir.path()).unwrap();
+        let version = store.get_raw(layout::META_SCHEMA).unwrap().unwrap();
+        assert_eq!(version.as_ref(), &layout::SCHEMA_VERSION.to_be_bytes());
+        assert_eq!(store.tree.scan_prefix(b"u").count() + store.tree.scan_prefix(b"e").count(), 0, "no key each");
+        assert_eq!(store.users().unwrap().len(), 700);
+        assert_eq!(store.user("user699").unwrap().unwrap().name, "N699");
+        let records = crate::store::DepStore::dep_devices(&store).unwrap();
+        assert_eq!(records.len(), 700);
+        let d = crate::store::DepStore::dep_device(&store, "APPLE350").unwrap().unwrap();
+        assert_eq!(d.user.as_deref(), Some("User350"));
+        assert!(crate::store::Store::check(&store).unwrap().is_empty());
+        let inventory = crate::store::Store::snapshot(&store).unwrap();
+        assert!(crate::store::inventory::problems(&inventory).is_empty());
+    }
 
     #[test]
     fn a_version_2_database_is_migrated_with_its_users() {

@@ -1,0 +1,267 @@
+//! Records kept by a text key in chunks, ordered by key: DEP device records and users. sled pays about
+//! 10 µs for every key a batch writes, whatever the batching (400,000 keys: 3.9 s at best), so one key
+//! per record cannot import 200,000 users and devices in sqlite3's time. A shelf keeps up to `MAX`
+//! records per sled value, LZ4-compressed, under the prefix byte + the first record's key; a chunk holds
+//! the keys from its name up to the next chunk's name. A lookup reads one chunk; a change rewrites the
+//! chunks it touches (a chunk grown past `MAX` splits into chunks of `FILL`), in the change's batch.
+
+use std::collections::{BTreeMap, HashMap};
+
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+
+use super::{backend, dec, enc};
+use crate::store::{Result, StoreError};
+
+/// Records per chunk at most; a rewritten chunk over it is cut into chunks of `FILL`.
+const MAX: usize = 512;
+const FILL: usize = 256;
+
+pub(super) struct Shelf<T> {
+    /// The prefix byte of the shelf's chunk keys.
+    pub prefix: u8,
+    /// What the records are called in a message about a corrupt chunk.
+    pub what: &'static str,
+    /// A record's key (normalised: the same record, the same key).
+    pub key: fn(&T) -> String,
+}
+
+/// The chunks a change touches, by the name they are stored under (`None`: no chunk yet).
+type Touched<T> = BTreeMap<Option<Vec<u8>>, BTreeMap<String, T>>;
+
+impl<T: Serialize + DeserializeOwned + Clone> Shelf<T> {
+    fn chunk_key(&self, first: &str) -> Vec<u8> {
+        let mut k = vec![self.prefix];
+        k.extend_from_slice(first.as_bytes());
+        k
+    }
+
+    fn decode(&self, bytes: &[u8]) -> Result<Vec<T>> {
+        let raw = lz4_flex::decompress_size_prepended(bytes)
+            .map_err(|e| StoreError::Backend(format!("corrupt {} chunk: {e}", self.what)))?;
+        dec(&raw, self.what)
+    }
+
+    fn encode(records: &[&T]) -> Vec<u8> {
+        lz4_flex::compress_prepend_size(&enc(&records))
+    }
+
+    /// The chunk that holds `key` (the last one named at or before it, else the first), if any.
+    fn locate(&self, tree: &sled::Tree, key: &str) -> Result<Option<(sled::IVec, sled::IVec)>> {
+        let start = vec![self.prefix];
+        let at = self.chunk_key(key);
+        if let Some(kv) = tree.range(start.clone()..=at).next_back() {
+            return kv.map(Some).map_err(backend);
+        }
+        tree.scan_prefix(&start).next().transpose().map_err(backend)
+    }
+
+    pub fn get(&self, tree: &sled::Tree, key: &str) -> Result<Option<T>> {
+        let Some((_, v)) = self.locate(tree, key)? else { return Ok(None) };
+        let records = self.decode(&v)?;
+        Ok(records.binary_search_by(|r| (self.key)(r).as_str().cmp(key)).ok().map(|i| records[i].clone()))
+    }
+
+    /// Every record, in key order.
+    pub fn all(&self, tree: &sled::Tree) -> Result<Vec<T>> {
+        let mut out = Vec::new();
+        for kv in tree.scan_prefix([self.prefix]) {
+            out.extend(self.decode(&kv.map_err(backend)?.1)?);
+        }
+        Ok(out)
+    }
+
+    /// Up to `limit` records after the key `after` (from the first without), in key order.
+    pub fn after(&self, tree: &sled::Tree, after: Option<&str>, limit: usize) -> Result<Vec<T>> {
+        let from = match after {
+            Some(a) => self.locate(tree, a)?.map_or_else(|| vec![self.prefix], |(k, _)| k.to_vec()),
+            None => vec![self.prefix],
+        };
+        let mut out = Vec::new();
+        for kv in tree.range(from..) {
+            let (k, v) = kv.map_err(backend)?;
+            if k.first() != Some(&self.prefix) || out.len() >= limit {
+                break;
+            }
+            out.extend(self.decode(&v)?.into_iter().filter(|r| after.is_none_or(|a| (self.key)(r).as_str() > a)));
+        }
+        out.truncate(limit);
+        Ok(out)
+    }
+
+    /// The chunk names in order, for a change touching many keys (one pass over the shelf).
+    fn names(&self, tree: &sled::Tree) -> Result<Vec<sled::IVec>> {
+        tree.scan_prefix([self.prefix]).map(|kv| kv.map(|(k, _)| k).map_err(backend)).collect()
+    }
+
+    /// Reads the chunks that hold `keys`, once each.
+    fn touched<'a>(&self, tree: &sled::Tree, keys: impl Iterator<Item = &'a str> + Clone) -> Result<Touched<T>> {
+        let mut touched: Touched<T> = BTreeMap::new();
+        let many = keys.clone().nth(16).is_some();
+        let names = if many { Some(self.names(tree)?) } else { None };
+        for key in keys {
+            let name = match &names {
+                Some(names) => {
+                    let at = self.chunk_key(key);
+                    let i = names.partition_point(|n| n.as_ref() <= at.as_slice());
+                    names.get(i.saturating_sub(1)).map(|n| n.to_vec())
+                }
+                None => self.locate(tree, key)?.map(|(k, _)| k.to_vec()),
+            };
+            if touched.contains_key(&name) {
+                continue;
+            }
+            let records = match &name {
+                Some(n) => match tree.get(n).map_err(backend)? {
+                    Some(v) => self.decode(&v)?,
+                    None => Vec::new(),
+                },
+                None => Vec::new(),
+            };
+            touched.insert(name, records.into_iter().map(|r| ((self.key)(&r), r)).collect());
+        }
+        Ok(touched)
+    }
+
+    /// The stored records with these keys (those there are).
+    pub fn get_many<'a>(
+        &self,
+        tree: &sled::Tree,
+        keys: impl Iterator<Item = &'a str> + Clone,
+    ) -> Result<HashMap<String, T>> {
+        let wanted: std::collections::HashSet<&str> = keys.clone().collect();
+        let mut out = HashMap::new();
+        for (_, records) in self.touched(tree, keys)? {
+            out.extend(records.into_iter().filter(|(k, _)| wanted.contains(k.as_str())));
+        }
+        Ok(out)
+    }
+
+    /// Writes `puts` (replacing a record with the same key) and removes `removes`, into `batch`.
+    pub fn write(&self, tree: &sled::Tree, batch: &mut sled::Batch, puts: Vec<T>, removes: &[String]) -> Result<()> {
+        if puts.is_empty() && removes.is_empty() {
+            return Ok(());
+        }
+        let puts: Vec<(String, T)> = puts.into_iter().map(|r| ((self.key)(&r), r)).collect();
+        let keys = puts.iter().map(|(k, _)| k.as_str()).chain(removes.iter().map(String::as_str));
+        let mut touched = self.touched(tree, keys)?;
+        // Each key goes to the chunk that holds it: the last chunk named at or before it.
+        let names: Vec<Option<Vec<u8>>> = touched.keys().cloned().collect();
+        let home = |key: &str| -> Option<Vec<u8>> {
+            let at = self.chunk_key(key);
+            let i = names.partition_point(|n| n.as_deref().is_none_or(|n| n <= at.as_slice()));
+            names[i.saturating_sub(1)].clone()
+        };
+        for (key, record) in puts {
+            let name = home(&key);
+            touched.entry(name).or_default().insert(key, record);
+        }
+        for key in removes {
+            if let Some(records) = touched.get_mut(&home(key)) {
+                records.remove(key);
+            }
+        }
+        for (name, records) in touched {
+            if let Some(n) = &name {
+                batch.remove(n.as_slice());
+            }
+            let records: Vec<(&String, &T)> = records.iter().collect();
+            let size = if records.len() > MAX { FILL } else { MAX };
+            for piece in records.chunks(size) {
+                let values: Vec<&T> = piece.iter().map(|(_, r)| *r).collect();
+                batch.insert(self.chunk_key(piece[0].0), Self::encode(&values));
+            }
+        }
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+    struct R {
+        name: String,
+        n: u32,
+    }
+
+    fn key(r: &R) -> String {
+        r.name.to_lowercase()
+    }
+
+    const SHELF: Shelf<R> = Shelf { prefix: b'T', what: "test record", key };
+
+    fn r(name: &str, n: u32) -> R {
+        R { name: name.into(), n }
+    }
+
+    fn write(tree: &sled::Tree, puts: Vec<R>, removes: &[&str]) {
+        let mut batch = sled::Batch::default();
+        let removes: Vec<String> = removes.iter().map(|s| s.to_string()).collect();
+        SHELF.write(tree, &mut batch, puts, &removes).unwrap();
+        tree.apply_batch(batch).unwrap();
+    }
+
+    fn chunks(tree: &sled::Tree) -> Vec<usize> {
+        tree.scan_prefix([b'T']).map(|kv| SHELF.decode(&kv.unwrap().1).unwrap().len()).collect()
+    }
+
+    #[test]
+    fn records_split_into_chunks_and_are_found_listed_paged_replaced_and_removed() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::Config::new().path(dir.path()).temporary(true).open().unwrap();
+        let tree = db.open_tree("t").unwrap();
+        // Other prefixes around the shelf's are not its records.
+        tree.insert(b"S-before", b"x").unwrap();
+        tree.insert(b"U-after", b"x").unwrap();
+        // 2,000 records in one change, out of order: cut into chunks of FILL.
+        let mut many: Vec<R> = (0..2000).map(|i| r(&format!("D{:05}", i * 2), i)).collect();
+        many.reverse();
+        write(&tree, many, &[]);
+        assert_eq!(chunks(&tree), vec![FILL; 2000 / FILL].into_iter().chain([2000 % FILL]).collect::<Vec<_>>());
+        let all = SHELF.all(&tree).unwrap();
+        assert_eq!(all.len(), 2000);
+        assert!(all.windows(2).all(|w| key(&w[0]) < key(&w[1])), "in key order");
+        assert_eq!(SHELF.get(&tree, "d00000").unwrap(), Some(r("D00000", 0)));
+        assert_eq!(SHELF.get(&tree, "d03998").unwrap(), Some(r("D03998", 1999)));
+        assert_eq!(SHELF.get(&tree, "d00001").unwrap(), None, "between two records");
+        assert_eq!(SHELF.get(&tree, "a").unwrap(), None, "before the first");
+        assert_eq!(SHELF.get(&tree, "z").unwrap(), None, "after the last");
+        // Pages, across chunk boundaries, from a key that is not stored too.
+        let mut paged = Vec::new();
+        let mut after: Option<String> = None;
+        loop {
+            let page = SHELF.after(&tree, after.as_deref(), 300).unwrap();
+            if page.is_empty() {
+                break;
+            }
+            assert!(page.len() <= 300);
+            after = Some(key(page.last().unwrap()));
+            paged.extend(page);
+        }
+        assert_eq!(paged, all);
+        assert_eq!(SHELF.after(&tree, Some("d00511"), 2).unwrap(), vec![r("D00512", 256), r("D00514", 257)]);
+        // New keys before the first chunk, inside chunks, after the last; one replaced; some removed.
+        let puts = vec![r("A", 9000), r("D00001", 9001), r("Z", 9002), r("d00002", 9003)];
+        write(&tree, puts, &["d00004", "d03998", "missing"]);
+        let all = SHELF.all(&tree).unwrap();
+        assert_eq!(all.len(), 2000 + 3 - 2);
+        assert_eq!(SHELF.get(&tree, "a").unwrap(), Some(r("A", 9000)));
+        assert_eq!(SHELF.get(&tree, "d00001").unwrap(), Some(r("D00001", 9001)));
+        assert_eq!(SHELF.get(&tree, "d00002").unwrap(), Some(r("d00002", 9003)), "replaced");
+        assert_eq!(SHELF.get(&tree, "d00004").unwrap(), None, "removed");
+        assert_eq!(SHELF.get(&tree, "z").unwrap(), Some(r("Z", 9002)));
+        assert!(all.windows(2).all(|w| key(&w[0]) < key(&w[1])), "still in key order");
+        let keys = ["a", "d00002", "d00004", "z"];
+        let found = SHELF.get_many(&tree, keys.iter().copied()).unwrap();
+        assert_eq!(found.len(), 3);
+        // A chunk that grows past MAX splits; one emptied goes.
+        write(&tree, (0..MAX as u32).map(|i| r(&format!("D00000-{i:04}"), i)).collect(), &[]);
+        assert!(chunks(&tree).iter().all(|&n| n <= MAX), "{:?}", chunks(&tree));
+        let everything: Vec<String> = SHELF.all(&tree).unwrap().iter().map(key).collect();
+        write(&tree, Vec::new(), &everything.iter().map(String::as_str).collect::<Vec<_>>());
+        assert!(chunks(&tree).is_empty() && SHELF.all(&tree).unwrap().is_empty());
+        assert_eq!(tree.len(), 2, "the other keys are untouched");
+    }
+}
