@@ -315,3 +315,27 @@ fn dep_edit_applies_the_rules_to_the_values_and_names_an_unknown_column() {
     assert_eq!(code, 1);
     assert!(err.contains("OS cannot be cleared"), "{err}");
 }
+
+/// Past 256 rows the import reads every stored user and record once instead of one by one: a file of 600
+/// rows imported again is all unchanged, and one changed row of it is an update, as with a small file.
+#[test]
+fn a_large_file_imported_again_finds_what_is_stored() {
+    let env = Env::new();
+    let rows = |name: &str| {
+        let mut text = String::from("UserName,Name,Identifier,OS,DisplayName\n");
+        for i in 0..600 {
+            let shown = if i == 599 { name.to_string() } else { format!("Device {i}") };
+            text.push_str(&format!("user{i:03},User {i},D{i:04},ios,{shown}\n"));
+        }
+        text
+    };
+    let f = env.write("many.csv", rows("Device 599"));
+    let out = env.ok(&["dep", "import", f.to_str().unwrap()]);
+    assert!(out.contains("Users: 600 created") && out.contains("Devices: 600 created"), "{out}");
+    let out = env.ok(&["dep", "import", f.to_str().unwrap()]);
+    assert!(out.contains("Users: 0 created, 0 updated") && out.contains("Unchanged rows: 600"), "{out}");
+    let g = env.write("changed.csv", rows("Lobby"));
+    let out = env.ok(&["dep", "import", g.to_str().unwrap()]);
+    assert!(out.contains("Devices: 0 created, 1 updated") && out.contains("Unchanged rows: 599"), "{out}");
+    assert_eq!(field(&show(&env, "d0599"), "DisplayName"), "Lobby");
+}
