@@ -103,10 +103,6 @@ fn unsynced_at_reports(trace: &str, roots: &[PathBuf]) -> Vec<String> {
     let mut dirty: BTreeSet<String> = BTreeSet::new();
     let mut dirs: BTreeSet<String> = BTreeSet::new();
     let mut problems = Vec::new();
-    let parent = |p: &str, base: Option<&str>| -> Option<String> {
-        let full = if p.starts_with('/') { p.to_string() } else { format!("{}/{p}", base?) };
-        Path::new(&full).parent().map(|d| d.to_string_lossy().into_owned())
-    };
     for c in calls(trace) {
         if !c.ok {
             continue;
@@ -132,22 +128,21 @@ fn unsynced_at_reports(trace: &str, roots: &[PathBuf]) -> Vec<String> {
                     dirs.remove(p);
                 }
             }
-            "openat" | "creat" if c.line.contains("O_CREAT") || c.name == "creat" => {
-                let base = if c.name == "openat" { c.fd_path.as_deref() } else { None };
-                if let Some(p) = c.paths.first()
-                    && let Some(d) = parent(p, base)
-                    && counts(&format!("{d}/{}", Path::new(p).file_name().unwrap_or_default().to_string_lossy()))
-                {
-                    dirs.insert(d);
-                }
-            }
-            "mkdir" | "mkdirat" | "rename" | "renameat" | "renameat2" | "unlink" | "unlinkat" => {
-                let base = if c.name.ends_with("at") || c.name == "renameat2" { c.fd_path.as_deref() } else { None };
+            // A name created, renamed or removed: its directory must be synced. A relative path is
+            // relative to the call's directory descriptor (`-y` shows it as the first argument).
+            "openat" | "creat" | "mkdir" | "mkdirat" | "rename" | "renameat" | "renameat2" | "unlink" | "unlinkat"
+                if !c.name.contains("open") || c.line.contains("O_CREAT") =>
+            {
                 for p in &c.paths {
-                    if let Some(d) = parent(p, base)
-                        && counts(&format!("{d}/{}", Path::new(p).file_name().unwrap_or_default().to_string_lossy()))
+                    let full = match c.fd_path.as_deref() {
+                        _ if p.starts_with('/') => p.clone(),
+                        Some(base) => format!("{base}/{p}"),
+                        None => continue,
+                    };
+                    if counts(&full)
+                        && let Some(d) = Path::new(&full).parent()
                     {
-                        dirs.insert(d);
+                        dirs.insert(d.to_string_lossy().into_owned());
                     }
                 }
             }

@@ -44,25 +44,39 @@ fn row() -> impl Strategy<Value = Row> {
         .prop_map(|(valid, ending, inner_breaks, blank_after)| Row { valid, ending, inner_breaks, blank_after })
 }
 
-/// The file and the physical line each invalid row starts on.
-fn android_file(rows: &[Row]) -> (String, Vec<u64>) {
-    let mut text = String::from("IMEI,Serial Number,Manufacturer,Note\n");
-    let mut line = 2u64;
-    let mut invalid = Vec::new();
+/// A file of `rows` after `header`, and the physical line each invalid row starts on: `text(i, row,
+/// cell)` writes row `i` around its multi-line cell, `invalid(row)` says whether it is refused.
+fn file_of(
+    header: &str,
+    rows: &[Row],
+    text: impl Fn(usize, &Row, &str) -> String,
+    invalid: impl Fn(&Row) -> bool,
+) -> (String, Vec<u64>) {
+    let mut out = format!("{header}\n");
+    let (mut line, mut lines) = (2u64, Vec::new());
     for (i, r) in rows.iter().enumerate() {
-        if !r.valid {
-            invalid.push(line);
+        if invalid(r) {
+            lines.push(line);
         }
-        let imei = if r.valid { common::imei(i as u64 + 1) } else { format!("bad{i}") };
-        let note: Vec<String> = (0..=r.inner_breaks).map(|k| format!("part {k}")).collect();
-        text.push_str(&format!("{imei},,,\"{}\"{}", note.join(r.ending), r.ending));
+        let cell: Vec<String> = (0..=r.inner_breaks).map(|k| format!("part {k}")).collect();
+        out.push_str(&text(i, r, &cell.join(r.ending)));
+        out.push_str(r.ending);
         line += 1 + r.inner_breaks as u64;
         for _ in 0..r.blank_after {
-            text.push_str(r.ending);
+            out.push_str(r.ending);
             line += 1;
         }
     }
-    (text, invalid)
+    (out, lines)
+}
+
+/// An Android file: a valid row has a valid IMEI, the others a malformed one.
+fn android_file(rows: &[Row]) -> (String, Vec<u64>) {
+    let text = |i: usize, r: &Row, note: &str| {
+        let imei = if r.valid { common::imei(i as u64 + 1) } else { format!("bad{i}") };
+        format!("{imei},,,\"{note}\"")
+    };
+    file_of("IMEI,Serial Number,Manufacturer,Note", rows, text, |r| !r.valid)
 }
 
 proptest! {
@@ -91,22 +105,9 @@ proptest! {
     /// an invalid row).
     #[test]
     fn rejected_dep_rows_are_reported_at_their_physical_line(rows in prop::collection::vec(row(), 1..25)) {
-        let mut text = String::from("Identifier,OS,DisplayName\n");
-        let (mut line, mut invalid) = (2u64, Vec::new());
-        for (i, r) in rows.iter().enumerate() {
-            // A display name may not hold a line break: a row whose name spans lines is refused too.
-            if !r.valid || r.inner_breaks > 0 {
-                invalid.push(line);
-            }
-            let os = if r.valid { "ios" } else { "palmos" };
-            let name: Vec<String> = (0..=r.inner_breaks).map(|k| format!("part {k}")).collect();
-            text.push_str(&format!("d{i},{os},\"{}\"{}", name.join(r.ending), r.ending));
-            line += 1 + r.inner_breaks as u64;
-            for _ in 0..r.blank_after {
-                text.push_str(r.ending);
-                line += 1;
-            }
-        }
+        let line = |i: usize, r: &Row, name: &str| format!("d{i},{},\"{name}\"", if r.valid { "ios" } else { "palmos" });
+        // A display name may not hold a line break: a row whose name spans lines is refused too.
+        let (text, invalid) = file_of("Identifier,OS,DisplayName", &rows, line, |r| !r.valid || r.inner_breaks > 0);
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("dep.csv");
         std::fs::write(&file, &text).unwrap();

@@ -90,40 +90,41 @@ pub(super) struct RuleCtx<'s> {
 #[derive(Default)]
 struct Stored {
     asked: usize,
-    users: Option<HashMap<String, User>>,
-    devices: Option<HashMap<String, DepDevice>>,
+    all: Option<Everything>,
 }
+
+/// Every stored user and DEP record, by key.
+type Everything = (HashMap<String, User>, HashMap<String, DepDevice>);
 
 const ONE_BY_ONE: usize = 256;
 
 impl RuleCtx<'_> {
-    fn read_all(&mut self) -> Result<bool, OpError> {
-        if self.stored.users.is_none() {
+    /// Every stored user and record, once more than `ONE_BY_ONE` have been asked for.
+    fn read_all(&mut self) -> Result<Option<&Everything>, OpError> {
+        if self.stored.all.is_none() {
             self.stored.asked += 1;
             if self.stored.asked <= ONE_BY_ONE {
-                return Ok(false);
+                return Ok(None);
             }
             let users = self.store.users()?.into_iter().map(|u| (u.username.trim().to_lowercase(), u)).collect();
             let devices = self.store.dep_devices()?.into_iter().map(|d| (DepDevice::key(&d.identifier), d)).collect();
-            self.stored = Stored { asked: self.stored.asked, users: Some(users), devices: Some(devices) };
+            self.stored.all = Some((users, devices));
         }
-        Ok(true)
+        Ok(self.stored.all.as_ref())
     }
 
     fn user(&mut self, username: &str) -> Result<Option<User>, OpError> {
-        if self.read_all()? {
-            let users = self.stored.users.as_ref().expect("read");
-            return Ok(users.get(&username.trim().to_lowercase()).cloned());
+        match self.read_all()? {
+            Some((users, _)) => Ok(users.get(&username.trim().to_lowercase()).cloned()),
+            None => Ok(self.store.user(username)?),
         }
-        Ok(self.store.user(username)?)
     }
 
     fn dep_device(&mut self, identifier: &str) -> Result<Option<DepDevice>, OpError> {
-        if self.read_all()? {
-            let devices = self.stored.devices.as_ref().expect("read");
-            return Ok(devices.get(&DepDevice::key(identifier)).cloned());
+        match self.read_all()? {
+            Some((_, devices)) => Ok(devices.get(&DepDevice::key(identifier)).cloned()),
+            None => Ok(self.store.dep_device(identifier)?),
         }
-        Ok(self.store.dep_device(identifier)?)
     }
 
     fn exists(&mut self, kind: CatalogKind, name: &str) -> Result<bool, OpError> {

@@ -35,20 +35,22 @@ fn record_key(d: &DepDevice) -> String {
     DepDevice::key(&d.identifier)
 }
 
-/// The catalog's names, read once for a change that checks many references.
-pub(super) struct Names(HashSet<(CatalogKind, String)>);
+/// The catalog's names by kind, read once for a change that checks many references.
+pub(super) struct Names([HashSet<String>; 3]);
+
+const KINDS: [CatalogKind; 3] = [CatalogKind::Organization, CatalogKind::Template, CatalogKind::Tag];
 
 impl Names {
     pub(super) fn read(store: &SledStore) -> Result<Names> {
-        let mut names = HashSet::new();
-        for kind in [CatalogKind::Organization, CatalogKind::Template, CatalogKind::Tag] {
-            names.extend(store.catalog(kind)?.into_iter().map(|e| (kind, e.name)));
+        let mut names: [HashSet<String>; 3] = Default::default();
+        for (kind, set) in KINDS.into_iter().zip(&mut names) {
+            set.extend(store.catalog(kind)?.into_iter().map(|e| e.name));
         }
         Ok(Names(names))
     }
 
     fn has(&self, kind: CatalogKind, name: &str) -> bool {
-        self.0.contains(&(kind, name.to_string()))
+        KINDS.iter().position(|k| *k == kind).is_some_and(|i| self.0[i].contains(name))
     }
 }
 

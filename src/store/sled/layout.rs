@@ -95,7 +95,7 @@ pub fn name_key(name: &str) -> Vec<u8> {
 #[cfg(test)]
 pub fn user_key(username: &str) -> Vec<u8> {
     let mut k = vec![b'u'];
-    k.extend_from_slice(username.trim().to_lowercase().as_bytes());
+    k.extend_from_slice(super::user_name_key(username).as_bytes());
     k
 }
 
