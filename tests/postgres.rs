@@ -459,11 +459,12 @@ fn by_hand(imei: &str) -> kitting::domain::NewDevice {
     }
 }
 
-/// An import writes its rows a chunk at a time while it checks the next: a device saved by someone else
-/// after its row was checked, in a chunk after one already written, still refuses the whole import,
-/// naming that row's line; nothing of the import stays, what the other saved does.
+/// An import streams its rows into the devices while it checks the next (their IMEI rows at its
+/// commit): a device saved by someone else after its row was checked, well after the first rows were
+/// written, still refuses the whole import, naming that row's line; nothing of the import stays, what
+/// the other saved does.
 #[test]
-fn a_clash_after_the_first_chunk_names_its_line_and_imports_nothing() {
+fn a_clash_after_rows_were_written_names_its_line_and_imports_nothing() {
     use kitting::csv::android::{ImportOptions, check};
     use kitting::store::{ImportTarget, Store};
     let Some(server) = server() else { return };
@@ -471,7 +472,7 @@ fn a_clash_after_the_first_chunk_names_its_line_and_imports_nothing() {
     let store = pg_store(&url);
     let env = common::Env::on_postgres(&url);
     let (a, b) = (create(&store, "A"), create(&store, "B"));
-    // 10,000 rows: the first 8,192 are written while the file is read, the rest at the commit.
+    // 10,000 rows: most are written while the file is read, the rest at the commit.
     let file = env.write("big.csv", common::devices_csv(1, 10_000));
     let opts = ImportOptions { dry_run: false, skip_invalid: false, max_rows: 20_000 };
     let checked = check(&store, &file, ImportTarget::Existing(b.id), &opts, &mut |_| true).unwrap();
@@ -482,8 +483,35 @@ fn a_clash_after_the_first_chunk_names_its_line_and_imports_nothing() {
     assert!(e.contains("line 9501: IMEI") && e.contains(&common::imei(9_500)), "{e}");
     assert!(e.contains("already in profile \"A\"") && e.contains("nothing was imported"), "{e}");
     assert_eq!(store.profile_by_id(b.id).unwrap().unwrap().device_count, 0);
-    assert_eq!(store.devices_page(b.id, None, 10).unwrap().len(), 0, "none of the first chunk stays");
+    assert_eq!(store.devices_page(b.id, None, 10).unwrap().len(), 0, "none of the rows written stays");
     assert_eq!(store.profile_by_id(a.id).unwrap().unwrap().device_count, 1, "theirs stays");
+    assert!(store.check().unwrap().is_empty(), "{:?}", store.check());
+}
+
+/// Two imports checked at the same time with a serial number in common: the first to commit wins; the
+/// other, whose row the database's own constraint refuses as it writes it, names that line and the
+/// profile that has it now, and imports nothing.
+#[test]
+fn of_two_imports_with_a_serial_in_common_the_second_to_commit_names_the_line() {
+    use kitting::csv::android::{ImportOptions, check};
+    use kitting::store::{ImportTarget, Store};
+    let Some(server) = server() else { return };
+    let url = fresh(&server);
+    let store = pg_store(&url);
+    let env = common::Env::on_postgres(&url);
+    let (a, b) = (create(&store, "A"), create(&store, "B"));
+    let opts = ImportOptions { dry_run: false, skip_invalid: false, max_rows: 100 };
+    let first = env.write("first.csv", common::devices_csv(1, 3));
+    let second = env.write("second.csv", "IMEI,Serial Number,Manufacturer\n,SN-OTHER,Zebra\n,SN00000002,Samsung\n");
+    let one = check(&store, &first, ImportTarget::Existing(a.id), &opts, &mut |_| true).unwrap();
+    let two = check(&store, &second, ImportTarget::Existing(b.id), &opts, &mut |_| true).unwrap();
+    assert_eq!((one.report.valid, two.report.valid), (3, 2), "neither sees the other's rows before a commit");
+    assert_eq!(one.session.commit(&[], &audit_entry()).unwrap().device_count, 3);
+    let e = two.session.commit(&[], &audit_entry()).unwrap_err().to_string();
+    assert!(e.contains("line 3: serial number SN00000002 (samsung) is already in profile \"A\" (first.csv:3)"), "{e}");
+    assert!(e.contains("during this import") && e.contains("nothing was imported") && !e.contains("line 2"), "{e}");
+    assert_eq!(store.profile_by_id(b.id).unwrap().unwrap().device_count, 0);
+    assert_eq!(store.devices_page(b.id, None, 10).unwrap().len(), 0);
     assert!(store.check().unwrap().is_empty(), "{:?}", store.check());
 }
 

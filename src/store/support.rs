@@ -159,6 +159,16 @@ impl SeenInFile {
         self.duplicates.replace(Vec::new()).unwrap_or_default()
     }
 
+    /// Every IMEI of the accepted rows, with the line that had it.
+    pub(crate) fn imei_lines(&self) -> Vec<(u64, u64)> {
+        self.imeis.iter().map(|(&imei, &line)| (imei, line)).collect()
+    }
+
+    /// Every serial key of the accepted rows, with the line that had it.
+    pub(crate) fn serial_lines(&self) -> Vec<(&str, u64)> {
+        self.serials.iter().map(|(key, &line)| (key.as_str(), line)).collect()
+    }
+
     /// Why a row repeats an earlier one (its IMEIs, then its serial key `serial\u{1f}manufacturer`), if it
     /// does; else notes it as seen at `line`.
     pub(crate) fn repeat(

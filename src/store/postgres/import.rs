@@ -13,6 +13,7 @@ use std::sync::mpsc::{Receiver, SyncSender};
 use chrono::Utc;
 use postgres::{Client, Transaction};
 
+use super::binary::{BinaryCopy, CopyError};
 use super::store::{
     HOLDERS_BY_IMEI, HOLDERS_BY_KEY, Holder, PgStore, append, check_user, db, holders, insert_profile, locked_profile,
     write_profile,
@@ -51,10 +52,15 @@ pub(super) fn begin(store: &PgStore, target: ImportTarget, write: bool) -> Resul
         }
     };
     let loader = if write { Some(Loader::start(store.target.open()?, profile.id)?) } else { None };
-    // Planned for each batch's identifiers (a plan made once for any would not know the table's size).
-    client.batch_execute("SET plan_cache_mode = force_custom_plan").map_err(db)?;
+    // Planned once, through the indexes: a batch's identifiers are always few against the devices, and
+    // a plan made for each batch's identifiers cost more than running it (the planner estimated every
+    // identifier of the batch) and still chose to read the whole table while it was small.
+    client
+        .batch_execute("SET plan_cache_mode = force_generic_plan; SET enable_seqscan = off; SET enable_hashjoin = off")
+        .map_err(db)?;
     let holders = [client.prepare(HOLDERS_BY_IMEI).map_err(db)?, client.prepare(HOLDERS_BY_KEY).map_err(db)?];
-    Ok(Box::new(PgImport { client, holders, profile, create, numbers, loader, seen: SeenInFile::default() }))
+    let seen = SeenInFile::default();
+    Ok(Box::new(PgImport { client, holders, profile, create, numbers, loader, seen, refused: None }))
 }
 
 struct PgImport {
@@ -67,6 +73,8 @@ struct PgImport {
     /// Writing the accepted rows (none: a dry run, or writing stopped).
     loader: Option<Loader>,
     seen: SeenInFile,
+    /// Why a constraint refused the rows written, once one has: nothing is written, the commit says why.
+    refused: Option<postgres::Error>,
 }
 
 /// An import's device numbers.
@@ -86,23 +94,34 @@ const RESERVE: i64 = 16_384;
 /// The rest of a commit, run in the loader's transaction.
 type Rest = Box<dyn FnOnce(&mut Transaction<'_>) -> Result<Profile> + Send>;
 
-/// What the loader is sent: rows to stage, or the rest of the commit.
+/// What the loader is sent: rows to write, or the rest of the commit.
 enum Load {
     Rows(Vec<Device>),
     Commit(Rest),
 }
 
-/// The thread that holds an import's writing connection, its transaction and the COPY into `staging`.
+/// How the loader ended.
+enum Loaded {
+    /// The import is committed: its profile as it is now.
+    Committed(Box<Profile>),
+    /// The session was dropped or stopped writing before its commit: nothing was written.
+    Stopped,
+    /// A constraint refused the rows: someone else saved some of the same devices during the import
+    /// (or another import was writing them at the same time). Nothing was written.
+    Refused(postgres::Error),
+}
+
+/// The thread that holds an import's writing connection, its transaction and its COPY into the devices.
 /// Dropped without a commit, it rolls the transaction back: nothing of the import is written.
 struct Loader {
     to: Option<SyncSender<Load>>,
-    thread: Option<std::thread::JoinHandle<Result<Option<Profile>>>>,
+    thread: Option<std::thread::JoinHandle<Result<Loaded>>>,
 }
 
 impl Loader {
     fn start(client: Client, profile: u32) -> Result<Loader> {
-        // Room for two chunks: rows are checked while the server writes the chunk before.
-        let (to, from) = std::sync::mpsc::sync_channel(2 * CHUNK / 512);
+        // Room for a few batches: rows are checked while the server writes the ones before.
+        let (to, from) = std::sync::mpsc::sync_channel(16);
         let thread = std::thread::Builder::new()
             .name("kitting-pg-import".into())
             .spawn(move || load(client, profile, from))
@@ -110,22 +129,20 @@ impl Loader {
         Ok(Loader { to: Some(to), thread: Some(thread) })
     }
 
-    fn send(&mut self, load: Load) -> Result<()> {
-        let sent = self.to.as_ref().is_some_and(|to| to.send(load).is_ok());
-        if sent {
-            return Ok(());
+    /// Hands the loader rows or the commit; when it has ended instead, how it ended.
+    fn send(&mut self, load: Load) -> Result<Option<Loaded>> {
+        if self.to.as_ref().is_some_and(|to| to.send(load).is_ok()) {
+            return Ok(None);
         }
-        // The loader ended (its connection was lost): its error says why.
-        Err(self.join().err().unwrap_or_else(|| StoreError::Backend("the import's loader stopped".into())))
+        self.join().map(Some)
     }
 
-    /// Waits for the loader: the committed profile, or none when it was not asked to commit.
-    fn join(&mut self) -> Result<Option<Profile>> {
+    /// Waits for the loader to end.
+    fn join(&mut self) -> Result<Loaded> {
         self.to = None;
         match self.thread.take().map(std::thread::JoinHandle::join) {
             Some(Ok(done)) => done,
-            Some(Err(_)) => Err(StoreError::Backend("the import's loader stopped".into())),
-            None => Ok(None),
+            Some(Err(_)) | None => Err(StoreError::Backend("the import's loader stopped".into())),
         }
     }
 }
@@ -136,77 +153,51 @@ impl Drop for Loader {
     }
 }
 
-/// Rows the loader writes at a time: the server writes one chunk while the next is being checked.
-const CHUNK: usize = 8_192;
-
-/// The loader's thread: accepted rows written a chunk at a time in its transaction, then the commit.
-/// After a constraint refuses a chunk, that chunk and the remaining rows go to a staging table instead,
-/// so that the commit can name every clashing line.
-fn load(mut client: Client, profile: u32, from: Receiver<Load>) -> Result<Option<Profile>> {
-    // A staging table in memory rather than in temporary files (the default is 8 MB); set before the
-    // session's first temporary table, as it must be.
-    client.batch_execute("SET temp_buffers = '128MB'").map_err(db)?;
+/// The loader's thread: the accepted rows streamed into the devices by one COPY in its transaction as
+/// they come (the server writes them while the next are checked); at the commit their IMEI rows by a
+/// second COPY, then the rest of the commit. The IMEI rows wait for the commit (16 bytes a row) so
+/// that an add of one of the file's IMEIs elsewhere does not wait for the import: the commit's COPY
+/// finds it instead.
+fn load(mut client: Client, profile: u32, from: Receiver<Load>) -> Result<Loaded> {
     let mut tx = client.transaction().map_err(db)?;
-    let mut chunk = Chunk { rows: Vec::with_capacity(CHUNK), refused: None };
-    let rest = loop {
-        match from.recv() {
-            Ok(Load::Rows(devices)) => {
-                chunk.rows.extend(devices);
-                if chunk.rows.len() >= CHUNK {
-                    chunk.write(&mut tx, profile)?;
+    let mut imeis: Vec<(i64, i64)> = Vec::new();
+    let (rest, devices) = {
+        let table = format!("devices ({DEVICE_COLUMNS})");
+        let mut copy = BinaryCopy::start(&mut tx, &table, &DEVICE_TYPES).map_err(CopyError::into_store)?;
+        let rest = loop {
+            match from.recv() {
+                Ok(Load::Rows(devices)) => {
+                    for d in &devices {
+                        let seq = i64::from(d.seq);
+                        imeis.extend(d.ids.imei.iter().chain(&d.ids.imei2).map(|i| (i.as_u64() as i64, seq)));
+                        match super::store::with_device_values(profile, d, |values| copy.write(values)) {
+                            Ok(()) => {}
+                            Err(CopyError::Db(e)) if refused_by_another(&e) => return Ok(Loaded::Refused(e)),
+                            Err(e) => return Err(e.into_store()),
+                        }
+                    }
                 }
+                Ok(Load::Commit(rest)) => break rest,
+                // The session was dropped or stopped writing: the transaction rolls back.
+                Err(_) => return Ok(Loaded::Stopped),
             }
-            Ok(Load::Commit(rest)) => break rest,
-            // The session was dropped or stopped writing: the transaction rolls back.
-            Err(_) => return Ok(None),
-        }
+        };
+        (rest, copy.finish())
     };
-    chunk.write(&mut tx, profile)?;
-    if let Some(e) = chunk.refused {
-        return Err(refusal(&mut tx, e));
+    let written = devices.and_then(|_| {
+        use postgres::types::Type;
+        copy_into(&mut tx, "device_imeis (imei, profile, seq)", &[Type::INT8, Type::INT4, Type::INT8], |copy| {
+            imeis.iter().try_for_each(|(imei, seq)| copy.write(&[imei, &(profile as i32), seq]))
+        })
+    });
+    match written {
+        Ok(()) => {}
+        Err(CopyError::Db(e)) if refused_by_another(&e) => return Ok(Loaded::Refused(e)),
+        Err(e) => return Err(e.into_store()),
     }
     let committed = rest(&mut tx)?;
     tx.commit().map_err(db)?;
-    Ok(Some(committed))
-}
-
-/// The rows waiting to be written, and the error of the chunk a constraint refused, if one was.
-struct Chunk {
-    rows: Vec<Device>,
-    refused: Option<postgres::Error>,
-}
-
-impl Chunk {
-    /// Writes the rows into the devices and their IMEI rows with COPY, under a savepoint: a row that
-    /// someone saved meanwhile (on this host or another) fails a constraint, and the savepoint takes the
-    /// chunk back out. From then on rows are staged instead, for `clashes` to name their lines.
-    fn write(&mut self, tx: &mut Transaction, profile: u32) -> Result<()> {
-        if self.rows.is_empty() {
-            return Ok(());
-        }
-        if self.refused.is_none() {
-            tx.batch_execute("SAVEPOINT chunk").map_err(db)?;
-            match copy_devices(tx, profile, &self.rows) {
-                Ok(()) => {
-                    tx.batch_execute("RELEASE SAVEPOINT chunk").map_err(db)?;
-                    self.rows.clear();
-                    return Ok(());
-                }
-                Err(e) if refused_by_another(&e) => {
-                    tx.batch_execute(&format!(
-                        "ROLLBACK TO SAVEPOINT chunk; \
-                         CREATE TEMP TABLE staging ON COMMIT DROP AS SELECT {STAGED_COLUMNS} FROM devices WITH NO DATA"
-                    ))
-                    .map_err(db)?;
-                    self.refused = Some(e);
-                }
-                Err(e) => return Err(db(e)),
-            }
-        }
-        copy_device_rows(tx, "staging", self.rows.iter().map(|d| (profile, d))).map_err(db)?;
-        self.rows.clear();
-        Ok(())
-    }
+    Ok(Loaded::Committed(Box::new(committed)))
 }
 
 /// One binary COPY into `table` (with its column list) of the rows `write` writes: the server parses
@@ -215,36 +206,20 @@ fn copy_into(
     tx: &mut Transaction,
     table: &str,
     types: &[postgres::types::Type],
-    write: impl FnOnce(&mut postgres::binary_copy::BinaryCopyInWriter) -> std::result::Result<(), postgres::Error>,
-) -> std::result::Result<(), postgres::Error> {
-    let writer = tx.copy_in(&format!("COPY {table} FROM STDIN (FORMAT binary)"))?;
-    let mut copy = postgres::binary_copy::BinaryCopyInWriter::new(writer, types);
+    write: impl FnOnce(&mut BinaryCopy) -> std::result::Result<(), CopyError>,
+) -> std::result::Result<(), CopyError> {
+    let mut copy = BinaryCopy::start(tx, table, types)?;
     write(&mut copy)?;
     copy.finish().map(|_| ())
 }
 
-/// Devices (each with its profile) as rows of `table` (`devices` or a copy of its columns).
+/// Devices (each with its profile) as rows of the devices table, by one COPY.
 pub(super) fn copy_device_rows<'a>(
     tx: &mut Transaction,
-    table: &str,
     rows: impl IntoIterator<Item = (u32, &'a Device)>,
-) -> std::result::Result<(), postgres::Error> {
-    copy_into(tx, &format!("{table} ({STAGED_COLUMNS})"), &STAGED_TYPES, |copy| {
+) -> std::result::Result<(), CopyError> {
+    copy_into(tx, &format!("devices ({DEVICE_COLUMNS})"), &DEVICE_TYPES, |copy| {
         rows.into_iter().try_for_each(|(p, d)| super::store::with_device_values(p, d, |values| copy.write(values)))
-    })
-}
-
-/// The devices' rows, then their IMEI rows.
-fn copy_devices(tx: &mut Transaction, profile: u32, rows: &[Device]) -> std::result::Result<(), postgres::Error> {
-    use postgres::types::Type;
-    copy_device_rows(tx, "devices", rows.iter().map(|d| (profile, d)))?;
-    copy_into(tx, "device_imeis (imei, profile, seq)", &[Type::INT8, Type::INT4, Type::INT8], |copy| {
-        for d in rows {
-            for imei in d.ids.imei.iter().chain(&d.ids.imei2) {
-                copy.write(&[&(imei.as_u64() as i64), &(profile as i32), &i64::from(d.seq)])?;
-            }
-        }
-        Ok(())
     })
 }
 
@@ -253,21 +228,6 @@ fn copy_devices(tx: &mut Transaction, profile: u32, rows: &[Device]) -> std::res
 fn refused_by_another(e: &postgres::Error) -> bool {
     use postgres::error::SqlState;
     matches!(e.code(), Some(c) if *c == SqlState::UNIQUE_VIOLATION || *c == SqlState::T_R_DEADLOCK_DETECTED)
-}
-
-/// Why the import is refused, once every row is staged: the staged rows that clash with stored
-/// devices, by line, or, when none does (the other import has not committed), what happened.
-fn refusal(tx: &mut Transaction, e: postgres::Error) -> StoreError {
-    match clashes(tx) {
-        Ok(said) if !said.is_empty() => StoreError::Refused(format!("{}; nothing was imported", said.join("; "))),
-        Ok(_) if e.code() == Some(&postgres::error::SqlState::T_R_DEADLOCK_DETECTED) => StoreError::Refused(
-            "another import of some of the same devices was being written at the same time; nothing was \
-             imported (import the file again once it is done)"
-                .into(),
-        ),
-        Ok(_) => db(e),
-        Err(e) => e,
-    }
 }
 
 /// Why identifiers are taken, as the other stores say it.
@@ -299,10 +259,10 @@ fn taken(
 /// The advisory lock an import's commit takes for its transaction.
 pub(super) const IMPORT_LOCK: i64 = 0x6b69_7474_696e_6703;
 
-pub(super) const STAGED_COLUMNS: &str = "profile, seq, imei, imei2, serial, manufacturer, serial_key, attributes, status, \
+pub(super) const DEVICE_COLUMNS: &str = "profile, seq, imei, imei2, serial, manufacturer, serial_key, attributes, status, \
                               status_ns, source_file, source_line, created, modified";
-/// The types of `STAGED_COLUMNS`, in order.
-pub(super) const STAGED_TYPES: [postgres::types::Type; 14] = {
+/// The types of `DEVICE_COLUMNS`, in order.
+pub(super) const DEVICE_TYPES: [postgres::types::Type; 14] = {
     use postgres::types::Type;
     [
         Type::INT4,
@@ -322,34 +282,53 @@ pub(super) const STAGED_TYPES: [postgres::types::Type; 14] = {
     ]
 };
 
-/// The staged rows that clash with stored devices, by line (at most 20).
-fn clashes(tx: &mut postgres::Transaction) -> Result<Vec<String>> {
-    let rows = tx
-        .query(
-            "SELECT s.source_line, p.name, v.imei, NULL::text FROM staging s \
-             CROSS JOIN LATERAL (VALUES (s.imei), (s.imei2)) AS v(imei) \
-             JOIN device_imeis i ON i.imei = v.imei JOIN profiles p ON p.id = i.profile \
-             UNION ALL SELECT s.source_line, p.name, NULL, s.serial || ' (' || s.manufacturer || ')' \
-             FROM staging s JOIN devices d ON d.serial_key = s.serial_key JOIN profiles p ON p.id = d.profile \
-             ORDER BY 1 LIMIT 20",
-            &[],
-        )
-        .map_err(db)?;
-    Ok(rows
-        .iter()
-        .map(|r| {
-            let line = r.get::<_, Option<i64>>(0).unwrap_or(0) as u64;
-            let name: String = r.get(1);
-            let (field, what) = match r.get::<_, Option<i64>>(2) {
-                Some(imei) => (Field::Imei, format!("IMEI {}", Imei::from_stored(imei as u64))),
-                None => (Field::Serial, format!("serial number {}", r.get::<_, Option<String>>(3).unwrap_or_default())),
-            };
-            taken_meanwhile(line, &[(field, format!("{what} is already in profile {name:?}"))])
-        })
-        .collect())
-}
-
 impl PgImport {
+    /// Why the import is refused after a constraint refused its rows: the accepted rows whose IMEIs or
+    /// serial numbers someone else saved during the import, by line (the first 20), or, when none is
+    /// found (another import writing some of the same devices had not committed), what happened.
+    fn refusal(&mut self, e: postgres::Error) -> StoreError {
+        match self.taken_during() {
+            Ok(said) if !said.is_empty() => StoreError::Refused(format!("{}; nothing was imported", said.join("; "))),
+            Ok(_) if e.code() == Some(&postgres::error::SqlState::T_R_DEADLOCK_DETECTED) => StoreError::Refused(
+                "another import of some of the same devices was being written at the same time; nothing was \
+                 imported (import the file again once it is done)"
+                    .into(),
+            ),
+            Ok(_) => db(e),
+            Err(e) => e,
+        }
+    }
+
+    /// The accepted rows whose identifiers are stored now (the import wrote nothing), by line: each
+    /// identifier the file's rows had is asked for again, a batch at a time.
+    fn taken_during(&mut self) -> Result<Vec<String>> {
+        const BATCH: usize = 4_096;
+        let (imeis, keys) = (self.seen.imei_lines(), self.seen.serial_lines());
+        let mut found: std::collections::BTreeMap<u64, Vec<FieldProblem>> = Default::default();
+        let queries = [&self.holders[0], &self.holders[1]];
+        for batch in imeis.chunks(BATCH) {
+            let asked: Vec<i64> = batch.iter().map(|&(imei, _)| imei as i64).collect();
+            let (by_imei, by_key) = holders(&mut self.client, queries, &asked, &[], None)?;
+            for &(imei, line) in batch {
+                let problems = taken([(Field::Imei, Some(imei)), (Field::Imei2, None)], "", &by_imei, &by_key);
+                if !problems.is_empty() {
+                    found.entry(line).or_default().extend(problems);
+                }
+            }
+        }
+        for batch in keys.chunks(BATCH) {
+            let asked: Vec<String> = batch.iter().map(|(key, _)| key.to_string()).collect();
+            let (by_imei, by_key) = holders(&mut self.client, queries, &[], &asked, None)?;
+            for &(key, line) in batch {
+                let problems = taken([(Field::Imei, None), (Field::Imei2, None)], key, &by_imei, &by_key);
+                if !problems.is_empty() {
+                    found.entry(line).or_default().extend(problems);
+                }
+            }
+        }
+        Ok(found.iter().take(20).map(|(line, p)| taken_meanwhile(*line, p)).collect())
+    }
+
     /// Reserves the next `RESERVE` device numbers of the existing profile, in a short transaction of
     /// their own (like a sequence: a number reserved is never given twice), so that the rows can be
     /// written with their numbers as they come without locking the profile for the whole import. Its
@@ -408,7 +387,15 @@ impl ImportSession for PgImport {
         if let Some(loader) = &mut self.loader
             && !accepted.is_empty()
         {
-            loader.send(Load::Rows(rows.devices(encoder, &accepted).map_err(StoreError::Backend)?))?;
+            match loader.send(Load::Rows(rows.devices(encoder, &accepted).map_err(StoreError::Backend)?))? {
+                None => {}
+                // Refused by a constraint: the rows are still checked, the commit says why.
+                Some(Loaded::Refused(e)) => {
+                    self.refused = Some(e);
+                    self.loader = None;
+                }
+                Some(_) => return Err(StoreError::Backend("the import's loader stopped".into())),
+            }
         }
         Ok(rejected)
     }
@@ -428,6 +415,9 @@ impl ImportSession for PgImport {
     }
 
     fn commit(mut self: Box<Self>, attributes: &[String], audit: &AuditEntry) -> Result<Profile> {
+        if let Some(e) = self.refused.take() {
+            return Err(self.refusal(e));
+        }
         let Some(mut loader) = self.loader.take() else {
             return Err(StoreError::Refused(
                 "nothing was written: this import is a dry run or had rejected rows".into(),
@@ -435,8 +425,16 @@ impl ImportSession for PgImport {
         };
         let (create, numbers) = (self.create, self.numbers);
         let (profile, attributes, audit) = (self.profile.clone(), attributes.to_vec(), audit.clone());
-        loader.send(Load::Commit(Box::new(move |tx| apply(tx, profile, create, numbers, &attributes, &audit))))?;
-        loader.join()?.ok_or_else(|| StoreError::Backend("the import's loader stopped".into()))
+        let rest: Rest = Box::new(move |tx| apply(tx, profile, create, numbers, &attributes, &audit));
+        let loaded = match loader.send(Load::Commit(rest))? {
+            Some(ended) => ended,
+            None => loader.join()?,
+        };
+        match loaded {
+            Loaded::Committed(profile) => Ok(*profile),
+            Loaded::Refused(e) => Err(self.refusal(e)),
+            Loaded::Stopped => Err(StoreError::Backend("the import's loader stopped".into())),
+        }
     }
 }
 

@@ -98,7 +98,7 @@ pub(super) fn load(store: &PgStore, inv: &Inventory, audit: &crate::domain::audi
             insert_profile(tx, p, devices.last().map_or(0, |d| i64::from(d.seq) + 1))?;
         }
         let devices = inv.profiles.iter().flat_map(|(p, list)| list.iter().map(|d| (p.id, d)));
-        copy_device_rows(tx, "devices", devices).map_err(db)?;
+        copy_device_rows(tx, devices).map_err(super::binary::CopyError::into_store)?;
         tx.batch_execute(
             "INSERT INTO device_imeis (imei, profile, seq) SELECT imei, profile, seq FROM devices WHERE imei IS NOT NULL \
              UNION ALL SELECT imei2, profile, seq FROM devices WHERE imei2 IS NOT NULL; \

@@ -4,6 +4,7 @@
 //! versioned migrations from `migrations/` applied on first use, each in a transaction. The store
 //! contract is in `store.rs`, imports in `import.rs`, DEP in `dep.rs`, the feed in `feed.rs`.
 
+mod binary;
 mod dep;
 mod feed;
 mod import;
