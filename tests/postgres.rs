@@ -477,14 +477,29 @@ fn a_clash_after_rows_were_written_names_its_line_and_imports_nothing() {
     let opts = ImportOptions { dry_run: false, skip_invalid: false, max_rows: 20_000 };
     let checked = check(&store, &file, ImportTarget::Existing(b.id), &opts, &mut |_| true).unwrap();
     assert_eq!(checked.report.valid, 10_000);
-    // Row 9,500 (line 9,501) is saved by another technician meanwhile.
-    store.add_device(a.id, by_hand(&common::imei(9_500)), &audit_entry()).unwrap();
+    // Rows 5 and 9,500 (lines 6 and 9,501) are saved by another technician meanwhile: the adds go
+    // ahead at once, though the import's transaction has long written row 5 into the devices.
+    let (tx, rx) = std::sync::mpsc::channel();
+    let (theirs, profile) = (url.clone(), a.id);
+    // A thread of its own (not scoped): were an add to wait for the import, the test fails, not hangs.
+    std::thread::spawn(move || {
+        let other = pg_store(&theirs);
+        for n in [5, 9_500] {
+            let added = other.add_device(profile, by_hand(&common::imei(n)), &audit_entry()).map(|_| ());
+            tx.send(added.map_err(|e| e.to_string())).unwrap();
+        }
+    });
+    for _ in 0..2 {
+        let added = rx.recv_timeout(std::time::Duration::from_secs(60));
+        assert!(matches!(added, Ok(Ok(()))), "an add of an IMEI the import holds does not wait: {added:?}");
+    }
     let e = checked.session.commit(&[], &audit_entry()).unwrap_err().to_string();
+    assert!(e.contains("line 6: IMEI") && e.contains(&common::imei(5)), "{e}");
     assert!(e.contains("line 9501: IMEI") && e.contains(&common::imei(9_500)), "{e}");
     assert!(e.contains("already in profile \"A\"") && e.contains("nothing was imported"), "{e}");
     assert_eq!(store.profile_by_id(b.id).unwrap().unwrap().device_count, 0);
     assert_eq!(store.devices_page(b.id, None, 10).unwrap().len(), 0, "none of the rows written stays");
-    assert_eq!(store.profile_by_id(a.id).unwrap().unwrap().device_count, 1, "theirs stays");
+    assert_eq!(store.profile_by_id(a.id).unwrap().unwrap().device_count, 2, "theirs stays");
     assert!(store.check().unwrap().is_empty(), "{:?}", store.check());
 }
 
