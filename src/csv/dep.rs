@@ -102,7 +102,7 @@ pub struct DepFile {
 
 /// One data row: its physical line, its fields as read, and its cells by column (`None` when the row has
 /// another number of fields than the header).
-pub type DepRow<'a> = (u64, Vec<String>, Option<Vec<(Col, usize, &'a str)>>);
+pub type DepRow<'a> = (u64, Vec<&'a str>, Option<Vec<(Col, usize, &'a str)>>);
 
 impl DepFile {
     pub fn open(path: &Path) -> Result<DepFile, ImportError> {
@@ -160,7 +160,7 @@ impl DepFile {
             }
         }
         let line = self.record.position().map(|p| p.line()).unwrap_or(0);
-        let fields: Vec<String> = self.record.iter().map(String::from).collect();
+        let fields: Vec<&str> = self.record.iter().collect();
         let cells = (self.record.len() == self.header.cols.len()).then(|| {
             self.header
                 .cols

@@ -97,7 +97,7 @@ pub fn import(ctx: &Ctx, c: DepImport, progress: &mut dyn FnMut(Progress) -> boo
                     ),
                 ));
             }
-            planner.row(line, fields, cells)?;
+            planner.row(line, &fields, cells)?;
             if planner.rows().is_multiple_of(1024) {
                 let bytes = bytes_read.load(std::sync::atomic::Ordering::Relaxed);
                 if !progress(Progress { rows: planner.rows(), bytes, total_bytes }) {
@@ -144,9 +144,9 @@ pub fn save(ctx: &Ctx, c: DepSave) -> Result<DepReport> {
         // apostrophe before = + - @) taken off, so the export of what is saved imports back unchanged.
         let value = |v: &str| crate::domain::text::unescape_formula(crate::domain::text::trim(v)).to_string();
         let values: Vec<String> = c.cells.iter().map(|(_, v)| value(v)).collect();
-        let fields = values.clone();
+        let fields: Vec<&str> = values.iter().map(String::as_str).collect();
         let cells = cols.iter().zip(&values).enumerate().map(|(i, (col, v))| (*col, i + 1, v.as_str())).collect();
-        planner.row(1, fields, Some(cells))?;
+        planner.row(1, &fields, Some(cells))?;
         let write = planner.rejected() == 0;
         let mut report = planner.finish(write);
         if let (Some(t), Some(change)) = (c.expect, report.pending.as_mut()) {

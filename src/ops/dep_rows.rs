@@ -4,7 +4,7 @@
 //! read-only, catalog names must exist, a registration email queues a check-in email. `Planner` takes a
 //! row's cells by column and builds what the import will write; the store checks again atomically.
 
-use std::collections::{HashMap, HashSet};
+use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
 use chrono::{DateTime, Utc};
 
@@ -16,19 +16,19 @@ use crate::domain::dep::{self as rules, COLS, CatalogKind, Col, DepDevice, DepMe
 use crate::domain::text::check_plain;
 use crate::store::{DepChange, DeviceWrite, Store};
 
-/// One row's cells by column.
+/// One row's cells by column (indexed by `Col as usize`), with their 1-based column numbers.
 struct Row<'a> {
-    cells: HashMap<Col, (usize, &'a str)>,
+    cells: [Option<(usize, &'a str)>; COLS.len()],
     problems: Vec<RowProblem>,
 }
 
 impl<'a> Row<'a> {
     /// The cell of a column in the header (None: the column is not in the file).
     fn get(&self, c: Col) -> Option<&'a str> {
-        self.cells.get(&c).map(|(_, v)| *v)
+        self.cells[c as usize].map(|(_, v)| v)
     }
     fn problem(&mut self, c: Col, reason: impl Into<String>) {
-        let (i, v) = self.cells.get(&c).copied().unwrap_or((0, ""));
+        let (i, v) = self.cells[c as usize].unwrap_or((0, ""));
         self.problems.push(RowProblem {
             column: (i > 0).then(|| (i, c.name().to_string())),
             value: v.to_string(),
@@ -71,9 +71,9 @@ struct Plan {
     user_order: Vec<String>,
 }
 
-/// A row's device: the record as it will be, whether it is created, whether it changes, and the stored
-/// record's modification stamp (the write's precondition).
-type DevicePart = (DepDevice, bool, bool, Option<DateTime<Utc>>);
+/// A row's device: the record as it will be, its key, whether it is created, whether it changes, and the
+/// stored record's modification stamp (the write's precondition).
+type DevicePart = (DepDevice, String, bool, bool, Option<DateTime<Utc>>);
 
 pub(super) struct RuleCtx<'s> {
     store: &'s dyn Store,
@@ -106,23 +106,25 @@ impl RuleCtx<'_> {
             if self.stored.asked <= ONE_BY_ONE {
                 return Ok(None);
             }
-            let users = self.store.users()?.into_iter().map(|u| (u.username.trim().to_lowercase(), u)).collect();
+            let users = self.store.users()?.into_iter().map(|u| (user_key(&u.username), u)).collect();
             let devices = self.store.dep_devices()?.into_iter().map(|d| (DepDevice::key(&d.identifier), d)).collect();
             self.stored.all = Some((users, devices));
         }
         Ok(self.stored.all.as_ref())
     }
 
-    fn user(&mut self, username: &str) -> Result<Option<User>, OpError> {
+    /// The stored user `username`, whose key (`user_key`) is `key`.
+    fn user(&mut self, username: &str, key: &str) -> Result<Option<User>, OpError> {
         match self.read_all()? {
-            Some((users, _)) => Ok(users.get(&username.trim().to_lowercase()).cloned()),
+            Some((users, _)) => Ok(users.get(key).cloned()),
             None => Ok(self.store.user(username)?),
         }
     }
 
-    fn dep_device(&mut self, identifier: &str) -> Result<Option<DepDevice>, OpError> {
+    /// The stored record `identifier`, whose key (`DepDevice::key`) is `key`.
+    fn dep_device(&mut self, identifier: &str, key: &str) -> Result<Option<DepDevice>, OpError> {
         match self.read_all()? {
-            Some((_, devices)) => Ok(devices.get(&DepDevice::key(identifier)).cloned()),
+            Some((_, devices)) => Ok(devices.get(key).cloned()),
             None => Ok(self.store.dep_device(identifier)?),
         }
     }
@@ -150,20 +152,35 @@ impl RuleCtx<'_> {
     }
 }
 
-fn clear_note(report: &mut Vec<Cleared>, line: u64, record: &str, field: &'static str, old: &str, new_blank: bool) {
+/// A user's key: its name as compared (ignoring case).
+fn user_key(username: &str) -> String {
+    username.trim().to_lowercase()
+}
+
+/// Notes a stored value that a blank cell clears; `record` is the kind ("user", "device") and its name,
+/// put together only for a note (most rows clear nothing).
+fn clear_note(
+    report: &mut Vec<Cleared>,
+    line: u64,
+    record: (&str, &str),
+    field: &'static str,
+    old: &str,
+    new_blank: bool,
+) {
     if new_blank && !old.is_empty() {
-        report.push(Cleared { line, record: record.to_string(), field, old: old.to_string() });
+        report.push(Cleared { line, record: format!("{} {}", record.0, record.1), field, old: old.to_string() });
     }
 }
 
-/// The user part of a row. Returns the user to write (None: no user part, or unchanged).
+/// The user part of a row: the user as it will be, its key, whether it is new, whether it changes (None:
+/// no user part, or the user is on an earlier line).
 fn user_part(
     ctx: &mut RuleCtx,
     plan: &Plan,
     row: &mut Row,
     line: u64,
     cleared: &mut Vec<Cleared>,
-) -> Result<Option<(User, bool, bool)>, OpError> {
+) -> Result<Option<(User, String, bool, bool)>, OpError> {
     let username = row.get(Col::UserName).unwrap_or("");
     if username.is_empty() {
         for c in [Col::Name, Col::EmailAddress, Col::UserDescription, Col::Organizations] {
@@ -177,7 +194,7 @@ fn user_part(
         row.problem(Col::UserName, e);
         return Ok(None);
     }
-    let key = username.to_lowercase();
+    let key = user_key(username);
     if let Some((first, _, first_line)) = plan.users.get(&key) {
         // The same user on several lines: later lines may repeat the values or leave them blank.
         for (c, stored) in [
@@ -192,28 +209,28 @@ fn user_part(
         }
         return Ok(None);
     }
-    let stored = ctx.user(username)?;
+    let stored = ctx.user(username, &key)?;
     let create = stored.is_none();
     let mut u = stored.clone().unwrap_or(User { username: username.to_string(), ..User::default() });
-    let record = format!("user {}", u.username);
+    let record = ("user", stored.as_ref().map_or(username, |s| s.username.as_str()));
     if let Some(v) = row.checked(Col::Name, text(128)) {
-        clear_note(cleared, line, &record, "Name", &u.name, v.is_none());
+        clear_note(cleared, line, record, "Name", &u.name, v.is_none());
         u.name = v.unwrap_or_default();
     }
     if let Some(v) = row.checked(Col::EmailAddress, |v| rules::check_email("EmailAddress", v).map(|()| v.to_string())) {
-        clear_note(cleared, line, &record, "EmailAddress", &u.email, v.is_none());
+        clear_note(cleared, line, record, "EmailAddress", &u.email, v.is_none());
         u.email = v.unwrap_or_default();
     }
     if let Some(v) = row.checked(Col::UserDescription, text(1024)) {
-        clear_note(cleared, line, &record, "UserDescription", &u.description, v.is_none());
+        clear_note(cleared, line, record, "UserDescription", &u.description, v.is_none());
         u.description = v.unwrap_or_default();
     }
     if let Some(orgs) = ctx.catalog_names(row, Col::Organizations, CatalogKind::Organization)? {
-        clear_note(cleared, line, &record, "Organizations", &u.organizations.join("|"), orgs.is_empty());
+        clear_note(cleared, line, record, "Organizations", &u.organizations.join("|"), orgs.is_empty());
         u.organizations = orgs;
     }
     let changed = stored.as_ref() != Some(&u);
-    Ok(Some((u, create, changed)))
+    Ok(Some((u, key, create, changed)))
 }
 
 /// The device part of a row: the record to write, whether it is new, whether it changed.
@@ -238,7 +255,7 @@ fn device_part(
         row.problem(Col::Identifier, format!("device {identifier} is also on line {first} (identifiers ignore case)"));
         return Ok(None);
     }
-    let stored = ctx.dep_device(identifier)?;
+    let stored = ctx.dep_device(identifier, &key)?;
     let create = stored.is_none();
     if create && let Err(e) = rules::check_identifier(identifier) {
         row.problem(Col::Identifier, e);
@@ -270,18 +287,18 @@ fn device_part(
             modified: now,
         },
     };
-    let record = format!("device {}", d.identifier);
+    let record = ("device", stored.as_ref().map_or(identifier, |s| s.identifier.as_str()));
     let opt = |v: &Option<String>| v.clone().unwrap_or_default();
     // Template and tags must exist in the catalog.
     if let Some(v) = row.get(Col::Template) {
         if !v.is_empty() && !ctx.exists(CatalogKind::Template, v)? {
             row.problem(Col::Template, format!("template {v:?} does not exist; add it to the catalog first"));
         }
-        clear_note(cleared, line, &record, "Template", &opt(&d.template), v.is_empty());
+        clear_note(cleared, line, record, "Template", &opt(&d.template), v.is_empty());
         d.template = Some(v.to_string()).filter(|v| !v.is_empty());
     }
     if let Some(tags) = ctx.catalog_names(row, Col::DeviceTags, CatalogKind::Tag)? {
-        clear_note(cleared, line, &record, "DeviceTags", &d.tags.join("|"), tags.is_empty());
+        clear_note(cleared, line, record, "DeviceTags", &d.tags.join("|"), tags.is_empty());
         d.tags = tags;
     }
     match row.checked(Col::Code, |v| rules::check_code(v).map(|()| v.to_string())) {
@@ -319,7 +336,7 @@ fn device_part(
                 Col::Udid => &mut d.udid,
                 _ => &mut d.serial,
             };
-            clear_note(cleared, line, &record, field, &opt(slot), v.is_none());
+            clear_note(cleared, line, record, field, &opt(slot), v.is_none());
             *slot = v;
         }
     }
@@ -333,29 +350,34 @@ fn device_part(
     for (c, field, max) in [(Col::DisplayName, "DisplayName", 256), (Col::Description, "Description", 1024)] {
         if let Some(v) = row.checked(c, text(max)) {
             let slot = if c == Col::DisplayName { &mut d.display_name } else { &mut d.description };
-            clear_note(cleared, line, &record, field, &opt(slot), v.is_none());
+            clear_note(cleared, line, record, field, &opt(slot), v.is_none());
             *slot = v;
         }
     }
     if let Some(v) =
         row.checked(Col::RegistrationEmail, |v| rules::check_email("RegistrationEmail", v).map(|()| v.to_string()))
     {
-        clear_note(cleared, line, &record, "RegistrationEmail", &opt(&d.registration_email), v.is_none());
+        clear_note(cleared, line, record, "RegistrationEmail", &opt(&d.registration_email), v.is_none());
         d.registration_email = v;
     }
     if let Some(v) = row.checked(Col::DepMethod, DepMethod::parse) {
         let old = d.dep_method.map(|m| m.as_str().to_string()).unwrap_or_default();
-        clear_note(cleared, line, &record, "DEPMethod", &old, v.is_none());
+        clear_note(cleared, line, record, "DEPMethod", &old, v.is_none());
         d.dep_method = v;
     }
     if mode == Mode::UsersAndDevices {
         let owner = row.get(Col::UserName).filter(|u| !u.is_empty());
-        let owner = match (owner, &plan.users.get(&owner.unwrap_or("").to_lowercase())) {
-            (Some(_), Some((u, _, _))) => Some(u.username.clone()),
-            (Some(u), None) => ctx.user(u)?.map(|s| s.username).or_else(|| Some(u.to_string())),
-            (None, _) => None,
+        let owner = match owner {
+            Some(u) => {
+                let key = user_key(u);
+                match plan.users.get(&key) {
+                    Some((first, _, _)) => Some(first.username.clone()),
+                    None => ctx.user(u, &key)?.map(|s| s.username).or_else(|| Some(u.to_string())),
+                }
+            }
+            None => None,
         };
-        clear_note(cleared, line, &record, "UserName", &opt(&d.user), owner.is_none());
+        clear_note(cleared, line, record, "UserName", &opt(&d.user), owner.is_none());
         d.user = owner;
     }
     if let Err(e) = d.check() {
@@ -369,7 +391,7 @@ fn device_part(
         d.modified = now;
     }
     let expect = stored.as_ref().map(|s| s.modified);
-    Ok(Some((d, create, changed, expect)))
+    Ok(Some((d, key, create, changed, expect)))
 }
 
 /// Builds an import's plan row by row: the report (counts, rejected rows, cleared values) and, at the end,
@@ -385,7 +407,7 @@ impl<'s> Planner<'s> {
     /// `report` carries the file's name, encoding and header; the planner fills in the rest.
     pub fn new(store: &'s dyn Store, now: DateTime<Utc>, mode: Mode, mut report: DepReport) -> Planner<'s> {
         report.mode = Some(mode);
-        let ctx = RuleCtx { store, now, catalog: HashSet::new(), stored: Stored::default() };
+        let ctx = RuleCtx { store, now, catalog: HashSet::default(), stored: Stored::default() };
         Planner { ctx, plan: Plan::default(), mode, report }
     }
 
@@ -399,14 +421,9 @@ impl<'s> Planner<'s> {
 
     /// One data row: its physical line, its fields as read (for the rejects file) and its cells by column
     /// (with their 1-based column numbers). A row with the wrong number of fields passes `None`.
-    pub fn row(
-        &mut self,
-        line: u64,
-        fields: Vec<String>,
-        cells: Option<Vec<(Col, usize, &str)>>,
-    ) -> Result<(), OpError> {
+    pub fn row(&mut self, line: u64, fields: &[&str], cells: Option<Vec<(Col, usize, &str)>>) -> Result<(), OpError> {
         self.report.rows += 1;
-        let mut row = Row { cells: HashMap::new(), problems: Vec::new() };
+        let mut row = Row { cells: [None; COLS.len()], problems: Vec::new() };
         match cells {
             None => row.problems.push(RowProblem {
                 column: None,
@@ -415,7 +432,7 @@ impl<'s> Planner<'s> {
             }),
             Some(cells) => {
                 for (c, i, v) in cells {
-                    row.cells.insert(c, (i, v));
+                    row.cells[c as usize] = Some((i, v));
                 }
             }
         }
@@ -434,13 +451,13 @@ impl<'s> Planner<'s> {
         };
         let report = &mut self.report;
         if !row.problems.is_empty() {
+            let fields = fields.iter().map(|f| f.to_string()).collect();
             report.rejected.push(Rejected { line, fields, problems: row.problems });
             return Ok(());
         }
         report.cleared.extend(row_cleared);
         let mut unchanged = true;
-        if let Some((u, create, changed)) = user {
-            let key = u.username.to_lowercase();
+        if let Some((u, key, create, changed)) = user {
             if changed {
                 unchanged = false;
                 if create {
@@ -452,8 +469,8 @@ impl<'s> Planner<'s> {
             }
             plan.users.insert(key, (u, create, line));
         }
-        if let Some((d, create, changed, expect)) = device {
-            plan.devices.insert(DepDevice::key(&d.identifier), line);
+        if let Some((d, key, create, changed, expect)) = device {
+            plan.devices.insert(key, line);
             if changed {
                 unchanged = false;
                 if create {
