@@ -368,7 +368,8 @@ fn dep_records_are_unique_ignoring_case_and_read_only_once_checked_in(f: &Fresh)
     assert_eq!(stored.identifier, "D1");
     let again = DepChange {
         users: vec![],
-        devices: vec![kitting::store::DeviceWrite { device: stored.clone(), create: true, mail: false, expect: None }],
+        devices: vec![kitting::store::DeviceWrite { device: stored.clone(), create: true, mail: false, expect: None }]
+            .into(),
     };
     assert!(refused(s.dep_apply(again, &audit("x"))).contains("exists already"));
     let presented = CheckIn { code: "CODE0001".into(), serial: Some("DEPSN1".into()), ..Default::default() };
@@ -385,7 +386,8 @@ fn dep_records_are_unique_ignoring_case_and_read_only_once_checked_in(f: &Fresh)
             create: false,
             mail: false,
             expect: Some(checked.modified),
-        }],
+        }]
+        .into(),
     };
     assert!(refused(s.dep_apply(update, &audit("x"))).contains("checked in"));
     // One DEP device serial checks in on one record only.

@@ -150,7 +150,13 @@ pub fn save(ctx: &Ctx, c: DepSave) -> Result<DepReport> {
         let write = planner.rejected() == 0;
         let mut report = planner.finish(write);
         if let (Some(t), Some(change)) = (c.expect, report.pending.as_mut()) {
-            change.devices.iter_mut().filter(|w| !w.create).for_each(|w| w.expect = Some(t));
+            let expecting = |mut w: crate::store::DeviceWrite| {
+                if !w.create {
+                    w.expect = Some(t);
+                }
+                w
+            };
+            change.devices = change.devices.iter().map(|w| w.map(expecting)).collect::<std::result::Result<_, _>>()?;
         }
         finish(ctx, "dep.save", &target, report, false)
     })

@@ -14,7 +14,7 @@ use crate::csv::{Rejected, RowProblem};
 use crate::domain::User;
 use crate::domain::dep::{self as rules, COLS, CatalogKind, Col, DepDevice, DepMethod, DepOs, DepState, Mode};
 use crate::domain::text::check_plain;
-use crate::store::{DepChange, DeviceWrite, Store};
+use crate::store::{DepChange, DeviceWrite, DeviceWrites, Store};
 
 /// One row's cells by column (indexed by `Col as usize`), with their 1-based column numbers.
 struct Row<'a> {
@@ -67,7 +67,7 @@ type Check = fn(&str) -> Result<(), String>;
 struct Plan {
     users: HashMap<String, (User, bool, u64)>,
     devices: HashMap<String, u64>,
-    writes: Vec<DeviceWrite>,
+    writes: DeviceWrites,
     user_order: Vec<String>,
 }
 
@@ -481,7 +481,7 @@ impl<'s> Planner<'s> {
                 let mail =
                     d.registration_email.is_some() && row.get(Col::RegistrationEmail).is_some_and(|v| !v.is_empty());
                 report.mails += u64::from(mail);
-                plan.writes.push(DeviceWrite { device: d, create, mail, expect });
+                plan.writes.push(&DeviceWrite { device: d, create, mail, expect });
             }
         }
         report.unchanged += u64::from(unchanged);

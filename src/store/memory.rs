@@ -839,7 +839,8 @@ impl DepStore for MemoryStore {
             let now = Utc::now();
             let mut next_mail = data.mails.keys().next_back().map_or(1, |k| k + 1);
             let mut mails = Vec::new();
-            for w in change.devices {
+            for w in change.devices.iter() {
+                let w = w?;
                 let d = &w.device;
                 let names = d.catalog_names();
                 if let Some((kind, name)) = names.into_iter().find(|(k, n)| !data.in_catalog(*k, n)) {

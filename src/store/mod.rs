@@ -15,7 +15,7 @@ mod sled;
 mod support;
 
 pub use chunk::{PreparedRow, PreparedRows, RowEncoder};
-pub use dep::{DepChange, DepStore, DeviceWrite};
+pub use dep::{DepChange, DepStore, DeviceWrite, DeviceWrites};
 pub(crate) use dep::{describe as describe_users_of, users_of_entry};
 pub use inventory::{Counts, Inventory};
 pub use memory::MemoryStore;

@@ -237,7 +237,8 @@ impl DepStore for PgStore {
             let mut next_mail: i64 =
                 tx.query_one("SELECT coalesce(max(id), 0) + 1 FROM mails", &[]).map_err(db)?.get(0);
             let mut mails = Vec::new();
-            for w in change.devices {
+            for w in change.devices.iter() {
+                let w = w?;
                 let d = &w.device;
                 let names = d.catalog_names();
                 for (kind, name) in names {

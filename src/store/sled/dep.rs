@@ -213,48 +213,58 @@ impl DepStore for SledStore {
         let _g = self.lock();
         let names = Names::read(self)?;
         let mut batch = sled::Batch::default();
-        // What is stored under every key the change names, read a chunk at a time.
-        let user_keys: Vec<String> = change
-            .users
-            .iter()
-            .map(|(u, _)| super::user_name_key(&u.username))
-            .chain(change.devices.iter().filter_map(|w| w.device.user.as_deref().map(super::user_name_key)))
-            .collect();
-        let stored_users = USERS.get_many(&self.tree, user_keys.iter().map(String::as_str))?;
-        let device_keys: Vec<String> = change.devices.iter().map(|w| record_key(&w.device)).collect();
-        let stored = RECORDS.get_many(&self.tree, device_keys.iter().map(String::as_str))?;
-        let mut new_users = HashSet::new();
-        let mut users = Vec::with_capacity(change.users.len());
-        for (user, create) in change.users {
-            let user = checked_user(user, &names)?;
-            let key = super::user_name_key(&user.username);
-            check_user_write(stored_users.contains_key(&key), create, &user.username)?;
-            new_users.insert(key);
-            users.push(user);
-        }
+        let DepChange { users, devices } = change;
+        // Users, then records, each in key order and merged into their chunks as they come (a large
+        // import is never held twice), each checked against the record it replaces.
+        let mut users: Vec<(String, (User, bool))> = users
+            .into_iter()
+            .map(|(u, create)| Ok((super::user_name_key(&u.username), (checked_user(u, &names)?, create))))
+            .collect::<Result<_>>()?;
+        users.sort_by(|a, b| a.0.cmp(&b.0));
+        let new_users: HashSet<String> = users.iter().map(|(k, _)| k.clone()).collect();
+        USERS.write_sorted(&self.tree, &mut batch, users.into_iter().map(Ok), |stored, (user, create)| {
+            check_user_write(stored.is_some(), create, &user.username)?;
+            Ok(user)
+        })?;
+        let mut order: Vec<(&str, usize)> =
+            (0..devices.len()).map(|i| Ok((devices.key(i)?, i))).collect::<Result<_>>()?;
+        order.sort_by(|a, b| a.0.cmp(b.0));
         let now = Utc::now();
-        let mut next_mail = self.next_mail_id()?;
-        let mut mails = Vec::new();
-        let mut devices = Vec::with_capacity(change.devices.len());
-        for (w, key) in change.devices.into_iter().zip(&device_keys) {
+        // Mails are numbered in the order the writes were given, once all are checked.
+        let mut mails: Vec<(usize, Mail)> = Vec::new();
+        // Owners not written by this change, looked up once all are known.
+        let mut owners: HashSet<String> = HashSet::new();
+        let puts = order.into_iter().map(|(key, i)| Ok((key, (i, devices.get(i)?))));
+        RECORDS.write_sorted(&self.tree, &mut batch, puts, |stored, (i, w)| {
             let d = &w.device;
             check_references(d, &names)?;
             if let Some(u) = &d.user {
                 let k = super::user_name_key(u);
-                if !new_users.contains(&k) && !stored_users.contains_key(&k) {
-                    return Err(StoreError::Refused(format!("user {u:?} does not exist")));
+                if !new_users.contains(&k) {
+                    owners.insert(k);
                 }
             }
-            check_device_write(stored.get(key), &w)?;
-            if let Some(mail) = mail_for(&w, next_mail, now) {
-                batch.insert(&mail_key(next_mail), enc(&mail));
-                mails.push(mail);
-                next_mail += 1;
+            check_device_write(stored, &w)?;
+            if let Some(mail) = mail_for(&w, 0, now) {
+                mails.push((i, mail));
             }
-            devices.push(w.device);
+            Ok(w.device)
+        })?;
+        let stored_owners = USERS.get_many(&self.tree, owners.iter().map(String::as_str))?;
+        if let Some(missing) = owners.iter().find(|k| !stored_owners.contains_key(*k)) {
+            return Err(StoreError::Refused(format!("user {missing:?} does not exist")));
         }
-        USERS.write(&self.tree, &mut batch, users, &[])?;
-        RECORDS.write(&self.tree, &mut batch, devices, &[])?;
+        mails.sort_by_key(|(i, _)| *i);
+        let mut next_mail = self.next_mail_id()?;
+        let mails: Vec<Mail> = mails
+            .into_iter()
+            .map(|(_, mut mail)| {
+                mail.id = next_mail;
+                next_mail += 1;
+                batch.insert(&mail_key(mail.id), enc(&mail));
+                mail
+            })
+            .collect();
         batch.insert(NEXT_MAIL, &next_mail.to_be_bytes());
         let change = self.put_audit(&mut batch, audit, Subject::Dep)?;
         self.commit_with(batch, change)?;

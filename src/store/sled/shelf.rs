@@ -174,6 +174,98 @@ impl<T: Serialize + DeserializeOwned + Clone> Shelf<T> {
         }
         Ok(())
     }
+
+    /// Writes records given in key order (a key given twice: the last), each made from its put by
+    /// `record`, which sees the stored record it replaces (if any) and may refuse it. The chunks the
+    /// keys fall in are merged one at a time as the puts come, and what grows past `MAX` is cut into
+    /// chunks of `FILL`: only about a chunk's records are held at once, however many there are.
+    pub fn write_sorted<K: AsRef<str>, P>(
+        &self,
+        tree: &sled::Tree,
+        batch: &mut sled::Batch,
+        puts: impl Iterator<Item = Result<(K, P)>>,
+        mut record: impl FnMut(Option<&T>, P) -> Result<T>,
+    ) -> Result<()> {
+        let names = self.names(tree)?;
+        let mut puts = puts.peekable();
+        let mut out = Pieces { shelf: self, records: Vec::new() };
+        // The chunk being merged (its place in `names`) and its records not yet passed.
+        let mut current: Option<usize> = None;
+        let mut stored: std::iter::Peekable<std::vec::IntoIter<(String, T)>> = Vec::new().into_iter().peekable();
+        let mut last: Option<String> = None;
+        while let Some(put) = puts.next() {
+            let (key, put) = put?;
+            let key = key.as_ref();
+            if last.as_deref().is_some_and(|l| l > key) {
+                return Err(StoreError::Backend(format!("{} writes out of key order", self.what)));
+            }
+            if matches!(puts.peek(), Some(Ok((next, _))) if next.as_ref() == key) {
+                continue;
+            }
+            let at = self.chunk_key(key);
+            let target =
+                (!names.is_empty()).then(|| names.partition_point(|n| n.as_ref() <= at.as_slice()).saturating_sub(1));
+            if target != current {
+                for r in stored.by_ref() {
+                    out.push(batch, r);
+                }
+                out.finish(batch);
+                if let Some(t) = target {
+                    let name = &names[t];
+                    batch.remove(name);
+                    let records = match tree.get(name).map_err(backend)? {
+                        Some(v) => self.decode(&v)?,
+                        None => Vec::new(),
+                    };
+                    stored =
+                        records.into_iter().map(|r| ((self.key)(&r), r)).collect::<Vec<_>>().into_iter().peekable();
+                }
+                current = target;
+            }
+            while let Some(r) = stored.next_if(|(k, _)| k.as_str() < key) {
+                out.push(batch, r);
+            }
+            let replaced = stored.next_if(|(k, _)| k == key);
+            let made = record(replaced.as_ref().map(|(_, r)| r), put)?;
+            out.push(batch, (key.to_string(), made));
+            last = Some(key.to_string());
+        }
+        for r in stored {
+            out.push(batch, r);
+        }
+        out.finish(batch);
+        Ok(())
+    }
+}
+
+/// The records of a chunk being rewritten, in key order: written out a chunk of `FILL` at a time once
+/// there are `MAX`, the rest as one chunk at the end.
+struct Pieces<'s, T> {
+    shelf: &'s Shelf<T>,
+    records: Vec<(String, T)>,
+}
+
+impl<T: Serialize + DeserializeOwned + Clone> Pieces<'_, T> {
+    fn push(&mut self, batch: &mut sled::Batch, record: (String, T)) {
+        self.records.push(record);
+        if self.records.len() >= MAX {
+            let rest = self.records.split_off(FILL);
+            self.write(batch);
+            self.records = rest;
+        }
+    }
+
+    fn finish(&mut self, batch: &mut sled::Batch) {
+        if !self.records.is_empty() {
+            self.write(batch);
+        }
+    }
+
+    fn write(&mut self, batch: &mut sled::Batch) {
+        let values: Vec<&T> = self.records.iter().map(|(_, r)| r).collect();
+        batch.insert(self.shelf.chunk_key(&self.records[0].0), Shelf::<T>::encode(&values));
+        self.records.clear();
+    }
 }
 
 #[cfg(test)]
@@ -263,5 +355,63 @@ mod tests {
         write(&tree, Vec::new(), &everything.iter().map(String::as_str).collect::<Vec<_>>());
         assert!(chunks(&tree).is_empty() && SHELF.all(&tree).unwrap().is_empty());
         assert_eq!(tree.len(), 2, "the other keys are untouched");
+    }
+
+    fn write_sorted(tree: &sled::Tree, puts: Vec<R>, seen: &mut Vec<(String, Option<u32>)>) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        let puts = puts.into_iter().map(|r| Ok((key(&r), r)));
+        SHELF.write_sorted(tree, &mut batch, puts, |stored, r: R| {
+            seen.push((r.name.clone(), stored.map(|s| s.n)));
+            if r.n == u32::MAX { Err(StoreError::Refused("no".into())) } else { Ok(r) }
+        })?;
+        tree.apply_batch(batch).unwrap();
+        Ok(())
+    }
+
+    /// Records written in key order merge into the chunks they fall in, as `write` would have put them:
+    /// into an empty shelf (cut into chunks no larger than MAX), before, between and after the stored
+    /// ones, replacing one (its maker sees the stored record), a key given twice keeping the last; puts
+    /// out of key order, or one the maker refuses, write nothing.
+    #[test]
+    fn sorted_writes_merge_into_the_chunks_they_fall_in() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = sled::Config::new().path(dir.path()).temporary(true).open().unwrap();
+        let tree = db.open_tree("t").unwrap();
+        tree.insert(b"S-before", b"x").unwrap();
+        tree.insert(b"U-after", b"x").unwrap();
+        let mut seen = Vec::new();
+        write_sorted(&tree, (0..2000).map(|i| r(&format!("D{:05}", i * 2), i)).collect(), &mut seen).unwrap();
+        assert!(seen.iter().all(|(_, stored)| stored.is_none()) && seen.len() == 2000);
+        let sizes = chunks(&tree);
+        assert!(sizes.iter().all(|&n| n > 0 && n <= MAX) && sizes.len() > 1, "{sizes:?}");
+        let all = SHELF.all(&tree).unwrap();
+        assert_eq!(all.len(), 2000);
+        assert!(all.windows(2).all(|w| key(&w[0]) < key(&w[1])), "in key order");
+        // Before the first, inside chunks (one replaced, one given twice), after the last.
+        seen.clear();
+        let puts =
+            vec![r("A", 9000), r("D00001", 9001), r("d00002", 9003), r("D01001", 1), r("D01001", 2), r("Z", 9002)];
+        write_sorted(&tree, puts, &mut seen).unwrap();
+        assert_eq!(seen.iter().find(|(n, _)| n == "d00002").unwrap().1, Some(1), "the maker sees the stored record");
+        assert_eq!(seen.iter().filter(|(n, _)| n == "D01001").count(), 1, "the last of a key given twice");
+        let all = SHELF.all(&tree).unwrap();
+        assert_eq!(all.len(), 2000 + 4);
+        assert!(all.windows(2).all(|w| key(&w[0]) < key(&w[1])), "still in key order");
+        for (k, want) in [("a", 9000), ("d00001", 9001), ("d00002", 9003), ("d01001", 2), ("z", 9002), ("d03998", 1999)]
+        {
+            assert_eq!(SHELF.get(&tree, k).unwrap().map(|r| r.n), Some(want), "{k}");
+        }
+        assert!(chunks(&tree).iter().all(|&n| n <= MAX));
+        // Many into one chunk: it splits.
+        write_sorted(&tree, (0..3 * MAX as u32).map(|i| r(&format!("D00000-{i:04}"), i)).collect(), &mut seen).unwrap();
+        assert!(chunks(&tree).iter().all(|&n| n <= MAX), "{:?}", chunks(&tree));
+        assert_eq!(SHELF.all(&tree).unwrap().len(), 2004 + 3 * MAX);
+        // Out of order, or refused: nothing is written.
+        let before = SHELF.all(&tree).unwrap();
+        assert!(write_sorted(&tree, vec![r("B", 1), r("A2", 1)], &mut seen).is_err());
+        assert!(write_sorted(&tree, vec![r("B", 1), r("C", u32::MAX)], &mut seen).is_err());
+        assert_eq!(SHELF.all(&tree).unwrap(), before);
+        assert_eq!(tree.get(b"S-before").unwrap().as_deref(), Some(&b"x"[..]), "the other keys are untouched");
+        assert_eq!(tree.get(b"U-after").unwrap().as_deref(), Some(&b"x"[..]));
     }
 }
