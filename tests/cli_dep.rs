@@ -339,3 +339,29 @@ fn a_large_file_imported_again_finds_what_is_stored() {
     assert!(out.contains("Devices: 0 created, 1 updated") && out.contains("Unchanged rows: 599"), "{out}");
     assert_eq!(field(&show(&env, "d0599"), "DisplayName"), "Lobby");
 }
+
+/// A file with more rejected rows than the report holds (1,000): the terminal shows the first ones and
+/// says how many more there are; the rejects file has every one of them, in order; nothing is imported.
+#[test]
+fn a_file_of_many_rejected_rows_writes_them_all_to_the_rejects_file() {
+    let env = Env::new();
+    let mut csv = String::from("Identifier,OS\n");
+    for i in 0..1_500 {
+        csv.push_str(&format!("D{i:05},palmos\n"));
+    }
+    let f = env.write("bad.csv", csv);
+    let rejects = env.dir.path().join("bad-rejected.csv");
+    let (code, _, err) = env.run(&["dep", "import", f.to_str().unwrap(), "--rejects", rejects.to_str().unwrap()]);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("bad.csv: 500 more rejected rows not shown (all of them are in the rejects file)"), "{err}");
+    assert!(err.contains("bad.csv:1001:") && !err.contains("bad.csv:1002:"), "the first 1,000 shown");
+    assert!(err.contains("nothing imported: 1500 of 1500 rows were rejected"), "{err}");
+    let written = std::fs::read_to_string(&rejects).unwrap();
+    let lines: Vec<&str> = written.trim_start_matches('\u{feff}').lines().collect();
+    assert_eq!(lines.len(), 1 + 1_500);
+    assert_eq!(lines[0], "Identifier,OS,Line,Reason");
+    for (i, l) in lines[1..].iter().enumerate() {
+        assert!(l.starts_with(&format!("D{i:05},palmos,{},", i + 2)), "{l}");
+    }
+    assert!(env.ok(&["dep", "list"]).lines().count() <= 1, "nothing imported");
+}

@@ -119,7 +119,7 @@ proptest! {
         );
         let c = kitting::ops::dep::DepImport { file, dry_run: true, skip_invalid: false, max_rows: 1000 };
         let report = kitting::ops::dep::import(&ctx, c, &mut |_| true).unwrap();
-        let lines: Vec<u64> = report.rejected.iter().map(|r| r.line).collect();
+        let lines: Vec<u64> = report.rejected.kept().iter().map(|r| r.line).collect();
         prop_assert_eq!(lines, invalid, "{:?}", text);
     }
 

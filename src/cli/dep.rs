@@ -189,13 +189,23 @@ pub fn run(ctx: &mut Context, cmd: DepCmd) -> Outcome {
             let command = ops::dep::DepImport { file: file.clone(), dry_run, skip_invalid, max_rows: opts.max_rows };
             let report = ops::dep::import(&ctx.core(&*store), command, &mut |_| true)?;
             if let (Some(path), Some(f)) = (&rejects, rejects_file) {
-                crate::csv::android::write_rejected(&report.header, &report.rejected, std::io::BufWriter::new(f))
+                report
+                    .rejected
+                    .write(&report.header, std::io::BufWriter::new(f))
                     .map_err(|e| Failure::refused(format!("{}: {e}", crate::files::name(path))))?;
             }
             let rejected = report.rejected.len();
             // A refused import wrote nothing: its counts say what it would have done.
             print_report(&report, dry_run || (rejected > 0 && !skip_invalid));
-            super::data::print_rejected(&report.file, &report.rejected);
+            super::data::print_rejected(&report.file, report.rejected.kept());
+            if report.rejected.not_kept() > 0 {
+                let all = if rejects.is_some() {
+                    "all of them are in the rejects file"
+                } else {
+                    "--rejects FILE writes them all"
+                };
+                eprintln!("{}: {} more rejected rows not shown ({all})", report.file, report.rejected.not_kept());
+            }
             if dry_run {
                 println!("Dry run: nothing was written.");
                 return if rejected == 0 { Ok(()) } else { Err(Failure { code: 1, lines: vec![] }) };
@@ -262,7 +272,7 @@ pub fn run(ctx: &mut Context, cmd: DepCmd) -> Outcome {
             let store = ctx.store()?;
             let report = ops::dep::save(&ctx.core(&*store), ops::dep::DepSave { cells, expect: None })
                 .map_err(super::flagged(&[("column", "--set")]))?;
-            if let Some(r) = report.rejected.first() {
+            if let Some(r) = report.rejected.kept().first() {
                 let reasons: Vec<String> = r
                     .problems
                     .iter()

@@ -590,27 +590,7 @@ pub fn write_rejects(report: &ImportReport, out: impl Write) -> csv::Result<()> 
     write_rejected(&report.header, &report.rejected, out)
 }
 
-/// Rejected rows of any import: the header and each row as read, plus `Line` and `Reason`. Written like an
-/// export (UTF-8 with a BOM, CRLF, formula cells escaped), so a spreadsheet shows every script correctly.
-/// A row with fewer fields than the header is padded and one with more keeps them after `Reason`, so `Line`
-/// and `Reason` always stand under their own headers.
-pub fn write_rejected(header: &[String], rejected: &[Rejected], mut out: impl Write) -> csv::Result<()> {
-    out.write_all(b"\xEF\xBB\xBF")?;
-    let mut w = csv::WriterBuilder::new().flexible(true).terminator(csv::Terminator::CRLF).from_writer(out);
-    let mut names: Vec<&str> = header.iter().map(String::as_str).collect();
-    names.extend(["Line", "Reason"]);
-    w.write_record(&names)?;
-    for r in rejected {
-        let mut row: Vec<String> = r.fields.iter().take(header.len()).map(|f| escape_formula(f).into_owned()).collect();
-        row.resize(header.len(), String::new());
-        row.push(r.line.to_string());
-        row.push(escape_formula(&r.reason()).into_owned());
-        row.extend(r.fields.iter().skip(header.len()).map(|f| escape_formula(f).into_owned()));
-        w.write_record(&row)?;
-    }
-    w.flush()?;
-    Ok(())
-}
+pub use super::rejects::write_rejected;
 
 /// "Download Existing Inventory": every device with its status, in a file `import` reads back unchanged.
 /// UTF-8 with a BOM (so spreadsheets read it as UTF-8), formula cells escaped.

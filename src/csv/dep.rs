@@ -7,7 +7,7 @@ use std::collections::HashMap;
 use std::io::Write;
 use std::path::Path;
 
-use super::android::{ImportError, Rejected, cell, csv_reader, is_blank, read_record};
+use super::android::{ImportError, cell, csv_reader, is_blank, read_record};
 use super::decode;
 use crate::domain::User;
 pub use crate::domain::dep::{Col, HEADERS, Mode};
@@ -43,7 +43,8 @@ pub struct DepReport {
     /// Rows (or parts of rows) that change nothing.
     pub unchanged: u64,
     pub cleared: Vec<Cleared>,
-    pub rejected: Vec<Rejected>,
+    /// The rejected rows: the first `rejects::KEPT`, and all of them for the rejects file.
+    pub rejected: super::RejectLog,
     /// Check-in emails queued (or that would be).
     pub mails: u64,
     pub committed: bool,

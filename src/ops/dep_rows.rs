@@ -452,7 +452,7 @@ impl<'s> Planner<'s> {
         let report = &mut self.report;
         if !row.problems.is_empty() {
             let fields = fields.iter().map(|f| f.to_string()).collect();
-            report.rejected.push(Rejected { line, fields, problems: row.problems });
+            report.rejected.push(report.header.len(), Rejected { line, fields, problems: row.problems });
             return Ok(());
         }
         report.cleared.extend(row_cleared);

@@ -132,10 +132,19 @@ impl WizardReport {
         }
     }
 
+    /// The rejected rows held for the report (a DEP import holds the first `rejects::KEPT`).
     pub fn rejected(&self) -> &[crate::csv::Rejected] {
         match self {
             WizardReport::Profile(r) => &r.rejected,
-            WizardReport::Dep(r) => &r.rejected,
+            WizardReport::Dep(r) => r.rejected.kept(),
+        }
+    }
+
+    /// How many rows were rejected.
+    pub fn rejected_count(&self) -> usize {
+        match self {
+            WizardReport::Profile(r) => r.rejected.len(),
+            WizardReport::Dep(r) => r.rejected.len(),
         }
     }
 

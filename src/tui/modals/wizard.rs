@@ -70,7 +70,7 @@ pub(crate) fn wizard(cx: &DrawCtx, w: &Wizard, area: Rect, frame: &mut Frame) {
                 "{}: {rows} rows, {} valid, {} rejected ({encoding}, delimiter {delimiter:?})",
                 safe(&file_name(std::path::Path::new(file))),
                 report.valid(),
-                rejected.len(),
+                report.rejected_count(),
             ))];
             if let WizardReport::Dep(r) = report.as_ref() {
                 lines.extend(crate::tui::dep_view::report_lines(t, r, usize::from(inner.height / 3)));
@@ -102,9 +102,16 @@ pub(crate) fn wizard(cx: &DrawCtx, w: &Wizard, area: Rect, frame: &mut Frame) {
                 lines.push(Line::from(Span::styled(r.clone(), t.error)));
                 last += 1;
             }
-            let position = (last - first < reasons.len()).then(|| {
+            // Past the rows held for the report, the rest are only in the rejects file (Tab).
+            let not_kept = report.rejected_count() - rejected.len();
+            let unshown = if not_kept > 0 {
+                format!("; {not_kept} more rejected rows in the rejects file")
+            } else {
+                String::new()
+            };
+            let position = (last - first < reasons.len() || not_kept > 0).then(|| {
                 format!(
-                    "reasons {}–{last} of {} ({} more below); ↑/↓ PgUp/PgDn scroll",
+                    "reasons {}–{last} of {} ({} more below){unshown}; ↑/↓ PgUp/PgDn scroll",
                     first + 1,
                     reasons.len(),
                     reasons.len() - last
@@ -251,7 +258,7 @@ impl Wizard {
                 if r.valid() == 0 {
                     return (Some(self), Some((Level::Error, "no valid row to import".into())));
                 }
-                let skip = !r.rejected().is_empty();
+                let skip = r.rejected_count() > 0;
                 self.stage = WizardStage::Importing { skip_invalid: skip };
                 self.progress = None;
                 self.start(cx, false, skip);
@@ -261,7 +268,7 @@ impl Wizard {
                 let written = create_rejects(&self.path).and_then(|(out, f)| {
                     match r.as_ref() {
                         WizardReport::Profile(r) => android_csv::write_rejects(r, f),
-                        WizardReport::Dep(r) => android_csv::write_rejected(&r.header, &r.rejected, f),
+                        WizardReport::Dep(r) => r.rejected.write(&r.header, f),
                     }
                     .map(|()| out.clone())
                     .map_err(|e| format!("{}: {e}", crate::files::name(&out)))

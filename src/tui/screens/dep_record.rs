@@ -396,7 +396,7 @@ pub fn save(core: &ops::Ctx, store: &dyn Store, form: &Form) -> Result<Saved, St
         Err(ops::OpError::Conflict(m)) => return conflict(store, form, &identifier, &m),
         Err(e) => return Err(e.to_string()),
     };
-    if let Some(r) = report.rejected.first() {
+    if let Some(r) = report.rejected.kept().first() {
         return Err(r.problems.iter().map(problem_text).collect::<Vec<_>>().join("; "));
     }
     let saved = store.dep_device(&identifier).map_err(e)?.ok_or("the record was not saved")?;
