@@ -100,6 +100,11 @@ pub fn import(ctx: &Ctx, c: DepImport, progress: &mut dyn FnMut(Progress) -> boo
             planner.row(line, &fields, cells)?;
             if planner.rows().is_multiple_of(1024) {
                 let bytes = bytes_read.load(std::sync::atomic::Ordering::Relaxed);
+                if planner.rows() == 1024 && bytes > 0 {
+                    // The file's rows as its first ones suggest (the decoder reads ahead: rather fewer).
+                    let rows = (total_bytes as u128 * 1024 / u128::from(bytes)).min(u128::from(c.max_rows));
+                    planner.expect_rows(rows as u64);
+                }
                 if !progress(Progress { rows: planner.rows(), bytes, total_bytes }) {
                     return Err(OpError::Cancelled);
                 }

@@ -415,6 +415,14 @@ impl<'s> Planner<'s> {
         self.report.rows
     }
 
+    /// Makes room in the plan's maps for about `rows` rows in all (growing them as rows come rehashed
+    /// every key several times: a tenth of a large import).
+    pub fn expect_rows(&mut self, rows: u64) {
+        let more = usize::try_from(rows.saturating_sub(self.report.rows)).unwrap_or(0);
+        self.plan.users.reserve(more);
+        self.plan.devices.reserve(more);
+    }
+
     pub fn rejected(&self) -> usize {
         self.report.rejected.len()
     }

@@ -221,8 +221,10 @@ impl DepStore for SledStore {
             .map(|(u, create)| Ok((super::user_name_key(&u.username), (checked_user(u, &names)?, create))))
             .collect::<Result<_>>()?;
         users.sort_by(|a, b| a.0.cmp(&b.0));
-        let new_users: HashSet<String> = users.iter().map(|(k, _)| k.clone()).collect();
-        USERS.write_sorted(&self.tree, &mut batch, users.into_iter().map(Ok), |stored, (user, create)| {
+        let (user_keys, users): (Vec<String>, Vec<(User, bool)>) = users.into_iter().unzip();
+        let new_users: rustc_hash::FxHashSet<&str> = user_keys.iter().map(String::as_str).collect();
+        let puts = user_keys.iter().zip(users).map(Ok);
+        USERS.write_sorted(&self.tree, &mut batch, puts, |stored, (user, create)| {
             check_user_write(stored.is_some(), create, &user.username)?;
             Ok(user)
         })?;
@@ -240,7 +242,7 @@ impl DepStore for SledStore {
             check_references(d, &names)?;
             if let Some(u) = &d.user {
                 let k = super::user_name_key(u);
-                if !new_users.contains(&k) {
+                if !new_users.contains(k.as_str()) {
                     owners.insert(k);
                 }
             }
