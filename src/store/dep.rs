@@ -31,12 +31,93 @@ pub struct DepChange {
 /// (`DepDevice::key`): an import of 200,000 records holds about 200 bytes a record instead of the
 /// struct and its strings (about 650), and a store can order the writes by key without decoding them.
 /// Decoding checks what it reads: a change that came over the network may be anything.
+///
+/// A store may take a record's encoding as it is (`DeviceWrites::view`) rather than decode and encode it
+/// again: writes pushed in this process are encoded by `push`, and writes read from elsewhere (a client's
+/// message) are decoded whole and checked once when they are read (`TryFrom<EncodedWrites>`).
 #[derive(Clone, Default, PartialEq, serde::Serialize, serde::Deserialize)]
+#[serde(try_from = "EncodedWrites")]
 pub struct DeviceWrites {
     #[serde(with = "serde_bytes")]
     bytes: Vec<u8>,
     /// Where each write ends in `bytes`.
     ends: Vec<usize>,
+}
+
+/// `DeviceWrites` as they arrive, before they are checked.
+#[derive(serde::Deserialize)]
+struct EncodedWrites {
+    #[serde(with = "serde_bytes")]
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+impl TryFrom<EncodedWrites> for DeviceWrites {
+    type Error = String;
+
+    /// Every write decodes whole, under its record's key, with nothing after it.
+    fn try_from(e: EncodedWrites) -> std::result::Result<DeviceWrites, String> {
+        let writes = DeviceWrites { bytes: e.bytes, ends: e.ends };
+        if writes.ends.last().is_some_and(|&end| end != writes.bytes.len()) {
+            return Err("a DEP change with bytes after its last record".into());
+        }
+        for i in 0..writes.len() {
+            let entry = writes.entry(i).map_err(|e| e.to_string())?;
+            let (_, rest) =
+                postcard::take_from_bytes::<(&str, DeviceWrite)>(entry).map_err(|_| corrupt("a write").to_string())?;
+            if !rest.is_empty() {
+                return Err(corrupt("a write's length").to_string());
+            }
+            writes.get(i).map_err(|e| e.to_string())?;
+        }
+        Ok(writes)
+    }
+}
+
+/// A write as a store can take it without decoding its record: the record's encoding (postcard,
+/// as `DepDevice` encodes), the fields a store checks, and the write's flags.
+pub(crate) struct WriteView<'a> {
+    pub encoded: &'a [u8],
+    pub device: DeviceView<'a>,
+    pub create: bool,
+    pub mail: bool,
+    pub expect: Option<DateTime<Utc>>,
+}
+
+/// A `DepDevice` read in place: its text borrowed from the encoding, its times as their text. Field by
+/// field what `DepDevice` encodes (a test checks that it reads every byte of a record that has every
+/// field set).
+#[derive(serde::Deserialize)]
+pub(crate) struct DeviceView<'a> {
+    pub identifier: &'a str,
+    #[serde(borrow)]
+    pub template: Option<&'a str>,
+    _code: &'a str,
+    _os: crate::domain::dep::DepOs,
+    #[serde(borrow)]
+    pub tags: Vec<&'a str>,
+    #[serde(borrow)]
+    _ids: [Option<&'a str>; 5],
+    _expiration_days: u32,
+    _expires: &'a str,
+    #[serde(borrow)]
+    _texts: [Option<&'a str>; 2],
+    #[serde(borrow)]
+    pub registration_email: Option<&'a str>,
+    _dep_method: Option<crate::domain::dep::DepMethod>,
+    #[serde(borrow)]
+    pub user: Option<&'a str>,
+    _state: crate::domain::dep::DepState,
+    _created: &'a str,
+    _modified: &'a str,
+}
+
+impl DeviceView<'_> {
+    /// The catalog entries the record names: its tags, and its template (as `DepDevice::catalog_names`).
+    pub fn catalog_names(&self) -> impl Iterator<Item = (CatalogKind, &str)> {
+        let tags = self.tags.iter().map(|t| (CatalogKind::Tag, *t));
+        tags.chain(self.template.map(|t| (CatalogKind::Template, t)))
+    }
 }
 
 /// Not the records (they hold check-in codes): how many.
@@ -85,6 +166,20 @@ impl DeviceWrites {
     /// Every write, in the order given.
     pub fn iter(&self) -> impl Iterator<Item = Result<DeviceWrite>> + '_ {
         (0..self.len()).map(|i| self.get(i))
+    }
+
+    /// Write `i` read in place: its record's encoding is taken as it is, not decoded and encoded again.
+    pub(crate) fn view(&self, i: usize) -> Result<WriteView<'_>> {
+        let entry = self.entry(i)?;
+        let (key, after_key) = postcard::take_from_bytes::<&str>(entry).map_err(|_| corrupt("a key"))?;
+        let (device, rest) = postcard::take_from_bytes::<DeviceView>(after_key).map_err(|_| corrupt("a record"))?;
+        let encoded = &after_key[..after_key.len() - rest.len()];
+        let ((create, mail, expect), rest) =
+            postcard::take_from_bytes::<(bool, bool, Option<DateTime<Utc>>)>(rest).map_err(|_| corrupt("a write"))?;
+        if !rest.is_empty() || DepDevice::key(device.identifier) != key {
+            return Err(corrupt("a write's key"));
+        }
+        Ok(WriteView { encoded, device, create, mail, expect })
     }
 }
 
@@ -172,14 +267,24 @@ pub(crate) fn describe(users: &[User], devices: &[DepDevice]) -> String {
 /// Whether a device record write may go ahead against what is stored: a create needs a free identifier;
 /// an update needs the record, still pending, and (with a precondition) unchanged since it was read.
 pub(crate) fn check_device_write(stored: Option<&DepDevice>, w: &DeviceWrite) -> Result<()> {
-    match (stored, w.create) {
+    check_write(stored, &w.device.identifier, w.create, w.expect)
+}
+
+/// `check_device_write` for a write of the record `identifier` (a create or not, with its precondition).
+pub(crate) fn check_write(
+    stored: Option<&DepDevice>,
+    identifier: &str,
+    create: bool,
+    expect: Option<DateTime<Utc>>,
+) -> Result<()> {
+    match (stored, create) {
         (Some(s), true) => Err(StoreError::Refused(format!("device {} exists already", s.identifier))),
-        (None, false) => Err(StoreError::NotFound(format!("no device {}", w.device.identifier))),
+        (None, false) => Err(StoreError::NotFound(format!("no device {identifier}"))),
         (Some(s), false) => {
             if let Some(why) = s.state.read_only() {
                 return Err(StoreError::Refused(format!("{}: {why}", s.identifier)));
             }
-            if w.expect.is_some_and(|t| t != s.modified) {
+            if expect.is_some_and(|t| t != s.modified) {
                 return Err(stale(&format!("DEP device {}", s.identifier), ""));
             }
             Ok(())
@@ -237,5 +342,83 @@ mod tests {
         assert!(past.get(1).is_err() && past.get(2).is_err());
         past.ends[0] = past.bytes.len() + 1;
         assert!(past.get(0).is_err() && past.get(1).is_err());
+    }
+
+    /// A write read in place gives the record's encoding exactly as `DepDevice` encodes it, and the
+    /// fields a store checks, for a record with every field set (a field `DeviceView` did not read would
+    /// leave bytes over, or take the write's flags for record bytes).
+    #[test]
+    fn a_write_read_in_place_is_the_record_as_encoded() {
+        use crate::domain::dep::{DepMethod, DepOs, DepState};
+        let now = Utc::now();
+        let full = DepDevice {
+            identifier: "Apple-07".into(),
+            template: Some("Sales".into()),
+            code: "ABC123".into(),
+            os: DepOs::Android,
+            tags: vec!["red".into(), "blue".into()],
+            wifi_mac: Some("00:1A:2B:3C:4D:5E".into()),
+            imei: Some("490154203237518".into()),
+            meid: Some("A0000012345678".into()),
+            udid: Some("00008020-000A1C2E0C38002E".into()),
+            serial: Some("C02XYZ".into()),
+            expiration_days: 30,
+            expires: now + chrono::Duration::days(30),
+            display_name: Some("Phone".into()),
+            description: Some("Desk 4".into()),
+            registration_email: Some("a@example.com".into()),
+            dep_method: Some(DepMethod::Keycode),
+            user: Some("alice".into()),
+            state: DepState::CheckedIn { at: now, dep_serial: Some("C02XYZ".into()), dep_profile: Some("P".into()) },
+            created: now - chrono::Duration::days(1),
+            modified: now,
+        };
+        let expect = Some(now - chrono::Duration::hours(2));
+        let writes: DeviceWrites =
+            vec![DeviceWrite { device: full.clone(), create: false, mail: true, expect }, write("plain")].into();
+        let v = writes.view(0).unwrap();
+        assert_eq!(v.encoded, postcard::to_stdvec(&full).unwrap().as_slice());
+        assert_eq!((v.create, v.mail, v.expect), (false, true, expect));
+        let d = &v.device;
+        assert_eq!((d.identifier, d.template, d.user), ("Apple-07", Some("Sales"), Some("alice")));
+        assert_eq!((d.tags.as_slice(), d.registration_email), (&["red", "blue"][..], Some("a@example.com")));
+        let names: Vec<_> = d.catalog_names().collect();
+        assert_eq!(names, full.catalog_names());
+        let plain = writes.view(1).unwrap();
+        assert_eq!(plain.encoded, postcard::to_stdvec(&writes.get(1).unwrap().device).unwrap().as_slice());
+        assert!(plain.create && !plain.mail && plain.expect.is_none() && plain.device.user.is_none());
+    }
+
+    /// Writes read from a message are checked whole when read: each decodes under its record's key with
+    /// nothing left over; anything else is refused before a store sees it.
+    #[test]
+    fn writes_read_from_a_message_are_checked_when_read() {
+        let writes: DeviceWrites = vec![write("Apple01"), write("apple02")].into();
+        let back: DeviceWrites = postcard::from_bytes(&postcard::to_stdvec(&writes).unwrap()).unwrap();
+        assert!(back == writes);
+        let refused =
+            |w: &DeviceWrites| postcard::from_bytes::<DeviceWrites>(&postcard::to_stdvec(w).unwrap()).is_err();
+        let mut wrong_key = writes.clone();
+        wrong_key.bytes = postcard::to_stdvec(&("apple09", &write("apple01"))).unwrap();
+        wrong_key.ends = vec![wrong_key.bytes.len()];
+        assert!(refused(&wrong_key));
+        let mut trailing = writes.clone();
+        trailing.bytes.push(0);
+        assert!(refused(&trailing));
+        let mut inner = writes.clone();
+        let end = inner.ends[0];
+        inner.bytes.insert(end, 0);
+        inner.ends[0] += 1;
+        inner.ends[1] += 1;
+        assert!(refused(&inner), "a byte after a record, inside the list");
+        let mut bad_time = DeviceWrites::default();
+        let mut d = write("apple03");
+        let t = chrono::DateTime::parse_from_rfc3339("2031-01-02T03:04:05Z").unwrap().with_timezone(&Utc);
+        (d.device.expires, d.device.created, d.device.modified) = (t, t, t);
+        bad_time.push(&d);
+        let at = bad_time.bytes.windows(4).position(|w| w == b"2031").unwrap();
+        bad_time.bytes[at] = b'x';
+        assert!(bad_time.get(0).is_err());
+        assert!(refused(&bad_time), "a time that is not one");
     }
 }

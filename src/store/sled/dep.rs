@@ -17,7 +17,7 @@ use super::{SledStore, USERS, backend, enc};
 use crate::domain::User;
 use crate::domain::audit::AuditEntry;
 use crate::domain::dep::{CatalogEntry, CatalogKind, DepDevice, DepState, Mail};
-use crate::store::dep::{check_device_write, describe, mail_for};
+use crate::store::dep::{check_write, describe, mail_for};
 use crate::store::{DepChange, DepStore, Result, StoreError, Subject, check_user_write, missing_entry, stale};
 
 pub(super) const NEXT_MAIL: &[u8] = b"mnext_mail";
@@ -100,15 +100,6 @@ fn checked_user(mut user: User, names: &Names) -> Result<User> {
         }
     }
     Ok(user)
-}
-
-fn check_references(d: &DepDevice, names: &Names) -> Result<()> {
-    for (kind, name) in d.catalog_names() {
-        if !names.has(kind, name) {
-            return Err(missing_entry(kind, name));
-        }
-    }
-    Ok(())
 }
 
 impl DepStore for SledStore {
@@ -224,9 +215,10 @@ impl DepStore for SledStore {
         let (user_keys, users): (Vec<String>, Vec<(User, bool)>) = users.into_iter().unzip();
         let new_users: rustc_hash::FxHashSet<&str> = user_keys.iter().map(String::as_str).collect();
         let puts = user_keys.iter().zip(users).map(Ok);
-        USERS.write_sorted(&self.tree, &mut batch, puts, |stored, (user, create)| {
+        USERS.write_sorted(&self.tree, &mut batch, puts, |stored, (user, create), buf| {
             check_user_write(stored.is_some(), create, &user.username)?;
-            Ok(user)
+            *buf = postcard::to_extend(&user, std::mem::take(buf)).map_err(|e| backend(e.to_string()))?;
+            Ok(())
         })?;
         let mut order: Vec<(&str, usize)> =
             (0..devices.len()).map(|i| Ok((devices.key(i)?, i))).collect::<Result<_>>()?;
@@ -236,21 +228,30 @@ impl DepStore for SledStore {
         let mut mails: Vec<(usize, Mail)> = Vec::new();
         // Owners not written by this change, looked up once all are known.
         let mut owners: HashSet<String> = HashSet::new();
-        let puts = order.into_iter().map(|(key, i)| Ok((key, (i, devices.get(i)?))));
-        RECORDS.write_sorted(&self.tree, &mut batch, puts, |stored, (i, w)| {
+        // Each record is taken as it was encoded, read in place for its checks (decoded only for a mail).
+        let puts = order.into_iter().map(|(key, i)| Ok((key, (i, devices.view(i)?))));
+        RECORDS.write_sorted(&self.tree, &mut batch, puts, |stored, (i, w), buf| {
             let d = &w.device;
-            check_references(d, &names)?;
-            if let Some(u) = &d.user {
+            for (kind, name) in d.catalog_names() {
+                if !names.has(kind, name) {
+                    return Err(missing_entry(kind, name));
+                }
+            }
+            if let Some(u) = d.user {
                 let k = super::user_name_key(u);
                 if !new_users.contains(k.as_str()) {
                     owners.insert(k);
                 }
             }
-            check_device_write(stored, &w)?;
-            if let Some(mail) = mail_for(&w, 0, now) {
-                mails.push((i, mail));
+            check_write(stored, d.identifier, w.create, w.expect)?;
+            if w.mail && d.registration_email.is_some() {
+                let write = devices.get(i)?;
+                if let Some(mail) = mail_for(&write, 0, now) {
+                    mails.push((i, mail));
+                }
             }
-            Ok(w.device)
+            buf.extend_from_slice(w.encoded);
+            Ok(())
         })?;
         let stored_owners = USERS.get_many(&self.tree, owners.iter().map(String::as_str))?;
         if let Some(missing) = owners.iter().find(|k| !stored_owners.contains_key(*k)) {

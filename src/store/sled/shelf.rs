@@ -175,28 +175,29 @@ impl<T: Serialize + DeserializeOwned + Clone> Shelf<T> {
         Ok(())
     }
 
-    /// Writes records given in key order (a key given twice: the last), each made from its put by
-    /// `record`, which sees the stored record it replaces (if any) and may refuse it. The chunks the
-    /// keys fall in are merged one at a time as the puts come, and what grows past `MAX` is cut into
-    /// chunks of `FILL`: only about a chunk's records are held at once, however many there are.
+    /// Writes records given in key order (a key given twice: the last), each encoded from its put by
+    /// `record` onto the end of the buffer it is given (as postcard encodes a `T`), which sees the stored
+    /// record it replaces (if any) and may refuse it: a record already encoded is written as it is. The
+    /// chunks the keys fall in are merged one at a time as the puts come, and what grows past `MAX` is
+    /// cut into chunks of `FILL`: only about a chunk's records are held at once, however many there are.
     pub fn write_sorted<K: AsRef<str>, P>(
         &self,
         tree: &sled::Tree,
         batch: &mut sled::Batch,
         puts: impl Iterator<Item = Result<(K, P)>>,
-        mut record: impl FnMut(Option<&T>, P) -> Result<T>,
+        mut record: impl FnMut(Option<&T>, P, &mut Vec<u8>) -> Result<()>,
     ) -> Result<()> {
         let names = self.names(tree)?;
         let mut puts = puts.peekable();
-        let mut out = Pieces { shelf: self, records: Vec::new() };
+        let mut out = Pieces::new(self);
         // The chunk being merged (its place in `names`) and its records not yet passed.
         let mut current: Option<usize> = None;
         let mut stored: std::iter::Peekable<std::vec::IntoIter<(String, T)>> = Vec::new().into_iter().peekable();
-        let mut last: Option<String> = None;
+        let mut last = String::new();
         while let Some(put) = puts.next() {
             let (key, put) = put?;
             let key = key.as_ref();
-            if last.as_deref().is_some_and(|l| l > key) {
+            if last.as_str() > key {
                 return Err(StoreError::Backend(format!("{} writes out of key order", self.what)));
             }
             if matches!(puts.peek(), Some(Ok((next, _))) if next.as_ref() == key) {
@@ -206,8 +207,8 @@ impl<T: Serialize + DeserializeOwned + Clone> Shelf<T> {
             let target =
                 (!names.is_empty()).then(|| names.partition_point(|n| n.as_ref() <= at.as_slice()).saturating_sub(1));
             if target != current {
-                for r in stored.by_ref() {
-                    out.push(batch, r);
+                for (k, r) in stored.by_ref() {
+                    out.push_record(batch, &k, &r);
                 }
                 out.finish(batch);
                 if let Some(t) = target {
@@ -222,49 +223,84 @@ impl<T: Serialize + DeserializeOwned + Clone> Shelf<T> {
                 }
                 current = target;
             }
-            while let Some(r) = stored.next_if(|(k, _)| k.as_str() < key) {
-                out.push(batch, r);
+            while let Some((k, r)) = stored.next_if(|(k, _)| k.as_str() < key) {
+                out.push_record(batch, &k, &r);
             }
             let replaced = stored.next_if(|(k, _)| k == key);
-            let made = record(replaced.as_ref().map(|(_, r)| r), put)?;
-            out.push(batch, (key.to_string(), made));
-            last = Some(key.to_string());
+            out.push(batch, key, |buf| record(replaced.as_ref().map(|(_, r)| r), put, buf))?;
+            last.clear();
+            last.push_str(key);
         }
-        for r in stored {
-            out.push(batch, r);
+        for (k, r) in stored {
+            out.push_record(batch, &k, &r);
         }
         out.finish(batch);
         Ok(())
     }
 }
 
-/// The records of a chunk being rewritten, in key order: written out a chunk of `FILL` at a time once
-/// there are `MAX`, the rest as one chunk at the end.
+/// The records of a chunk being rewritten, in key order and encoded, back to back: written out a chunk
+/// of `FILL` at a time once there are `MAX`, the rest as one chunk at the end. A chunk's value is what
+/// `Shelf::encode` makes of the same records (postcard's list: the count, then each record's encoding).
 struct Pieces<'s, T> {
     shelf: &'s Shelf<T>,
-    records: Vec<(String, T)>,
+    /// The records' encodings, and where each ends.
+    bytes: Vec<u8>,
+    ends: Vec<usize>,
+    /// Their keys, and where each ends.
+    keys: String,
+    key_ends: Vec<usize>,
 }
 
-impl<T: Serialize + DeserializeOwned + Clone> Pieces<'_, T> {
-    fn push(&mut self, batch: &mut sled::Batch, record: (String, T)) {
-        self.records.push(record);
-        if self.records.len() >= MAX {
-            let rest = self.records.split_off(FILL);
-            self.write(batch);
-            self.records = rest;
+impl<'s, T: Serialize + DeserializeOwned + Clone> Pieces<'s, T> {
+    fn new(shelf: &'s Shelf<T>) -> Self {
+        Pieces { shelf, bytes: Vec::new(), ends: Vec::new(), keys: String::new(), key_ends: Vec::new() }
+    }
+
+    /// A record with this key, encoded onto the end of the buffer by `encode`.
+    fn push(
+        &mut self,
+        batch: &mut sled::Batch,
+        key: &str,
+        encode: impl FnOnce(&mut Vec<u8>) -> Result<()>,
+    ) -> Result<()> {
+        encode(&mut self.bytes)?;
+        self.ends.push(self.bytes.len());
+        self.keys.push_str(key);
+        self.key_ends.push(self.keys.len());
+        if self.ends.len() >= MAX {
+            self.write(batch, FILL);
         }
+        Ok(())
+    }
+
+    /// A stored record carried into the rewritten chunks.
+    fn push_record(&mut self, batch: &mut sled::Batch, key: &str, record: &T) {
+        // Writing into a Vec cannot fail.
+        let _ = self.push(batch, key, |buf| {
+            *buf = postcard::to_extend(record, std::mem::take(buf)).expect("records always serialize");
+            Ok(())
+        });
     }
 
     fn finish(&mut self, batch: &mut sled::Batch) {
-        if !self.records.is_empty() {
-            self.write(batch);
+        if !self.ends.is_empty() {
+            self.write(batch, self.ends.len());
         }
     }
 
-    fn write(&mut self, batch: &mut sled::Batch) {
-        let values: Vec<&T> = self.records.iter().map(|(_, r)| r).collect();
-        batch.insert(self.shelf.chunk_key(&self.records[0].0), Shelf::<T>::encode(&values));
-        self.records.clear();
+    /// The first `n` records as one chunk.
+    fn write(&mut self, batch: &mut sled::Batch, n: usize) {
+        let (end, key_end) = (self.ends[n - 1], self.key_ends[n - 1]);
+        let mut value = postcard::to_stdvec(&n).expect("a count always serializes");
+        value.extend_from_slice(&self.bytes[..end]);
+        batch.insert(self.shelf.chunk_key(&self.keys[..self.key_ends[0]]), lz4_flex::compress_prepend_size(&value));
+        self.bytes.drain(..end);
+        self.ends.drain(..n);
+        self.ends.iter_mut().for_each(|e| *e -= end);
+        self.keys.drain(..key_end);
+        self.key_ends.drain(..n);
+        self.key_ends.iter_mut().for_each(|e| *e -= key_end);
     }
 }
 
@@ -360,9 +396,13 @@ mod tests {
     fn write_sorted(tree: &sled::Tree, puts: Vec<R>, seen: &mut Vec<(String, Option<u32>)>) -> Result<()> {
         let mut batch = sled::Batch::default();
         let puts = puts.into_iter().map(|r| Ok((key(&r), r)));
-        SHELF.write_sorted(tree, &mut batch, puts, |stored, r: R| {
+        SHELF.write_sorted(tree, &mut batch, puts, |stored, r: R, buf| {
             seen.push((r.name.clone(), stored.map(|s| s.n)));
-            if r.n == u32::MAX { Err(StoreError::Refused("no".into())) } else { Ok(r) }
+            if r.n == u32::MAX {
+                return Err(StoreError::Refused("no".into()));
+            }
+            buf.extend(enc(&r));
+            Ok(())
         })?;
         tree.apply_batch(batch).unwrap();
         Ok(())
