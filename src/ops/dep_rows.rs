@@ -65,10 +65,26 @@ type Check = fn(&str) -> Result<(), String>;
 /// The import's memory of what earlier rows of the same file did.
 #[derive(Default)]
 struct Plan {
-    users: HashMap<String, (User, bool, u64)>,
+    /// Each user's place in `users`, by key.
+    user_at: HashMap<String, usize>,
+    /// The file's users as they will be, in the order first seen.
+    users: Vec<PlannedUser>,
     devices: HashMap<String, u64>,
     writes: DeviceWrites,
-    user_order: Vec<String>,
+}
+
+struct PlannedUser {
+    user: User,
+    create: bool,
+    /// The line it is first on.
+    line: u64,
+    changed: bool,
+}
+
+impl Plan {
+    fn user(&self, key: &str) -> Option<&PlannedUser> {
+        self.user_at.get(key).map(|&i| &self.users[i])
+    }
 }
 
 /// A row's device: the record as it will be, its key, whether it is created, whether it changes, and the
@@ -195,7 +211,7 @@ fn user_part(
         return Ok(None);
     }
     let key = user_key(username);
-    if let Some((first, _, first_line)) = plan.users.get(&key) {
+    if let Some(PlannedUser { user: first, line: first_line, .. }) = plan.user(&key) {
         // The same user on several lines: later lines may repeat the values or leave them blank.
         for (c, stored) in [
             (Col::Name, first.name.clone()),
@@ -370,8 +386,8 @@ fn device_part(
         let owner = match owner {
             Some(u) => {
                 let key = user_key(u);
-                match plan.users.get(&key) {
-                    Some((first, _, _)) => Some(first.username.clone()),
+                match plan.user(&key) {
+                    Some(first) => Some(first.user.username.clone()),
                     None => ctx.user(u, &key)?.map(|s| s.username).or_else(|| Some(u.to_string())),
                 }
             }
@@ -419,6 +435,7 @@ impl<'s> Planner<'s> {
     /// every key several times: a tenth of a large import).
     pub fn expect_rows(&mut self, rows: u64) {
         let more = usize::try_from(rows.saturating_sub(self.report.rows)).unwrap_or(0);
+        self.plan.user_at.reserve(more);
         self.plan.users.reserve(more);
         self.plan.devices.reserve(more);
     }
@@ -468,14 +485,10 @@ impl<'s> Planner<'s> {
         if let Some((u, key, create, changed)) = user {
             if changed {
                 unchanged = false;
-                if create {
-                    report.users_created += 1
-                } else {
-                    report.users_updated += 1
-                }
-                plan.user_order.push(key.clone());
+                if create { report.users_created += 1 } else { report.users_updated += 1 }
             }
-            plan.users.insert(key, (u, create, line));
+            plan.user_at.insert(key, plan.users.len());
+            plan.users.push(PlannedUser { user: u, create, line, changed });
         }
         if let Some((d, key, create, changed, expect)) = device {
             plan.devices.insert(key, line);
@@ -500,9 +513,10 @@ impl<'s> Planner<'s> {
     /// when it is no dry run and has no rejected row, or skips them).
     pub fn finish(mut self, write: bool) -> DepReport {
         let plan = &mut self.plan;
-        if write && (!plan.writes.is_empty() || !plan.user_order.is_empty()) {
-            let users =
-                plan.user_order.iter().filter_map(|k| plan.users.remove(k)).map(|(u, create, _)| (u, create)).collect();
+        plan.user_at = HashMap::default();
+        plan.users.retain(|u| u.changed);
+        if write && (!plan.writes.is_empty() || !plan.users.is_empty()) {
+            let users = std::mem::take(&mut plan.users).into_iter().map(|u| (u.user, u.create)).collect();
             self.report.pending = Some(DepChange { users, devices: std::mem::take(&mut plan.writes) });
         }
         self.report

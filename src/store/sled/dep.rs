@@ -94,12 +94,15 @@ impl SledStore {
 /// A user as it may be stored: its organizations are in the catalog (its fields are the core's to check).
 fn checked_user(mut user: User, names: &Names) -> Result<User> {
     user.username = user.username.trim().to_string();
-    for org in &user.organizations {
-        if !names.has(CatalogKind::Organization, org) {
-            return Err(missing_entry(CatalogKind::Organization, org));
-        }
-    }
+    check_organizations(&user, names)?;
     Ok(user)
+}
+
+fn check_organizations(user: &User, names: &Names) -> Result<()> {
+    match user.organizations.iter().find(|org| !names.has(CatalogKind::Organization, org)) {
+        Some(org) => Err(missing_entry(CatalogKind::Organization, org)),
+        None => Ok(()),
+    }
 }
 
 impl DepStore for SledStore {
@@ -206,18 +209,24 @@ impl DepStore for SledStore {
         let mut batch = sled::Batch::default();
         let DepChange { users, devices } = change;
         // Users, then records, each in key order and merged into their chunks as they come (a large
-        // import is never held twice), each checked against the record it replaces.
-        let mut users: Vec<(String, (User, bool))> = users
-            .into_iter()
-            .map(|(u, create)| Ok((super::user_name_key(&u.username), (checked_user(u, &names)?, create))))
-            .collect::<Result<_>>()?;
-        users.sort_by(|a, b| a.0.cmp(&b.0));
-        let (user_keys, users): (Vec<String>, Vec<(User, bool)>) = users.into_iter().unzip();
-        let new_users: rustc_hash::FxHashSet<&str> = user_keys.iter().map(String::as_str).collect();
-        let puts = user_keys.iter().zip(users).map(Ok);
+        // import is never held twice), each checked against the record it replaces. Sorted by key, then
+        // as given: a username given twice is written as it was given last, as `write_sorted` keeps it.
+        let mut user_order: Vec<(String, usize)> =
+            users.iter().enumerate().map(|(i, (u, _))| (super::user_name_key(&u.username), i)).collect();
+        user_order.sort_unstable();
+        let new_users: rustc_hash::FxHashSet<&str> = user_order.iter().map(|(k, _)| k.as_str()).collect();
+        let is_new_user = |key: &str| new_users.contains(key);
+        let puts = user_order.iter().map(|(key, i)| Ok((key.as_str(), &users[*i])));
         USERS.write_sorted(&self.tree, &mut batch, puts, |stored, (user, create), buf| {
-            check_user_write(stored.is_some(), create, &user.username)?;
-            *buf = postcard::to_extend(&user, std::mem::take(buf)).map_err(|e| backend(e.to_string()))?;
+            check_organizations(user, &names)?;
+            check_user_write(stored.is_some(), *create, &user.username)?;
+            let trimmed = user.username.trim();
+            *buf = if trimmed.len() == user.username.len() {
+                postcard::to_extend(user, std::mem::take(buf))
+            } else {
+                postcard::to_extend(&User { username: trimmed.to_string(), ..user.clone() }, std::mem::take(buf))
+            }
+            .map_err(|e| backend(e.to_string()))?;
             Ok(())
         })?;
         let mut order: Vec<(&str, usize)> =
@@ -228,6 +237,7 @@ impl DepStore for SledStore {
         let mut mails: Vec<(usize, Mail)> = Vec::new();
         // Owners not written by this change, looked up once all are known.
         let mut owners: HashSet<String> = HashSet::new();
+        let mut owner = String::new();
         // Each record is taken as it was encoded, read in place for its checks (decoded only for a mail).
         let puts = order.into_iter().map(|(key, i)| Ok((key, (i, devices.view(i)?))));
         RECORDS.write_sorted(&self.tree, &mut batch, puts, |stored, (i, w), buf| {
@@ -238,9 +248,9 @@ impl DepStore for SledStore {
                 }
             }
             if let Some(u) = d.user {
-                let k = super::user_name_key(u);
-                if !new_users.contains(k.as_str()) {
-                    owners.insert(k);
+                super::user_name_key_into(u, &mut owner);
+                if !is_new_user(&owner) && !owners.contains(&owner) {
+                    owners.insert(owner.clone());
                 }
             }
             check_write(stored, d.identifier, w.create, w.expect)?;

@@ -63,6 +63,18 @@ pub(super) fn user_name_key(username: &str) -> String {
     username.trim().to_lowercase()
 }
 
+/// `user_name_key` into a buffer that is used again (an ASCII name, the usual kind, without allocating).
+pub(super) fn user_name_key_into(username: &str, key: &mut String) {
+    let name = username.trim();
+    if name.is_ascii() {
+        key.clear();
+        key.push_str(name);
+        key.make_ascii_lowercase();
+    } else {
+        *key = name.to_lowercase();
+    }
+}
+
 pub(super) fn enc<T: Serialize>(v: &T) -> Vec<u8> {
     postcard::to_stdvec(v).expect("domain values always serialize")
 }
