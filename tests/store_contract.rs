@@ -398,6 +398,119 @@ fn dep_records_are_unique_ignoring_case_and_read_only_once_checked_in(f: &Fresh)
     assert!(s.dep_device("D2").unwrap().is_none());
 }
 
+fn dep_record(identifier: &str, user: Option<&str>, tags: &[&str]) -> kitting::domain::dep::DepDevice {
+    let now = Utc::now();
+    kitting::domain::dep::DepDevice {
+        identifier: identifier.into(),
+        template: None,
+        code: "CODE1234".into(),
+        os: kitting::domain::dep::DepOs::Ios,
+        tags: tags.iter().map(|t| t.to_string()).collect(),
+        wifi_mac: None,
+        imei: None,
+        meid: None,
+        udid: None,
+        serial: Some(format!("SN{identifier}")),
+        expiration_days: 7,
+        expires: now + chrono::Duration::days(7),
+        display_name: Some(format!("Device {identifier}")),
+        description: None,
+        registration_email: None,
+        dep_method: Some(kitting::domain::dep::DepMethod::Serial),
+        user: user.map(String::from),
+        state: DepState::Pending,
+        created: now,
+        modified: now,
+    }
+}
+
+/// A change of 1,500 users and 1,500 records (more than a store may write on one thread), given out of
+/// key order, mixed with updates of stored ones: written whole; or, with one bad user or record anywhere
+/// in it, refused whole (a user's refusal before a record's), leaving the store as it was.
+fn a_large_dep_change_is_written_whole_or_refused_whole(f: &Fresh) {
+    use kitting::store::DeviceWrite;
+    let s = f.s();
+    s.catalog_add(CatalogKind::Organization, CatalogEntry { name: "Sales".into(), description: None }, &audit("x"))
+        .unwrap();
+    s.catalog_add(CatalogKind::Tag, CatalogEntry { name: "red".into(), description: None }, &audit("x")).unwrap();
+    let user = |name: &str, orgs: &[&str]| User {
+        username: name.into(),
+        name: format!("User {name}"),
+        organizations: orgs.iter().map(|o| o.to_string()).collect(),
+        ..User::default()
+    };
+    let first = DepChange {
+        users: (0..10).map(|i| (user(&format!("old{i}"), &[]), true)).collect(),
+        devices: (0..10)
+            .map(|i| DeviceWrite {
+                device: dep_record(&format!("OLD{i}"), Some(&format!("old{i}")), &[]),
+                create: true,
+                mail: false,
+                expect: None,
+            })
+            .collect(),
+    };
+    s.dep_apply(first, &audit("dep.import")).unwrap();
+    const N: usize = 1500;
+    // A permutation of 0..N (7 and 1,500 share no factor).
+    let shuffled = || (0..N).map(|i| i * 7 % N);
+    let change = |bad_user: Option<User>, bad_record: Option<DeviceWrite>| {
+        let mut users: Vec<(User, bool)> =
+            shuffled().map(|i| (user(&format!("u{i:04}"), if i % 3 == 0 { &["Sales"] } else { &[] }), true)).collect();
+        users.push((user("old3", &["Sales"]), false));
+        users.extend(bad_user.map(|u| (u, true)));
+        let mut writes: Vec<DeviceWrite> = shuffled()
+            .map(|i| {
+                // Owners named in another case; some owned by a stored user, some by none.
+                let owner = match i % 5 {
+                    0 => Some("OLD1".to_string()),
+                    1 => None,
+                    _ => Some(format!("U{i:04}")),
+                };
+                let tags: &[&str] = if i % 2 == 0 { &["red"] } else { &[] };
+                let device = dep_record(&format!("N{i:05}"), owner.as_deref(), tags);
+                DeviceWrite { device, create: true, mail: false, expect: None }
+            })
+            .collect();
+        let stored = s.dep_device("old5").unwrap().unwrap();
+        let mut updated = stored.clone();
+        updated.display_name = Some("Moved".into());
+        writes.push(DeviceWrite { device: updated, create: false, mail: false, expect: Some(stored.modified) });
+        writes.extend(bad_record);
+        DepChange { users, devices: writes.into() }
+    };
+    let counts = || (s.users().unwrap().len(), s.dep_devices().unwrap().len());
+    let bad_org = user("u9999", &["Nope"]);
+    let bad_tag =
+        DeviceWrite { device: dep_record("N99999", None, &["nope"]), create: true, mail: false, expect: None };
+    let ghost =
+        DeviceWrite { device: dep_record("N99998", Some("ghost"), &[]), create: true, mail: false, expect: None };
+    let m = format!("{:?}", s.dep_apply(change(Some(bad_org.clone()), None), &audit("x")).unwrap_err());
+    assert!(m.contains("Nope"), "{m}");
+    let m = format!("{:?}", s.dep_apply(change(None, Some(bad_tag.clone())), &audit("x")).unwrap_err());
+    assert!(m.contains("nope"), "{m}");
+    let m = format!("{:?}", s.dep_apply(change(None, Some(ghost)), &audit("x")).unwrap_err());
+    assert!(m.contains("ghost"), "{m}");
+    let m = format!("{:?}", s.dep_apply(change(Some(bad_org), Some(bad_tag)), &audit("x")).unwrap_err());
+    assert!(m.contains("Nope") && !m.contains("nope"), "the user's refusal first: {m}");
+    assert_eq!(counts(), (10, 10), "nothing written by a refused change");
+    s.dep_apply(change(None, None), &audit("dep.import")).unwrap();
+    assert_eq!(counts(), (10 + N, 10 + N));
+    let users = s.users().unwrap();
+    assert!(users.windows(2).all(|w| w[0].username.to_lowercase() < w[1].username.to_lowercase()));
+    assert_eq!(s.user("U0003").unwrap().unwrap().organizations, ["Sales"]);
+    assert_eq!(s.user("old3").unwrap().unwrap().organizations, ["Sales"]);
+    let records = s.dep_devices().unwrap();
+    assert!(records.windows(2).all(|w| w[0].identifier.to_lowercase() < w[1].identifier.to_lowercase()));
+    for i in [0, 1, 2, 749, 1499] {
+        let d = s.dep_device(&format!("n{i:05}")).unwrap().unwrap();
+        assert_eq!(d, records.iter().find(|r| r.identifier == d.identifier).unwrap().clone());
+        assert_eq!(d.display_name.as_deref(), Some(format!("Device N{i:05}").as_str()));
+        assert_eq!(d.tags.is_empty(), i % 2 == 1, "{i}");
+    }
+    assert_eq!(s.dep_device("OLD5").unwrap().unwrap().display_name.as_deref(), Some("Moved"));
+}
+
 fn catalog_entries_are_referenced_and_renames_follow(f: &Fresh) {
     let s = f.s();
     for (kind, name) in
@@ -750,6 +863,7 @@ contract!(
     imports_are_all_or_nothing_and_report_every_duplicate,
     a_dropped_import_session_writes_nothing_and_a_dry_run_takes_no_writer_lock,
     dep_records_are_unique_ignoring_case_and_read_only_once_checked_in,
+    a_large_dep_change_is_written_whole_or_refused_whole,
     catalog_entries_are_referenced_and_renames_follow,
     registration_emails_queue_and_are_marked_written,
     lists_and_deletions_that_succeed,

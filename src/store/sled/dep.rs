@@ -12,7 +12,7 @@ use std::collections::HashSet;
 
 use chrono::{DateTime, Utc};
 
-use super::shelf::Shelf;
+use super::shelf::{Shelf, Writes};
 use super::{SledStore, USERS, backend, enc};
 use crate::domain::User;
 use crate::domain::audit::AuditEntry;
@@ -21,6 +21,12 @@ use crate::store::dep::{check_write, describe, mail_for};
 use crate::store::{DepChange, DepStore, Result, StoreError, Subject, check_user_write, missing_entry, stale};
 
 pub(super) const NEXT_MAIL: &[u8] = b"mnext_mail";
+
+/// A change's record writes, its mails (by the place of their write) and the owners it does not write.
+type RecordWrites = (Writes, Vec<(usize, Mail)>, HashSet<String>);
+
+/// Users and records a change writes, each at least, for the users to be written on a second thread.
+const PARALLEL: usize = 1024;
 
 pub(super) fn catalog_key(kind: CatalogKind, name: &str) -> Vec<u8> {
     let mut k = vec![b'c', kind.byte()];
@@ -206,63 +212,94 @@ impl DepStore for SledStore {
     fn dep_apply(&self, change: DepChange, audit: &AuditEntry) -> Result<Vec<Mail>> {
         let _g = self.lock();
         let names = Names::read(self)?;
-        let mut batch = sled::Batch::default();
         let DepChange { users, devices } = change;
-        // Users, then records, each in key order and merged into their chunks as they come (a large
-        // import is never held twice), each checked against the record it replaces. Sorted by key, then
-        // as given: a username given twice is written as it was given last, as `write_sorted` keeps it.
-        let mut user_order: Vec<(String, usize)> =
-            users.iter().enumerate().map(|(i, (u, _))| (super::user_name_key(&u.username), i)).collect();
-        user_order.sort_unstable();
-        let new_users: rustc_hash::FxHashSet<&str> = user_order.iter().map(|(k, _)| k.as_str()).collect();
-        let is_new_user = |key: &str| new_users.contains(key);
-        let puts = user_order.iter().map(|(key, i)| Ok((key.as_str(), &users[*i])));
-        USERS.write_sorted(&self.tree, &mut batch, puts, |stored, (user, create), buf| {
-            check_organizations(user, &names)?;
-            check_user_write(stored.is_some(), *create, &user.username)?;
-            let trimmed = user.username.trim();
-            *buf = if trimmed.len() == user.username.len() {
-                postcard::to_extend(user, std::mem::take(buf))
-            } else {
-                postcard::to_extend(&User { username: trimmed.to_string(), ..user.clone() }, std::mem::take(buf))
-            }
-            .map_err(|e| backend(e.to_string()))?;
-            Ok(())
-        })?;
-        let mut order: Vec<(&str, usize)> =
-            (0..devices.len()).map(|i| Ok((devices.key(i)?, i))).collect::<Result<_>>()?;
-        order.sort_by(|a, b| a.0.cmp(b.0));
+        // The users' keys, made once into one buffer; their order: by key, then as given (a username given
+        // twice is written as it was given last, as `write_sorted` keeps it).
+        let (mut key_text, mut key_ends, mut key) = (String::new(), Vec::with_capacity(users.len()), String::new());
+        for (u, _) in &users {
+            super::user_name_key_into(&u.username, &mut key);
+            key_text.push_str(&key);
+            key_ends.push(key_text.len());
+        }
+        let user_key = |i: usize| &key_text[if i == 0 { 0 } else { key_ends[i - 1] }..key_ends[i]];
+        let mut user_order: Vec<usize> = (0..users.len()).collect();
+        user_order.sort_by(|&a, &b| user_key(a).cmp(user_key(b)));
+        let new_users: rustc_hash::FxHashSet<&str> = (0..users.len()).map(user_key).collect();
+        // Users and records, each in key order and merged into their chunks as they come (a large import is
+        // never held twice), each checked against the record it replaces. Their chunks are apart, so a large
+        // change writes the users on a second thread while this one writes the records.
+        let write_users = || -> Result<Writes> {
+            let mut out = Writes::default();
+            let puts = user_order.iter().map(|&i| Ok((user_key(i), &users[i])));
+            USERS.write_sorted(&self.tree, &mut out, puts, |stored, (user, create), buf| {
+                check_organizations(user, &names)?;
+                check_user_write(stored.is_some(), *create, &user.username)?;
+                let trimmed = user.username.trim();
+                *buf = if trimmed.len() == user.username.len() {
+                    postcard::to_extend(user, std::mem::take(buf))
+                } else {
+                    postcard::to_extend(&User { username: trimmed.to_string(), ..user.clone() }, std::mem::take(buf))
+                }
+                .map_err(|e| backend(e.to_string()))?;
+                Ok(())
+            })?;
+            Ok(out)
+        };
         let now = Utc::now();
-        // Mails are numbered in the order the writes were given, once all are checked.
-        let mut mails: Vec<(usize, Mail)> = Vec::new();
-        // Owners not written by this change, looked up once all are known.
-        let mut owners: HashSet<String> = HashSet::new();
-        let mut owner = String::new();
-        // Each record is taken as it was encoded, read in place for its checks (decoded only for a mail).
-        let puts = order.into_iter().map(|(key, i)| Ok((key, (i, devices.view(i)?))));
-        RECORDS.write_sorted(&self.tree, &mut batch, puts, |stored, (i, w), buf| {
-            let d = &w.device;
-            for (kind, name) in d.catalog_names() {
-                if !names.has(kind, name) {
-                    return Err(missing_entry(kind, name));
+        // Mails (numbered in the order the writes were given, once all are checked), and owners not written
+        // by this change (looked up once all are known).
+        let write_records = || -> Result<RecordWrites> {
+            let mut order: Vec<(&str, usize)> =
+                (0..devices.len()).map(|i| Ok((devices.key(i)?, i))).collect::<Result<_>>()?;
+            order.sort_by(|a, b| a.0.cmp(b.0));
+            let (mut out, mut mails, mut owners, mut owner) =
+                (Writes::default(), Vec::new(), HashSet::new(), String::new());
+            // Each record is taken as it was encoded, read in place for its checks (decoded only for a mail).
+            let puts = order.into_iter().map(|(key, i)| Ok((key, (i, devices.view(i)?))));
+            RECORDS.write_sorted(&self.tree, &mut out, puts, |stored, (i, w), buf| {
+                let d = &w.device;
+                for (kind, name) in d.catalog_names() {
+                    if !names.has(kind, name) {
+                        return Err(missing_entry(kind, name));
+                    }
                 }
-            }
-            if let Some(u) = d.user {
-                super::user_name_key_into(u, &mut owner);
-                if !is_new_user(&owner) && !owners.contains(&owner) {
-                    owners.insert(owner.clone());
+                if let Some(u) = d.user {
+                    super::user_name_key_into(u, &mut owner);
+                    if !new_users.contains(owner.as_str()) && !owners.contains(&owner) {
+                        owners.insert(owner.clone());
+                    }
                 }
-            }
-            check_write(stored, d.identifier, w.create, w.expect)?;
-            if w.mail && d.registration_email.is_some() {
-                let write = devices.get(i)?;
-                if let Some(mail) = mail_for(&write, 0, now) {
-                    mails.push((i, mail));
+                check_write(stored, d.identifier, w.create, w.expect)?;
+                if w.mail && d.registration_email.is_some() {
+                    let write = devices.get(i)?;
+                    if let Some(mail) = mail_for(&write, 0, now) {
+                        mails.push((i, mail));
+                    }
                 }
-            }
-            buf.extend_from_slice(w.encoded);
-            Ok(())
-        })?;
+                buf.extend_from_slice(w.encoded);
+                Ok(())
+            })?;
+            Ok((out, mails, owners))
+        };
+        let (user_writes, records) = if users.len() >= PARALLEL && devices.len() >= PARALLEL {
+            std::thread::scope(|scope| {
+                let users_thread = std::thread::Builder::new()
+                    .name("kitting-users".into())
+                    .spawn_scoped(scope, write_users)
+                    .map_err(|e| backend(format!("cannot start a thread: {e}")))?;
+                let records = write_records();
+                let user_writes = users_thread.join().map_err(|_| backend("the users' writer failed"))?;
+                Ok::<_, StoreError>((user_writes, records))
+            })?
+        } else {
+            (write_users(), write_records())
+        };
+        // The users' refusal first, as when they were written first.
+        let user_writes = user_writes?;
+        let (record_writes, mut mails, owners) = records?;
+        let mut batch = sled::Batch::default();
+        user_writes.apply(&mut batch);
+        record_writes.apply(&mut batch);
         let stored_owners = USERS.get_many(&self.tree, owners.iter().map(String::as_str))?;
         if let Some(missing) = owners.iter().find(|k| !stored_owners.contains_key(*k)) {
             return Err(StoreError::Refused(format!("user {missing:?} does not exist")));

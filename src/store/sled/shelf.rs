@@ -26,6 +26,47 @@ pub(super) struct Shelf<T> {
     pub key: fn(&T) -> String,
 }
 
+/// Where a shelf's writes go: a change's batch, or a list of them made on another thread and put into
+/// the batch afterwards, in order (`Writes`).
+pub(super) trait Sink {
+    fn insert(&mut self, key: Vec<u8>, value: Vec<u8>);
+    fn remove(&mut self, key: Vec<u8>);
+}
+
+impl Sink for sled::Batch {
+    fn insert(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        sled::Batch::insert(self, key, value)
+    }
+    fn remove(&mut self, key: Vec<u8>) {
+        sled::Batch::remove(self, key)
+    }
+}
+
+/// Inserts (`Some`) and removes (`None`) in the order made.
+#[derive(Default)]
+pub(super) struct Writes(Vec<(Vec<u8>, Option<Vec<u8>>)>);
+
+impl Sink for Writes {
+    fn insert(&mut self, key: Vec<u8>, value: Vec<u8>) {
+        self.0.push((key, Some(value)))
+    }
+    fn remove(&mut self, key: Vec<u8>) {
+        self.0.push((key, None))
+    }
+}
+
+impl Writes {
+    /// Into a batch, in the order made (a key written twice: the last).
+    pub(super) fn apply(self, batch: &mut sled::Batch) {
+        for (key, value) in self.0 {
+            match value {
+                Some(v) => batch.insert(key, v),
+                None => batch.remove(key),
+            }
+        }
+    }
+}
+
 /// The chunks a change touches, by the name they are stored under (`None`: no chunk yet).
 type Touched<T> = BTreeMap<Option<Vec<u8>>, BTreeMap<String, T>>;
 
@@ -183,7 +224,7 @@ impl<T: Serialize + DeserializeOwned + Clone> Shelf<T> {
     pub fn write_sorted<K: AsRef<str>, P>(
         &self,
         tree: &sled::Tree,
-        batch: &mut sled::Batch,
+        batch: &mut impl Sink,
         puts: impl Iterator<Item = Result<(K, P)>>,
         mut record: impl FnMut(Option<&T>, P, &mut Vec<u8>) -> Result<()>,
     ) -> Result<()> {
@@ -213,7 +254,7 @@ impl<T: Serialize + DeserializeOwned + Clone> Shelf<T> {
                 out.finish(batch);
                 if let Some(t) = target {
                     let name = &names[t];
-                    batch.remove(name);
+                    batch.remove(name.to_vec());
                     let records = match tree.get(name).map_err(backend)? {
                         Some(v) => self.decode(&v)?,
                         None => Vec::new(),
@@ -260,7 +301,7 @@ impl<'s, T: Serialize + DeserializeOwned + Clone> Pieces<'s, T> {
     /// A record with this key, encoded onto the end of the buffer by `encode`.
     fn push(
         &mut self,
-        batch: &mut sled::Batch,
+        batch: &mut impl Sink,
         key: &str,
         encode: impl FnOnce(&mut Vec<u8>) -> Result<()>,
     ) -> Result<()> {
@@ -275,7 +316,7 @@ impl<'s, T: Serialize + DeserializeOwned + Clone> Pieces<'s, T> {
     }
 
     /// A stored record carried into the rewritten chunks.
-    fn push_record(&mut self, batch: &mut sled::Batch, key: &str, record: &T) {
+    fn push_record(&mut self, batch: &mut impl Sink, key: &str, record: &T) {
         // Writing into a Vec cannot fail.
         let _ = self.push(batch, key, |buf| {
             *buf = postcard::to_extend(record, std::mem::take(buf)).expect("records always serialize");
@@ -283,14 +324,14 @@ impl<'s, T: Serialize + DeserializeOwned + Clone> Pieces<'s, T> {
         });
     }
 
-    fn finish(&mut self, batch: &mut sled::Batch) {
+    fn finish(&mut self, batch: &mut impl Sink) {
         if !self.ends.is_empty() {
             self.write(batch, self.ends.len());
         }
     }
 
     /// The first `n` records as one chunk.
-    fn write(&mut self, batch: &mut sled::Batch, n: usize) {
+    fn write(&mut self, batch: &mut impl Sink, n: usize) {
         let (end, key_end) = (self.ends[n - 1], self.key_ends[n - 1]);
         let mut value = postcard::to_stdvec(&n).expect("a count always serializes");
         value.extend_from_slice(&self.bytes[..end]);
