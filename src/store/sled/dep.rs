@@ -9,6 +9,9 @@
 //! | `mnext_mail`                         | the next mail id (u64 BE)     |
 
 use std::collections::HashSet;
+use std::sync::OnceLock;
+
+use rustc_hash::FxHashSet;
 
 use chrono::{DateTime, Utc};
 
@@ -23,7 +26,44 @@ use crate::store::{DepChange, DepStore, Result, StoreError, Subject, check_user_
 pub(super) const NEXT_MAIL: &[u8] = b"mnext_mail";
 
 /// A change's record writes, its mails (by the place of their write) and the owners it does not write.
-type RecordWrites = (Writes, Vec<(usize, Mail)>, HashSet<String>);
+type RecordWrites = (Writes, Vec<(usize, Mail)>, Keys);
+
+/// Keys (users' names as compared) back to back in one buffer: no allocation each.
+#[derive(Default)]
+struct Keys {
+    text: String,
+    ends: Vec<usize>,
+}
+
+impl Keys {
+    /// The keys of these usernames, in order.
+    fn of<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> Keys {
+        let mut keys = Keys { text: String::new(), ends: Vec::with_capacity(names.len()) };
+        let mut key = String::new();
+        for name in names {
+            super::user_name_key_into(name, &mut key);
+            keys.push(&key);
+        }
+        keys
+    }
+
+    fn push(&mut self, key: &str) {
+        self.text.push_str(key);
+        self.ends.push(self.text.len());
+    }
+
+    fn get(&self, i: usize) -> &str {
+        &self.text[if i == 0 { 0 } else { self.ends[i - 1] }..self.ends[i]]
+    }
+
+    fn last(&self) -> Option<&str> {
+        self.ends.len().checked_sub(1).map(|i| self.get(i))
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &str> {
+        (0..self.ends.len()).map(|i| self.get(i))
+    }
+}
 
 /// Users and records a change writes, each at least, for the users to be written on a second thread.
 const PARALLEL: usize = 1024;
@@ -213,24 +253,18 @@ impl DepStore for SledStore {
         let _g = self.lock();
         let names = Names::read(self)?;
         let DepChange { users, devices } = change;
-        // The users' keys, made once into one buffer; their order: by key, then as given (a username given
-        // twice is written as it was given last, as `write_sorted` keeps it).
-        let (mut key_text, mut key_ends, mut key) = (String::new(), Vec::with_capacity(users.len()), String::new());
-        for (u, _) in &users {
-            super::user_name_key_into(&u.username, &mut key);
-            key_text.push_str(&key);
-            key_ends.push(key_text.len());
-        }
-        let user_key = |i: usize| &key_text[if i == 0 { 0 } else { key_ends[i - 1] }..key_ends[i]];
-        let mut user_order: Vec<usize> = (0..users.len()).collect();
-        user_order.sort_by(|&a, &b| user_key(a).cmp(user_key(b)));
-        let new_users: rustc_hash::FxHashSet<&str> = (0..users.len()).map(user_key).collect();
+        // The users' keys, made once into one buffer (by the users' writer, below).
+        let user_keys: OnceLock<Keys> = OnceLock::new();
         // Users and records, each in key order and merged into their chunks as they come (a large import is
         // never held twice), each checked against the record it replaces. Their chunks are apart, so a large
-        // change writes the users on a second thread while this one writes the records.
-        let write_users = || -> Result<Writes> {
+        // change writes the users on a second thread while this one writes the records. Users are written in
+        // key order, then as given (a username given twice as it was given last, as `write_sorted` keeps it).
+        let write_users = || -> Result<(Writes, FxHashSet<&str>)> {
+            let keys = user_keys.get_or_init(|| Keys::of(users.iter().map(|(u, _)| u.username.as_str())));
+            let mut order: Vec<usize> = (0..users.len()).collect();
+            order.sort_by(|&a, &b| keys.get(a).cmp(keys.get(b)));
             let mut out = Writes::default();
-            let puts = user_order.iter().map(|&i| Ok((user_key(i), &users[i])));
+            let puts = order.iter().map(|&i| Ok((keys.get(i), &users[i])));
             USERS.write_sorted(&self.tree, &mut out, puts, |stored, (user, create), buf| {
                 check_organizations(user, &names)?;
                 check_user_write(stored.is_some(), *create, &user.username)?;
@@ -243,17 +277,17 @@ impl DepStore for SledStore {
                 .map_err(|e| backend(e.to_string()))?;
                 Ok(())
             })?;
-            Ok(out)
+            Ok((out, keys.iter().collect()))
         };
         let now = Utc::now();
-        // Mails (numbered in the order the writes were given, once all are checked), and owners not written
-        // by this change (looked up once all are known).
+        // Mails (numbered in the order the writes were given, once all are checked), and the records' owners
+        // (those the change does not write are looked up once all are known).
         let write_records = || -> Result<RecordWrites> {
             let mut order: Vec<(&str, usize)> =
                 (0..devices.len()).map(|i| Ok((devices.key(i)?, i))).collect::<Result<_>>()?;
             order.sort_by(|a, b| a.0.cmp(b.0));
             let (mut out, mut mails, mut owners, mut owner) =
-                (Writes::default(), Vec::new(), HashSet::new(), String::new());
+                (Writes::default(), Vec::new(), Keys::default(), String::new());
             // Each record is taken as it was encoded, read in place for its checks (decoded only for a mail).
             let puts = order.into_iter().map(|(key, i)| Ok((key, (i, devices.view(i)?))));
             RECORDS.write_sorted(&self.tree, &mut out, puts, |stored, (i, w), buf| {
@@ -265,8 +299,8 @@ impl DepStore for SledStore {
                 }
                 if let Some(u) = d.user {
                     super::user_name_key_into(u, &mut owner);
-                    if !new_users.contains(owner.as_str()) && !owners.contains(&owner) {
-                        owners.insert(owner.clone());
+                    if owners.last() != Some(owner.as_str()) {
+                        owners.push(&owner);
                     }
                 }
                 check_write(stored, d.identifier, w.create, w.expect)?;
@@ -295,13 +329,14 @@ impl DepStore for SledStore {
             (write_users(), write_records())
         };
         // The users' refusal first, as when they were written first.
-        let user_writes = user_writes?;
+        let (user_writes, new_users) = user_writes?;
         let (record_writes, mut mails, owners) = records?;
+        let owners: FxHashSet<&str> = owners.iter().filter(|k| !new_users.contains(k)).collect();
         let mut batch = sled::Batch::default();
         user_writes.apply(&mut batch);
         record_writes.apply(&mut batch);
-        let stored_owners = USERS.get_many(&self.tree, owners.iter().map(String::as_str))?;
-        if let Some(missing) = owners.iter().find(|k| !stored_owners.contains_key(*k)) {
+        let stored_owners = USERS.get_many(&self.tree, owners.iter().copied())?;
+        if let Some(missing) = owners.iter().find(|k| !stored_owners.contains_key(**k)) {
             return Err(StoreError::Refused(format!("user {missing:?} does not exist")));
         }
         mails.sort_by_key(|(i, _)| *i);
