@@ -9,6 +9,7 @@ pub mod domain;
 pub mod files;
 #[doc(hidden)]
 pub mod fuzzing;
+pub mod keys;
 pub mod ops;
 pub mod os;
 pub mod qr;

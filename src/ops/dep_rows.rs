@@ -6,6 +6,8 @@
 
 use rustc_hash::{FxHashMap as HashMap, FxHashSet as HashSet};
 
+use crate::keys::KeyMap;
+
 use chrono::{DateTime, Utc};
 
 use super::OpError;
@@ -66,10 +68,11 @@ type Check = fn(&str) -> Result<(), String>;
 #[derive(Default)]
 struct Plan {
     /// Each user's place in `users`, by key.
-    user_at: HashMap<String, usize>,
+    user_at: KeyMap<usize>,
     /// The file's users as they will be, in the order first seen.
     users: Vec<PlannedUser>,
-    devices: HashMap<String, u64>,
+    /// The line each device is on, by key.
+    devices: KeyMap<u64>,
     writes: DeviceWrites,
 }
 
@@ -487,11 +490,11 @@ impl<'s> Planner<'s> {
                 unchanged = false;
                 if create { report.users_created += 1 } else { report.users_updated += 1 }
             }
-            plan.user_at.insert(key, plan.users.len());
+            plan.user_at.insert(&key, plan.users.len());
             plan.users.push(PlannedUser { user: u, create, line, changed });
         }
         if let Some((d, key, create, changed, expect)) = device {
-            plan.devices.insert(key, line);
+            plan.devices.insert(&key, line);
             if changed {
                 unchanged = false;
                 if create {
@@ -513,7 +516,7 @@ impl<'s> Planner<'s> {
     /// when it is no dry run and has no rejected row, or skips them).
     pub fn finish(mut self, write: bool) -> DepReport {
         let plan = &mut self.plan;
-        plan.user_at = HashMap::default();
+        plan.user_at = KeyMap::default();
         plan.users.retain(|u| u.changed);
         if write && (!plan.writes.is_empty() || !plan.users.is_empty()) {
             let users = std::mem::take(&mut plan.users).into_iter().map(|u| (u.user, u.create)).collect();

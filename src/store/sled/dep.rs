@@ -13,6 +13,8 @@ use std::sync::OnceLock;
 
 use rustc_hash::FxHashSet;
 
+use crate::keys::Keys;
+
 use chrono::{DateTime, Utc};
 
 use super::shelf::{Shelf, Writes};
@@ -28,41 +30,15 @@ pub(super) const NEXT_MAIL: &[u8] = b"mnext_mail";
 /// A change's record writes, its mails (by the place of their write) and the owners it does not write.
 type RecordWrites = (Writes, Vec<(usize, Mail)>, Keys);
 
-/// Keys (users' names as compared) back to back in one buffer: no allocation each.
-#[derive(Default)]
-struct Keys {
-    text: String,
-    ends: Vec<usize>,
-}
-
-impl Keys {
-    /// The keys of these usernames, in order.
-    fn of<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> Keys {
-        let mut keys = Keys { text: String::new(), ends: Vec::with_capacity(names.len()) };
-        let mut key = String::new();
-        for name in names {
-            super::user_name_key_into(name, &mut key);
-            keys.push(&key);
-        }
-        keys
+/// The keys of these usernames, in order.
+fn user_keys_of<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> Keys {
+    let mut keys = Keys::with_capacity(names.len());
+    let mut key = String::new();
+    for name in names {
+        super::user_name_key_into(name, &mut key);
+        keys.push(&key);
     }
-
-    fn push(&mut self, key: &str) {
-        self.text.push_str(key);
-        self.ends.push(self.text.len());
-    }
-
-    fn get(&self, i: usize) -> &str {
-        &self.text[if i == 0 { 0 } else { self.ends[i - 1] }..self.ends[i]]
-    }
-
-    fn last(&self) -> Option<&str> {
-        self.ends.len().checked_sub(1).map(|i| self.get(i))
-    }
-
-    fn iter(&self) -> impl Iterator<Item = &str> {
-        (0..self.ends.len()).map(|i| self.get(i))
-    }
+    keys
 }
 
 /// Users and records a change writes, each at least, for the users to be written on a second thread.
@@ -260,7 +236,7 @@ impl DepStore for SledStore {
         // change writes the users on a second thread while this one writes the records. Users are written in
         // key order, then as given (a username given twice as it was given last, as `write_sorted` keeps it).
         let write_users = || -> Result<(Writes, FxHashSet<&str>)> {
-            let keys = user_keys.get_or_init(|| Keys::of(users.iter().map(|(u, _)| u.username.as_str())));
+            let keys = user_keys.get_or_init(|| user_keys_of(users.iter().map(|(u, _)| u.username.as_str())));
             let mut order: Vec<usize> = (0..users.len()).collect();
             order.sort_by(|&a, &b| keys.get(a).cmp(keys.get(b)));
             let mut out = Writes::default();
