@@ -6,6 +6,29 @@ use std::hash::BuildHasher;
 
 use rustc_hash::FxBuildHasher;
 
+/// The key of a username or identifier, as they are compared (trimmed, lower-cased) into `key`, which is
+/// used again (an ASCII text, the usual kind, without allocating).
+pub fn key_into(text: &str, key: &mut String) {
+    let text = text.trim();
+    if text.is_ascii() {
+        key.clear();
+        key.push_str(text);
+        key.make_ascii_lowercase();
+    } else {
+        *key = text.to_lowercase();
+    }
+}
+
+/// Whether `key` is the key of `text` (`key_into`), without allocating for an ASCII text.
+pub fn is_key_of(key: &str, text: &str) -> bool {
+    let text = text.trim();
+    if text.is_ascii() {
+        key.len() == text.len() && key.bytes().zip(text.bytes()).all(|(k, t)| k == t.to_ascii_lowercase())
+    } else {
+        text.to_lowercase() == key
+    }
+}
+
 /// Keys in the order pushed.
 #[derive(Clone, Debug, Default)]
 pub struct Keys {
@@ -104,6 +127,21 @@ impl<V> KeyMap<V> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A key is the text trimmed and lower-cased as `str::to_lowercase` does it, ASCII or not (a final
+    /// capital sigma included), and `is_key_of` agrees.
+    #[test]
+    fn a_key_is_the_text_trimmed_and_lower_cased() {
+        let mut key = String::from("left over");
+        for text in ["Apple-01", "  MiXeD ", "", "ÄÖÜ", "ΟΔΟΣ", " Straße\t", "İstanbul", "a\u{0}B"] {
+            key_into(text, &mut key);
+            assert_eq!(key, text.trim().to_lowercase(), "{text:?}");
+            assert!(is_key_of(&key, text), "{text:?}");
+            let shorter: String = key.chars().skip(1).collect();
+            assert!(!is_key_of(&format!("{key}x"), text) && (key.is_empty() || !is_key_of(&shorter, text)));
+        }
+        assert!(!is_key_of("apple-01", "APPLE-02") && !is_key_of("APPLE-01", "APPLE-01"));
+    }
 
     /// The map agrees with a `HashMap` over many keys (some given again, some empty, some not ASCII),
     /// through growth; the list keeps keys in order.

@@ -278,33 +278,38 @@ pub fn check_code(v: &str) -> Result<(), String> {
 /// A generated check-in code: 8 characters from the OS random source, without look-alikes (no 0/O, 1/I/L).
 pub fn generate_code() -> Result<String, String> {
     const ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
-    let mut code = String::new();
-    while code.len() < 8 {
-        let b = random_byte()?;
+    let mut code = String::with_capacity(8);
+    random_bytes(|b| {
         // 31 letters: bytes below 248 (8 × 31) map without bias; the rest are drawn again.
         if b < 248 {
             code.push(ALPHABET[usize::from(b) % 31] as char);
         }
-    }
+        code.len() < 8
+    })?;
     Ok(code)
 }
 
-/// A byte from the OS random source, which is asked for 4 KiB at a time (an import of 200,000 records
-/// made 200,000 getrandom calls, 6 % of its time); each byte is used once.
-fn random_byte() -> Result<u8, String> {
+/// Bytes from the OS random source, handed to `take` until it has enough (returns false). The source is
+/// asked for 4 KiB at a time (an import of 200,000 records made 200,000 getrandom calls, 6 % of its time);
+/// each byte is used once.
+fn random_bytes(mut take: impl FnMut(u8) -> bool) -> Result<(), String> {
     use std::cell::RefCell;
     thread_local! {
         static POOL: RefCell<(Vec<u8>, usize)> = const { RefCell::new((Vec::new(), 0)) };
     }
     POOL.with(|pool| {
         let (bytes, used) = &mut *pool.borrow_mut();
-        if *used == bytes.len() {
-            bytes.resize(4096, 0);
-            getrandom::fill(bytes).map_err(|e| format!("the OS random source failed: {e}"))?;
-            *used = 0;
+        loop {
+            if *used == bytes.len() {
+                bytes.resize(4096, 0);
+                getrandom::fill(bytes).map_err(|e| format!("the OS random source failed: {e}"))?;
+                *used = 0;
+            }
+            *used += 1;
+            if !take(bytes[*used - 1]) {
+                return Ok(());
+            }
         }
-        *used += 1;
-        Ok(bytes[*used - 1])
     })
 }
 
@@ -737,6 +742,18 @@ mod tests {
         let code = generate_code().unwrap();
         assert!(check_code(&code).is_ok() && code.len() == 8 && !code.contains(['0', 'O', '1', 'I', 'L']));
         assert!(check_catalog_name(CatalogKind::Tag, "a|b").unwrap_err().contains("'|'"));
+    }
+
+    /// Generated codes (8 letters from a pool of OS random bytes shared by the thread) differ, use the
+    /// whole alphabet, and never a look-alike, across many pool refills.
+    #[test]
+    fn generated_codes_differ_and_use_the_whole_alphabet() {
+        let codes: Vec<String> = (0..3000).map(|_| generate_code().unwrap()).collect();
+        let distinct: std::collections::HashSet<&String> = codes.iter().collect();
+        assert_eq!(distinct.len(), codes.len());
+        let seen: std::collections::HashSet<char> = codes.iter().flat_map(|c| c.chars()).collect();
+        assert_eq!(seen.len(), 31, "{seen:?}");
+        assert!(codes.iter().all(|c| c.len() == 8 && check_code(c).is_ok() && !c.contains(['0', 'O', '1', 'I', 'L'])));
     }
 
     #[test]

@@ -387,12 +387,17 @@ pub fn check_profile_name(raw: &str) -> Result<String, String> {
 }
 
 pub fn check_username(raw: &str) -> Result<String, String> {
+    valid_username(raw).map(str::to_string)
+}
+
+/// `check_username` without making a copy: the name trimmed.
+pub fn valid_username(raw: &str) -> Result<&str, String> {
     let name = raw.trim();
     if name.is_empty() {
         return Err("username is empty".into());
     }
     text::check_plain(name, "username", MAX_NAME_CHARS)?;
-    Ok(name.to_string())
+    Ok(name)
 }
 
 /// A custom attribute name or value: no control characters in the name; values may hold anything

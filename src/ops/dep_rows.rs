@@ -16,7 +16,7 @@ use crate::csv::{Rejected, RowProblem};
 use crate::domain::User;
 use crate::domain::dep::{self as rules, COLS, CatalogKind, Col, DepDevice, DepMethod, DepOs, DepState, Mode};
 use crate::domain::text::check_plain;
-use crate::store::{DepChange, DeviceWrite, DeviceWrites, Store};
+use crate::store::{DepChange, DeviceWrites, Store};
 
 /// One row's cells by column (indexed by `Col as usize`), with their 1-based column numbers.
 struct Row<'a> {
@@ -90,9 +90,9 @@ impl Plan {
     }
 }
 
-/// A row's device: the record as it will be, its key, whether it is created, whether it changes, and the
-/// stored record's modification stamp (the write's precondition).
-type DevicePart = (DepDevice, String, bool, bool, Option<DateTime<Utc>>);
+/// A row's device: the record as it will be, whether it is created, whether it changes, and the stored
+/// record's modification stamp (the write's precondition).
+type DevicePart = (DepDevice, bool, bool, Option<DateTime<Utc>>);
 
 pub(super) struct RuleCtx<'s> {
     store: &'s dyn Store,
@@ -176,6 +176,10 @@ fn user_key(username: &str) -> String {
     username.trim().to_lowercase()
 }
 
+/// What the user part of a row makes: the user as it will be, whether it is new, whether it changes (None:
+/// no user part, or the user is on an earlier line), and the name the row's device is owned by.
+type UserPart = (Option<(User, bool, bool)>, Option<String>);
+
 /// Notes a stored value that a blank cell clears; `record` is the kind ("user", "device") and its name,
 /// put together only for a note (most rows clear nothing).
 fn clear_note(
@@ -191,15 +195,16 @@ fn clear_note(
     }
 }
 
-/// The user part of a row: the user as it will be, its key, whether it is new, whether it changes (None:
-/// no user part, or the user is on an earlier line).
+/// The user part of a row (`UserPart`), its key made into `key`. `owner`: whether the name the row's
+/// device is owned by is wanted.
 fn user_part(
     ctx: &mut RuleCtx,
     plan: &Plan,
     row: &mut Row,
-    line: u64,
+    (line, owner): (u64, bool),
     cleared: &mut Vec<Cleared>,
-) -> Result<Option<(User, String, bool, bool)>, OpError> {
+    key: &mut String,
+) -> Result<UserPart, OpError> {
     let username = row.get(Col::UserName).unwrap_or("");
     if username.is_empty() {
         for c in [Col::Name, Col::EmailAddress, Col::UserDescription, Col::Organizations] {
@@ -207,14 +212,16 @@ fn user_part(
                 row.problem(c, format!("{} is given without a UserName", c.name()));
             }
         }
-        return Ok(None);
+        return Ok((None, None));
     }
-    if let Err(e) = crate::domain::check_username(username) {
+    // The owner's name as first given: on an earlier line, or stored, or as in this row.
+    let owned_by = |name: &str| owner.then(|| name.to_string());
+    if let Err(e) = crate::domain::valid_username(username) {
         row.problem(Col::UserName, e);
-        return Ok(None);
+        return Ok((None, owned_by(username)));
     }
-    let key = user_key(username);
-    if let Some(PlannedUser { user: first, line: first_line, .. }) = plan.user(&key) {
+    crate::keys::key_into(username, key);
+    if let Some(PlannedUser { user: first, line: first_line, .. }) = plan.user(key) {
         // The same user on several lines: later lines may repeat the values or leave them blank.
         for (c, stored) in [
             (Col::Name, first.name.clone()),
@@ -226,9 +233,9 @@ fn user_part(
                 row.problem(c, format!("user {username} is on line {first_line} with {} {stored:?}", c.name()));
             }
         }
-        return Ok(None);
+        return Ok((None, owned_by(&first.username)));
     }
-    let stored = ctx.user(username, &key)?;
+    let stored = ctx.user(username, key)?;
     let create = stored.is_none();
     let mut u = stored.clone().unwrap_or(User { username: username.to_string(), ..User::default() });
     let record = ("user", stored.as_ref().map_or(username, |s| s.username.as_str()));
@@ -249,17 +256,19 @@ fn user_part(
         u.organizations = orgs;
     }
     let changed = stored.as_ref() != Some(&u);
-    Ok(Some((u, key, create, changed)))
+    let owner = owned_by(&u.username);
+    Ok((Some((u, create, changed)), owner))
 }
 
-/// The device part of a row: the record to write, whether it is new, whether it changed.
+/// The device part of a row: the record to write, whether it is new, whether it changed; its key made into
+/// `key`. `owner`: the name of the row's user (users and devices together).
 fn device_part(
     ctx: &mut RuleCtx,
-    plan: &Plan,
     mode: Mode,
     row: &mut Row,
-    line: u64,
+    (line, owner): (u64, Option<String>),
     cleared: &mut Vec<Cleared>,
+    (plan, key): (&Plan, &mut String),
 ) -> Result<Option<DevicePart>, OpError> {
     let identifier = row.get(Col::Identifier).unwrap_or("");
     if identifier.is_empty() {
@@ -269,12 +278,12 @@ fn device_part(
         }
         return Ok(None);
     }
-    let key = DepDevice::key(identifier);
-    if let Some(first) = plan.devices.get(&key) {
+    crate::keys::key_into(identifier, key);
+    if let Some(first) = plan.devices.get(key) {
         row.problem(Col::Identifier, format!("device {identifier} is also on line {first} (identifiers ignore case)"));
         return Ok(None);
     }
-    let stored = ctx.dep_device(identifier, &key)?;
+    let stored = ctx.dep_device(identifier, key)?;
     let create = stored.is_none();
     if create && let Err(e) = rules::check_identifier(identifier) {
         row.problem(Col::Identifier, e);
@@ -385,17 +394,6 @@ fn device_part(
         d.dep_method = v;
     }
     if mode == Mode::UsersAndDevices {
-        let owner = row.get(Col::UserName).filter(|u| !u.is_empty());
-        let owner = match owner {
-            Some(u) => {
-                let key = user_key(u);
-                match plan.user(&key) {
-                    Some(first) => Some(first.user.username.clone()),
-                    None => ctx.user(u, &key)?.map(|s| s.username).or_else(|| Some(u.to_string())),
-                }
-            }
-            None => None,
-        };
         clear_note(cleared, line, record, "UserName", &opt(&d.user), owner.is_none());
         d.user = owner;
     }
@@ -410,7 +408,7 @@ fn device_part(
         d.modified = now;
     }
     let expect = stored.as_ref().map(|s| s.modified);
-    Ok(Some((d, key, create, changed, expect)))
+    Ok(Some((d, create, changed, expect)))
 }
 
 /// Builds an import's plan row by row: the report (counts, rejected rows, cleared values) and, at the end,
@@ -420,6 +418,9 @@ pub struct Planner<'s> {
     plan: Plan,
     mode: Mode,
     report: DepReport,
+    /// The key of the row's user and of its device, made into buffers used again.
+    user_key: String,
+    device_key: String,
 }
 
 impl<'s> Planner<'s> {
@@ -427,7 +428,7 @@ impl<'s> Planner<'s> {
     pub fn new(store: &'s dyn Store, now: DateTime<Utc>, mode: Mode, mut report: DepReport) -> Planner<'s> {
         report.mode = Some(mode);
         let ctx = RuleCtx { store, now, catalog: HashSet::default(), stored: Stored::default() };
-        Planner { ctx, plan: Plan::default(), mode, report }
+        Planner { ctx, plan: Plan::default(), mode, report, user_key: String::new(), device_key: String::new() }
     }
 
     pub fn rows(&self) -> u64 {
@@ -441,6 +442,11 @@ impl<'s> Planner<'s> {
         self.plan.user_at.reserve(more);
         self.plan.users.reserve(more);
         self.plan.devices.reserve(more);
+        // The writes' buffer from the size of those so far, with room to spare (pages not written to are
+        // not memory): growing it by doubling copied it and touched its pages again.
+        if let Some(size) = self.plan.writes.average() {
+            self.plan.writes.reserve(more, size + size / 4);
+        }
     }
 
     pub fn rejected(&self) -> usize {
@@ -464,14 +470,16 @@ impl<'s> Planner<'s> {
                 }
             }
         }
-        let (ctx, plan) = (&mut self.ctx, &mut self.plan);
+        let (ctx, plan, user_key, device_key) =
+            (&mut self.ctx, &mut self.plan, &mut self.user_key, &mut self.device_key);
         let mut row_cleared = Vec::new();
         let (user, device) = if row.problems.is_empty() {
-            let user = user_part(ctx, plan, &mut row, line, &mut row_cleared)?;
+            let owned = self.mode == Mode::UsersAndDevices;
+            let (user, owner) = user_part(ctx, plan, &mut row, (line, owned), &mut row_cleared, user_key)?;
             let device = if self.mode == Mode::UsersOnly {
                 None
             } else {
-                device_part(ctx, plan, self.mode, &mut row, line, &mut row_cleared)?
+                device_part(ctx, self.mode, &mut row, (line, owner), &mut row_cleared, (plan, device_key))?
             };
             (user, device)
         } else {
@@ -485,16 +493,16 @@ impl<'s> Planner<'s> {
         }
         report.cleared.extend(row_cleared);
         let mut unchanged = true;
-        if let Some((u, key, create, changed)) = user {
+        if let Some((u, create, changed)) = user {
             if changed {
                 unchanged = false;
                 if create { report.users_created += 1 } else { report.users_updated += 1 }
             }
-            plan.user_at.insert(&key, plan.users.len());
+            plan.user_at.insert(user_key, plan.users.len());
             plan.users.push(PlannedUser { user: u, create, line, changed });
         }
-        if let Some((d, key, create, changed, expect)) = device {
-            plan.devices.insert(&key, line);
+        if let Some((d, create, changed, expect)) = device {
+            plan.devices.insert(device_key, line);
             if changed {
                 unchanged = false;
                 if create {
@@ -505,7 +513,7 @@ impl<'s> Planner<'s> {
                 let mail =
                     d.registration_email.is_some() && row.get(Col::RegistrationEmail).is_some_and(|v| !v.is_empty());
                 report.mails += u64::from(mail);
-                plan.writes.push(&DeviceWrite { device: d, create, mail, expect });
+                plan.writes.push_parts(device_key, &d, create, mail, expect);
             }
         }
         report.unchanged += u64::from(unchanged);

@@ -129,10 +129,35 @@ impl std::fmt::Debug for DeviceWrites {
 
 impl DeviceWrites {
     pub fn push(&mut self, w: &DeviceWrite) {
-        let key = DepDevice::key(&w.device.identifier);
-        // Writing into a Vec cannot fail.
-        self.bytes = postcard::to_extend(&(key.as_str(), w), std::mem::take(&mut self.bytes)).unwrap_or_default();
+        self.push_parts(&DepDevice::key(&w.device.identifier), &w.device, w.create, w.mail, w.expect);
+    }
+
+    /// `push` of a write given by its parts, under the record's key (`DepDevice::key` of its identifier,
+    /// which the caller has made already).
+    pub(crate) fn push_parts(
+        &mut self,
+        key: &str,
+        device: &DepDevice,
+        create: bool,
+        mail: bool,
+        expect: Option<DateTime<Utc>>,
+    ) {
+        debug_assert!(crate::keys::is_key_of(key, &device.identifier));
+        // What a `DeviceWrite` encodes: its fields in order. Writing into a Vec cannot fail.
+        let write = (key, (device, create, mail, expect));
+        self.bytes = postcard::to_extend(&write, std::mem::take(&mut self.bytes)).unwrap_or_default();
         self.ends.push(self.bytes.len());
+    }
+
+    /// Room for about `writes` more writes of `bytes` bytes each.
+    pub(crate) fn reserve(&mut self, writes: usize, bytes: usize) {
+        self.ends.reserve(writes);
+        self.bytes.reserve(writes.saturating_mul(bytes));
+    }
+
+    /// The average size of a write so far.
+    pub(crate) fn average(&self) -> Option<usize> {
+        (!self.is_empty()).then(|| self.bytes.len() / self.len())
     }
 
     pub fn len(&self) -> usize {
@@ -176,7 +201,7 @@ impl DeviceWrites {
         let encoded = &after_key[..after_key.len() - rest.len()];
         let ((create, mail, expect), rest) =
             postcard::take_from_bytes::<(bool, bool, Option<DateTime<Utc>>)>(rest).map_err(|_| corrupt("a write"))?;
-        if !rest.is_empty() || DepDevice::key(device.identifier) != key {
+        if !rest.is_empty() || !crate::keys::is_key_of(key, device.identifier) {
             return Err(corrupt("a write's key"));
         }
         Ok(WriteView { encoded, device, create, mail, expect })

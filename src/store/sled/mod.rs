@@ -65,14 +65,7 @@ pub(super) fn user_name_key(username: &str) -> String {
 
 /// `user_name_key` into a buffer that is used again (an ASCII name, the usual kind, without allocating).
 pub(super) fn user_name_key_into(username: &str, key: &mut String) {
-    let name = username.trim();
-    if name.is_ascii() {
-        key.clear();
-        key.push_str(name);
-        key.make_ascii_lowercase();
-    } else {
-        *key = name.to_lowercase();
-    }
+    crate::keys::key_into(username, key)
 }
 
 pub(super) fn enc<T: Serialize>(v: &T) -> Vec<u8> {
