@@ -511,6 +511,29 @@ fn a_large_dep_change_is_written_whole_or_refused_whole(f: &Fresh) {
     assert_eq!(s.dep_device("OLD5").unwrap().unwrap().display_name.as_deref(), Some("Moved"));
 }
 
+/// A DEP import cancelled by its progress (after its first 1,024 rows of 3,000) stops, writes nothing and
+/// says it was cancelled; one over the row limit counts every row to the end.
+fn a_dep_import_cancelled_or_over_the_limit_writes_nothing(f: &Fresh) {
+    let mut text = String::from("UserName,Identifier,OS\n");
+    for i in 0..3000 {
+        text.push_str(&format!("user{i},D{i},ios\n"));
+    }
+    let file = f.file("many.csv", &text);
+    let command = ops::dep::DepImport { file: file.clone(), dry_run: false, skip_invalid: false, max_rows: 5000 };
+    let mut asked = 0;
+    let r = ops::dep::import(&f.core(), command, &mut |p| {
+        asked += 1;
+        assert_eq!(p.rows, 1024);
+        false
+    });
+    assert!(matches!(r, Err(ops::OpError::Cancelled)), "{r:?}");
+    assert_eq!(asked, 1);
+    let command = ops::dep::DepImport { file, dry_run: false, skip_invalid: false, max_rows: 2000 };
+    let e = ops::dep::import(&f.core(), command, &mut |_| true).unwrap_err().to_string();
+    assert!(e.contains("the file has 3000 data rows; at most 2000"), "{e}");
+    assert!(f.s().users().unwrap().is_empty() && f.s().dep_devices().unwrap().is_empty());
+}
+
 fn catalog_entries_are_referenced_and_renames_follow(f: &Fresh) {
     let s = f.s();
     for (kind, name) in
@@ -864,6 +887,7 @@ contract!(
     a_dropped_import_session_writes_nothing_and_a_dry_run_takes_no_writer_lock,
     dep_records_are_unique_ignoring_case_and_read_only_once_checked_in,
     a_large_dep_change_is_written_whole_or_refused_whole,
+    a_dep_import_cancelled_or_over_the_limit_writes_nothing,
     catalog_entries_are_referenced_and_renames_follow,
     registration_emails_queue_and_are_marked_written,
     lists_and_deletions_that_succeed,

@@ -96,14 +96,23 @@ pub struct DepFile {
     report: DepReport,
     header: Header,
     rdr: super::android::Reader,
-    record: csv::StringRecord,
     pub bytes_read: std::sync::Arc<std::sync::atomic::AtomicU64>,
     pub total_bytes: u64,
 }
 
-/// One data row: its physical line, its fields as read, and its cells by column (`None` when the row has
-/// another number of fields than the header).
-pub type DepRow<'a> = (u64, Vec<&'a str>, Option<Vec<(Col, usize, &'a str)>>);
+/// One data row: its physical line, its fields as read, and its cells by column with their 1-based column
+/// numbers (`None` when the row has another number of fields than the header).
+pub type DepRow<'a> = (u64, &'a [&'a str], Option<&'a [(Col, usize, &'a str)]>);
+
+/// Records read ahead, a batch at a time, and what stopped the reading after them (an error), if anything.
+struct Batch {
+    records: Vec<csv::StringRecord>,
+    len: usize,
+    error: Option<ImportError>,
+}
+
+/// Records a batch holds: enough that handing batches over costs little, few enough to start soon.
+const BATCH: usize = 512;
 
 impl DepFile {
     pub fn open(path: &Path) -> Result<DepFile, ImportError> {
@@ -138,7 +147,7 @@ impl DepFile {
             mode: Some(header.mode),
             ..DepReport::default()
         };
-        Ok(DepFile { report, header, rdr, record, bytes_read, total_bytes })
+        Ok(DepFile { report, header, rdr, bytes_read, total_bytes })
     }
 
     pub fn mode(&self) -> Mode {
@@ -150,29 +159,81 @@ impl DepFile {
         self.report.clone()
     }
 
-    /// The next data row, or `None` at the end.
-    pub fn next_row(&mut self) -> Result<Option<DepRow<'_>>, ImportError> {
-        loop {
-            if !read_record(&self.report.file, &mut self.rdr, &mut self.record)? {
-                return Ok(None);
+    /// Hands every data row to `each`, in order, blank rows skipped, while a second thread reads and
+    /// parses the rows after it (batches of records, used again once handed over). `each` returns false to
+    /// stop early. A read error ends the rows where it happened: the rows before it are handed over first.
+    pub fn each_row<E: From<ImportError>>(self, mut each: impl FnMut(DepRow) -> Result<bool, E>) -> Result<(), E> {
+        let DepFile { report, header, mut rdr, .. } = self;
+        let file = report.file.as_str();
+        let (full_tx, full_rx) = std::sync::mpsc::sync_channel::<Batch>(2);
+        let (free_tx, free_rx) = std::sync::mpsc::channel::<Vec<csv::StringRecord>>();
+        std::thread::scope(|scope| {
+            let reader = std::thread::Builder::new().name("kitting-read".into()).spawn_scoped(scope, move || {
+                loop {
+                    let mut records = free_rx.try_recv().unwrap_or_default();
+                    records.resize_with(BATCH, csv::StringRecord::new);
+                    let (mut len, mut error, mut end) = (0, None, false);
+                    while len < BATCH {
+                        match read_record(file, &mut rdr, &mut records[len]) {
+                            Ok(true) if is_blank(&records[len]) => {}
+                            Ok(true) => len += 1,
+                            Ok(false) => {
+                                end = true;
+                                break;
+                            }
+                            Err(e) => {
+                                (error, end) = (Some(e), true);
+                                break;
+                            }
+                        }
+                    }
+                    // The rows' taker stopped: nothing more to read.
+                    if full_tx.send(Batch { records, len, error }).is_err() || end {
+                        return;
+                    }
+                }
+            });
+            let reader =
+                reader.map_err(|e| ImportError::File(format!("{file}: cannot start the reading thread: {e}")))?;
+            // The batches are taken here, and no longer once this returns: a reader still reading then stops.
+            let taken = take_rows(full_rx, free_tx, &header.cols, &mut each);
+            reader.join().map_err(|_| ImportError::File(format!("{file}: the reading thread failed")))?;
+            taken
+        })
+    }
+}
+
+/// The rows of the batches `full` brings, to `each` in order; each batch's records go back by `free`.
+fn take_rows<E: From<ImportError>>(
+    full: std::sync::mpsc::Receiver<Batch>,
+    free: std::sync::mpsc::Sender<Vec<csv::StringRecord>>,
+    cols: &[Col],
+    each: &mut impl FnMut(DepRow) -> Result<bool, E>,
+) -> Result<(), E> {
+    let width = cols.len();
+    for batch in full.iter() {
+        let mut fields: Vec<&str> = Vec::with_capacity(width);
+        let mut cells: Vec<(Col, usize, &str)> = Vec::with_capacity(width);
+        for record in &batch.records[..batch.len] {
+            let line = record.position().map(|p| p.line()).unwrap_or(0);
+            fields.clear();
+            fields.extend(record.iter());
+            cells.clear();
+            let full = record.len() == width;
+            if full {
+                let by_column = cols.iter().zip(record.iter()).enumerate();
+                cells.extend(by_column.map(|(i, (c, v))| (*c, i + 1, cell(v))));
             }
-            if !is_blank(&self.record) {
-                break;
+            if !each((line, &fields, full.then_some(cells.as_slice())))? {
+                return Ok(());
             }
         }
-        let line = self.record.position().map(|p| p.line()).unwrap_or(0);
-        let fields: Vec<&str> = self.record.iter().collect();
-        let cells = (self.record.len() == self.header.cols.len()).then(|| {
-            self.header
-                .cols
-                .iter()
-                .zip(self.record.iter())
-                .enumerate()
-                .map(|(i, (c, v))| (*c, i + 1, cell(v)))
-                .collect()
-        });
-        Ok(Some((line, fields, cells)))
+        if let Some(e) = batch.error {
+            return Err(e.into());
+        }
+        let _ = free.send(batch.records);
     }
+    Ok(())
 }
 
 /// Every user and device in the import's format: devices with their owner's columns, then users who own
@@ -238,4 +299,81 @@ pub fn export(store: &dyn Store, out: impl Write) -> Result<u64, String> {
     }
     w.flush().map_err(|e| e.to_string())?;
     Ok(n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn open(text: &str) -> (tempfile::TempDir, DepFile) {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("rows.csv");
+        std::fs::write(&path, text).unwrap();
+        let file = DepFile::open(&path).unwrap();
+        (dir, file)
+    }
+
+    fn rows(n: usize) -> String {
+        let mut text = String::from("Identifier,OS\n");
+        for i in 0..n {
+            text.push_str(&format!("D{i},ios\n"));
+            if i % 700 == 0 {
+                text.push_str(",\n\n");
+            }
+        }
+        text
+    }
+
+    /// Rows read on the second thread come in order, with their physical lines (blank rows skipped),
+    /// across many batches; a row with another number of cells has none by column.
+    #[test]
+    fn rows_come_in_order_with_their_lines() {
+        let mut text = rows(3000);
+        text.push_str("D3000,ios,extra\n");
+        let (_dir, file) = open(&text);
+        let mut seen = Vec::new();
+        file.each_row(|(line, fields, cells)| {
+            seen.push((line, fields[0].to_string(), cells.map(|c| c.to_vec().len())));
+            Ok::<_, ImportError>(true)
+        })
+        .unwrap();
+        assert_eq!(seen.len(), 3001);
+        let mut line = 1;
+        for (i, (at, id, cells)) in seen.iter().enumerate().take(3000) {
+            line += 1;
+            assert_eq!((*at, id.as_str(), *cells), (line, format!("D{i}").as_str(), Some(2)));
+            if i % 700 == 0 {
+                line += 2;
+            }
+        }
+        assert_eq!(seen[3000].2, None);
+    }
+
+    /// Stopping early returns at once (the reader, ahead by a batch or two, stops too), and an error in
+    /// the file comes after the rows before it.
+    #[test]
+    fn stopping_early_and_an_error_after_many_rows() {
+        let (_dir, file) = open(&rows(20_000));
+        let mut taken = 0;
+        file.each_row(|_| {
+            taken += 1;
+            Ok::<_, ImportError>(taken < 10)
+        })
+        .unwrap();
+        assert_eq!(taken, 10);
+        let mut text = rows(1300);
+        text.push_str(&format!("{},ios\n", "x".repeat(2 << 20)));
+        text.push_str(&rows(10));
+        let (_dir, file) = open(&text);
+        let mut taken = 0;
+        let e = file
+            .each_row(|_| {
+                taken += 1;
+                Ok::<_, ImportError>(true)
+            })
+            .unwrap_err();
+        // Line 1,306: the header, 1,300 rows and two blank lines after each of rows 0 and 700.
+        assert_eq!(taken, 1300);
+        assert!(e.to_string().contains("rows.csv:1306:1"), "{e}");
+    }
 }

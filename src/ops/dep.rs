@@ -77,27 +77,18 @@ pub fn import(ctx: &Ctx, c: DepImport, progress: &mut dyn FnMut(Progress) -> boo
     let file_name = c.file.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
     let target = format!("file {file_name}");
     ctx.audited("dep.import", None, &target, &[], || {
-        let mut file = DepFile::open(&c.file)?;
+        let file = DepFile::open(&c.file)?;
         let mut planner = Planner::new(ctx.store, ctx.now, file.mode(), file.report());
         let (bytes_read, total_bytes) = (file.bytes_read.clone(), file.total_bytes);
-        while let Some((line, fields, cells)) = file.next_row()? {
+        // Past the limit the rows are counted to the end, as the Android import counts them, so that the
+        // message says how many.
+        let (mut over, mut cancelled) = (0u64, false);
+        file.each_row(|(line, fields, cells)| {
             if planner.rows() >= c.max_rows {
-                // Counted to the end, as the Android import counts them, so that the message says how many.
-                let mut rows = planner.rows() + 1;
-                while file.next_row()?.is_some() {
-                    rows += 1;
-                }
-                return Err(OpError::invalid(
-                    "file",
-                    format!(
-                        "{}: the file has {rows} data rows; at most {} are allowed in one import (max_rows); \
-                         nothing was imported (split the file)",
-                        crate::csv::android::display_name(&c.file),
-                        c.max_rows
-                    ),
-                ));
+                over += 1;
+                return Ok(true);
             }
-            planner.row(line, &fields, cells)?;
+            planner.row(line, fields, cells)?;
             if planner.rows().is_multiple_of(1024) {
                 let bytes = bytes_read.load(std::sync::atomic::Ordering::Relaxed);
                 if planner.rows() == 1024 && bytes > 0 {
@@ -106,9 +97,26 @@ pub fn import(ctx: &Ctx, c: DepImport, progress: &mut dyn FnMut(Progress) -> boo
                     planner.expect_rows(rows as u64);
                 }
                 if !progress(Progress { rows: planner.rows(), bytes, total_bytes }) {
-                    return Err(OpError::Cancelled);
+                    cancelled = true;
+                    return Ok(false);
                 }
             }
+            Ok::<_, OpError>(true)
+        })?;
+        if cancelled {
+            return Err(OpError::Cancelled);
+        }
+        if over > 0 {
+            return Err(OpError::invalid(
+                "file",
+                format!(
+                    "{}: the file has {} data rows; at most {} are allowed in one import (max_rows); nothing was \
+                     imported (split the file)",
+                    crate::csv::android::display_name(&c.file),
+                    planner.rows() + over,
+                    c.max_rows
+                ),
+            ));
         }
         let write = !c.dry_run && (planner.rejected() == 0 || c.skip_invalid);
         finish(ctx, "dep.import", &target, planner.finish(write), c.dry_run)
@@ -150,8 +158,9 @@ pub fn save(ctx: &Ctx, c: DepSave) -> Result<DepReport> {
         let value = |v: &str| crate::domain::text::unescape_formula(crate::domain::text::trim(v)).to_string();
         let values: Vec<String> = c.cells.iter().map(|(_, v)| value(v)).collect();
         let fields: Vec<&str> = values.iter().map(String::as_str).collect();
-        let cells = cols.iter().zip(&values).enumerate().map(|(i, (col, v))| (*col, i + 1, v.as_str())).collect();
-        planner.row(1, &fields, Some(cells))?;
+        let cells: Vec<_> =
+            cols.iter().zip(&values).enumerate().map(|(i, (col, v))| (*col, i + 1, v.as_str())).collect();
+        planner.row(1, &fields, Some(&cells))?;
         let write = planner.rejected() == 0;
         let mut report = planner.finish(write);
         if let (Some(t), Some(change)) = (c.expect, report.pending.as_mut()) {

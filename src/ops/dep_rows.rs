@@ -455,7 +455,7 @@ impl<'s> Planner<'s> {
 
     /// One data row: its physical line, its fields as read (for the rejects file) and its cells by column
     /// (with their 1-based column numbers). A row with the wrong number of fields passes `None`.
-    pub fn row(&mut self, line: u64, fields: &[&str], cells: Option<Vec<(Col, usize, &str)>>) -> Result<(), OpError> {
+    pub fn row(&mut self, line: u64, fields: &[&str], cells: Option<&[(Col, usize, &str)]>) -> Result<(), OpError> {
         self.report.rows += 1;
         let mut row = Row { cells: [None; COLS.len()], problems: Vec::new() };
         match cells {
@@ -465,7 +465,7 @@ impl<'s> Planner<'s> {
                 reason: format!("the row has {} cells, the header {}", fields.len(), self.report.header.len()),
             }),
             Some(cells) => {
-                for (c, i, v) in cells {
+                for &(c, i, v) in cells {
                     row.cells[c as usize] = Some((i, v));
                 }
             }
