@@ -277,16 +277,22 @@ pub fn check_code(v: &str) -> Result<(), String> {
 
 /// A generated check-in code: 8 characters from the OS random source, without look-alikes (no 0/O, 1/I/L).
 pub fn generate_code() -> Result<String, String> {
-    const ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
     let mut code = String::with_capacity(8);
+    generate_code_into(&mut code)?;
+    Ok(code)
+}
+
+/// `generate_code` into a buffer used again.
+pub fn generate_code_into(code: &mut String) -> Result<(), String> {
+    const ALPHABET: &[u8] = b"23456789ABCDEFGHJKMNPQRSTUVWXYZ";
+    code.clear();
     random_bytes(|b| {
         // 31 letters: bytes below 248 (8 × 31) map without bias; the rest are drawn again.
         if b < 248 {
             code.push(ALPHABET[usize::from(b) % 31] as char);
         }
         code.len() < 8
-    })?;
-    Ok(code)
+    })
 }
 
 /// Bytes from the OS random source, handed to `take` until it has enough (returns false). The source is

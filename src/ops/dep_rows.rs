@@ -38,7 +38,7 @@ impl<'a> Row<'a> {
         });
     }
     /// Checks a cell: Ok(None) for blank, the checked value, or a problem recorded.
-    fn checked<T>(&mut self, c: Col, check: impl Fn(&str) -> Result<T, String>) -> Option<Option<T>> {
+    fn checked<T>(&mut self, c: Col, check: impl Fn(&'a str) -> Result<T, String>) -> Option<Option<T>> {
         let v = self.get(c)?;
         if v.is_empty() {
             return Some(None);
@@ -53,8 +53,32 @@ impl<'a> Row<'a> {
     }
 }
 
-fn text(max: usize) -> impl Fn(&str) -> Result<String, String> {
-    move |v| check_plain(v, "value", max).map(|()| v.to_string())
+fn text<'a>(max: usize) -> impl Fn(&'a str) -> Result<&'a str, String> {
+    move |v| check_plain(v, "value", max).map(|()| v)
+}
+
+/// A text check that keeps the cell as it is.
+fn kept<'a>(check: impl Fn(&str) -> Result<(), String>) -> impl Fn(&'a str) -> Result<&'a str, String> {
+    move |v| check(v).map(|()| v)
+}
+
+/// Sets an optional text field, keeping the field's buffer when it has one (the planner's record is
+/// used again row after row).
+fn set_text(slot: &mut Option<String>, v: Option<&str>) {
+    match (slot.as_mut(), v) {
+        (Some(s), Some(v)) => {
+            s.clear();
+            s.push_str(v);
+        }
+        (None, Some(v)) => *slot = Some(v.to_string()),
+        (_, None) => *slot = None,
+    }
+}
+
+/// Sets a text field, keeping its buffer.
+fn set_string(slot: &mut String, v: &str) {
+    slot.clear();
+    slot.push_str(v);
 }
 
 fn names(v: &str) -> Vec<String> {
@@ -90,9 +114,9 @@ impl Plan {
     }
 }
 
-/// A row's device: the record as it will be, whether it is created, whether it changes, and the stored
-/// record's modification stamp (the write's precondition).
-type DevicePart = (DepDevice, bool, bool, Option<DateTime<Utc>>);
+/// A row's device (the record as it will be is the planner's `device`): whether it is created, whether it
+/// changes, and the stored record's modification stamp (the write's precondition).
+type DevicePart = (bool, bool, Option<DateTime<Utc>>);
 
 pub(super) struct RuleCtx<'s> {
     store: &'s dyn Store,
@@ -241,15 +265,15 @@ fn user_part(
     let record = ("user", stored.as_ref().map_or(username, |s| s.username.as_str()));
     if let Some(v) = row.checked(Col::Name, text(128)) {
         clear_note(cleared, line, record, "Name", &u.name, v.is_none());
-        u.name = v.unwrap_or_default();
+        u.name = v.unwrap_or_default().to_string();
     }
-    if let Some(v) = row.checked(Col::EmailAddress, |v| rules::check_email("EmailAddress", v).map(|()| v.to_string())) {
+    if let Some(v) = row.checked(Col::EmailAddress, kept(|v| rules::check_email("EmailAddress", v))) {
         clear_note(cleared, line, record, "EmailAddress", &u.email, v.is_none());
-        u.email = v.unwrap_or_default();
+        u.email = v.unwrap_or_default().to_string();
     }
     if let Some(v) = row.checked(Col::UserDescription, text(1024)) {
         clear_note(cleared, line, record, "UserDescription", &u.description, v.is_none());
-        u.description = v.unwrap_or_default();
+        u.description = v.unwrap_or_default().to_string();
     }
     if let Some(orgs) = ctx.catalog_names(row, Col::Organizations, CatalogKind::Organization)? {
         clear_note(cleared, line, record, "Organizations", &u.organizations.join("|"), orgs.is_empty());
@@ -260,15 +284,15 @@ fn user_part(
     Ok((Some((u, create, changed)), owner))
 }
 
-/// The device part of a row: the record to write, whether it is new, whether it changed; its key made into
-/// `key`. `owner`: the name of the row's user (users and devices together).
+/// The device part of a row: the record to write, made into `d` (the planner's, used again row after row),
+/// whether it is new, whether it changed; its key made into `key`. `owner`: the name of the row's user
+/// (users and devices together).
 fn device_part(
     ctx: &mut RuleCtx,
-    mode: Mode,
-    row: &mut Row,
+    (mode, row): (Mode, &mut Row),
     (line, owner): (u64, Option<String>),
     cleared: &mut Vec<Cleared>,
-    (plan, key): (&Plan, &mut String),
+    (plan, key, d): (&Plan, &mut String, &mut DepDevice),
 ) -> Result<Option<DevicePart>, OpError> {
     let identifier = row.get(Col::Identifier).unwrap_or("");
     if identifier.is_empty() {
@@ -290,49 +314,30 @@ fn device_part(
         return Ok(None);
     }
     let now = ctx.now;
-    let mut d = match &stored {
-        Some(s) => s.clone(),
-        None => DepDevice {
-            identifier: identifier.to_string(),
-            template: None,
-            code: String::new(),
-            os: DepOs::Ios,
-            tags: Vec::new(),
-            wifi_mac: None,
-            imei: None,
-            meid: None,
-            udid: None,
-            serial: None,
-            expiration_days: rules::DEFAULT_EXPIRATION_DAYS,
-            expires: now + chrono::Duration::days(i64::from(rules::DEFAULT_EXPIRATION_DAYS)),
-            display_name: None,
-            description: None,
-            registration_email: None,
-            dep_method: None,
-            user: None,
-            state: DepState::Pending,
-            created: now,
-            modified: now,
-        },
-    };
+    match &stored {
+        Some(s) => *d = s.clone(),
+        None => blank_record(d, identifier, now, row),
+    }
     let record = ("device", stored.as_ref().map_or(identifier, |s| s.identifier.as_str()));
-    let opt = |v: &Option<String>| v.clone().unwrap_or_default();
+    // What a field held before this row: the stored record's (a new one's held nothing).
+    let old = |v: &Option<String>| if create { String::new() } else { v.clone().unwrap_or_default() };
     // Template and tags must exist in the catalog.
     if let Some(v) = row.get(Col::Template) {
         if !v.is_empty() && !ctx.exists(CatalogKind::Template, v)? {
             row.problem(Col::Template, format!("template {v:?} does not exist; add it to the catalog first"));
         }
-        clear_note(cleared, line, record, "Template", &opt(&d.template), v.is_empty());
-        d.template = Some(v.to_string()).filter(|v| !v.is_empty());
+        clear_note(cleared, line, record, "Template", &old(&d.template), v.is_empty());
+        set_text(&mut d.template, Some(v).filter(|v| !v.is_empty()));
     }
     if let Some(tags) = ctx.catalog_names(row, Col::DeviceTags, CatalogKind::Tag)? {
-        clear_note(cleared, line, record, "DeviceTags", &d.tags.join("|"), tags.is_empty());
+        let was = if create { String::new() } else { d.tags.join("|") };
+        clear_note(cleared, line, record, "DeviceTags", &was, tags.is_empty());
         d.tags = tags;
     }
-    match row.checked(Col::Code, |v| rules::check_code(v).map(|()| v.to_string())) {
-        Some(Some(code)) => d.code = code,
+    match row.checked(Col::Code, kept(rules::check_code)) {
+        Some(Some(code)) => set_string(&mut d.code, code),
         // Blank: generated on create, kept on update.
-        _ if create => d.code = rules::generate_code().map_err(OpError::Unavailable)?,
+        _ if create => rules::generate_code_into(&mut d.code).map_err(OpError::Unavailable)?,
         _ => {}
     }
     match (row.get(Col::Os), create) {
@@ -356,16 +361,10 @@ fn device_part(
         (Col::Serial, "Serial", rules::check_serial),
     ];
     for (c, field, check) in ids {
-        if let Some(v) = row.checked(c, |v| check(v).map(|()| v.to_string())) {
-            let slot = match c {
-                Col::WifiMac => &mut d.wifi_mac,
-                Col::Imei => &mut d.imei,
-                Col::Meid => &mut d.meid,
-                Col::Udid => &mut d.udid,
-                _ => &mut d.serial,
-            };
-            clear_note(cleared, line, record, field, &opt(slot), v.is_none());
-            *slot = v;
+        if let Some(v) = row.checked(c, kept(check)) {
+            let slot = text_field(d, c);
+            clear_note(cleared, line, record, field, &old(slot), v.is_none());
+            set_text(slot, v);
         }
     }
     if let Some(v) = row.checked(Col::ExpirationDays, rules::check_expiration_days) {
@@ -377,30 +376,28 @@ fn device_part(
     }
     for (c, field, max) in [(Col::DisplayName, "DisplayName", 256), (Col::Description, "Description", 1024)] {
         if let Some(v) = row.checked(c, text(max)) {
-            let slot = if c == Col::DisplayName { &mut d.display_name } else { &mut d.description };
-            clear_note(cleared, line, record, field, &opt(slot), v.is_none());
-            *slot = v;
+            let slot = text_field(d, c);
+            clear_note(cleared, line, record, field, &old(slot), v.is_none());
+            set_text(slot, v);
         }
     }
-    if let Some(v) =
-        row.checked(Col::RegistrationEmail, |v| rules::check_email("RegistrationEmail", v).map(|()| v.to_string()))
-    {
-        clear_note(cleared, line, record, "RegistrationEmail", &opt(&d.registration_email), v.is_none());
-        d.registration_email = v;
+    if let Some(v) = row.checked(Col::RegistrationEmail, kept(|v| rules::check_email("RegistrationEmail", v))) {
+        clear_note(cleared, line, record, "RegistrationEmail", &old(&d.registration_email), v.is_none());
+        set_text(&mut d.registration_email, v);
     }
     if let Some(v) = row.checked(Col::DepMethod, DepMethod::parse) {
-        let old = d.dep_method.map(|m| m.as_str().to_string()).unwrap_or_default();
-        clear_note(cleared, line, record, "DEPMethod", &old, v.is_none());
+        let was = if create { String::new() } else { d.dep_method.map(|m| m.as_str().to_string()).unwrap_or_default() };
+        clear_note(cleared, line, record, "DEPMethod", &was, v.is_none());
         d.dep_method = v;
     }
     if mode == Mode::UsersAndDevices {
-        clear_note(cleared, line, record, "UserName", &opt(&d.user), owner.is_none());
+        clear_note(cleared, line, record, "UserName", &old(&d.user), owner.is_none());
         d.user = owner;
     }
     if let Err(e) = d.check() {
         row.problem(Col::DepMethod, e);
     }
-    let changed = stored.as_ref() != Some(&d);
+    let changed = stored.as_ref() != Some(&*d);
     if changed && let Some(s) = &stored {
         if let Some(why) = s.state.read_only() {
             row.problem(Col::Identifier, why);
@@ -408,7 +405,72 @@ fn device_part(
         d.modified = now;
     }
     let expect = stored.as_ref().map(|s| s.modified);
-    Ok(Some((d, create, changed, expect)))
+    Ok(Some((create, changed, expect)))
+}
+
+/// The optional text field a column fills.
+fn text_field(d: &mut DepDevice, c: Col) -> &mut Option<String> {
+    match c {
+        Col::WifiMac => &mut d.wifi_mac,
+        Col::Imei => &mut d.imei,
+        Col::Meid => &mut d.meid,
+        Col::Udid => &mut d.udid,
+        Col::Serial => &mut d.serial,
+        Col::DisplayName => &mut d.display_name,
+        Col::Description => &mut d.description,
+        Col::RegistrationEmail => &mut d.registration_email,
+        _ => &mut d.template,
+    }
+}
+
+/// Makes `d` the new record `identifier` before its row's cells are set: every field as a new record has
+/// it, except the text fields of columns the row has, which its cells set next (their buffers kept).
+fn blank_record(d: &mut DepDevice, identifier: &str, now: DateTime<Utc>, row: &Row) {
+    set_string(&mut d.identifier, identifier);
+    d.code.clear();
+    d.os = DepOs::Ios;
+    d.tags.clear();
+    for c in [Col::Template, Col::WifiMac, Col::Imei, Col::Meid, Col::Udid, Col::Serial].into_iter().chain([
+        Col::DisplayName,
+        Col::Description,
+        Col::RegistrationEmail,
+    ]) {
+        if row.get(c).is_none() {
+            *text_field(d, c) = None;
+        }
+    }
+    d.set_expiration(rules::DEFAULT_EXPIRATION_DAYS, now);
+    d.dep_method = None;
+    d.user = None;
+    d.state = DepState::Pending;
+    d.created = now;
+    d.modified = now;
+}
+
+/// A new record with no value: what the planner's record starts as.
+fn empty_record(now: DateTime<Utc>) -> DepDevice {
+    DepDevice {
+        identifier: String::new(),
+        template: None,
+        code: String::new(),
+        os: DepOs::Ios,
+        tags: Vec::new(),
+        wifi_mac: None,
+        imei: None,
+        meid: None,
+        udid: None,
+        serial: None,
+        expiration_days: rules::DEFAULT_EXPIRATION_DAYS,
+        expires: now,
+        display_name: None,
+        description: None,
+        registration_email: None,
+        dep_method: None,
+        user: None,
+        state: DepState::Pending,
+        created: now,
+        modified: now,
+    }
 }
 
 /// Builds an import's plan row by row: the report (counts, rejected rows, cleared values) and, at the end,
@@ -421,6 +483,8 @@ pub struct Planner<'s> {
     /// The key of the row's user and of its device, made into buffers used again.
     user_key: String,
     device_key: String,
+    /// The row's device record as it will be, made into the same record row after row.
+    device: DepDevice,
 }
 
 impl<'s> Planner<'s> {
@@ -428,7 +492,8 @@ impl<'s> Planner<'s> {
     pub fn new(store: &'s dyn Store, now: DateTime<Utc>, mode: Mode, mut report: DepReport) -> Planner<'s> {
         report.mode = Some(mode);
         let ctx = RuleCtx { store, now, catalog: HashSet::default(), stored: Stored::default() };
-        Planner { ctx, plan: Plan::default(), mode, report, user_key: String::new(), device_key: String::new() }
+        let (user_key, device_key, device) = (String::new(), String::new(), empty_record(now));
+        Planner { ctx, plan: Plan::default(), mode, report, user_key, device_key, device }
     }
 
     pub fn rows(&self) -> u64 {
@@ -470,8 +535,8 @@ impl<'s> Planner<'s> {
                 }
             }
         }
-        let (ctx, plan, user_key, device_key) =
-            (&mut self.ctx, &mut self.plan, &mut self.user_key, &mut self.device_key);
+        let (ctx, plan, user_key, device_key, d) =
+            (&mut self.ctx, &mut self.plan, &mut self.user_key, &mut self.device_key, &mut self.device);
         let mut row_cleared = Vec::new();
         let (user, device) = if row.problems.is_empty() {
             let owned = self.mode == Mode::UsersAndDevices;
@@ -479,7 +544,7 @@ impl<'s> Planner<'s> {
             let device = if self.mode == Mode::UsersOnly {
                 None
             } else {
-                device_part(ctx, self.mode, &mut row, (line, owner), &mut row_cleared, (plan, device_key))?
+                device_part(ctx, (self.mode, &mut row), (line, owner), &mut row_cleared, (plan, device_key, d))?
             };
             (user, device)
         } else {
@@ -501,7 +566,7 @@ impl<'s> Planner<'s> {
             plan.user_at.insert(user_key, plan.users.len());
             plan.users.push(PlannedUser { user: u, create, line, changed });
         }
-        if let Some((d, create, changed, expect)) = device {
+        if let Some((create, changed, expect)) = device {
             plan.devices.insert(device_key, line);
             if changed {
                 unchanged = false;
@@ -513,7 +578,7 @@ impl<'s> Planner<'s> {
                 let mail =
                     d.registration_email.is_some() && row.get(Col::RegistrationEmail).is_some_and(|v| !v.is_empty());
                 report.mails += u64::from(mail);
-                plan.writes.push_parts(device_key, &d, create, mail, expect);
+                plan.writes.push_parts(device_key, d, create, mail, expect);
             }
         }
         report.unchanged += u64::from(unchanged);
@@ -531,5 +596,107 @@ impl<'s> Planner<'s> {
             self.report.pending = Some(DepChange { users, devices: std::mem::take(&mut plan.writes) });
         }
         self.report
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::{DepChange, DepStore, MemoryStore};
+
+    const HEADER: &str = "UserName,Identifier,OS,Code,Template,WifiMac,IMEI,Serial,DisplayName,Description,\
+RegistrationEmail,ExpirationDays,DEPMethod";
+
+    /// Plans `rows` (of HEADER's columns, or fewer cells) in one planner.
+    fn plan(store: &MemoryStore, now: DateTime<Utc>, rows: &[&str]) -> (DepReport, Vec<DepDevice>) {
+        plan_file(store, now, HEADER, rows)
+    }
+
+    /// Plans `rows` under `header` in one planner: the report, and the records it would write.
+    fn plan_file(store: &MemoryStore, now: DateTime<Utc>, header: &str, rows: &[&str]) -> (DepReport, Vec<DepDevice>) {
+        let cols: Vec<Col> = header.split(',').map(|h| Col::from_name(h).unwrap()).collect();
+        let report = DepReport { header: header.split(',').map(String::from).collect(), ..DepReport::default() };
+        let mut planner = Planner::new(store, now, Mode::of(&cols).unwrap(), report);
+        for (i, r) in rows.iter().enumerate() {
+            let fields: Vec<&str> = r.split(',').collect();
+            let cells: Vec<(Col, usize, &str)> =
+                cols.iter().zip(&fields).enumerate().map(|(i, (c, v))| (*c, i + 1, *v)).collect();
+            let cells = (fields.len() == cols.len()).then_some(cells.as_slice());
+            planner.row(i as u64 + 2, &fields, cells).unwrap();
+        }
+        let report = planner.finish(true);
+        let devices = match &report.pending {
+            Some(DepChange { devices, .. }) => devices.iter().map(|w| w.unwrap().device).collect(),
+            None => Vec::new(),
+        };
+        (report, devices)
+    }
+
+    /// The planner makes each row's record into one record used again row after row: what it plans for a
+    /// file is what planning each row alone gives, whatever the rows before it held (values, blanks,
+    /// rejected cells, fewer cells), generated codes aside.
+    #[test]
+    fn each_record_is_as_if_its_row_were_alone() {
+        let rows = [
+            "u1,D1,ios,,,00:1A:2B:3C:4D:5E,490154203237518,SN1,Shown 1,About,a@example.com,30,Serial",
+            "u2,D2,android,CODE2,,,,,,,,,",
+            "u3,D3,ios,,,zz,,SN3,Shown 3,,,,Serial",
+            "u4,D4,ios,,,,,SN4,,Described,,400,Keycode",
+            "u5,D5,windows",
+            "u6,D6,ios,CODE6,,00:1A:2B:3C:4D:5F,,SN6,Shown 6,,b@example.com,,Keycode",
+            "u7,D7,ios,,,,,,,,,,",
+            "u8,D8,palmos,,,,,SN8,Shown 8,,,,",
+            "u9,D9,ios,,,,,SN9,Shown 9,,,,Serial",
+        ];
+        let store = MemoryStore::new();
+        let now = Utc::now();
+        let (together, planned) = plan(&store, now, &rows);
+        assert_eq!(together.rejected.len(), 4, "D3's MAC, D4's days, D5's cells, D8's OS");
+        let mut alone = Vec::new();
+        for r in rows {
+            alone.extend(plan(&store, now, &[r]).1);
+        }
+        let without_code = |mut d: DepDevice| {
+            d.code.clear();
+            d
+        };
+        let codes: Vec<&str> = planned.iter().map(|d| d.code.as_str()).collect();
+        assert!(codes.iter().all(|c| c.len() == 8 || *c == "CODE2" || *c == "CODE6"), "{codes:?}");
+        assert_eq!(
+            planned.into_iter().map(without_code).collect::<Vec<_>>(),
+            alone.into_iter().map(without_code).collect::<Vec<_>>()
+        );
+    }
+
+    /// A new record after an update, in a file without some columns, has none of the stored record's
+    /// values in them.
+    #[test]
+    fn a_new_record_after_an_update_takes_nothing_from_it() {
+        use crate::domain::audit::{Actor, AuditEntry, AuditOutcome, FrontEnd};
+        let store = MemoryStore::new();
+        let now = Utc::now();
+        let row = "u1,D1,ios,CODE1,,00:1A:2B:3C:4D:5E,490154203237518,SN1,Shown,About,a@example.com,30,Serial";
+        let mut first = plan(&store, now, &[row]).0;
+        let audit = AuditEntry {
+            id: 0,
+            at: now,
+            actor: Actor::named("tester", FrontEnd::Cli),
+            command: "dep.import".into(),
+            profile: None,
+            target: "test".into(),
+            outcome: AuditOutcome::Done("test".into()),
+            counts: None,
+        };
+        store.dep_apply(first.pending.take().unwrap(), &audit).unwrap();
+        let (report, devices) = plan_file(&store, now, "Identifier,OS,DisplayName", &["D1,ios,Moved", "D2,ios,New"]);
+        assert!(report.rejected.is_empty());
+        let (d1, d2) = (&devices[0], &devices[1]);
+        assert_eq!((d1.serial.as_deref(), d1.display_name.as_deref()), (Some("SN1"), Some("Moved")));
+        assert_eq!((d1.user.as_deref(), d1.expiration_days), (Some("u1"), 30));
+        assert_eq!((d2.identifier.as_str(), d2.display_name.as_deref()), ("D2", Some("New")));
+        let none =
+            [&d2.wifi_mac, &d2.imei, &d2.serial, &d2.description, &d2.registration_email, &d2.template, &d2.user];
+        assert!(none.iter().all(|v| v.is_none()), "{d2:?}");
+        assert!(d2.dep_method.is_none() && d2.expiration_days == rules::DEFAULT_EXPIRATION_DAYS && d2.code != d1.code);
     }
 }
