@@ -42,3 +42,28 @@ pub fn host() -> String {
     }
     "localhost".into()
 }
+
+/// Frees a large value on a thread of its own, so that whoever is waiting (a reply, the end of a command)
+/// does not wait for it; a command that ends first leaves it to the system. When no thread can be
+/// started, the value goes with the thread's closure, here.
+pub fn drop_in_background<T: Send + 'static>(value: T) {
+    let _ = std::thread::Builder::new().name("kitting-free".into()).spawn(move || drop(value));
+}
+
+#[cfg(test)]
+mod drop_tests {
+    /// A value given to `drop_in_background` is freed, on another thread.
+    #[test]
+    fn a_value_is_freed_on_another_thread() {
+        struct Told(std::sync::mpsc::Sender<Option<String>>);
+        impl Drop for Told {
+            fn drop(&mut self) {
+                let _ = self.0.send(std::thread::current().name().map(String::from));
+            }
+        }
+        let (tx, rx) = std::sync::mpsc::channel();
+        super::drop_in_background(Told(tx));
+        let by = rx.recv_timeout(std::time::Duration::from_secs(10)).unwrap();
+        assert_eq!(by.as_deref(), Some("kitting-free"));
+    }
+}

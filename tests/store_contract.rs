@@ -509,6 +509,20 @@ fn a_large_dep_change_is_written_whole_or_refused_whole(f: &Fresh) {
         assert_eq!(d.tags.is_empty(), i % 2 == 1, "{i}");
     }
     assert_eq!(s.dep_device("OLD5").unwrap().unwrap().display_name.as_deref(), Some("Moved"));
+    // Records alone, out of order, between the stored ones: all written.
+    let only: Vec<DeviceWrite> = shuffled()
+        .map(|i| DeviceWrite {
+            device: dep_record(&format!("N{i:05}b"), None, &[]),
+            create: true,
+            mail: false,
+            expect: None,
+        })
+        .collect();
+    s.dep_apply(DepChange { users: vec![], devices: only.into() }, &audit("dep.import")).unwrap();
+    assert_eq!(counts(), (10 + N, 10 + 2 * N));
+    let records = s.dep_devices().unwrap();
+    assert!(records.windows(2).all(|w| w[0].identifier.to_lowercase() < w[1].identifier.to_lowercase()));
+    assert!(s.dep_device("n00749B").unwrap().is_some() && s.dep_device("N00749").unwrap().is_some());
 }
 
 /// A DEP import cancelled by its progress (after its first 1,024 rows of 3,000) stops, writes nothing and

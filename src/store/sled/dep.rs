@@ -27,8 +27,21 @@ use crate::store::{DepChange, DepStore, Result, StoreError, Subject, check_user_
 
 pub(super) const NEXT_MAIL: &[u8] = b"mnext_mail";
 
-/// A change's record writes, its mails (by the place of their write) and the owners it does not write.
-type RecordWrites = (Writes, Vec<(usize, Mail)>, Keys);
+/// A change's record writes (some of them), their mails (by the place of their write) and their owners.
+#[derive(Default)]
+struct RecordWrites(Writes, Vec<(usize, Mail)>, Keys);
+
+impl RecordWrites {
+    /// These, then `other`'s (records after these).
+    fn merge(mut self, other: RecordWrites) -> RecordWrites {
+        self.0.extend(other.0);
+        self.1.extend(other.1);
+        other.2.iter().for_each(|k| {
+            self.2.push(k);
+        });
+        self
+    }
+}
 
 /// The keys of these usernames, in order.
 fn user_keys_of<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> Keys {
@@ -41,7 +54,7 @@ fn user_keys_of<'a>(names: impl ExactSizeIterator<Item = &'a str>) -> Keys {
     keys
 }
 
-/// Users and records a change writes, each at least, for the users to be written on a second thread.
+/// Users and records a change writes at least, for them to be written on two threads.
 const PARALLEL: usize = 1024;
 
 pub(super) fn catalog_key(kind: CatalogKind, name: &str) -> Vec<u8> {
@@ -258,14 +271,21 @@ impl DepStore for SledStore {
         let now = Utc::now();
         // Mails (numbered in the order the writes were given, once all are checked), and the records' owners
         // (those the change does not write are looked up once all are known).
-        let write_records = || -> Result<RecordWrites> {
-            let mut order: Vec<(&str, usize)> =
+        // The records in key order (made by this thread).
+        let order: OnceLock<Vec<(&str, usize)>> = OnceLock::new();
+        let make_order = || -> Result<&Vec<(&str, usize)>> {
+            let mut sorted: Vec<(&str, usize)> =
                 (0..devices.len()).map(|i| Ok((devices.key(i)?, i))).collect::<Result<_>>()?;
-            order.sort_by(|a, b| a.0.cmp(b.0));
+            sorted.sort_by(|a, b| a.0.cmp(b.0));
+            Ok(order.get_or_init(|| sorted))
+        };
+        // The records `order[range]`, which touch chunks no other range touches.
+        let write_records = |range: std::ops::Range<usize>| -> Result<RecordWrites> {
+            let order = order.get().map_or(&[][..], |o| &o[range]);
             let (mut out, mut mails, mut owners, mut owner) =
                 (Writes::default(), Vec::new(), Keys::default(), String::new());
             // Each record is taken as it was encoded, read in place for its checks (decoded only for a mail).
-            let puts = order.into_iter().map(|(key, i)| Ok((key, (i, devices.view(i)?))));
+            let puts = order.iter().map(|&(key, i)| Ok((key, (i, devices.view(i)?))));
             RECORDS.write_sorted(&self.tree, &mut out, puts, |stored, (i, w), buf| {
                 let d = &w.device;
                 for (kind, name) in d.catalog_names() {
@@ -289,24 +309,45 @@ impl DepStore for SledStore {
                 buf.extend_from_slice(w.encoded);
                 Ok(())
             })?;
-            Ok((out, mails, owners))
+            Ok(RecordWrites(out, mails, owners))
         };
-        let (user_writes, records) = if users.len() >= PARALLEL && devices.len() >= PARALLEL {
+        let (user_writes, records) = if users.len() + devices.len() >= PARALLEL {
+            // The second thread writes the users, then the records after `split`; this one makes the order
+            // and writes the records before it, about as long as the other thread is busy.
             std::thread::scope(|scope| {
-                let users_thread = std::thread::Builder::new()
+                let (split_tx, split_rx) = std::sync::mpsc::channel::<usize>();
+                let (write_users, write_records, records) = (&write_users, &write_records, devices.len());
+                let second = std::thread::Builder::new()
                     .name("kitting-users".into())
-                    .spawn_scoped(scope, write_users)
+                    .spawn_scoped(scope, move || {
+                        let users = write_users();
+                        let upper = match split_rx.recv() {
+                            Ok(split) => write_records(split..records),
+                            // No order: this thread's refusal says why.
+                            Err(_) => Ok(Default::default()),
+                        };
+                        (users, upper)
+                    })
                     .map_err(|e| backend(format!("cannot start a thread: {e}")))?;
-                let records = write_records();
-                let user_writes = users_thread.join().map_err(|_| backend("the users' writer failed"))?;
-                Ok::<_, StoreError>((user_writes, records))
+                let lower = make_order().and_then(|order| {
+                    // A user costs about half a record: each thread about half of the work.
+                    let at = ((order.len() + users.len() / 2) / 2).min(order.len());
+                    let split = RECORDS.split(&self.tree, order.len(), |i| order[i].0, at)?;
+                    let _ = split_tx.send(split);
+                    write_records(0..split)
+                });
+                drop(split_tx);
+                let (users, upper) = second.join().map_err(|_| backend("the users' writer failed"))?;
+                // As written in key order: the lower records' refusal first.
+                let records = lower.and_then(|lower| Ok(lower.merge(upper?)));
+                Ok::<_, StoreError>((users, records))
             })?
         } else {
-            (write_users(), write_records())
+            (write_users(), make_order().and_then(|_| write_records(0..devices.len())))
         };
         // The users' refusal first, as when they were written first.
         let (user_writes, new_users) = user_writes?;
-        let (record_writes, mut mails, owners) = records?;
+        let RecordWrites(record_writes, mut mails, owners) = records?;
         let owners: FxHashSet<&str> = owners.iter().filter(|k| !new_users.contains(k)).collect();
         let mut batch = sled::Batch::default();
         user_writes.apply(&mut batch);
@@ -329,6 +370,10 @@ impl DepStore for SledStore {
         batch.insert(NEXT_MAIL, &next_mail.to_be_bytes());
         let change = self.put_audit(&mut batch, audit, Subject::Dep)?;
         self.commit_with(batch, change)?;
+        if users.len() + devices.len() >= PARALLEL {
+            // A large change's users are many small values to free: not on the way to the reply.
+            crate::os::drop_in_background((users, devices));
+        }
         Ok(mails)
     }
 

@@ -56,6 +56,11 @@ impl Sink for Writes {
 }
 
 impl Writes {
+    /// These, then `other`'s.
+    pub(super) fn extend(&mut self, other: Writes) {
+        self.0.extend(other.0);
+    }
+
     /// Into a batch, in the order made (a key written twice: the last).
     pub(super) fn apply(self, batch: &mut sled::Batch) {
         for (key, value) in self.0 {
@@ -214,6 +219,36 @@ impl<T: Serialize + DeserializeOwned + Clone> Shelf<T> {
             }
         }
         Ok(())
+    }
+
+    /// Where to cut `len` keys in key order (`key(i)`) near `at` so that the keys before and after touch
+    /// no chunk in common, and no key given twice is cut apart: two `write_sorted`s of the two parts may
+    /// then run at once. `len` when there is no such place.
+    pub fn split<'k>(&self, tree: &sled::Tree, len: usize, key: impl Fn(usize) -> &'k str, at: usize) -> Result<usize> {
+        let at = at.min(len);
+        let names = self.names(tree)?;
+        // The first place in 0..len where `after` holds (it holds from some place on).
+        let first = |after: &dyn Fn(usize) -> bool| {
+            let (mut lo, mut hi) = (0, len);
+            while lo < hi {
+                let mid = lo + (hi - lo) / 2;
+                if after(mid) { hi = mid } else { lo = mid + 1 }
+            }
+            lo
+        };
+        if at == len {
+            return Ok(len);
+        }
+        // The chunk a key goes to (the last named at or before it, else the first); with no chunk yet, any
+        // place between two different keys will do, so each key is its own.
+        let chunk = |i: usize| {
+            let at = self.chunk_key(key(i));
+            names.partition_point(|n| n.as_ref() <= at.as_slice()).saturating_sub(1)
+        };
+        let before = |i: usize, j: usize| if names.is_empty() { key(i) < key(j) } else { chunk(i) < chunk(j) };
+        // The first key of `at`'s chunk, or, when that is the first key of all, the first after that chunk.
+        let start = first(&|i| !before(i, at));
+        Ok(if start > 0 { start } else { first(&|i| before(at, i)) })
     }
 
     /// Writes records given in key order (a key given twice: the last), each encoded from its put by
@@ -447,6 +482,67 @@ mod tests {
         })?;
         tree.apply_batch(batch).unwrap();
         Ok(())
+    }
+
+    /// A change cut where `split` says and written as two parts (as two threads would) stores what
+    /// writing it whole stores, into an empty shelf and into stored chunks, wherever it is asked to cut
+    /// (keys before the first chunk, inside and after the last, a key given twice).
+    #[test]
+    fn a_change_cut_where_split_says_writes_what_it_would_whole() {
+        let stored: Vec<R> = (0..2000).map(|i| r(&format!("D{:05}", i * 2), i)).collect();
+        let mut keys: Vec<String> = vec!["A".into(), "B".into(), "B".into()];
+        keys.extend((0..3000).map(|i| format!("D{:05}", i * 3)));
+        keys.extend(["D04000x".into(), "D04000x".into(), "Z".into()]);
+        keys.sort_by_key(|k| k.to_lowercase());
+        let puts: Vec<R> = keys.iter().enumerate().map(|(n, k)| r(k, 10_000 + n as u32)).collect();
+        let keys: Vec<String> = puts.iter().map(key).collect();
+        for with_stored in [false, true] {
+            let fresh = || {
+                let dir = tempfile::tempdir().unwrap();
+                let db = sled::Config::new().path(dir.path()).temporary(true).open().unwrap();
+                let tree = db.open_tree("t").unwrap();
+                if with_stored {
+                    let mut seen = Vec::new();
+                    write_sorted(&tree, stored.clone(), &mut seen).unwrap();
+                }
+                (dir, db, tree)
+            };
+            let write = |tree: &sled::Tree, part: &[R], out: &mut Writes| {
+                let puts = part.iter().map(|p| Ok((key(p), p.clone())));
+                SHELF
+                    .write_sorted(tree, out, puts, |_, p: R, buf| {
+                        buf.extend(enc(&p));
+                        Ok(())
+                    })
+                    .unwrap();
+            };
+            let (_d, _db, whole) = fresh();
+            let mut out = Writes::default();
+            write(&whole, &puts, &mut out);
+            let mut batch = sled::Batch::default();
+            out.apply(&mut batch);
+            whole.apply_batch(batch).unwrap();
+            let want = SHELF.all(&whole).unwrap();
+            for at in [0, 1, 2, 3, 700, 1500, 2999, 3004, 3005, 3006, 9999] {
+                let (_d, _db, tree) = fresh();
+                let cut = SHELF.split(&tree, puts.len(), |i| keys[i].as_str(), at).unwrap();
+                assert!(cut <= puts.len());
+                if 0 < cut && cut < puts.len() {
+                    assert_ne!(keys[cut - 1], keys[cut], "a key cut apart at {at}");
+                }
+                let (mut lower, mut upper) = (Writes::default(), Writes::default());
+                write(&tree, &puts[..cut], &mut lower);
+                write(&tree, &puts[cut..], &mut upper);
+                let lower_keys: std::collections::HashSet<Vec<u8>> = lower.0.iter().map(|(k, _)| k.clone()).collect();
+                assert!(upper.0.iter().all(|(k, _)| !lower_keys.contains(k)), "a chunk in both parts at {at}");
+                lower.extend(upper);
+                let mut batch = sled::Batch::default();
+                lower.apply(&mut batch);
+                tree.apply_batch(batch).unwrap();
+                assert_eq!(SHELF.all(&tree).unwrap(), want, "cut at {cut} for {at}, stored: {with_stored}");
+                assert!(chunks(&tree).iter().all(|&n| n <= MAX));
+            }
+        }
     }
 
     /// Records written in key order merge into the chunks they fall in, as `write` would have put them:
