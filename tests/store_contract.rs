@@ -233,6 +233,31 @@ fn identifiers_are_unique_across_profiles(f: &Fresh) {
     assert!(s.check().unwrap().is_empty());
 }
 
+/// A serial number kept without a manufacturer (beside an IMEI) is found by `candidates` as one with a
+/// manufacturer is: by the serial trimmed and in any case, on every store.
+fn candidates_find_a_serial_kept_without_a_manufacturer(f: &Fresh) {
+    let s = f.s();
+    let a = profile(s, "A");
+    s.add_device(a.id, device(&imei(1), "sn7", ""), &audit("x")).unwrap();
+    s.add_device(a.id, device("", "SN7", "Zebra"), &audit("x")).unwrap();
+    s.add_device(a.id, device(&imei(2), "SN70", ""), &audit("x")).unwrap();
+    for asked in ["sn7", " SN7 ", "Sn7"] {
+        let found: Vec<(String, Option<String>)> = s
+            .candidates(None, Some(asked))
+            .unwrap()
+            .into_iter()
+            .map(|(_, d)| (d.ids.serial.unwrap(), d.ids.manufacturer))
+            .collect();
+        assert_eq!(
+            found,
+            [("sn7".to_string(), None), ("SN7".to_string(), Some("Zebra".to_string()))],
+            "asked {asked:?}"
+        );
+    }
+    let by_imei = s.candidates(Some(Imei::parse(&imei(1)).unwrap()), Some("SN7")).unwrap();
+    assert_eq!(by_imei.len(), 2, "the IMEI's device and the serial's, once each");
+}
+
 fn a_device_update_checks_duplicates_and_its_stamp(f: &Fresh) {
     let s = f.s();
     let a = profile(s, "A");
@@ -894,6 +919,7 @@ contract!(
     references_users_must_exist_and_referenced_users_stay,
     deleting_a_profile_removes_its_devices_and_frees_their_identifiers,
     identifiers_are_unique_across_profiles,
+    candidates_find_a_serial_kept_without_a_manufacturer,
     a_device_update_checks_duplicates_and_its_stamp,
     set_attribute_changes_many_devices_at_once_and_delete_and_status,
     devices_come_in_pages_in_order,

@@ -365,6 +365,7 @@ pub struct PreparedRow {
     pub line: u64,
     pub(super) imei: Option<u64>,
     pub(super) imei2: Option<u64>,
+    /// The serial number's index key (`serial_hash`), with or without a manufacturer.
     pub(super) serial_hash: Option<u64>,
     record: std::ops::Range<usize>,
     key: std::ops::Range<usize>,
@@ -457,12 +458,15 @@ impl RowEncoder {
         wire::signed(b, self.created);
         wire::signed(b, 0);
         let key_start = out.keys.len();
+        // Every serial number is in the serial index (a scan finds a device by it); only one with its
+        // manufacturer has a key, which must be unique.
         let serial_hash = match (ids.serial, ids.manufacturer) {
             (Some(s), Some(m)) => {
                 crate::domain::push_serial_key(&mut out.keys, s, m);
                 let upper = out.keys[key_start..].split('\u{1f}').next().unwrap_or_default();
                 Some(upper_serial_hash(upper))
             }
+            (Some(s), None) => Some(serial_hash(s)),
             _ => None,
         };
         out.rows.push(PreparedRow {

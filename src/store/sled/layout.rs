@@ -37,8 +37,9 @@ use crate::domain::{DeviceSeq, Profile, ProfileId};
 /// 6: index buckets delta-encoded (`encode_bucket`). 7: a device may be kitted (a status older versions
 /// cannot read; nothing stored changes). 8: a device may have a second IMEI (dual-SIM; a device record
 /// older versions cannot read; nothing stored changes). 9: users and DEP device records in chunks by key
-/// range (`shelf.rs`), not a key each.
-pub const SCHEMA_VERSION: u32 = 9;
+/// range (`shelf.rs`), not a key each. 10: the serial index holds every serial number, one kept without a
+/// manufacturer too.
+pub const SCHEMA_VERSION: u32 = 10;
 pub const CHUNK: u32 = 1024;
 /// Partitions of an import's new index records, by the top bits of the index key (so, in key order).
 pub const SLOTS: usize = 128;

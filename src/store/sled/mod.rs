@@ -168,10 +168,36 @@ fn index_recs(profile: ProfileId, d: &Device) -> Vec<(Index, Rec)> {
     for i in d.ids.imeis() {
         out.push((Index::Imei, Rec { key: i.as_u64(), profile, seq: d.seq }));
     }
-    if let (Some(s), Some(_)) = (&d.ids.serial, &d.ids.manufacturer) {
+    // Every serial number, with a manufacturer or not: `candidates` finds a device by it. Only a serial
+    // number with its manufacturer is unique (`conflicts` confirms the whole key).
+    if let Some(s) = &d.ids.serial {
         out.push((Index::Serial, Rec { key: layout::serial_hash(s), profile, seq: d.seq }));
     }
     out
+}
+
+/// Writes an empty index whole into `batch`: its records as one sorted stream cut into buckets, as an
+/// import into an empty index writes them, and its directory.
+fn put_whole_index(batch: &mut sled::Batch, index: Index, mut recs: Vec<Rec>) {
+    if recs.is_empty() {
+        return;
+    }
+    recs.sort_unstable();
+    let mut starts = Vec::new();
+    let mut pieces = layout::Pieces::new(0, layout::BUCKET_MAX, layout::BUCKET_FILL);
+    let mut put = |(s, piece): (u64, Vec<Rec>)| {
+        batch.insert(&layout::bucket_key(index, s), layout::encode_bucket(&piece));
+        starts.push(s);
+    };
+    for r in recs {
+        if let Some(piece) = pieces.push(r) {
+            put(piece);
+        }
+    }
+    if let Some(piece) = pieces.finish() {
+        put(piece);
+    }
+    batch.insert(layout::dir_key(index), layout::encode_dir(&starts));
 }
 
 /// Writes who holds the database into its lock file (held: nobody else writes it): the user, the
@@ -314,6 +340,7 @@ impl SledStore {
                 // 7 → 8: a device may have a second IMEI; what is stored reads the same.
                 7 => self.tree.insert(layout::META_SCHEMA, &8u32.to_be_bytes()).map(drop).map_err(backend)?,
                 8 => self.migrate_from_8()?,
+                9 => self.migrate_from_9()?,
                 _ => {
                     return Err(StoreError::Backend(format!(
                         "database {} has schema version {found}; this kitting reads version {}",
@@ -345,6 +372,30 @@ impl SledStore {
         USERS.write(&self.tree, &mut batch, users, &[])?;
         dep::RECORDS.write(&self.tree, &mut batch, records, &[])?;
         batch.insert(layout::META_SCHEMA, &9u32.to_be_bytes());
+        self.commit(batch)
+    }
+
+    /// Version 9 → 10: the serial index holds every serial number, a device's kept without a manufacturer
+    /// too (beside an IMEI), so that a scan of it finds the device; the index is written again whole from
+    /// the committed devices (what an interrupted import staged is not indexed: `recover` removes it), in
+    /// one batch with the new version.
+    fn migrate_from_9(&self) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for kv in self.tree.scan_prefix([Index::Serial.prefix()]) {
+            batch.remove(kv.map_err(backend)?.0);
+        }
+        batch.remove(layout::dir_key(Index::Serial));
+        let mut recs = Vec::new();
+        for kv in self.tree.scan_prefix(b"p") {
+            let rec: ProfileRecord = dec(&kv.map_err(backend)?.1, "profile")?;
+            let id = rec.profile.id;
+            super::each_device(self, id, &mut |d| {
+                recs.extend(index_recs(id, &d).into_iter().filter(|(i, _)| *i == Index::Serial).map(|(_, r)| r));
+                true
+            })?;
+        }
+        put_whole_index(&mut batch, Index::Serial, recs);
+        batch.insert(layout::META_SCHEMA, &10u32.to_be_bytes());
         self.commit(batch)
     }
 
@@ -1221,28 +1272,9 @@ impl Store for SledStore {
             next_profile = next_profile.max(p.id + 1);
         }
         batch.insert(layout::META_NEXT_PROFILE, &next_profile.to_be_bytes());
-        // The indexes are empty: each is one sorted stream cut into buckets, as an import into an empty
-        // index writes them.
-        for (index, mut recs) in [Index::Imei, Index::Serial].into_iter().zip(recs) {
-            if recs.is_empty() {
-                continue;
-            }
-            recs.sort_unstable();
-            let mut starts = Vec::new();
-            let mut pieces = layout::Pieces::new(0, layout::BUCKET_MAX, layout::BUCKET_FILL);
-            let mut put = |(s, piece): (u64, Vec<Rec>)| {
-                batch.insert(&layout::bucket_key(index, s), layout::encode_bucket(&piece));
-                starts.push(s);
-            };
-            for r in recs {
-                if let Some(piece) = pieces.push(r) {
-                    put(piece);
-                }
-            }
-            if let Some(piece) = pieces.finish() {
-                put(piece);
-            }
-            batch.insert(layout::dir_key(index), layout::encode_dir(&starts));
+        // The indexes are empty: each is written whole.
+        for (index, recs) in [Index::Imei, Index::Serial].into_iter().zip(recs) {
+            put_whole_index(&mut batch, index, recs);
         }
         dep::RECORDS.write(&self.tree, &mut batch, inv.dep.clone(), &[])?;
         if let Some(last) = inv.mails.iter().map(|m| m.id).max() {
@@ -1528,6 +1560,10 @@ impl SledImport {
                     continue;
                 }
                 let key = self.arena_key(recs[i].seq());
+                // A serial number without a manufacturer has no key: it repeats nothing.
+                if key.is_empty() {
+                    continue;
+                }
                 if let Some(first) =
                     recs[run_start..i].iter().find(|r| !rejected.contains(&r.seq()) && self.arena_key(r.seq()) == key)
                 {
@@ -1572,6 +1608,9 @@ impl SledImport {
                     continue;
                 }
                 let key = self.arena_key(r.seq()).to_string();
+                if key.is_empty() {
+                    continue;
+                }
                 for hit in self.stored_hits(Index::Serial, r.key())? {
                     if let Some(d) = self.stored_device(hit)?
                         && d.ids.serial_key().as_deref() == Some(key.as_str())
@@ -1636,7 +1675,7 @@ impl ImportSession for SledImport {
                     problems.push((field, super::already_in(&what, &place, source.as_ref())));
                 }
             }
-            if let Some(h) = row.serial_hash {
+            if let Some(h) = row.serial_hash.filter(|_| !rows.key(row).is_empty()) {
                 let key = rows.key(row);
                 for r in self.stored_hits(Index::Serial, h)? {
                     if let Some(d) = self.stored_device(r)?
@@ -2013,6 +2052,10 @@ mod tests {
         for i in numbers {
             csv.push_str(&format!("{},SN{i},Acme\n", imei(i)));
         }
+        import_csv(store, dir, name, &csv);
+    }
+
+    fn import_csv(store: &SledStore, dir: &Path, name: &str, csv: &str) {
         let file = dir.join(format!("{name}.csv"));
         std::fs::write(&file, csv).unwrap();
         let profile = crate::ops::profiles::new_profile(
@@ -2027,6 +2070,61 @@ mod tests {
                 .unwrap();
         assert!(checked.report.rejected.is_empty());
         checked.session.commit(&[], &test_audit()).unwrap();
+    }
+
+    /// The serials of the devices `candidates` finds for a serial number, in device order.
+    fn serials_found(store: &SledStore, serial: &str) -> Vec<String> {
+        store.candidates(None, Some(serial)).unwrap().into_iter().filter_map(|(_, d)| d.ids.serial).collect()
+    }
+
+    /// A serial number kept without a manufacturer (beside an IMEI) is in the serial index whether it came
+    /// by an import or an add; a version 9 database, whose index left it out, gets it by the migration.
+    #[test]
+    fn a_serial_without_a_manufacturer_is_indexed_and_a_version_9_database_gets_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("db");
+        {
+            let store = SledStore::open(&db).unwrap();
+            // Two rows with one serial and no manufacturer are not duplicates: only serial + manufacturer is.
+            let csv = format!(
+                "IMEI,Serial Number,Manufacturer\n{},KEPT1,\n{},kept1,\n{},KEPT1,Acme\n",
+                imei(1),
+                imei(2),
+                imei(3)
+            );
+            import_csv(&store, dir.path(), "P", &csv);
+            let id = store.profile("P").unwrap().unwrap().id;
+            let ids = Identifiers::parse(&imei(4), "Added9", "").unwrap();
+            let d =
+                NewDevice { ids, attributes: vec![], status: Status::Pending, source: crate::domain::Source::Manual };
+            store.add_device(id, d, &test_audit()).unwrap();
+            assert_eq!(serials_found(&store, "kept1"), ["KEPT1", "kept1", "KEPT1"]);
+            assert_eq!(serials_found(&store, " ADDED9"), ["Added9"]);
+            assert_eq!(store.check().unwrap(), Vec::<String>::new());
+            // The index as version 9 wrote it: serial numbers with a manufacturer only.
+            let mut batch = sled::Batch::default();
+            for kv in store.tree.scan_prefix([Index::Serial.prefix()]) {
+                batch.remove(kv.unwrap().0);
+            }
+            let mut recs = Vec::new();
+            crate::store::each_device(&store, id, &mut |d| {
+                if d.ids.manufacturer.is_some() {
+                    recs.extend(index_recs(id, &d).into_iter().filter(|(i, _)| *i == Index::Serial).map(|(_, r)| r));
+                }
+                true
+            })
+            .unwrap();
+            put_whole_index(&mut batch, Index::Serial, recs);
+            batch.insert(layout::META_SCHEMA, &9u32.to_be_bytes());
+            store.commit(batch).unwrap();
+            assert_eq!(serials_found(&store, "kept1"), ["KEPT1"], "version 9 did not find them");
+            assert!(!store.check().unwrap().is_empty(), "check names the missing index records");
+        }
+        let store = SledStore::open(&db).unwrap();
+        assert_eq!(store.get_raw(layout::META_SCHEMA).unwrap().unwrap().as_ref(), &10u32.to_be_bytes());
+        assert_eq!(serials_found(&store, "kept1"), ["KEPT1", "kept1", "KEPT1"]);
+        assert_eq!(serials_found(&store, "added9"), ["Added9"]);
+        assert_eq!(store.check().unwrap(), Vec::<String>::new());
     }
 
     fn bucket_sizes(store: &SledStore, index: Index) -> Vec<usize> {
