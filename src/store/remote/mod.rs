@@ -24,8 +24,10 @@ use crate::domain::{Device, DeviceSeq, Imei, NewDevice, Profile, ProfileId, Stat
 use crate::store::chunk::{PreparedRows, RowEncoder};
 
 /// The protocol's version: a client and a server of different versions refuse each other.
-/// 2: `Load` (`kitting db copy` into a served database).
-pub const PROTOCOL_VERSION: u32 = 3;
+/// 2: `Load` (`kitting db copy` into a served database). 4: an import's prepared row carries the index
+/// key of a serial number without a manufacturer too (a version 3 server would take two such rows for
+/// duplicates).
+pub const PROTOCOL_VERSION: u32 = 4;
 
 /// The largest message either side accepts (an import's batch of rows is the largest there is).
 pub const MAX_MESSAGE: usize = 256 << 20;
