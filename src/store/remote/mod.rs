@@ -32,6 +32,9 @@ pub const PROTOCOL_VERSION: u32 = 4;
 /// The largest message either side accepts (an import's batch of rows is the largest there is).
 pub const MAX_MESSAGE: usize = 256 << 20;
 
+/// What a reader reserves before a message's bytes arrive.
+const INITIAL_READ: usize = 64 << 10;
+
 /// The socket's name in the database directory.
 pub const SOCKET: &str = "kitting.sock";
 
@@ -133,8 +136,16 @@ pub fn read_msg<T: DeserializeOwned>(r: &mut impl Read) -> std::io::Result<T> {
     if len > MAX_MESSAGE {
         return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, format!("a message of {len} bytes")));
     }
-    let mut bytes = vec![0u8; len];
-    r.read_exact(&mut bytes)?;
+    // The buffer grows with the bytes that arrive, not with the length claimed: a peer that claims
+    // 256 MiB and sends ten bytes costs ten bytes.
+    let mut bytes = Vec::with_capacity(len.min(INITIAL_READ));
+    r.take(len as u64).read_to_end(&mut bytes)?;
+    if bytes.len() < len {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::UnexpectedEof,
+            format!("a message of {len} bytes ended after {}", bytes.len()),
+        ));
+    }
     postcard::from_bytes(&bytes).map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))
 }
 
