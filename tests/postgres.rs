@@ -441,6 +441,61 @@ fn the_audit_trail_is_read_newest_first_across_pages() {
     assert_eq!((found[0].target.as_str(), found[9].target.as_str()), ("entry 109", "entry 100"));
 }
 
+/// A backup on a busy site (issue 14): another host keeps adding devices while the inventory is read;
+/// the snapshot is one moment of the database (the profile's count is its devices, one audit entry per
+/// change it holds), read once, neither retried nor refused.
+#[test]
+fn a_snapshot_is_one_moment_while_another_host_keeps_adding_devices() {
+    use kitting::csv::android::{ImportOptions, check};
+    use kitting::store::{ImportTarget, Store};
+    use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+    let Some(server) = server() else { return };
+    let url = fresh(&server);
+    let store = pg_store(&url);
+    let env = common::Env::on_postgres(&url);
+    let p = create(&store, "P");
+    let file = env.write("big.csv", common::devices_csv(1, 5_000));
+    let opts = ImportOptions { dry_run: false, skip_invalid: false, max_rows: 20_000 };
+    let checked = check(&store, &file, ImportTarget::Existing(p.id), &opts, &mut |_| true).unwrap();
+    checked.session.commit(&[], &audit_entry()).unwrap();
+    let stop = AtomicBool::new(false);
+    let added = AtomicU64::new(0);
+    std::thread::scope(|s| {
+        s.spawn(|| {
+            let other = pg_store(&url);
+            for i in 0.. {
+                if stop.load(Ordering::SeqCst) {
+                    break;
+                }
+                other.add_device(p.id, by_hand(&common::imei(100_000 + i)), &audit_entry()).unwrap();
+                added.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        while added.load(Ordering::SeqCst) == 0 {
+            std::thread::yield_now();
+        }
+        let mut overlapped = 0;
+        for _ in 0..3 {
+            let before = added.load(Ordering::SeqCst);
+            let snap = store.snapshot();
+            let during = added.load(Ordering::SeqCst) - before;
+            let snap = match snap {
+                Ok(s) => s,
+                Err(e) => {
+                    stop.store(true, Ordering::SeqCst);
+                    panic!("a snapshot while {during} devices were added: {e}");
+                }
+            };
+            let (profile, devices) = &snap.profiles[0];
+            assert_eq!(profile.device_count as usize, devices.len(), "the count and the devices of one moment");
+            assert_eq!(snap.audit.len(), 2 + devices.len() - 5_000, "one audit entry for each change held");
+            overlapped += during;
+        }
+        stop.store(true, Ordering::SeqCst);
+        assert!(overlapped > 0, "the other host added devices while the snapshots were read");
+    });
+}
+
 /// A profile named `name`, created through the store.
 fn create(store: &impl kitting::store::Store, name: &str) -> kitting::domain::Profile {
     let new = kitting::domain::NewProfile { name: name.into(), ..Default::default() };

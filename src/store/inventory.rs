@@ -83,28 +83,6 @@ impl Inventory {
         Ok(inv)
     }
 
-    /// An inventory no change overtook while it was read, for a store whose writers cannot be held
-    /// (PostgreSQL, with other hosts): every change commits with its audit entry, so a read during
-    /// which the newest audit entry stayed the same, and whose own trail ends at it, saw no change
-    /// half-way. Read again when one did, a few times; then refused.
-    pub fn read_unchanged(store: &dyn Store) -> Result<Inventory> {
-        let newest = || -> Result<u64> {
-            let q = AuditQuery { limit: Some(1), ..AuditQuery::default() };
-            Ok(store.audit(&q)?.first().map_or(0, |e| e.id))
-        };
-        const TRIES: usize = 10;
-        for _ in 0..TRIES {
-            let before = newest()?;
-            let inv = Inventory::read(store)?;
-            if newest()? == before && inv.audit.last().map_or(0, |e| e.id) == before {
-                return Ok(inv);
-            }
-        }
-        Err(super::StoreError::Refused(format!(
-            "the database changed during each of {TRIES} reads; nothing was read (try again when it is quieter)"
-        )))
-    }
-
     pub fn counts(&self) -> Counts {
         Counts {
             profiles: self.profiles.len() as u64,

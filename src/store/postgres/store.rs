@@ -22,6 +22,9 @@ use crate::store::{
 pub struct PgStore {
     client: Arc<Mutex<Client>>,
     pub(super) target: Arc<super::Target>,
+    /// A snapshot's store (see `snapshot`): its connection is inside a read-only transaction that is the
+    /// snapshot, so a lost connection is an error rather than opened again, and nothing is changed.
+    pinned: bool,
 }
 
 /// Whether the error means the connection is gone (closed, cut, or ended by the server shutting down).
@@ -312,7 +315,7 @@ impl PgStore {
     /// Connects to the database and brings its schema up to date.
     pub fn open(target: super::Target) -> Result<PgStore> {
         let client = target.open()?;
-        Ok(PgStore { client: Arc::new(Mutex::new(client)), target: Arc::new(target) })
+        Ok(PgStore { client: Arc::new(Mutex::new(client)), target: Arc::new(target), pinned: false })
     }
 
     /// The connection; one that was lost (the server restarted, the network cut) is opened again here,
@@ -320,6 +323,9 @@ impl PgStore {
     fn client(&self) -> Result<std::sync::MutexGuard<'_, Client>> {
         let mut guard = self.client.lock().unwrap_or_else(|p| p.into_inner());
         if guard.is_closed() {
+            if self.pinned {
+                return Err(self.snapshot_lost());
+            }
             *guard = self.target.open()?;
         }
         Ok(guard)
@@ -332,6 +338,9 @@ impl PgStore {
         audit: &AuditEntry,
         f: impl FnOnce(&mut Transaction) -> Result<(T, Subject)>,
     ) -> Result<T> {
+        if self.pinned {
+            return Err(StoreError::Refused("a snapshot only reads".into()));
+        }
         let mut client = self.client()?;
         // A connection found gone at BEGIN (the server restarted since) is opened again: nothing of the
         // change was sent yet.
@@ -351,12 +360,17 @@ impl PgStore {
     pub(super) fn read<T>(&self, f: impl Fn(&mut Client) -> std::result::Result<T, postgres::Error>) -> Result<T> {
         let mut client = self.client()?;
         match f(&mut client) {
+            Err(e) if is_lost(&e) && self.pinned => Err(self.snapshot_lost()),
             Err(e) if is_lost(&e) => {
                 drop(client);
                 f(&mut *self.reconnected()?).map_err(db)
             }
             done => done.map_err(db),
         }
+    }
+
+    fn snapshot_lost(&self) -> StoreError {
+        StoreError::Backend(self.target.say("the connection was lost during a consistent read; nothing was read"))
     }
 
     /// The connection opened again (the old one is gone).
@@ -764,20 +778,22 @@ impl Store for PgStore {
         self.change(audit, |_| Ok(((), Subject::Nothing)))
     }
 
-    /// Newest first, read a page at a time through a portal (the time range in SQL, on the `at` index)
-    /// until `limit` entries match: the workstation's audit screen reads its last entries, not the trail.
+    /// Newest first, a page at a time by id (the time range in SQL, on the `at` index) until `limit`
+    /// entries match: the workstation's audit screen reads its last entries, not the trail. Pages by key
+    /// rather than through a portal, so that it needs no transaction of its own and reads inside a
+    /// snapshot's (see `snapshot`).
     fn audit(&self, query: &AuditQuery) -> Result<Vec<AuditEntry>> {
-        const PAGE: i32 = 500;
+        const PAGE: i64 = 500;
         let found = self.read(|c| {
-            let mut tx = c.transaction()?;
-            let portal = tx.bind(
-                "SELECT id, entry FROM audit WHERE ($1::timestamptz IS NULL OR at >= $1) \
-                 AND ($2::timestamptz IS NULL OR at < $2) ORDER BY id DESC",
-                &[&query.since, &query.until],
-            )?;
             let mut out: Vec<Result<AuditEntry>> = Vec::new();
+            let mut before: Option<i64> = None;
             loop {
-                let rows = tx.query_portal(&portal, PAGE)?;
+                let rows = c.query(
+                    "SELECT id, entry FROM audit WHERE ($1::timestamptz IS NULL OR at >= $1) \
+                     AND ($2::timestamptz IS NULL OR at < $2) AND ($3::bigint IS NULL OR id < $3) \
+                     ORDER BY id DESC LIMIT $4",
+                    &[&query.since, &query.until, &before, &PAGE],
+                )?;
                 for r in &rows {
                     let entry = from_json::<AuditEntry>(r.get(1), "audit entry").map(|mut e| {
                         e.id = r.get::<_, i64>(0) as u64;
@@ -795,6 +811,7 @@ impl Store for PgStore {
                         return Ok(out);
                     }
                 }
+                before = rows.last().map(|r| r.get::<_, i64>(0));
                 if rows.len() < PAGE as usize {
                     return Ok(out);
                 }
@@ -809,8 +826,16 @@ impl Store for PgStore {
         super::feed::listen(self.target.open()?)
     }
 
+    /// Everything, as one moment saw it while other hosts keep changing the database: the reads run
+    /// on a connection of their own inside one `REPEATABLE READ, READ ONLY` transaction, PostgreSQL's
+    /// own snapshot (what `pg_dump` uses), so a busy site's backup neither retries nor is refused.
     fn snapshot(&self) -> Result<crate::store::Inventory> {
-        crate::store::Inventory::read_unchanged(self)
+        let mut client = self.target.open()?;
+        client.batch_execute("BEGIN ISOLATION LEVEL REPEATABLE READ, READ ONLY").map_err(db)?;
+        let pinned = PgStore { client: Arc::new(Mutex::new(client)), target: self.target.clone(), pinned: true };
+        let inventory = crate::store::Inventory::read(&pinned)?;
+        pinned.client()?.batch_execute("COMMIT").map_err(db)?;
+        Ok(inventory)
     }
 
     fn load(&self, inventory: &crate::store::Inventory, audit: &AuditEntry) -> Result<()> {
