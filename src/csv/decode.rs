@@ -338,7 +338,7 @@ impl Read for At {
 
 impl Input {
     /// `-` is standard input; a named pipe is opened without waiting for a writer (one that no process
-    /// writes to reads as empty, instead of hanging); a device, a directory or a socket is refused.
+    /// has open for writing is refused, instead of hanging); a device, a directory or a socket is refused.
     pub fn open(path: &Path) -> Result<Input, Refused> {
         use std::os::unix::fs::{FileTypeExt, OpenOptionsExt};
         if path == Path::new("-") {
@@ -351,13 +351,28 @@ impl Input {
             return Ok(Input { file: Arc::new(file), len });
         }
         if kind.is_fifo() {
-            let pipe = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path)?;
+            let mut pipe = std::fs::OpenOptions::new().read(true).custom_flags(libc::O_NONBLOCK).open(path)?;
+            // One read that does not wait tells the cases apart: the end at once is a pipe no program
+            // has open for writing (said as such, rather than "empty"); "would block" is a writer that
+            // has not written yet; a byte is the start of the data.
+            let mut first = [0u8; 1];
+            let head: &[u8] = match pipe.read(&mut first) {
+                Ok(0) => {
+                    return Err(Refused::plain(
+                        "is a named pipe that no program is writing to: nothing was read (start the program that \
+                         writes to it first, or pipe its output into `kitting ... -`)",
+                    ));
+                }
+                Ok(_) => &first,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => &[],
+                Err(e) => return Err(e.into()),
+            };
             // Reads wait for the writer's data from here on (a writer that is there is read to its end).
             use std::os::fd::AsRawFd;
             let fd = pipe.as_raw_fd();
             // SAFETY: fcntl on a descriptor this function owns, with flags it read from it.
             unsafe { libc::fcntl(fd, libc::F_SETFL, libc::fcntl(fd, libc::F_GETFL) & !libc::O_NONBLOCK) };
-            return Input::spool(pipe, "the pipe");
+            return Input::spool(head.chain(pipe), "the pipe");
         }
         let what = if kind.is_dir() {
             "a directory"
