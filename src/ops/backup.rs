@@ -3,8 +3,8 @@
 //! outbox, the audit trail) written to one versioned file, and loaded from it into an empty database.
 //!
 //! A backup is read while clients keep working (through the server when one runs), as of one moment
-//! (`Store::snapshot`: the embedded stores hold their writers for the read; PostgreSQL reads until no
-//! change overtook the read).
+//! (`Store::snapshot`: the embedded stores hold their writers for the read; PostgreSQL reads in one
+//! `REPEATABLE READ, READ ONLY` transaction).
 //!
 //! The file: the line `kitting backup 1`, a line of JSON saying when, from where and how many records,
 //! then the inventory (postcard, LZ4-compressed). A restore refuses a newer version naming both, and a
