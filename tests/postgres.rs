@@ -446,8 +446,7 @@ fn the_audit_trail_is_read_newest_first_across_pages() {
 /// change it holds), read once, neither retried nor refused.
 #[test]
 fn a_snapshot_is_one_moment_while_another_host_keeps_adding_devices() {
-    use kitting::csv::android::{ImportOptions, check};
-    use kitting::store::{ImportTarget, Store};
+    use kitting::store::Store;
     use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
     let Some(server) = server() else { return };
     let url = fresh(&server);
@@ -455,8 +454,7 @@ fn a_snapshot_is_one_moment_while_another_host_keeps_adding_devices() {
     let env = common::Env::on_postgres(&url);
     let p = create(&store, "P");
     let file = env.write("big.csv", common::devices_csv(1, 5_000));
-    let opts = ImportOptions { dry_run: false, skip_invalid: false, max_rows: 20_000 };
-    let checked = check(&store, &file, ImportTarget::Existing(p.id), &opts, &mut |_| true).unwrap();
+    let checked = checked_into(&store, &file, p.id);
     checked.session.commit(&[], &audit_entry()).unwrap();
     let stop = AtomicBool::new(false);
     let added = AtomicU64::new(0);
@@ -496,6 +494,17 @@ fn a_snapshot_is_one_moment_while_another_host_keeps_adding_devices() {
     });
 }
 
+/// `file` checked for an import into profile `p`: all or nothing, up to 20,000 rows.
+fn checked_into(
+    store: &kitting::store::postgres::PgStore,
+    file: &std::path::Path,
+    p: kitting::domain::ProfileId,
+) -> kitting::csv::android::Checked {
+    use kitting::csv::android::{ImportOptions, check};
+    let opts = ImportOptions { dry_run: false, skip_invalid: false, max_rows: 20_000 };
+    check(store, file, kitting::store::ImportTarget::Existing(p), &opts, &mut |_| true).unwrap()
+}
+
 /// A profile named `name`, created through the store.
 fn create(store: &impl kitting::store::Store, name: &str) -> kitting::domain::Profile {
     let new = kitting::domain::NewProfile { name: name.into(), ..Default::default() };
@@ -520,8 +529,7 @@ fn by_hand(imei: &str) -> kitting::domain::NewDevice {
 /// the other saved does.
 #[test]
 fn a_clash_after_rows_were_written_names_its_line_and_imports_nothing() {
-    use kitting::csv::android::{ImportOptions, check};
-    use kitting::store::{ImportTarget, Store};
+    use kitting::store::Store;
     let Some(server) = server() else { return };
     let url = fresh(&server);
     let store = pg_store(&url);
@@ -529,8 +537,7 @@ fn a_clash_after_rows_were_written_names_its_line_and_imports_nothing() {
     let (a, b) = (create(&store, "A"), create(&store, "B"));
     // 10,000 rows: most are written while the file is read, the rest at the commit.
     let file = env.write("big.csv", common::devices_csv(1, 10_000));
-    let opts = ImportOptions { dry_run: false, skip_invalid: false, max_rows: 20_000 };
-    let checked = check(&store, &file, ImportTarget::Existing(b.id), &opts, &mut |_| true).unwrap();
+    let checked = checked_into(&store, &file, b.id);
     assert_eq!(checked.report.valid, 10_000);
     // Rows 5 and 9,500 (lines 6 and 9,501) are saved by another technician meanwhile: the adds go
     // ahead at once, though the import's transaction has long written row 5 into the devices.
@@ -590,8 +597,7 @@ fn of_two_imports_with_a_serial_in_common_the_second_to_commit_names_the_line() 
 /// once the import commits the profile goes on numbering after both, without reusing one.
 #[test]
 fn devices_added_during_an_import_into_the_same_profile_keep_numbers_of_their_own() {
-    use kitting::csv::android::{ImportOptions, check};
-    use kitting::store::{ImportTarget, Store};
+    use kitting::store::Store;
     let Some(server) = server() else { return };
     let url = fresh(&server);
     let store = pg_store(&url);
@@ -599,8 +605,7 @@ fn devices_added_during_an_import_into_the_same_profile_keep_numbers_of_their_ow
     let p = create(&store, "P");
     let first = store.add_device(p.id, by_hand(&common::imei(50_000)), &audit_entry()).unwrap();
     let file = env.write("big.csv", common::devices_csv(1, 10_000));
-    let opts = ImportOptions { dry_run: false, skip_invalid: false, max_rows: 20_000 };
-    let checked = check(&store, &file, ImportTarget::Existing(p.id), &opts, &mut |_| true).unwrap();
+    let checked = checked_into(&store, &file, p.id);
     let during = store.add_device(p.id, by_hand(&common::imei(50_001)), &audit_entry()).unwrap();
     checked.session.commit(&[], &audit_entry()).unwrap();
     let after = store.add_device(p.id, by_hand(&common::imei(50_002)), &audit_entry()).unwrap();
@@ -621,7 +626,7 @@ fn devices_added_during_an_import_into_the_same_profile_keep_numbers_of_their_ow
     let p2 = create(&store, "Q");
     store.add_device(p2.id, by_hand(&common::imei(60_000)), &audit_entry()).unwrap();
     let file = env.write("small.csv", common::devices_csv(70_000, 10));
-    let checked = check(&store, &file, ImportTarget::Existing(p2.id), &opts, &mut |_| true).unwrap();
+    let checked = checked_into(&store, &file, p2.id);
     checked.session.commit(&[], &audit_entry()).unwrap();
     let next = store.add_device(p2.id, by_hand(&common::imei(60_001)), &audit_entry()).unwrap();
     assert_eq!(u64::from(next.seq), 11, "numbered straight after the import's");
@@ -679,12 +684,7 @@ fn a_version_3_database_is_migrated_and_its_serials_found() {
     .unwrap();
     let store = pg_store(&url);
     assert_eq!(schema_version(&mut c).unwrap(), SCHEMA_VERSION);
-    let found: Vec<(String, Option<String>)> = store
-        .candidates(None, Some("r58m12abc "))
-        .unwrap()
-        .into_iter()
-        .map(|(_, d)| (d.ids.serial.unwrap(), d.ids.manufacturer))
-        .collect();
+    let found = common::serials_found(&store, "r58m12abc ");
     assert_eq!(
         found,
         [("R58M12ABC".to_string(), Some("Samsung".to_string())), ("r58m12abc".to_string(), None)],

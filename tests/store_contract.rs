@@ -242,12 +242,7 @@ fn candidates_find_a_serial_kept_without_a_manufacturer(f: &Fresh) {
     s.add_device(a.id, device("", "SN7", "Zebra"), &audit("x")).unwrap();
     s.add_device(a.id, device(&imei(2), "SN70", ""), &audit("x")).unwrap();
     for asked in ["sn7", " SN7 ", "Sn7"] {
-        let found: Vec<(String, Option<String>)> = s
-            .candidates(None, Some(asked))
-            .unwrap()
-            .into_iter()
-            .map(|(_, d)| (d.ids.serial.unwrap(), d.ids.manufacturer))
-            .collect();
+        let found = common::serials_found(s, asked);
         assert_eq!(
             found,
             [("sn7".to_string(), None), ("SN7".to_string(), Some("Zebra".to_string()))],

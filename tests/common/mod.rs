@@ -169,3 +169,13 @@ pub fn holder_pid(db: &Path) -> Option<u32> {
     let rest = lock.split(kitting::store::SERVER_HOLDER).nth(1)?;
     rest.trim().split(',').next()?.parse().ok()
 }
+
+/// What `candidates` finds for a serial number alone, as (serial, manufacturer) in the order given.
+pub fn serials_found(store: &dyn kitting::store::Store, serial: &str) -> Vec<(String, Option<String>)> {
+    store
+        .candidates(None, Some(serial))
+        .unwrap()
+        .into_iter()
+        .map(|(_, d)| (d.ids.serial.expect("found by its serial number"), d.ids.manufacturer))
+        .collect()
+}
