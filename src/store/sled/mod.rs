@@ -381,6 +381,14 @@ impl SledStore {
     /// one batch with the new version.
     fn migrate_from_9(&self) -> Result<()> {
         let mut batch = sled::Batch::default();
+        self.rebuild_serial_index(&mut batch, |_| true)?;
+        batch.insert(layout::META_SCHEMA, &10u32.to_be_bytes());
+        self.commit(batch)
+    }
+
+    /// Puts into `batch` the serial index written again whole from the committed devices `indexed`
+    /// takes (the old index and its directory removed).
+    fn rebuild_serial_index(&self, batch: &mut sled::Batch, indexed: impl Fn(&Device) -> bool) -> Result<()> {
         for kv in self.tree.scan_prefix([Index::Serial.prefix()]) {
             batch.remove(kv.map_err(backend)?.0);
         }
@@ -390,13 +398,14 @@ impl SledStore {
             let rec: ProfileRecord = dec(&kv.map_err(backend)?.1, "profile")?;
             let id = rec.profile.id;
             super::each_device(self, id, &mut |d| {
-                recs.extend(index_recs(id, &d).into_iter().filter(|(i, _)| *i == Index::Serial).map(|(_, r)| r));
+                if indexed(&d) {
+                    recs.extend(index_recs(id, &d).into_iter().filter(|(i, _)| *i == Index::Serial).map(|(_, r)| r));
+                }
                 true
             })?;
         }
-        put_whole_index(&mut batch, Index::Serial, recs);
-        batch.insert(layout::META_SCHEMA, &10u32.to_be_bytes());
-        self.commit(batch)
+        put_whole_index(batch, Index::Serial, recs);
+        Ok(())
     }
 
     /// Version 2 → 3: users gain a description and organizations (postcard is not self-describing, so each
@@ -1675,8 +1684,9 @@ impl ImportSession for SledImport {
                     problems.push((field, super::already_in(&what, &place, source.as_ref())));
                 }
             }
-            if let Some(h) = row.serial_hash.filter(|_| !rows.key(row).is_empty()) {
-                let key = rows.key(row);
+            // Only a serial number with its manufacturer has a key; one without repeats nothing.
+            let key = rows.key(row);
+            if let Some(h) = row.serial_hash.filter(|_| !key.is_empty()) {
                 for r in self.stored_hits(Index::Serial, h)? {
                     if let Some(d) = self.stored_device(r)?
                         && d.ids.serial_key().as_deref() == Some(key)
@@ -2103,18 +2113,7 @@ mod tests {
             assert_eq!(store.check().unwrap(), Vec::<String>::new());
             // The index as version 9 wrote it: serial numbers with a manufacturer only.
             let mut batch = sled::Batch::default();
-            for kv in store.tree.scan_prefix([Index::Serial.prefix()]) {
-                batch.remove(kv.unwrap().0);
-            }
-            let mut recs = Vec::new();
-            crate::store::each_device(&store, id, &mut |d| {
-                if d.ids.manufacturer.is_some() {
-                    recs.extend(index_recs(id, &d).into_iter().filter(|(i, _)| *i == Index::Serial).map(|(_, r)| r));
-                }
-                true
-            })
-            .unwrap();
-            put_whole_index(&mut batch, Index::Serial, recs);
+            store.rebuild_serial_index(&mut batch, |d| d.ids.manufacturer.is_some()).unwrap();
             batch.insert(layout::META_SCHEMA, &9u32.to_be_bytes());
             store.commit(batch).unwrap();
             assert_eq!(serials_found(&store, "kept1"), ["KEPT1"], "version 9 did not find them");
